@@ -1,0 +1,100 @@
+"""What every source of events (live feed, replay, demo) shares: health, parse errors, the sink."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from liqtui.events import MarketEvent
+
+
+class ParseError(ValueError):
+    """A message that violates the exchange's schema. The caller counts it and skips it."""
+
+
+class NotTracked(Exception):
+    """A valid message about something liqtui does not follow (a USDC or coin-margined market)."""
+
+
+@dataclass(slots=True)
+class FeedHealth:
+    """Mutable health record of one feed; views only ever see `frozen()` copies."""
+
+    name: str
+    state: str = (
+        "connecting"  # connecting|connected|reconnecting|stale|down|replaying|finished|simulated
+    )
+    last_event_ms: int | None = None  # source clock of the last message with data
+    messages: int = 0  # messages received
+    skipped: int = 0  # messages that could not be parsed (bad JSON, schema violations)
+    ignored: int = 0  # valid messages that carry nothing liqtui uses (acks, other streams)
+    last_error: str | None = None
+    liquidations_complete: bool | None = None  # False: exchange throttles its liquidation stream
+    note: str = ""
+
+    def frozen(self) -> FeedHealth:
+        return replace(self)
+
+
+class EventSink(Protocol):
+    """Where sources deliver normalized events (the model engine)."""
+
+    def apply(self, event: MarketEvent) -> None: ...
+
+    def advance(self, now_ms: int) -> None:
+        """Move the source clock: closes model intervals and the realized window."""
+        ...
+
+    def feed(self, name: str) -> FeedHealth:
+        """The health record for feed `name`, created on first use."""
+        ...
+
+
+def number(obj: object, name: str) -> float:
+    """A finite number from a JSON value (exchanges send decimals as strings)."""
+    if isinstance(obj, bool) or not isinstance(obj, (str, int, float)):
+        raise ParseError(f"{name}: expected a number, got {type(obj).__name__}")
+    try:
+        value = float(obj)
+    except ValueError:
+        raise ParseError(f"{name}: {obj!r} is not a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ParseError(f"{name}: {obj!r} is not finite")
+    return value
+
+
+def positive(obj: object, name: str) -> float:
+    value = number(obj, name)
+    if value <= 0:
+        raise ParseError(f"{name}: {obj!r} is not positive")
+    return value
+
+
+def timestamp_ms(obj: object, name: str) -> int:
+    """Milliseconds since the epoch: an integer (or integral string) after 2001 and before 2100."""
+    if isinstance(obj, bool) or not isinstance(obj, (str, int)):
+        raise ParseError(f"{name}: expected integer milliseconds, got {type(obj).__name__}")
+    try:
+        value = int(obj)
+    except ValueError:
+        raise ParseError(f"{name}: {obj!r} is not an integer") from None
+    if not 1_000_000_000_000 <= value < 4_102_444_800_000:
+        raise ParseError(f"{name}: {value} is not a time in milliseconds")
+    return value
+
+
+def field(obj: dict[str, object], key: str, where: str) -> object:
+    try:
+        return obj[key]
+    except KeyError:
+        raise ParseError(f"{where}: missing {key!r}") from None
+
+
+class Source(Protocol):
+    """A producer of events: a live exchange client, a replay or the demo simulator."""
+
+    name: str
+
+    async def run(self, sink: EventSink) -> None:
+        """Deliver events to `sink` until done or cancelled; never raises on bad input."""
+        ...

@@ -1,0 +1,288 @@
+"""The price ladder: how a market snapshot becomes rows of cells. Shared by every view.
+
+The TUI widget, the plain-text snapshot and (later) the ANSI/SVG printers draw the same rows:
+`LadderView` decides which prices the rows cover (view state: zoom and anchor), `ladder_rows`
+aggregates the model's bins into rows and quantizes intensity, and `row_segments` lays one row
+out as (text, role) pairs. Roles name semantic colors ("long3", "short8", "price", ...); a view
+maps them to styles, or ignores them for plain text, where the glyph ramp carries intensity.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from liqtui.model.engine import MarketSnapshot
+
+LEVELS = 8  # intensity buckets; few buckets keep noise from repainting rows
+GLYPHS = " ░▒▓█"  # plain-text ramp; level 1–8 → glyph 1–4
+LONG_MARK, SHORT_MARK = "▼", "▲"  # direction is never shown by hue alone
+PRICE_MARK = "▶"
+
+Segment = tuple[str, str]  # (text, role)
+
+
+def compact_usd(value: float) -> str:
+    """1234 → '1.23k', 12_345_678 → '12.3M': three significant digits at most."""
+    v = abs(value)
+    for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if v >= scale * 0.9995:
+            q = v / scale
+            text = f"{q:.3g}" if q < 1000 else f"{q:.0f}"
+            return f"{'-' if value < 0 else ''}{text}{suffix}"
+    return f"{value:.0f}"
+
+
+def step_decimals(step: float) -> int:
+    for d in range(0, 10):
+        if abs(round(step, d) - step) <= 1e-9 * max(step, 1e-12):
+            return d
+    return 10
+
+
+def format_price(price: float, decimals: int) -> str:
+    return f"{price:,.{decimals}f}"
+
+
+def nice_row_bins(ideal_step: float, bin_width: float) -> int:
+    """Bins per row: a row step that is a readable number (1, 2, 2.5, 5 × 10^k) and a whole
+    number of bins, as close as possible to `ideal_step`."""
+    best, best_err = max(1, round(ideal_step / bin_width)), math.inf
+    exp = math.floor(math.log10(max(ideal_step, bin_width)))
+    for e in range(exp - 1, exp + 2):
+        for m in (1.0, 2.0, 2.5, 5.0):
+            step = m * 10.0**e
+            k = step / bin_width
+            if k < 1 or abs(k - round(k)) > 1e-6:
+                continue
+            err = abs(math.log(step / ideal_step))
+            if err < best_err:
+                best, best_err = round(k), err
+    return best
+
+
+@dataclass(frozen=True, slots=True)
+class LadderRow:
+    price_low: float
+    price_high: float
+    long_usd: float  # E
+    short_usd: float  # E
+    realized_long_usd: float  # R
+    realized_short_usd: float  # R
+    is_price_row: bool
+    long_level: int  # 0 (empty) … LEVELS
+    short_level: int
+    bar_long: int  # bar cells, as a fraction of the widest row (0..1000)
+    bar_short: int
+
+
+class LadderView:
+    """Which prices the ladder rows cover. Row boundaries sit on absolute multiples of the row
+    step, so rows keep their prices while price moves; the view re-anchors only when price nears
+    an edge (or on request), not on every tick."""
+
+    def __init__(self, span_pct: float = 0.08, edge_rows: float = 0.15) -> None:
+        self.span_pct = span_pct
+        self.edge_rows = edge_rows
+        self.row_bins = 0  # bins per row; 0: not fitted yet
+        self.anchor_group: int | None = None  # absolute row group at the centre row
+        self._grid_width = 0.0
+        self._rows = 0
+        self.following = True  # re-anchor on price near an edge; off after a manual scroll
+
+    def reset(self) -> None:
+        self.row_bins = 0
+        self.anchor_group = None
+
+    def row_step(self, snap: MarketSnapshot) -> float:
+        return self.row_bins * snap.grid.width if snap.grid else 0.0
+
+    def _fit(self, snap: MarketSnapshot, rows: int) -> None:
+        assert snap.grid is not None and snap.price is not None
+        width = snap.grid.width
+        ideal = 2 * self.span_pct * snap.price / max(rows, 1)
+        self.row_bins = nice_row_bins(ideal, width)
+        self._grid_width = width
+        self._rows = rows
+        self.anchor_group = None
+
+    def zoom(self, factor: float) -> None:
+        """Multiply the price span (factor > 1 zooms out); re-fitted on the next rows()."""
+        self.span_pct = min(max(self.span_pct * factor, 0.002), 0.35)
+        self.row_bins = 0
+
+    def scroll(self, rows: int) -> None:
+        """Move the view up (positive) or down by whole rows; stops following price."""
+        if self.anchor_group is not None:
+            self.anchor_group += rows
+            self.following = False
+
+    def recentre(self) -> None:
+        self.anchor_group = None
+        self.following = True
+
+    def rows(self, snap: MarketSnapshot, n_rows: int) -> list[LadderRow]:
+        grid = snap.grid
+        if grid is None or snap.price is None or n_rows <= 0:
+            return []
+        if self.row_bins == 0 or self._grid_width != grid.width or self._rows != n_rows:
+            keep = self.anchor_group is not None and self._grid_width == grid.width
+            anchor_price = (
+                (self.anchor_group + 0.5) * self.row_bins * grid.width
+                if keep and self.anchor_group is not None
+                else None
+            )
+            self._fit(snap, n_rows)
+            if anchor_price is not None:  # a resize keeps the view where the user left it
+                self.anchor_group = math.floor(anchor_price / (self.row_bins * grid.width))
+        k = self.row_bins
+        price_group = math.floor(snap.price / (k * grid.width))
+        if self.anchor_group is None:
+            self.anchor_group = price_group
+        top_group = self.anchor_group + n_rows // 2
+        edge = max(1, int(n_rows * self.edge_rows))
+        price_row = top_group - price_group
+        if not edge <= price_row < n_rows - edge and self.following:
+            self.anchor_group = price_group
+            top_group = self.anchor_group + n_rows // 2
+        return ladder_rows(snap, top_group, n_rows, k)
+
+
+def ladder_rows(snap: MarketSnapshot, top_group: int, n_rows: int, k: int) -> list[LadderRow]:
+    """Aggregate the snapshot's bins into `n_rows` rows of `k` bins, top row = `top_group`."""
+    grid = snap.grid
+    assert grid is not None and snap.price is not None
+    groups = top_group - np.arange(n_rows)
+    lo = np.clip(groups * k - grid.origin_bin, 0, grid.n_bins)
+    hi = np.clip((groups + 1) * k - grid.origin_bin, 0, grid.n_bins)
+
+    def sums(values: np.ndarray) -> np.ndarray:
+        cs = np.concatenate(([0.0], np.cumsum(values)))
+        return cs[hi] - cs[lo]
+
+    e_long, e_short = sums(snap.estimated_long), sums(snap.estimated_short)
+    r_long, r_short = sums(snap.realized_long), sums(snap.realized_short)
+    peak = float(max(e_long.max(initial=0.0), e_short.max(initial=0.0)))
+    total = e_long + e_short
+    widest = float(total.max(initial=0.0))
+    step = k * grid.width
+    price_group = math.floor(snap.price / step)
+
+    def level(v: np.ndarray) -> np.ndarray:
+        if peak <= 0:
+            return np.zeros(v.shape, dtype=np.int64)
+        lv = np.ceil(LEVELS * np.sqrt(np.clip(v / peak, 0.0, 1.0)))  # sqrt: mid values visible
+        return lv.astype(np.int64)
+
+    long_lv, short_lv = level(e_long), level(e_short)
+    bar = np.zeros(n_rows) if widest <= 0 else 1000.0 * total / widest
+    share_long = np.divide(e_long, total, out=np.zeros(n_rows), where=total > 0)
+    bar_long = np.round(bar * share_long).astype(np.int64)
+    bar_short = np.round(bar).astype(np.int64) - bar_long
+    return [
+        LadderRow(
+            price_low=float(groups[i] * step),
+            price_high=float((groups[i] + 1) * step),
+            long_usd=float(e_long[i]),
+            short_usd=float(e_short[i]),
+            realized_long_usd=float(r_long[i]),
+            realized_short_usd=float(r_short[i]),
+            is_price_row=bool(groups[i] == price_group),
+            long_level=int(long_lv[i]),
+            short_level=int(short_lv[i]),
+            bar_long=int(bar_long[i]),
+            bar_short=int(bar_short[i]),
+        )
+        for i in range(n_rows)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class RowLayout:
+    """Column widths for a given terminal width."""
+
+    width: int
+    label: int
+    bar: int
+    est: int  # 0: column dropped
+    real: int
+    decimals: int
+
+    @classmethod
+    def for_width(cls, width: int, rows: list[LadderRow], decimals: int) -> RowLayout:
+        label = max((len(format_price(r.price_low, decimals)) for r in rows), default=8)
+        est, real = 7, 8
+        bar = width - label - 2 - (est + 1) - (real + 1)
+        if bar < 6:
+            real = 0
+            bar = width - label - 2 - (est + 1)
+        if bar < 4:
+            est = 0
+            bar = width - label - 2
+        return cls(width, label, max(bar, 0), est, real, decimals)
+
+
+def _fit(text: str, width: int, align: str = ">") -> str:
+    return f"{text:{align}{width}}"[:width] if width > 0 else ""
+
+
+def row_segments(row: LadderRow, layout: RowLayout, *, realized_mark_usd: float) -> list[Segment]:
+    """One row as (text, role) segments whose texts add up to exactly `layout.width` cells."""
+    segs: list[Segment] = []
+    label_role = "price-row" if row.is_price_row else "label"
+    segs.append((_fit(format_price(row.price_low, layout.decimals), layout.label), label_role))
+    segs.append((" ", "axis"))
+    segs.append(
+        (PRICE_MARK if row.is_price_row else "│", "price-row" if row.is_price_row else "axis")
+    )
+    n_long = math.ceil(layout.bar * row.bar_long / 1000) if row.bar_long else 0
+    n_short = math.ceil(layout.bar * row.bar_short / 1000) if row.bar_short else 0
+    if n_long + n_short > layout.bar:
+        n_short = layout.bar - n_long
+    if n_long:
+        segs.append((GLYPHS[(row.long_level + 1) // 2] * n_long, f"long{row.long_level}"))
+    if n_short:
+        segs.append((GLYPHS[(row.short_level + 1) // 2] * n_short, f"short{row.short_level}"))
+    rest = layout.bar - n_long - n_short
+    if rest:
+        segs.append((" " * rest, "price-row" if row.is_price_row else "empty"))
+    if layout.est:
+        est = row.long_usd + row.short_usd
+        if est > 0:
+            long_major = row.long_usd >= row.short_usd
+            mark = LONG_MARK if long_major else SHORT_MARK
+            segs.append(
+                (
+                    " " + _fit(mark + compact_usd(est), layout.est),
+                    "est-long" if long_major else "est-short",
+                )
+            )
+        else:
+            segs.append((" " * (layout.est + 1), "empty"))
+    if layout.real:
+        real = row.realized_long_usd + row.realized_short_usd
+        if real > 0:
+            long_major = row.realized_long_usd >= row.realized_short_usd
+            mark = LONG_MARK if long_major else SHORT_MARK
+            big = "●" if real >= realized_mark_usd else " "
+            role = ("realized-long" if long_major else "realized-short") + (
+                "-big" if big != " " else ""
+            )
+            segs.append((" " + _fit(big + mark + compact_usd(real), layout.real), role))
+        else:
+            segs.append((" " * (layout.real + 1), "empty"))
+    used = sum(len(t) for t, _ in segs)
+    if used < layout.width:
+        segs.append((" " * (layout.width - used), "empty"))
+    elif used > layout.width:  # tiny terminals: crop from the right
+        out: list[Segment] = []
+        room = layout.width
+        for text, role in segs:
+            if room <= 0:
+                break
+            out.append((text[:room], role))
+            room -= len(text[:room])
+        segs = out
+    return segs
