@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 
-_BASE_RE = re.compile(r"^[A-Z0-9]{1,24}$")
+# Letters and digits in any script: Binance lists perpetuals such as 币安人生USDT.
+_BASE_RE = re.compile(r"^[^\W_a-z]{1,24}$")
 _QUOTE = "USDT"
 
 
