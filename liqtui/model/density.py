@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from liqtui.events import EXCHANGES, Liquidation, MarkPrice, OpenInterest, TradeFlow
 from liqtui.model.grid import PriceGrid, remap
-from liqtui.model.mechanics import liquidation_prices
+from liqtui.model.mechanics import level_factors
 
 LEVERAGE_TIERS: tuple[int, ...] = (2, 5, 10, 25, 50, 100)
 PRESETS: dict[str, dict[int, float]] = {
@@ -324,21 +324,19 @@ class MarketModel:
         estimated, _ = self._arrays()
         grid = self.grid
         assert grid is not None
-        p = self.params
-        n_points = p.entry_points if high > low else 1
+        n_points = self.params.entry_points if high > low else 1
         entries = np.linspace(low, high, n_points) if n_points > 1 else np.array([low])
-        leverage = np.minimum(np.array(LEVERAGE_TIERS, dtype=np.float64), MAX_LEVERAGE[exchange])
+        leverage = tuple(float(min(t, MAX_LEVERAGE[exchange])) for t in LEVERAGE_TIERS)
+        factors = level_factors(exchange, leverage)  # (side, tier): price per unit entry
         n_tiers, n_bins = len(LEVERAGE_TIERS), grid.n_bins
-        tier_offset = (np.arange(n_tiers) * n_bins)[:, None]
-        for side, share in ((LONG, f_long), (SHORT, 1.0 - f_long)):
-            levels = liquidation_prices(
-                exchange, "long" if side == LONG else "short", entries[None, :], leverage[:, None]
-            )
-            flat = (tier_offset + grid.clipped_index(levels)).ravel()
-            weight = notional * share / n_points
-            estimated[ex, side] += np.bincount(
-                flat, weights=np.full(flat.size, weight), minlength=n_tiers * n_bins
-            ).reshape(n_tiers, n_bins)
+        levels = factors[:, :, None] * entries[None, None, :]  # (side, tier, entry)
+        offsets = (np.arange(2 * n_tiers) * n_bins).reshape(2, n_tiers, 1)
+        flat = (offsets + grid.clipped_index(levels)).ravel()
+        share = np.array([f_long, 1.0 - f_long]) * (notional / n_points)
+        weights = np.broadcast_to(share[:, None, None], levels.shape).ravel()
+        estimated[ex] += np.bincount(flat, weights=weights, minlength=2 * n_tiers * n_bins).reshape(
+            2, n_tiers, n_bins
+        )
 
     # -- reading --------------------------------------------------------------------------------
     def price(self, now_ms: int, fresh_ms: int = 120_000) -> tuple[float | None, str | None]:

@@ -18,6 +18,7 @@ cum the maintenance amount (Binance) or deduction (Bybit), Q the quantity in bas
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -163,3 +164,16 @@ def binance_liquidation_price(
             break
         bracket = at_liq
     return price
+
+
+@functools.cache
+def level_factors(exchange: str, leverages: tuple[float, ...]) -> NDArray[np.float64]:
+    """Liquidation price per unit of entry price, shape (2 sides: long, short; tiers).
+
+    With the tier-1 rate and no maintenance amount every formula above is linear in the entry
+    price, so the density model places a whole interval's entries with one multiply.
+    """
+    lev = np.asarray(leverages, dtype=np.float64)
+    factors = np.stack([liquidation_prices(exchange, side, 1.0, lev) for side in ("long", "short")])
+    factors.flags.writeable = False
+    return factors

@@ -1,0 +1,154 @@
+"""Model core figures: one interval step, realized ingest, replay throughput, state size.
+
+Run: python benchmarks/model_bench.py            (prints a table; no network, no ../shared)
+Peer figure in the same run: a pure-Python per-bin loop doing the same decay+consume step, so
+the ratio stays meaningful on a noisy machine.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from liqtui.events import Liquidation, MarkPrice, OpenInterest, TradeFlow
+from liqtui.feeds.replay import ReplaySource
+from liqtui.model.density import ModelParams
+from liqtui.model.engine import Engine
+
+T0 = 1_767_225_600_000
+MIN = 60_000
+
+
+def best_of(fn, repeats: int = 5, number: int = 200) -> float:  # type: ignore[no-untyped-def]
+    """Best mean seconds per call over `repeats` batches of `number` calls."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        best = min(best, (time.perf_counter() - start) / number)
+    return best
+
+
+def populated_engine(symbols: list[str], exchanges: list[str]) -> Engine:
+    engine = Engine(params=ModelParams())
+    rng = np.random.default_rng(1)
+    for m in range(180):  # three hours of minutes with rising OI
+        t = T0 + m * MIN
+        for sym in symbols:
+            price = 100.0 * (1 + 0.002 * np.sin(m / 9))
+            for ex in exchanges:
+                engine.apply(MarkPrice(ex, sym, t, price * (1 + rng.normal(0, 1e-4))))
+                engine.apply(OpenInterest(ex, sym, t, 1e6 + 500 * m + rng.normal(0, 100)))
+                engine.apply(TradeFlow(ex, sym, t, MIN, 60.0, 40.0, price))
+        engine.advance(t)
+    return engine
+
+
+def step_cost(engine: Engine) -> float:
+    """Seconds for one model step of every market: marks move, OI grows (so levels are created,
+    consumed and decayed every step)."""
+    clock = [engine.clock_ms]
+
+    def one() -> None:
+        clock[0] += MIN
+        k = clock[0] // MIN
+        for sym, model in engine.markets.items():
+            for ex in model.intervals:
+                engine.apply(MarkPrice(ex, sym, clock[0], 100.0 + (k % 7) * 0.3))
+                engine.apply(OpenInterest(ex, sym, clock[0], 2e6 + 100.0 * k))
+        engine.advance(clock[0])
+
+    return best_of(one, repeats=5, number=20)
+
+
+def python_loop_step(n_bins: int, n_tiers: int) -> float:
+    """Peer: the same decay + consume written as per-bin Python loops."""
+    est = [[[1.0] * n_bins for _ in range(n_tiers)] for _ in range(2)]
+
+    def one() -> None:
+        for side in range(2):
+            for tier in range(n_tiers):
+                row = est[side][tier]
+                for b in range(n_bins):
+                    row[b] *= 0.999
+                    if side == 0 and b > n_bins // 2 + 5:
+                        row[b] = 0.0
+
+    return best_of(one, repeats=3, number=5)
+
+
+def realized_ingest_rate() -> float:
+    engine = Engine()
+    events = [
+        Liquidation("binance", "BTC", T0 + i, "long" if i % 3 else "short", 1e5 + i % 977, 0.01, 1e3)
+        for i in range(200_000)
+    ]
+    start = time.perf_counter()
+    for ev in events:
+        engine.apply(ev)
+    return len(events) / (time.perf_counter() - start)
+
+
+def replay_rate(tmp: Path) -> tuple[float, float]:
+    """Recording lines per second through read → parse → model, and recorded hours per second."""
+    path = tmp / "bench.jsonl"
+    n = 100_000
+    with path.open("w") as fh:
+        for i in range(n):
+            t = T0 + i * 250  # a print every 250 ms: ~7 recorded hours
+            o = {"s": "BTCUSDT", "S": "SELL" if i % 2 else "BUY", "o": "LIMIT", "f": "IOC",
+                 "q": "0.010", "p": "99000", "ap": f"{99000 + i % 500}", "X": "FILLED",
+                 "l": "0.010", "z": "0.010", "T": t}  # fmt: skip
+            fh.write(json.dumps({"t": t + 5, "ex": "binance", "msg": {"e": "forceOrder", "E": t, "o": o}}))
+            fh.write("\n")
+    engine = Engine(params=ModelParams(window_ms=30 * 86_400_000))
+    start = time.perf_counter()
+    ReplaySource(path, speed=None).run_sync(engine)
+    wall = time.perf_counter() - start
+    hours = n * 250 / 3_600_000
+    return n / wall, hours / wall
+
+
+def main() -> None:
+    print(f"liqtui model benchmark — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"{platform.machine()} {platform.processor() or ''} python {sys.version.split()[0]} "
+          f"numpy {np.__version__}")  # fmt: skip
+    one = populated_engine(["BTC"], ["binance"])
+    model = one.markets["BTC"]
+    assert model.grid is not None and model.estimated is not None
+    n_bins, n_tiers = model.grid.n_bins, model.estimated.shape[2]
+    t_one = step_cost(one)
+    many = populated_engine([f"S{i}" for i in range(50)], ["binance", "bybit", "okx"])
+    t_many = step_cost(many)
+    t_loop = python_loop_step(n_bins, n_tiers)
+    state = model.estimated.nbytes + (model.consumed.nbytes if model.consumed is not None else 0)
+    ingest = realized_ingest_rate()
+    with tempfile.TemporaryDirectory() as tmp:
+        lines_s, hours_s = replay_rate(Path(tmp))
+    rows = [
+        ("grid bins × tiers (BTC-like, default grid)", f"{n_bins} × {n_tiers}"),
+        ("model step, 1 symbol × 1 exchange", f"{t_one * 1e6:.0f} µs (incl. 2 events)"),
+        ("model step, 50 symbols × 3 exchanges", f"{t_many * 1e3:.2f} ms = "
+         f"{t_many / 150 * 1e6:.0f} µs per symbol-exchange (incl. 300 events)"),
+        ("peer: pure-Python per-bin loop, 1 symbol-exchange", f"{t_loop * 1e3:.1f} ms "
+         f"({t_loop / t_one:.0f}× the numpy step)"),
+        ("estimated state, 1 symbol, 4 exchanges", f"{state / 1e6:.2f} MB"),
+        ("realized ingest (engine.apply)", f"{ingest / 1e3:.0f}k prints/s"),
+        ("replay: read + parse + apply", f"{lines_s / 1e3:.0f}k lines/s = "
+         f"{hours_s:.1f} recorded h/s at 4 prints/s"),
+    ]  # fmt: skip
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+
+
+if __name__ == "__main__":
+    main()
