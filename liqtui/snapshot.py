@@ -30,8 +30,9 @@ FOOTER_LINES = 1
 
 
 def format_duration(ms: int) -> str:
+    """86_400_000 → '24h', 2_592_000_000 → '30d' (days only from two days up)."""
     for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
-        if ms >= size and ms % size == 0:
+        if ms >= size and ms % size == 0 and (unit != "d" or ms >= 2 * size):
             return f"{ms // size}{unit}"
     return f"{ms / 1000:g}s"
 

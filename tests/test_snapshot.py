@@ -114,6 +114,16 @@ def test_text_snapshot_matches_golden(cascade, capsys) -> None:  # type: ignore[
     assert out == golden.read_text(encoding="utf-8")
 
 
+def test_demo_snapshot_is_deterministic(capsys) -> None:  # type: ignore[no-untyped-def]
+    args = ["snapshot", "--demo", "--seed", "3", "--symbol", "BTC", "--format", "json"]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    assert main(args) == 0
+    assert capsys.readouterr().out == first
+    doc = json.loads(first)
+    assert doc["price"] > 0 and doc["estimated"]["long_usd"] > 0
+
+
 def test_unknown_market_exits_1_with_empty_frame(cascade, capsys) -> None:  # type: ignore[no-untyped-def]
     path, _ = cascade
     assert main(["snapshot", "--replay", str(path), "--symbol", "DOGE"]) == 1
