@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from liqtui.events import EXCHANGES
 from liqtui.markets import SymbolError, market_key
 from liqtui.model.density import OI_DECREASE_RULES, PRESETS, TIER_FILTERS, ModelParams
 from liqtui.resources import data_path
@@ -87,12 +88,41 @@ class Demo:
 
 
 @dataclass(frozen=True)
+class Feeds:
+    exchanges: list[str] = field(default_factory=lambda: list(EXCHANGES))
+    oi_poll: str = field(default="10s", metadata={"duration": True})
+    depth_poll: str = field(default="15s", metadata={"duration": True})
+    stale_after: str = field(default="60s", metadata={"duration": True})
+    reconnect_initial: str = field(default="500ms", metadata={"duration": True})
+    reconnect_max: str = field(default="30s", metadata={"duration": True})
+    renew_after: str = field(default="23h", metadata={"duration": True})
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Base URLs of one exchange's public API (override for testnets, proxies and tests)."""
+
+    ws_url: str
+    rest_url: str
+
+
+DEFAULT_ENDPOINTS: dict[str, Endpoint] = {
+    "binance": Endpoint("wss://fstream.binance.com/market", "https://fapi.binance.com"),
+    "bybit": Endpoint("wss://stream.bybit.com/v5/public/linear", "https://api.bybit.com"),
+    "okx": Endpoint("wss://ws.okx.com:8443/ws/v5/public", "https://www.okx.com"),
+    "hyperliquid": Endpoint("wss://api.hyperliquid.xyz/ws", "https://api.hyperliquid.xyz"),
+}
+
+
+@dataclass(frozen=True)
 class Settings:
     general: General = field(default_factory=General)
     model: Model = field(default_factory=Model)
     ladder: Ladder = field(default_factory=Ladder)
     replay: Replay = field(default_factory=Replay)
     demo: Demo = field(default_factory=Demo)
+    feeds: Feeds = field(default_factory=Feeds)
+    exchanges: dict[str, Endpoint] = field(default_factory=lambda: dict(DEFAULT_ENDPOINTS))
     files: tuple[str, ...] = ()  # the files these settings came from, lowest precedence first
 
     def model_params(self, window_ms: int | None = None) -> ModelParams:
@@ -110,7 +140,33 @@ class Settings:
         )
 
 
-SECTIONS = {f.name: f.type for f in dataclasses.fields(Settings) if f.name != "files"}
+SECTIONS = {
+    f.name: f.type for f in dataclasses.fields(Settings) if f.name not in ("files", "exchanges")
+}
+_URL_SCHEMES = {"ws_url": ("ws://", "wss://"), "rest_url": ("http://", "https://")}
+
+
+def _apply_exchanges(
+    current: dict[str, Endpoint], body: dict[str, Any], path: Path | str
+) -> dict[str, Endpoint]:
+    out = dict(current)
+    for name, table in body.items():
+        if name not in DEFAULT_ENDPOINTS:
+            known = ", ".join(DEFAULT_ENDPOINTS)
+            raise ConfigError(f"{path}: unknown exchange [exchanges.{name}] (known: {known})")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: exchanges.{name} must be a table")
+        changes: dict[str, str] = {}
+        for key, value in table.items():
+            where = f"{path}: exchanges.{name}.{key}"
+            if key not in _URL_SCHEMES:
+                raise ConfigError(f"{path}: unknown key exchanges.{name}.{key} (ws_url, rest_url)")
+            if not isinstance(value, str) or not value.startswith(_URL_SCHEMES[key]):
+                schemes = " or ".join(_URL_SCHEMES[key])
+                raise ConfigError(f"{where}: expected a URL starting with {schemes}")
+            changes[key] = value.rstrip("/")
+        out[name] = dataclasses.replace(out[name], **changes)
+    return out
 
 
 def _convert(value: Any, f: dataclasses.Field[Any], where: str) -> Any:
@@ -119,6 +175,12 @@ def _convert(value: Any, f: dataclasses.Field[Any], where: str) -> Any:
     if kind == "list[str]":
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{where}: expected a list of strings")
+        if f.name == "exchanges":
+            unknown = [v for v in value if v not in EXCHANGES]
+            if unknown:
+                raise ConfigError(
+                    f"{where}: unknown exchange {unknown[0]!r} ({', '.join(EXCHANGES)})"
+                )
         if f.name == "watchlist":
             if not value:
                 raise ConfigError(f"{where}: the watchlist needs at least one market")
@@ -197,6 +259,9 @@ def apply_file(settings: Settings, data: dict[str, Any], path: Path | str) -> Se
     """Overlay one parsed TOML document on `settings`, checking every key."""
     sections: dict[str, Any] = {}
     for name, body in data.items():
+        if name == "exchanges" and isinstance(body, dict):
+            sections[name] = _apply_exchanges(settings.exchanges, body, path)
+            continue
         if name not in SECTIONS:
             raise ConfigError(f"{path}: unknown section [{name}] (known: {', '.join(SECTIONS)})")
         if not isinstance(body, dict):

@@ -30,9 +30,10 @@ class Liquidation:
     symbol: str
     time_ms: int
     side: Side  # side of the liquidated position
-    price: float  # price the print is placed at (Binance: average fill price `ap`)
+    price: float  # trigger-equivalent price the print is placed at (Binance: fill price `ap`)
     quantity: float  # base units
-    notional_usd: float
+    notional_usd: float  # quantity × price
+    reported_price: float | None = None  # as the exchange sent it (Bybit, OKX: bankruptcy price)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,8 @@ class BookDepth:
     distances: tuple[float, ...]
     bid_usd: tuple[float, ...]
     ask_usd: tuple[float, ...]
+    bid_reach: float = 0.0  # how far below mid the visible book reaches (fraction)
+    ask_reach: float = 0.0
 
 
 MarketEvent = Liquidation | OpenInterest | MarkPrice | TradeFlow | BookDepth

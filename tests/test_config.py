@@ -27,11 +27,23 @@ def _no_user_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_shipped_config_documents_every_option_with_the_code_defaults() -> None:
     shipped = tomllib.loads(data_path("config.toml").read_text())
     defaults = Settings()
-    for section in ("general", "model", "ladder", "replay", "demo"):
+    for section in ("general", "model", "ladder", "replay", "demo", "feeds"):
         fields = {f.name for f in dataclasses.fields(getattr(defaults, section))}
         assert set(shipped[section]) == fields, section
         for key, value in shipped[section].items():
             assert getattr(getattr(defaults, section), key) == value, f"{section}.{key}"
+    assert set(shipped["exchanges"]) == set(defaults.exchanges)
+    for name, endpoint in defaults.exchanges.items():
+        assert shipped["exchanges"][name] == {"ws_url": endpoint.ws_url, "rest_url": endpoint.rest_url}
+
+
+def test_exchange_urls_are_settable(tmp_path: Path) -> None:
+    path = tmp_path / "urls.toml"
+    path.write_text('[exchanges.bybit]\nws_url = "ws://127.0.0.1:9999/v5/public/linear/"\n')
+    s = load_settings(path)
+    assert s.exchanges["bybit"].ws_url == "ws://127.0.0.1:9999/v5/public/linear"
+    assert s.exchanges["bybit"].rest_url == "https://api.bybit.com"
+    assert s.exchanges["okx"].ws_url.startswith("wss://")
 
 
 def test_precedence_shipped_then_user_then_config_file(tmp_path: Path) -> None:
@@ -70,6 +82,10 @@ def test_liqtui_config_env_names_the_user_file(tmp_path: Path, monkeypatch) -> N
         ("[model]\nbogus = 1\n", "unknown key model.bogus"),
         ("[colours]\nx = 1\n", "unknown section [colours]"),
         ("general = 3\n", "general must be a table"),
+        ('[exchanges.kraken]\nws_url = "wss://x"\n', "unknown exchange [exchanges.kraken]"),
+        ('[exchanges.okx]\nws_url = "https://x"\n', "exchanges.okx.ws_url: expected a URL"),
+        ('[exchanges.okx]\nproxy = "x"\n', "unknown key exchanges.okx.proxy"),
+        ('[feeds]\nexchanges = ["bitmex"]\n', "feeds.exchanges: unknown exchange 'bitmex'"),
         ("[general\nfps = 1\n", "invalid TOML"),
     ],
 )

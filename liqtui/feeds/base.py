@@ -31,6 +31,7 @@ class FeedHealth:
     last_error: str | None = None
     liquidations_complete: bool | None = None  # False: exchange throttles its liquidation stream
     note: str = ""
+    rate_per_s: float = 0.0  # messages per second, recent
 
     def frozen(self) -> FeedHealth:
         return replace(self)

@@ -9,10 +9,18 @@ Realized notional is the filled quantity `z` × the average price `ap`, placed a
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs, urlsplit
 
-from liqtui.events import Liquidation, MarketEvent, MarkPrice
+from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest, TradeFlow
 from liqtui.feeds.base import NotTracked, ParseError, field, number, positive, timestamp_ms
-from liqtui.markets import from_exchange_symbol
+from liqtui.feeds.depth import levels_array, reduce_book
+from liqtui.feeds.plan import FeedPlan, PollSpec, StreamSpec, parse_duration
+from liqtui.markets import exchange_symbol, from_exchange_symbol
+
+if TYPE_CHECKING:
+    from liqtui.config import Endpoint, Feeds
 
 EXCHANGE = "binance"
 _ORDER_SIDE_TO_POSITION = {"SELL": "long", "BUY": "short"}
@@ -60,7 +68,41 @@ def parse_mark_price(event: dict[str, object]) -> MarkPrice:
     )
 
 
-_EVENT_PARSERS = {"forceOrder": parse_force_order, "markPriceUpdate": parse_mark_price}
+def parse_kline(event: dict[str, object]) -> TradeFlow | None:
+    """A closed 1m kline → taker buy/sell volume and VWAP (None while the bar is open)."""
+    k = field(event, "k", "kline")
+    if not isinstance(k, dict):
+        raise ParseError("kline: 'k' is not an object")
+    if k.get("x") is not True:
+        return None
+    volume = number(field(k, "v", "kline"), "kline.v")
+    taker_buy = number(field(k, "V", "kline"), "kline.V")
+    quote = number(field(k, "q", "kline"), "kline.q")
+    if volume < 0 or not 0 <= taker_buy <= volume * (1 + 1e-9) or quote < 0:
+        raise ParseError("kline: inconsistent volumes")
+    high = positive(field(k, "h", "kline"), "kline.h")
+    low = positive(field(k, "l", "kline"), "kline.l")
+    start = timestamp_ms(field(k, "t", "kline"), "kline.t")
+    end = timestamp_ms(field(k, "T", "kline"), "kline.T")
+    close = positive(field(k, "c", "kline"), "kline.c")
+    return TradeFlow(
+        exchange=EXCHANGE,
+        symbol=_market(field(k, "s", "kline")),
+        time_ms=end + 1,
+        interval_ms=end + 1 - start,
+        taker_buy_base=taker_buy,
+        taker_sell_base=max(volume - taker_buy, 0.0),
+        vwap=quote / volume if volume > 0 else close,
+        high=high,
+        low=low,
+    )
+
+
+_EVENT_PARSERS = {
+    "forceOrder": parse_force_order,
+    "markPriceUpdate": parse_mark_price,
+    "kline": parse_kline,
+}
 
 
 def parse_message(msg: object) -> list[MarketEvent] | None:
@@ -91,4 +133,88 @@ def parse_message(msg: object) -> list[MarketEvent] | None:
     parser = _EVENT_PARSERS.get(kind)  # type: ignore[arg-type]
     if parser is None:
         return None  # a stream liqtui does not use (yet)
-    return [parser(msg)]
+    event = parser(msg)
+    return None if event is None else [event]
+
+
+def _query_symbol(endpoint: str) -> str:
+    values = parse_qs(urlsplit(endpoint).query).get("symbol")
+    if not values:
+        raise ParseError(f"REST {endpoint!r}: no symbol in the request")
+    return _market(values[0])
+
+
+def parse_rest(endpoint: str, msg: object) -> list[MarketEvent] | None:
+    """Events in a REST response; `endpoint` is the requested path and query."""
+    path = urlsplit(endpoint).path
+    if not isinstance(msg, dict):
+        raise ParseError(f"REST {path}: expected a JSON object")
+    if "code" in msg and "msg" in msg and len(msg) <= 3:
+        raise ParseError(f"REST {path}: error {msg.get('code')}: {msg.get('msg')}")
+    if path.endswith("/openInterest"):
+        return [
+            OpenInterest(
+                exchange=EXCHANGE,
+                symbol=_market(field(msg, "symbol", "openInterest")),
+                time_ms=timestamp_ms(field(msg, "time", "openInterest"), "openInterest.time"),
+                open_interest=positive(field(msg, "openInterest", "openInterest"), "openInterest"),
+            )
+        ]
+    if path.endswith("/depth"):
+        bids = levels_array(field(msg, "bids", "depth"), "depth.bids")
+        asks = levels_array(field(msg, "asks", "depth"), "depth.asks")
+        when = msg.get("T") or msg.get("E")
+        return [
+            reduce_book(
+                EXCHANGE,
+                _query_symbol(endpoint),
+                timestamp_ms(when, "depth.T"),
+                bids,
+                asks,
+            )
+        ]
+    return None
+
+
+class Parser:
+    """Binance needs no state between messages."""
+
+    def __call__(self, msg: object) -> list[MarketEvent] | None:
+        return parse_message(msg)
+
+    def rest(self, endpoint: str, msg: object) -> list[MarketEvent] | None:
+        return parse_rest(endpoint, msg)
+
+
+def plan(symbols: Sequence[str], endpoint: Endpoint, feeds: Feeds) -> FeedPlan:
+    """One combined-stream connection for liquidations (all markets), mark price and 1m klines
+    of the watched markets; REST polls for open interest (there is no OI stream) and depth."""
+    ids = [exchange_symbol(EXCHANGE, s).lower() for s in symbols]
+    streams = ["!forceOrder@arr"]
+    for i in ids:
+        streams += [f"{i}@markPrice@1s", f"{i}@kline_1m"]
+    stream = StreamSpec(
+        feed=EXCHANGE,
+        exchange=EXCHANGE,
+        url=f"{endpoint.ws_url}/stream?streams={'/'.join(streams)}",
+        stale_after_s=parse_duration(feeds.stale_after) / 1000,
+        max_age_s=parse_duration(feeds.renew_after) / 1000,
+        liquidations_complete=False,  # at most one print per symbol per second
+    )
+    polls = []
+    for market in symbols:
+        sym = exchange_symbol(EXCHANGE, market)
+        for path, query, every in (
+            ("/fapi/v1/openInterest", f"symbol={sym}", feeds.oi_poll),
+            ("/fapi/v1/depth", f"symbol={sym}&limit=1000", feeds.depth_poll),
+        ):
+            polls.append(
+                PollSpec(
+                    feed=EXCHANGE,
+                    exchange=EXCHANGE,
+                    endpoint=f"{path}?{query}",
+                    url=f"{endpoint.rest_url}{path}?{query}",
+                    interval_s=parse_duration(every) / 1000,
+                )
+            )
+    return FeedPlan(streams=[stream], polls=polls)

@@ -8,41 +8,36 @@ replays without waiting for days; the health note says how much recorded time wa
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from pathlib import Path
 
-from liqtui.feeds.base import EventSink, NotTracked, ParseError
-from liqtui.feeds.parsers import PARSERS
+from liqtui.feeds.base import EventSink
+from liqtui.feeds.dispatch import deliver
+from liqtui.feeds.parsers import ExchangeParser, make_parsers
 from liqtui.feeds.recording import ReadStats, RecordLine, read_recording
 
 RECORDING_FEED = "recording"  # health record for lines that cannot be attributed to a feed
 
 
-def apply_line(line: RecordLine, sink: EventSink) -> None:
-    """Parse one recorded message and apply it; count it as skipped or ignored on failure."""
-    health = sink.feed(line.ex)
-    health.messages += 1
-    parser = PARSERS.get(line.ex)
+def apply_line(line: RecordLine, sink: EventSink, parsers: dict[str, ExchangeParser]) -> None:
+    """Parse one recorded message with the live parser and apply it (counted, never raised)."""
+    parser = parsers.get(line.ex)
     if parser is None:
+        health = sink.feed(line.ex)
+        health.messages += 1
         health.ignored += 1
         health.note = "exchange not supported by this version"
         sink.advance(line.t)
         return
-    try:
-        events = parser(line.msg)
-    except NotTracked:
-        health.ignored += 1
-    except ParseError as exc:
-        health.skipped += 1
-        health.last_error = str(exc)[:200]
-    else:
-        if events is None:
-            health.ignored += 1
-        else:
-            for event in events:
-                sink.apply(event)
-            health.last_event_ms = line.t
-    sink.advance(line.t)
+    deliver(
+        line.msg,
+        exchange=line.ex,
+        parser=parser if line.rest is None else functools.partial(parser.rest, line.rest),
+        sink=sink,
+        health=sink.feed(line.ex),
+        receive_ms=line.t,
+    )
 
 
 class ReplaySource:
@@ -59,6 +54,7 @@ class ReplaySource:
         self.stats = ReadStats()
         self.skipped_gap_ms = 0
         self.finished = False
+        self.parsers = make_parsers()  # fresh state (contract sizes, ticker deltas) per replay
 
     def _account_bad_lines(self, sink: EventSink, seen_bad: int) -> int:
         """Move newly counted bad lines into the recording feed's skipped count."""
@@ -81,7 +77,7 @@ class ReplaySource:
         seen_bad = 0
         for line in read_recording(self.path, self.stats):
             seen_bad = self._account_bad_lines(sink, seen_bad)
-            apply_line(line, sink)
+            apply_line(line, sink, self.parsers)
         self._account_bad_lines(sink, seen_bad)
         self._finish(sink)
 
@@ -108,7 +104,7 @@ class ReplaySource:
                 if wait > 0:
                     await asyncio.sleep(wait)
                     budget_start = time.monotonic()
-            apply_line(line, sink)
+            apply_line(line, sink, self.parsers)
             # Hand the loop back regularly so the UI keeps drawing during a fast replay.
             if time.monotonic() - budget_start > 0.02:
                 await asyncio.sleep(0)

@@ -1,0 +1,45 @@
+"""One received message: record it, parse it with the exchange's parser, apply the events.
+Shared by the live clients and replay, so both count bad messages the same way."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from liqtui.events import MarketEvent
+from liqtui.feeds.base import EventSink, FeedHealth, NotTracked, ParseError
+from liqtui.feeds.recording import Recorder
+
+Parser = Callable[[object], list[MarketEvent] | None]
+RestParser = Callable[[str, object], list[MarketEvent] | None]
+
+
+def deliver(
+    msg: object,
+    *,
+    exchange: str,
+    parser: Parser,
+    sink: EventSink,
+    health: FeedHealth,
+    receive_ms: int,
+    recorder: Recorder | None = None,
+    rest: str | None = None,
+) -> None:
+    """Record, parse and apply one received message; never raises on its content."""
+    if recorder is not None:
+        recorder.write(exchange, msg, t=receive_ms, rest=rest)
+    health.messages += 1
+    try:
+        events = parser(msg)
+    except NotTracked:
+        health.ignored += 1
+    except ParseError as exc:
+        health.skipped += 1
+        health.last_error = f"bad message: {exc}"[:200]
+    else:
+        if events is None:
+            health.ignored += 1
+        else:
+            for event in events:
+                sink.apply(event)
+            health.last_event_ms = receive_ms
+    sink.advance(receive_ms)

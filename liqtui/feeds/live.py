@@ -1,0 +1,112 @@
+"""Live public feeds of every enabled exchange, as one Source.
+
+Each exchange module (`liqtui.feeds.<exchange>`) provides a `Parser` and a
+`plan(symbols, endpoint, feeds) -> FeedPlan`. This module turns plans into running stream
+clients and pollers on one aiohttp session. Nothing here blocks the first frame: start-up
+requests (market metadata) and connections happen in the background, and an exchange that
+cannot be reached shows as down with its last error while it keeps retrying.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import random
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import aiohttp
+
+from liqtui.config import Settings, parse_duration
+from liqtui.feeds.base import EventSink
+from liqtui.feeds.parsers import ExchangeParser, make_parsers
+from liqtui.feeds.plan import FeedPlan
+from liqtui.feeds.stream import Backoff, RestPoller, StreamClient
+
+if TYPE_CHECKING:
+    from liqtui.feeds.recording import Recorder
+
+
+def exchange_plan(name: str, symbols: Sequence[str], settings: Settings) -> FeedPlan:
+    module = importlib.import_module(f"liqtui.feeds.{name}")
+    return module.plan(symbols, settings.exchanges[name], settings.feeds)  # type: ignore[no-any-return]
+
+
+class LiveSource:
+    name = "live"
+
+    def __init__(
+        self,
+        settings: Settings,
+        symbols: Sequence[str],
+        *,
+        recorder: Recorder | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.symbols = list(symbols)
+        self.recorder = recorder
+        self.rng = rng or random.Random()
+        feeds = settings.feeds
+        self.backoff = Backoff(
+            initial_s=parse_duration(feeds.reconnect_initial) / 1000,
+            cap_s=parse_duration(feeds.reconnect_max) / 1000,
+        )
+        self.clients: list[StreamClient] = []
+        self.pollers: list[RestPoller] = []
+
+    async def run(self, sink: EventSink) -> None:
+        parsers = make_parsers()
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            tasks = [
+                asyncio.create_task(self._run_exchange(name, parsers[name], sink, session))
+                for name in self.settings.feeds.exchanges
+                if name in parsers
+            ]
+            try:
+                await asyncio.gather(*tasks)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                for task in tasks:
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+
+    async def _run_exchange(
+        self,
+        name: str,
+        parser: ExchangeParser,
+        sink: EventSink,
+        session: aiohttp.ClientSession,
+    ) -> None:
+        health = sink.feed(name)
+        plan = exchange_plan(name, self.symbols, self.settings)
+        health.note = plan.note
+        for spec in plan.startup:  # metadata first (contract sizes), retried until it arrives
+            poller = RestPoller(
+                spec, parser.rest, sink, session, recorder=self.recorder, rng=self.rng,
+                backoff=self.backoff,
+            )  # fmt: skip
+            while True:
+                await poller.poll_once()
+                if poller.failures == 0:
+                    break
+                health.state = "down"
+                await asyncio.sleep(self.backoff.delay(poller.failures, self.rng))
+        jobs = []
+        for stream in plan.streams:
+            client = StreamClient(
+                stream, parser, sink, session, recorder=self.recorder, backoff=self.backoff,
+                rng=self.rng,
+            )  # fmt: skip
+            self.clients.append(client)
+            jobs.append(client.run())
+        for spec in plan.polls:
+            poller = RestPoller(spec, parser.rest, sink, session, recorder=self.recorder, rng=self.rng)
+            self.pollers.append(poller)
+            jobs.append(poller.run())
+        if not plan.streams:
+            health.state = "connected" if plan.polls else "down"
+        await asyncio.gather(*jobs)

@@ -1,0 +1,324 @@
+"""Keeping a public WebSocket stream and a REST poll healthy for days.
+
+`StreamClient` connects, subscribes, reads, and reconnects with capped exponential backoff and
+jitter after a drop, a server close, a failed heartbeat or a silent stream. A connection older
+than `max_age_s` (Binance closes them at 24 h) is replaced by a new one that overlaps it: the old
+one is closed only after the new one has delivered its first message, so nothing is missed, and
+the model's dedupe counts the overlap once. `RestPoller` polls an endpoint at its own pace
+(the next request is scheduled when the previous one finished) and honours 429 Retry-After.
+
+Every received message goes through the exchange's pure parser — the same one replay uses —
+and, when recording, into the recording first. A bad message is counted and skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiohttp
+
+from liqtui.feeds.base import EventSink
+from liqtui.feeds.dispatch import Parser, RestParser, deliver
+from liqtui.feeds.plan import Frame, PollSpec, StreamSpec
+from liqtui.feeds.recording import Recorder
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    initial_s: float = 0.5
+    cap_s: float = 30.0
+    factor: float = 2.0
+    jitter: float = 0.3  # ± fraction
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        base = min(self.cap_s, self.initial_s * self.factor ** max(attempt - 1, 0))
+        return base * (1.0 + rng.uniform(-self.jitter, self.jitter))
+
+
+def _encode(frame: Frame) -> str:
+    return frame if isinstance(frame, str) else json.dumps(frame, separators=(",", ":"))
+
+
+def decode_frame(text: str) -> object:
+    """A JSON frame as its object; anything else (OKX's "pong") as the string itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+class _RateMeter:
+    """Messages per second over the last few seconds, cheap per message."""
+
+    def __init__(self, span_s: float = 5.0) -> None:
+        self.span_s = span_s
+        self._start = time.monotonic()
+        self._count = 0
+        self.rate = 0.0
+
+    def tick(self) -> float:
+        self._count += 1
+        now = time.monotonic()
+        elapsed = now - self._start
+        if elapsed >= self.span_s:
+            self.rate = self._count / elapsed
+            self._start, self._count = now, 0
+        return self.rate
+
+
+class StreamClient:
+    def __init__(
+        self,
+        spec: StreamSpec,
+        parser: Parser,
+        sink: EventSink,
+        session: aiohttp.ClientSession,
+        *,
+        recorder: Recorder | None = None,
+        backoff: Backoff | None = None,
+        rng: random.Random | None = None,
+        wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+    ) -> None:
+        self.spec = spec
+        self.parser = parser
+        self.sink = sink
+        self.session = session
+        self.recorder = recorder
+        self.backoff = backoff or Backoff()
+        self.rng = rng or random.Random()
+        self.wall_ms = wall_ms
+        self.health = sink.feed(spec.feed)
+        self.health.liquidations_complete = spec.liquidations_complete
+        self.connections = 0  # successful connects, for tests and health
+        self._rate = _RateMeter()
+        self._closers: set[asyncio.Task[None]] = set()
+
+    async def run(self) -> None:
+        handover: list[asyncio.Task[None] | None] = [None]
+        try:
+            await self._run(handover)
+        finally:
+            if handover[0] is not None:
+                handover[0].cancel()
+
+    async def _run(self, handover_box: list[asyncio.Task[None] | None]) -> None:
+        attempt = 0
+        handover: asyncio.Task[None] | None = None
+        while True:
+            handover_box[0] = handover
+            self.health.state = "connecting" if self.connections == 0 else "reconnecting"
+            try:
+                ws = await self.session.ws_connect(
+                    self.spec.url, heartbeat=self.spec.ping_interval_s * 2, autoping=True
+                )
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                attempt += 1
+                self.health.state = "down"
+                self.health.last_error = f"connect failed: {exc.__class__.__name__}: {exc}"[:200]
+                await asyncio.sleep(self.backoff.delay(attempt, self.rng))
+                continue
+            self.connections += 1
+            attempt = 0
+            try:
+                renew = await self._serve(ws, previous=handover)
+            finally:
+                handover = None
+            if renew is not None:
+                handover = renew  # the old connection keeps reading until the new one delivers
+                continue
+            attempt += 1
+            self.health.state = "reconnecting"
+            await asyncio.sleep(self.backoff.delay(attempt, self.rng))
+
+    async def _serve(
+        self, ws: aiohttp.ClientWebSocketResponse, *, previous: asyncio.Task[None] | None
+    ) -> asyncio.Task[None] | None:
+        """Read one connection. Returns a task still draining this connection when a planned
+        renewal is due (the caller opens the next connection), else None after it ended."""
+        spec = self.spec
+        opened = time.monotonic()
+        try:
+            for frame in spec.subscribe:
+                await ws.send_str(_encode(frame))
+        except (aiohttp.ClientError, ConnectionError) as exc:
+            self.health.last_error = f"subscribe failed: {exc}"[:200]
+            await ws.close()
+            return None
+        first = asyncio.Event()
+        renewal_due = asyncio.Event()
+        pinger = asyncio.create_task(self._ping(ws)) if spec.ping_frame is not None else None
+        reader = asyncio.create_task(self._read(ws, first, renewal_due, opened))
+        if previous is not None:
+            # Close the previous connection once this one is delivering: no gap, no loss.
+            self._closers.add(closer := asyncio.create_task(_close_after(first, previous)))
+            closer.add_done_callback(self._closers.discard)
+        renewal = asyncio.create_task(renewal_due.wait())
+        try:
+            done, _ = await asyncio.wait({reader, renewal}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            reader.cancel()  # the whole client is stopping
+            raise
+        finally:
+            renewal.cancel()
+            if pinger is not None and reader.done():
+                pinger.cancel()
+        if reader in done:
+            return None
+        return reader  # planned renewal: keep draining until the successor delivers
+
+    async def _read(
+        self,
+        ws: aiohttp.ClientWebSocketResponse,
+        first: asyncio.Event,
+        renewal_due: asyncio.Event,
+        opened: float,
+    ) -> None:
+        spec = self.spec
+        try:
+            while True:
+                try:
+                    msg = await ws.receive(timeout=spec.stale_after_s)
+                except TimeoutError:
+                    self.health.state = "stale"
+                    self.health.last_error = f"no message for {spec.stale_after_s:g} s"
+                    return
+                if msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                    data = (
+                        msg.data
+                        if msg.type == aiohttp.WSMsgType.TEXT
+                        else msg.data.decode("utf-8", "replace")
+                    )
+                    if not first.is_set():
+                        first.set()
+                        self.health.state = "connected"
+                    self.health.rate_per_s = self._rate.tick()
+                    deliver(
+                        decode_frame(data),
+                        exchange=spec.exchange,
+                        parser=self.parser,
+                        sink=self.sink,
+                        health=self.health,
+                        receive_ms=self.wall_ms(),
+                        recorder=self.recorder,
+                    )
+                    if spec.max_age_s and time.monotonic() - opened > spec.max_age_s:
+                        renewal_due.set()
+                elif msg.type in (
+                    aiohttp.WSMsgType.CLOSE,
+                    aiohttp.WSMsgType.CLOSING,
+                    aiohttp.WSMsgType.CLOSED,
+                ):
+                    self.health.last_error = f"server closed the connection ({ws.close_code})"
+                    return
+                elif msg.type == aiohttp.WSMsgType.ERROR:
+                    self.health.last_error = f"connection error: {ws.exception()}"[:200]
+                    return
+        finally:
+            with contextlib.suppress(Exception):
+                await ws.close()
+
+    async def _ping(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        frame = _encode(self.spec.ping_frame)  # type: ignore[arg-type]
+        with contextlib.suppress(aiohttp.ClientError, ConnectionError, RuntimeError):
+            while not ws.closed:
+                await asyncio.sleep(self.spec.ping_interval_s)
+                await ws.send_str(frame)
+
+
+async def _close_after(first: asyncio.Event, previous: asyncio.Task[None]) -> None:
+    await first.wait()
+    previous.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await previous
+
+
+class RestPoller:
+    def __init__(
+        self,
+        spec: PollSpec,
+        parser: RestParser,
+        sink: EventSink,
+        session: aiohttp.ClientSession,
+        *,
+        recorder: Recorder | None = None,
+        backoff: Backoff | None = None,
+        rng: random.Random | None = None,
+        wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+    ) -> None:
+        self.spec = spec
+        self.parser = parser
+        self.sink = sink
+        self.session = session
+        self.recorder = recorder
+        self.backoff = backoff or Backoff(initial_s=spec.interval_s, cap_s=300.0)
+        self.rng = rng or random.Random()
+        self.wall_ms = wall_ms
+        self.health = sink.feed(spec.feed)
+        self.requests = 0
+        self.failures = 0
+
+    async def poll_once(self) -> float:
+        """One request; returns how long to wait before the next one."""
+        spec = self.spec
+        self.requests += 1
+        try:
+            async with self.session.request(
+                spec.method,
+                spec.url,
+                json=spec.body,
+                timeout=aiohttp.ClientTimeout(total=spec.timeout_s),
+            ) as resp:
+                body = await resp.text()
+                if resp.status == 429 or resp.status == 418:
+                    self.failures += 1
+                    retry = _retry_after(resp.headers.get("Retry-After"))
+                    self.health.last_error = f"{spec.endpoint}: rate limited ({resp.status})"
+                    return max(retry, self.backoff.delay(self.failures, self.rng))
+                if resp.status != 200:
+                    raise _PollError(f"{spec.endpoint}: HTTP {resp.status}")
+        except (TimeoutError, aiohttp.ClientError, OSError, _PollError) as exc:
+            self.failures += 1
+            text = str(exc) or exc.__class__.__name__
+            self.health.last_error = f"{spec.endpoint}: {text}"[:200]
+            return self.backoff.delay(self.failures, self.rng)
+        self.failures = 0
+        try:
+            msg = json.loads(body)
+        except ValueError:
+            self.health.messages += 1
+            self.health.skipped += 1
+            self.health.last_error = f"{spec.endpoint}: response is not JSON"
+            return spec.interval_s
+        deliver(
+            msg,
+            exchange=spec.exchange,
+            parser=functools.partial(self.parser, spec.endpoint),
+            sink=self.sink,
+            health=self.health,
+            receive_ms=self.wall_ms(),
+            recorder=self.recorder,
+            rest=spec.endpoint,
+        )
+        return spec.interval_s
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(await self.poll_once())
+
+
+class _PollError(Exception):
+    pass
+
+
+def _retry_after(value: str | None) -> float:
+    try:
+        return max(float(value), 0.0) if value is not None else 0.0
+    except ValueError:
+        return 0.0
