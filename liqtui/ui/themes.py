@@ -1,0 +1,256 @@
+"""Theme files (themes/*.toml) → Textual `Theme`s, and the role → Rich `Style` palette.
+
+A theme file holds the fields of `textual.theme.Theme` plus a [variables] table; liqtui's own
+semantic colors are the `liq-*` variables. Loading never raises: a file that cannot be used is
+reported (path and reason) and skipped, and the built-in "liqtui-dark" is always available.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from rich.style import Style
+from textual.color import Color, ColorParseError
+from textual.theme import Theme
+
+from liqtui.ladder import LEVELS
+
+DEFAULT_THEME = "liqtui-dark"
+
+# liqtui's semantic colors; a theme that leaves some out gets these
+# (via App.get_theme_variable_defaults).
+LIQ_VARIABLE_DEFAULTS: dict[str, str] = {
+    "liq-long": "#26d07c",
+    "liq-short": "#ff4d6a",
+    "liq-heat-low": "#1b2430",
+    "liq-realized": "#ffd166",
+    "liq-price": "#4f9cf9",
+    "liq-stale": "#8b95a7",
+    "liq-warning": "#f5a623",
+}
+
+# The same values as themes/dark.toml, so liqtui looks right even when that file is broken/missing.
+BUILTIN_DARK = Theme(
+    name=DEFAULT_THEME,
+    dark=True,
+    primary="#4f9cf9",
+    secondary="#8b95a7",
+    accent="#f5a623",
+    warning="#f5a623",
+    error="#ff5c5c",
+    success="#3ddc84",
+    foreground="#d8dee9",
+    background="#0d1117",
+    surface="#131a24",
+    panel="#1b2430",
+    variables=dict(LIQ_VARIABLE_DEFAULTS),
+)
+
+_THEME_FIELDS = {f.name for f in dataclasses.fields(Theme)}
+_COLOR_FIELDS = (
+    "primary",
+    "secondary",
+    "warning",
+    "error",
+    "success",
+    "accent",
+    "foreground",
+    "background",
+    "surface",
+    "panel",
+    "boost",
+)
+
+
+PRICE_BAND = "@price"  # role suffix for cells of the current-price row
+PRICE_BAND_ROLES = (
+    "empty",
+    "axis",
+    "label",
+    "est-long",
+    "est-short",
+    "realized-long",
+    "realized-short",
+    "realized-long-big",
+    "realized-short-big",
+)
+
+
+class ThemeFileError(ValueError):
+    """A theme file that cannot be used; the message says why."""
+
+
+def _check_color(value: object, what: str) -> None:
+    if not isinstance(value, str):
+        raise ThemeFileError(f"{what} must be a color string, not {type(value).__name__}")
+    try:
+        Color.parse(value)
+    except ColorParseError:
+        raise ThemeFileError(f"{what}: {value!r} is not a color") from None
+
+
+def theme_from_dict(data: Mapping[str, object]) -> Theme:
+    """Validate a parsed theme file and build the Theme. Raises ThemeFileError."""
+    unknown = sorted(set(data) - _THEME_FIELDS)
+    if unknown:
+        raise ThemeFileError(f"unknown key(s): {', '.join(unknown)}")
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ThemeFileError("missing 'name'")
+    if "primary" not in data:
+        raise ThemeFileError("missing 'primary'")
+    for key in _COLOR_FIELDS:
+        if data.get(key) is not None:
+            _check_color(data[key], key)
+    for key in ("dark", "ansi"):
+        if key in data and not isinstance(data[key], bool):
+            raise ThemeFileError(f"{key!r} must be true or false")
+    for key in ("luminosity_spread", "text_alpha"):
+        if key in data and (isinstance(data[key], bool) or not isinstance(data[key], int | float)):
+            raise ThemeFileError(f"{key!r} must be a number")
+    variables = data.get("variables", {})
+    if not isinstance(variables, dict):
+        raise ThemeFileError("[variables] must be a table")
+    for key, value in variables.items():
+        if not isinstance(value, str):
+            raise ThemeFileError(f"variable {key!r} must be a string")
+        if key.startswith("liq-"):
+            _check_color(value, f"variable {key!r}")
+    theme = Theme(**{**data, "name": name.strip(), "variables": dict(variables)})  # type: ignore[arg-type]
+    try:
+        theme.to_color_system().generate()
+    except Exception as exc:  # Textual's own checks (e.g. a color it cannot blend)
+        raise ThemeFileError(f"unusable colors ({exc})") from None
+    return theme
+
+
+def load_theme_file(path: Path) -> Theme:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ThemeFileError(f"cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise ThemeFileError("not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ThemeFileError(f"not valid TOML ({exc})") from None
+    return theme_from_dict(data)
+
+
+def load_themes(dirs: Iterable[Path | None]) -> tuple[dict[str, Theme], list[str]]:
+    """Themes from every *.toml in `dirs` (in order; a later file overrides an earlier one of
+    the same name) and one problem line per unusable file or folder."""
+    themes: dict[str, Theme] = {}
+    problems: list[str] = []
+    for folder in dirs:
+        if folder is None:
+            continue
+        try:
+            if not folder.is_dir():
+                if folder.exists():
+                    problems.append(f"{folder}: not a folder")
+                continue
+            files = sorted(folder.glob("*.toml"))
+        except OSError as exc:
+            problems.append(f"{folder}: {exc.strerror or exc}")
+            continue
+        for path in files:
+            try:
+                theme = load_theme_file(path)
+            except ThemeFileError as exc:
+                problems.append(f"{path}: {exc}")
+            else:
+                themes[theme.name] = theme
+    return themes, problems
+
+
+# -- palette ------------------------------------------------------------------------------------
+
+
+def _color(variables: Mapping[str, str], name: str, fallback: str) -> Color:
+    try:
+        return Color.parse(variables.get(name) or fallback)
+    except ColorParseError:
+        return Color.parse(fallback)
+
+
+def heat_ramp(low: Color, high: Color, levels: int = LEVELS) -> list[tuple[Color, Color]]:
+    """(glyph color, cell background) per level 1..levels: the glyph climbs from near the
+    low end to the side color; the background is a dimmer step of the same ramp."""
+    ramp = []
+    for level in range(1, levels + 1):
+        t = level / levels
+        fg = low.blend(high, 0.30 + 0.70 * t)
+        bg = low.blend(high, 0.35 * t * t)
+        ramp.append((fg, bg))
+    return ramp
+
+
+def build_palette(variables: Mapping[str, str], base: Style | None = None) -> dict[str, Style]:
+    """Rich styles for every role the ladder, its header and the status bar use.
+
+    `variables` are the app's theme variables (Textual's generated ones plus liq-*); `base` is
+    the widget's own style (its background), laid under every role.
+    """
+    v = variables
+    d = LIQ_VARIABLE_DEFAULTS
+    background = _color(v, "background", "#0d1117")
+    foreground = _color(v, "foreground", "#d8dee9")
+    long_c = _color(v, "liq-long", d["liq-long"])
+    short_c = _color(v, "liq-short", d["liq-short"])
+    low = _color(v, "liq-heat-low", d["liq-heat-low"])
+    realized = _color(v, "liq-realized", d["liq-realized"])
+    price = _color(v, "liq-price", d["liq-price"])
+    stale = _color(v, "liq-stale", d["liq-stale"])
+    warning = _color(v, "liq-warning", d["liq-warning"])
+    error = _color(v, "error", "#ff5c5c")
+    primary = _color(v, "primary", "#4f9cf9")
+    muted = foreground.blend(background, 0.40)
+
+    def style(fg: Color | None = None, bg: Color | None = None, **kw: bool) -> Style:
+        return Style(
+            color=fg.rich_color if fg is not None else None,
+            bgcolor=bg.rich_color if bg is not None else None,
+            **kw,
+        )
+
+    price_bg = price.blend(background, 0.45)
+    price_fg = background if price_bg.brightness > 0.5 else foreground
+    palette: dict[str, Style] = {
+        "empty": Style(),
+        "text": style(foreground),
+        "label": style(muted),
+        "axis": style(foreground.blend(background, 0.65)),
+        "muted": style(muted),
+        "price-row": style(price_fg, price_bg, bold=True),
+        "price": style(price, bold=True),
+        "est-long": style(long_c),
+        "est-short": style(short_c),
+        "long": style(long_c),
+        "short": style(short_c),
+        "realized": style(realized),
+        "realized-long": style(realized),
+        "realized-short": style(realized),
+        "realized-long-big": style(realized, bold=True),
+        "realized-short-big": style(realized, bold=True),
+        "symbol": style(primary, bold=True),
+        "paused": style(background, warning, bold=True),
+        "stale": style(stale),
+        "stale-badge": style(background, warning, bold=True),
+        "warning": style(warning),
+        "error": style(error, bold=True),
+        "message": style(muted, italic=True),
+    }
+    # The price row is one highlighted band: its non-heat cells get the price background.
+    band = Style(bgcolor=price_bg.rich_color)
+    for role in PRICE_BAND_ROLES:
+        palette[f"{role}{PRICE_BAND}"] = palette[role] + band
+    for side, color in (("long", long_c), ("short", short_c)):
+        palette[f"{side}0"] = style(low)
+        for level, (fg, bg) in enumerate(heat_ramp(low, color), start=1):
+            palette[f"{side}{level}"] = style(fg, bg)
+    if base is not None:
+        palette = {role: base + s for role, s in palette.items()}
+    return palette

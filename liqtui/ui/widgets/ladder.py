@@ -1,0 +1,206 @@
+"""The liquidation ladder as a Line API widget: one cached Strip per row, only changed rows redrawn.
+
+The widget never pulls data itself. The app hands it an immutable `MarketSnapshot` (`show`);
+the widget asks its `LadderView` which prices its rows cover at its current height, lays the
+rows out at its width with `row_segments`, and compares each row's segments with what is on
+screen. Rows whose segments changed are refreshed one by one (`refresh(Region(0, y, w, 1))`),
+or the whole widget when more than half changed, on resize, on a new symbol or a theme change.
+"""
+
+from __future__ import annotations
+
+from textual.geometry import Region
+from textual.strip import Strip
+
+from liqtui.ladder import (
+    GLYPHS,
+    LONG_MARK,
+    SHORT_MARK,
+    LadderRow,
+    LadderView,
+    RowLayout,
+    compact_usd,
+    format_price,
+    row_segments,
+    step_decimals,
+)
+from liqtui.model.engine import MarketSnapshot
+from liqtui.ui.themes import PRICE_BAND, PRICE_BAND_ROLES
+from liqtui.ui.widgets.status import Part, Seg, TextLines, ThemedLines
+
+RowKey = tuple[Seg, ...]
+_BAND = frozenset(PRICE_BAND_ROLES)
+
+
+class LadderHeader(TextLines):
+    """The one-line column header above the ladder (content supplied by the ladder)."""
+
+    def __init__(self, *, name: str | None = None, id: str | None = None) -> None:
+        super().__init__(1, name=name, id=id)
+
+
+def _centred(text: str, width: int, role: str) -> RowKey:
+    text = text[:width]
+    left = (width - len(text)) // 2
+    right = width - len(text) - left
+    return tuple(
+        (t, r) for t, r in ((" " * left, "empty"), (text, role), (" " * right, "empty")) if t
+    )
+
+
+class LadderWidget(ThemedLines):
+    """Price rows with E heat bars and E / R columns, drawn from the last snapshot shown."""
+
+    def __init__(
+        self,
+        *,
+        realized_mark_usd: float = 100_000.0,
+        view: LadderView | None = None,
+        header: LadderHeader | None = None,
+        name: str | None = None,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id)
+        self.realized_mark_usd = realized_mark_usd
+        self.view = view or LadderView()
+        self.header = header  # kept in step with the rows' column layout
+        self.snapshot: MarketSnapshot | None = None
+        self.rows: list[LadderRow] = []
+        self.message: str | None = "waiting for data…"
+        self.header_parts: list[Part] = [Part.of("price", "label", 10)]
+        self._shown: list[RowKey] = []
+        self._shown_symbol: str | None = None
+        self._laid_out = (0, 0)
+        self.last_dirty_rows = 0  # rows refreshed by the last update (whole widget: its height)
+        self.total_dirty_rows = 0
+        self.updates = 0
+
+    # -- public ---------------------------------------------------------------------------------
+    @property
+    def rows_text(self) -> list[str]:
+        """The rows as shown (plain text), top to bottom."""
+        return ["".join(t for t, _ in key) for key in self._shown]
+
+    @property
+    def row_step(self) -> float | None:
+        """Price span of one row as shown (None when no rows are shown)."""
+        if not self.rows:
+            return None
+        return self.rows[0].price_high - self.rows[0].price_low
+
+    @property
+    def page_rows(self) -> int:
+        return max(1, self.size.height - 2)
+
+    def show(self, snap: MarketSnapshot) -> None:
+        """Draw a snapshot: only rows whose displayed content changed are refreshed."""
+        new_symbol = snap.symbol != self._shown_symbol
+        self.snapshot = snap
+        self._update(full=new_symbol)
+
+    def relayout(self) -> None:
+        """Lay the current snapshot out again (after a view change); changed rows only."""
+        self._update(full=False)
+
+    def reset_view(self) -> None:
+        """Forget zoom anchor and scroll position (a new symbol); the span (zoom) is kept."""
+        self.view.reset()
+        self.view.recentre()
+
+    # -- layout ---------------------------------------------------------------------------------
+    def _compute(self, width: int, height: int) -> list[RowKey]:
+        snap = self.snapshot
+        self.rows = []
+        if width <= 0 or height <= 0:
+            return []
+        if snap is None:
+            self.message = "waiting for data…"
+        else:
+            self.rows = self.view.rows(snap, height)
+            self.message = None if self.rows else f"waiting for data for {snap.symbol}…"
+        if not self.rows:
+            blank: RowKey = ((" " * width, "empty"),)
+            keys = [blank] * height
+            keys[height // 2] = _centred(self.message or "", width, "message")
+            self.header_parts = [Part.of("price", "label", 10)]
+            return keys
+        step = self.rows[0].price_high - self.rows[0].price_low
+        layout = RowLayout.for_width(width, self.rows, step_decimals(step))
+        self.header_parts = [Part(self._header(layout, step, width), 10)]
+        mark = self.realized_mark_usd
+        keys = []
+        for row in self.rows:
+            segs = row_segments(row, layout, realized_mark_usd=mark)
+            if row.is_price_row:  # one highlighted band across the whole row
+                segs = [(t, f"{r}{PRICE_BAND}" if r in _BAND else r) for t, r in segs]
+            keys.append(tuple(segs))
+        return keys
+
+    def _header(self, layout: RowLayout, step: float, width: int) -> tuple[Seg, ...]:
+        cols = ""
+        if layout.est:
+            cols += f" {'E usd':>{layout.est}}"
+        if layout.real:
+            cols += f" {'R usd':>{layout.real}}"
+        left: list[Seg] = [
+            (f"{'price':>{layout.label}}", "label"),
+            ("  ", "empty"),
+            ("E ", "text"),
+            (f"{LONG_MARK}long", "long"),
+            (" ", "empty"),
+            (f"{SHORT_MARK}short", "short"),
+            (" ", "empty"),
+            *((g, f"long{2 * i}") for i, g in enumerate(GLYPHS.strip(), start=1)),
+            (f"  step {format_price(step, layout.decimals)}", "muted"),
+            (f"  ●R≥{compact_usd(self.realized_mark_usd)}", "realized"),
+        ]
+        room = max(width - len(cols), 0)
+        out: list[Seg] = []
+        for text, role in left:
+            piece = text[:room]
+            if piece:
+                out.append((piece, role))
+            room -= len(piece)
+        if room > 0:
+            out.append((" " * room, "empty"))
+        out.append((cols, "label"))
+        return tuple(out)
+
+    def _update(self, *, full: bool) -> None:
+        width, height = self.size.width, self.size.height
+        keys = self._compute(width, height)
+        if (width, height) != self._laid_out:
+            full = True
+        if full:
+            dirty = list(range(height))
+        else:
+            old = self._shown
+            dirty = [y for y, key in enumerate(keys) if y >= len(old) or old[y] != key]
+        self._shown = keys
+        self._laid_out = (width, height)
+        self._shown_symbol = self.snapshot.symbol if self.snapshot is not None else None
+        self.updates += 1
+        if full or len(dirty) * 2 > height:
+            self.last_dirty_rows = height
+            self.refresh()
+        else:
+            self.last_dirty_rows = len(dirty)
+            if dirty:
+                self.refresh(*(Region(0, y, width, 1) for y in dirty))
+        self.total_dirty_rows += self.last_dirty_rows
+        if self.header is not None:
+            self.header.set_lines([self.header_parts])
+
+    def on_resize(self) -> None:
+        self._update(full=True)
+
+    def invalidate_styles(self) -> None:
+        super().invalidate_styles()
+        self.last_dirty_rows = self.size.height
+        self.total_dirty_rows += self.last_dirty_rows
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        if y >= len(self._shown) or width <= 0:
+            return Strip.blank(max(width, 0), self.palette["empty"])
+        return self.strip_for(self._shown[y], width)

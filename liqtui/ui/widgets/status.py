@@ -1,0 +1,346 @@
+"""The status area: a Line API widget with one cached Strip per line, redrawn only on change.
+
+`TextLines` is the shared machinery (also used by the ladder's column header): lines are lists
+of `Part`s (segments with a priority and an optional shorter form); each line is fitted to the
+widget's width by shortening, then dropping, the least important parts, and only lines whose
+fitted text changed are refreshed. `status_parts` turns a market snapshot into the two status
+lines.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.geometry import Region
+from textual.strip import Strip
+from textual.widget import Widget
+
+from liqtui.ladder import LONG_MARK, SHORT_MARK, compact_usd, format_price
+from liqtui.model.engine import MarketSnapshot
+from liqtui.snapshot import format_duration
+from liqtui.ui.themes import build_palette
+
+Seg = tuple[str, str]  # (text, role)
+STALE_AFTER_MS = 60_000
+SEPARATOR = "  "
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """A piece of a status line: kept in full if it fits, else `short`, else dropped
+    (lowest `priority` first)."""
+
+    segs: tuple[Seg, ...]
+    priority: int = 5
+    short: tuple[Seg, ...] | None = None
+
+    @classmethod
+    def of(cls, text: str, role: str = "text", priority: int = 5, short: str | None = None) -> Part:
+        return cls(((text, role),), priority, None if short is None else ((short, role),))
+
+
+def _length(segs: Sequence[Seg]) -> int:
+    return sum(len(t) for t, _ in segs)
+
+
+def fit_line(parts: Sequence[Part], width: int) -> tuple[Seg, ...]:
+    """Lay parts out left to right, separated by two spaces, in exactly `width` cells.
+
+    While the line is too wide, the least important part is shortened, then dropped, before the
+    next one is touched (the most important part always stays); dropped parts come back if
+    they fit after all; whatever is still too wide is cropped on the right."""
+    if width <= 0:
+        return ()
+    chosen: list[tuple[Seg, ...] | None] = [p.segs for p in parts]
+
+    def total() -> int:
+        kept = [c for c in chosen if c]
+        return sum(_length(c) for c in kept) + len(SEPARATOR) * max(len(kept) - 1, 0)
+
+    order = sorted(range(len(parts)), key=lambda i: (parts[i].priority, -i))
+    dropped: list[int] = []
+    for i in order[:-1]:
+        if total() <= width:
+            break
+        if parts[i].short is not None:
+            chosen[i] = parts[i].short
+        if total() > width:
+            chosen[i] = None
+            dropped.append(i)
+    for i in reversed(dropped):  # most important first
+        for form in (parts[i].segs, parts[i].short):
+            if form is None:
+                continue
+            chosen[i] = form
+            if total() <= width:
+                break
+            chosen[i] = None
+    out: list[Seg] = []
+    for segs in chosen:
+        if not segs:
+            continue
+        if out:
+            out.append((SEPARATOR, "empty"))
+        out.extend(segs)
+    room = width
+    cropped: list[Seg] = []
+    for text, role in out:
+        if room <= 0:
+            break
+        piece = text[:room]
+        cropped.append((piece, role))
+        room -= len(piece)
+    if room > 0:
+        cropped.append((" " * room, "empty"))
+    return tuple(cropped)
+
+
+class ThemedLines(Widget):
+    """Base for liqtui's Line API widgets: a role → Style palette built from the theme
+    variables (and the widget's own background), dropped with the strip cache on theme change."""
+
+    def __init__(self, *, name: str | None = None, id: str | None = None) -> None:
+        super().__init__(name=name, id=id)
+        self._palette: dict[str, Style] | None = None
+        self._strip_cache: dict[tuple[Seg, ...], Strip] = {}
+
+    def on_mount(self) -> None:
+        self.app.theme_changed_signal.subscribe(self, self._on_theme_changed)
+
+    def _on_theme_changed(self, _theme: object) -> None:
+        self.invalidate_styles()
+
+    def invalidate_styles(self) -> None:
+        """Forget the palette and every cached strip; repaint the whole widget."""
+        self._palette = None
+        self._strip_cache.clear()
+        self.refresh()
+
+    @property
+    def palette(self) -> dict[str, Style]:
+        if self._palette is None:
+            self._palette = build_palette(self.app.theme_variables, self.rich_style)
+        return self._palette
+
+    def strip_for(self, segs: tuple[Seg, ...], width: int) -> Strip:
+        """The cached Strip for one line's content (keyed by the segments themselves)."""
+        strip = self._strip_cache.get(segs)
+        if strip is None:
+            if len(self._strip_cache) > 4 * max(self.size.height, 1) + 64:
+                self._strip_cache.clear()  # bound the cache; rebuilt on demand
+            palette = self.palette
+            empty = palette["empty"]
+            strip = Strip(
+                [Segment(text, palette.get(role, empty)) for text, role in segs if text],
+                _length(segs),
+            )
+            self._strip_cache[segs] = strip
+        if strip.cell_length != width:
+            return strip.adjust_cell_length(width, self.palette["empty"])
+        return strip
+
+
+class TextLines(ThemedLines):
+    """A few lines of fitted, styled text; only changed lines are refreshed."""
+
+    def __init__(self, n_lines: int, *, name: str | None = None, id: str | None = None) -> None:
+        super().__init__(name=name, id=id)
+        self.n_lines = n_lines
+        self._parts: list[list[Part]] = [[] for _ in range(n_lines)]
+        self._shown: list[tuple[Seg, ...]] = []
+        self.last_dirty_lines = 0
+        self.total_dirty_lines = 0
+
+    @property
+    def lines_text(self) -> list[str]:
+        """The lines as currently laid out (plain text, for tests and logs)."""
+        return ["".join(t for t, _ in segs) for segs in self._shown]
+
+    def set_lines(self, lines: Sequence[Sequence[Part]]) -> None:
+        self._parts = [list(line) for line in lines][: self.n_lines]
+        self._layout()
+
+    def _layout(self, full: bool = False) -> None:
+        width = self.size.width
+        fitted = [fit_line(parts, width) for parts in self._parts]
+        if full:
+            dirty = list(range(len(fitted)))
+        else:
+            dirty = [
+                y
+                for y, segs in enumerate(fitted)
+                if y >= len(self._shown) or self._shown[y] != segs
+            ]
+        self._shown = fitted
+        self.last_dirty_lines = len(dirty)
+        self.total_dirty_lines += len(dirty)
+        if full:
+            self.refresh()
+        elif dirty:
+            self.refresh(*(Region(0, y, max(width, 1), 1) for y in dirty))
+
+    def on_resize(self) -> None:
+        self._layout(full=True)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        if y >= len(self._shown) or width <= 0:
+            return Strip.blank(max(width, 0), self.palette["empty"])
+        return self.strip_for(self._shown[y], width)
+
+
+# -- the status content ------------------------------------------------------------------------
+
+
+def format_age(ms: int) -> str:
+    s = max(ms, 0) // 1000
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86_400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86_400}d{s % 86_400 // 3600:02d}h"
+
+
+_PRICE_SOURCES = {"last liquidation": "last liq", "mark (stale)": "stale mark"}
+
+
+def _price(snap: MarketSnapshot) -> Part:
+    if snap.price is None:
+        return Part.of("price —", "muted", 9)
+    decimals = max(0, min(8, 5 - math.floor(math.log10(snap.price))))
+    text = format_price(snap.price, decimals)
+    if snap.price_source and snap.price_source != "mark":
+        source = _PRICE_SOURCES.get(snap.price_source, snap.price_source)
+        return Part(((text, "price"), (f" ({source})", "warning")), 9, ((text, "price"),))
+    return Part.of(text, "price", 9)
+
+
+_FEED_ROLES = {
+    "connected": "text",
+    "replaying": "text",
+    "simulated": "text",
+    "finished": "muted",
+    "connecting": "warning",
+    "reconnecting": "warning",
+    "stale": "warning",
+    "down": "error",
+}
+
+
+def status_parts(
+    snap: MarketSnapshot,
+    *,
+    slot: int | None = None,
+    paused: bool = False,
+    error: str | None = None,
+) -> list[list[Part]]:
+    """The two status lines for a snapshot (symbol line, totals/feeds line)."""
+    when = datetime.fromtimestamp(snap.as_of_ms / 1000, tz=UTC) if snap.as_of_ms > 0 else None
+    label = f"{slot}:{snap.symbol}" if slot is not None else snap.symbol
+    first = [Part.of(label, "symbol", 10), _price(snap)]
+    if when is not None:
+        first.append(
+            Part.of(
+                f"as of {when:%Y-%m-%d %H:%M:%S} UTC",
+                "muted",
+                5,
+                short=f"as of {when:%H:%M:%S}",
+            )
+        )
+    first.append(Part.of(f"window {format_duration(snap.window_ms)}", "muted", 4))
+    first.append(Part.of(snap.exchange_filter or "all exchanges", "muted", 3, short="all ex"))
+    if paused:
+        first.append(Part.of(" PAUSED ", "paused", 10, short="PAUSED"))
+    if snap.last_event_ms is None:
+        first.append(Part.of("no data yet", "stale", 8, short="age —"))
+    else:
+        age = snap.as_of_ms - snap.last_event_ms
+        if age > STALE_AFTER_MS:
+            first.append(
+                Part(
+                    ((" STALE ", "stale-badge"), (f" age {format_age(age)}", "stale")),
+                    8,
+                    (("STALE", "stale-badge"), (f" {format_age(age)}", "stale")),
+                )
+            )
+        else:
+            first.append(Part.of(f"age {format_age(age)}", "muted", 8))
+
+    second: list[Part] = []
+    if error:
+        second.append(Part.of(f"feed error: {error}", "error", 10))
+    rl, rs = snap.realized_long_usd, snap.realized_short_usd
+    r_segs: tuple[Seg, ...] = (
+        ("R ", "realized"),
+        (f"{LONG_MARK}{compact_usd(rl)}", "long"),
+        (" ", "empty"),
+        (f"{SHORT_MARK}{compact_usd(rs)}", "short"),
+    )
+    count = snap.realized_count
+    second.append(
+        Part(
+            (*r_segs, (f" {count} print{'' if count == 1 else 's'}", "muted")),
+            9,
+            (*r_segs, (f" {count}", "muted")),
+        )
+    )
+    if snap.has_estimate:
+        el = float(snap.estimated_long.sum())
+        es = float(snap.estimated_short.sum())
+        e_segs: tuple[Seg, ...] = (
+            ("E ", "text"),
+            (f"{LONG_MARK}{compact_usd(el)}", "long"),
+            (" ", "empty"),
+            (f"{SHORT_MARK}{compact_usd(es)}", "short"),
+        )
+        second.append(Part((*e_segs, (" relative", "muted")), 7, e_segs))
+    else:
+        second.append(Part.of("E none yet", "muted", 7, short="E —"))
+    tier = "" if snap.tier_filter == "all" else f" {snap.tier_filter}"
+    second.append(Part.of(f"model {snap.preset}{tier}", "muted", 4))
+    skipped = snap.skipped_messages
+    if skipped:
+        second.append(Part.of(f"skipped {skipped}", "warning", 8))
+    else:
+        second.append(Part.of("skipped 0", "muted", 3))
+    feeds: list[Seg] = []
+    short: list[Seg] = []
+    for f in snap.feeds:
+        if feeds:
+            feeds.append((", ", "muted"))
+            short.append((" ", "muted"))
+        role = _FEED_ROLES.get(f.state, "text")
+        feeds.append((f"{f.name} {f.state}", role))
+        short.append((f"{f.name[:3]}:{f.state[:4]}", role))
+        if f.liquidations_complete is False:
+            feeds.append((" (throttled)", "muted"))
+            short.append(("*", "muted"))
+    if feeds:
+        second.append(Part(tuple(feeds), 8, tuple(short)))
+    else:
+        second.append(Part.of("no feeds", "muted", 8))
+    return [first, second]
+
+
+class StatusBar(TextLines):
+    """The two status lines at the top of the screen."""
+
+    def __init__(self, *, name: str | None = None, id: str | None = None) -> None:
+        super().__init__(2, name=name, id=id)
+
+    def show(
+        self,
+        snap: MarketSnapshot,
+        *,
+        slot: int | None = None,
+        paused: bool = False,
+        error: str | None = None,
+    ) -> None:
+        self.set_lines(status_parts(snap, slot=slot, paused=paused, error=error))

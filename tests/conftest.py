@@ -1,0 +1,83 @@
+"""Shared fixtures: a deterministic engine with estimated (E) and realized (R) layers, and a
+factory for small Binance recordings. Times are fixed (2026-01-01 UTC), never the wall clock."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from recordings import force_order, line, mark_price, write_recording
+
+from liqtui.events import Liquidation, MarkPrice, OpenInterest, TradeFlow
+from liqtui.model.engine import Engine
+
+SEED_T0 = 1_767_225_600_000  # 2026-01-01 00:00:00 UTC
+SEED_MINUTES = 8
+SEED_PRICES = {"BTC": 97_000.0, "ETH": 3_400.0}
+
+
+def seed_engine(engine: Engine) -> Engine:
+    """Marks, taker flow and open interest rising every minute for 8 minutes (so E builds up),
+    a few large liquidations on both sides, and a connected Binance feed.
+    The engine's clock ends at SEED_T0 + 8 min; the last event is 1 s before that."""
+    for symbol in SEED_PRICES:
+        engine.apply(OpenInterest("binance", symbol, SEED_T0, 1_000.0))  # the baseline reading
+    t = SEED_T0
+    for m in range(1, SEED_MINUTES + 1):
+        t = SEED_T0 + m * 60_000
+        for symbol, p0 in SEED_PRICES.items():
+            p = p0 * (1 + 0.002 * math.sin(m))
+            engine.apply(MarkPrice("binance", symbol, t - 30_000, p, 0.0001))
+            engine.apply(
+                TradeFlow("binance", symbol, t, 60_000, 12.0 + m, 9.0, p, p * 1.001, p * 0.999)
+            )
+            engine.apply(OpenInterest("binance", symbol, t - 1_000, 1_000.0 + 40.0 * m))
+            if m % 3 == 0:
+                side = "long" if m % 2 else "short"
+                px = p * (0.995 if side == "long" else 1.005)
+                qty = 150_000.0 / px
+                engine.apply(Liquidation("binance", symbol, t - 5_000, side, px, qty, qty * px))
+        engine.advance(t)
+    health = engine.feed("binance")
+    health.state = "connected"
+    health.last_event_ms = t - 1_000
+    health.messages = 10 * SEED_MINUTES
+    return engine
+
+
+@pytest.fixture
+def seeded_engine() -> Engine:
+    return seed_engine(Engine())
+
+
+@pytest.fixture
+def recording(tmp_path: Path) -> Callable[..., Path]:
+    """Factory: recording(seconds, start_ms=...) writes a Binance recording in tmp_path with one
+    mark price per market per second (BTC and ETH) and a liquidation every 7 s."""
+
+    def make(seconds: int = 120, *, start_ms: int = SEED_T0, name: str = "rec.jsonl") -> Path:
+        lines = []
+        for s in range(seconds):
+            t = start_ms + s * 1_000
+            for symbol, p0 in SEED_PRICES.items():
+                p = p0 * (1 + 0.003 * math.sin(s / 15))
+                lines.append(line(mark_price(f"{symbol}USDT", f"{p:.2f}", t), t))
+                if s % 7 == 0:
+                    side = "SELL" if s % 14 else "BUY"  # SELL liquidates a long
+                    px = p * (0.997 if side == "SELL" else 1.003)
+                    qty = f"{20_000.0 / px * (1 + s):.4f}"
+                    order = force_order(f"{symbol}USDT", side, qty, f"{px:.2f}", f"{px:.2f}", t)
+                    lines.append(line(order, t + 300))
+        return write_recording(tmp_path / name, lines)
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def _isolated_user_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Keep the developer's own ~/.config/liqtui (config and themes) out of every test."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg")))
+    monkeypatch.delenv("LIQTUI_CONFIG", raising=False)
+    monkeypatch.delenv("NO_COLOR", raising=False)
