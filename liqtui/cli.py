@@ -1,8 +1,10 @@
-"""Command line: `liqtui` (the terminal UI) and `liqtui snapshot` (one headless frame)."""
+"""Command line: `liqtui` (the terminal UI), `liqtui snapshot` (headless frames) and
+`liqtui record` (write a recording of the live feeds)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,10 +15,12 @@ from liqtui import __version__
 if TYPE_CHECKING:
     from liqtui.config import Settings
     from liqtui.feeds.demo import DemoSource
+    from liqtui.feeds.live import LiveSource
+    from liqtui.feeds.recording import Recorder
     from liqtui.feeds.replay import ReplaySource
     from liqtui.model.engine import Engine
 
-EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 DEMO_SNAPSHOT_START_MS = 1_767_225_600_000  # 2026-01-01 UTC: demo snapshots are reproducible
 
 DESCRIPTION = """\
@@ -26,19 +30,31 @@ and shorts (above) would be liquidated (E, estimated), and the liquidations that
 
 EPILOG = """\
 sources:
+  (default)           live public feeds of Binance, Bybit, OKX and Hyperliquid (no API keys)
   --demo              built-in market simulator, offline, deterministic with --seed
   --replay FILE       a recording (JSON Lines, .gz too; see docs/recording.md)
 
 examples:
+  liqtui                                   live, the watchlist from your config
+  liqtui --symbol BTC --symbol ETH --record today.jsonl.gz
   liqtui --demo
-  liqtui --replay session.jsonl.gz --speed 20
-  liqtui snapshot --replay session.jsonl --symbol BTC --format json --window 30d
+  liqtui --replay today.jsonl.gz --speed 20
+  liqtui snapshot --symbol BTC --format json
+  liqtui record --out today.jsonl.gz BTC ETH SOL
 
 settings: shipped config.toml < ~/.config/liqtui/config.toml (or $LIQTUI_CONFIG)
           < --config FILE < flags
 
-exit status: 0 ok; 1 no data for a requested market; 2 bad arguments or config.
+exit status: 0 ok; 1 no data; 2 bad arguments or config; 3 (snapshot) partial data.
 When stdout is not a terminal, `liqtui` prints a text snapshot of the watchlist and exits.
+"""
+
+SNAPSHOT_EPILOG = """\
+exit status:
+  0  complete: every market and every enabled feed delivered data
+  1  unavailable: no data for any requested market
+  2  bad arguments or config
+  3  partial: some market or feed had no data (what was missing is on stderr)
 """
 
 
@@ -122,6 +138,17 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--window", type=_duration, metavar="DURATION", help="realized window (24h)")
     p.add_argument("--preset", choices=("high", "balanced", "observed-low"), help="leverage prior")
     p.add_argument("--config", metavar="FILE", type=Path, help="settings file (overrides yours)")
+    p.add_argument("--record", metavar="FILE", type=Path, help="record the live feeds to FILE")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError("--wait must be between 0 and 3600 seconds")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,14 +165,28 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     snap = sub.add_parser(
         "snapshot",
-        help="print one frame and exit (text or JSON)",
-        description="Print one frame of the ladder for each market and exit.",
-        epilog="exit status: 0 ok; 1 no data for a requested market; 2 bad arguments or config.",
+        help="print one frame per market and exit (text or JSON)",
+        description="Print one frame of the ladder for each market and exit. Live by default: "
+        "connects, waits until every feed has delivered data (or --wait elapses), prints.",
+        epilog=SNAPSHOT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_common(snap)
     snap.add_argument("--format", choices=("text", "json"), default="text", help="(text)")
     snap.add_argument("--width", type=_positive_int, default=100, help="text width (100)")
     snap.add_argument("--height", type=_positive_int, default=40, help="lines per frame (40)")
+    snap.add_argument(
+        "--wait", type=_seconds, default=20.0, metavar="SECONDS", help="live: wait at most (20)"
+    )
+    rec = sub.add_parser(
+        "record",
+        help="record the live feeds to a file (until ctrl+c)",
+        description="Write every message the live feeds receive to a recording (JSON Lines, "
+        "gzip when the name ends in .gz), one flushed line each, until interrupted.",
+    )
+    rec.add_argument("symbols", nargs="*", type=_symbol, metavar="SYMBOL", help="(watchlist)")
+    rec.add_argument("--out", type=Path, metavar="FILE", help="(liqtui-<time>.jsonl.gz)")
+    rec.add_argument("--config", metavar="FILE", type=Path, help="settings file (overrides yours)")
     return parser
 
 
@@ -166,15 +207,19 @@ def _make_engine(settings: Settings, args: argparse.Namespace) -> Engine:
 
 
 def _make_source(
-    settings: Settings, args: argparse.Namespace, *, headless: bool
-) -> DemoSource | ReplaySource | None:
+    settings: Settings,
+    args: argparse.Namespace,
+    *,
+    headless: bool,
+    recorder: Recorder | None = None,
+) -> DemoSource | ReplaySource | LiveSource:
     from liqtui.config import parse_duration, parse_speed
 
     symbols = args.symbol or settings.general.watchlist
-    seed = args.seed if args.seed is not None else settings.demo.seed
     if args.demo:
         from liqtui.feeds.demo import DemoSource
 
+        seed = args.seed if args.seed is not None else settings.demo.seed
         return DemoSource(
             symbols,
             seed=seed,
@@ -193,51 +238,165 @@ def _make_source(
             speed=None if headless else speed,
             max_gap_s=parse_duration(settings.replay.max_gap) / 1000,
         )
-    return None
+    from liqtui.feeds.live import LiveSource
+
+    return LiveSource(settings, symbols, recorder=recorder)
+
+
+def _open_recorder(args: argparse.Namespace) -> Recorder | None:
+    path = getattr(args, "record", None)
+    if path is None:
+        return None
+    if args.demo or args.replay is not None:
+        raise _UsageError("--record records live feeds; it does not go with --demo or --replay")
+    from liqtui.feeds.recording import Recorder
+
+    return Recorder(path)
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _frames(
+    engine: Engine, settings: Settings, args: argparse.Namespace, symbols: list[str]
+) -> str:
+    from liqtui.ladder import LadderView
+    from liqtui.snapshot import HEADER_LINES, render_json, render_text
+
+    fmt = getattr(args, "format", "text")
+    width = getattr(args, "width", 100)
+    height = getattr(args, "height", 40)
+    parts = []
+    for symbol in symbols:
+        snap = engine.snapshot(symbol)
+        view = LadderView(span_pct=settings.ladder.span_pct)
+        if fmt == "json":
+            parts.append(render_json(snap, rows=max(height - HEADER_LINES - 1, 1), view=view))
+        else:
+            text = render_text(
+                snap,
+                width=width,
+                height=height,
+                view=view,
+                realized_mark_usd=settings.ladder.realized_mark_usd,
+            )
+            parts.append(text if not parts else "\n" + text)
+    return "".join(parts)
+
+
+def _missing(engine: Engine, symbols: list[str], feeds: list[str]) -> tuple[list[str], list[str]]:
+    """Markets without a price and feeds without data."""
+    no_market = [s for s in symbols if engine.snapshot(s).price is None]
+    no_feed = [f for f in feeds if (h := engine.feeds.get(f)) is None or h.last_event_ms is None]
+    return no_market, no_feed
+
+
+async def _collect_live(
+    source: LiveSource, engine: Engine, symbols: list[str], feeds: list[str], wait_s: float
+) -> None:
+    """Run the live feeds until every market and feed has data, or `wait_s` elapses."""
+    import asyncio
+    import contextlib
+
+    task = asyncio.create_task(source.run(engine))
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        while loop.time() < deadline and any(_missing(engine, symbols, feeds)):
+            await asyncio.sleep(0.1)
+        # Let first prices settle into one model step before printing.
+        await asyncio.sleep(0.2)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
 
 
 def run_snapshot(
     settings: Settings, args: argparse.Namespace, *, out: IO[str] | None = None
 ) -> int:
-    """Feed the whole source into the engine, then print one frame per market."""
-    from liqtui.ladder import LadderView
-    from liqtui.snapshot import HEADER_LINES, render_json, render_text
+    """Feed the source into the engine, then print one frame per market."""
+    import asyncio
 
     out = out or sys.stdout
     engine = _make_engine(settings, args)
-    source = _make_source(settings, args, headless=True)
-    if source is None:
-        return _fail("snapshot needs a source: --demo or --replay FILE (live feeds: coming)")
-    source.run_sync(engine)
-    symbols = args.symbol or settings.general.watchlist
-    fmt = getattr(args, "format", "text")
-    width = getattr(args, "width", 100)
-    height = getattr(args, "height", 40)
-    missing = []
-    for i, symbol in enumerate(symbols):
-        snap = engine.snapshot(symbol)
-        if snap.grid is None:
-            missing.append(symbol)
-        view = LadderView(span_pct=settings.ladder.span_pct)
-        if fmt == "json":
-            rows = max(height - HEADER_LINES - 1, 1)
-            out.write(render_json(snap, rows=rows, view=view))
+    symbols = list(args.symbol or settings.general.watchlist)
+    recorder = _open_recorder(args)
+    source = _make_source(settings, args, headless=True, recorder=recorder)
+    live = not (args.demo or args.replay is not None)
+    feeds = list(settings.feeds.exchanges) if live else []
+    try:
+        if live:
+            asyncio.run(_collect_live(source, engine, symbols, feeds, args.wait))  # type: ignore[arg-type]
         else:
-            if i:
-                out.write("\n")
-            out.write(
-                render_text(
-                    snap,
-                    width=width,
-                    height=height,
-                    view=view,
-                    realized_mark_usd=settings.ladder.realized_mark_usd,
-                )
-            )
+            source.run_sync(engine)  # type: ignore[union-attr]
+    finally:
+        if recorder is not None:
+            recorder.close()
+    out.write(_frames(engine, settings, args, symbols))
     out.flush()
-    if missing:
-        print(f"liqtui: no data for {', '.join(missing)} in this source", file=sys.stderr)
+    no_market, no_feed = _missing(engine, symbols, feeds)
+    if len(no_market) == len(symbols):
+        why = "; ".join(
+            f"{f}: {engine.feeds[f].last_error}" for f in no_feed if engine.feeds[f].last_error
+        )
+        print(
+            f"liqtui: no data for {', '.join(no_market)}" + (f" ({why})" if why else ""),
+            file=sys.stderr,
+        )
         return EXIT_UNAVAILABLE
+    if no_market or no_feed:
+        what = [f"market {m}" for m in no_market] + [
+            f"feed {f} ({engine.feeds[f].last_error or 'no data'})"
+            if f in engine.feeds
+            else f"feed {f}"
+            for f in no_feed
+        ]
+        print(f"liqtui: partial data: nothing from {', '.join(what)}", file=sys.stderr)
+        return EXIT_PARTIAL if live else EXIT_UNAVAILABLE
+    return EXIT_OK
+
+
+def run_record(settings: Settings, args: argparse.Namespace) -> int:
+    """Record the live feeds until SIGINT or SIGTERM; a status line on stderr now and then."""
+    import asyncio
+    import contextlib
+    import signal
+    import time
+
+    from liqtui.feeds.live import LiveSource
+    from liqtui.feeds.recording import Recorder
+    from liqtui.model.engine import Engine
+
+    symbols = list(args.symbols or settings.general.watchlist)
+    path = args.out or Path(time.strftime("liqtui-%Y%m%d-%H%M%S.jsonl.gz"))
+    recorder = Recorder(path)
+    engine = Engine(params=settings.model_params())
+    source = LiveSource(settings, symbols, recorder=recorder)
+    print(f"liqtui: recording {', '.join(symbols)} to {path} (ctrl+c stops)", file=sys.stderr)
+
+    async def main() -> None:
+        task = asyncio.create_task(source.run(engine))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=10.0)
+            except TimeoutError:
+                states = ", ".join(f"{f.name} {f.state}" for f in engine.feeds.values())
+                print(f"liqtui: {recorder.lines} lines; {states}", file=sys.stderr)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    try:
+        asyncio.run(main())
+    finally:
+        recorder.close()
+    print(f"liqtui: wrote {recorder.lines} lines to {path}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -245,12 +404,8 @@ def run_tui(settings: Settings, args: argparse.Namespace) -> int:
     from liqtui.config import user_themes_dir
 
     engine = _make_engine(settings, args)
-    source = _make_source(settings, args, headless=False)
-    if source is None:
-        return _fail(
-            "live exchange feeds are not in this version yet; "
-            "run `liqtui --demo` or `liqtui --replay FILE`"
-        )
+    recorder = _open_recorder(args)
+    source = _make_source(settings, args, headless=False, recorder=recorder)
     from liqtui.ui.app import LiqApp
 
     app = LiqApp(
@@ -264,7 +419,11 @@ def run_tui(settings: Settings, args: argparse.Namespace) -> int:
         user_themes_dir=user_themes_dir(settings),
         ladder_span_pct=settings.ladder.span_pct,
     )
-    app.run()
+    try:
+        app.run()
+    finally:
+        if recorder is not None:
+            recorder.close()
     return app.return_code or EXIT_OK
 
 
@@ -280,15 +439,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "snapshot":
             return run_snapshot(settings, args)
+        if args.command == "record":
+            return run_record(settings, args)
         if not sys.stdout.isatty():
             # Textual draws on stderr; with stdout redirected a frame is what the user wants.
-            if args.demo or args.replay is not None:
-                return run_snapshot(settings, args)
-            return _fail("stdout is not a terminal: use --demo or --replay FILE with it")
+            args.wait, args.format, args.width, args.height = 20.0, "text", 100, 40
+            return run_snapshot(settings, args)
         return run_tui(settings, args)
+    except _UsageError as exc:
+        return _fail(str(exc))
     except FileNotFoundError as exc:
         return _fail(str(exc).strip("'\""))
     except OSError as exc:
         return _fail(f"{exc.strerror or exc}: {getattr(exc, 'filename', '')}")
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # no traceback reaches a user; LIQTUI_DEBUG=1 shows it
+        if os.environ.get("LIQTUI_DEBUG"):
+            raise
+        return _fail(f"internal error: {type(exc).__name__}: {exc} (LIQTUI_DEBUG=1 shows more)", 70)

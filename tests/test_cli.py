@@ -89,9 +89,29 @@ def test_non_terminal_stdout_prints_a_text_snapshot(env: dict[str, str], recordi
     assert "\x1b" not in out.stdout and out.stderr == ""
 
 
-def test_plain_liqtui_without_source_explains_itself(env: dict[str, str]) -> None:
-    out = run([], env)
-    assert out.returncode == 2 and "--demo" in out.stderr and "Traceback" not in out.stderr
+def test_live_snapshot_unreachable_exchanges_exit_1_in_one_line(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    # A closed loopback port for every exchange: never a real host in tests.
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = tmp_path / "closed.toml"
+    config.write_text(
+        "".join(
+            f'[exchanges.{ex}]\nws_url = "ws://127.0.0.1:{port}"\n'
+            f'rest_url = "http://127.0.0.1:{port}"\n'
+            for ex in ("binance", "bybit", "okx", "hyperliquid")
+        )
+    )
+    out = run(["snapshot", "--config", str(config), "--symbol", "BTC", "--wait", "1.5"], env)
+    assert out.returncode == 1, out.stderr
+    assert out.stdout.startswith("BTC  price —")
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("liqtui: no data for BTC")
+    assert "connect failed" in lines[0] and "Traceback" not in out.stderr
 
 
 def test_console_script_is_installed(env: dict[str, str]) -> None:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import importlib
 import random
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -65,6 +66,7 @@ class LiveSource:
                 for name in self.settings.feeds.exchanges
                 if name in parsers
             ]
+            tasks.append(asyncio.create_task(self._clock(sink)))
             try:
                 await asyncio.gather(*tasks)
             finally:
@@ -73,6 +75,13 @@ class LiveSource:
                 for task in tasks:
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await task
+
+    async def _clock(self, sink: EventSink) -> None:
+        """Move the model's clock with the wall clock even when every feed is quiet, so data
+        age grows, stale feeds show as stale and the realized window keeps sliding."""
+        while True:
+            sink.advance(int(time.time() * 1000))
+            await asyncio.sleep(1.0)
 
     async def _run_exchange(
         self,
@@ -104,7 +113,9 @@ class LiveSource:
             self.clients.append(client)
             jobs.append(client.run())
         for spec in plan.polls:
-            poller = RestPoller(spec, parser.rest, sink, session, recorder=self.recorder, rng=self.rng)
+            poller = RestPoller(
+                spec, parser.rest, sink, session, recorder=self.recorder, rng=self.rng
+            )
             self.pollers.append(poller)
             jobs.append(poller.run())
         if not plan.streams:
