@@ -339,7 +339,7 @@ def run_snapshot(
     no_market, no_feed = _missing(engine, symbols, feeds)
     if len(no_market) == len(symbols):
         why = "; ".join(
-            f"{f}: {engine.feeds[f].last_error}" for f in no_feed if engine.feeds[f].last_error
+            f"{f}: {h.last_error}" for f in no_feed if (h := engine.feeds.get(f)) and h.last_error
         )
         print(
             f"liqtui: no data for {', '.join(no_market)}" + (f" ({why})" if why else ""),

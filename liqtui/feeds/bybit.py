@@ -1,0 +1,428 @@
+"""Bybit v5 linear (USDT perpetuals): parse functions for its public streams (feeds.md §2.2, §2.7).
+
+Topics, one set per watched symbol (Bybit has no all-symbols wildcard):
+- `allLiquidation.<SYM>`: every liquidation (the complete feed), batched every 500 ms; `data` is a
+  list and every item is kept. `S` is the *position* side: "Buy" means a LONG was liquidated —
+  the opposite of Binance's order side. `p` is the bankruptcy price, kept as `reported_price`;
+  the print is placed at the trigger-equivalent price (mechanics.trigger_from_bankruptcy).
+- `liquidation.<SYM>` (deprecated, old recordings): `data` is one object; same conventions.
+- `tickers.<SYM>`: a snapshot, then deltas in which a missing field means "unchanged", so the
+  parser keeps per-symbol state. Open interest is documented as the sum of both sides: one side
+  is `singleOpenInterest` when present, else half of `openInterest` (base units for linear).
+- `publicTrade.<SYM>`: `S` is the taker side; aggregated into one TradeFlow per closed minute.
+REST `/v5/market/orderbook` → BookDepth. Bybit reports API errors with HTTP 200 and retCode ≠ 0.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import parse_qs, urlsplit
+
+from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest, Side, TradeFlow
+from liqtui.feeds.base import NotTracked, ParseError, field, number, positive, timestamp_ms
+from liqtui.feeds.depth import levels_array, reduce_book
+from liqtui.feeds.plan import FeedPlan, Frame, PollSpec, StreamSpec, parse_duration
+from liqtui.markets import exchange_symbol, from_exchange_symbol
+from liqtui.model.mechanics import trigger_from_bankruptcy
+
+if TYPE_CHECKING:
+    from liqtui.config import Endpoint, Feeds
+
+EXCHANGE = "bybit"
+# Position side (allLiquidation docs: "When you receive a Buy update, this means that a long
+# position has been liquidated"); the deprecated topic is read the same way (feeds.md §2.8).
+_POSITION_SIDE: dict[object, Side] = {"Buy": "long", "Sell": "short"}
+_TAKER_SIDES = ("Buy", "Sell")
+# Real Bybit contracts that are not USDT perpetuals: USDC perpetuals (BTCPERP), inverse
+# (BTCUSD, BTCUSDH25), USDT and USDC dated futures (BTCUSDT-26DEC25, BTC-26DEC25).
+_UNTRACKED_RE = re.compile(
+    r"^[A-Z0-9]{1,30}(PERP|USDC|USD|USD[FGHJKMNQUVXZ][0-9]{2}|(USDT)?-[0-9]{1,2}[A-Z]{3}[0-9]{2})$"
+)
+MINUTE_MS = 60_000
+SUBSCRIBE_ARGS_PER_FRAME = 10  # Bybit rejects larger subscribe requests
+# "For one public connection, you cannot have length of args array over 21,000 characters."
+ARGS_CHARS_PER_CONNECTION = 20_000
+DEPTH_LIMIT = 500  # linear books: 1..500 levels
+
+
+def _market(symbol: object) -> str:
+    market = from_exchange_symbol(EXCHANGE, symbol)
+    if market is not None:
+        return market
+    if isinstance(symbol, str) and _UNTRACKED_RE.match(symbol):
+        raise NotTracked(symbol)  # a real market, but not a USDT perpetual
+    raise ParseError(f"unknown symbol {symbol!r}")
+
+
+def _liquidation(
+    symbol: object, time: object, side_raw: object, size: object, bankruptcy: object, where: str
+) -> Liquidation:
+    side = _POSITION_SIDE.get(side_raw)
+    if side is None:
+        raise ParseError(f"{where}: side {side_raw!r} is not Buy or Sell")
+    reported = positive(bankruptcy, f"{where}.price")
+    quantity = positive(size, f"{where}.size")  # linear contracts are sized in base units
+    price = trigger_from_bankruptcy(EXCHANGE, side, reported)
+    return Liquidation(
+        exchange=EXCHANGE,
+        symbol=_market(symbol),
+        time_ms=timestamp_ms(time, f"{where}.time"),
+        side=side,
+        price=price,
+        quantity=quantity,
+        notional_usd=quantity * price,
+        reported_price=reported,
+    )
+
+
+def parse_all_liquidation(msg: dict[str, object]) -> list[Liquidation]:
+    """Every item of an `allLiquidation` push (a batch of up to 500 ms of prints)."""
+    data = field(msg, "data", "allLiquidation")
+    if not isinstance(data, list):
+        raise ParseError("allLiquidation: 'data' is not a list")
+    events: list[Liquidation] = []
+    untracked: NotTracked | None = None
+    for item in data:
+        if not isinstance(item, dict):
+            raise ParseError("allLiquidation: an item is not an object")
+        try:
+            events.append(
+                _liquidation(
+                    field(item, "s", "allLiquidation"),
+                    field(item, "T", "allLiquidation"),
+                    field(item, "S", "allLiquidation"),
+                    field(item, "v", "allLiquidation"),
+                    field(item, "p", "allLiquidation"),
+                    "allLiquidation",
+                )
+            )
+        except NotTracked as exc:
+            untracked = exc  # a USDC or dated contract in the batch: drop it, keep the rest
+    if untracked is not None and not events:
+        raise untracked
+    return events
+
+
+def parse_old_liquidation(msg: dict[str, object]) -> list[Liquidation]:
+    """The deprecated `liquidation` topic: `data` is one object (a list is accepted too)."""
+    data = field(msg, "data", "liquidation")
+    items = data if isinstance(data, list) else [data]
+    events: list[Liquidation] = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise ParseError("liquidation: 'data' is not an object")
+        events.append(
+            _liquidation(
+                field(item, "symbol", "liquidation"),
+                item.get("updatedTime", item.get("updateTime")),
+                field(item, "side", "liquidation"),
+                field(item, "size", "liquidation"),
+                field(item, "price", "liquidation"),
+                "liquidation",
+            )
+        )
+    return events
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    market: str
+    time_ms: int
+    taker: Literal["Buy", "Sell"]
+    size: float
+    price: float
+    trade_id: str | None
+
+
+def parse_public_trades(msg: dict[str, object]) -> list[Trade]:
+    """The trades of one `publicTrade` push, in matching-time order (validated, not yet used)."""
+    data = field(msg, "data", "publicTrade")
+    if not isinstance(data, list):
+        raise ParseError("publicTrade: 'data' is not a list")
+    trades: list[Trade] = []
+    for item in data:
+        if not isinstance(item, dict):
+            raise ParseError("publicTrade: an item is not an object")
+        taker = field(item, "S", "publicTrade")
+        if taker not in _TAKER_SIDES:
+            raise ParseError(f"publicTrade: side {taker!r} is not Buy or Sell")
+        trade_id = item.get("i")
+        trades.append(
+            Trade(
+                market=_market(field(item, "s", "publicTrade")),
+                time_ms=timestamp_ms(field(item, "T", "publicTrade"), "publicTrade.T"),
+                taker=taker,  # type: ignore[arg-type]
+                size=positive(field(item, "v", "publicTrade"), "publicTrade.v"),
+                price=positive(field(item, "p", "publicTrade"), "publicTrade.p"),
+                trade_id=trade_id if isinstance(trade_id, str) and trade_id else None,
+            )
+        )
+    return trades
+
+
+@dataclass(slots=True)
+class _Minute:
+    """Taker volume of one market in one clock minute, while it is open."""
+
+    start: int
+    buy: float = 0.0
+    sell: float = 0.0
+    notional: float = 0.0
+    high: float = float("-inf")
+    low: float = float("inf")
+    ids: set[str] = dc_field(default_factory=set)
+    previous_ids: set[str] = dc_field(default_factory=set)
+
+    def add(self, trade: Trade) -> None:
+        if trade.taker == "Buy":
+            self.buy += trade.size
+        else:
+            self.sell += trade.size
+        self.notional += trade.size * trade.price
+        self.high = max(self.high, trade.price)
+        self.low = min(self.low, trade.price)
+        if trade.trade_id is not None:
+            self.ids.add(trade.trade_id)
+
+    def flow(self, market: str) -> TradeFlow:
+        volume = self.buy + self.sell
+        return TradeFlow(
+            exchange=EXCHANGE,
+            symbol=market,
+            time_ms=self.start + MINUTE_MS,
+            interval_ms=MINUTE_MS,
+            taker_buy_base=self.buy,
+            taker_sell_base=self.sell,
+            vwap=self.notional / volume,
+            high=self.high,
+            low=self.low,
+        )
+
+
+class TradeAggregator:
+    """Trades → one TradeFlow per closed minute, emitted when a trade of a later minute arrives.
+
+    Trade ids seen in the open and the previous minute are remembered, so the short overlap of
+    a planned connection renewal (both connections deliver the same trades) counts once.
+    A late trade of an earlier minute is folded into the open one rather than lost.
+    """
+
+    def __init__(self) -> None:
+        self._open: dict[str, _Minute] = {}
+
+    def add(self, trades: Sequence[Trade]) -> list[MarketEvent]:
+        events: list[MarketEvent] = []
+        for trade in trades:
+            start = trade.time_ms - trade.time_ms % MINUTE_MS
+            minute = self._open.get(trade.market)
+            if minute is None:
+                minute = self._open[trade.market] = _Minute(start)
+            elif trade.trade_id is not None and (
+                trade.trade_id in minute.ids or trade.trade_id in minute.previous_ids
+            ):
+                continue
+            elif start > minute.start:
+                events.append(minute.flow(trade.market))
+                minute = self._open[trade.market] = _Minute(start, previous_ids=minute.ids)
+            minute.add(trade)
+        return events
+
+
+_TICKER_FIELDS = ("markPrice", "fundingRate", "openInterest", "singleOpenInterest")
+
+
+def _ticker_value(name: str, raw: object) -> float:
+    if name == "markPrice":
+        return positive(raw, "tickers.markPrice")
+    value = number(raw, f"tickers.{name}")
+    if name != "fundingRate" and value < 0:
+        raise ParseError(f"tickers.{name}: {raw!r} is negative")
+    return value
+
+
+class TickerState:
+    """Per-symbol ticker fields across snapshot and deltas (a missing field is unchanged)."""
+
+    def __init__(self) -> None:
+        self._fields: dict[str, dict[str, float]] = {}
+        self._sent_mark: dict[str, tuple[float, float | None]] = {}
+        self._sent_oi: dict[str, float] = {}
+
+    def apply(self, msg: dict[str, object]) -> list[MarketEvent] | None:
+        kind = field(msg, "type", "tickers")
+        if kind not in ("snapshot", "delta"):
+            raise ParseError(f"tickers: type {kind!r} is not snapshot or delta")
+        time = timestamp_ms(field(msg, "ts", "tickers"), "tickers.ts")
+        data = field(msg, "data", "tickers")
+        if not isinstance(data, dict):
+            raise ParseError("tickers: 'data' is not an object")
+        symbol = field(data, "symbol", "tickers")
+        market = _market(symbol)
+        snapshot = kind == "snapshot"
+        # Validate everything before touching the state: a bad delta changes nothing.
+        merged = {} if snapshot else dict(self._fields.get(market, {}))
+        for name in _TICKER_FIELDS:
+            raw = data.get(name)
+            if raw is not None and raw != "":
+                merged[name] = _ticker_value(name, raw)
+        self._fields[market] = merged
+
+        events: list[MarketEvent] = []
+        mark = merged.get("markPrice")
+        if mark is not None:
+            sent = (mark, merged.get("fundingRate"))
+            if snapshot or self._sent_mark.get(market) != sent:
+                self._sent_mark[market] = sent
+                events.append(MarkPrice(EXCHANGE, market, time, mark, sent[1]))
+        if "singleOpenInterest" in merged:
+            oi: float | None = merged["singleOpenInterest"]
+        elif "openInterest" in merged:
+            oi = merged["openInterest"] / 2  # documented as the sum of both sides
+        else:
+            oi = None
+        if oi is not None and (snapshot or self._sent_oi.get(market) != oi):
+            self._sent_oi[market] = oi
+            events.append(OpenInterest(EXCHANGE, market, time, oi))
+        return events or None
+
+
+def _control(msg: dict[str, object]) -> None:
+    """Acks and pongs ({"success": true, "op": …}); a refused request is worth reporting."""
+    if msg.get("success") is False:
+        raise ParseError(f"{msg.get('op')} refused: {msg.get('ret_msg')}")
+
+
+def parse_order_book(endpoint: str, msg: object) -> list[MarketEvent] | None:
+    """A REST response; only `/v5/market/orderbook` is used."""
+    path = urlsplit(endpoint).path
+    if not isinstance(msg, dict):
+        raise ParseError(f"REST {path}: expected a JSON object")
+    code = field(msg, "retCode", f"REST {path}")
+    if code != 0:
+        raise ParseError(f"REST {path}: retCode {code}: {msg.get('retMsg')}")
+    if not path.endswith("/v5/market/orderbook"):
+        return None
+    result = field(msg, "result", "orderbook")
+    if not isinstance(result, dict):
+        raise ParseError("orderbook: 'result' is not an object")
+    symbol = result.get("s") or parse_qs(urlsplit(endpoint).query).get("symbol", [None])[0]
+    bids = levels_array(field(result, "b", "orderbook"), "orderbook.b")
+    asks = levels_array(field(result, "a", "orderbook"), "orderbook.a")
+    when = timestamp_ms(field(result, "ts", "orderbook"), "orderbook.ts")
+    return [reduce_book(EXCHANGE, _market(symbol), when, bids, asks)]
+
+
+class Parser:
+    """Stateful: ticker deltas need the snapshot, trades are aggregated per minute."""
+
+    def __init__(self) -> None:
+        self.tickers = TickerState()
+        self.trades = TradeAggregator()
+
+    def __call__(self, msg: object) -> list[MarketEvent] | None:
+        try:
+            return self._parse(msg)
+        except (ParseError, NotTracked):
+            raise
+        except (KeyError, TypeError, IndexError, AttributeError, ValueError, ArithmeticError) as e:
+            raise ParseError(f"malformed message: {e.__class__.__name__}: {e}") from None
+
+    def rest(self, endpoint: str, msg: object) -> list[MarketEvent] | None:
+        try:
+            return parse_order_book(endpoint, msg)
+        except (ParseError, NotTracked):
+            raise
+        except (KeyError, TypeError, IndexError, AttributeError, ValueError, ArithmeticError) as e:
+            raise ParseError(f"malformed response: {e.__class__.__name__}: {e}") from None
+
+    def _parse(self, msg: object) -> list[MarketEvent] | None:
+        if not isinstance(msg, dict):
+            raise ParseError(f"expected a JSON object, got {type(msg).__name__}")
+        topic = msg.get("topic")
+        if topic is None:
+            if "op" in msg:
+                _control(msg)
+                return None
+            raise ParseError("neither 'topic' nor 'op'")
+        if not isinstance(topic, str) or "." not in topic:
+            raise ParseError(f"bad topic {topic!r}")
+        channel = topic.split(".", 1)[0]
+        if channel == "allLiquidation":
+            return list(parse_all_liquidation(msg)) or None
+        if channel == "liquidation":
+            return list(parse_old_liquidation(msg)) or None
+        if channel == "tickers":
+            return self.tickers.apply(msg)
+        if channel == "publicTrade":
+            # Absorbed trades are data even before their minute closes: [] rather than None.
+            return self.trades.add(parse_public_trades(msg))
+        return None  # a topic liqtui does not use
+
+
+def _connections(args: list[str]) -> list[list[str]]:
+    """Split topics so that no connection's args exceed Bybit's per-connection length."""
+    groups: list[list[str]] = [[]]
+    size = 0
+    for arg in args:
+        cost = len(json.dumps(arg)) + 1
+        if groups[-1] and size + cost > ARGS_CHARS_PER_CONNECTION:
+            groups.append([])
+            size = 0
+        groups[-1].append(arg)
+        size += cost
+    return groups
+
+
+def subscribe_frames(args: Sequence[str], first_req_id: int = 1) -> list[Frame]:
+    """{"op":"subscribe","req_id":"<n>","args":[…]} with at most 10 args each."""
+    return [
+        {
+            "op": "subscribe",
+            "req_id": str(first_req_id + n),
+            "args": list(args[i : i + SUBSCRIBE_ARGS_PER_FRAME]),
+        }
+        for n, i in enumerate(range(0, len(args), SUBSCRIBE_ARGS_PER_FRAME))
+    ]
+
+
+def plan(symbols: Sequence[str], endpoint: Endpoint, feeds: Feeds) -> FeedPlan:
+    """Liquidations, tickers and trades of the watched markets on the public linear stream
+    (app-level {"op":"ping"} every 20 s), and REST order-book polls for depth."""
+    args: list[str] = []
+    for market in symbols:
+        sym = exchange_symbol(EXCHANGE, market)
+        args += [f"allLiquidation.{sym}", f"tickers.{sym}", f"publicTrade.{sym}"]
+    streams = [
+        StreamSpec(
+            feed=EXCHANGE,
+            exchange=EXCHANGE,
+            url=endpoint.ws_url,
+            subscribe=subscribe_frames(group),
+            ping_frame={"op": "ping"},
+            ping_interval_s=20.0,
+            stale_after_s=parse_duration(feeds.stale_after) / 1000,
+            max_age_s=parse_duration(feeds.renew_after) / 1000,
+            liquidations_complete=True,  # allLiquidation pushes every liquidation
+        )
+        for group in _connections(args)
+        if group
+    ]
+    polls = []
+    for market in symbols:
+        path = "/v5/market/orderbook"
+        query = f"category=linear&symbol={exchange_symbol(EXCHANGE, market)}&limit={DEPTH_LIMIT}"
+        polls.append(
+            PollSpec(
+                feed=EXCHANGE,
+                exchange=EXCHANGE,
+                endpoint=f"{path}?{query}",
+                url=f"{endpoint.rest_url}{path}?{query}",
+                interval_s=parse_duration(feeds.depth_poll) / 1000,
+            )
+        )
+    return FeedPlan(streams=streams, polls=polls)

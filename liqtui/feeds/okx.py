@@ -1,0 +1,474 @@
+"""OKX v5 USDT-margined perpetual swaps (instId BTC-USDT-SWAP): parse functions and feed plan.
+
+Feeds.md §2.3, §2.7, §4. Everything OKX reports about swaps is in *contracts*; the contract size
+(`ctVal`, base units per contract) comes from a start-up poll of /api/v5/public/instruments that
+is recorded like any REST response, so a replay learns the same sizes before the first push.
+
+Liquidations (`liquidation-orders`, instType SWAP, every swap on the exchange):
+- each push holds several instruments (`data[]`), each with several prints (`details[]`);
+  every one is kept (ccxt keeps only `details[0]`, feeds.md §0.3b);
+- `side` is the liquidation *order* side: "sell" closes a long (`posSide` long/short/net);
+- `sz` is in contracts: base quantity = sz × ctVal;
+- `bkPx` is the bankruptcy price: kept as reported_price, the print is placed at the
+  trigger-equivalent price (mechanics.trigger_from_bankruptcy);
+- OKX shows at most one order per contract per second: a lower bound.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs, urlsplit
+
+from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest, TradeFlow
+from liqtui.feeds.base import NotTracked, ParseError, field, number, positive, timestamp_ms
+from liqtui.feeds.depth import levels_array, reduce_book
+from liqtui.feeds.plan import FeedPlan, Frame, PollSpec, StreamSpec, parse_duration
+from liqtui.markets import exchange_symbol, from_exchange_symbol
+from liqtui.model.mechanics import trigger_from_bankruptcy
+
+if TYPE_CHECKING:
+    from liqtui.config import Endpoint, Feeds
+
+EXCHANGE = "okx"
+INSTRUMENTS_PATH = "/api/v5/public/instruments"
+INSTRUMENTS_ENDPOINT = f"{INSTRUMENTS_PATH}?instType=SWAP"
+BOOKS_PATH = "/api/v5/market/books"
+BOOK_LEVELS = 400  # the most /market/books returns
+PING_FRAME = "ping"  # OKX's keep-alive is the bare text, answered by the text "pong"
+PING_INTERVAL_S = 20.0  # OKX drops a connection after 30 s without traffic
+MAX_FRAME_BYTES = 4096  # well under OKX's 64 KB subscribe limit (older docs said 4096 bytes)
+INSTRUMENTS_REFRESH_S = 3600.0  # learn contract sizes of swaps listed during a long session
+MINUTE_MS = 60_000
+
+_ORDER_SIDE_TO_POSITION = {"sell": "long", "buy": "short"}
+_SIDES = ("buy", "sell")
+
+
+# -- helpers ----------------------------------------------------------------------------------
+def _obj(value: object, where: str) -> dict[str, object]:
+    if not isinstance(value, dict):
+        raise ParseError(f"{where}: expected an object, got {type(value).__name__}")
+    return value
+
+
+def _items(value: object, where: str) -> list[object]:
+    if not isinstance(value, list):
+        raise ParseError(f"{where}: expected a list, got {type(value).__name__}")
+    return value
+
+
+def _market(inst_id: object) -> str:
+    """Market key of a USDT-margined swap; NotTracked for other real OKX instruments."""
+    market = from_exchange_symbol(EXCHANGE, inst_id)
+    if market is not None:
+        return market
+    if isinstance(inst_id, str) and inst_id.count("-") >= 1 and inst_id.isascii():
+        # BTC-USD-SWAP (inverse), BTC-USDC-SWAP, BTC-USDT-250328 (futures), spot, options.
+        raise NotTracked(inst_id)
+    raise ParseError(f"unknown instId {inst_id!r}")
+
+
+# -- parse results that mutate no state (validated before the parser applies them) ------------
+@dataclass(frozen=True, slots=True)
+class _Trade:
+    inst_id: str
+    market: str
+    trade_id: str
+    time_ms: int
+    price: float
+    contracts: float
+    taker_buy: bool
+
+
+@dataclass(slots=True)
+class _Minute:
+    """Taker flow of one instrument in the open minute."""
+
+    start_ms: int
+    buy: float = 0.0
+    sell: float = 0.0
+    quote: float = 0.0
+    high: float = 0.0
+    low: float = float("inf")
+    trade_ids: set[str] = dc_field(default_factory=set)  # duplicates from overlapping connections
+
+
+def parse_instruments(msg: object) -> dict[str, float]:
+    """instId → ctVal of the linear, USDT-settled swaps in an instruments response."""
+    body = _obj(msg, "instruments")
+    code = field(body, "code", "instruments")
+    if code != "0":
+        raise ParseError(f"instruments: error {code}: {body.get('msg', '')}")
+    sizes: dict[str, float] = {}
+    for raw in _items(field(body, "data", "instruments"), "instruments.data"):
+        inst = _obj(raw, "instruments.data[]")
+        inst_id = inst.get("instId")
+        market = from_exchange_symbol(EXCHANGE, inst_id)
+        if market is None or inst.get("ctType") != "linear" or inst.get("settleCcy") != "USDT":
+            continue  # inverse (-USD-SWAP) and USDC swaps: real, not followed
+        ccy = inst.get("ctValCcy")
+        if ccy not in (None, "", market):
+            continue  # ctVal would not be in base units
+        try:
+            sizes[inst_id] = positive(inst.get("ctVal"), f"{inst_id}.ctVal")  # type: ignore[index]
+        except ParseError:
+            continue  # one odd entry must not cost every other contract size
+    if not sizes:
+        raise ParseError("instruments: no linear USDT-settled swap in the response")
+    return sizes
+
+
+def parse_liquidation_entry(entry: dict[str, object], ct_val: float | None) -> list[Liquidation]:
+    """Every print in one `data[]` element of a liquidation-orders push."""
+    inst_id = field(entry, "instId", "liquidation-orders")
+    market = _market(inst_id)
+    if ct_val is None:
+        raise _UnknownSize(f"contract size unknown for {inst_id}")
+    out: list[Liquidation] = []
+    for raw in _items(field(entry, "details", "liquidation-orders"), "liquidation-orders.details"):
+        d = _obj(raw, "liquidation-orders.details[]")
+        order_side = field(d, "side", "liquidation-orders.details")
+        side = _ORDER_SIDE_TO_POSITION.get(order_side) if isinstance(order_side, str) else None
+        if side is None:
+            raise ParseError(f"liquidation-orders: side {order_side!r} is not buy or sell")
+        pos_side = d.get("posSide", "net")
+        if pos_side not in ("long", "short", "net", ""):
+            raise ParseError(f"liquidation-orders: posSide {pos_side!r}")
+        if pos_side in ("long", "short") and pos_side != side:
+            # A hedge-mode long is closed by a sell: anything else means we misread the message.
+            raise ParseError(f"liquidation-orders: side {order_side} with posSide {pos_side}")
+        bankruptcy = positive(field(d, "bkPx", "liquidation-orders"), "liquidation-orders.bkPx")
+        quantity = positive(field(d, "sz", "liquidation-orders"), "liquidation-orders.sz") * ct_val
+        price = trigger_from_bankruptcy(EXCHANGE, side, bankruptcy)
+        out.append(
+            Liquidation(
+                exchange=EXCHANGE,
+                symbol=market,
+                time_ms=timestamp_ms(field(d, "ts", "liquidation-orders"), "liquidation-orders.ts"),
+                side=side,  # type: ignore[arg-type]
+                price=price,
+                quantity=quantity,
+                notional_usd=quantity * price,
+                reported_price=bankruptcy,
+            )
+        )
+    return out
+
+
+class _UnknownSize(ParseError):
+    """A tracked swap whose contract size has not been learned (listed after start-up)."""
+
+
+def parse_open_interest(item: dict[str, object], ct_val: float | None) -> OpenInterest:
+    inst_id = field(item, "instId", "open-interest")
+    market = _market(inst_id)
+    if ct_val is None:
+        raise _UnknownSize(f"contract size unknown for {inst_id}")
+    coin = item.get("oiCcy")
+    if coin not in (None, ""):
+        amount = number(coin, "open-interest.oiCcy")
+    else:
+        amount = number(field(item, "oi", "open-interest"), "open-interest.oi") * ct_val
+    if amount < 0:
+        raise ParseError(f"open-interest: negative {amount}")
+    return OpenInterest(
+        exchange=EXCHANGE,
+        symbol=market,
+        time_ms=timestamp_ms(field(item, "ts", "open-interest"), "open-interest.ts"),
+        open_interest=amount,
+    )
+
+
+def parse_trade(item: dict[str, object]) -> _Trade:
+    inst_id = field(item, "instId", "trades")
+    market = _market(inst_id)
+    side = field(item, "side", "trades")
+    if side not in _SIDES:
+        raise ParseError(f"trades: side {side!r} is not buy or sell")
+    trade_id = field(item, "tradeId", "trades")
+    if not isinstance(trade_id, (str, int)) or isinstance(trade_id, bool):
+        raise ParseError(f"trades: tradeId {trade_id!r}")
+    return _Trade(
+        inst_id=inst_id,  # type: ignore[arg-type]
+        market=market,
+        trade_id=str(trade_id),
+        time_ms=timestamp_ms(field(item, "ts", "trades"), "trades.ts"),
+        price=positive(field(item, "px", "trades"), "trades.px"),
+        contracts=positive(field(item, "sz", "trades"), "trades.sz"),
+        taker_buy=side == "buy",
+    )
+
+
+class Parser:
+    """OKX needs state: contract sizes (from the instruments response), the latest funding rate
+    per instrument (attached to mark prices) and the open minute of trades per instrument."""
+
+    def __init__(self) -> None:
+        self.contract_sizes: dict[str, float] = {}
+        self.funding: dict[str, float] = {}
+        self._minutes: dict[str, _Minute] = {}
+        self._channels: dict[str, Callable[[list[object]], list[MarketEvent] | None]] = {
+            "liquidation-orders": self._liquidations,
+            "open-interest": self._open_interest,
+            "mark-price": self._mark_price,
+            "funding-rate": self._funding_rate,
+            "trades": self._trades,
+        }
+
+    # -- stream ---------------------------------------------------------------------------------
+    def __call__(self, msg: object) -> list[MarketEvent] | None:
+        try:
+            return self._parse(msg)
+        except (ParseError, NotTracked):
+            raise
+        except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
+            raise ParseError(f"malformed message: {exc.__class__.__name__}: {exc}") from None
+
+    def _parse(self, msg: object) -> list[MarketEvent] | None:
+        if isinstance(msg, str):
+            if msg == "pong":
+                return None  # answer to our keep-alive
+            raise ParseError(f"unexpected text frame {msg[:40]!r}")
+        body = _obj(msg, "message")
+        event = body.get("event")
+        if event is not None:
+            if event == "error":
+                raise ParseError(f"OKX error {body.get('code')}: {body.get('msg')}")
+            if event in ("subscribe", "unsubscribe", "notice", "channel-conn-count"):
+                return None
+            raise ParseError(f"unknown event {event!r}")
+        arg = _obj(field(body, "arg", "message"), "arg")
+        channel = arg.get("channel")
+        data = _items(field(body, "data", "message"), f"{channel}.data")
+        handler = self._channels.get(channel)  # type: ignore[arg-type]
+        if handler is None:
+            return None  # a channel liqtui does not use
+        return handler(data)
+
+    def _liquidations(self, data: list[object]) -> list[MarketEvent] | None:
+        events: list[MarketEvent] = []
+        unknown: _UnknownSize | None = None
+        untracked = 0
+        for raw in data:
+            entry = _obj(raw, "liquidation-orders.data[]")
+            # The channel covers every swap: skip others without failing the rest.
+            try:
+                ct_val = self.contract_sizes.get(entry.get("instId"))  # type: ignore[arg-type]
+                events.extend(parse_liquidation_entry(entry, ct_val))
+            except NotTracked:
+                untracked += 1
+            except _UnknownSize as exc:
+                unknown = exc
+        if events:
+            return events
+        if unknown is not None:
+            raise unknown
+        if untracked:
+            raise NotTracked("no USDT swap in this liquidation push")
+        return None
+
+    def _open_interest(self, data: list[object]) -> list[MarketEvent] | None:
+        out: list[MarketEvent] = []
+        for raw in data:
+            item = _obj(raw, "open-interest.data[]")
+            ct_val = self.contract_sizes.get(item.get("instId"))  # type: ignore[arg-type]
+            out.append(parse_open_interest(item, ct_val))
+        return out or None
+
+    def _mark_price(self, data: list[object]) -> list[MarketEvent] | None:
+        out: list[MarketEvent] = []
+        for raw in data:
+            item = _obj(raw, "mark-price.data[]")
+            inst_id = field(item, "instId", "mark-price")
+            out.append(
+                MarkPrice(
+                    exchange=EXCHANGE,
+                    symbol=_market(inst_id),
+                    time_ms=timestamp_ms(field(item, "ts", "mark-price"), "mark-price.ts"),
+                    mark_price=positive(field(item, "markPx", "mark-price"), "mark-price.markPx"),
+                    funding_rate=self.funding.get(inst_id),  # type: ignore[arg-type]
+                )
+            )
+        return out or None
+
+    def _funding_rate(self, data: list[object]) -> list[MarketEvent] | None:
+        rates: dict[str, float] = {}
+        for raw in data:
+            item = _obj(raw, "funding-rate.data[]")
+            inst_id = field(item, "instId", "funding-rate")
+            _market(inst_id)
+            rates[inst_id] = number(  # type: ignore[index]
+                field(item, "fundingRate", "funding-rate"), "funding-rate.fundingRate"
+            )
+        self.funding.update(rates)
+        return [] if rates else None  # used: the rate rides on the next mark price
+
+    def _trades(self, data: list[object]) -> list[MarketEvent] | None:
+        trades = [parse_trade(_obj(raw, "trades.data[]")) for raw in data]
+        for t in trades:
+            if t.inst_id not in self.contract_sizes:
+                raise ParseError(f"contract size unknown for {t.inst_id}")
+        out: list[MarketEvent] = []
+        for t in trades:  # validated first: a bad message leaves the open minutes untouched
+            flow = self._add_trade(t)
+            if flow is not None:
+                out.append(flow)
+        return out
+
+    def _add_trade(self, t: _Trade) -> TradeFlow | None:
+        start = t.time_ms - t.time_ms % MINUTE_MS
+        minute = self._minutes.get(t.inst_id)
+        closed: TradeFlow | None = None
+        if minute is None or start > minute.start_ms:
+            if minute is not None:
+                closed = _flow(t.market, minute)
+            minute = self._minutes[t.inst_id] = _Minute(start)
+        elif start < minute.start_ms or t.trade_id in minute.trade_ids:
+            return None  # late (its minute was already emitted) or seen on another connection
+        minute.trade_ids.add(t.trade_id)
+        base = t.contracts * self.contract_sizes[t.inst_id]
+        if t.taker_buy:
+            minute.buy += base
+        else:
+            minute.sell += base
+        minute.quote += base * t.price
+        minute.high = max(minute.high, t.price)
+        minute.low = min(minute.low, t.price)
+        return closed
+
+    # -- REST -----------------------------------------------------------------------------------
+    def rest(self, endpoint: str, msg: object) -> list[MarketEvent] | None:
+        try:
+            return self._rest(endpoint, msg)
+        except (ParseError, NotTracked):
+            raise
+        except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
+            raise ParseError(f"REST {endpoint}: {exc.__class__.__name__}: {exc}") from None
+
+    def _rest(self, endpoint: str, msg: object) -> list[MarketEvent] | None:
+        path = urlsplit(endpoint).path
+        if path == INSTRUMENTS_PATH:
+            self.contract_sizes.update(parse_instruments(msg))
+            return []  # used: contract sizes for what follows
+        if path == BOOKS_PATH:
+            return [self._book(endpoint, msg)]
+        return None
+
+    def _book(self, endpoint: str, msg: object) -> MarketEvent:
+        body = _obj(msg, "books")
+        code = field(body, "code", "books")
+        if code != "0":
+            raise ParseError(f"books: error {code}: {body.get('msg', '')}")
+        values = parse_qs(urlsplit(endpoint).query).get("instId")
+        if not values:
+            raise ParseError(f"REST {endpoint!r}: no instId in the request")
+        inst_id = values[0]
+        market = _market(inst_id)
+        ct_val = self.contract_sizes.get(inst_id)
+        if ct_val is None:
+            raise ParseError(f"contract size unknown for {inst_id}")
+        data = _items(field(body, "data", "books"), "books.data")
+        if not data:
+            raise ParseError("books: empty data")
+        book = _obj(data[0], "books.data[0]")
+        return reduce_book(
+            EXCHANGE,
+            market,
+            timestamp_ms(field(book, "ts", "books"), "books.ts"),
+            levels_array(field(book, "bids", "books"), "books.bids"),
+            levels_array(field(book, "asks", "books"), "books.asks"),
+            size_to_base=ct_val,
+        )
+
+
+def _flow(market: str, m: _Minute) -> TradeFlow:
+    volume = m.buy + m.sell
+    return TradeFlow(
+        exchange=EXCHANGE,
+        symbol=market,
+        time_ms=m.start_ms + MINUTE_MS,
+        interval_ms=MINUTE_MS,
+        taker_buy_base=m.buy,
+        taker_sell_base=m.sell,
+        vwap=m.quote / volume,
+        high=m.high,
+        low=m.low,
+    )
+
+
+# -- plan -------------------------------------------------------------------------------------
+def subscribe_frames(
+    args: Sequence[dict[str, str]], max_bytes: int = MAX_FRAME_BYTES
+) -> list[Frame]:
+    """{"op":"subscribe","args":[…]} frames, each at most `max_bytes` of compact JSON."""
+    frames: list[Frame] = []
+    chunk: list[dict[str, str]] = []
+    for arg in args:
+        candidate = [*chunk, arg]
+        size = len(json.dumps({"op": "subscribe", "args": candidate}, separators=(",", ":")))
+        if chunk and size > max_bytes:
+            frames.append({"op": "subscribe", "args": chunk})
+            chunk = [arg]
+        else:
+            chunk = candidate
+    if chunk:
+        frames.append({"op": "subscribe", "args": chunk})
+    return frames
+
+
+def subscription_args(symbols: Sequence[str]) -> list[dict[str, str]]:
+    args = [{"channel": "liquidation-orders", "instType": "SWAP"}]  # instType only (feeds.md §2.3)
+    for market in symbols:
+        inst_id = exchange_symbol(EXCHANGE, market)
+        for channel in ("open-interest", "mark-price", "funding-rate", "trades"):
+            args.append({"channel": channel, "instId": inst_id})
+    return args
+
+
+def plan(symbols: Sequence[str], endpoint: Endpoint, feeds: Feeds) -> FeedPlan:
+    """Contract sizes first; one public connection for liquidations of every swap plus open
+    interest, mark price, funding and trades of the watched markets; REST order books."""
+    rest = endpoint.rest_url.rstrip("/")
+    instruments = PollSpec(
+        feed=EXCHANGE,
+        exchange=EXCHANGE,
+        endpoint=INSTRUMENTS_ENDPOINT,
+        url=f"{rest}{INSTRUMENTS_ENDPOINT}",
+        interval_s=0,
+    )
+    stream = StreamSpec(
+        feed=EXCHANGE,
+        exchange=EXCHANGE,
+        url=endpoint.ws_url,
+        subscribe=subscribe_frames(subscription_args(symbols)),
+        ping_frame=PING_FRAME,
+        ping_interval_s=PING_INTERVAL_S,
+        stale_after_s=parse_duration(feeds.stale_after) / 1000,
+        max_age_s=parse_duration(feeds.renew_after) / 1000,
+        liquidations_complete=False,  # at most one order per contract per second
+    )
+    polls = [
+        PollSpec(
+            feed=EXCHANGE,
+            exchange=EXCHANGE,
+            endpoint=INSTRUMENTS_ENDPOINT,
+            url=f"{rest}{INSTRUMENTS_ENDPOINT}",
+            interval_s=INSTRUMENTS_REFRESH_S,
+        )
+    ]
+    for market in symbols:
+        query = f"instId={exchange_symbol(EXCHANGE, market)}&sz={BOOK_LEVELS}"
+        polls.append(
+            PollSpec(
+                feed=EXCHANGE,
+                exchange=EXCHANGE,
+                endpoint=f"{BOOKS_PATH}?{query}",
+                url=f"{rest}{BOOKS_PATH}?{query}",
+                interval_s=parse_duration(feeds.depth_poll) / 1000,
+            )
+        )
+    return FeedPlan(streams=[stream], polls=polls, startup=[instruments])
