@@ -101,7 +101,9 @@ async def test_live_feed_fills_the_model() -> None:
             snap = engine.snapshot("BTC")
             assert snap.price == 96005.5 and snap.price_source == "mark"
             assert snap.open_interest["binance"] == 81234.5
-            assert snap.realized_long_usd == pytest.approx(sum(0.001 * (i + 1) * (96000 + i) for i in range(50)))
+            assert snap.realized_long_usd == pytest.approx(
+                sum(0.001 * (i + 1) * (96000 + i) for i in range(50))
+            )
             health = {f.name: f for f in snap.feeds}["binance"]
             assert health.state == "connected" and health.liquidations_complete is False
             assert health.skipped == 0 and health.ignored >= 1  # the open kline
@@ -175,7 +177,7 @@ async def test_silent_stream_is_reconnected() -> None:
         try:
             await wait_until(lambda: engine.snapshot("BTC").realized_count == 1)
             assert loop.ws_connections == 2
-            assert "no message for 0.3 s" in (engine.feeds["binance"].last_error or "")
+            assert "no data for 0.3 s" in (engine.feeds["binance"].last_error or "")
         finally:
             await stop(task)
 
@@ -261,6 +263,32 @@ async def test_rest_429_honours_retry_after_and_html_is_skipped() -> None:
             assert await poller.poll_once() == 1.0  # HTML: counted as a bad message
             assert engine.feeds["binance"].skipped == 1
             wait = await poller.poll_once()  # 503: backoff
-            assert 0 < wait <= 2.0 * 1.3 and "HTTP 503" in (engine.feeds["binance"].last_error or "")
+            assert 0 < wait <= 2.0 * 1.3 and "HTTP 503" in (
+                engine.feeds["binance"].last_error or ""
+            )
             assert await poller.poll_once() == 1.0
             assert engine.markets["BTC"].open_interest["binance"] == 5.0
+
+
+async def test_acks_and_pongs_alone_do_not_keep_a_stream_alive() -> None:
+    async def stream(ws: web.WebSocketResponse, request: web.Request, loop: Loopback) -> None:
+        if loop.ws_connections > 1:
+            await send_json(ws, burst(1)[0])
+            await read_frames(ws, loop)
+            return
+        while not ws.closed:  # traffic, but no data
+            await send_json(ws, {"result": None, "id": 1})
+            await asyncio.sleep(0.05)
+
+    async with Loopback() as loop:
+        loop.ws("/market/stream", stream)
+        rest_routes(loop)
+        engine = Engine()
+        task = await run_source(
+            LiveSource(settings_for(loop, stale_after="400ms"), ["BTC"]), engine
+        )
+        try:
+            await wait_until(lambda: engine.snapshot("BTC").realized_count == 1)
+            assert loop.ws_connections == 2 and engine.feeds["binance"].ignored >= 3
+        finally:
+            await stop(task)

@@ -23,8 +23,10 @@ def deliver(
     receive_ms: int,
     recorder: Recorder | None = None,
     rest: str | None = None,
-) -> None:
-    """Record, parse and apply one received message; never raises on its content."""
+) -> bool:
+    """Record, parse and apply one received message; never raises on its content.
+
+    Returns True when the message carried data (not an ack, a pong or a bad message)."""
     if recorder is not None:
         recorder.write(exchange, msg, t=receive_ms, rest=rest)
     health.messages += 1
@@ -42,4 +44,7 @@ def deliver(
             for event in events:
                 sink.apply(event)
             health.last_event_ms = receive_ms
+            sink.advance(receive_ms)
+            return True
     sink.advance(receive_ms)
+    return False

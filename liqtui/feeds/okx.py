@@ -458,6 +458,7 @@ def plan(symbols: Sequence[str], endpoint: Endpoint, feeds: Feeds) -> FeedPlan:
             endpoint=INSTRUMENTS_ENDPOINT,
             url=f"{rest}{INSTRUMENTS_ENDPOINT}",
             interval_s=INSTRUMENTS_REFRESH_S,
+            initial_delay_s=INSTRUMENTS_REFRESH_S,  # the startup request just fetched them
         )
     ]
     for market in symbols:

@@ -38,6 +38,7 @@ class PollSpec:
     url: str  # full URL including the query
     interval_s: float = 10.0
     timeout_s: float = 10.0
+    initial_delay_s: float = 0.0  # wait before the first request (a refresh of startup data)
     method: str = "GET"
     body: dict[str, object] | None = None  # JSON body for POST (Hyperliquid's info endpoint)
 

@@ -181,13 +181,18 @@ class StreamClient:
         opened: float,
     ) -> None:
         spec = self.spec
+        # Staleness counts data, not traffic: pongs and acks alone do not keep a stream alive.
+        last_data = time.monotonic()
         try:
             while True:
+                remaining = spec.stale_after_s - (time.monotonic() - last_data)
                 try:
-                    msg = await ws.receive(timeout=spec.stale_after_s)
+                    if remaining <= 0:
+                        raise TimeoutError
+                    msg = await ws.receive(timeout=remaining)
                 except TimeoutError:
                     self.health.state = "stale"
-                    self.health.last_error = f"no message for {spec.stale_after_s:g} s"
+                    self.health.last_error = f"no data for {spec.stale_after_s:g} s"
                     return
                 if msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                     data = (
@@ -199,7 +204,7 @@ class StreamClient:
                         first.set()
                         self.health.state = "connected"
                     self.health.rate_per_s = self._rate.tick()
-                    deliver(
+                    if deliver(
                         decode_frame(data),
                         exchange=spec.exchange,
                         parser=self.parser,
@@ -207,7 +212,10 @@ class StreamClient:
                         health=self.health,
                         receive_ms=self.wall_ms(),
                         recorder=self.recorder,
-                    )
+                    ):
+                        last_data = time.monotonic()
+                        if self.health.state == "stale":
+                            self.health.state = "connected"
                     if spec.max_age_s and time.monotonic() - opened > spec.max_age_s:
                         renewal_due.set()
                 elif msg.type in (
@@ -309,6 +317,7 @@ class RestPoller:
         return spec.interval_s
 
     async def run(self) -> None:
+        await asyncio.sleep(self.spec.initial_delay_s)
         while True:
             await asyncio.sleep(await self.poll_once())
 
