@@ -34,7 +34,10 @@ def test_shipped_config_documents_every_option_with_the_code_defaults() -> None:
             assert getattr(getattr(defaults, section), key) == value, f"{section}.{key}"
     assert set(shipped["exchanges"]) == set(defaults.exchanges)
     for name, endpoint in defaults.exchanges.items():
-        assert shipped["exchanges"][name] == {"ws_url": endpoint.ws_url, "rest_url": endpoint.rest_url}
+        assert shipped["exchanges"][name] == {
+            "ws_url": endpoint.ws_url,
+            "rest_url": endpoint.rest_url,
+        }
 
 
 def test_exchange_urls_are_settable(tmp_path: Path) -> None:
@@ -49,7 +52,9 @@ def test_exchange_urls_are_settable(tmp_path: Path) -> None:
 def test_precedence_shipped_then_user_then_config_file(tmp_path: Path) -> None:
     user = tmp_path / "xdg" / "liqtui" / "config.toml"
     user.parent.mkdir(parents=True)
-    user.write_text('[general]\nwatchlist = ["eth", "SOLUSDT"]\nfps = 2\n[model]\npreset = "balanced"\n')
+    user.write_text(
+        '[general]\nwatchlist = ["eth", "SOLUSDT"]\nfps = 2\n[model]\npreset = "balanced"\n'
+    )
     explicit = tmp_path / "explicit.toml"
     explicit.write_text('[model]\npreset = "observed-low"\n')
     assert user_config_path() == user
@@ -63,7 +68,7 @@ def test_precedence_shipped_then_user_then_config_file(tmp_path: Path) -> None:
 
 def test_liqtui_config_env_names_the_user_file(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     custom = tmp_path / "mine.toml"
-    custom.write_text('[ladder]\nspan_pct = 0.05\n')
+    custom.write_text("[ladder]\nspan_pct = 0.05\n")
     monkeypatch.setenv("LIQTUI_CONFIG", str(custom))
     assert load_settings().ladder.span_pct == 0.05
 

@@ -20,7 +20,6 @@ from liqtui.feeds.plan import PollSpec
 from liqtui.feeds.stream import Backoff, RestPoller
 from liqtui.model.engine import Engine
 
-
 # Live events carry the current time: the realized window ends at the receive clock.
 T0 = int(time.time() * 1000) - 60_000
 
@@ -255,10 +254,14 @@ async def test_rest_429_honours_retry_after_and_html_is_skipped() -> None:
         import aiohttp
 
         async with aiohttp.ClientSession() as session:
-            spec = PollSpec("binance", "binance", "/fapi/v1/openInterest?symbol=BTCUSDT",
-                            f"{loop.http}/fapi/v1/openInterest?symbol=BTCUSDT", interval_s=1.0)  # fmt: skip
-            poller = RestPoller(spec, Parser().rest, engine, session,
-                                backoff=Backoff(initial_s=0.5, cap_s=2.0), rng=random.Random(1))  # fmt: skip
+            endpoint = "/fapi/v1/openInterest?symbol=BTCUSDT"
+            spec = PollSpec(
+                "binance", "binance", endpoint, f"{loop.http}{endpoint}", interval_s=1.0
+            )
+            backoff = Backoff(initial_s=0.5, cap_s=2.0)
+            poller = RestPoller(
+                spec, Parser(), engine, session, backoff=backoff, rng=random.Random(1)
+            )
             assert await poller.poll_once() >= 7.0  # Retry-After wins over the backoff
             assert await poller.poll_once() == 1.0  # HTML: counted as a bad message
             assert engine.feeds["binance"].skipped == 1
@@ -292,3 +295,28 @@ async def test_acks_and_pongs_alone_do_not_keep_a_stream_alive() -> None:
             assert loop.ws_connections == 2 and engine.feeds["binance"].ignored >= 3
         finally:
             await stop(task)
+
+
+async def test_websocket_pongs_do_not_hide_a_silent_stream() -> None:
+    # The server answers protocol pings (aiohttp autoping) but sends no data at all.
+    async def stream(ws: web.WebSocketResponse, request: web.Request, loop: Loopback) -> None:
+        await read_frames(ws, loop)
+
+    async with Loopback() as loop:
+        loop.ws("/market/stream", stream)
+        engine = Engine()
+        import aiohttp
+
+        from liqtui.feeds.plan import StreamSpec
+        from liqtui.feeds.stream import StreamClient
+
+        spec = StreamSpec("binance", "binance", f"{loop.ws_base}/market/stream",
+                          ping_interval_s=0.05, stale_after_s=0.4)  # fmt: skip
+        async with aiohttp.ClientSession() as session:
+            client = StreamClient(spec, Parser(), engine, session, backoff=Backoff(0.05, 0.1))
+            task = asyncio.create_task(client.run())
+            try:
+                await wait_until(lambda: loop.ws_connections >= 3, timeout=5)
+                assert "no data for 0.4 s" in (engine.feeds["binance"].last_error or "")
+            finally:
+                await stop(task)

@@ -645,7 +645,7 @@ async def test_rest_error_code_is_counted_with_its_message() -> None:
         engine = Engine()
         async with aiohttp.ClientSession() as session:
             spec = PollSpec("bybit", "bybit", BOOK_PATH, loop.http + BOOK_PATH, interval_s=1.0)
-            poller = RestPoller(spec, bybit.Parser().rest, engine, session,
+            poller = RestPoller(spec, bybit.Parser(), engine, session,
                                 backoff=Backoff(0.5, 2.0), rng=random.Random(1))  # fmt: skip
             assert await poller.poll_once() == 1.0
             health = engine.feeds["bybit"]

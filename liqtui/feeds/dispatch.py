@@ -3,21 +3,20 @@ Shared by the live clients and replay, so both count bad messages the same way."
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from liqtui.events import MarketEvent
 from liqtui.feeds.base import EventSink, FeedHealth, NotTracked, ParseError
 from liqtui.feeds.recording import Recorder
 
-Parser = Callable[[object], list[MarketEvent] | None]
-RestParser = Callable[[str, object], list[MarketEvent] | None]
+if TYPE_CHECKING:
+    from liqtui.feeds.parsers import ExchangeParser
 
 
 def deliver(
     msg: object,
     *,
     exchange: str,
-    parser: Parser,
+    parser: ExchangeParser,
     sink: EventSink,
     health: FeedHealth,
     receive_ms: int,
@@ -30,8 +29,10 @@ def deliver(
     if recorder is not None:
         recorder.write(exchange, msg, t=receive_ms, rest=rest)
     health.messages += 1
+    if hasattr(parser, "receive_ms"):
+        parser.receive_ms = receive_ms  # parsers that stamp untimed data (Hyperliquid contexts)
     try:
-        events = parser(msg)
+        events = parser(msg) if rest is None else parser.rest(rest, msg)
     except NotTracked:
         health.ignored += 1
     except ParseError as exc:

@@ -95,7 +95,7 @@ class LiveSource:
         health.note = plan.note
         for spec in plan.startup:  # metadata first (contract sizes), retried until it arrives
             poller = RestPoller(
-                spec, parser.rest, sink, session, recorder=self.recorder, rng=self.rng,
+                spec, parser, sink, session, recorder=self.recorder, rng=self.rng,
                 backoff=self.backoff,
             )  # fmt: skip
             while True:
@@ -113,9 +113,7 @@ class LiveSource:
             self.clients.append(client)
             jobs.append(client.run())
         for spec in plan.polls:
-            poller = RestPoller(
-                spec, parser.rest, sink, session, recorder=self.recorder, rng=self.rng
-            )
+            poller = RestPoller(spec, parser, sink, session, recorder=self.recorder, rng=self.rng)
             self.pollers.append(poller)
             jobs.append(poller.run())
         if not plan.streams:

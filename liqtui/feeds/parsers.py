@@ -1,11 +1,11 @@
 """Exchange id → message parser. Live clients and replay share them, so a recording reproduces
 a live run. Parsers are objects because some exchanges need state (OKX contract sizes, Bybit's
-ticker deltas); replay and each live session make fresh ones with `make_parsers`.
+ticker deltas, Hyperliquid's receive-time stamps); replay and each live session make fresh ones
+with `make_parsers`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Protocol
 
 from liqtui.events import MarketEvent
@@ -22,18 +22,12 @@ class ExchangeParser(Protocol):
         ...
 
 
-def _factories() -> dict[str, Callable[[], ExchangeParser]]:
-    from liqtui.feeds import binance
-
-    factories: dict[str, Callable[[], ExchangeParser]] = {"binance": binance.Parser}
-    for name in ("bybit", "okx", "hyperliquid"):
-        try:
-            module = __import__(f"liqtui.feeds.{name}", fromlist=["Parser"])
-        except ImportError:
-            continue
-        factories[name] = module.Parser
-    return factories
-
-
 def make_parsers() -> dict[str, ExchangeParser]:
-    return {name: factory() for name, factory in _factories().items()}
+    from liqtui.feeds import binance, bybit, hyperliquid, okx
+
+    return {
+        "binance": binance.Parser(),
+        "bybit": bybit.Parser(),
+        "okx": okx.Parser(),
+        "hyperliquid": hyperliquid.Parser(),
+    }

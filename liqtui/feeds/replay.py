@@ -8,7 +8,6 @@ replays without waiting for days; the health note says how much recorded time wa
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 from pathlib import Path
 
@@ -33,10 +32,11 @@ def apply_line(line: RecordLine, sink: EventSink, parsers: dict[str, ExchangePar
     deliver(
         line.msg,
         exchange=line.ex,
-        parser=parser if line.rest is None else functools.partial(parser.rest, line.rest),
+        parser=parser,
         sink=sink,
         health=sink.feed(line.ex),
         receive_ms=line.t,
+        rest=line.rest,
     )
 
 

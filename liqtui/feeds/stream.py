@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import random
 import time
@@ -25,7 +24,8 @@ from dataclasses import dataclass
 import aiohttp
 
 from liqtui.feeds.base import EventSink
-from liqtui.feeds.dispatch import Parser, RestParser, deliver
+from liqtui.feeds.dispatch import deliver
+from liqtui.feeds.parsers import ExchangeParser
 from liqtui.feeds.plan import Frame, PollSpec, StreamSpec
 from liqtui.feeds.recording import Recorder
 
@@ -77,7 +77,7 @@ class StreamClient:
     def __init__(
         self,
         spec: StreamSpec,
-        parser: Parser,
+        parser: ExchangeParser,
         sink: EventSink,
         session: aiohttp.ClientSession,
         *,
@@ -189,7 +189,9 @@ class StreamClient:
                 try:
                     if remaining <= 0:
                         raise TimeoutError
-                    msg = await ws.receive(timeout=remaining)
+                    # An outer timeout: aiohttp's own receive timeout restarts on every pong.
+                    async with asyncio.timeout(remaining):
+                        msg = await ws.receive()
                 except TimeoutError:
                     self.health.state = "stale"
                     self.health.last_error = f"no data for {spec.stale_after_s:g} s"
@@ -251,7 +253,7 @@ class RestPoller:
     def __init__(
         self,
         spec: PollSpec,
-        parser: RestParser,
+        parser: ExchangeParser,
         sink: EventSink,
         session: aiohttp.ClientSession,
         *,
@@ -307,7 +309,7 @@ class RestPoller:
         deliver(
             msg,
             exchange=spec.exchange,
-            parser=functools.partial(self.parser, spec.endpoint),
+            parser=self.parser,
             sink=self.sink,
             health=self.health,
             receive_ms=self.wall_ms(),

@@ -1,0 +1,395 @@
+"""Hyperliquid perpetuals: parsers for its public WebSocket and info endpoint (feeds.md §2.5).
+
+Hyperliquid has NO public market-wide liquidation feed: liquidations reach only the liquidated
+wallet (`userFills`/`userEvents`), so this module never emits a Liquidation. It gives what the
+model can still use: mark price and funding plus open interest (`activeAssetCtx`, fallback
+`metaAndAssetCtxs`), taker flow aggregated from `trades`, and order-book depth (`l2Book`).
+
+- Coins are the market keys ("BTC"); Hyperliquid's kilo-coins ("kPEPE", priced per 1000 PEPE)
+  are the market "1000PEPE", the same contract size as Binance 1000PEPEUSDT.
+- `openInterest` is in coin units and counts one side (a long and a short make one unit).
+- `funding` is Hyperliquid's HOURLY rate (it settles every hour), passed through unchanged.
+- Trade `side` is the aggressor's: "B" = taker bought, "A" = taker sold.
+- Asset contexts carry no timestamp: they are stamped with the receive time (`Parser.now_ms`).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs, urlsplit
+
+from liqtui.events import MarketEvent, MarkPrice, OpenInterest, TradeFlow
+from liqtui.feeds.base import NotTracked, ParseError, field, number, positive, timestamp_ms
+from liqtui.feeds.depth import levels_array, reduce_book
+from liqtui.feeds.plan import FeedPlan, PollSpec, StreamSpec, parse_duration
+from liqtui.markets import from_exchange_symbol
+
+if TYPE_CHECKING:
+    from liqtui.config import Endpoint, Feeds
+
+EXCHANGE = "hyperliquid"
+NOTE = "no public liquidation feed: open interest and mark price only"
+MINUTE_MS = 60_000
+PING_FRAME: dict[str, object] = {"method": "ping"}
+MAX_SUBSCRIPTIONS = 1000  # per IP (Hyperliquid rate limits); two per market
+# Sent by the server right after the WebSocket opens (a plain text frame, not JSON).
+_GREETING = "Websocket connection established."
+_KILO_RE = re.compile(r"^k([A-Z][A-Z0-9]*)$")  # kPEPE: 1000 PEPE per unit
+_THOUSAND_RE = re.compile(r"^1000([A-Z][A-Z0-9]*)$")
+# Real Hyperliquid names that are not its USDC perpetuals liqtui follows: spot pairs ("@107",
+# "PURR/USDC") and builder-deployed (HIP-3) perp dexes ("xyz:TSLA").
+_UNTRACKED_RE = re.compile(r"^(@[0-9]+|[^/\s]+/[^/\s]+|[a-z0-9]+:[^:\s]+)$")
+
+
+def _wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def coin_of(market: str) -> str:
+    """Hyperliquid's coin name for a market key ("1000PEPE" → "kPEPE", "BTC" → "BTC")."""
+    m = _THOUSAND_RE.match(market)
+    return f"k{m.group(1)}" if m else market
+
+
+def market_of(coin: object) -> str:
+    """Market key for a Hyperliquid coin name. Raises NotTracked or ParseError."""
+    if not isinstance(coin, str) or not coin:
+        raise ParseError(f"coin {coin!r} is not a name")
+    m = _KILO_RE.match(coin)
+    if m:
+        return f"1000{m.group(1)}"
+    market = from_exchange_symbol(EXCHANGE, coin)
+    if market is not None:
+        return market
+    if _UNTRACKED_RE.match(coin):
+        raise NotTracked(coin)
+    raise ParseError(f"unknown coin {coin!r}")
+
+
+def parse_asset_ctx(coin: object, ctx: object, time_ms: int, where: str) -> list[MarketEvent]:
+    """A perpetual's asset context → its mark price (with funding) and open interest."""
+    market = market_of(coin)
+    if not isinstance(ctx, dict):
+        raise ParseError(f"{where}: ctx is not an object")
+    funding = ctx.get("funding")
+    oi = number(field(ctx, "openInterest", where), f"{where}.openInterest")
+    if oi < 0:
+        raise ParseError(f"{where}.openInterest: {oi!r} is negative")
+    return [
+        MarkPrice(
+            exchange=EXCHANGE,
+            symbol=market,
+            time_ms=time_ms,
+            mark_price=positive(field(ctx, "markPx", where), f"{where}.markPx"),
+            funding_rate=None if funding in (None, "") else number(funding, f"{where}.funding"),
+        ),
+        OpenInterest(exchange=EXCHANGE, symbol=market, time_ms=time_ms, open_interest=oi),
+    ]
+
+
+def parse_active_asset_ctx(data: object, time_ms: int) -> list[MarketEvent]:
+    """The `activeAssetCtx` channel's data: {"coin": "BTC", "ctx": {...}}."""
+    if not isinstance(data, dict):
+        raise ParseError("activeAssetCtx: data is not an object")
+    return parse_asset_ctx(
+        field(data, "coin", "activeAssetCtx"), field(data, "ctx", "activeAssetCtx"), time_ms,
+        "activeAssetCtx",
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    market: str
+    time_ms: int
+    taker_buy: bool
+    price: float
+    size: float
+    tid: int
+
+
+def parse_trade(item: object) -> Trade:
+    """One element of the `trades` channel's data list."""
+    if not isinstance(item, dict):
+        raise ParseError("trades: element is not an object")
+    side = field(item, "side", "trades")
+    if side not in ("B", "A"):
+        raise ParseError(f"trades: side {side!r} is not B or A")
+    tid = field(item, "tid", "trades")
+    if isinstance(tid, bool) or not isinstance(tid, int):
+        raise ParseError(f"trades: tid {tid!r} is not an integer")
+    return Trade(
+        market=market_of(field(item, "coin", "trades")),
+        time_ms=timestamp_ms(field(item, "time", "trades"), "trades.time"),
+        taker_buy=side == "B",  # "B": the aggressor bought (hit the ask)
+        price=positive(field(item, "px", "trades"), "trades.px"),
+        size=positive(field(item, "sz", "trades"), "trades.sz"),
+        tid=tid,
+    )
+
+
+def parse_trades(data: object) -> list[Trade]:
+    """All trades of one push, validated before any of them is counted."""
+    if not isinstance(data, list):
+        raise ParseError("trades: data is not a list")
+    trades: list[Trade] = []
+    for item in data:
+        try:
+            trades.append(parse_trade(item))
+        except NotTracked:
+            continue
+    return trades
+
+
+@dataclass(slots=True)
+class _Minute:
+    """Taker flow of one market in one open minute, with the trade ids already counted."""
+
+    start_ms: int
+    buy: float = 0.0
+    sell: float = 0.0
+    notional: float = 0.0
+    high: float = 0.0
+    low: float = float("inf")
+    tids: set[int] = dc_field(default_factory=set)
+
+    def add(self, trade: Trade) -> None:
+        if trade.taker_buy:
+            self.buy += trade.size
+        else:
+            self.sell += trade.size
+        self.notional += trade.price * trade.size
+        self.high = max(self.high, trade.price)
+        self.low = min(self.low, trade.price)
+        self.tids.add(trade.tid)
+
+    def flow(self, market: str) -> TradeFlow:
+        return TradeFlow(
+            exchange=EXCHANGE,
+            symbol=market,
+            time_ms=self.start_ms + MINUTE_MS,
+            interval_ms=MINUTE_MS,
+            taker_buy_base=self.buy,
+            taker_sell_base=self.sell,
+            vwap=self.notional / (self.buy + self.sell),
+            high=self.high,
+            low=self.low,
+        )
+
+
+def _rest_query(endpoint: str) -> tuple[str, dict[str, list[str]]]:
+    parts = urlsplit(endpoint)
+    return parts.path, parse_qs(parts.query)
+
+
+def _book_side(levels: object, name: str) -> list[tuple[object, object]]:
+    if not isinstance(levels, list):
+        raise ParseError(f"{name}: expected a list of levels")
+    out = []
+    for level in levels:
+        if not isinstance(level, dict):
+            raise ParseError(f"{name}: level is not an object")
+        out.append((field(level, "px", name), field(level, "sz", name)))
+    return out
+
+
+def parse_l2_book(endpoint_coin: str | None, msg: object) -> list[MarketEvent]:
+    """info `l2Book` → BookDepth. Sizes are in coin units; `time` is the exchange's."""
+    if not isinstance(msg, dict):
+        raise ParseError("l2Book: expected an object (unknown coin?)")
+    coin = msg.get("coin", endpoint_coin)
+    levels = field(msg, "levels", "l2Book")
+    if not isinstance(levels, list) or len(levels) != 2:
+        raise ParseError("l2Book: levels is not [bids, asks]")
+    bids = levels_array(_book_side(levels[0], "l2Book.bids"), "l2Book.bids")
+    asks = levels_array(_book_side(levels[1], "l2Book.asks"), "l2Book.asks")
+    return [
+        reduce_book(
+            EXCHANGE,
+            market_of(coin),
+            timestamp_ms(field(msg, "time", "l2Book"), "l2Book.time"),
+            bids,
+            asks,
+        )
+    ]
+
+
+class Parser:
+    """Keeps the open minute of taker flow per market (trades arrive one by one) and the max
+    leverage per market from the info `universe`.
+
+    Asset contexts have no timestamp, so they take the receive time: `receive_ms` when the
+    caller sets it (the recorded time in replay), else `clock()`.
+    """
+
+    def __init__(self, clock: Callable[[], int] | None = None) -> None:
+        self.clock: Callable[[], int] = clock or _wall_ms
+        self.receive_ms: int | None = None
+        self.max_leverage: dict[str, float] = {}  # market key → max leverage (MMR = 1/(2·L))
+        self.duplicate_trades = 0  # seen again (a resubscription replays recent trades)
+        self.late_trades = 0  # for a minute already closed and emitted
+        self._minutes: dict[str, _Minute] = {}
+
+    def now_ms(self) -> int:
+        return self.receive_ms if self.receive_ms is not None else self.clock()
+
+    # -- WebSocket ----------------------------------------------------------------------------
+    def __call__(self, msg: object) -> list[MarketEvent] | None:
+        try:
+            return self._message(msg)
+        except (ParseError, NotTracked):
+            raise
+        except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
+            raise ParseError(f"{exc.__class__.__name__}: {exc}") from None
+
+    def _message(self, msg: object) -> list[MarketEvent] | None:
+        if msg == _GREETING:
+            return None
+        if not isinstance(msg, dict):
+            raise ParseError(f"expected a JSON object, got {type(msg).__name__}")
+        channel = msg.get("channel")
+        if not isinstance(channel, str):
+            raise ParseError("no 'channel'")
+        if channel == "activeAssetCtx":
+            return parse_active_asset_ctx(field(msg, "data", channel), self.now_ms())
+        if channel == "trades":
+            return self._trades(parse_trades(field(msg, "data", channel)))
+        if channel == "error":
+            raise ParseError(f"server error: {msg.get('data')!r}")
+        return None  # subscriptionResponse, pong, channels liqtui does not use
+
+    def _trades(self, trades: list[Trade]) -> list[MarketEvent]:
+        """Add trades to their market's open minute; a trade of a later minute closes it."""
+        events: list[MarketEvent] = []
+        for trade in sorted(trades, key=lambda t: t.time_ms):
+            start = trade.time_ms - trade.time_ms % MINUTE_MS
+            minute = self._minutes.get(trade.market)
+            if minute is None:
+                minute = self._minutes[trade.market] = _Minute(start)
+            elif start < minute.start_ms:
+                self.late_trades += 1
+                continue
+            elif start > minute.start_ms:
+                if minute.tids:
+                    events.append(minute.flow(trade.market))
+                minute = self._minutes[trade.market] = _Minute(start)
+            if trade.tid in minute.tids:
+                self.duplicate_trades += 1
+                continue
+            minute.add(trade)
+        return events
+
+    # -- REST ---------------------------------------------------------------------------------
+    def rest(self, endpoint: str, msg: object) -> list[MarketEvent] | None:
+        try:
+            return self._rest(endpoint, msg)
+        except (ParseError, NotTracked):
+            raise
+        except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
+            raise ParseError(f"REST {endpoint}: {exc.__class__.__name__}: {exc}") from None
+
+    def _rest(self, endpoint: str, msg: object) -> list[MarketEvent] | None:
+        path, query = _rest_query(endpoint)
+        kind = query.get("type", [None])[0]
+        if not path.endswith("/info"):
+            return None
+        if kind == "metaAndAssetCtxs":
+            coins = query.get("coins")
+            watched = set(coins[0].split(",")) if coins else None
+            return self._meta_and_asset_ctxs(msg, watched)
+        if kind == "l2Book":
+            return parse_l2_book(query.get("coin", [None])[0], msg)
+        return None
+
+    def _meta_and_asset_ctxs(self, msg: object, watched: set[str] | None) -> list[MarketEvent]:
+        """[{"universe": [...]}, [ctx, ...]] (aligned by index) → events for the watched coins
+        (all when None); the max leverage of every perpetual is kept."""
+        if not isinstance(msg, list) or len(msg) != 2:
+            raise ParseError("metaAndAssetCtxs: expected [meta, assetCtxs]")
+        meta, ctxs = msg
+        if not isinstance(meta, dict):
+            raise ParseError("metaAndAssetCtxs: meta is not an object")
+        universe = field(meta, "universe", "metaAndAssetCtxs")
+        if not isinstance(universe, list) or not isinstance(ctxs, list):
+            raise ParseError("metaAndAssetCtxs: universe or assetCtxs is not a list")
+        if len(universe) != len(ctxs):
+            raise ParseError("metaAndAssetCtxs: universe and assetCtxs differ in length")
+        now = self.now_ms()
+        leverage: dict[str, float] = {}
+        events: list[MarketEvent] = []
+        for asset, ctx in zip(universe, ctxs, strict=True):
+            if not isinstance(asset, dict):
+                raise ParseError("metaAndAssetCtxs: universe entry is not an object")
+            coin = field(asset, "name", "universe")
+            try:
+                market = market_of(coin)
+            except (NotTracked, ParseError):
+                # Spot, HIP-3 or an unfamiliar new name: skip it unless it is a watched coin.
+                if isinstance(coin, str) and (watched is None or coin not in watched):
+                    continue
+                raise
+            leverage[market] = positive(
+                field(asset, "maxLeverage", "universe"), "universe.maxLeverage"
+            )
+            if watched is None or coin in watched:
+                events += parse_asset_ctx(coin, ctx, now, "assetCtxs")
+        self.max_leverage.update(leverage)  # only once the whole response is valid
+        return events
+
+
+def plan(symbols: Sequence[str], endpoint: Endpoint, feeds: Feeds) -> FeedPlan:
+    """One WebSocket with `activeAssetCtx` (mark, funding, OI) and `trades` per watched coin;
+    POST /info polls: `metaAndAssetCtxs` (fallback OI and mark, max leverage) and `l2Book`."""
+    coins = [coin_of(m) for m in symbols][: MAX_SUBSCRIPTIONS // 2]
+    note = NOTE
+    if len(coins) < len(symbols):
+        note += f" (first {len(coins)} markets: subscription limit)"
+    subscribe: list[dict[str, object]] = [
+        {"method": "subscribe", "subscription": {"type": kind, "coin": coin}}
+        for coin in coins
+        for kind in ("activeAssetCtx", "trades")
+    ]
+    stale_after_s = parse_duration(feeds.stale_after) / 1000
+    stream = StreamSpec(
+        feed=EXCHANGE,
+        exchange=EXCHANGE,
+        url=endpoint.ws_url,
+        subscribe=subscribe,
+        ping_frame=PING_FRAME,
+        # The server drops connections idle for 60 s; the pong also keeps a quiet stream from
+        # looking stale, so ping well within stale_after.
+        ping_interval_s=min(20.0, stale_after_s / 3),
+        stale_after_s=stale_after_s,
+        max_age_s=parse_duration(feeds.renew_after) / 1000,
+        liquidations_complete=None,  # there is no liquidation feed at all
+    )
+    info = f"{endpoint.rest_url}/info"
+    polls = [
+        PollSpec(
+            feed=EXCHANGE,
+            exchange=EXCHANGE,
+            # The body does not name coins; the endpoint name does, so replay emits the same.
+            endpoint=f"/info?type=metaAndAssetCtxs&coins={','.join(coins)}",
+            url=info,
+            interval_s=parse_duration(feeds.oi_poll) / 1000,
+            method="POST",
+            body={"type": "metaAndAssetCtxs"},
+        )
+    ]
+    for coin in coins:
+        polls.append(
+            PollSpec(
+                feed=EXCHANGE,
+                exchange=EXCHANGE,
+                endpoint=f"/info?type=l2Book&coin={coin}",
+                url=info,
+                interval_s=parse_duration(feeds.depth_poll) / 1000,
+                method="POST",
+                body={"type": "l2Book", "coin": coin},
+            )
+        )
+    return FeedPlan(streams=[stream] if coins else [], polls=polls if coins else [], note=note)
