@@ -41,7 +41,8 @@ def parse_force_order(event: dict[str, object]) -> Liquidation:
     order = field(event, "o", "forceOrder")
     if not isinstance(order, dict):
         raise ParseError("forceOrder: 'o' is not an object")
-    side = _ORDER_SIDE_TO_POSITION.get(order.get("S"))  # type: ignore[arg-type]
+    raw_side = order.get("S")
+    side = _ORDER_SIDE_TO_POSITION.get(raw_side) if isinstance(raw_side, str) else None
     if side is None:
         raise ParseError(f"forceOrder: side {order.get('S')!r} is not BUY or SELL")
     price = positive(field(order, "ap", "forceOrder"), "forceOrder.ap")
@@ -126,6 +127,8 @@ def parse_message(msg: object) -> list[MarketEvent] | None:
     if not isinstance(msg, dict):
         raise ParseError(f"expected a JSON object, got {type(msg).__name__}")
     kind = msg.get("e")
+    if kind is not None and not isinstance(kind, str):
+        raise ParseError(f"event type {kind!r} is not a string")
     if kind is None:
         if "result" in msg and "id" in msg:
             return None  # subscription acknowledgement

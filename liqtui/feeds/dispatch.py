@@ -38,6 +38,9 @@ def deliver(
     except ParseError as exc:
         health.skipped += 1
         health.last_error = f"bad message: {exc}"[:200]
+    except Exception as exc:  # a parser bug must not take a feed down: count it, keep going
+        health.skipped += 1
+        health.last_error = f"parser error: {type(exc).__name__}: {exc}"[:200]
     else:
         if events is None:
             health.ignored += 1
