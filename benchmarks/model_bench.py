@@ -1,4 +1,5 @@
-"""Model core figures: one interval step, realized ingest, replay throughput, state size.
+"""Model figures: one interval step, realized ingest, replay throughput, state size (with 24 h
+of history H), snapshot and cascade-risk cost.
 
 Run: python benchmarks/model_bench.py            (prints a table; no network, no ../shared)
 Peer figure in the same run: a pure-Python per-bin loop doing the same decay+consume step, so
@@ -17,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from liqtui.events import Liquidation, MarkPrice, OpenInterest, TradeFlow
+from liqtui.events import BookDepth, Liquidation, MarkPrice, OpenInterest, TradeFlow
 from liqtui.feeds.replay import ReplaySource
 from liqtui.model.density import ModelParams
 from liqtui.model.engine import Engine
+from liqtui.model.risk import risk_report
 
 T0 = 1_767_225_600_000
 MIN = 60_000
@@ -88,7 +90,9 @@ def python_loop_step(n_bins: int, n_tiers: int) -> float:
 def realized_ingest_rate() -> float:
     engine = Engine()
     events = [
-        Liquidation("binance", "BTC", T0 + i, "long" if i % 3 else "short", 1e5 + i % 977, 0.01, 1e3)
+        Liquidation(
+            "binance", "BTC", T0 + i, "long" if i % 3 else "short", 1e5 + i % 977, 0.01, 1e3
+        )
         for i in range(200_000)
     ]
     start = time.perf_counter()
@@ -107,7 +111,11 @@ def replay_rate(tmp: Path) -> tuple[float, float]:
             o = {"s": "BTCUSDT", "S": "SELL" if i % 2 else "BUY", "o": "LIMIT", "f": "IOC",
                  "q": "0.010", "p": "99000", "ap": f"{99000 + i % 500}", "X": "FILLED",
                  "l": "0.010", "z": "0.010", "T": t}  # fmt: skip
-            fh.write(json.dumps({"t": t + 5, "ex": "binance", "msg": {"e": "forceOrder", "E": t, "o": o}}))
+            fh.write(
+                json.dumps(
+                    {"t": t + 5, "ex": "binance", "msg": {"e": "forceOrder", "E": t, "o": o}}
+                )
+            )
             fh.write("\n")
     engine = Engine(params=ModelParams(window_ms=30 * 86_400_000))
     start = time.perf_counter()
@@ -117,22 +125,46 @@ def replay_rate(tmp: Path) -> tuple[float, float]:
     return n / wall, hours / wall
 
 
+def with_depth(engine: Engine) -> None:
+    """A book snapshot per market and exchange, for the cascade-risk figures."""
+    for sym, model in engine.markets.items():
+        for ex in model.intervals:
+            price = model.marks[ex][0]
+            usd = (2e6, 4e6, 8e6, 9e6)
+            distances = (0.005, 0.01, 0.02, 0.05)
+            engine.apply(
+                BookDepth(ex, sym, engine.clock_ms, price, distances, usd, usd, 0.03, 0.03)
+            )
+
+
+def read_cost(engine: Engine, symbol: str) -> tuple[float, float, float]:
+    snap = engine.snapshot(symbol)
+    t_snap = best_of(lambda: engine.snapshot(symbol), repeats=3, number=50)
+    t_hist = best_of(lambda: engine.snapshot(symbol, history=True), repeats=3, number=50)
+    t_risk = best_of(lambda: risk_report(snap), repeats=3, number=20)
+    return t_snap, t_hist, t_risk
+
+
 def main() -> None:
     print(f"liqtui model benchmark — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(f"{platform.machine()} {platform.processor() or ''} python {sys.version.split()[0]} "
           f"numpy {np.__version__}")  # fmt: skip
     one = populated_engine(["BTC"], ["binance"])
     model = one.markets["BTC"]
-    assert model.grid is not None and model.estimated is not None
-    n_bins, n_tiers = model.grid.n_bins, model.estimated.shape[2]
+    assert model.grid is not None and model.stored is not None and model.history is not None
+    n_bins, n_tiers = model.grid.n_bins, model.stored.shape[2]
     t_one = step_cost(one)
     many = populated_engine([f"S{i}" for i in range(50)], ["binance", "bybit", "okx"])
     t_many = step_cost(many)
     t_loop = python_loop_step(n_bins, n_tiers)
-    state = model.estimated.nbytes + (model.consumed.nbytes if model.consumed is not None else 0)
     ingest = realized_ingest_rate()
     with tempfile.TemporaryDirectory() as tmp:
         lines_s, hours_s = replay_rate(Path(tmp))
+    with_depth(one)
+    t_snap, t_hist, t_risk = read_cost(one, "BTC")
+    h = model.history
+    one_state = model.nbytes
+    many_state = sum(m.nbytes for m in many.markets.values()) / 150
     rows = [
         ("grid bins × tiers (BTC-like, default grid)", f"{n_bins} × {n_tiers}"),
         ("model step, 1 symbol × 1 exchange", f"{t_one * 1e6:.0f} µs (incl. 2 events)"),
@@ -140,10 +172,15 @@ def main() -> None:
          f"{t_many / 150 * 1e6:.0f} µs per symbol-exchange (incl. 300 events)"),
         ("peer: pure-Python per-bin loop, 1 symbol-exchange", f"{t_loop * 1e3:.1f} ms "
          f"({t_loop / t_one:.0f}× the numpy step)"),
-        ("estimated state, 1 symbol, 4 exchanges", f"{state / 1e6:.2f} MB"),
+        ("history H (24 h)", f"{h.rows} rows × 2 sides × {n_tiers} tiers × {h.cells.n_bins} cells "
+         f"float32 = {h.nbytes / 1e6:.2f} MB per market"),
+        ("state, market with 1 exchange (E, C, H, detector, R)", f"{one_state / 1e6:.2f} MB"),
+        ("state per symbol-exchange, 50 × 3", f"{many_state / 1e6:.2f} MB"),
         ("realized ingest (engine.apply)", f"{ingest / 1e3:.0f}k prints/s"),
         ("replay: read + parse + apply", f"{lines_s / 1e3:.0f}k lines/s = "
          f"{hours_s:.1f} recorded h/s at 4 prints/s"),
+        ("snapshot / with history / risk_report", f"{t_snap * 1e3:.2f} / {t_hist * 1e3:.2f} / "
+         f"{t_risk * 1e3:.2f} ms"),
     ]  # fmt: skip
     width = max(len(k) for k, _ in rows)
     for key, value in rows:

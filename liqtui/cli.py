@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -13,14 +15,20 @@ from typing import IO, TYPE_CHECKING, NoReturn
 from liqtui import __version__
 
 if TYPE_CHECKING:
+    import asyncio
+
+    from rich.style import Style
+
     from liqtui.config import Settings
     from liqtui.feeds.demo import DemoSource
     from liqtui.feeds.live import LiveSource
     from liqtui.feeds.recording import Recorder
     from liqtui.feeds.replay import ReplaySource
+    from liqtui.ladder import LadderView
     from liqtui.model.engine import Engine
 
 EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+SNAPSHOT_FORMATS = ("text", "ansi", "json", "csv", "svg")
 DEMO_SNAPSHOT_START_MS = 1_767_225_600_000  # 2026-01-01 UTC: demo snapshots are reproducible
 
 DESCRIPTION = """\
@@ -51,10 +59,22 @@ When stdout is not a terminal, `liqtui` prints a text snapshot of the watchlist 
 
 SNAPSHOT_EPILOG = """\
 exit status:
-  0  complete: every market and every enabled feed delivered data
+  0  complete: every market and every enabled feed delivered data; --every stopped by
+     SIGTERM or SIGINT (after finishing the record it was writing)
   1  unavailable: no data for any requested market
   2  bad arguments or config
   3  partial: some market or feed had no data (what was missing is on stderr)
+  With --every --count N the status is that of the last record; what goes missing or comes
+  back while running is reported on stderr, one line per change.
+
+examples:
+  liqtui snapshot --symbol BTC --symbol ETH --format json --every 1m >> liq.log
+  liqtui snapshot --format csv --output levels.csv
+  liqtui snapshot --demo --format ansi --color always | less -R
+  liqtui snapshot --replay session.jsonl.gz --symbol BTC --format svg -o btc.svg
+
+The JSON objects follow a JSON Schema shipped with liqtui (--schema prints it).
+NO_COLOR (set and not empty) turns ansi into plain text, unless --color always.
 """
 
 
@@ -151,6 +171,16 @@ def _seconds(text: str) -> float:
     return value
 
 
+MIN_EVERY_MS = 100
+
+
+def _period(text: str) -> int:
+    ms = _duration(text)
+    if ms < MIN_EVERY_MS:
+        raise argparse.ArgumentTypeError(f"{text!r}: --every must be at least {MIN_EVERY_MS}ms")
+    return ms
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="liqtui",
@@ -162,21 +192,63 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(parser)
     parser.add_argument("--fps", type=_fps, help="screen updates per second (default 4)")
     parser.add_argument("--theme", help="theme name (default liqtui-dark)")
+    parser.add_argument(
+        "--color",
+        dest="tui_color",
+        choices=("auto", "truecolor", "256", "16", "none"),
+        help="terminal colors (default auto; NO_COLOR means none; 16 uses the terminal's palette)",
+    )
+    parser.add_argument(
+        "--view",
+        choices=("ladder", "heatmap", "cascade", "exchanges", "chart"),
+        help="view at start (default ladder; v cycles)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     snap = sub.add_parser(
         "snapshot",
-        help="print one frame per market and exit (text or JSON)",
+        help="print one frame per market and exit (text, ansi, json, csv, svg), or one per period",
         description="Print one frame of the ladder for each market and exit. Live by default: "
-        "connects, waits until every feed has delivered data (or --wait elapses), prints.",
+        "connects, waits until every feed has delivered data (or --wait elapses), prints. "
+        "With --every it keeps running and prints one record per period. "
+        "Formats and fields: docs/snapshot.md.",
         epilog=SNAPSHOT_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_common(snap)
-    snap.add_argument("--format", choices=("text", "json"), default="text", help="(text)")
+    snap.add_argument(
+        "--format",
+        choices=SNAPSHOT_FORMATS,
+        default="text",
+        help="text (plain), ansi (colored), json (JSON Lines), csv (a row per price level) "
+        "or svg (the TUI screen) (text)",
+    )
     snap.add_argument("--width", type=_positive_int, default=100, help="text width (100)")
     snap.add_argument("--height", type=_positive_int, default=40, help="lines per frame (40)")
     snap.add_argument(
         "--wait", type=_seconds, default=20.0, metavar="SECONDS", help="live: wait at most (20)"
+    )
+    snap.add_argument(
+        "--every",
+        type=_period,
+        metavar="DURATION",
+        help="keep running: one snapshot per period (1m, 15s; live or --demo) until SIGTERM",
+    )
+    snap.add_argument("--count", type=_positive_int, metavar="N", help="--every: stop after N")
+    snap.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        metavar="FILE",
+        help="write to FILE, replaced atomically (with --every: records are appended)",
+    )
+    snap.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="ansi: auto = colors when stdout is a terminal and NO_COLOR is not set (auto)",
+    )
+    snap.add_argument(
+        "--schema", action="store_true", help="print the JSON Schema of --format json and exit"
     )
     rec = sub.add_parser(
         "record",
@@ -187,6 +259,18 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("symbols", nargs="*", type=_symbol, metavar="SYMBOL", help="(watchlist)")
     rec.add_argument("--out", type=Path, metavar="FILE", help="(liqtui-<time>.jsonl.gz)")
     rec.add_argument("--config", metavar="FILE", type=Path, help="settings file (overrides yours)")
+    cal = sub.add_parser(
+        "calibrate",
+        help="score the estimated map against realized prints (and the naive ±1/L map)",
+        description="Replay a recording (or the simulator) and compare the model's predicted "
+        "liquidations (C, estimated) with realized prints (R) per price cell and window, beside "
+        "the naive ±1/L baseline: rank correlations, the share of R in the map's top-20%% cells "
+        "before price crossed them, and rho = sum R / sum C. --write stores rho (and with "
+        "--fit-weights the fitted leverage weights) in your config. See docs/model.md.",
+    )
+    from liqtui.model.calibrate import add_arguments
+
+    add_arguments(cal)
     return parser
 
 
@@ -196,14 +280,9 @@ def _fail(message: str, status: int = EXIT_USAGE) -> int:
 
 
 def _make_engine(settings: Settings, args: argparse.Namespace) -> Engine:
-    from liqtui.model.engine import Engine
+    from liqtui.model.engine import engine_from_settings
 
-    params = settings.model_params(args.window)
-    return Engine(
-        params=params,
-        preset=args.preset or settings.model.preset,
-        tier_filter=settings.model.tier_filter,
-    )
+    return engine_from_settings(settings, window_ms=args.window, preset=args.preset)
 
 
 def _make_source(
@@ -258,31 +337,197 @@ class _UsageError(Exception):
     pass
 
 
-def _frames(
-    engine: Engine, settings: Settings, args: argparse.Namespace, symbols: list[str]
-) -> str:
-    from liqtui.ladder import LadderView
-    from liqtui.snapshot import HEADER_LINES, render_json, render_text
+class _Printer:
+    """Draws every market's frame in the chosen format. One per run, so each market's ladder
+    view (which prices the rows cover) stays put from one --every record to the next."""
 
-    fmt = getattr(args, "format", "text")
-    width = getattr(args, "width", 100)
-    height = getattr(args, "height", 40)
-    parts = []
-    for symbol in symbols:
-        snap = engine.snapshot(symbol)
-        view = LadderView(span_pct=settings.ladder.span_pct)
-        if fmt == "json":
-            parts.append(render_json(snap, rows=max(height - HEADER_LINES - 1, 1), view=view))
+    def __init__(self, settings: Settings, args: argparse.Namespace, *, color: bool) -> None:
+        from liqtui.snapshot import FOOTER_LINES, HEADER_LINES
+
+        self.settings = settings
+        self.fmt: str = getattr(args, "format", "text")
+        self.width: int = getattr(args, "width", 100)
+        self.height: int = getattr(args, "height", 40)
+        self.rows = max(self.height - HEADER_LINES - FOOTER_LINES, 1)
+        self.csv_header = True  # once per output
+        self.views: dict[str, LadderView] = {}
+        self.palette: dict[str, Style] | None = None
+        if self.fmt == "ansi" and color:
+            from liqtui.config import user_themes_dir
+            from liqtui.snapshot import ansi_palette
+
+            theme = getattr(args, "theme", None) or settings.general.theme
+            self.palette = ansi_palette(theme, user_themes_dir(settings))
+        # 24-bit color where the terminal says it has it; else the 256-color approximation.
+        self.truecolor = os.environ.get("COLORTERM", "").lower() in ("truecolor", "24bit")
+
+    def _view(self, symbol: str) -> LadderView:
+        from liqtui.ladder import LadderView
+
+        view = self.views.get(symbol)
+        if view is None:
+            view = self.views[symbol] = LadderView(span_pct=self.settings.ladder.span_pct)
+        return view
+
+    def render(self, engine: Engine, symbols: list[str], *, stamp_ms: int | None = None) -> str:
+        """All markets' frames; `stamp_ms`: start text/ansi with a timestamp line (--every)."""
+        from liqtui import snapshot as sn
+
+        mark = self.settings.ladder.realized_mark_usd
+        parts: list[str] = []
+        if stamp_ms is not None and self.fmt in ("text", "ansi"):
+            parts.append(f"# {sn.iso_time(stamp_ms)}\n")
+        for i, symbol in enumerate(symbols):
+            snap = engine.snapshot(symbol)
+            view = self._view(symbol)
+            if self.fmt == "json":
+                parts.append(sn.render_json(snap, rows=self.rows, view=view))
+            elif self.fmt == "csv":
+                parts.append(sn.render_csv(snap, rows=self.rows, view=view, header=self.csv_header))
+                self.csv_header = False
+            else:
+                if i:
+                    parts.append("\n")  # a blank line between markets
+                w, h = self.width, self.height
+                if self.palette is not None:
+                    ansi = sn.render_ansi(
+                        snap, palette=self.palette, width=w, height=h, view=view,
+                        realized_mark_usd=mark, truecolor=self.truecolor,
+                    )  # fmt: skip
+                    parts.append(ansi)
+                else:
+                    text = sn.render_text(
+                        snap, width=w, height=h, view=view, realized_mark_usd=mark
+                    )
+                    parts.append(text)
+        return "".join(parts)
+
+
+async def _render_svg(
+    engine: Engine, settings: Settings, args: argparse.Namespace, symbol: str
+) -> str:
+    """The TUI's own screen as SVG: the app, without a source, drawn headless over the engine."""
+    from liqtui.config import user_themes_dir
+    from liqtui.ui.app import LiqApp
+
+    app = LiqApp(
+        engine,
+        None,
+        watchlist=[symbol],
+        theme=getattr(args, "theme", None) or settings.general.theme,
+        realized_mark_usd=settings.ladder.realized_mark_usd,
+        window_ms=args.window,
+        user_themes_dir=user_themes_dir(settings),
+        ladder_span_pct=settings.ladder.span_pct,
+    )
+    async with app.run_test(headless=True, size=(args.width, args.height)) as pilot:
+        await pilot.pause()
+        return app.export_screenshot(title=f"liqtui {symbol}")
+
+
+class _Output:
+    """Where snapshots go: stdout (flushed per record), a file replaced atomically, or, with
+    --every, a file each record is appended to in one write (a reader never sees half)."""
+
+    def __init__(self, out: IO[str], path: Path | None, *, append: bool) -> None:
+        self.out = out
+        self.path = path
+        self.fd: int | None = None
+        self.empty = True  # nothing in the output yet (a CSV header is due)
+        if path is not None and append:
+            self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+            self.empty = os.fstat(self.fd).st_size == 0
+
+    def write(self, data: str) -> None:
+        if self.fd is not None:
+            _write_all(self.fd, data.encode("utf-8"))
+            os.fsync(self.fd)
+        elif self.path is not None:
+            _write_atomic(self.path, data)
         else:
-            text = render_text(
-                snap,
-                width=width,
-                height=height,
-                view=view,
-                realized_mark_usd=settings.ladder.realized_mark_usd,
-            )
-            parts.append(text if not parts else "\n" + text)
-    return "".join(parts)
+            try:
+                fd = self.out.fileno()
+            except (AttributeError, OSError, ValueError):  # not a real file (tests, wrappers)
+                fd = None
+            if fd is None:
+                self.out.write(data)
+                self.out.flush()
+            else:  # one write() for the whole record, not one per 8 KB buffer (`>> liq.log`)
+                self.out.flush()
+                _write_all(fd, data.encode(getattr(self.out, "encoding", None) or "utf-8"))
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _write_atomic(path: Path, data: str) -> None:
+    """Write a sibling temporary file, then rename it over `path`."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:  # mkstemp makes the file private; keep the mode the file had, or the usual one
+            mode = os.stat(path).st_mode & 0o777
+        except FileNotFoundError:
+            umask = os.umask(0o022)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _use_color(args: argparse.Namespace, out: IO[str]) -> bool:
+    """ANSI colors: --color always/never, else only for a terminal without NO_COLOR."""
+    if getattr(args, "format", "text") != "ansi":
+        return False
+    choice = getattr(args, "color", "auto")
+    if choice != "auto":
+        return bool(choice == "always")
+    if os.environ.get("NO_COLOR") or getattr(args, "output", None) is not None:
+        return False
+    try:
+        return out.isatty()
+    except (ValueError, OSError):
+        return False
+
+
+def _snapshot_symbols(settings: Settings, args: argparse.Namespace) -> list[str]:
+    """The markets to print; raises _UsageError for argument combinations that cannot work."""
+    fmt = getattr(args, "format", "text")
+    every = getattr(args, "every", None)
+    output = getattr(args, "output", None)
+    if every is not None and args.replay is not None:
+        raise _UsageError("--every needs a live feed or --demo; a replay prints in one go")
+    if every is not None and fmt == "svg":
+        raise _UsageError("--every does not go with --format svg (one SVG per file)")
+    if getattr(args, "count", None) is not None and every is None:
+        raise _UsageError("--count goes with --every")
+    if output is not None and not output.parent.is_dir():
+        raise _UsageError(f"--output {output}: no folder {output.parent}")
+    if output is not None and output.is_dir():
+        raise _UsageError(f"--output {output} is a folder")
+    symbols = list(dict.fromkeys(args.symbol or settings.general.watchlist))
+    if fmt == "svg":
+        if args.symbol and len(symbols) > 1:
+            raise _UsageError("--format svg draws one market: give one --symbol")
+        symbols = symbols[:1]  # the screen the TUI opens on
+    return symbols
 
 
 def _missing(engine: Engine, symbols: list[str], feeds: list[str]) -> tuple[list[str], list[str]]:
@@ -292,60 +537,18 @@ def _missing(engine: Engine, symbols: list[str], feeds: list[str]) -> tuple[list
     return no_market, no_feed
 
 
-async def _collect_live(
-    source: LiveSource, engine: Engine, symbols: list[str], feeds: list[str], wait_s: float
-) -> None:
-    """Run the live feeds until every market and feed has data, or `wait_s` elapses."""
-    import asyncio
-    import contextlib
-
-    task = asyncio.create_task(source.run(engine))
-    try:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait_s
-        while loop.time() < deadline and any(_missing(engine, symbols, feeds)):
-            await asyncio.sleep(0.1)
-        # Let first prices settle into one model step before printing.
-        await asyncio.sleep(0.2)
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-
-
-def run_snapshot(
-    settings: Settings, args: argparse.Namespace, *, out: IO[str] | None = None
-) -> int:
-    """Feed the source into the engine, then print one frame per market."""
-    import asyncio
-
-    out = out or sys.stdout
-    engine = _make_engine(settings, args)
-    symbols = list(args.symbol or settings.general.watchlist)
-    recorder = _open_recorder(args)
-    source = _make_source(settings, args, headless=True, recorder=recorder)
-    live = not (args.demo or args.replay is not None)
-    feeds = list(settings.feeds.exchanges) if live else []
-    try:
-        if live:
-            asyncio.run(_collect_live(source, engine, symbols, feeds, args.wait))  # type: ignore[arg-type]
-        else:
-            source.run_sync(engine)  # type: ignore[union-attr]
-    finally:
-        if recorder is not None:
-            recorder.close()
-    out.write(_frames(engine, settings, args, symbols))
-    out.flush()
+def _completeness(
+    engine: Engine, symbols: list[str], feeds: list[str], *, live: bool
+) -> tuple[int, str | None]:
+    """The exit status the data deserves, and the stderr line saying what was missing."""
     no_market, no_feed = _missing(engine, symbols, feeds)
     if len(no_market) == len(symbols):
         why = "; ".join(
             f"{f}: {h.last_error}" for f in no_feed if (h := engine.feeds.get(f)) and h.last_error
         )
-        print(
-            f"liqtui: no data for {', '.join(no_market)}" + (f" ({why})" if why else ""),
-            file=sys.stderr,
+        return EXIT_UNAVAILABLE, f"liqtui: no data for {', '.join(no_market)}" + (
+            f" ({why})" if why else ""
         )
-        return EXIT_UNAVAILABLE
     if no_market or no_feed:
         what = [f"market {m}" for m in no_market] + [
             f"feed {f} ({engine.feeds[f].last_error or 'no data'})"
@@ -353,9 +556,176 @@ def run_snapshot(
             else f"feed {f}"
             for f in no_feed
         ]
-        print(f"liqtui: partial data: nothing from {', '.join(what)}", file=sys.stderr)
-        return EXIT_PARTIAL if live else EXIT_UNAVAILABLE
-    return EXIT_OK
+        message = f"liqtui: partial data: nothing from {', '.join(what)}"
+        return (EXIT_PARTIAL if live else EXIT_UNAVAILABLE), message
+    return EXIT_OK, None
+
+
+async def _wait_for_data(
+    engine: Engine, symbols: list[str], feeds: list[str], wait_s: float, stop: asyncio.Event
+) -> None:
+    """Until every market and feed has data, `wait_s` elapses or `stop` is set."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    while loop.time() < deadline and any(_missing(engine, symbols, feeds)):
+        if await _stopped_within(stop, 0.1):
+            return
+    # Let first prices settle into one model step before printing.
+    await _stopped_within(stop, 0.2)
+
+
+async def _stopped_within(stop: asyncio.Event, seconds: float) -> bool:
+    """Sleep up to `seconds`; True as soon as `stop` is set."""
+    import asyncio
+
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=max(seconds, 0.0))
+    except TimeoutError:
+        return False
+    return True
+
+
+async def _collect_live(
+    source: LiveSource, engine: Engine, symbols: list[str], feeds: list[str], wait_s: float
+) -> None:
+    """Run the live feeds until every market and feed has data, or `wait_s` elapses."""
+    import asyncio
+
+    task = asyncio.create_task(source.run(engine))
+    try:
+        await _wait_for_data(engine, symbols, feeds, wait_s, asyncio.Event())
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
+async def _run_every(
+    source: DemoSource | LiveSource,
+    engine: Engine,
+    symbols: list[str],
+    feeds: list[str],
+    args: argparse.Namespace,
+    printer: _Printer,
+    output: _Output,
+) -> int:
+    """One record per period until SIGTERM/SIGINT (exit 0) or --count records (the last
+    record's status). Periods sit on a fixed grid from the first record; a period missed
+    (suspended machine, slow disk) is skipped, not caught up."""
+    import asyncio
+    import signal
+    import time
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    handled = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+            handled.append(sig)
+    live = not args.demo
+    task: asyncio.Task[None] | None = None
+    status, reported = EXIT_OK, None
+    try:
+        if not live:  # the demo's warm-up, in one go, so the first record has its history
+            source.run_sync(engine)  # type: ignore[union-attr]
+        task = asyncio.create_task(source.run(engine))
+        await _wait_for_data(engine, symbols, feeds, args.wait, stop)
+        period = args.every / 1000
+        next_at = loop.time()
+        written = 0
+        while not stop.is_set():
+            if task.done():  # a source never ends on its own: surface why it did
+                task.result()
+                raise RuntimeError("the feed stopped")
+            record = printer.render(engine, symbols, stamp_ms=int(time.time() * 1000))
+            try:
+                output.write(record)
+            except BrokenPipeError:  # `| head`: the reader is done, so are we
+                _silence_stdout()
+                return EXIT_OK
+            written += 1
+            status, message = _completeness(engine, symbols, feeds, live=True)
+            if message != reported:  # one line per change, not one per record
+                print(message or "liqtui: all markets and feeds have data", file=sys.stderr)
+                reported = message
+            if args.count is not None and written >= args.count:
+                return status
+            next_at += period
+            now = loop.time()
+            if next_at < now:
+                next_at += period * math.ceil((now - next_at) / period)
+            await _stopped_within(stop, next_at - now)
+        return EXIT_OK
+    finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe, point stdout at /dev/null so the exit flush cannot complain."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def run_snapshot(
+    settings: Settings, args: argparse.Namespace, *, out: IO[str] | None = None
+) -> int:
+    """Feed the source into the engine, then print one frame per market (or, with --every,
+    one record per period)."""
+    import asyncio
+
+    out = out or sys.stdout
+    if getattr(args, "schema", False):
+        from liqtui.snapshot import schema_text
+
+        out.write(schema_text())
+        out.flush()
+        return EXIT_OK
+    symbols = _snapshot_symbols(settings, args)
+    every = getattr(args, "every", None)
+    path = getattr(args, "output", None)
+    engine = _make_engine(settings, args)
+    recorder = _open_recorder(args)
+    # --every on the demo runs on the wall clock, so the records' times are real times.
+    source = _make_source(settings, args, headless=every is None, recorder=recorder)
+    live = not (args.demo or args.replay is not None)
+    feeds = list(settings.feeds.exchanges) if live else []
+    printer = _Printer(settings, args, color=_use_color(args, out))
+    output = _Output(out, path, append=every is not None)
+    try:
+        if every is not None:
+            printer.csv_header = output.empty
+            return asyncio.run(
+                _run_every(source, engine, symbols, feeds, args, printer, output)  # type: ignore[arg-type]
+            )
+        if live:
+            asyncio.run(_collect_live(source, engine, symbols, feeds, args.wait))  # type: ignore[arg-type]
+        else:
+            source.run_sync(engine)  # type: ignore[union-attr]
+        if printer.fmt == "svg":
+            data = asyncio.run(_render_svg(engine, settings, args, symbols[0]))
+        else:
+            data = printer.render(engine, symbols)
+        try:
+            output.write(data)
+        except BrokenPipeError:  # `| head`: the reader has what it wanted
+            _silence_stdout()
+    finally:
+        output.close()
+        if recorder is not None:
+            recorder.close()
+    status, message = _completeness(engine, symbols, feeds, live=live)
+    if message:
+        print(message, file=sys.stderr)
+    return status
 
 
 def run_record(settings: Settings, args: argparse.Namespace) -> int:
@@ -401,30 +771,26 @@ def run_record(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_tui(settings: Settings, args: argparse.Namespace) -> int:
-    from liqtui.config import user_themes_dir
+    from liqtui.ui.run import make_app, prepare_terminal
 
+    theme = prepare_terminal(settings, args)  # colors: before anything imports Textual
     engine = _make_engine(settings, args)
     recorder = _open_recorder(args)
     source = _make_source(settings, args, headless=False, recorder=recorder)
-    from liqtui.ui.app import LiqApp
-
-    app = LiqApp(
-        engine,
-        source,
-        watchlist=args.symbol or settings.general.watchlist,
-        fps=args.fps or settings.general.fps,
-        theme=args.theme or settings.general.theme,
-        realized_mark_usd=settings.ladder.realized_mark_usd,
-        window_ms=args.window,
-        user_themes_dir=user_themes_dir(settings),
-        ladder_span_pct=settings.ladder.span_pct,
-    )
+    app = make_app(settings, args, engine, source, theme_override=theme)
     try:
         app.run()
     finally:
         if recorder is not None:
             recorder.close()
     return app.return_code or EXIT_OK
+
+
+def run_calibrate(settings: Settings, args: argparse.Namespace) -> int:
+    """`liqtui calibrate` (liqtui.model.calibrate): metrics, --write, --refresh-tiers."""
+    from liqtui.model.calibrate import run_calibrate as calibrate
+
+    return calibrate(settings, args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -441,6 +807,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_snapshot(settings, args)
         if args.command == "record":
             return run_record(settings, args)
+        if args.command == "calibrate":
+            return run_calibrate(settings, args)
         if not sys.stdout.isatty():
             # Textual draws on stderr; with stdout redirected a frame is what the user wants.
             args.wait, args.format, args.width, args.height = 20.0, "text", 100, 40

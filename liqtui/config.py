@@ -18,7 +18,14 @@ from typing import Any
 
 from liqtui.events import EXCHANGES
 from liqtui.markets import SymbolError, market_key
-from liqtui.model.density import OI_DECREASE_RULES, PRESETS, TIER_FILTERS, ModelParams
+from liqtui.model.density import (
+    FITTED,
+    LEVERAGE_TIERS,
+    OI_DECREASE_RULES,
+    PRESETS,
+    TIER_FILTERS,
+    ModelParams,
+)
 from liqtui.resources import data_path
 
 
@@ -51,21 +58,37 @@ class General:
     theme: str = "liqtui-dark"
     fps: float = field(default=4.0, metadata={"min": 0.2, "max": 30.0})
     themes_dir: str = ""
+    color: str = field(default="auto", metadata=_choice("auto", "truecolor", "256", "16", "none"))
+    view: str = field(
+        default="ladder", metadata=_choice("ladder", "heatmap", "cascade", "exchanges", "chart")
+    )
+    color_scale: str = field(default="relative", metadata=_choice("relative", "absolute"))
+    absolute_top_usd: float = field(default=10_000_000.0, metadata={"min": 1.0})
+    screenshot_dir: str = ""
 
 
 @dataclass(frozen=True)
 class Model:
-    preset: str = field(default="high", metadata=_choice(*PRESETS))
+    # "fitted" is accepted too (the weights `liqtui calibrate --write` fitted), when set.
+    preset: str = field(default="high", metadata={**_choice(*PRESETS), "also": (FITTED,)})
     tier_filter: str = field(default="all", metadata=_choice(*TIER_FILTERS))
     window: str = field(default="24h", metadata={"duration": True})
     bin_pct: float = field(default=0.0005, metadata={"min": 0.00001, "max": 0.01})
     span_pct: float = field(default=0.35, metadata={"min": 0.05, "max": 0.9})
     step: str = field(default="1m", metadata={"duration": True})
-    half_life: str = field(default="12h", metadata={"duration": True})
+    half_life: str = field(default="auto", metadata={"duration": True, "auto": True})
     imbalance_k: float = field(default=0.5, metadata={"min": 0.0, "max": 2.0})
     funding_tilt: float = field(default=0.05, metadata={"min": 0.0, "max": 0.3})
     entry_points: int = field(default=8, metadata={"min": 1, "max": 64})
     oi_decrease: str = field(default="side-aware", metadata=_choice(*OI_DECREASE_RULES))
+    position_usd: float = field(default=10_000.0, metadata={"min": 1.0})
+    history_rows: int = field(default=96, metadata={"min": 8, "max": 1440})
+    history_bin_pct: float = field(default=0.0025, metadata={"min": 0.0001, "max": 0.05})
+    tiers_file: str = ""
+    rho: float = field(default=0.0, metadata={"min": 0.0})
+    calibrated_preset: str = field(default="", metadata=_choice("", *PRESETS, FITTED))
+    calibrated_on: str = ""
+    fitted_weights: list[float] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -99,6 +122,18 @@ class Feeds:
 
 
 @dataclass(frozen=True)
+class Alerts:
+    enabled: bool = True
+    bell: bool = True
+    realized_usd_per_min: float = field(default=0.0, metadata={"min": 0.0})
+    dense_zone_usd: float = field(default=0.0, metadata={"min": 0.0})
+    dense_zone_pct: float = field(default=0.002, metadata={"min": 0.0001, "max": 0.05})
+    cascade: bool = True
+    command: list[str] = field(default_factory=list)
+    min_interval: str = field(default="60s", metadata={"duration": True})
+
+
+@dataclass(frozen=True)
 class Endpoint:
     """Base URLs of one exchange's public API (override for testnets, proxies and tests)."""
 
@@ -122,6 +157,8 @@ class Settings:
     replay: Replay = field(default_factory=Replay)
     demo: Demo = field(default_factory=Demo)
     feeds: Feeds = field(default_factory=Feeds)
+    alerts: Alerts = field(default_factory=Alerts)
+    keys: dict[str, str] = field(default_factory=dict)  # binding id → keys ([keys])
     exchanges: dict[str, Endpoint] = field(default_factory=lambda: dict(DEFAULT_ENDPOINTS))
     files: tuple[str, ...] = ()  # the files these settings came from, lowest precedence first
 
@@ -131,17 +168,28 @@ class Settings:
             bin_pct=m.bin_pct,
             span_pct=m.span_pct,
             step_ms=parse_duration(m.step),
-            half_life_ms=parse_duration(m.half_life),
+            half_life_ms=0 if m.half_life == "auto" else parse_duration(m.half_life),
             imbalance_k=m.imbalance_k,
             funding_tilt=m.funding_tilt,
             entry_points=m.entry_points,
             oi_decrease=m.oi_decrease,
             window_ms=window_ms or parse_duration(m.window),
+            history_rows=m.history_rows,
+            history_bin_pct=m.history_bin_pct,
+            position_usd=m.position_usd,
         )
+
+    def tiers_path(self) -> Path:
+        """The refreshed tier tables (liqtui calibrate --refresh-tiers write them)."""
+        if self.model.tiers_file:
+            return Path(self.model.tiers_file).expanduser()
+        return user_config_path().parent / "tiers.toml"
 
 
 SECTIONS = {
-    f.name: f.type for f in dataclasses.fields(Settings) if f.name not in ("files", "exchanges")
+    f.name: f.type
+    for f in dataclasses.fields(Settings)
+    if f.name not in ("files", "exchanges", "keys")
 }
 _URL_SCHEMES = {"ws_url": ("ws://", "wss://"), "rest_url": ("http://", "https://")}
 
@@ -172,6 +220,16 @@ def _apply_exchanges(
 def _convert(value: Any, f: dataclasses.Field[Any], where: str) -> Any:
     kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
     meta = f.metadata
+    if kind == "list[float]":
+        ok = isinstance(value, list) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in value
+        )
+        if not ok:
+            raise ConfigError(f"{where}: expected a list of numbers >= 0")
+        if f.name == "fitted_weights" and value and len(value) != len(LEVERAGE_TIERS):
+            tiers = "/".join(f"{t}x" for t in LEVERAGE_TIERS)
+            raise ConfigError(f"{where}: expected {len(LEVERAGE_TIERS)} weights ({tiers})")
+        return [float(v) for v in value]
     if kind == "list[str]":
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{where}: expected a list of strings")
@@ -207,9 +265,9 @@ def _convert(value: Any, f: dataclasses.Field[Any], where: str) -> Any:
             value = str(value)
         if not isinstance(value, str):
             raise ConfigError(f"{where}: expected a string, got {value!r}")
-        if "choices" in meta and value not in meta["choices"]:
+        if "choices" in meta and value not in (*meta["choices"], *meta.get("also", ())):
             raise ConfigError(f"{where}: {value!r} is not one of {', '.join(meta['choices'])}")
-        if meta.get("duration"):
+        if meta.get("duration") and not (meta.get("auto") and value == "auto"):
             try:
                 parse_duration(value)
             except ValueError as exc:
@@ -262,6 +320,14 @@ def apply_file(settings: Settings, data: dict[str, Any], path: Path | str) -> Se
         if name == "exchanges" and isinstance(body, dict):
             sections[name] = _apply_exchanges(settings.exchanges, body, path)
             continue
+        if name == "keys" and isinstance(body, dict):
+            from liqtui.ui.keymap import check_keymap
+
+            problem = check_keymap(body)
+            if problem:
+                raise ConfigError(f"{path}: {problem}")
+            sections[name] = {**settings.keys, **body}
+            continue
         if name not in SECTIONS:
             raise ConfigError(f"{path}: unknown section [{name}] (known: {', '.join(SECTIONS)})")
         if not isinstance(body, dict):
@@ -302,4 +368,9 @@ def load_settings(config_file: str | Path | None = None) -> Settings:
     if config_file is not None:
         path = Path(config_file)
         settings = apply_file(settings, _read_toml(path), path)
+    if settings.model.preset == FITTED and not settings.model.fitted_weights:
+        where = settings.files[-1] if settings.files else "config"
+        raise ConfigError(
+            f"{where}: model.preset 'fitted' needs model.fitted_weights (liqtui calibrate --write)"
+        )
     return settings

@@ -120,9 +120,7 @@ def loopback_settings(
         reconnect_max=feeds.pop("reconnect_max", "200ms"),
         **feeds,
     )
-    return dataclasses.replace(
-        base, feeds=feed_settings, exchanges={**base.exchanges, **endpoints}
-    )
+    return dataclasses.replace(base, feeds=feed_settings, exchanges={**base.exchanges, **endpoints})
 
 
 async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:

@@ -70,3 +70,28 @@ def test_bad_price_raises() -> None:
         PriceGrid.around(0.0)
     with pytest.raises(ValueError):
         PriceGrid.around(float("nan"))
+
+
+def test_history_cells_are_whole_bins_aligned_and_cover_the_grid() -> None:
+    from liqtui.model.history import bins_per_cell, cell_grid
+
+    g = PriceGrid.around(97_000)  # width 50
+    k = bins_per_cell(g, 0.0025, 97_000)
+    cells = cell_grid(g, k)
+    assert k == 5 and cells.width == 250 and cells.origin % cells.width == 0
+    assert cells.origin <= g.origin and cells.top >= g.top
+    # Every model bin falls in exactly one cell: summing bins into cells keeps the mass.
+    values = np.random.default_rng(3).random(g.n_bins)
+    target = cells.index(g.centres())
+    assert target.min() >= 0 and target.max() < cells.n_bins
+    assert np.bincount(target, values, minlength=cells.n_bins).sum() == pytest.approx(values.sum())
+
+
+def test_recentre_keeps_consumed_and_estimated_mass_together() -> None:
+    old = PriceGrid.around(100_000)
+    new = PriceGrid.around(120_000, keep_width=old.width)
+    rng = np.random.default_rng(7)
+    e = rng.random((2, 2, 6, old.n_bins))
+    c = rng.random((2, 2, 6, old.n_bins))
+    assert remap(e, old, new).sum() == pytest.approx(e.sum(), rel=1e-12)
+    assert remap(c, old, new).sum() == pytest.approx(c.sum(), rel=1e-12)

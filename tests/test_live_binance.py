@@ -24,6 +24,14 @@ from liqtui.model.engine import Engine
 T0 = int(time.time() * 1000) - 60_000
 
 
+@pytest.fixture(autouse=True)
+def _fresh_t0() -> None:
+    """Live data carries the time of the test, not of the import: a long run would otherwise
+    make marks look stale (the engine's clock is the wall clock)."""
+    global T0
+    T0 = int(time.time() * 1000) - 60_000
+
+
 def burst(n: int, start: int = 0) -> list[dict[str, object]]:
     """n distinct BTC liquidations as combined-stream envelopes."""
     return [

@@ -33,6 +33,16 @@ from liqtui.model.mechanics import trigger_from_bankruptcy
 # ends at the receive clock.
 TS = 1_739_502_303_204
 T0 = int(time.time() * 1000) - 60_000
+
+
+@pytest.fixture(autouse=True)
+def _fresh_t0() -> None:
+    """Live data carries the time of the test, not of the import: a long run would otherwise
+    make marks look stale (the engine's clock is the wall clock)."""
+    global T0
+    T0 = int(time.time() * 1000) - 60_000
+
+
 TOPICS = ("allLiquidation", "tickers", "publicTrade")
 
 

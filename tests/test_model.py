@@ -232,3 +232,222 @@ def test_many_markets_step_in_one_advance() -> None:
     assert all(m.steps >= 1 for m in engine.markets.values())
     assert engine.symbols()[0] in {"BTC", "ETH", "SOL"}
     assert np.isclose(engine.snapshot("SOL").realized_short_usd, 12.0)
+
+
+# -- issue 5: scale-factor state, extents, slots, history, detector inputs, calibration flags --
+
+DAY = 86_400_000
+
+
+def test_half_life_follows_the_view_range() -> None:
+    assert ModelParams(window_ms=DAY).half_life == 12 * 3_600_000
+    assert ModelParams(window_ms=7 * DAY).half_life == 3 * DAY
+    assert ModelParams(window_ms=30 * DAY).half_life == 7 * DAY
+    assert ModelParams(window_ms=30 * DAY, half_life_ms=5).half_life == 5
+    assert Engine(params=ModelParams(window_ms=7 * DAY)).snapshot("X").half_life_ms == 3 * DAY
+
+
+def test_decay_is_exact_across_many_steps_and_renormalization() -> None:
+    # Half-life of one minute: 400 steps take the scale below 1e-100 and fold it back in.
+    engine = Engine(params=ModelParams(half_life_ms=MIN))
+    _grow_open_interest(engine, minutes=2)
+    model = engine.markets["BTC"]
+    assert model.estimated is not None
+    total = model.estimated.sum()
+    t = T0 + 2 * MIN
+    for k in range(1, 401):
+        engine.advance(t + k * MIN)
+    assert model.scale.min() > 1e-30  # folded back in on the way (0.5**400 would be 4e-121)
+    assert model.estimated.sum() == pytest.approx(total * 0.5**400, rel=1e-9)
+    # New notional after the fold lands at full value.
+    engine.apply(MarkPrice("binance", "BTC", t + 401 * MIN, 100_000.0))
+    before = model.estimated.sum()
+    engine.apply(OpenInterest("binance", "BTC", t + 401 * MIN + 1, 1_030.0))  # was 1,020
+    engine.advance(t + 402 * MIN)
+    added = model.estimated.sum() - before * 0.5
+    assert added == pytest.approx(10 * 100_000.0 * len(LEVERAGE_TIERS), rel=1e-9)
+
+
+def test_consumption_of_shorts_removes_exactly_the_crossed_bins() -> None:
+    engine = Engine(params=ModelParams(half_life_ms=10**15))
+    _grow_open_interest(engine, minutes=3)
+    model = engine.markets["BTC"]
+    assert model.estimated is not None and model.grid is not None
+    before = model.estimated.copy()
+    high = 101_500.0  # above the 100x short level (≈100.6k), below the 50x one (≈101.6k)
+    t = T0 + 4 * MIN
+    engine.apply(MarkPrice("binance", "BTC", t - 30_000, high))
+    engine.apply(MarkPrice("binance", "BTC", t - 1, 100_000.0))
+    engine.advance(t)
+    hi = model.grid.index_of(high)
+    after = model.estimated
+    crossed = before[0, SHORT, :, : hi + 1].sum()
+    assert crossed > 0
+    assert after[0, SHORT, :, : hi + 1].sum() == 0
+    assert after[0, SHORT, :, hi + 1 :] == pytest.approx(before[0, SHORT, :, hi + 1 :])
+    assert after[0, LONG].sum() == pytest.approx(before[0, LONG].sum())
+    assert model.consumed is not None
+    assert model.consumed[0, SHORT].sum() == pytest.approx(crossed)
+    # Crossing the same bins again consumes nothing more.
+    engine.apply(MarkPrice("binance", "BTC", t + 30_000, high))
+    engine.advance(t + MIN)
+    assert model.consumed[0, SHORT].sum() == pytest.approx(crossed)
+
+
+def test_each_exchange_has_its_own_state_and_filter() -> None:
+    engine = Engine(params=ModelParams(half_life_ms=10**15))
+    oi = {"binance": 1_000.0, "okx": 500.0}
+    for m in range(3):
+        t = T0 + m * MIN
+        for ex in oi:
+            engine.apply(MarkPrice(ex, "BTC", t, 100_000.0))
+            engine.apply(OpenInterest(ex, "BTC", t, oi[ex] + m * (10 if ex == "binance" else 1)))
+        engine.advance(t)
+    model = engine.markets["BTC"]
+    assert model.exchanges == ["binance", "okx"]
+    snap = engine.snapshot("BTC", preset="high")
+    w = preset_weights("high").sum()
+    assert snap.estimated_by_exchange["binance"][0] == pytest.approx(20 * 100_000 * 0.5 * w)
+    assert snap.estimated_by_exchange["okx"][0] == pytest.approx(2 * 100_000 * 0.5 * w)
+    only_okx = engine.snapshot("BTC", exchange="okx", preset="high")
+    assert only_okx.estimated_long.sum() == pytest.approx(2 * 100_000 * 0.5 * w)
+    # OKX places its 100x level with its own rate (0.4% + 0.05% taker fee).
+    grid = snap.grid
+    assert grid is not None
+    okx_level = liquidation_price("okx", "long", 100_000.0, 100)
+    assert only_okx.estimated_long[grid.index_of(okx_level)] > 0
+
+
+def test_whole_side_closed_empties_it() -> None:
+    engine = Engine(params=ModelParams(half_life_ms=10**15, oi_decrease="proportional"))
+    _grow_open_interest(engine, minutes=2)
+    model = engine.markets["BTC"]
+    t = T0 + 3 * MIN
+    engine.apply(OpenInterest("binance", "BTC", t - 1, 0.0))  # everything closed
+    engine.advance(t)
+    assert model.estimated is not None and model.estimated.sum() == 0
+    assert model.scale.tolist() == [[1.0, 1.0]]
+
+
+def test_history_rows_follow_the_map_and_presets_apply_exactly() -> None:
+    params = ModelParams(half_life_ms=10**15, window_ms=60 * MIN, history_rows=6)  # 10-min rows
+    engine = Engine(params=params)
+    _grow_open_interest(engine, minutes=25)
+    model = engine.markets["BTC"]
+    h = model.history
+    assert h is not None and h.row_ms == 10 * MIN
+    view = engine.snapshot("BTC", preset="balanced", history=True).history
+    assert view is not None
+    assert len(view.times_ms) == 2 and list(view.times_ms) == sorted(view.times_ms)
+    # The last row holds the map as it was then: 10 BTC a minute for the minutes before it.
+    minutes = (view.times_ms[-1] - T0) // MIN
+    w = preset_weights("balanced").sum()
+    assert view.long_usd[-1].sum() == pytest.approx(minutes * 10 * 100_000 * 0.5 * w, rel=1e-6)
+    high = engine.snapshot("BTC", preset="high", history=True).history
+    assert high is not None
+    ratio = preset_weights("high").sum() / w
+    assert high.long_usd[-1].sum() == pytest.approx(view.long_usd[-1].sum() * ratio, rel=1e-6)
+    # Cells are whole grid bins, about history_bin_pct of the price.
+    assert model.grid is not None and view.cells.width % model.grid.width == 0
+
+
+def test_history_keeps_its_mass_when_the_grid_recentres() -> None:
+    params = ModelParams(half_life_ms=10**15, window_ms=60 * MIN, history_rows=6)
+    engine = Engine(params=params)
+    _grow_open_interest(engine, minutes=25)
+    model = engine.markets["BTC"]
+    assert model.history is not None
+    mass = float(model.history.data.sum())
+    engine.apply(MarkPrice("binance", "BTC", T0 + 26 * MIN, 125_000.0))  # leaves the middle half
+    assert model.grid is not None and model.grid.contains(125_000.0)
+    assert model.history.cells.contains(125_000.0)
+    assert float(model.history.data.sum()) == pytest.approx(mass, rel=1e-6)
+
+
+def test_latest_book_depth_per_exchange_is_in_the_snapshot() -> None:
+    from liqtui.events import BookDepth
+
+    engine = Engine()
+    engine.apply(MarkPrice("binance", "BTC", T0, 100_000.0))
+    d = (0.005, 0.01, 0.02, 0.05)
+    old = BookDepth("binance", "BTC", T0, 100_000.0, d, (1, 2, 3, 4), (1, 2, 3, 4), 0.01, 0.01)
+    new = BookDepth("binance", "BTC", T0 + 5, 100_000.0, d, (5, 6, 7, 8), (5, 6, 7, 8), 0.02, 0.02)
+    okx = BookDepth("okx", "BTC", T0 + 1, 100_000.0, d, (9, 9, 9, 9), (9, 9, 9, 9), 0.01, 0.01)
+    for ev in (old, okx, new):
+        engine.apply(ev)
+    engine.advance(T0 + 10)
+    snap = engine.snapshot("BTC")
+    assert snap.depth == (new, okx)
+    assert engine.snapshot("BTC", exchange="okx").depth == (okx,)
+
+
+def test_detector_inputs_per_minute() -> None:
+    engine = Engine()
+    price = 100_000.0
+    for m in range(62):
+        t = T0 + m * MIN
+        engine.apply(MarkPrice("binance", "BTC", t, price * (1 - 0.004 * max(0, m - 45))))
+        if m < 60 and m % 2 == 0:
+            engine.apply(liq(t + 1, price=price, qty=0.01))  # $1k every other minute
+        if m == 60:
+            for i in range(20):  # a burst: $20k × 20
+                engine.apply(liq(t + i, price=price, qty=0.2))
+        engine.advance(t + 1)
+    engine.advance(T0 + 61 * MIN + 30_000)  # minute 60 is the last complete one
+    stats = engine.snapshot("BTC").activity
+    assert stats is not None
+    assert stats.minute_long_usd == pytest.approx(20 * 20_000)
+    assert stats.baseline_usd == pytest.approx(1_000)
+    # 15 minutes of −0.4% a minute: 0.94 / 1.0 (minute 60 against minute 45).
+    assert stats.move_15m == pytest.approx((1 - 0.004 * 15) - 1)
+
+
+def test_calibration_flags_follow_the_preset() -> None:
+    engine = Engine(rho=0.2, calibrated_preset="balanced")
+    engine.apply(liq(T0))
+    engine.advance(T0)
+    cal = engine.snapshot("BTC", preset="balanced")
+    assert cal.calibrated and cal.scale == 0.2 and cal.scale_label == "calibrated ρ=0.2"
+    other = engine.snapshot("BTC", preset="high")
+    assert not other.calibrated and other.scale is None and other.scale_label == "relative"
+    assert not Engine().snapshot("BTC").calibrated
+
+
+def test_fitted_preset_uses_the_configured_weights() -> None:
+    weights = (0.0, 0.0, 0.5, 0.5, 0.0, 0.0)
+    engine = Engine(params=ModelParams(half_life_ms=10**15), fitted_weights=weights)
+    _grow_open_interest(engine, minutes=2)
+    snap = engine.snapshot("BTC", preset="fitted")
+    assert snap.estimated_long.sum() == pytest.approx(2 * 10 * 100_000 * 0.5 * 1.0)
+    plain = Engine()
+    _grow_open_interest(plain, minutes=1)
+    with pytest.raises(ValueError, match="fitted"):
+        plain.snapshot("BTC", preset="fitted")
+
+
+def test_consumed_in_the_window_is_in_the_snapshot_and_rolls() -> None:
+    engine = Engine(params=ModelParams(half_life_ms=10**15, window_ms=30 * MIN))
+    _grow_open_interest(engine, minutes=3)
+    t = T0 + 4 * MIN
+    engine.apply(MarkPrice("binance", "BTC", t - 30_000, 98_500.0))
+    engine.apply(MarkPrice("binance", "BTC", t - 1, 100_000.0))
+    engine.advance(t)
+    model = engine.markets["BTC"]
+    assert model.consumed is not None
+    snap = engine.snapshot("BTC", preset="high")
+    assert snap.consumed_long is not None and snap.consumed_since_ms == T0 + MIN  # first map
+    expected = np.einsum("stn,t->sn", model.consumed[0], preset_weights("high"))
+    assert snap.consumed_long.sum() == pytest.approx(expected[LONG].sum())
+    assert snap.consumed_long.sum() > 0
+    engine.advance(T0 + 31 * MIN)  # the window rolls
+    assert engine.snapshot("BTC").consumed_long.sum() == 0  # type: ignore[union-attr]
+
+
+def test_state_is_bounded_and_stated() -> None:
+    engine = Engine()
+    _grow_open_interest(engine, minutes=2)
+    model = engine.markets["BTC"]
+    assert model.history is not None
+    # E and C for one exchange, H (96 rows), the 7-day detector ring: under 2 MB.
+    assert model.nbytes < 2_000_000
+    assert model.history.data.dtype == np.float32 and model.history.data.shape[0] == 96

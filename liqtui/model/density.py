@@ -1,18 +1,30 @@
-"""Per-market liquidation density: estimated levels (E) and realized prints (R). Pure numpy.
+"""Per-market liquidation density: estimated levels (E), consumption (C), realized prints (R) and
+the bounded history (H, activity). Pure numpy, independent of the UI.
 
 Estimated layer (models.md §5), per exchange, one update per interval of source time:
-1. decay:   E *= 0.5 ** (dt / half_life)
+1. decay:   E *= 0.5 ** (dt / half_life); the half-life follows the model's range (window):
+            12 h for a 24 h window, 3 d up to 7 d, 7 d beyond (or `half_life_ms` when set).
 2. consume: long bins at or above the interval's lowest mark, short bins at or below its highest
-            mark, are liquidated: their notional moves from E to C (predicted liquidations).
+            mark, are liquidated: their notional moves from E to C (predicted liquidations in
+            the current window).
 3. create:  a rise in open interest (coin units) × the interval's VWAP is new notional; each unit
             of OI is one long and one short, weighted toward the taker aggressor:
-            f_long = clip(0.5 + k·imbalance, 0.2, 0.8); entries are spread over the interval's
-            price range and each leverage tier's exchange-exact liquidation price gets a deposit.
+            f_long = clip(0.5 + k·imbalance ± funding tilt, 0.2, 0.8); entries are spread over the
+            interval's price range and each leverage tier gets a deposit at the exchange-exact
+            liquidation price of a representative position (`position_usd`), from the exchange's
+            tier table for the market (bracket MMR, maintenance amount / deduction, OKX fee,
+            Hyperliquid 1/(2·max leverage)).
 4. remove:  a fall in open interest closes positions; by default side-aware proportional (net
             taker buying while OI falls means shorts are covering).
 E is stored per leverage tier *unweighted*: every tier receives the full new notional at its own
 liquidation price. A leverage preset is a weight vector applied when a view is taken, so presets
 and the tier filter switch instantly and exactly (decay, consumption and removal are linear).
+
+Speed: E is kept as `stored × scale[exchange, side]`. Decay and OI removal multiply the scale (two
+floats) instead of the whole array; a deposit divides by it; consumption multiplies only the
+crossed bins. The scale is folded back into the array when it gets small (every ~100 half-lives).
+The highest long bin and lowest short bin holding mass are tracked, so an interval that crosses no
+level costs no array work at all.
 
 Realized layer: every liquidation print, deduplicated, kept with its price for the rolling window.
 """
@@ -21,13 +33,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
-from liqtui.events import EXCHANGES, Liquidation, MarkPrice, OpenInterest, TradeFlow
+from liqtui.events import EXCHANGES, BookDepth, Liquidation, MarkPrice, OpenInterest, TradeFlow
 from liqtui.model.grid import PriceGrid, remap
-from liqtui.model.mechanics import level_factors
+from liqtui.model.history import ActivityRing, HistoryRing
+from liqtui.model.mechanics import TierTables, model_level_factors, shipped_tier_tables
 
 LEVERAGE_TIERS: tuple[int, ...] = (2, 5, 10, 25, 50, 100)
 PRESETS: dict[str, dict[int, float]] = {
@@ -36,18 +50,30 @@ PRESETS: dict[str, dict[int, float]] = {
     "balanced": {5: 0.15, 10: 0.30, 25: 0.25, 50: 0.20, 100: 0.10},
     "observed-low": {2: 0.35, 5: 0.45, 10: 0.12, 25: 0.05, 50: 0.03},
 }
+FITTED = "fitted"  # the preset `liqtui calibrate --write` fits (weights from the config)
 TIER_FILTERS: tuple[str, ...] = ("all", "25x+")
 OI_DECREASE_RULES: tuple[str, ...] = ("side-aware", "proportional", "survival-only")
 EXCHANGE_INDEX: dict[str, int] = {name: i for i, name in enumerate(EXCHANGES)}
-# Leverage above an exchange's maximum is deposited at the maximum (Hyperliquid BTC: 40x).
+# Highest leverage per exchange (BTC); the tier tables cap each market's tiers (HL BTC: 40x).
 MAX_LEVERAGE: dict[str, int] = {"binance": 125, "bybit": 100, "okx": 100, "hyperliquid": 40}
 LONG, SHORT = 0, 1
+_RENORMALIZE_BELOW = 1e-100
+HOUR_MS, DAY_MS = 3_600_000, 86_400_000
 
 
-def preset_weights(preset: str, tier_filter: str = "all") -> NDArray[np.float64]:
+def preset_weights(
+    preset: str, tier_filter: str = "all", fitted: tuple[float, ...] | None = None
+) -> NDArray[np.float64]:
     """Weight per entry of LEVERAGE_TIERS for a preset, with the tier filter applied."""
-    weights = PRESETS[preset]
-    w = np.array([weights.get(t, 0.0) for t in LEVERAGE_TIERS], dtype=np.float64)
+    if preset == FITTED:
+        if not fitted or len(fitted) != len(LEVERAGE_TIERS):
+            raise ValueError(
+                "the fitted preset needs one weight per tier (liqtui calibrate --write)"
+            )
+        w = np.array(fitted, dtype=np.float64)
+    else:
+        weights = PRESETS[preset]
+        w = np.array([weights.get(t, 0.0) for t in LEVERAGE_TIERS], dtype=np.float64)
     if tier_filter == "25x+":
         w[np.array(LEVERAGE_TIERS) < 25] = 0.0
     elif tier_filter != "all":
@@ -55,17 +81,56 @@ def preset_weights(preset: str, tier_filter: str = "all") -> NDArray[np.float64]
     return w
 
 
+def auto_half_life_ms(window_ms: int) -> int:
+    """Decay half-life for a view range (models.md §5.2): 12 h for 24 h, 3 d for 7 d, else 7 d."""
+    if window_ms <= DAY_MS:
+        return 12 * HOUR_MS
+    if window_ms <= 7 * DAY_MS:
+        return 3 * DAY_MS
+    return 7 * DAY_MS
+
+
 @dataclass(frozen=True, slots=True)
 class ModelParams:
     bin_pct: float = 0.0005  # bin width ≈ 0.05% of price
     span_pct: float = 0.35  # grid covers price ± 35%
     step_ms: int = 60_000  # one model interval
-    half_life_ms: int = 12 * 3_600_000
+    half_life_ms: int = 0  # 0: chosen by the window (auto_half_life_ms)
     imbalance_k: float = 0.5
     funding_tilt: float = 0.05  # long share shifts this much toward the side paying funding
     entry_points: int = 8  # entries spread over the interval's range
     oi_decrease: str = "side-aware"
-    window_ms: int = 24 * 3_600_000  # realized window kept
+    window_ms: int = 24 * HOUR_MS  # realized window kept, the range of the history H
+    history_rows: int = 96  # rows of H over the window (15 min each for 24 h)
+    history_bin_pct: float = 0.0025  # price cell of H ≈ 0.25% of price (whole grid bins)
+    position_usd: float = 10_000.0  # representative position for the tier tables
+    detector_days: int = 7  # per-minute activity kept for the cascade detector
+
+    @property
+    def half_life(self) -> int:
+        return self.half_life_ms or auto_half_life_ms(self.window_ms)
+
+    @property
+    def history_row_ms(self) -> int:
+        return max(self.window_ms // self.history_rows, self.step_ms)
+
+
+class ModelObserver(Protocol):
+    """Hooks for calibration (liqtui.model.calibrate); the live engine has none."""
+
+    def consumed(
+        self, model: MarketModel, exchange: str, side: int, lo: int, hit: NDArray[np.float64]
+    ) -> None:
+        """Bins lo … lo + hit.shape[1] − 1 of `side` were crossed: hit[tier, bin] USD left E."""
+
+    def realized(self, model: MarketModel, event: Liquidation) -> None:
+        """A new (deduplicated) realized print."""
+
+    def stepping(self, model: MarketModel, now_ms: int) -> None:
+        """Start of a step: `model.intervals` still hold the interval's mark path."""
+
+    def stepped(self, model: MarketModel, now_ms: int) -> None:
+        """End of a step: E is the map the next interval starts from."""
 
 
 @dataclass(slots=True)
@@ -96,7 +161,14 @@ class _Interval:
 
 
 class RealizedLog:
-    """Realized liquidations of one market in a rolling window, deduplicated; columnar arrays."""
+    """Realized liquidations of one market in a rolling window, deduplicated; columnar arrays.
+
+    New prints are appended to Python lists and moved into the arrays in batches (when read,
+    expired or every 4,096 prints): appending to a list costs far less than numpy scalar writes.
+    """
+
+    _COLUMNS = ("time", "side", "exchange", "price", "notional")
+    _BATCH = 4096
 
     def __init__(self, window_ms: int, capacity: int = 256) -> None:
         self.window_ms = window_ms
@@ -105,10 +177,15 @@ class RealizedLog:
         self.exchange = np.zeros(capacity, dtype=np.int8)
         self.price = np.zeros(capacity, dtype=np.float64)
         self.notional = np.zeros(capacity, dtype=np.float64)
-        self.size = 0
+        self._size = 0
         self.duplicates = 0
         self._seen: set[tuple[str, int, int, float, float]] = set()
         self._newest = 0
+        self._pending: list[tuple[int, int, int, float, float]] = []
+
+    @property
+    def size(self) -> int:
+        return self._size + len(self._pending)
 
     def add(self, ev: Liquidation) -> bool:
         """Append a print; False if it is a duplicate (same exchange, time, side, qty, price)."""
@@ -118,49 +195,58 @@ class RealizedLog:
             self.duplicates += 1
             return False
         self._seen.add(key)
-        if self.size == len(self.time):
-            self._grow()
-        i = self.size
-        self.time[i] = ev.time_ms
-        self.side[i] = side
-        self.exchange[i] = EXCHANGE_INDEX.get(ev.exchange, len(EXCHANGES))
-        self.price[i] = ev.price
-        self.notional[i] = ev.notional_usd
-        self.size += 1
-        self._newest = max(self._newest, ev.time_ms)
+        ex = EXCHANGE_INDEX.get(ev.exchange, len(EXCHANGES))
+        self._pending.append((ev.time_ms, side, ex, ev.price, ev.notional_usd))
+        if ev.time_ms > self._newest:
+            self._newest = ev.time_ms
+        if len(self._pending) >= self._BATCH:
+            self._flush()
         return True
 
-    def _grow(self) -> None:
-        cap = 2 * len(self.time)
-        for name in ("time", "side", "exchange", "price", "notional"):
-            old = getattr(self, name)
-            new = np.zeros(cap, dtype=old.dtype)
-            new[: self.size] = old[: self.size]
-            setattr(self, name, new)
+    def _flush(self) -> None:
+        pending = self._pending
+        if not pending:
+            return
+        n, m = self._size, len(pending)
+        cap = len(self.time)
+        if n + m > cap:
+            while cap < n + m:
+                cap *= 2
+            for name in self._COLUMNS:
+                old = getattr(self, name)
+                new = np.zeros(cap, dtype=old.dtype)
+                new[:n] = old[:n]
+                setattr(self, name, new)
+        for name, values in zip(self._COLUMNS, zip(*pending, strict=True), strict=True):
+            getattr(self, name)[n : n + m] = values
+        self._size = n + m
+        self._pending = []
 
     def expire(self, now_ms: int) -> None:
         """Drop prints older than the window (and their dedupe keys)."""
-        if self.size == 0:
+        self._flush()
+        if self._size == 0:
             return
         cutoff = now_ms - self.window_ms
-        t = self.time[: self.size]
+        t = self.time[: self._size]
         old = t < cutoff
         n_old = int(old.sum())
         # Compact only when a real share expired: keeps the per-tick cost O(1) amortised.
-        if n_old == 0 or n_old * 4 < self.size:
+        if n_old == 0 or n_old * 4 < self._size:
             return
         keep = ~old
-        for name in ("time", "side", "exchange", "price", "notional"):
+        for name in self._COLUMNS:
             arr = getattr(self, name)
-            kept = arr[: self.size][keep]
+            kept = arr[: self._size][keep]
             arr[: kept.size] = kept
-        self.size = int(keep.sum())
+        self._size = int(keep.sum())
         self._seen = {k for k in self._seen if k[1] >= cutoff}
 
     def columns(
         self,
     ) -> tuple[NDArray[np.int64], NDArray[np.int8], NDArray[np.int8], NDArray, NDArray]:
-        n = self.size
+        self._flush()
+        n = self._size
         return self.time[:n], self.side[:n], self.exchange[:n], self.price[:n], self.notional[:n]
 
 
@@ -170,20 +256,71 @@ class MarketModel:
 
     symbol: str
     params: ModelParams = field(default_factory=ModelParams)
+    tiers: TierTables = field(default_factory=shipped_tier_tables)
     grid: PriceGrid | None = None
-    estimated: NDArray[np.float64] | None = None  # E[exchange, side, tier, bin], USD
-    consumed: NDArray[np.float64] | None = None  # C[exchange, side, bin], USD since start
+    slots: dict[str, int] = field(default_factory=dict)  # exchange → index in the E arrays
+    stored: NDArray[np.float64] | None = None  # E / scale: [slot, side, tier, bin]
+    scale: NDArray[np.float64] = field(default_factory=lambda: np.ones((0, 2)))
+    window_consumed: NDArray[np.float64] | None = None  # C[slot, side, tier, bin], USD
+    consumed_since_ms: int | None = None
+    long_top: list[int] = field(default_factory=list)  # highest long bin with mass, per slot
+    short_bottom: list[int] = field(default_factory=list)  # lowest short bin with mass
+    history: HistoryRing | None = None
+    activity: ActivityRing = field(init=False)
     realized: RealizedLog = field(init=False)
     intervals: dict[str, _Interval] = field(default_factory=dict)
     marks: dict[str, tuple[float, int]] = field(default_factory=dict)  # exchange → (mark, time)
     funding: dict[str, float] = field(default_factory=dict)
     open_interest: dict[str, float] = field(default_factory=dict)
+    depth: dict[str, BookDepth] = field(default_factory=dict)  # latest book per exchange
     last_liquidation_price: float | None = None
     last_step_ms: int | None = None
     steps: int = 0
+    observer: ModelObserver | None = None
+    factors: dict[str, NDArray[np.float64]] = field(default_factory=dict)  # exchange → (2, tiers)
+    _half_life: float = 0.0
 
     def __post_init__(self) -> None:
         self.realized = RealizedLog(self.params.window_ms)
+        self.activity = ActivityRing(self.params.detector_days)
+        self._half_life = float(self.params.half_life)
+
+    # -- state views ------------------------------------------------------------------------------
+    @property
+    def exchanges(self) -> list[str]:
+        """Exchanges with estimated state, in slot order."""
+        return sorted(self.slots, key=self.slots.__getitem__)
+
+    @property
+    def estimated(self) -> NDArray[np.float64] | None:
+        """E[slot, side, tier, bin] in USD (a new array; slot order is `exchanges`)."""
+        if self.stored is None:
+            return None
+        return self.stored * self.scale[:, :, None, None]
+
+    @property
+    def consumed(self) -> NDArray[np.float64] | None:
+        """C[slot, side, tier, bin]: USD consumed since `consumed_since_ms` (current window)."""
+        return self.window_consumed
+
+    @property
+    def half_life_ms(self) -> int:
+        return int(self._half_life)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of numpy state (E, C, H, activity ring, realized arrays)."""
+        total = self.activity.nbytes + self.scale.nbytes
+        for arr in (self.stored, self.window_consumed):
+            if arr is not None:
+                total += arr.nbytes
+        if self.history is not None:
+            total += self.history.nbytes
+        r = self.realized
+        total += sum(
+            getattr(r, n).nbytes for n in ("time", "side", "exchange", "price", "notional")
+        )
+        return total
 
     # -- events -------------------------------------------------------------------------------
     def _interval(self, exchange: str) -> _Interval:
@@ -196,14 +333,34 @@ class MarketModel:
         p = self.params
         if self.grid is None:
             self.grid = PriceGrid.around(price, bin_pct=p.bin_pct, span_pct=p.span_pct)
+            self.history = HistoryRing(
+                self.grid,
+                price,
+                rows=p.history_rows,
+                row_ms=p.history_row_ms,
+                n_tiers=len(LEVERAGE_TIERS),
+                cell_pct=p.history_bin_pct,
+            )
         elif self.grid.needs_recentre(price):
             new = PriceGrid.around(
                 price, bin_pct=p.bin_pct, span_pct=p.span_pct, keep_width=self.grid.width
             )
-            if self.estimated is not None and self.consumed is not None:
-                self.estimated = remap(self.estimated, self.grid, new)
-                self.consumed = remap(self.consumed, self.grid, new)
+            if self.stored is not None and self.window_consumed is not None:
+                self.stored = remap(self.stored, self.grid, new)
+                self.window_consumed = remap(self.window_consumed, self.grid, new)
+                self._recompute_extents(new)
+            if self.history is not None:
+                self.history.regrid(new, price)
             self.grid = new
+            self.factors.clear()  # OKX tiers are by size: re-evaluate at the new price
+
+    def _recompute_extents(self, grid: PriceGrid) -> None:
+        assert self.stored is not None
+        for slot in range(self.stored.shape[0]):
+            longs = np.flatnonzero(self.stored[slot, LONG].any(axis=0))
+            shorts = np.flatnonzero(self.stored[slot, SHORT].any(axis=0))
+            self.long_top[slot] = int(longs[-1]) if longs.size else -1
+            self.short_bottom[slot] = int(shorts[0]) if shorts.size else grid.n_bins
 
     def on_mark(self, ev: MarkPrice) -> None:
         self._ensure_grid(ev.mark_price)
@@ -211,6 +368,7 @@ class MarketModel:
         iv.mark_last = ev.mark_price
         iv.touch(ev.mark_price)
         self.marks[ev.exchange] = (ev.mark_price, ev.time_ms)
+        self.activity.add_price(ev.time_ms, ev.mark_price)
         if ev.funding_rate is not None:
             iv.funding = ev.funding_rate
             self.funding[ev.exchange] = ev.funding_rate
@@ -233,18 +391,25 @@ class MarketModel:
         if self.grid is None:
             self._ensure_grid(ev.vwap)
 
+    def on_depth(self, ev: BookDepth) -> None:
+        current = self.depth.get(ev.exchange)
+        if current is None or ev.time_ms >= current.time_ms:
+            self.depth[ev.exchange] = ev
+
     def on_liquidation(self, ev: Liquidation) -> bool:
         if not self.realized.add(ev):
             return False
         self.last_liquidation_price = ev.price
+        self.activity.add_liquidation(ev.time_ms, ev.side == "long", ev.notional_usd)
         if self.grid is None:
             self._ensure_grid(ev.price)
+        if self.observer is not None:
+            self.observer.realized(self, ev)
         return True
 
     # -- interval step ------------------------------------------------------------------------
     def step(self, now_ms: int) -> None:
         """Close the interval ending at `now_ms` (a gap of several intervals is one step)."""
-        p = self.params
         dt = now_ms - (self.last_step_ms if self.last_step_ms is not None else now_ms)
         self.last_step_ms = now_ms
         self.steps += 1
@@ -253,45 +418,91 @@ class MarketModel:
             for iv in self.intervals.values():
                 iv.reset()
             return
-        if self.estimated is not None and dt > 0:
-            self.estimated *= 0.5 ** (dt / p.half_life_ms)
+        if self.observer is not None:
+            self.observer.stepping(self, now_ms)
+        if self.stored is not None and dt > 0:
+            self.scale *= 0.5 ** (dt / self._half_life)
         for exchange, iv in self.intervals.items():
-            ex = EXCHANGE_INDEX.get(exchange)
-            if ex is not None:
-                self._consume(ex, iv)
-                self._open_interest_change(exchange, ex, iv)
+            slot = self.slots.get(exchange)
+            if slot is not None and iv.mark_low <= iv.mark_high:
+                self._consume(exchange, slot, iv)
+            if iv.oi_start is not None and iv.oi_last is not None and iv.oi_last != iv.oi_start:
+                self._open_interest_change(exchange, iv)
             iv.reset()
+        if self.stored is not None and self.scale.min() < _RENORMALIZE_BELOW:
+            self._renormalize()
+        self._bookkeeping(now_ms)
+        if self.observer is not None:
+            self.observer.stepped(self, now_ms)
 
-    def _arrays(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        if self.estimated is None or self.consumed is None:
-            assert self.grid is not None
-            n = self.grid.n_bins
-            self.estimated = np.zeros((len(EXCHANGES), 2, len(LEVERAGE_TIERS), n))
-            self.consumed = np.zeros((len(EXCHANGES), 2, n))
-        return self.estimated, self.consumed
-
-    def _consume(self, ex: int, iv: _Interval) -> None:
-        if self.estimated is None or not math.isfinite(iv.mark_low):
+    def _bookkeeping(self, now_ms: int) -> None:
+        """History row and the window roll of C."""
+        if self.stored is None or self.window_consumed is None:
             return
+        h = self.history
+        if h is not None and h.due(now_ms):
+            h.capture(now_ms, (self.stored * self.scale[:, :, None, None]).sum(axis=0))
+        if self.consumed_since_ms is None:
+            self.consumed_since_ms = now_ms
+        elif now_ms - self.consumed_since_ms >= self.params.window_ms:
+            self.window_consumed[...] = 0.0
+            self.consumed_since_ms = now_ms
+
+    def _renormalize(self) -> None:
+        assert self.stored is not None
+        self.stored *= self.scale[:, :, None, None]
+        self.scale[...] = 1.0
+
+    def _slot(self, exchange: str) -> int:
+        """The E slot of an exchange, allocating arrays on first use."""
+        slot = self.slots.get(exchange)
+        if slot is not None:
+            return slot
+        assert self.grid is not None
+        shape = (1, 2, len(LEVERAGE_TIERS), self.grid.n_bins)
+        if self.stored is None or self.window_consumed is None:
+            self.stored, self.window_consumed = np.zeros(shape), np.zeros(shape)
+            self.scale = np.ones((1, 2))
+        else:
+            self.stored = np.concatenate([self.stored, np.zeros(shape)])
+            self.window_consumed = np.concatenate([self.window_consumed, np.zeros(shape)])
+            self.scale = np.concatenate([self.scale, np.ones((1, 2))])
+        slot = self.slots[exchange] = len(self.slots)
+        self.long_top.append(-1)
+        self.short_bottom.append(self.grid.n_bins)
+        return slot
+
+    def _consume(self, exchange: str, slot: int, iv: _Interval) -> None:
         grid = self.grid
-        assert grid is not None and self.consumed is not None
+        stored, consumed = self.stored, self.window_consumed
+        assert grid is not None and stored is not None and consumed is not None
         lo = max(grid.index_of(iv.mark_low), 0)  # long levels at or above the low are hit
-        if lo < grid.n_bins:
-            hit = self.estimated[ex, LONG, :, lo:]
-            self.consumed[ex, LONG, lo:] += hit.sum(axis=0)
-            hit[...] = 0.0
+        top = self.long_top[slot]
+        if lo <= top:
+            seg = stored[slot, LONG, :, lo : top + 1]
+            hit = seg * self.scale[slot, LONG]
+            consumed[slot, LONG, :, lo : top + 1] += hit
+            seg[...] = 0.0
+            self.long_top[slot] = lo - 1
+            if self.observer is not None:
+                self.observer.consumed(self, exchange, LONG, lo, hit)
         hi = min(grid.index_of(iv.mark_high), grid.n_bins - 1)  # short levels at or below
-        if hi >= 0:
-            hit = self.estimated[ex, SHORT, :, : hi + 1]
-            self.consumed[ex, SHORT, : hi + 1] += hit.sum(axis=0)
-            hit[...] = 0.0
+        bottom = self.short_bottom[slot]
+        if hi >= bottom:
+            seg = stored[slot, SHORT, :, bottom : hi + 1]
+            hit = seg * self.scale[slot, SHORT]
+            consumed[slot, SHORT, :, bottom : hi + 1] += hit
+            seg[...] = 0.0
+            self.short_bottom[slot] = hi + 1
+            if self.observer is not None:
+                self.observer.consumed(self, exchange, SHORT, bottom, hit)
 
-    def _open_interest_change(self, exchange: str, ex: int, iv: _Interval) -> None:
-        if iv.oi_start is None or iv.oi_last is None or iv.oi_start <= 0:
+    def _open_interest_change(self, exchange: str, iv: _Interval) -> None:
+        oi_start, oi_last = iv.oi_start, iv.oi_last
+        assert oi_start is not None and oi_last is not None
+        if oi_start <= 0 or exchange not in EXCHANGE_INDEX:
             return
-        delta = iv.oi_last - iv.oi_start
-        if delta == 0:
-            return
+        delta = oi_last - oi_start
         p = self.params
         volume = iv.taker_buy + iv.taker_sell
         imbalance = (iv.taker_buy - iv.taker_sell) / volume if volume > 0 else 0.0
@@ -305,48 +516,110 @@ class MarketModel:
             f_long = min(max(f_long, 0.2), 0.8)
             low = min(iv.mark_low, iv.flow_low, vwap)
             high = max(iv.mark_high, iv.flow_high, vwap)
-            self._deposit(exchange, ex, delta * vwap, f_long, low, high)
+            self._deposit(exchange, delta * vwap, f_long, low, high)
             return
-        estimated = self.estimated
-        if estimated is None or p.oi_decrease == "survival-only":
+        slot = self.slots.get(exchange)
+        if slot is None or p.oi_decrease == "survival-only":
             return
-        closed = min(-delta / iv.oi_start, 1.0)
+        closed = min(-delta / oi_start, 1.0)
         if p.oi_decrease == "proportional":
-            estimated[ex] *= 1.0 - closed
-            return
-        short_share = min(max(0.5 + p.imbalance_k * imbalance, 0.2), 0.8)  # buyers cover shorts
-        estimated[ex, SHORT] *= 1.0 - min(2.0 * short_share * closed, 1.0)
-        estimated[ex, LONG] *= 1.0 - min(2.0 * (1.0 - short_share) * closed, 1.0)
+            keep_long = keep_short = 1.0 - closed
+        else:
+            short_share = min(max(0.5 + p.imbalance_k * imbalance, 0.2), 0.8)  # buyers cover
+            keep_short = 1.0 - min(2.0 * short_share * closed, 1.0)
+            keep_long = 1.0 - min(2.0 * (1.0 - short_share) * closed, 1.0)
+        for side, keep in ((LONG, keep_long), (SHORT, keep_short)):
+            if keep > 0.0:
+                self.scale[slot, side] *= keep
+            else:  # the whole side closed
+                assert self.stored is not None and self.grid is not None
+                self.stored[slot, side] = 0.0
+                self.scale[slot, side] = 1.0
+                if side == LONG:
+                    self.long_top[slot] = -1
+                else:
+                    self.short_bottom[slot] = self.grid.n_bins
+
+    def level_factors(self, exchange: str, price: float) -> NDArray[np.float64]:
+        """Liquidation price / entry per (side, leverage tier) for this market on `exchange`."""
+        factors = self.factors.get(exchange)
+        if factors is None:
+            table = self.tiers.table(exchange, self.symbol)
+            factors, _ = model_level_factors(
+                exchange,
+                tuple(float(t) for t in LEVERAGE_TIERS),
+                table,
+                position_usd=self.params.position_usd,
+                price=price,
+            )
+            self.factors[exchange] = factors
+        return factors
 
     def _deposit(
-        self, exchange: str, ex: int, notional: float, f_long: float, low: float, high: float
+        self, exchange: str, notional: float, f_long: float, low: float, high: float
     ) -> None:
-        estimated, _ = self._arrays()
         grid = self.grid
         assert grid is not None
+        slot = self._slot(exchange)
+        stored = self.stored
+        assert stored is not None
         n_points = self.params.entry_points if high > low else 1
-        entries = np.linspace(low, high, n_points) if n_points > 1 else np.array([low])
-        leverage = tuple(float(min(t, MAX_LEVERAGE[exchange])) for t in LEVERAGE_TIERS)
-        factors = level_factors(exchange, leverage)  # (side, tier): price per unit entry
-        n_tiers, n_bins = len(LEVERAGE_TIERS), grid.n_bins
-        levels = factors[:, :, None] * entries[None, None, :]  # (side, tier, entry)
-        offsets = (np.arange(2 * n_tiers) * n_bins).reshape(2, n_tiers, 1)
-        flat = (offsets + grid.clipped_index(levels)).ravel()
-        share = np.array([f_long, 1.0 - f_long]) * (notional / n_points)
-        weights = np.broadcast_to(share[:, None, None], levels.shape).ravel()
-        estimated[ex] += np.bincount(flat, weights=weights, minlength=2 * n_tiers * n_bins).reshape(
-            2, n_tiers, n_bins
-        )
+        entries = _spread(low, high, n_points)
+        factors = self.level_factors(exchange, 0.5 * (low + high))  # (side, tier)
+        n_tiers, n_bins = factors.shape[1], grid.n_bins
+        # Bin of every (side, tier, entry) level, kept on the grid (far levels in the edge bins).
+        idx = np.multiply.outer(factors.ravel(), entries)
+        idx -= grid.origin
+        idx /= grid.width
+        idx = np.floor(idx, out=idx).astype(np.int64)
+        np.maximum(idx, 0, out=idx)
+        np.minimum(idx, n_bins - 1, out=idx)
+        scale = self.scale[slot]
+        per_point = notional / n_points
+        half = n_tiers * n_points
+        weights = np.empty(2 * half)
+        weights[:half] = per_point * f_long / scale[LONG]
+        weights[half:] = per_point * (1.0 - f_long) / scale[SHORT]
+        self.long_top[slot] = max(self.long_top[slot], int(idx[:n_tiers].max()))
+        self.short_bottom[slot] = min(self.short_bottom[slot], int(idx[n_tiers:].min()))
+        idx += _row_offsets(slot, n_tiers, n_points, n_bins)
+        np.add.at(stored.reshape(-1), idx.ravel(), weights)
 
     # -- reading --------------------------------------------------------------------------------
     def price(self, now_ms: int, fresh_ms: int = 120_000) -> tuple[float | None, str | None]:
         """Median of the fresh mark prices; else the last liquidation price; with its source."""
-        fresh = [m for m, t in self.marks.values() if now_ms - t <= fresh_ms]
+        fresh = sorted(m for m, t in self.marks.values() if now_ms - t <= fresh_ms)
         if fresh:
-            return float(np.median(fresh)), "mark"
+            mid = len(fresh) // 2
+            median = fresh[mid] if len(fresh) % 2 else 0.5 * (fresh[mid - 1] + fresh[mid])
+            return median, "mark"
         if self.marks:
             newest = max(self.marks.values(), key=lambda mt: mt[1])
             return newest[0], "mark (stale)"
         if self.last_liquidation_price is not None:
             return self.last_liquidation_price, "last liquidation"
         return None, None
+
+
+_SPREADS: dict[int, NDArray[np.float64]] = {}
+_OFFSETS: dict[tuple[int, int, int, int], NDArray[np.int64]] = {}
+
+
+def _row_offsets(slot: int, n_tiers: int, n_points: int, n_bins: int) -> NDArray[np.int64]:
+    """Flat offset of each (side·tier, entry) row of one slot in E[slot, side, tier, bin]."""
+    key = (slot, n_tiers, n_points, n_bins)
+    off = _OFFSETS.get(key)
+    if off is None:
+        rows = slot * 2 * n_tiers + np.arange(2 * n_tiers, dtype=np.int64)
+        off = _OFFSETS[key] = np.repeat(rows * n_bins, n_points).reshape(2 * n_tiers, n_points)
+    return off
+
+
+def _spread(low: float, high: float, n: int) -> NDArray[np.float64]:
+    """n entry prices evenly over [low, high] (np.linspace without its per-call overhead)."""
+    if n == 1:
+        return np.array([low])
+    frac = _SPREADS.get(n)
+    if frac is None:
+        frac = _SPREADS[n] = np.linspace(0.0, 1.0, n)
+    return low + (high - low) * frac

@@ -7,12 +7,12 @@ It is the one object sources write to (`EventSink`) and views read from (`snapsh
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
 from liqtui.events import (
-    EXCHANGES,
     BookDepth,
     Liquidation,
     MarketEvent,
@@ -30,6 +30,14 @@ from liqtui.model.density import (
     preset_weights,
 )
 from liqtui.model.grid import PriceGrid
+from liqtui.model.history import ActivityStats, HistoryView
+from liqtui.model.mechanics import TierTables, shipped_tier_tables
+
+if TYPE_CHECKING:
+    from liqtui.config import Settings
+
+# What an uncalibrated map's USD figures are: a scale, not a forecast.
+SCALE_RELATIVE = "relative"
 
 
 def _frozen(a: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -39,7 +47,12 @@ def _frozen(a: NDArray[np.float64]) -> NDArray[np.float64]:
 
 @dataclass(frozen=True, slots=True)
 class MarketSnapshot:
-    """Everything a view needs about one market at one moment. Arrays are read-only."""
+    """Everything a view needs about one market at one moment. Arrays are read-only.
+
+    Labels: `estimated_*` and `consumed_*` are E (the model), `realized_*` are R (exchange
+    prints). E in USD is relative unless `calibrated`; then `scale` is ρ = ΣR/ΣC from
+    `liqtui calibrate`, the share of estimated notional that actually liquidates.
+    """
 
     symbol: str
     as_of_ms: int
@@ -64,6 +77,15 @@ class MarketSnapshot:
     feeds: tuple[FeedHealth, ...]
     duplicates: int
     last_event_ms: int | None = None
+    calibrated: bool = False  # True: `scale` (ρ) was fitted for this preset by liqtui calibrate
+    scale: float | None = None  # ρ when calibrated, else None (E is relative)
+    consumed_long: NDArray[np.float64] | None = None  # C per bin since consumed_since_ms (E)
+    consumed_short: NDArray[np.float64] | None = None
+    consumed_since_ms: int | None = None
+    depth: tuple[BookDepth, ...] = ()  # latest order-book depth per exchange (for risk)
+    half_life_ms: int = 0  # decay half-life in effect
+    activity: ActivityStats | None = None  # live cascade detector inputs (R per minute, moves)
+    history: HistoryView | None = None  # time × price H (all exchanges), when asked for
 
     @property
     def skipped_messages(self) -> int:
@@ -76,6 +98,11 @@ class MarketSnapshot:
     @property
     def has_estimate(self) -> bool:
         return bool(self.estimated_long.any() or self.estimated_short.any())
+
+    @property
+    def scale_label(self) -> str:
+        """How to read E in USD: "relative", or "calibrated ρ=0.12"."""
+        return f"calibrated ρ={self.scale:.3g}" if self.calibrated else SCALE_RELATIVE
 
 
 @dataclass
@@ -90,6 +117,10 @@ class Engine:
     clock_ms: int = 0
     events_applied: int = 0
     events_by_market: dict[str, int] = field(default_factory=dict)
+    tiers: TierTables = field(default_factory=shipped_tier_tables)
+    rho: float = 0.0  # ΣR/ΣC from liqtui calibrate; 0: not calibrated
+    calibrated_preset: str = ""  # the preset ρ was fitted for
+    fitted_weights: tuple[float, ...] | None = None  # the "fitted" preset's weights
     _next_step_ms: int = 0
 
     # -- EventSink --------------------------------------------------------------------------------
@@ -102,23 +133,25 @@ class Engine:
     def market(self, symbol: str) -> MarketModel:
         model = self.markets.get(symbol)
         if model is None:
-            model = self.markets[symbol] = MarketModel(symbol, self.params)
+            model = self.markets[symbol] = MarketModel(symbol, self.params, self.tiers)
         return model
 
     def apply(self, event: MarketEvent) -> None:
-        model = self.market(event.symbol)
-        if isinstance(event, Liquidation):
-            model.on_liquidation(event)
-        elif isinstance(event, MarkPrice):
-            model.on_mark(event)
-        elif isinstance(event, OpenInterest):
-            model.on_open_interest(event)
-        elif isinstance(event, TradeFlow):
-            model.on_trade_flow(event)
-        elif isinstance(event, BookDepth):
-            pass  # consumed by the cascade-risk measures (not part of the density model)
+        symbol = event.symbol
+        model = self.markets.get(symbol) or self.market(symbol)
+        kind = type(event)
+        if kind is MarkPrice:
+            model.on_mark(event)  # type: ignore[arg-type]
+        elif kind is Liquidation:
+            model.on_liquidation(event)  # type: ignore[arg-type]
+        elif kind is OpenInterest:
+            model.on_open_interest(event)  # type: ignore[arg-type]
+        elif kind is TradeFlow:
+            model.on_trade_flow(event)  # type: ignore[arg-type]
+        elif kind is BookDepth:
+            model.on_depth(event)  # type: ignore[arg-type]
         self.events_applied += 1
-        self.events_by_market[event.symbol] = self.events_by_market.get(event.symbol, 0) + 1
+        self.events_by_market[symbol] = self.events_by_market.get(symbol, 0) + 1
 
     def advance(self, now_ms: int) -> None:
         if now_ms < self.clock_ms:
@@ -136,6 +169,9 @@ class Engine:
         """Markets with data, busiest first."""
         return sorted(self.markets, key=lambda s: -self.events_by_market.get(s, 0))
 
+    def is_calibrated(self, preset: str) -> bool:
+        return self.rho > 0 and preset == self.calibrated_preset
+
     def snapshot(
         self,
         symbol: str,
@@ -144,40 +180,46 @@ class Engine:
         exchange: str | None = None,
         preset: str | None = None,
         tier_filter: str | None = None,
+        history: bool = False,
     ) -> MarketSnapshot:
+        """One market's view. `history=True` adds the time × price history H (costs ≈ 1 ms)."""
         preset = preset or self.preset
         tier_filter = tier_filter or self.tier_filter
         window = min(window_ms or self.params.window_ms, self.params.window_ms)
         now = self.clock_ms
         model = self.markets.get(symbol)
         feeds = tuple(f.frozen() for f in self.feeds.values())
+        calibrated = self.is_calibrated(preset)
+        rho = self.rho if calibrated else None
         if model is None or model.grid is None:
             empty = _frozen(np.zeros(0))
             return MarketSnapshot(
                 symbol, now, None, None, None, empty, empty, empty, empty, 0.0, 0.0, 0, window,
                 preset, tier_filter, exchange, {}, {}, {}, {}, feeds, 0,
+                calibrated=calibrated, scale=rho, half_life_ms=self.params.half_life,
             )  # fmt: skip
         grid = model.grid
         n = grid.n_bins
         price, source = model.price(now)
-        ex_mask = np.ones(len(EXCHANGES), dtype=bool)
-        if exchange is not None:
-            ex_mask[:] = False
-            ex_mask[EXCHANGE_INDEX[exchange]] = True
+        weights = preset_weights(preset, tier_filter, self.fitted_weights)
 
         est_by_ex: dict[str, tuple[float, float]] = {}
-        if model.estimated is not None:
-            weights = preset_weights(preset, tier_filter)
-            # (exchange, side, bin): tier axis collapsed with the preset's weights.
-            weighted = np.einsum("esbn,b->esn", model.estimated, weights)
+        est_long, est_short = np.zeros(n), np.zeros(n)
+        con_long, con_short = np.zeros(n), np.zeros(n)
+        stored, consumed = model.stored, model.window_consumed
+        if stored is not None and consumed is not None:
+            # (slot, side, bin): tier axis collapsed with the preset's weights, scale applied.
+            weighted = np.einsum("esbn,b->esn", stored, weights) * model.scale[:, :, None]
             per_ex = weighted.sum(axis=2)
-            for name, i in EXCHANGE_INDEX.items():
+            used = np.einsum("esbn,b->esn", consumed, weights)
+            for name, i in model.slots.items():
                 if per_ex[i].any():
                     est_by_ex[name] = (float(per_ex[i, LONG]), float(per_ex[i, SHORT]))
-            est = weighted[ex_mask].sum(axis=0)
-            est_long, est_short = est[LONG].copy(), est[SHORT].copy()
-        else:
-            est_long, est_short = np.zeros(n), np.zeros(n)
+                if exchange is None or name == exchange:
+                    est_long += weighted[i, LONG]
+                    est_short += weighted[i, SHORT]
+                    con_long += used[i, LONG]
+                    con_short += used[i, SHORT]
 
         t, side, exch, prices, notional = model.realized.columns()
         in_window = t >= now - window
@@ -198,6 +240,12 @@ class Engine:
                     float(notional[mine & sel_short].sum()),
                 )
         last_event = max((f.last_event_ms for f in feeds if f.last_event_ms), default=None)
+        depth = tuple(
+            d for name, d in sorted(model.depth.items()) if exchange is None or name == exchange
+        )
+        hist = None
+        if history and model.history is not None:
+            hist = model.history.view(weights, since_ms=now - self.params.window_ms)
         return MarketSnapshot(
             symbol=symbol,
             as_of_ms=now,
@@ -222,4 +270,39 @@ class Engine:
             feeds=feeds,
             duplicates=model.realized.duplicates,
             last_event_ms=last_event,
+            calibrated=calibrated,
+            scale=rho,
+            consumed_long=_frozen(con_long),
+            consumed_short=_frozen(con_short),
+            consumed_since_ms=model.consumed_since_ms,
+            depth=depth,
+            half_life_ms=model.half_life_ms,
+            activity=model.activity.stats(now),
+            history=hist,
         )
+
+
+def engine_from_settings(
+    settings: Settings, *, window_ms: int | None = None, preset: str | None = None
+) -> Engine:
+    """An engine with the model settings, the tier tables (shipped + refreshed) and the
+    calibration (ρ, its preset, fitted weights) from the config."""
+    import sys
+
+    from liqtui.model.mechanics import TierDataError, load_tier_tables
+
+    m = settings.model
+    try:
+        tiers = load_tier_tables(settings.tiers_path())
+    except (TierDataError, OSError) as exc:
+        print(f"liqtui: warning: {exc}; using the shipped tier tables", file=sys.stderr)
+        tiers = shipped_tier_tables()
+    return Engine(
+        params=settings.model_params(window_ms),
+        preset=preset or m.preset,
+        tier_filter=m.tier_filter,
+        tiers=tiers,
+        rho=m.rho,
+        calibrated_preset=m.calibrated_preset,
+        fitted_weights=tuple(m.fitted_weights) or None,
+    )

@@ -1,0 +1,964 @@
+"""Calibration: the model's predicted consumption (C, E) against realized prints (R).
+
+`liqtui calibrate --replay FILE` replays a recording through the engine with a `Calibrator`
+attached to every market model, and in the same run scores the naive baseline (models.md §5.5:
+the taihey5555 "Model 1" map, all current open interest at the current price spread over the
+same leverage prior at ±1/L, no maintenance margin, no history). Figures, per model:
+
+- rank correlation per cell: Spearman over the (window, exchange, side, price cell) cells where
+  C or R is non-zero;
+- rank correlation per window: Spearman of ΣC against ΣR over the windows where either is;
+- top-20% share: the share of realized notional that fell in price cells the map had among its
+  top 20% (by estimated notional, within ±`band` of the price) *before* price crossed them: for
+  the model, the map at the start of the interval in which the print came; for the naive map,
+  the map as drawn at the start of the window (it is rebuilt once per window);
+- ρ = ΣR/ΣC, the share of the predicted consumption the feeds actually printed (Binance and
+  OKX throttle their feeds: ρ from them is a lower bound).
+
+Only exchanges with both an estimated map (open interest) and realized prints are compared. The
+first `warmup` of the replay builds the map and is not scored. `--fit-weights` fits non-negative
+leverage weights (R ≈ Σ_tier w·C_tier over the cells, non-negative least squares) and ρ for them;
+`--write` stores ρ (and the fitted weights) in the user config, so the snapshot says the map is
+calibrated. `--refresh-tiers` fetches Bybit's risk limits and OKX's position tiers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import math
+import os
+import re
+import sys
+import tempfile
+import tomllib
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from liqtui.events import Liquidation, MarketEvent
+from liqtui.model.density import (
+    FITTED,
+    LEVERAGE_TIERS,
+    LONG,
+    PRESETS,
+    SHORT,
+    MarketModel,
+    preset_weights,
+)
+from liqtui.model.engine import Engine
+
+if TYPE_CHECKING:
+    from liqtui.config import Settings
+    from liqtui.feeds.base import FeedHealth
+
+HOUR_MS, DAY_MS = 3_600_000, 86_400_000
+MIN_PRINTS_TO_WRITE = 50
+SIDE_NAMES = ("long", "short")
+# Binance and OKX send at most one liquidation per symbol (contract) per second.
+THROTTLED = {"binance", "okx"}
+
+
+# -- statistics ----------------------------------------------------------------------------
+
+
+def rankdata(x: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Ranks 1..n with ties given their average rank."""
+    x = np.asarray(x, dtype=np.float64)
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x), dtype=np.float64)
+    sorted_x = x[order]
+    starts = np.flatnonzero(np.r_[True, sorted_x[1:] != sorted_x[:-1]])
+    ends = np.r_[starts[1:], len(x)]
+    for s, e in zip(starts, ends, strict=True):
+        ranks[order[s:e]] = 0.5 * (s + e - 1) + 1.0
+    return ranks
+
+
+def spearman(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """Spearman rank correlation (None with fewer than 3 points or a constant input)."""
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if x.size < 3:
+        return None
+    rx, ry = rankdata(x), rankdata(y)
+    if np.ptp(rx) == 0 or np.ptp(ry) == 0:
+        return None
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def nnls(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Non-negative least squares for a few columns: the best unconstrained fit over every
+    subset of columns whose solution is non-negative (exact for ≤ ~10 columns)."""
+    n = a.shape[1]
+    best, best_err = np.zeros(n), float(np.sum(b**2))
+    for k in range(1, n + 1):
+        for cols in itertools.combinations(range(n), k):
+            sub = a[:, cols]
+            sol, *_ = np.linalg.lstsq(sub, b, rcond=None)
+            if np.any(sol < 0):
+                continue
+            err = float(np.sum((sub @ sol - b) ** 2))
+            if err < best_err - 1e-12 * max(best_err, 1.0):
+                best_err = err
+                best = np.zeros(n)
+                best[list(cols)] = sol
+    return best
+
+
+# -- the collector ----------------------------------------------------------------------------
+
+
+def top_cells(cells: NDArray[np.int64], usd: NDArray[np.float64], share: float) -> set[int]:
+    """The cells among the top `share` of `cells` by notional (non-zero only)."""
+    if cells.size == 0:
+        return set()
+    n_top = max(1, math.ceil(share * cells.size))
+    order = np.argsort(-usd, kind="stable")[:n_top]
+    return {int(cells[i]) for i in order if usd[i] > 0}
+
+
+@dataclass
+class _MarketState:
+    cell_w: float
+    start_ms: int
+    model_top: dict[tuple[str, int], set[int]] = field(default_factory=dict)
+    naive: dict[tuple[str, int], dict[int, float]] = field(default_factory=dict)
+    naive_top: dict[tuple[str, int], set[int]] = field(default_factory=dict)
+    naive_window: int | None = None
+
+
+Key = tuple[str, int, str, int, int]  # symbol, window, exchange, side, cell
+
+
+class Calibrator:
+    """An EventSink in front of the engine that records C, R and the baselines per cell."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        preset: str | None = None,
+        tier_filter: str = "all",
+        window_ms: int = HOUR_MS,
+        cell_pct: float = 0.0025,
+        band: float = 0.10,
+        top_share: float = 0.2,
+        warmup_ms: int = DAY_MS,
+        symbols: Sequence[str] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.preset = preset or engine.preset
+        self.tier_filter = tier_filter
+        self.weights = preset_weights(self.preset, tier_filter, engine.fitted_weights)
+        self.window_ms = window_ms
+        self.cell_pct = cell_pct
+        self.band = band
+        self.top_share = top_share
+        self.warmup_ms = warmup_ms
+        self.symbols = set(symbols) if symbols else None
+        self.feeds = engine.feeds
+        self.markets: dict[str, _MarketState] = {}
+        self.c_model: dict[Key, NDArray[np.float64]] = {}  # per tier, unweighted
+        self.c_naive: dict[Key, float] = defaultdict(float)
+        self.r: dict[Key, float] = defaultdict(float)
+        self.r_total: dict[tuple[str, str], float] = defaultdict(float)
+        self.r_count: dict[tuple[str, str], int] = defaultdict(int)
+        self.r_top_model: dict[tuple[str, str], float] = defaultdict(float)
+        self.r_top_naive: dict[tuple[str, str], float] = defaultdict(float)
+        self.first_ms: int | None = None
+        self.last_ms: int | None = None
+        self.scored_from_ms: int | None = None
+
+    # -- EventSink ------------------------------------------------------------------------------
+    def feed(self, name: str) -> FeedHealth:
+        return self.engine.feed(name)
+
+    def apply(self, event: MarketEvent) -> None:
+        self.engine.apply(event)
+        model = self.engine.markets[event.symbol]
+        if model.observer is None and (self.symbols is None or event.symbol in self.symbols):
+            model.observer = self
+
+    def advance(self, now_ms: int) -> None:
+        if self.first_ms is None:
+            self.first_ms = now_ms
+        self.last_ms = max(self.last_ms or now_ms, now_ms)
+        self.engine.advance(now_ms)
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _state(self, model: MarketModel, now_ms: int) -> _MarketState | None:
+        state = self.markets.get(model.symbol)
+        if state is None:
+            grid = model.grid
+            price, _ = model.price(now_ms)
+            if grid is None or price is None:
+                return None
+            k = max(1, round(self.cell_pct * price / grid.width))
+            state = self.markets[model.symbol] = _MarketState(k * grid.width, now_ms)
+        return state
+
+    def _scored(self, state: _MarketState, t_ms: int) -> bool:
+        start = state.start_ms + self.warmup_ms
+        if t_ms >= start and (self.scored_from_ms is None or start < self.scored_from_ms):
+            self.scored_from_ms = start
+        return t_ms >= start
+
+    def _cells_in_band(self, state: _MarketState, price: float, side: int) -> tuple[int, int]:
+        """Inclusive range of cells within the band on one side of the price."""
+        w = state.cell_w
+        if side == LONG:
+            return math.floor(price * (1 - self.band) / w), math.floor(price / w)
+        return math.floor(price / w), math.floor(price * (1 + self.band) / w)
+
+    # -- ModelObserver --------------------------------------------------------------------------
+    def consumed(
+        self, model: MarketModel, exchange: str, side: int, lo: int, hit: NDArray[np.float64]
+    ) -> None:
+        now = model.last_step_ms or 0
+        state = self._state(model, now)
+        grid = model.grid
+        if state is None or grid is None or not self._scored(state, now):
+            return
+        centres = grid.origin + (lo + np.arange(hit.shape[1]) + 0.5) * grid.width
+        cells = np.floor(centres / state.cell_w).astype(np.int64)
+        uniq, inv = np.unique(cells, return_inverse=True)
+        per_cell = np.zeros((hit.shape[0], uniq.size))
+        for t in range(hit.shape[0]):
+            per_cell[t] = np.bincount(inv, weights=hit[t], minlength=uniq.size)
+        window = now // self.window_ms
+        for j in np.flatnonzero(per_cell.sum(axis=0) > 0):
+            key = (model.symbol, window, exchange, side, int(uniq[j]))
+            acc = self.c_model.get(key)
+            if acc is None:
+                self.c_model[key] = per_cell[:, j].copy()
+            else:
+                acc += per_cell[:, j]
+
+    def realized(self, model: MarketModel, event: Liquidation) -> None:
+        state = self._state(model, event.time_ms)
+        if state is None or not self._scored(state, event.time_ms):
+            return
+        side = LONG if event.side == "long" else SHORT
+        cell = math.floor(event.price / state.cell_w)
+        key = (model.symbol, event.time_ms // self.window_ms, event.exchange, side, cell)
+        usd = event.notional_usd
+        self.r[key] += usd
+        who = (model.symbol, event.exchange)
+        self.r_total[who] += usd
+        self.r_count[who] += 1
+        if cell in state.model_top.get((event.exchange, side), ()):
+            self.r_top_model[who] += usd
+        if cell in state.naive_top.get((event.exchange, side), ()):
+            self.r_top_naive[who] += usd
+
+    def stepping(self, model: MarketModel, now_ms: int) -> None:
+        """Consume the naive map along each exchange's mark path of the closing interval."""
+        state = self._state(model, now_ms)
+        if state is None:
+            return
+        scored = self._scored(state, now_ms)
+        window = now_ms // self.window_ms
+        for exchange, iv in model.intervals.items():
+            if not iv.mark_low <= iv.mark_high:
+                continue
+            lo = math.floor(iv.mark_low / state.cell_w)
+            hi = math.floor(iv.mark_high / state.cell_w)
+            for side in (LONG, SHORT):
+                levels = state.naive.get((exchange, side))
+                if not levels:
+                    continue
+                crossed = [c for c in levels if (c >= lo if side == LONG else c <= hi)]
+                for cell in crossed:
+                    usd = levels.pop(cell)
+                    if scored and usd > 0:
+                        self.c_naive[(model.symbol, window, exchange, side, cell)] += usd
+
+    def stepped(self, model: MarketModel, now_ms: int) -> None:
+        state = self._state(model, now_ms)
+        price, _ = model.price(now_ms)
+        if state is None or price is None or model.grid is None:
+            return
+        self._model_top(model, state, price)
+        window = now_ms // self.window_ms
+        if state.naive_window != window:
+            self._naive_map(model, state, price)
+            state.naive_window = window
+
+    def _model_top(self, model: MarketModel, state: _MarketState, price: float) -> None:
+        """Top cells of the model's map (preset-weighted), per exchange and side, for the next
+        interval's prints."""
+        stored, grid = model.stored, model.grid
+        if stored is None or grid is None:
+            return
+        weighted = np.einsum("esbn,b->esn", stored, self.weights) * model.scale[:, :, None]
+        centres = grid.centres()
+        cells = np.floor(centres / state.cell_w).astype(np.int64)
+        for exchange, slot in model.slots.items():
+            for side in (LONG, SHORT):
+                c0, c1 = self._cells_in_band(state, price, side)
+                mask = (cells >= c0) & (cells <= c1)
+                if side == LONG:
+                    mask &= centres < price
+                else:
+                    mask &= centres > price
+                sel = cells[mask]
+                if sel.size == 0:
+                    state.model_top[(exchange, side)] = set()
+                    continue
+                uniq, inv = np.unique(sel, return_inverse=True)
+                usd = np.bincount(inv, weights=weighted[slot, side][mask], minlength=uniq.size)
+                state.model_top[(exchange, side)] = top_cells(uniq, usd, self.top_share)
+
+    def _naive_map(self, model: MarketModel, state: _MarketState, price: float) -> None:
+        """The naive map as drawn now: all open interest at the price, ±1/L, preset weights."""
+        lev = np.asarray(LEVERAGE_TIERS, dtype=np.float64)
+        for exchange, oi in model.open_interest.items():
+            if exchange not in model.slots:
+                continue
+            notional = oi * price
+            for side, sign in ((LONG, -1.0), (SHORT, 1.0)):
+                levels = price * (1.0 + sign / lev)
+                cells = np.floor(levels / state.cell_w).astype(np.int64)
+                usd = 0.5 * notional * self.weights
+                m: dict[int, float] = defaultdict(float)
+                for c, v in zip(cells, usd, strict=True):
+                    if v > 0:
+                        m[int(c)] += float(v)
+                state.naive[(exchange, side)] = dict(m)
+                c0, c1 = self._cells_in_band(state, price, side)
+                band_cells = np.arange(c0, c1 + 1, dtype=np.int64)
+                band_usd = np.array([m.get(int(c), 0.0) for c in band_cells])
+                state.naive_top[(exchange, side)] = top_cells(band_cells, band_usd, self.top_share)
+
+    # -- results --------------------------------------------------------------------------------
+    def compared_exchanges(self, symbol: str) -> list[str]:
+        model = self.engine.markets.get(symbol)
+        slots = set(model.slots) if model is not None else set()
+        return sorted(
+            ex
+            for (sym, ex), usd in self.r_total.items()
+            if sym == symbol and usd > 0 and ex in slots
+        )
+
+    def result(self, symbol: str) -> CalibrationResult:
+        exchanges = self.compared_exchanges(symbol)
+        keep = set(exchanges)
+
+        def mine(key: Key) -> bool:
+            return key[0] == symbol and key[2] in keep
+
+        c_tiers = {k: v for k, v in self.c_model.items() if mine(k)}
+        c_model = {k: float(v @ self.weights) for k, v in c_tiers.items()}
+        c_naive = {k: v for k, v in self.c_naive.items() if mine(k)}
+        r = {k: v for k, v in self.r.items() if mine(k)}
+        r_total = sum(self.r_total[(symbol, ex)] for ex in exchanges)
+        prints = sum(self.r_count[(symbol, ex)] for ex in exchanges)
+        model = _metrics(
+            c_model, r, sum(self.r_top_model[(symbol, ex)] for ex in exchanges), r_total
+        )
+        naive = _metrics(
+            c_naive, r, sum(self.r_top_naive[(symbol, ex)] for ex in exchanges), r_total
+        )
+        excluded = {
+            ex: usd
+            for (sym, ex), usd in self.r_total.items()
+            if sym == symbol and ex not in keep and usd > 0
+        }
+        all_c = sum(float(v @ self.weights) for k, v in self.c_model.items() if k[0] == symbol)
+        all_naive = sum(v for k, v in self.c_naive.items() if k[0] == symbol)
+        fit = _fit_weights(c_tiers, r) if c_tiers and r else None
+        end_map: dict[str, float] = {}
+        snap = self.engine.snapshot(symbol, preset=self.preset, tier_filter=self.tier_filter)
+        if snap.grid is not None and snap.price is not None and snap.has_estimate:
+            from liqtui.model.risk import profile
+
+            end_map["price"] = snap.price
+            for side, values in (("long", snap.estimated_long), ("short", snap.estimated_short)):
+                prof = profile(snap.grid, snap.price, np.asarray(values), side)
+                end_map[f"{side}_total"] = float(np.sum(values))
+                for x in (0.01, 0.02, 0.05, 0.10):
+                    end_map[f"{side}_within_{x:g}"] = float(prof(x))
+        return CalibrationResult(
+            symbol=symbol,
+            preset=self.preset,
+            tier_filter=self.tier_filter,
+            window_ms=self.window_ms,
+            cell_pct=self.cell_pct,
+            band=self.band,
+            top_share=self.top_share,
+            first_ms=self.first_ms,
+            last_ms=self.last_ms,
+            scored_from_ms=self.scored_from_ms,
+            exchanges=tuple(exchanges),
+            throttled=tuple(ex for ex in exchanges if ex in THROTTLED),
+            prints=prints,
+            excluded_realized_usd=excluded,
+            model_c_all_exchanges_usd=all_c,
+            naive_c_all_exchanges_usd=all_naive,
+            end_map=end_map,
+            model=model,
+            naive=naive,
+            fit=fit,
+        )
+
+
+@dataclass(frozen=True)
+class Metrics:
+    rank_cells: float | None
+    n_cells: int
+    rank_windows: float | None
+    n_windows: int
+    top_share: float | None  # share of R in cells the map had in its top 20% before the cross
+    rho: float | None  # ΣR / ΣC
+    sum_c: float  # Σ predicted consumption (E)
+    sum_r: float  # Σ realized (R)
+
+
+def _metrics(c: dict[Key, float], r: dict[Key, float], r_top: float, r_total: float) -> Metrics:
+    keys = sorted(k for k in set(c) | set(r) if c.get(k, 0.0) > 0 or r.get(k, 0.0) > 0)
+    cv = [c.get(k, 0.0) for k in keys]
+    rv = [r.get(k, 0.0) for k in keys]
+    per_window: dict[int, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for k in keys:
+        per_window[k[1]][0] += c.get(k, 0.0)
+        per_window[k[1]][1] += r.get(k, 0.0)
+    wc = [v[0] for v in per_window.values()]
+    wr = [v[1] for v in per_window.values()]
+    sum_c, sum_r = float(sum(c.values())), float(sum(r.values()))
+    return Metrics(
+        rank_cells=spearman(cv, rv),
+        n_cells=len(keys),
+        rank_windows=spearman(wc, wr),
+        n_windows=len(per_window),
+        top_share=r_top / r_total if r_total > 0 else None,
+        rho=sum_r / sum_c if sum_c > 0 and sum_r > 0 else None,
+        sum_c=sum_c,
+        sum_r=sum_r,
+    )
+
+
+@dataclass(frozen=True)
+class WeightFit:
+    weights: tuple[float, ...]  # normalized to sum 1 (per LEVERAGE_TIERS)
+    rho: float | None  # ΣR / Σ(fitted C)
+    rank_cells: float | None
+    n_cells: int
+
+
+def _fit_weights(c_tiers: dict[Key, NDArray[np.float64]], r: dict[Key, float]) -> WeightFit | None:
+    keys = sorted(set(c_tiers) | set(r))
+    n_tiers = len(LEVERAGE_TIERS)
+    a = np.array([c_tiers.get(k, np.zeros(n_tiers)) for k in keys])
+    b = np.array([r.get(k, 0.0) for k in keys])
+    if not a.any() or not b.any():
+        return None
+    scale = a.max()
+    w = nnls(a / scale, b / scale)
+    if not w.any():
+        return None
+    w_norm = w / w.sum()
+    fitted_c = a @ w_norm
+    sum_c = float(fitted_c.sum())
+    return WeightFit(
+        weights=tuple(float(x) for x in w_norm),
+        rho=float(b.sum()) / sum_c if sum_c > 0 else None,
+        rank_cells=spearman(fitted_c, b),
+        n_cells=len(keys),
+    )
+
+
+@dataclass(frozen=True)
+class CalibrationResult:
+    symbol: str
+    preset: str
+    tier_filter: str
+    window_ms: int
+    cell_pct: float
+    band: float
+    top_share: float
+    first_ms: int | None
+    last_ms: int | None
+    scored_from_ms: int | None
+    exchanges: tuple[str, ...]  # compared (map and prints)
+    throttled: tuple[str, ...]  # of those, feeds that send at most one print per second
+    prints: int
+    excluded_realized_usd: dict[str, float]  # prints from exchanges without a map
+    model_c_all_exchanges_usd: float  # C over the scored period, every exchange (E)
+    naive_c_all_exchanges_usd: float
+    end_map: dict[str, float]  # E at the end: totals and within 1/2/5/10% of the price
+    model: Metrics
+    naive: Metrics
+    fit: WeightFit | None
+
+    @property
+    def comparable(self) -> bool:
+        return self.prints > 0 and self.model.sum_c > 0
+
+
+# -- output -------------------------------------------------------------------------------------
+
+
+def _t(ms: int | None) -> str:
+    return (
+        "—" if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
+    )
+
+
+def _f(x: float | None, fmt: str = "{:.3f}") -> str:
+    return "n/a" if x is None else fmt.format(x)
+
+
+def _usd(x: float) -> str:
+    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= size:
+            return f"${x / size:.2f}{unit}"
+    return f"${x:.0f}"
+
+
+def format_result(res: CalibrationResult, source: str) -> str:
+    span = ""
+    if res.first_ms is not None and res.last_ms is not None:
+        span = f" ({(res.last_ms - res.first_ms) / DAY_MS:.1f} d)"
+    hours = res.window_ms / HOUR_MS
+    lines = [
+        f"liqtui calibrate: {source}, market {res.symbol}",
+        f"replayed {_t(res.first_ms)} → {_t(res.last_ms)} UTC{span}; scored from "
+        f"{_t(res.scored_from_ms)} (warm-up); windows {hours:g}h, cells {res.cell_pct * 100:g}% "
+        f"of price, top-20% among cells within ±{res.band * 100:g}%",
+    ]
+    if res.exchanges:
+        note = (
+            f" (throttled feed: R is a lower bound, so is ρ: {', '.join(res.throttled)})"
+            if res.throttled
+            else ""
+        )
+        lines.append(f"compared: {', '.join(res.exchanges)}; {res.prints} realized prints{note}")
+    else:
+        lines.append(
+            "compared: nothing — no exchange has both an estimated map (open interest) and "
+            "realized prints in the scored period"
+        )
+    for ex, usd in sorted(res.excluded_realized_usd.items()):
+        lines.append(f"  not compared: {ex} R {_usd(usd)} (no estimated map for it)")
+    w = 38
+    head = f"{'':<{w}}{'model (' + res.preset + ')':>18}{'naive ±1/L':>16}"
+    lines += ["", head]
+    rows = [
+        ("rank corr C vs R, per cell", "rank_cells", "n_cells", "{:+.3f}"),
+        ("rank corr ΣC vs ΣR, per window", "rank_windows", "n_windows", "{:+.3f}"),
+    ]
+    for label, attr, n_attr, fmt in rows:
+        m, nv = res.model, res.naive
+        lines.append(
+            f"{label:<{w}}{_f(getattr(m, attr), fmt) + f' (n={getattr(m, n_attr)})':>18}"
+            f"{_f(getattr(nv, attr), fmt) + f' (n={getattr(nv, n_attr)})':>16}"
+        )
+    lines.append(
+        f"{'R share in top-20% cells before cross':<{w}}"
+        f"{_f(res.model.top_share, '{:.1%}'):>18}{_f(res.naive.top_share, '{:.1%}'):>16}"
+    )
+    lines.append(
+        f"{'ρ = ΣR/ΣC':<{w}}{_f(res.model.rho, '{:.4g}'):>18}{_f(res.naive.rho, '{:.4g}'):>16}"
+    )
+    m, nv = res.model, res.naive
+    lines.append(f"{'ΣC (E, predicted consumption)':<{w}}{_usd(m.sum_c):>18}{_usd(nv.sum_c):>16}")
+    lines.append(f"{'ΣR (R, realized)':<{w}}{_usd(m.sum_r):>18}{_usd(nv.sum_r):>16}")
+    if not res.exchanges:
+        lines.append(
+            f"{'ΣC, every exchange (nothing to compare)':<{w}}"
+            f"{_usd(res.model_c_all_exchanges_usd):>18}{_usd(res.naive_c_all_exchanges_usd):>16}"
+        )
+    if res.end_map:
+        m = res.end_map
+        for side, where in (("long", "below"), ("short", "above")):
+            near = " / ".join(_usd(m[f"{side}_within_{x:g}"]) for x in (0.01, 0.02, 0.05, 0.10))
+            lines.append(
+                f"E {side}s at the end ({res.preset}): {_usd(m[f'{side}_total'])}; within "
+                f"1/2/5/10% {where} {m['price']:,.0f}: {near}"
+            )
+    if res.fit is not None:
+        weights = " ".join(
+            f"{t}x {v:.2f}" for t, v in zip(LEVERAGE_TIERS, res.fit.weights, strict=True)
+        )
+        lines += [
+            "",
+            f"fitted leverage weights (NNLS over {res.fit.n_cells} cells): {weights}",
+            f"  with them: ρ {_f(res.fit.rho, '{:.4g}')}, rank corr per cell "
+            f"{_f(res.fit.rank_cells, '{:+.3f}')} (in-sample)",
+        ]
+    if not res.comparable:
+        lines += ["", "not calibrated: no realized prints to compare the map with (ρ undefined)"]
+    lines.append("E = estimated by the model, R = realized (exchange prints).")
+    return "\n".join(lines) + "\n"
+
+
+def result_json(res: CalibrationResult) -> dict[str, Any]:
+    doc = asdict(res)
+    doc["labels"] = {"C": "E (estimated consumption)", "R": "R (realized prints)"}
+    doc["comparable"] = res.comparable
+    return doc
+
+
+# -- writing the user config --------------------------------------------------------------------
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(float(value)) if isinstance(value, float) else str(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} to TOML")
+
+
+_SECTION_RE = re.compile(r"^\s*\[\s*([^\]]+?)\s*\]\s*(#.*)?$")
+
+
+def update_config(path: Path, section: str, values: dict[str, object]) -> None:
+    """Set keys of one section of a TOML config file, keeping everything else as it is.
+
+    The result is parsed and checked (liqtui.config) before it replaces the file; a file that
+    would not load is never written.
+    """
+    from liqtui.config import Settings, apply_file
+
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    lines = text.splitlines()
+    start = end = None
+    for i, line in enumerate(lines):
+        m = _SECTION_RE.match(line)
+        if m and start is None and m.group(1) == section:
+            start = i
+        elif m and start is not None and end is None:
+            end = i
+    if start is None:
+        if lines and lines[-1].strip():
+            lines.append("")
+        lines.append(f"[{section}]")
+        start, end = len(lines) - 1, len(lines)
+    end = len(lines) if end is None else end
+    body = lines[start + 1 : end]
+    for key, value in values.items():
+        new_line = f"{key} = {_toml_value(value)}"
+        key_re = re.compile(rf"^\s*{re.escape(key)}\s*=")
+        found = next((j for j, line in enumerate(body) if key_re.match(line)), None)
+        if found is None:
+            last = max((j for j, line in enumerate(body) if line.strip()), default=-1)
+            body.insert(last + 1, new_line)
+            continue
+        stop = found + 1
+        depth = body[found].count("[") - body[found].count("]")
+        while depth > 0 and stop < len(body):  # a multi-line array
+            depth += body[stop].count("[") - body[stop].count("]")
+            stop += 1
+        body[found:stop] = [new_line]
+    lines[start + 1 : end] = body
+    out = "\n".join(lines) + "\n"
+    apply_file(Settings(), tomllib.loads(out), path)  # raises ConfigError if it would not load
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".liqtui-", suffix=".toml")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(out)
+    os.replace(tmp, path)
+
+
+def calibration_values(res: CalibrationResult, source: str, *, fitted: bool) -> dict[str, object]:
+    when = datetime.now(UTC).strftime("%Y-%m-%d")
+    if fitted and res.fit is not None and res.fit.rho:
+        note = (
+            f"{when}: {source}, {res.symbol}, {res.prints} prints from {', '.join(res.exchanges)}, "
+            f"fitted weights"
+        )
+        return {
+            "preset": FITTED,
+            "fitted_weights": [round(w, 6) for w in res.fit.weights],
+            "rho": float(f"{res.fit.rho:.6g}"),
+            "calibrated_preset": FITTED,
+            "calibrated_on": note,
+        }
+    assert res.model.rho is not None
+    note = f"{when}: {source}, {res.symbol}, {res.prints} prints from {', '.join(res.exchanges)}"
+    return {
+        "rho": float(f"{res.model.rho:.6g}"),
+        "calibrated_preset": res.preset,
+        "calibrated_on": note,
+    }
+
+
+# -- tier tables from the exchanges' public endpoints -----------------------------------------
+
+
+async def _get_json(session: Any, url: str) -> Any:
+    async with session.get(url) as resp:
+        if resp.status != 200:
+            raise RuntimeError(f"{url}: HTTP {resp.status}")
+        return await resp.json(content_type=None)
+
+
+async def fetch_bybit_tiers(session: Any, rest_url: str, market: str) -> dict[str, Any]:
+    """Bybit linear risk limits (GET /v5/market/risk-limit, public) as a brackets.toml table."""
+    symbol = f"{market}USDT"
+    url = f"{rest_url}/v5/market/risk-limit?category=linear&symbol={symbol}"
+    rows: list[dict[str, Any]] = []
+    cursor = ""
+    for _ in range(20):
+        doc = await _get_json(session, url + (f"&cursor={cursor}" if cursor else ""))
+        if not isinstance(doc, dict) or doc.get("retCode") not in (0, "0"):
+            raise RuntimeError(
+                f"bybit risk-limit {symbol}: {doc.get('retMsg') if isinstance(doc, dict) else doc}"
+            )
+        result = doc.get("result") or {}
+        rows += [r for r in result.get("list", []) if r.get("symbol", symbol) == symbol]
+        cursor = result.get("nextPageCursor") or ""
+        if not cursor:
+            break
+    tiers = []
+    for r in sorted(rows, key=lambda r: float(r["riskLimitValue"])):
+        deduction = r.get("mmDeduction") or 0
+        tiers.append(
+            [
+                float(r["riskLimitValue"]),
+                float(r["maxLeverage"]),
+                float(r["maintenanceMargin"]),
+                float(deduction),
+            ]
+        )
+    if not tiers:
+        raise RuntimeError(f"bybit risk-limit {symbol}: no tiers")
+    return {"exchange": "bybit", "symbol": market, "cap_unit": "usd", "url": url, "tiers": tiers}
+
+
+async def fetch_okx_tiers(session: Any, rest_url: str, market: str) -> dict[str, Any]:
+    """OKX swap position tiers (GET /api/v5/public/position-tiers, public) in base units."""
+    inst = f"{market}-USDT-SWAP"
+    family = f"{market}-USDT"
+    doc = await _get_json(
+        session, f"{rest_url}/api/v5/public/instruments?instType=SWAP&instId={inst}"
+    )
+    data = doc.get("data") if isinstance(doc, dict) else None
+    if not data:
+        raise RuntimeError(f"okx instruments {inst}: {doc}")
+    ct_val = float(data[0]["ctVal"])
+    url = (
+        f"{rest_url}/api/v5/public/position-tiers?instType=SWAP&tdMode=isolated&instFamily={family}"
+    )
+    doc = await _get_json(session, url)
+    if not isinstance(doc, dict) or str(doc.get("code")) != "0":
+        raise RuntimeError(f"okx position-tiers {family}: {doc}")
+    rows = [r for r in doc.get("data", []) if r.get("instFamily", family) == family]
+    tiers = []
+    for r in sorted(rows, key=lambda r: int(r["tier"])):
+        cap = float(r["maxSz"]) * ct_val
+        tiers.append([cap, float(r["maxLever"]), float(r["mmr"]), 0.0])
+    if not tiers:
+        raise RuntimeError(f"okx position-tiers {family}: no tiers")
+    return {"exchange": "okx", "symbol": market, "cap_unit": "base", "url": url, "tiers": tiers}
+
+
+async def refresh_tiers(settings: Settings, markets: Sequence[str]) -> list[dict[str, Any]]:
+    import aiohttp
+
+    tables: list[dict[str, Any]] = []
+    timeout = aiohttp.ClientTimeout(total=20)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        for market in markets:
+            tables.append(
+                await fetch_bybit_tiers(session, settings.exchanges["bybit"].rest_url, market)
+            )
+            tables.append(
+                await fetch_okx_tiers(session, settings.exchanges["okx"].rest_url, market)
+            )
+    return tables
+
+
+def tiers_toml(tables: Sequence[dict[str, Any]], when: str) -> str:
+    """A tiers file in the brackets.toml format (the refreshed tables, dated)."""
+    out = [
+        "# Tier tables fetched by `liqtui calibrate --refresh-tiers` (overrides the shipped ones).",
+        "",
+    ]
+    for t in tables:
+        out += [
+            "[[table]]",
+            f"exchange = {_toml_value(t['exchange'])}",
+            f"symbol = {_toml_value(t['symbol'])}",
+            f"cap_unit = {_toml_value(t['cap_unit'])}",
+            f"source = {_toml_value('GET ' + t['url'])}",
+            f"date = {_toml_value(when)}",
+            f"checked = {_toml_value(when)}",
+            "verified = true",
+            "tiers = [",
+            *[f"    [{', '.join(_cap(v) for v in row)}]," for row in t["tiers"]],
+            "]",
+            "",
+        ]
+    return "\n".join(out)
+
+
+def _cap(v: float) -> str:
+    return "inf" if math.isinf(v) else repr(float(v))
+
+
+def merge_tiers_file(path: Path, tables: Sequence[dict[str, Any]], when: str) -> None:
+    """Write the fetched tables into the tiers file, keeping other markets already in it."""
+    from liqtui.model.mechanics import parse_tier_tables
+
+    keep: list[dict[str, Any]] = []
+    if path.exists():
+        with path.open("rb") as fh:
+            old = tomllib.load(fh)
+        fetched = {(t["exchange"], t["symbol"]) for t in tables}
+        for t in old.get("table", []):
+            if (t.get("exchange"), t.get("symbol")) not in fetched:
+                src = str(t.get("source", ""))
+                keep.append({**t, "url": src.removeprefix("GET ")})
+    text = tiers_toml([*keep, *tables], when)
+    parse_tier_tables(tomllib.loads(text), str(path))  # check before writing
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+# -- the command ------------------------------------------------------------------------------
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of `liqtui calibrate` (the CLI adds the subparser, this its arguments)."""
+    from liqtui.cli import _duration, _symbol
+
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--replay", metavar="FILE", type=Path, help="recording to calibrate on")
+    src.add_argument("--demo", action="store_true", help="the built-in simulator (synthetic)")
+    p.add_argument("--symbol", action="append", type=_symbol, metavar="SYM", help="market(s)")
+    p.add_argument("--preset", help="leverage preset to score (default: from the config)")
+    p.add_argument("--tier-filter", choices=("all", "25x+"), default="all", help="(all)")
+    p.add_argument(
+        "--window", type=_duration, default=HOUR_MS, metavar="DURATION", help="window (1h)"
+    )
+    p.add_argument(
+        "--warmup",
+        type=_duration,
+        default=DAY_MS,
+        metavar="DURATION",
+        help="replayed time that builds the map before scoring starts (24h)",
+    )
+    p.add_argument("--cell-pct", type=float, default=0.0025, help="price cell, fraction (0.0025)")
+    p.add_argument("--band", type=float, default=0.10, help="top-20%% ranking band (0.10)")
+    p.add_argument(
+        "--duration",
+        type=_duration,
+        default=3 * DAY_MS,
+        metavar="DURATION",
+        help="--demo: simulated time after the warm-up (3d)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="--demo: simulator seed (0)")
+    p.add_argument("--fit-weights", action="store_true", help="fit the leverage weights too")
+    p.add_argument("--write", action="store_true", help="write ρ (and weights) to your config")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="(text)")
+    p.add_argument(
+        "--refresh-tiers",
+        action="store_true",
+        help="fetch Bybit risk limits and OKX position tiers into your tiers file",
+    )
+    p.add_argument("--config", metavar="FILE", type=Path, help="settings file (overrides yours)")
+
+
+def run_calibrate(settings: Settings, args: argparse.Namespace, out: IO[str] | None = None) -> int:
+    """`liqtui calibrate`: 0 ok; 1 nothing to compare (or not enough to write); 2 usage."""
+    from liqtui.config import ConfigError, user_config_path
+    from liqtui.model.engine import engine_from_settings
+
+    out = out or sys.stdout
+    if args.refresh_tiers:
+        markets = list(args.symbol or ["BTC", "ETH"])
+        when = datetime.now(UTC).strftime("%Y-%m-%d")
+        tables = asyncio.run(refresh_tiers(settings, markets))
+        path = settings.tiers_path()
+        merge_tiers_file(path, tables, when)
+        print(f"liqtui: wrote {len(tables)} tier tables ({', '.join(markets)}) to {path}", file=out)
+        if args.replay is None and not args.demo:
+            return 0
+    if args.replay is None and not args.demo:
+        print("liqtui: error: calibrate needs --replay FILE or --demo", file=sys.stderr)
+        return 2
+    preset = args.preset or settings.model.preset
+    engine = engine_from_settings(settings, preset=preset)
+    if preset not in (*PRESETS, FITTED):
+        known = ", ".join((*PRESETS, FITTED))
+        print(f"liqtui: error: unknown preset {preset!r} ({known})", file=sys.stderr)
+        return 2
+    try:
+        preset_weights(preset, args.tier_filter, engine.fitted_weights)
+    except ValueError as exc:
+        print(f"liqtui: error: preset {preset!r}: {exc}", file=sys.stderr)
+        return 2
+    cal = Calibrator(
+        engine,
+        preset=preset,
+        tier_filter=args.tier_filter,
+        window_ms=args.window,
+        cell_pct=args.cell_pct,
+        band=args.band,
+        warmup_ms=args.warmup,
+        symbols=args.symbol,
+    )
+    if args.demo:
+        from liqtui.feeds.demo import DemoSource
+
+        symbols = list(args.symbol or ["BTC"])
+        source_name = f"demo simulator (synthetic), seed {args.seed}"
+        total = args.warmup + args.duration  # simulated in the demo's fast 30 s steps
+        DemoSource(symbols, seed=args.seed, warmup_ms=total, start_ms=1_767_225_600_000).run_sync(
+            cal
+        )
+    else:
+        from liqtui.feeds.replay import ReplaySource
+
+        if not args.replay.is_file():
+            print(f"liqtui: error: {args.replay}: no such recording", file=sys.stderr)
+            return 2
+        source_name = str(args.replay)
+        ReplaySource(args.replay, speed=None).run_sync(cal)
+    symbols = list(args.symbol or engine.symbols())
+    if not symbols:
+        print("liqtui: no markets in the source", file=sys.stderr)
+        return 1
+    results = [cal.result(s) for s in symbols]
+    if args.format == "json":
+        for res in results:
+            out.write(json.dumps(result_json(res), allow_nan=False, default=str) + "\n")
+    else:
+        out.write("\n".join(format_result(res, source_name) for res in results))
+    out.flush()
+    comparable = [r for r in results if r.comparable]
+    if args.write:
+        if len(results) != 1:
+            print("liqtui: --write needs exactly one --symbol", file=sys.stderr)
+            return 2
+        res = results[0]
+        if res.prints < MIN_PRINTS_TO_WRITE or res.model.rho is None:
+            print(
+                f"liqtui: not written: {res.prints} realized prints compared "
+                f"(at least {MIN_PRINTS_TO_WRITE} needed)",
+                file=sys.stderr,
+            )
+            return 1
+        path = Path(args.config) if args.config else user_config_path()
+        values = calibration_values(res, source_name, fitted=args.fit_weights)
+        try:
+            update_config(path, "model", values)
+        except ConfigError as exc:
+            print(f"liqtui: error: not written: {exc}", file=sys.stderr)
+            return 2
+        print(f"liqtui: wrote {', '.join(values)} to [model] in {path}", file=out)
+    return 0 if comparable else 1

@@ -1,0 +1,255 @@
+"""Bounded per-market history: the time × price ring H and the per-minute activity ring.
+
+H (`HistoryRing`) keeps `rows` snapshots of the estimated map E, summed over exchanges but kept
+per side and per leverage tier, at a coarser price resolution than the model grid (cells of whole
+grid bins, about `cell_pct` of price). Keeping the tier axis means a leverage preset applies to the
+history exactly as it does to the live map. One row is written every `row_ms` of source time, so
+the ring covers `rows × row_ms` (the model's window). Memory is fixed at
+rows × 2 × tiers × cells × 4 bytes (float32) + rows × 8 bytes: ≈ 1.3 MB for the defaults
+(96 rows, 6 tiers, ≈ 282 cells at 0.25% over ±35%).
+
+`ActivityRing` keeps, per minute over `days` (7 by default), realized liquidation notional per
+side and the last price: the inputs of the live cascade detector (models.md §3.3 item 5).
+10,080 minutes × 16 bytes ≈ 161 kB.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from liqtui.model.grid import PriceGrid, remap
+
+MINUTE_MS = 60_000
+
+
+def cell_grid(grid: PriceGrid, k: int) -> PriceGrid:
+    """A coarser grid whose cells are `k` whole bins of `grid`, aligned to multiples of k·width."""
+    width = k * grid.width
+    first = grid.origin_bin // k
+    last = -(-(grid.origin_bin + grid.n_bins) // k)  # ceil
+    return PriceGrid(origin=first * width, width=width, n_bins=last - first)
+
+
+def bins_per_cell(grid: PriceGrid, cell_pct: float, price: float) -> int:
+    return max(1, round(cell_pct * price / grid.width))
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryView:
+    """The time × price history of one market, weighted by a preset; oldest row first."""
+
+    times_ms: NDArray[np.int64]  # end of each row's interval (when it was written)
+    cells: PriceGrid  # price cells (rows of a heat map)
+    long_usd: NDArray[np.float64]  # [time, cell] estimated long liquidation notional (E)
+    short_usd: NDArray[np.float64]
+    row_ms: int
+
+
+class HistoryRing:
+    """Ring buffer H[row, side, tier, cell] of the estimated map (float32, fixed size)."""
+
+    def __init__(
+        self,
+        grid: PriceGrid,
+        price: float,
+        *,
+        rows: int,
+        row_ms: int,
+        n_tiers: int,
+        cell_pct: float,
+    ) -> None:
+        self.rows = rows
+        self.row_ms = row_ms
+        self.n_tiers = n_tiers
+        self.cell_pct = cell_pct
+        self.k = bins_per_cell(grid, cell_pct, price)
+        self.cells = cell_grid(grid, self.k)
+        self.grid = grid
+        self.data = np.zeros((rows, 2, n_tiers, self.cells.n_bins), dtype=np.float32)
+        self.times = np.full(rows, -1, dtype=np.int64)
+        self.head = 0  # next row to write
+        self.next_ms: int | None = None
+        self._index = self._bin_index(grid)
+
+    @property
+    def nbytes(self) -> int:
+        return self.data.nbytes + self.times.nbytes + self._index.nbytes
+
+    def _bin_index(self, grid: PriceGrid) -> NDArray[np.int32]:
+        """Flat target of every (side, tier, bin) of the model grid in (side, tier, cell)."""
+        cell = (grid.origin_bin + np.arange(grid.n_bins)) // self.k - self.cells.origin_bin
+        rows = np.arange(2 * self.n_tiers)[:, None] * self.cells.n_bins
+        return (rows + cell[None, :]).ravel().astype(np.int32)
+
+    def due(self, now_ms: int) -> bool:
+        if self.next_ms is None:
+            self.next_ms = now_ms - now_ms % self.row_ms + self.row_ms
+            return False
+        return now_ms >= self.next_ms
+
+    def capture(self, now_ms: int, estimated: NDArray[np.float64]) -> None:
+        """Write one row from E summed over exchanges: shape (2, tiers, model bins), USD."""
+        n_cells = self.cells.n_bins
+        summed = np.bincount(
+            self._index, weights=estimated.ravel(), minlength=2 * self.n_tiers * n_cells
+        )
+        self.data[self.head] = summed.reshape(2, self.n_tiers, n_cells)
+        self.times[self.head] = now_ms
+        self.head = (self.head + 1) % self.rows
+        self.next_ms = now_ms - now_ms % self.row_ms + self.row_ms
+
+    def regrid(self, grid: PriceGrid, price: float) -> None:
+        """Follow the model grid after a re-centre: cells move with it, mass is conserved."""
+        old = self.cells
+        if grid.width != self.grid.width:
+            self.k = bins_per_cell(grid, self.cell_pct, price)
+        self.cells = cell_grid(grid, self.k)
+        self.grid = grid
+        if self.cells != old:
+            moved = remap(self.data.reshape(-1, old.n_bins).astype(np.float64), old, self.cells)
+            self.data = moved.astype(np.float32).reshape(self.rows, 2, self.n_tiers, -1)
+        self._index = self._bin_index(grid)
+
+    def view(self, weights: NDArray[np.float64], since_ms: int | None = None) -> HistoryView:
+        order = (self.head + np.arange(self.rows)) % self.rows
+        keep = order[self.times[order] >= (since_ms if since_ms is not None else 0)]
+        keep = keep[self.times[keep] >= 0]
+        w = weights.astype(np.float32)
+        weighted = np.einsum("rstc,t->rsc", self.data[keep], w).astype(np.float64)
+        times = self.times[keep].copy()
+        for arr in (times, weighted):
+            arr.flags.writeable = False
+        long_usd, short_usd = weighted[:, 0], weighted[:, 1]
+        return HistoryView(times, self.cells, long_usd, short_usd, self.row_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityStats:
+    """Inputs of the live cascade detector at one moment (computed from ActivityRing)."""
+
+    minute_long_usd: float  # realized (R) notional in the last complete minute
+    minute_short_usd: float
+    baseline_usd: float | None  # median realized notional of the active minutes over the days kept
+    active_minutes: int  # minutes with at least one print in the days kept
+    history_minutes: int  # minutes with a price in the days kept
+    move_15m: float | None  # price return over the last 15 minutes (0.03 = +3%)
+    sigma_15m: float | None  # std of 15-minute returns over the days kept
+
+
+class ActivityRing:
+    """Per-minute realized notional (per side) and last price over `days` (float32, fixed size).
+
+    The current minute is accumulated in Python floats and written to the ring when the next
+    minute starts (or when read), so a print costs a few additions, not numpy scalar writes.
+    """
+
+    def __init__(self, days: int = 7) -> None:
+        self.minutes = days * 1440
+        self.minute = np.full(self.minutes, -1, dtype=np.int32)
+        self.long_usd = np.zeros(self.minutes, dtype=np.float32)
+        self.short_usd = np.zeros(self.minutes, dtype=np.float32)
+        self.price = np.full(self.minutes, np.nan, dtype=np.float32)
+        self.newest = -1  # the minute being accumulated
+        self._long = self._short = 0.0
+        self._price = math.nan
+
+    @property
+    def nbytes(self) -> int:
+        return self.minute.nbytes + self.long_usd.nbytes + self.short_usd.nbytes + self.price.nbytes
+
+    def flush(self) -> None:
+        """Write the minute being accumulated into the ring."""
+        m = self.newest
+        if m < 0:
+            return
+        slot = m % self.minutes
+        if self.minute[slot] != m:
+            self.minute[slot] = m
+            self.long_usd[slot] = self.short_usd[slot] = 0.0
+            self.price[slot] = np.nan
+        self.long_usd[slot] += self._long
+        self.short_usd[slot] += self._short
+        if not math.isnan(self._price):
+            self.price[slot] = self._price
+        self._long = self._short = 0.0
+        self._price = math.nan
+
+    def _at(self, time_ms: int) -> bool:
+        """Make `time_ms`'s minute the current one; False if it is older (written directly)."""
+        m = time_ms // MINUTE_MS
+        if m == self.newest:
+            return True
+        if m > self.newest:
+            self.flush()
+            self.newest = m
+            return True
+        return False
+
+    def _old_slot(self, time_ms: int) -> int | None:
+        m = time_ms // MINUTE_MS
+        if m <= self.newest - self.minutes:
+            return None  # older than the ring
+        slot = m % self.minutes
+        if self.minute[slot] != m:
+            self.minute[slot] = m
+            self.long_usd[slot] = self.short_usd[slot] = 0.0
+            self.price[slot] = np.nan
+        return slot
+
+    def add_liquidation(self, time_ms: int, is_long: bool, usd: float) -> None:
+        if self._at(time_ms):
+            if is_long:
+                self._long += usd
+            else:
+                self._short += usd
+            return
+        slot = self._old_slot(time_ms)
+        if slot is not None:
+            (self.long_usd if is_long else self.short_usd)[slot] += usd
+
+    def add_price(self, time_ms: int, price: float) -> None:
+        if self._at(time_ms):
+            self._price = price
+            return
+        slot = self._old_slot(time_ms)
+        if slot is not None:
+            self.price[slot] = price
+
+    def stats(self, now_ms: int) -> ActivityStats:
+        """Detector inputs as of `now_ms`: the last complete minute against the days kept."""
+        self.flush()
+        last = now_ms // MINUTE_MS - 1
+        lo = last - self.minutes + 1
+        valid = (self.minute >= lo) & (self.minute <= last)
+        minutes = self.minute[valid]
+        longs, shorts = self.long_usd[valid], self.short_usd[valid]
+        total = longs.astype(np.float64) + shorts
+        at_last = np.flatnonzero(minutes == last)
+        ml = float(longs[at_last[0]]) if at_last.size else 0.0
+        ms = float(shorts[at_last[0]]) if at_last.size else 0.0
+        active = total > 0
+        baseline = float(np.median(total[active])) if active.any() else None
+        # 15-minute returns on a dense minute axis (minutes without a price are gaps).
+        dense = np.full(self.minutes, np.nan)
+        dense[minutes - lo] = self.price[valid]
+        have = np.isfinite(dense)
+        move = sigma = None
+        if have[-1] and have[-16]:
+            move = float(dense[-1] / dense[-16] - 1.0)
+        r15 = dense[15:] / dense[:-15] - 1.0
+        r15 = r15[np.isfinite(r15)]
+        if r15.size >= 60:
+            sigma = float(np.std(r15))
+        return ActivityStats(
+            minute_long_usd=ml,
+            minute_short_usd=ms,
+            baseline_usd=baseline,
+            active_minutes=int(active.sum()),
+            history_minutes=int(have.sum()),
+            move_15m=move,
+            sigma_15m=sigma if sigma is None or math.isfinite(sigma) else None,
+        )

@@ -1,0 +1,355 @@
+"""Calibration: C against R per cell and window, the naive baseline, the config it writes, and
+the tier refresh (against a loopback exchange, never a real host)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import io
+import json
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from loopback import Loopback
+from recordings import force_order, line, write_recording
+
+from liqtui.config import ConfigError, Endpoint, Settings, load_settings
+from liqtui.events import Liquidation, MarkPrice, OpenInterest
+from liqtui.model import calibrate
+from liqtui.model.calibrate import (
+    Calibrator,
+    merge_tiers_file,
+    nnls,
+    rankdata,
+    refresh_tiers,
+    spearman,
+    update_config,
+)
+from liqtui.model.density import LONG, ModelParams, preset_weights
+from liqtui.model.engine import Engine, engine_from_settings
+from liqtui.model.mechanics import liquidation_price, load_tier_tables
+
+T0 = 1_767_225_600_000
+MIN = 60_000
+
+
+def test_ranks_and_spearman_by_hand() -> None:
+    assert rankdata(np.array([10.0, 20.0, 20.0, 30.0])).tolist() == [1.0, 2.5, 2.5, 4.0]
+    # d = (0, 1, −1, 0): 1 − 6·2/(4·15) = 0.8
+    assert spearman([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(0.8)
+    assert spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 2], [1, 2]) is None and spearman([1, 1, 1], [1, 2, 3]) is None
+
+
+def test_nnls_recovers_non_negative_weights() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.random((200, 6))
+    truth = np.array([0.0, 0.0, 2.0, 0.0, 1.0, 0.5])
+    assert nnls(a, a @ truth) == pytest.approx(truth, abs=1e-9)
+    # An unconstrained fit would go negative: the constrained one stays at zero there.
+    b = a[:, 0] - 0.5 * a[:, 1]
+    w = nnls(a, b)
+    assert (w >= 0).all() and w[1] == 0
+
+
+def _feed_dip_scenario(cal: Calibrator, *, dips: int = 1, prints_per_dip: int = 1) -> float:
+    """OI grows by 10 BTC a minute at 100,000 (flat); every 10 minutes the mark dips to 99,300
+    for a moment, crossing the 100x long level (≈ 99,398) of the positions opened since the
+    last dip, and a long is liquidated there. Returns the realized notional (R)."""
+    oi, realized = 1_000.0, 0.0
+    for m in range(12 + 10 * dips):
+        t = T0 + m * MIN
+        cal.apply(MarkPrice("binance", "BTC", t, 100_000.0))
+        cal.apply(OpenInterest("binance", "BTC", t + 1, oi))
+        oi += 10.0
+        if m >= 12 and m % 10 == 5:
+            cal.apply(MarkPrice("binance", "BTC", t + 20_000, 99_300.0))
+            for i in range(prints_per_dip):
+                qty = 0.5 + 0.01 * i
+                ev = Liquidation(
+                    "binance", "BTC", t + 20_000 + i, "long", 99_398.0, qty, qty * 99_398
+                )
+                cal.apply(ev)
+                realized += ev.notional_usd
+            cal.apply(MarkPrice("binance", "BTC", t + 30_000, 100_000.0))
+        cal.advance(t + 2)
+    cal.advance(T0 + (13 + 10 * dips) * MIN)
+    return realized
+
+
+def test_model_and_naive_map_are_scored_on_the_same_prints() -> None:
+    engine = Engine(params=ModelParams(half_life_ms=10**15), preset="high")
+    cal = Calibrator(engine, warmup_ms=10 * MIN, window_ms=60 * MIN)
+    realized = _feed_dip_scenario(cal, dips=1)
+    res = cal.result("BTC")
+    assert res.exchanges == ("binance",) and res.throttled == ("binance",) and res.prints == 1
+    assert res.model.sum_r == pytest.approx(realized)
+    # The model had the 100x level's cell among its top cells before the dip: all R is there.
+    assert res.model.top_share == pytest.approx(1.0)
+    # C is what the steps took out of E (preset-weighted): the dip's 100x longs, and the few
+    # 100x shorts opened during the dip (entries spread over 99,300–100,000) that the recovery
+    # to 100,000 crossed right after.
+    model = engine.markets["BTC"]
+    assert model.consumed is not None
+    per_side = np.einsum("stn,t->s", model.consumed[0], preset_weights("high"))
+    weighted_c = float(per_side.sum())
+    assert per_side[LONG] > 10 * per_side[1] > 0
+    assert res.model.sum_c == pytest.approx(weighted_c)
+    assert res.model.rho == pytest.approx(realized / weighted_c)
+    # The naive map (all OI at ±1/L of 100,000) has its 100x level at 99,000: never crossed,
+    # and the print's cell (99,250–99,500) is not one of its top cells.
+    assert res.naive.sum_c == 0 and res.naive.rho is None and res.naive.top_share == 0.0
+    text = calibrate.format_result(res, "test")
+    assert "model (high)" in text and "naive ±1/L" in text and "(R, realized)" in text
+
+
+def test_nothing_to_compare_without_prints() -> None:
+    cal = Calibrator(Engine(), warmup_ms=0)
+    for m in range(5):
+        cal.apply(MarkPrice("binance", "BTC", T0 + m * MIN, 100_000.0))
+        cal.apply(OpenInterest("binance", "BTC", T0 + m * MIN + 1, 1_000.0 + m))
+        cal.advance(T0 + m * MIN + 2)
+    res = cal.result("BTC")
+    assert not res.comparable and res.exchanges == () and res.model.rho is None
+    assert "not calibrated" in calibrate.format_result(res, "x")
+
+
+def test_update_config_keeps_the_rest_of_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '# mine\n[general]\nfps = 2.0\n\n[model]\n# my preset\npreset = "balanced"\n'
+        "fitted_weights = [\n  0.1,\n  0.2,\n]\nrho = 0.5\n\n[ladder]\nspan_pct = 0.05\n"
+    )
+    update_config(
+        path,
+        "model",
+        {"rho": 0.125, "fitted_weights": [0, 0, 0.5, 0.5, 0, 0], "calibrated_on": "x"},
+    )
+    text = path.read_text()
+    doc = tomllib.loads(text)
+    assert doc["model"] == {
+        "preset": "balanced",
+        "fitted_weights": [0, 0, 0.5, 0.5, 0, 0],
+        "rho": 0.125,
+        "calibrated_on": "x",
+    }
+    assert doc["general"]["fps"] == 2.0 and doc["ladder"]["span_pct"] == 0.05
+    assert "# mine" in text and "# my preset" in text
+    # A value the config would refuse is never written.
+    with pytest.raises(ConfigError):
+        update_config(path, "model", {"rho": -1.0})
+    assert tomllib.loads(path.read_text())["model"]["rho"] == 0.125
+    fresh = tmp_path / "new" / "config.toml"
+    update_config(fresh, "model", {"rho": 0.3})
+    assert tomllib.loads(fresh.read_text()) == {"model": {"rho": 0.3}}
+
+
+def _dip_recording(path: Path, dips: int, prints_per_dip: int) -> Path:
+    """The dip scenario as a Binance recording (mark prices, OI replies, forceOrders)."""
+    lines = []
+
+    def mark(t: int, price: float) -> None:
+        msg = {"e": "markPriceUpdate", "E": t, "s": "BTCUSDT", "p": f"{price}", "r": "0"}
+        lines.append(line(msg, t))
+
+    oi = 1_000.0
+    for m in range(12 + 10 * dips):
+        t = T0 + m * MIN
+        mark(t, 100_000.0)
+        reply = {"symbol": "BTCUSDT", "openInterest": f"{oi}", "time": t + 1}
+        lines.append(
+            json.dumps(
+                {
+                    "t": t + 1,
+                    "ex": "binance",
+                    "rest": "/fapi/v1/openInterest?symbol=BTCUSDT",
+                    "msg": reply,
+                }
+            )
+            + "\n"
+        )
+        oi += 10.0
+        if m >= 12 and m % 10 == 5:
+            mark(t + 20_000, 99_300.0)
+            for i in range(prints_per_dip):
+                qty = f"{0.5 + 0.01 * i:.2f}"
+                order = force_order("BTCUSDT", "SELL", qty, "99398", "99300", t + 20_000 + i)
+                lines.append(line(order, t + 20_000 + i))
+            mark(t + 30_000, 100_000.0)
+    mark(T0 + (13 + 10 * dips) * MIN, 100_000.0)
+    return write_recording(path, lines)
+
+
+def test_cli_calibrate_writes_rho_and_the_snapshot_says_calibrated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from liqtui.cli import main
+
+    rec = _dip_recording(tmp_path / "dips.jsonl", dips=6, prints_per_dip=10)
+    user = tmp_path / "user.toml"
+    user.write_text("[general]\nfps = 3.0\n")
+    monkeypatch.setenv("LIQTUI_CONFIG", str(user))
+    argv = ["calibrate", "--replay", str(rec), "--symbol", "BTC", "--warmup", "10m"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "model (high)" in out and "naive ±1/L" in out and "60 realized prints" in out
+    assert main([*argv, "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["comparable"] and doc["model"]["top_share"] == pytest.approx(1.0)
+    rho = doc["model"]["rho"]
+    assert main([*argv, "--write"]) == 0
+    written = tomllib.loads(user.read_text())
+    assert written["general"]["fps"] == 3.0
+    assert written["model"]["rho"] == pytest.approx(rho, rel=1e-5)
+    assert written["model"]["calibrated_preset"] == "high"
+    assert "dips.jsonl" in written["model"]["calibrated_on"]
+    settings = load_settings()
+    engine = engine_from_settings(settings)
+    engine.apply(MarkPrice("binance", "BTC", T0, 100_000.0))
+    snap = engine.snapshot("BTC")
+    assert snap.calibrated and snap.scale == pytest.approx(rho, rel=1e-5)
+    # With fitted weights the config switches to the fitted preset, which stays calibrated.
+    assert main([*argv, "--fit-weights", "--write"]) == 0
+    capsys.readouterr()
+    model = load_settings().model
+    assert model.preset == "fitted" and model.calibrated_preset == "fitted"
+    assert len(model.fitted_weights) == 6 and sum(model.fitted_weights) == pytest.approx(1.0)
+    assert engine_from_settings(load_settings()).snapshot("BTC").preset == "fitted"
+
+
+def test_cli_refuses_to_write_from_too_few_prints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from liqtui.cli import main
+
+    rec = _dip_recording(tmp_path / "few.jsonl", dips=1, prints_per_dip=3)
+    user = tmp_path / "user.toml"
+    user.write_text("")
+    monkeypatch.setenv("LIQTUI_CONFIG", str(user))
+    status = main(["calibrate", "--replay", str(rec), "--warmup", "10m", "--write"])
+    assert status == 1 and "not written" in capsys.readouterr().err
+    assert user.read_text() == ""
+
+
+# -- tier refresh against a loopback exchange --------------------------------------------------
+
+BYBIT_PAGE_1 = {
+    "retCode": 0,
+    "retMsg": "OK",
+    "result": {
+        "category": "linear",
+        "list": [
+            {
+                "id": 1,
+                "symbol": "BTCUSDT",
+                "riskLimitValue": "2000000",
+                "maintenanceMargin": "0.005",
+                "initialMargin": "0.01",
+                "maxLeverage": "100.00",
+                "mmDeduction": "",
+            }
+        ],
+        "nextPageCursor": "p2",
+    },
+}
+BYBIT_PAGE_2 = {
+    "retCode": 0,
+    "retMsg": "OK",
+    "result": {
+        "category": "linear",
+        "list": [
+            {
+                "id": 2,
+                "symbol": "BTCUSDT",
+                "riskLimitValue": "4000000",
+                "maintenanceMargin": "0.01",
+                "initialMargin": "0.02",
+                "maxLeverage": "50.00",
+                "mmDeduction": "10000",
+            }
+        ],
+        "nextPageCursor": "",
+    },
+}
+OKX_INSTRUMENT = {"code": "0", "msg": "", "data": [{"instId": "BTC-USDT-SWAP", "ctVal": "0.01"}]}
+OKX_TIERS = {
+    "code": "0",
+    "msg": "",
+    "data": [
+        {
+            "instFamily": "BTC-USDT",
+            "tier": "2",
+            "minSz": "20001",
+            "maxSz": "40000",
+            "mmr": "0.006",
+            "imr": "0.0125",
+            "maxLever": "80",
+        },
+        {
+            "instFamily": "BTC-USDT",
+            "tier": "1",
+            "minSz": "0",
+            "maxSz": "20000",
+            "mmr": "0.004",
+            "imr": "0.01",
+            "maxLever": "100",
+        },
+    ],
+}
+
+
+async def test_refresh_tiers_from_bybit_and_okx_loopback(tmp_path: Path) -> None:
+    from aiohttp import web
+
+    async def risk_limit(request: web.Request, loop: Loopback) -> web.StreamResponse:
+        assert request.query["category"] == "linear" and request.query["symbol"] == "BTCUSDT"
+        return web.json_response(BYBIT_PAGE_2 if request.query.get("cursor") else BYBIT_PAGE_1)
+
+    async with Loopback() as loop:
+        loop.rest("/v5/market/risk-limit", risk_limit)
+        loop.rest("/api/v5/public/instruments", OKX_INSTRUMENT)
+        loop.rest("/api/v5/public/position-tiers", OKX_TIERS)
+        endpoint = Endpoint(loop.ws_base, loop.http)
+        settings = dataclasses.replace(
+            Settings(), exchanges={**Settings().exchanges, "bybit": endpoint, "okx": endpoint}
+        )
+        tables = await refresh_tiers(settings, ["BTC"])
+        assert any("tdMode=isolated" in r and "instFamily=BTC-USDT" in r for r in loop.requests)
+    path = tmp_path / "tiers.toml"
+    merge_tiers_file(path, tables, "2026-11-25")
+    loaded = load_tier_tables(path)
+    bybit = loaded.table("bybit", "BTC")
+    assert [t.notional_cap for t in bybit.tiers] == [2e6, 4e6]
+    assert bybit.tiers[1].maint_amount == 10_000 and bybit.date == "2026-11-25"
+    assert bybit.source.startswith("GET http://127.0.0.1")
+    okx = loaded.table("okx", "BTC")
+    assert okx.cap_unit == "base" and [t.notional_cap for t in okx.tiers] == [200.0, 400.0]
+    # 300 BTC on OKX is tier 2 (0.6% + fee); 40 BTC is tier 1.
+    big = liquidation_price("okx", "long", 100_000, 20, quantity=300, tiers=okx)
+    assert big == pytest.approx(95_000 / (1 - 0.0065))
+    # Refreshing again keeps the other markets already in the file.
+    merge_tiers_file(path, [dict(tables[0], symbol="ETH")], "2026-11-26")
+    again = load_tier_tables(path)
+    assert again.table("bybit", "ETH").date == "2026-11-26"
+    assert again.table("okx", "BTC").cap_unit == "base"
+
+
+def test_cli_refresh_tiers_writes_the_tiers_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def fake_refresh(settings: Settings, markets: list[str]) -> list[dict[str, object]]:
+        return [{"exchange": "bybit", "symbol": m, "cap_unit": "usd", "url": "http://x",
+                 "tiers": [[1e6, 100.0, 0.006, 0.0]]} for m in markets]  # fmt: skip
+
+    monkeypatch.setattr(calibrate, "refresh_tiers", fake_refresh)
+    target = tmp_path / "tiers.toml"
+    settings = dataclasses.replace(
+        Settings(), model=dataclasses.replace(Settings().model, tiers_file=str(target))
+    )
+    args = argparse.Namespace(refresh_tiers=True, symbol=["SOL"], replay=None, demo=False)
+    out = io.StringIO()
+    assert calibrate.run_calibrate(settings, args, out=out) == 0
+    assert "wrote 1 tier tables (SOL)" in out.getvalue()
+    assert engine_from_settings(settings).tiers.table("bybit", "SOL").tiers[0].mmr == 0.006

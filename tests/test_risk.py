@@ -1,0 +1,219 @@
+"""Cascade-risk indicators and scenarios (liqtui.model.risk) on hand-built maps and books."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from liqtui.events import BookDepth, MarkPrice, OpenInterest
+from liqtui.model.density import ModelParams
+from liqtui.model.engine import Engine
+from liqtui.model.grid import PriceGrid
+from liqtui.model.history import ActivityStats
+from liqtui.model.risk import (
+    DEFAULT_KAPPA,
+    DISCLAIMER,
+    DepthCurve,
+    DepthFit,
+    detector,
+    fit_depth,
+    profile,
+    risk_report,
+    simulate_cascade,
+    w_crit,
+    w_level,
+)
+
+T0 = 1_767_225_600_000
+MIN = 60_000
+D4 = (0.005, 0.01, 0.02, 0.05)
+
+
+def power_law(a: float, kappa: float) -> DepthCurve:
+    return DepthCurve((DepthFit("x", a, kappa, True, 1.0, (), ()),))
+
+
+@pytest.fixture
+def hand_map() -> tuple[PriceGrid, np.ndarray]:
+    """Price 100,000, $50 bins: $15M of longs in [98,950, 99,000) (1.00–1.05% below) and $10M
+    in [98,400, 98,450) (1.55–1.60% below)."""
+    grid = PriceGrid(origin=50_000.0, width=50.0, n_bins=2_000)
+    longs = np.zeros(grid.n_bins)
+    longs[grid.index_of(98_950)] = 15e6
+    longs[grid.index_of(98_400)] = 10e6
+    return grid, longs
+
+
+def test_cumulative_profile_splits_the_bin_at_the_price() -> None:
+    grid = PriceGrid(origin=50_000.0, width=50.0, n_bins=2_000)
+    longs = np.zeros(grid.n_bins)
+    longs[grid.index_of(100_000)] = 100.0  # the bin holding the price (100,025): half below it
+    longs[grid.index_of(99_950)] = 200.0
+    prof = profile(grid, 100_025.0, longs, "long")
+    assert prof(0.0) == 0.0
+    assert prof(1 - 100_000 / 100_025) == pytest.approx(50.0)
+    assert prof(1 - 99_950 / 100_025) == pytest.approx(250.0)
+    u0, u1 = 1 - 100_000 / 100_025, 1 - 99_950 / 100_025
+    assert prof(0.0005) == pytest.approx(50 + 200 * (0.0005 - u0) / (u1 - u0))
+    assert prof.total == pytest.approx(250.0) and prof.edge == pytest.approx(1 - 50_000 / 100_025)
+    shorts = np.zeros(grid.n_bins)
+    shorts[grid.index_of(100_000)] = 100.0
+    assert profile(grid, 100_025.0, shorts, "short")(0.01) == pytest.approx(50.0)
+
+
+def test_cascade_stops_where_the_hand_computation_says(hand_map) -> None:  # type: ignore[no-untyped-def]
+    grid, longs = hand_map
+    prof = profile(grid, 100_000.0, longs, "long")
+    book = power_law(1e9, 1.0)  # D(u) = $1B·u: $10M within 1%
+    # A 1.2% fall crosses the $15M cluster; the book absorbs $15M by 1.5%; nothing more until
+    # 1.55%: it stops at 1.5%.
+    calm = simulate_cascade(prof, book, 0.012, 1.0)
+    assert calm.stop == pytest.approx(0.015) and not calm.runaway
+    assert calm.amplification == pytest.approx(1.25) and calm.forced_usd == pytest.approx(15e6)
+    # Half the book: $15M needs 3%, which crosses the $10M cluster too: $25M needs 5%.
+    half = simulate_cascade(prof, book, 0.012, 0.5)
+    assert half.stop == pytest.approx(0.05) and half.forced_usd == pytest.approx(25e6)
+    # A book thinned 1000×: the path runs off the map.
+    thin = simulate_cascade(prof, book, 0.012, 0.001)
+    assert thin.runaway and thin.stop == pytest.approx(prof.edge)
+    # ρ scales the forced flow: ρ = 0.5 is the same as twice the book.
+    assert simulate_cascade(prof, book, 0.012, 0.5, rho=0.5).stop == pytest.approx(0.015)
+
+
+def test_w_crit_is_the_survival_below_which_the_shock_doubles(hand_map) -> None:  # type: ignore[no-untyped-def]
+    grid, longs = hand_map
+    prof = profile(grid, 100_000.0, longs, "long")
+    book = power_law(1e9, 1.0)
+    # min over [1.2%, 2.4%) of V/D is at 1.55%, just before the second cluster: 15/15.5.
+    wc = w_crit(prof, book, 0.012)
+    assert wc == pytest.approx(15 / 15.5)
+    below = simulate_cascade(prof, book, 0.012, wc * 0.98)
+    above = simulate_cascade(prof, book, 0.012, wc * 1.02)
+    assert below.stop >= 0.024 > above.stop
+    assert [w_level(x) for x in (0.01, 0.1, 0.5, None)] == ["low", "elevated", "high", None]
+
+
+def test_depth_fit_default_kappa_when_the_book_is_shallow() -> None:
+    # BTC-like: the REST book reaches 0.19% only; all four distances hold the visible total.
+    fit = fit_depth("binance", D4, (3e6, 3e6, 3e6, 3e6), 0.0019)
+    assert fit is not None and not fit.fitted and fit.kappa == DEFAULT_KAPPA
+    assert fit.a == pytest.approx(3e6 / 0.0019**DEFAULT_KAPPA)
+    curve = DepthCurve((fit,))
+    d1, extrapolated = curve.measured(0.01)
+    assert extrapolated and d1 == pytest.approx(3e6 * (0.01 / 0.0019) ** DEFAULT_KAPPA)
+    assert fit_depth("x", D4, (0, 0, 0, 0), 0.0) is None
+
+
+def test_depth_fit_recovers_a_power_law() -> None:
+    a, kappa, reach = 2e9, 1.3, 0.03
+    cum = tuple(a * min(d, reach) ** kappa for d in D4)
+    fit = fit_depth("okx", D4, cum, reach)
+    assert fit is not None and fit.fitted
+    assert fit.kappa == pytest.approx(kappa) and fit.a == pytest.approx(a, rel=1e-9)
+    curve = DepthCurve((fit,))
+    assert curve.measured(0.01) == (pytest.approx(cum[1]), False)  # within reach: as shown
+    assert curve.measured(0.05)[1] is True
+    # Two exchanges add up; the inverse is consistent.
+    two = DepthCurve((fit, fit))
+    assert two.inverse(float(two(0.02))) == pytest.approx(0.02, rel=1e-6)
+
+
+def test_detector_needs_the_absolute_threshold_and_the_z_score() -> None:
+    def stats(**kw: object) -> ActivityStats:
+        base = {"minute_long_usd": 0.0, "minute_short_usd": 0.0, "baseline_usd": 1_000.0,
+                "active_minutes": 500, "history_minutes": 10_000, "move_15m": 0.0,
+                "sigma_15m": 0.005}  # fmt: skip
+        base.update(kw)
+        return ActivityStats(**base)  # type: ignore[arg-type]
+
+    burst = detector(stats(minute_long_usd=400_000.0))
+    assert burst is not None and burst.firing and burst.multiple == pytest.approx(400)
+    assert "400× the normal minute" in burst.reasons[0] and "longs" in burst.reasons[0]
+    crash = detector(stats(move_15m=-0.035))  # 350 bp, z = −7
+    assert crash is not None and crash.firing and crash.z_15m == pytest.approx(-7)
+    noisy = detector(stats(move_15m=-0.035, sigma_15m=0.02))  # 350 bp but z = −1.75
+    assert noisy is not None and not noisy.firing
+    quiet = detector(stats(move_15m=-0.01, sigma_15m=0.001))  # z = −10 but only 100 bp
+    assert quiet is not None and not quiet.firing
+    young = detector(stats(minute_long_usd=400_000.0, active_minutes=3))  # no baseline yet
+    assert young is not None and not young.firing
+
+
+def _engine_with_map() -> Engine:
+    engine = Engine(params=ModelParams(half_life_ms=10**15))
+    oi = 1_000.0
+    for m in range(30):
+        t = T0 + m * MIN
+        engine.apply(MarkPrice("binance", "BTC", t, 100_000.0))
+        engine.apply(OpenInterest("binance", "BTC", t, oi))
+        engine.advance(t)
+        oi += 50.0
+    return engine
+
+
+def _book(t: int, reach: float = 0.0019, total: float = 3e6) -> BookDepth:
+    usd = (total,) * 4
+    return BookDepth("binance", "BTC", t, 100_000.0, D4, usd, usd, reach, reach)
+
+
+def test_risk_report_per_side_with_a_book() -> None:
+    engine = _engine_with_map()
+    engine.apply(_book(engine.clock_ms))
+    snap = engine.snapshot("BTC")
+    report = risk_report(snap)
+    assert report.disclaimer == DISCLAIMER and "not forecasts" in report.disclaimer
+    assert not report.calibrated and report.rho == 1.0 and report.scale_label == "relative"
+    assert any("relative" in n for n in report.notes)
+    assert any("extrapolated" in n for n in report.notes)
+    assert report.long is not None and report.short is not None
+    # Cumulative E within each distance equals the snapshot's own bins below the price.
+    grid = snap.grid
+    assert grid is not None
+    lows = grid.lows()
+    for x in (0.01, 0.05):
+        inside = (lows >= 100_000 * (1 - x)) & (lows < 100_000)
+        expected = snap.estimated_long[inside].sum()
+        assert report.long.cumulative_usd[x] == pytest.approx(expected, rel=1e-6)
+        depth = report.long.depth_usd[x]
+        assert depth is not None
+        assert report.r_x["long"][x] == pytest.approx(report.long.cumulative_usd[x] / depth)
+    assert set(report.w_crit) == {"long", "short"} and report.w_crit_shock == 0.02
+    # 2 sides × 3 shocks × 3 regimes; falls are negative, rises positive.
+    assert len(report.scenarios) == 18
+    longs = [s for s in report.scenarios if s.side == "long"]
+    assert all(s.shock < 0 for s in longs) and all(
+        s.stop is None or s.stop <= s.shock for s in longs
+    )
+    assert {s.regime for s in report.scenarios} == {"calm", "typical", "stressed"}
+    calm = [s for s in longs if s.regime == "calm"]
+    stressed = [s for s in longs if s.regime == "stressed"]
+    for c, st in zip(calm, stressed, strict=True):  # a thinner book never stops sooner
+        assert st.runaway or (c.stop is not None and st.stop is not None and st.stop <= c.stop)
+
+
+def test_risk_report_uses_rho_when_calibrated_and_says_what_is_missing() -> None:
+    engine = _engine_with_map()
+    engine.rho, engine.calibrated_preset = 0.25, "high"
+    plain = risk_report(engine.snapshot("BTC"))
+    assert plain.calibrated and plain.rho == 0.25 and plain.scale_label == "calibrated ρ=0.25"
+    assert plain.long is not None and plain.long.ratio[0.01] is None  # no book
+    assert plain.scenarios == () and any("no fresh order-book depth" in n for n in plain.notes)
+    engine.apply(_book(engine.clock_ms - 10 * MIN))  # a stale book is left out
+    stale = risk_report(engine.snapshot("BTC"))
+    assert any("min old" in n for n in stale.notes) and stale.scenarios == ()
+    engine.apply(_book(engine.clock_ms))
+    fresh = risk_report(engine.snapshot("BTC"))
+    assert fresh.long is not None
+    raw = engine.snapshot("BTC")
+    assert fresh.long.cumulative_usd[0.05] == pytest.approx(
+        0.25 * profile(raw.grid, 100_000.0, np.asarray(raw.estimated_long), "long")(0.05)  # type: ignore[arg-type]
+    )
+
+
+def test_risk_report_without_data() -> None:
+    report = risk_report(Engine().snapshot("NOPE"))
+    assert report.long is None and report.scenarios == () and report.price is None
+    assert any("no price" in n for n in report.notes)
+    assert math.isclose(report.rho, 1.0)
