@@ -1,14 +1,28 @@
-"""Headless snapshots: one market frame as plain text (the TUI ladder with a glyph ramp) or JSON.
+"""Headless snapshots: one market frame as plain text (the TUI ladder with a glyph ramp), ANSI
+colors, JSON or CSV. (SVG is drawn by the Textual app itself; see `liqtui.cli`.)
 
 Every figure is labelled: E = estimated by the model (relative until calibrated),
 R = realized, i.e. printed by an exchange's liquidation feed.
+
+The text and ANSI printers draw the same `Frame`: lines of (text, role) segments. Text drops the
+roles (the glyph ramp carries intensity), ANSI maps them through the TUI's theme palette, so the
+two share one line layout and stripping the escapes from ANSI gives the text lines back.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from liqtui import __version__
 from liqtui.ladder import (
@@ -18,6 +32,7 @@ from liqtui.ladder import (
     LadderRow,
     LadderView,
     RowLayout,
+    Segment,
     compact_usd,
     format_price,
     row_segments,
@@ -25,8 +40,45 @@ from liqtui.ladder import (
 )
 from liqtui.model.engine import MarketSnapshot
 
+if TYPE_CHECKING:
+    from rich.color import ColorSystem
+    from rich.style import Style
+
+    from liqtui.events import BookDepth
+
 HEADER_LINES = 3
 FOOTER_LINES = 1
+SCHEMA_VERSION = 1
+# Distances from the price (fractions) for the cascade-risk figures; also the depth distances.
+RISK_DISTANCES: tuple[float, ...] = (0.005, 0.01, 0.02, 0.05)
+LABELS = {
+    "E": "estimated by the model from open interest, taker flow and a leverage prior "
+    "(relative scale until calibrated)",
+    "R": "realized: liquidations printed by the exchanges' feeds in the window",
+}
+CSV_COLUMNS = (
+    "symbol",
+    "as_of",
+    "price_low",
+    "price_high",
+    "long_usd",
+    "short_usd",
+    "realized_long_usd",
+    "realized_short_usd",
+    "price",
+    "price_row",
+)
+# Feed state → role, as in the TUI status bar.
+FEED_STATE_ROLES = {
+    "connected": "text",
+    "replaying": "text",
+    "simulated": "text",
+    "finished": "muted",
+    "connecting": "warning",
+    "reconnecting": "warning",
+    "stale": "warning",
+    "down": "error",
+}
 
 
 def format_duration(ms: int) -> str:
@@ -41,6 +93,11 @@ def format_time(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def iso_time(ms: int) -> str:
+    """RFC 3339 UTC with milliseconds: 2026-01-01T00:00:00.000Z."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 def price_text(snap: MarketSnapshot) -> str:
     if snap.price is None:
         return "price —"
@@ -48,39 +105,143 @@ def price_text(snap: MarketSnapshot) -> str:
     return f"{format_price(snap.price, decimals)} ({snap.price_source})"
 
 
-def summary_lines(snap: MarketSnapshot) -> list[str]:
-    """The header shared by the text snapshot and the TUI status area."""
-    est_long = float(snap.estimated_long.sum()) if snap.estimated_long.size else 0.0
-    est_short = float(snap.estimated_short.sum()) if snap.estimated_short.size else 0.0
+# -- the frame: lines of (text, role) segments ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    lines: list[list[Segment]]
+    price_line: int | None = None  # index of the line holding the current price
+
+
+def _crop(segs: list[Segment], width: int) -> list[Segment]:
+    out: list[Segment] = []
+    room = width
+    for text, role in segs:
+        if room <= 0:
+            break
+        piece = text[:room]
+        if piece:
+            out.append((piece, role))
+        room -= len(piece)
+    return out
+
+
+def _text(segs: Sequence[Segment]) -> str:
+    return "".join(t for t, _ in segs)
+
+
+def _summary_segments(snap: MarketSnapshot) -> list[list[Segment]]:
     scope = snap.exchange_filter or "all exchanges"
-    first = (
-        f"{snap.symbol}  {price_text(snap)}  as of {format_time(snap.as_of_ms)}  "
-        f"window {format_duration(snap.window_ms)}  {scope}"
-    )
-    estimate = (
-        f"E {LONG_MARK}{compact_usd(est_long)} {SHORT_MARK}{compact_usd(est_short)} (relative)"
-        if snap.has_estimate
-        else "E none yet (needs open interest)"
-    )
+    price_role = "price" if snap.price_source == "mark" else "warning"
+    first: list[Segment] = [
+        (snap.symbol, "symbol"),
+        ("  ", "empty"),
+        (price_text(snap), price_role if snap.price is not None else "muted"),
+        (
+            f"  as of {format_time(snap.as_of_ms)}  window {format_duration(snap.window_ms)}"
+            f"  {scope}",
+            "muted",
+        ),
+    ]
+    second: list[Segment] = [
+        ("R ", "realized"),
+        (f"{LONG_MARK}{compact_usd(snap.realized_long_usd)}", "long"),
+        (" ", "empty"),
+        (f"{SHORT_MARK}{compact_usd(snap.realized_short_usd)}", "short"),
+        (f" {snap.realized_count} prints | ", "muted"),
+    ]
+    if snap.has_estimate:
+        est_long = float(snap.estimated_long.sum())
+        est_short = float(snap.estimated_short.sum())
+        second += [
+            ("E ", "text"),
+            (f"{LONG_MARK}{compact_usd(est_long)}", "long"),
+            (" ", "empty"),
+            (f"{SHORT_MARK}{compact_usd(est_short)}", "short"),
+            (" (relative)", "muted"),
+        ]
+    else:
+        second.append(("E none yet (needs open interest)", "muted"))
     tiers = "" if snap.tier_filter == "all" else f" {snap.tier_filter}"
-    second = (
-        f"R {LONG_MARK}{compact_usd(snap.realized_long_usd)} "
-        f"{SHORT_MARK}{compact_usd(snap.realized_short_usd)} {snap.realized_count} prints | "
-        f"{estimate} | model {snap.preset}{tiers}"
-    )
+    second.append((f" | model {snap.preset}{tiers}", "muted"))
     return [first, second]
 
 
-def feed_line(snap: MarketSnapshot) -> str:
-    parts = []
-    for f in snap.feeds:
-        part = f"{f.name} {f.state} {f.messages} msgs"
+def summary_lines(snap: MarketSnapshot) -> list[str]:
+    """The two header lines of a frame (plain text)."""
+    return [_text(segs) for segs in _summary_segments(snap)]
+
+
+def _feed_segments(snap: MarketSnapshot) -> list[Segment]:
+    segs: list[Segment] = [("feeds: ", "muted")]
+    if not snap.feeds:
+        return [*segs, ("none", "muted")]
+    for i, f in enumerate(snap.feeds):
+        if i:
+            segs.append(("; ", "muted"))
+        segs.append((f"{f.name} {f.state}", FEED_STATE_ROLES.get(f.state, "text")))
+        segs.append((f" {f.messages} msgs", "muted"))
         if f.skipped:
-            part += f" {f.skipped} skipped"
+            segs.append((f" {f.skipped} skipped", "warning"))
         if f.liquidations_complete is False:
-            part += " (throttled)"
-        parts.append(part)
-    return "feeds: " + ("; ".join(parts) if parts else "none")
+            segs.append((" (throttled)", "muted"))
+    return segs
+
+
+def feed_line(snap: MarketSnapshot) -> str:
+    return _text(_feed_segments(snap))
+
+
+def _legend(layout: RowLayout, step: float, width: int) -> list[Segment]:
+    cols = ""
+    if layout.est:
+        cols += f" {'E usd':>{layout.est}}"
+    if layout.real:
+        cols += f" {'R usd':>{layout.real}}"
+    left: list[Segment] = [
+        (f"{'price':>{layout.label}}", "label"),
+        ("  E ", "text"),
+        (f"{LONG_MARK}long", "long"),
+        (" ", "empty"),
+        (f"{SHORT_MARK}short", "short"),
+        (" intensity ", "muted"),
+        *((g, f"long{2 * i}") for i, g in enumerate(GLYPHS.strip(), start=1)),
+        (f"  step {format_price(step, layout.decimals)}", "muted"),
+    ]
+    left = _crop(left, max(width - len(cols), 0))
+    pad = width - len(_text(left)) - len(cols)
+    return _crop([*left, (" " * pad, "empty"), (cols, "label")], width)
+
+
+def build_frame(
+    snap: MarketSnapshot,
+    *,
+    width: int = 100,
+    height: int = 40,
+    view: LadderView | None = None,
+    realized_mark_usd: float = 100_000.0,
+) -> Frame:
+    """The lines of one market frame: two summary lines, the legend, the ladder rows (as many
+    as fit in `height`), the feed line."""
+    width = max(width, 20)
+    lines = [_crop(segs, width) for segs in _summary_segments(snap)]
+    n_rows = max(height - HEADER_LINES - FOOTER_LINES, 1)
+    rows = (view or LadderView()).rows(snap, n_rows) if snap.grid and snap.price else []
+    if not rows:
+        lines.append([("no data for this market in the window", "message")])
+        lines.append(_crop(_feed_segments(snap), width))
+        return Frame(lines)
+    step = rows[0].price_high - rows[0].price_low
+    layout = RowLayout.for_width(width, rows, step_decimals(step))
+    lines.append(_legend(layout, step, width))
+    price_line = None
+    for row in rows:
+        if row.is_price_row:
+            price_line = len(lines)
+        lines.append(row_segments(row, layout, realized_mark_usd=realized_mark_usd))
+    lines.append(_crop(_feed_segments(snap), width))
+    return Frame(lines, price_line)
 
 
 def render_text(
@@ -92,35 +253,153 @@ def render_text(
     realized_mark_usd: float = 100_000.0,
 ) -> str:
     """The ladder as plain text: no escape codes, trailing spaces stripped."""
-    width = max(width, 20)
-    lines = [line[:width] for line in summary_lines(snap)]
-    n_rows = max(height - HEADER_LINES - FOOTER_LINES, 1)
-    rows = (view or LadderView()).rows(snap, n_rows) if snap.grid and snap.price else []
-    if not rows:
-        lines.append("no data for this market in the window")
-        lines.append(feed_line(snap)[:width])
-        return "\n".join(lines) + "\n"
-    step = rows[0].price_high - rows[0].price_low
-    layout = RowLayout.for_width(width, rows, step_decimals(step))
-    legend = (
-        f"{'price':>{layout.label}}  E {LONG_MARK}long {SHORT_MARK}short "
-        f"intensity {GLYPHS.strip()}  step {format_price(step, layout.decimals)}"
+    frame = build_frame(
+        snap, width=width, height=height, view=view, realized_mark_usd=realized_mark_usd
     )
-    cols = ""
-    if layout.est:
-        cols += f" {'E usd':>{layout.est}}"
-    if layout.real:
-        cols += f" {'R usd':>{layout.real}}"
-    legend = legend[: max(width - len(cols), 0)]
-    lines.append((legend + " " * (width - len(legend) - len(cols)) + cols)[:width])
-    for row in rows:
-        text = "".join(t for t, _ in row_segments(row, layout, realized_mark_usd=realized_mark_usd))
-        lines.append(text)
-    lines.append(feed_line(snap)[:width])
-    return "\n".join(line.rstrip() for line in lines) + "\n"
+    return "\n".join(_text(segs).rstrip() for segs in frame.lines) + "\n"
 
 
-def _level_json(row: LadderRow) -> dict[str, float]:
+# -- ANSI ---------------------------------------------------------------------------------------
+
+
+def ansi_palette(theme: str | None = None, user_themes_dir: Path | None = None) -> dict[str, Style]:
+    """The TUI's role → Style palette for a theme (shipped or user file; else liqtui-dark).
+
+    No background is laid under the roles: the frame sits on the terminal's own background.
+    """
+    from liqtui.resources import data_path
+    from liqtui.ui.themes import BUILTIN_DARK, LIQ_VARIABLE_DEFAULTS, build_palette, load_themes
+
+    try:
+        shipped: Path | None = data_path("themes")
+    except FileNotFoundError:
+        shipped = None
+    # As the TUI: shipped and user files override the built-in dark theme and Textual's own.
+    from textual.theme import BUILTIN_THEMES
+
+    themes = {**BUILTIN_THEMES, BUILTIN_DARK.name: BUILTIN_DARK}
+    themes.update(load_themes([shipped, user_themes_dir])[0])
+    chosen = themes.get(theme or BUILTIN_DARK.name) or themes[BUILTIN_DARK.name]
+    # The same merge as Textual's App.get_css_variables.
+    variables = {
+        **LIQ_VARIABLE_DEFAULTS,
+        **chosen.to_color_system().generate(),
+        **chosen.variables,
+    }
+    return build_palette(variables)
+
+
+def render_ansi(
+    snap: MarketSnapshot,
+    *,
+    palette: Mapping[str, Style],
+    width: int = 100,
+    height: int = 40,
+    view: LadderView | None = None,
+    realized_mark_usd: float = 100_000.0,
+    truecolor: bool = True,
+) -> str:
+    """The text frame with the TUI's colors: SGR escape codes, 24-bit or 256 colors."""
+    from rich.color import ColorSystem
+
+    from liqtui.ui.themes import PRICE_BAND, PRICE_BAND_ROLES
+
+    system = ColorSystem.TRUECOLOR if truecolor else ColorSystem.EIGHT_BIT
+    frame = build_frame(
+        snap, width=width, height=height, view=view, realized_mark_usd=realized_mark_usd
+    )
+    empty = palette.get("empty")
+    out = []
+    for i, segs in enumerate(frame.lines):
+        if i == frame.price_line:  # one highlighted band across the price row, as in the TUI
+            segs = [(t, f"{r}{PRICE_BAND}" if r in PRICE_BAND_ROLES else r) for t, r in segs]
+        while segs and segs[-1][1] == "empty" and not segs[-1][0].strip():
+            segs = segs[:-1]  # unstyled trailing blanks: what the text format strips too
+        out.append("".join(_sgr(text, palette.get(role, empty), system) for text, role in segs))
+    return "\n".join(out) + "\n"
+
+
+def _sgr(text: str, style: Style | None, system: ColorSystem) -> str:
+    """`text` wrapped in SGR codes. Not Style.render: Rich caches a style's codes for the first
+    color system it meets, and combined styles are shared, so 24-bit would leak into 256."""
+    if style is None or not text:
+        return text
+    codes = [code for attr, code in _SGR_ATTRS if getattr(style, attr)]
+    if style.color is not None:
+        codes += style.color.downgrade(system).get_ansi_codes(foreground=True)
+    if style.bgcolor is not None:
+        codes += style.bgcolor.downgrade(system).get_ansi_codes(foreground=False)
+    return f"\x1b[{';'.join(codes)}m{text}\x1b[0m" if codes else text
+
+
+_SGR_ATTRS = (("bold", "1"), ("dim", "2"), ("italic", "3"), ("underline", "4"), ("reverse", "7"))
+
+
+# -- cascade risk (to be replaced by the cascade-risk measures of issue 5) ----------------------
+
+
+def calibration(snap: MarketSnapshot) -> tuple[bool, float | None]:
+    """(calibrated, ρ). getattr: older engines have no calibration fields (never calibrated)."""
+    calibrated = bool(getattr(snap, "calibrated", False))
+    return calibrated, getattr(snap, "scale", None) if calibrated else None
+
+
+def _scale_name(snap: MarketSnapshot) -> str:
+    return "calibrated" if calibration(snap)[0] else "relative"
+
+
+def _band_sum(values: np.ndarray, lows: np.ndarray, width: float, low: float, high: float) -> float:
+    """Sum of `values` over [low, high], counting a bin that straddles an edge by its overlap."""
+    overlap = np.clip(np.minimum(lows + width, high) - np.maximum(lows, low), 0.0, width) / width
+    return float(np.dot(values, overlap))
+
+
+def cascade_risk(
+    snap: MarketSnapshot,
+    depth: Mapping[str, BookDepth] | None = None,
+    distances: Sequence[float] = RISK_DISTANCES,
+) -> dict[str, object]:
+    """Estimated (E) liquidation notional close to the price: longs within each distance below
+    it, shorts within each distance above it (cumulative, USD), and the latest visible
+    order-book depth per exchange (`depth`, else the snapshot's own; null when there is none)."""
+    bands: list[dict[str, float | None]] = []
+    grid, price = snap.grid, snap.price
+    has_levels = grid is not None and price is not None and snap.estimated_long.size > 0
+    lows = grid.lows() if grid is not None and has_levels else None
+    for d in distances:
+        long_usd = short_usd = None
+        if lows is not None and grid is not None and price is not None:
+            long_usd = round(
+                _band_sum(snap.estimated_long, lows, grid.width, price * (1 - d), price), 2
+            )
+            short_usd = round(
+                _band_sum(snap.estimated_short, lows, grid.width, price, price * (1 + d)), 2
+            )
+        bands.append(
+            {"distance_pct": round(d * 100, 6), "long_usd_below": long_usd,
+             "short_usd_above": short_usd}
+        )  # fmt: skip
+    if depth is None:
+        depth = {d.exchange: d for d in getattr(snap, "depth", ())}
+    book: dict[str, object] | None = None
+    if depth:
+        book = {
+            ex: {
+                "time": d.time_ms,
+                "mid": d.mid,
+                "distance_pct": [round(x * 100, 6) for x in d.distances],
+                "bid_usd": list(d.bid_usd),
+                "ask_usd": list(d.ask_usd),
+            }
+            for ex, d in sorted(depth.items())
+        }
+    return {"label": "E", "scale": _scale_name(snap), "bands": bands, "book_depth": book}
+
+
+# -- JSON ---------------------------------------------------------------------------------------
+
+
+def _level_json(row: LadderRow) -> dict[str, object]:
     return {
         "price_low": row.price_low,
         "price_high": row.price_high,
@@ -128,21 +407,34 @@ def _level_json(row: LadderRow) -> dict[str, float]:
         "short_usd": round(row.short_usd, 2),
         "realized_long_usd": round(row.realized_long_usd, 2),
         "realized_short_usd": round(row.realized_short_usd, 2),
+        "price_row": row.is_price_row,
     }
 
 
+def _ladder(snap: MarketSnapshot, rows: int, view: LadderView | None) -> list[LadderRow]:
+    return (view or LadderView()).rows(snap, rows) if snap.grid and snap.price else []
+
+
 def snapshot_dict(
-    snap: MarketSnapshot, *, rows: int = 40, view: LadderView | None = None
+    snap: MarketSnapshot,
+    *,
+    rows: int = 40,
+    view: LadderView | None = None,
+    depth: Mapping[str, BookDepth] | None = None,
 ) -> dict[str, object]:
-    """The JSON document: the same rows the text ladder shows, highest price first."""
-    ladder = (view or LadderView()).rows(snap, rows) if snap.grid and snap.price else []
+    """The JSON document: the same rows the text ladder shows, highest price first.
+    Its shape is `liqtui/schema/snapshot.schema.json`."""
+    ladder = _ladder(snap, rows, view)
     return {
+        "schema_version": SCHEMA_VERSION,
         "liqtui_version": __version__,
         "symbol": snap.symbol,
         "as_of": snap.as_of_ms,
+        "as_of_utc": iso_time(snap.as_of_ms),
         "price": snap.price,
         "price_source": snap.price_source,
         "window_ms": snap.window_ms,
+        "labels": dict(LABELS),
         "realized": {
             "label": "R",
             "long_usd": snap.realized_long_usd,
@@ -156,7 +448,7 @@ def snapshot_dict(
         },
         "estimated": {
             "label": "E",
-            "scale": "relative",
+            "scale": _scale_name(snap),
             "preset": snap.preset,
             "tier_filter": snap.tier_filter,
             "long_usd": float(snap.estimated_long.sum()) if snap.estimated_long.size else 0.0,
@@ -166,6 +458,9 @@ def snapshot_dict(
                 for ex, (lo, sh) in sorted(snap.estimated_by_exchange.items())
             },
         },
+        "risk": cascade_risk(snap, depth),
+        # Until `liqtui calibrate` has fitted ρ for this preset: not calibrated, scale null.
+        "calibration": dict(zip(("calibrated", "scale"), calibration(snap), strict=True)),
         "levels": [_level_json(r) for r in ladder],
         "skipped_messages": snap.skipped_messages,
         "ignored_messages": snap.ignored_messages,
@@ -186,5 +481,51 @@ def snapshot_dict(
     }
 
 
-def render_json(snap: MarketSnapshot, *, rows: int = 40, view: LadderView | None = None) -> str:
-    return json.dumps(snapshot_dict(snap, rows=rows, view=view), allow_nan=False) + "\n"
+def render_json(
+    snap: MarketSnapshot,
+    *,
+    rows: int = 40,
+    view: LadderView | None = None,
+    depth: Mapping[str, BookDepth] | None = None,
+) -> str:
+    """One JSON object on one line (JSON Lines)."""
+    doc = snapshot_dict(snap, rows=rows, view=view, depth=depth)
+    return json.dumps(doc, allow_nan=False) + "\n"  # ASCII-only: safe in any locale and pipe
+
+
+def schema_text() -> str:
+    """The JSON Schema of `render_json`'s objects, as shipped in the package."""
+    return (resources.files("liqtui") / "schema" / "snapshot.schema.json").read_text("utf-8")
+
+
+# -- CSV ----------------------------------------------------------------------------------------
+
+
+def render_csv(
+    snap: MarketSnapshot,
+    *,
+    rows: int = 40,
+    view: LadderView | None = None,
+    header: bool = True,
+) -> str:
+    """One row per ladder level (highest price first); no rows for a market without data."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    if header:
+        writer.writerow(CSV_COLUMNS)
+    for r in _ladder(snap, rows, view):
+        writer.writerow(
+            (
+                snap.symbol,
+                snap.as_of_ms,
+                repr(r.price_low),
+                repr(r.price_high),
+                f"{r.long_usd:.2f}",
+                f"{r.short_usd:.2f}",
+                f"{r.realized_long_usd:.2f}",
+                f"{r.realized_short_usd:.2f}",
+                repr(snap.price),
+                int(r.is_price_row),
+            )
+        )
+    return buf.getvalue()

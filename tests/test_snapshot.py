@@ -79,7 +79,7 @@ def test_json_realized_matches_hand_count(cascade, capsys) -> None:  # type: ign
         (lv["price_low"] for lv in levels), reverse=True
     )
     assert set(levels[0]) == {"price_low", "price_high", "long_usd", "short_usd",
-                              "realized_long_usd", "realized_short_usd"}  # fmt: skip
+                              "realized_long_usd", "realized_short_usd", "price_row"}  # fmt: skip
 
 
 def test_window_ends_at_last_replayed_message(cascade, capsys) -> None:  # type: ignore[no-untyped-def]
