@@ -104,7 +104,8 @@ async def test_starts_and_draws_the_ladder(size, recording, seeded_engine) -> No
         app.refresh_now()
         await pilot.pause()
         ladder = app.ladder
-        assert ladder.size.height == size[1] - 4  # status 2, column header 1, footer 1
+        # status 2, column header 1, cursor/legend line 1, footer 1
+        assert ladder.size.height == size[1] - 5
         rows = ladder.rows_text
         assert len(rows) == ladder.size.height
         assert all(len(r) == size[0] for r in rows)
@@ -116,6 +117,7 @@ async def test_starts_and_draws_the_ladder(size, recording, seeded_engine) -> No
         assert any(seg.style and seg.style.bgcolor for seg in strip)
         drawn = screen_text(app).splitlines()
         assert drawn[3 + price_rows[0]].rstrip() == rows[price_rows[0]].rstrip()
+        assert "relative" in app.query_one("#ladder-info").lines_text[0]  # the legend
         assert any("█" in r or "▓" in r for r in rows)  # E heat bars
         assert any("●" in r for r in rows)  # large realized prints
         header = app.header.lines_text[0]
@@ -232,24 +234,43 @@ async def test_quit(key, seeded_engine) -> None:
 async def test_ladder_navigation_keys(seeded_engine) -> None:
     app = make_app(seeded_engine)
     async with app.run_test(size=(80, 24)) as pilot:
+        ladder = app.ladder
         top, step = top_price(app), row_step(app)
-        await pilot.press("k")
-        assert top_price(app) == top + step
-        await pilot.press("up", "up")
-        assert top_price(app) == top + 3 * step
-        await pilot.press("j")
-        assert top_price(app) == top + 2 * step
-        await pilot.press("down", "down")
+        price_group = ladder.price_group()
+        assert ladder.cursor_group is None
+        await pilot.press("k")  # the cursor moves; the view stays while the cursor is inside
+        assert ladder.cursor_group == price_group + 1
         assert top_price(app) == top
-        page = app.ladder.page_rows
+        assert any("◆" in r for r in ladder.rows_text)
+        info = app.query_one("#ladder-info").lines_text[0]
+        assert info.startswith("▲ above") and "shorts liquidated" in info
+        await pilot.press("j", "j", "down")
+        assert ladder.cursor_group == price_group - 2
+        assert app.query_one("#ladder-info").lines_text[0].startswith("▼ below")
+        for _ in range(ladder.size.height):  # past the bottom edge: the view follows
+            await pilot.press("j")
+        assert top_price(app) < top
+        assert any("◆" in r for r in ladder.rows_text)
+        await pilot.press("m")
+        assert ladder.cursor_group is None and top_price(app) == top
+        assert any("▶" in r for r in ladder.rows_text)
+        page = ladder.page_rows
         await pilot.press("pageup")
         assert top_price(app) == top + page * step
-        assert not any("▶" in r for r in app.ladder.rows_text)  # price scrolled out of view
+        assert not any("▶" in r for r in ladder.rows_text)  # price scrolled out of view
+        assert ladder.cursor_group == price_group + page
         await pilot.press("pagedown", "pagedown")
         assert top_price(app) == top - page * step
-        await pilot.press("m")
+        await pilot.press("0")  # 0 re-centres too
         assert top_price(app) == top
-        assert any("▶" in r for r in app.ladder.rows_text)
+        await pilot.press("k", "escape")  # esc puts the cursor back on the price
+        assert ladder.cursor_group is None
+        await pilot.press("g")  # the highest level on the map
+        assert ladder.cursor_group is not None and ladder.cursor_group > price_group
+        assert any("◆" in r for r in ladder.rows_text)
+        await pilot.press("G")
+        assert ladder.cursor_group < price_group
+        await pilot.press("m")
         await pilot.press("z")
         assert row_step(app) < step
         await pilot.press("Z")
@@ -298,14 +319,14 @@ async def test_resizes_while_data_arrives(seeded_engine) -> None:
             await pilot.pause(0.05)
             assert app.is_running
             if size == (40, 12):
-                assert app.ladder.size.height == 8
+                assert app.ladder.size.height == 7
                 assert sum("▶" in r for r in app.ladder.rows_text) == 1
                 assert all(len(r) == 40 for r in app.ladder.rows_text)
                 assert app.status.lines_text[0].startswith("1:BTC")
         await pilot.press("2", "1", "z", "k")
         await pilot.pause(0.05)
         assert app.engine.events_applied > 100
-        assert len(app.ladder.rows_text) == 20
+        assert len(app.ladder.rows_text) == 19
         assert app.ladder.rows_text[0].strip()
 
 

@@ -1,34 +1,70 @@
 """The liqtui terminal UI.
 
-Data flow: the source (live feed, replay, demo) runs in a worker and mutates the `Engine`; the
+Data flow: the source (live feed, replay, demo) runs in a worker and mutates the `Engine`
+(through `HistorySink`, which also samples the time × price history on the source clock); the
 UI never repaints per event. A timer at `fps` pulls an immutable snapshot of the current market
-and hands it to the widgets, which redraw only the lines whose content changed. Pausing stops
-the drawing, not the collecting.
+and hands it to the visible view only, which redraws only the lines (or cells) whose content
+changed. Pausing stops the drawing, not the collecting; nothing is drawn while a modal screen
+(help, command palette, market or theme picker) covers the views.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
 import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
+import numpy as np
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import Footer
+from textual.command import SimpleCommand
+from textual.containers import Vertical
+from textual.widgets import ContentSwitcher, Footer
 from textual.worker import Worker, WorkerState
 
+from liqtui.events import EXCHANGES
 from liqtui.feeds.base import Source
-from liqtui.ladder import LONG_MARK, SHORT_MARK, LadderView
+from liqtui.ladder import LONG_MARK, SHORT_MARK, LadderView, compact_usd
+from liqtui.model.density import PRESETS, TIER_FILTERS
 from liqtui.model.engine import Engine, MarketSnapshot
 from liqtui.resources import data_path
+from liqtui.ui.alerts import Alert, AlertMonitor, AlertRules, command_args, run_command
+from liqtui.ui.history import Column, History, HistorySink, columns_from_model
+from liqtui.ui.risk import RiskView, risk_view
+from liqtui.ui.scale import SCALES
 from liqtui.ui.screens.help import HelpScreen, help_entries
 from liqtui.ui.themes import BUILTIN_DARK, DEFAULT_THEME, LIQ_VARIABLE_DEFAULTS, load_themes
-from liqtui.ui.widgets.ladder import LadderHeader, LadderWidget
+from liqtui.ui.widgets.cascade import CascadePanel
+from liqtui.ui.widgets.chart import CHART_MODES, ChartWidget, Series
+from liqtui.ui.widgets.exchanges import ExchangeData, ExchangeTable
+from liqtui.ui.widgets.heatmap import HeatmapWidget
+from liqtui.ui.widgets.ladder import LadderHeader, LadderInfo, LadderWidget
 from liqtui.ui.widgets.status import StatusBar
+
+if TYPE_CHECKING:
+    from liqtui.config import Settings
 
 ZOOM_STEP = 1.5
 MIN_FPS, MAX_FPS = 0.2, 30.0
+FPS_STEPS = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 SSH_CHECK_S = 5.0
+ALERT_CHECK_S = 1.0
+VIEWS = ("ladder", "heatmap", "cascade", "exchanges", "chart")
+VIEW_TITLES = {
+    "ladder": "ladder",
+    "heatmap": "time×price",
+    "cascade": "cascade risk",
+    "exchanges": "per exchange",
+    "chart": "chart",
+}
+EXCHANGE_CYCLE: tuple[str | None, ...] = (None, *EXCHANGES)
 
 # Help-screen groups by action name.
 ACTION_GROUPS: dict[str, str] = {
@@ -36,22 +72,40 @@ ACTION_GROUPS: dict[str, str] = {
     "help": "General",
     "toggle_pause": "General",
     "command_palette": "General",
+    "faster": "General",
+    "slower": "General",
+    "pick_theme": "General",
+    "reload": "General",
+    "save_svg": "General",
     "next_symbol": "Symbols",
     "previous_symbol": "Symbols",
     "slot": "Symbols",
-    "recentre": "Ladder",
-    "scroll": "Ladder",
+    "pick_market": "Symbols",
+    "cursor": "Ladder",
     "page": "Ladder",
+    "edge": "Ladder",
+    "recentre": "Ladder",
+    "clear_cursor": "Ladder",
     "zoom_in": "Ladder",
     "zoom_out": "Ladder",
+    "toggle_scale": "Ladder",
+    "next_view": "Views",
+    "chart_mode": "Views",
+    "cycle_preset": "Model",
+    "cycle_tier": "Model",
+    "cycle_exchange": "Model",
 }
-# Actions about the main view: disabled while a modal screen (help) is on top.
+# Actions about the main view: disabled while a modal screen (help, a picker) is on top.
 _MAIN_VIEW_ACTIONS = frozenset(ACTION_GROUPS) - {"quit", "command_palette"}
 
 HELP_LEGEND = (
-    f"E = estimated liquidation levels (model, relative scale); R = realized liquidations "
-    f"printed by exchanges in the window. {LONG_MARK} long positions, {SHORT_MARK} short; "
-    f"● marks a large R row. Intensity ░▒▓█ grows with E."
+    f"E = estimated liquidation levels (model; relative until calibrated); R = realized "
+    f"liquidations printed by exchanges in the window. {LONG_MARK} long positions (below the "
+    f"price), {SHORT_MARK} short (above); ● marks a large R row; ◆ is the cursor, and the line "
+    f"under the ladder gives E from the price to the cursor. Intensity ░▒▓█ grows with E "
+    f"(relative: percentile on screen; absolute: USD, see the legend). Views: ladder, "
+    f"time×price heat map, cascade risk, per exchange, chart. Cascade figures are indicators "
+    f"and scenarios, not forecasts."
 )
 
 
@@ -62,8 +116,25 @@ def _stdin_is_tty() -> bool:
         return False
 
 
+def _next_in(options: tuple, current: object, step: int = 1) -> object:  # type: ignore[type-arg]
+    try:
+        i = options.index(current)
+    except ValueError:
+        i = -1
+    return options[(i + step) % len(options)]
+
+
+@dataclass
+class _Frame:
+    """What is on screen: the market's snapshot and what each view pulled with it (frozen
+    together while paused)."""
+
+    snap: MarketSnapshot
+    extras: dict[str, object] = field(default_factory=dict)
+
+
 class LiqApp(App[None]):
-    """Live liquidation ladder for a watchlist of markets."""
+    """Live liquidation views for a watchlist of markets."""
 
     CSS_PATH = "liqtui.tcss"
     TITLE = "liqtui"
@@ -81,11 +152,31 @@ class LiqApp(App[None]):
         ),
         Binding("question_mark,f1", "help", "Help", tooltip="This help", id="help"),
         Binding(
+            "ctrl+p",
+            "command_palette",
+            "Palette",
+            tooltip="Command palette (every command, themes, keys)",
+            show=False,
+            priority=True,
+            id="command_palette",
+        ),
+        Binding(
             "space",
             "toggle_pause",
             "Pause",
             tooltip="Pause / resume drawing (data keeps being collected)",
             id="pause",
+        ),
+        Binding(
+            "plus,equals_sign",
+            "faster",
+            "Faster",
+            tooltip="Redraw more often (+fps)",
+            show=False,
+            id="faster",
+        ),
+        Binding(
+            "minus", "slower", "Slower", tooltip="Redraw less often (-fps)", show=False, id="slower"
         ),
         # tab/shift+tab are the screen's focus keys by default: priority makes them ours.
         Binding(
@@ -116,15 +207,24 @@ class LiqApp(App[None]):
             )
             for n in range(1, 10)
         ),
-        Binding("m", "recentre", "Centre", tooltip="Re-centre the ladder on price", id="recentre"),
-        Binding("up,k", "scroll(1)", "Up", tooltip="Scroll up one row", show=False, id="scroll_up"),
+        Binding(
+            "slash",
+            "pick_market",
+            "Market",
+            tooltip="Find a market (fuzzy, every market with data)",
+            id="pick_market",
+        ),
+        Binding("v", "next_view", "View", tooltip="Next view", id="next_view"),
+        Binding(
+            "up,k", "cursor(1)", "Up", tooltip="Cursor / view up a row", show=False, id="cursor_up"
+        ),
         Binding(
             "down,j",
-            "scroll(-1)",
+            "cursor(-1)",
             "Down",
-            tooltip="Scroll down one row",
+            tooltip="Cursor / view down a row",
             show=False,
-            id="scroll_down",
+            id="cursor_down",
         ),
         Binding(
             "pageup", "page(1)", "Page up", tooltip="Scroll up a page", show=False, id="page_up"
@@ -137,6 +237,23 @@ class LiqApp(App[None]):
             show=False,
             id="page_down",
         ),
+        Binding(
+            "g,home",
+            "edge(1)",
+            "Top",
+            tooltip="To the highest level on the map",
+            show=False,
+            id="top",
+        ),
+        Binding(
+            "G,end",
+            "edge(-1)",
+            "Bottom",
+            tooltip="To the lowest level on the map",
+            show=False,
+            id="bottom",
+        ),
+        Binding("m,0", "recentre", "Centre", tooltip="Re-centre on the price", id="recentre"),
         Binding(
             "z,less_than_sign",
             "zoom_in",
@@ -151,6 +268,71 @@ class LiqApp(App[None]):
             tooltip="Zoom out (wider price span)",
             show=False,
             id="zoom_out",
+        ),
+        Binding(
+            "s",
+            "toggle_scale",
+            "Scale",
+            tooltip="Color scale: relative (percentile on screen) / absolute (USD)",
+            show=False,
+            id="color_scale",
+        ),
+        Binding(
+            "l",
+            "cycle_preset",
+            "Leverage",
+            tooltip="Leverage preset: high / balanced / observed-low",
+            show=False,
+            id="preset",
+        ),
+        Binding(
+            "f",
+            "cycle_tier",
+            "Tiers",
+            tooltip="Tier filter: all / 25x+ only",
+            show=False,
+            id="tier_filter",
+        ),
+        Binding(
+            "e",
+            "cycle_exchange",
+            "Exchange",
+            tooltip="Exchange filter: all / binance / bybit / okx / hyperliquid",
+            show=False,
+            id="exchange_filter",
+        ),
+        Binding(
+            "c",
+            "chart_mode",
+            "Chart",
+            tooltip="Chart: price and open interest / realized liquidations",
+            show=False,
+            id="chart_mode",
+        ),
+        Binding("t", "pick_theme", "Theme", tooltip="Theme picker", show=False, id="theme"),
+        Binding(
+            "ctrl+r",
+            "reload",
+            "Reload",
+            tooltip="Reload config and themes",
+            show=False,
+            id="reload",
+        ),
+        Binding(
+            "ctrl+s",
+            "save_svg",
+            "Screenshot",
+            tooltip="Save an SVG screenshot",
+            show=False,
+            id="screenshot",
+        ),
+        Binding(
+            "escape",
+            "clear_cursor",
+            "Back",
+            tooltip="Close an overlay; put the cursor back on the price",
+            show=False,
+            id="escape",
         ),
     ]
 
@@ -167,6 +349,15 @@ class LiqApp(App[None]):
         user_themes_dir: Path | None = None,
         title: str = "liqtui",
         ladder_span_pct: float = 0.08,
+        view: str = "ladder",
+        color_scale: str = "relative",
+        absolute_top_usd: float = 10_000_000.0,
+        keymap: Mapping[str, str] | None = None,
+        alerts: AlertRules | None = None,
+        screenshot_dir: Path | None = None,
+        settings_loader: Callable[[], Settings] | None = None,
+        history: History | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__()
         self.engine = engine
@@ -182,12 +373,26 @@ class LiqApp(App[None]):
         self.user_themes_dir = user_themes_dir
         self.ladder_span_pct = ladder_span_pct
         self.title = title
+        self.view_name = view if view in VIEWS else "ladder"
+        self.color_scale = color_scale if color_scale in SCALES else "relative"
+        self.absolute_top_usd = absolute_top_usd
+        self.exchange_filter: str | None = None
+        self.keymap_config: dict[str, str] = dict(keymap or {})
+        self.alert_monitor = AlertMonitor(alerts or AlertRules())
+        self.screenshot_dir = screenshot_dir
+        self.settings_loader = settings_loader
+        self.history = history or History(period_ms=engine.params.step_ms)
+        self.clock = clock
         self.feed_error: str | None = None
         self.theme_problems: list[str] = []
+        self.last_screenshot: str | None = None
         self._paused = False
-        self._snapshot: MarketSnapshot | None = None  # last snapshot drawn (frozen while paused)
+        self._frame: _Frame | None = None  # what is on screen (frozen while paused)
         self._stdin_was_tty = _stdin_is_tty()
         self._ui_errors: set[str] = set()
+        self._tick_timer = None
+        self._alert_tasks: set[asyncio.Task[object]] = set()
+        self.alert_commands_run = 0
 
     # -- public helpers -------------------------------------------------------------------------
     @property
@@ -203,6 +408,22 @@ class LiqApp(App[None]):
         return self.query_one(LadderHeader)
 
     @property
+    def heatmap(self) -> HeatmapWidget:
+        return self.query_one(HeatmapWidget)
+
+    @property
+    def cascade(self) -> CascadePanel:
+        return self.query_one(CascadePanel)
+
+    @property
+    def exchanges_table(self) -> ExchangeTable:
+        return self.query_one(ExchangeTable)
+
+    @property
+    def chart(self) -> ChartWidget:
+        return self.query_one(ChartWidget)
+
+    @property
     def paused(self) -> bool:
         return self._paused
 
@@ -212,65 +433,117 @@ class LiqApp(App[None]):
             return
         self._paused = value
         if value:
-            self._draw_status()  # the PAUSED badge; the ladder keeps the frozen snapshot
+            self._draw_status()  # the PAUSED badge; the views keep the frozen snapshot
         else:
             self.refresh_now()  # unpausing shows current data at once
 
     @property
     def snapshot(self) -> MarketSnapshot | None:
         """The snapshot on screen."""
-        return self._snapshot
+        return self._frame.snap if self._frame is not None else None
+
+    @property
+    def _snapshot(self) -> MarketSnapshot | None:  # older name
+        return self.snapshot
+
+    @property
+    def preset(self) -> str:
+        return self.engine.preset
+
+    @property
+    def tier_filter(self) -> str:
+        return self.engine.tier_filter
+
+    def pull(self, symbol: str | None = None, **kw: object) -> MarketSnapshot:
+        """A snapshot of `symbol` (the current market) with the app's filters."""
+        return self.engine.snapshot(
+            symbol or self.current_symbol,
+            window_ms=kw.get("window_ms", self.window_ms),  # type: ignore[arg-type]
+            exchange=kw.get("exchange", self.exchange_filter),  # type: ignore[arg-type]
+        )
 
     def refresh_now(self) -> None:
-        """Pull the current symbol's snapshot and draw it now. While paused, redraw the frozen
-        snapshot instead (a view change), unless it belongs to another symbol."""
+        """Pull the current symbol's snapshot and draw the visible view now. While paused,
+        redraw the frozen snapshot instead (a view change), unless it belongs to another
+        symbol."""
         if not self.is_running:
             return
-        snap = self._snapshot
-        if not (self._paused and snap is not None and snap.symbol == self.current_symbol):
-            snap = self.engine.snapshot(self.current_symbol, window_ms=self.window_ms)
-            self._snapshot = snap
+        frame = self._frame
+        if not (self._paused and frame is not None and frame.snap.symbol == self.current_symbol):
+            frame = _Frame(self.pull())
+            self._frame = frame
         with self.batch_update():
-            self.ladder.show(snap)
+            self._draw_view(frame)
             self._draw_status()
 
     def switch_symbol(self, symbol: str) -> None:
-        """Show another market: reset the ladder view and draw it at once (even when paused)."""
+        """Show another market: reset the views and draw it at once (even when paused).
+        Nothing of the old market stays on screen under the new name."""
         if symbol != self.current_symbol:
             self.current_symbol = symbol
             self.ladder.reset_view()
-            self._snapshot = None
+            self.heatmap.reset_view()
+            self.exchanges_table.reset_view()
+            self._frame = None
         self.refresh_now()
+
+    def history_symbols(self) -> list[str]:
+        return list(dict.fromkeys([*self.watchlist, self.current_symbol]))
 
     # -- lifecycle ------------------------------------------------------------------------------
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(LIQ_VARIABLE_DEFAULTS)
 
     def compose(self) -> ComposeResult:
-        header = LadderHeader(id="ladder-header")
         yield StatusBar(id="status")
-        yield header
-        yield LadderWidget(
-            realized_mark_usd=self.realized_mark_usd,
-            header=header,
-            view=LadderView(span_pct=self.ladder_span_pct),
-            id="ladder",
-        )
+        with ContentSwitcher(initial=f"view-{self.view_name}", id="views"):
+            with Vertical(id="view-ladder"):
+                header = LadderHeader(id="ladder-header")
+                info = LadderInfo(id="ladder-info")
+                yield header
+                yield LadderWidget(
+                    realized_mark_usd=self.realized_mark_usd,
+                    header=header,
+                    info=info,
+                    view=LadderView(span_pct=self.ladder_span_pct),
+                    scale=self.color_scale,
+                    absolute_top_usd=self.absolute_top_usd,
+                    id="ladder",
+                )
+                yield info
+            yield HeatmapWidget(span_pct=self.ladder_span_pct, id="view-heatmap")
+            yield CascadePanel(id="view-cascade")
+            yield ExchangeTable(span_pct=self.ladder_span_pct, id="view-exchanges")
+            yield ChartWidget(id="view-chart")
         yield Footer()
 
     def on_mount(self) -> None:
         self._load_themes()
+        if self.keymap_config:
+            self.set_keymap(self.keymap_config)
         self.refresh_now()
-        self.set_interval(1 / self.fps, self._tick, name="pull-snapshot")
+        self._tick_timer = self.set_interval(1 / self.fps, self._tick, name="pull-snapshot")
         self.set_interval(SSH_CHECK_S, self._check_terminal, name="ssh-guard")
+        self.set_interval(ALERT_CHECK_S, self.check_alerts, name="alerts")
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._hang_up)
         if self.source is not None:
+            sink = HistorySink(self.engine, self.history, self.history_symbols)
             self.run_worker(
-                self.source.run(self.engine),
+                self.source.run(sink),
                 name=f"feed:{getattr(self.source, 'name', 'source')}",
                 exclusive=True,
                 group="feed",
                 exit_on_error=False,
             )
+
+    def on_unmount(self) -> None:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+
+    def _hang_up(self) -> None:
+        """SIGHUP (the terminal or SSH session went away): exit cleanly at once."""
+        self.exit(return_code=1, message="hang-up")
 
     def _load_themes(self) -> None:
         self.register_theme(BUILTIN_DARK)
@@ -302,11 +575,14 @@ class LiqApp(App[None]):
         try:
             self.refresh_now()
         except Exception as exc:  # a drawing bug must not take the monitor down
-            text = f"{type(exc).__name__}: {exc}"
-            self.log.error("refresh failed", text)
-            if text not in self._ui_errors:
-                self._ui_errors.add(text)
-                self.notify(text, title="Display error", severity="error", markup=False)
+            self._report_ui_error(exc)
+
+    def _report_ui_error(self, exc: Exception) -> None:
+        text = f"{type(exc).__name__}: {exc}"
+        self.log.error("refresh failed", text)
+        if text not in self._ui_errors:
+            self._ui_errors.add(text)
+            self.notify(text, title="Display error", severity="error", markup=False)
 
     def _check_terminal(self) -> None:
         """SSH guard (dolphie): exit when the terminal that started us has gone away."""
@@ -334,15 +610,182 @@ class LiqApp(App[None]):
     def _draw_status(self) -> None:
         if not self.is_running:
             return
-        snap = self._snapshot
+        frame = self._frame
+        snap = frame.snap if frame is not None else None
         if snap is None or snap.symbol != self.current_symbol:
-            snap = self.engine.snapshot(self.current_symbol, window_ms=self.window_ms)
+            snap = self.pull()
         self.status.show(
             snap,
             slot=self._slot_of(self.current_symbol),
             paused=self._paused,
             error=self.feed_error,
+            view=VIEW_TITLES[self.view_name],
+            fps=self.fps,
         )
+
+    # -- the views ------------------------------------------------------------------------------
+    def _draw_view(self, frame: _Frame) -> None:
+        view = self.view_name
+        snap = frame.snap
+        if view == "ladder":
+            self.ladder.show(snap)
+        elif view == "heatmap":
+            if "heatmap" not in frame.extras or not self._paused:
+                frame.extras["heatmap"] = self.heatmap_columns(snap)
+            cols, version = frame.extras["heatmap"]  # type: ignore[misc]
+            self.heatmap.show(snap, cols, version)
+        elif view == "cascade":
+            if "cascade" not in frame.extras or not self._paused:
+                frame.extras["cascade"] = self._risk_view(snap)
+            self.cascade.show(frame.extras["cascade"])  # type: ignore[arg-type]
+        elif view == "exchanges":
+            if "exchanges" not in frame.extras or not self._paused:
+                frame.extras["exchanges"] = self._exchange_data(snap)
+            self.exchanges_table.show(snap, frame.extras["exchanges"])  # type: ignore[arg-type]
+        elif view == "chart":
+            self._draw_chart(snap)
+
+    def heatmap_columns(self, snap: MarketSnapshot) -> tuple[list[Column], object]:
+        """The heat map's columns: the model's history H when it covers more time than the
+        UI's own per-minute samples (e.g. a long replay), else the samples."""
+        ui = self.history.columns(snap.symbol)
+        try:
+            model_view = self.engine.snapshot(
+                snap.symbol, window_ms=self.window_ms, exchange=self.exchange_filter, history=True
+            ).history  # type: ignore[call-arg]
+        except TypeError:  # an engine without H
+            model_view = None
+        model = columns_from_model(model_view, ui) if model_view is not None else []
+
+        def span(cols: list[Column]) -> int:
+            return cols[-1].t_ms - cols[0].t_ms if len(cols) > 1 else 0
+
+        if model and span(model) > span(ui) * 1.5:
+            return model, ("model", len(model), model[-1].t_ms)
+        return ui, ("ui", self.history.version)
+
+    def _risk_view(self, snap: MarketSnapshot) -> RiskView:
+        prices = [(c.t_ms, c.price) for c in self.history.columns(snap.symbol) if c.price]
+        if snap.price:
+            prices.append((snap.as_of_ms, snap.price))
+        last_min = self.pull(snap.symbol, window_ms=60_000)
+        return risk_view(
+            snap,
+            prices=prices,
+            realized_last_min_usd=last_min.realized_long_usd + last_min.realized_short_usd,
+        )
+
+    def _exchange_data(self, snap: MarketSnapshot) -> list[ExchangeData]:
+        notes = {f.name: f.note for f in snap.feeds}
+        names = [
+            ex
+            for ex in EXCHANGES
+            if ex in snap.estimated_by_exchange or ex in snap.realized_by_exchange or ex in notes
+        ]
+        if self.exchange_filter is not None:
+            names = [ex for ex in names if ex == self.exchange_filter]
+        return [
+            ExchangeData(ex, self.pull(snap.symbol, exchange=ex), notes.get(ex, "")) for ex in names
+        ]
+
+    def chart_series(self, snap: MarketSnapshot) -> tuple[object, list[Series], str]:
+        """The chart's key (changes when its data does), series and a message if empty."""
+        cols = self.history.columns(snap.symbol)
+        if self.chart.mode == "price":
+            pts = [(c.t_ms, c.price, c.oi_usd) for c in cols if c.price]
+            if snap.price:
+                oi = sum(snap.open_interest.values()) * snap.price
+                pts.append((snap.as_of_ms, snap.price, oi))
+            now = snap.as_of_ms
+            x = tuple((t - now) / 60_000 for t, _, _ in pts)
+            prices = [p for _, p, _ in pts]
+            punit, pdiv = ("k", 1e3) if prices and max(prices) >= 10_000 else ("", 1.0)
+            title = f"{snap.symbol} price{f' ({punit} USD)' if punit else ''}, minutes ago"
+            series = [Series(title, x, tuple(p / pdiv for p in prices), "price")]
+            ois = [o for _, _, o in pts]
+            if any(ois):
+                unit, div = _unit(max(ois))
+                series.append(
+                    Series(f"open interest ({unit} USD)", x, tuple(o / div for o in ois), "text")
+                )
+            key = ("price", snap.symbol, self.history.version, snap.price)
+            return key, series, f"{snap.symbol}: collecting price history…"
+        # realized liquidations over time, from the realized log (the window's prints)
+        model = self.engine.markets.get(snap.symbol)
+        if model is None:
+            return (
+                ("realized", snap.symbol, None),
+                [],
+                f"no realized liquidations for {snap.symbol}",
+            )
+        t, side, exch, _prices, notional = model.realized.columns()
+        window = snap.window_ms
+        span = min(window, 6 * 3600 * 1000)
+        n_buckets = 60
+        bucket = max(span // n_buckets, 60_000)
+        now = snap.as_of_ms
+        start = now - bucket * n_buckets
+        series = []
+        mask = t >= start
+        if self.exchange_filter is not None:
+            mask &= exch == EXCHANGES.index(self.exchange_filter)
+        idx = ((t[mask] - start) // bucket).clip(0, n_buckets - 1)
+        x = tuple(-(n_buckets - i - 0.5) * bucket / 60_000 for i in range(n_buckets))
+        for label, s, role in (
+            (f"{LONG_MARK} longs", 0, "long"),
+            (f"{SHORT_MARK} shorts", 1, "short"),
+        ):
+            sel = side[mask] == s
+            sums = np.bincount(idx[sel], weights=notional[mask][sel], minlength=n_buckets)
+            unit, div = _unit(float(sums.max(initial=0.0)))
+            title = f"R {label} liquidated per {bucket // 60_000}m ({unit} USD, minutes ago)"
+            series.append(Series(title, x, tuple(float(v) / div for v in sums), role, "bar"))
+        key = ("realized", snap.symbol, int(mask.sum()), now // bucket, self.exchange_filter)
+        return key, series, f"no realized liquidations for {snap.symbol}"
+
+    def _draw_chart(self, snap: MarketSnapshot) -> None:
+        key, series, message = self.chart_series(snap)
+        self.chart.show(key, series, message)
+
+    # -- alerts ---------------------------------------------------------------------------------
+    def check_alerts(self) -> list[Alert]:
+        """Check every followed market against the alert thresholds (also while paused or
+        behind a modal: collecting goes on)."""
+        if not self.alert_monitor.rules.enabled or not self.is_running:
+            return []
+        fired: list[Alert] = []
+        try:
+            for symbol in self.history_symbols():
+                snap = self.engine.snapshot(symbol, window_ms=self.window_ms)
+                if snap.price is None:
+                    continue
+                risk = self._risk_view(snap)
+                fired += self.alert_monitor.check(
+                    snap,
+                    realized_last_min_usd=risk.realized_last_min_usd,
+                    cascade_firing=risk.firing,
+                    cascade_reason="; ".join(risk.detector_reasons),
+                )
+        except Exception as exc:
+            self._report_ui_error(exc)
+            return fired
+        for alert in fired:
+            self.notify(
+                alert.message,
+                title=f"Alert: {alert.kind}",
+                severity="warning",
+                timeout=10,
+                markup=False,
+            )
+            if self.alert_monitor.rules.bell:
+                self.bell()
+            if self.alert_monitor.rules.command:
+                argv = command_args(self.alert_monitor.rules.command, alert)
+                task = asyncio.get_running_loop().create_task(run_command(argv))
+                self._alert_tasks.add(task)
+                task.add_done_callback(self._alert_tasks.discard)
+                self.alert_commands_run += 1
+        return fired
 
     # -- actions --------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -366,6 +809,21 @@ class LiqApp(App[None]):
     def action_toggle_pause(self) -> None:
         self.paused = not self.paused
 
+    def set_fps(self, fps: float) -> None:
+        self.fps = min(max(fps, MIN_FPS), MAX_FPS)
+        if self._tick_timer is not None:
+            self._tick_timer.stop()
+        self._tick_timer = self.set_interval(1 / self.fps, self._tick, name="pull-snapshot")
+        self._draw_status()
+
+    def action_faster(self) -> None:
+        higher = [f for f in FPS_STEPS if f > self.fps + 1e-9]
+        self.set_fps(higher[0] if higher else MAX_FPS)
+
+    def action_slower(self) -> None:
+        lower = [f for f in FPS_STEPS if f < self.fps - 1e-9]
+        self.set_fps(lower[-1] if lower else MIN_FPS)
+
     def action_slot(self, n: int) -> None:
         if 1 <= n <= len(self.watchlist):
             self.switch_symbol(self.watchlist[n - 1])
@@ -385,27 +843,153 @@ class LiqApp(App[None]):
     def action_previous_symbol(self) -> None:
         self._step_symbol(-1)
 
-    def action_recentre(self) -> None:
-        self.ladder.view.recentre()
+    def markets(self) -> list[str]:
+        """Every market the picker offers: the watchlist, then every market with data."""
+        return list(dict.fromkeys([*self.watchlist, *self.engine.symbols()]))
+
+    def action_pick_market(self) -> None:
+        commands = []
+        for symbol in self.markets():
+            slot = self._slot_of(symbol)
+            n = self.engine.events_by_market.get(symbol, 0)
+            where = f"watchlist {slot}" if slot else "not in the watchlist"
+            commands.append(
+                SimpleCommand(
+                    symbol,
+                    lambda s=symbol: self.switch_symbol(s),
+                    f"{where}; {n} events",
+                )
+            )
+        self.search_commands(commands, placeholder="Market (fuzzy)…")
+
+    def action_pick_theme(self) -> None:
+        self.search_themes()
+
+    def action_next_view(self) -> None:
+        self.show_view(str(_next_in(VIEWS, self.view_name)))
+
+    def show_view(self, view: str) -> None:
+        if view not in VIEWS:
+            return
+        self.view_name = view
+        self.query_one("#views", ContentSwitcher).current = f"view-{view}"
+        if self._frame is not None and not self._paused:
+            self._frame.extras.clear()
+        self.call_after_refresh(self.refresh_now)  # after the layout gives the view its size
         self.refresh_now()
 
-    def action_scroll(self, rows: int) -> None:
-        self.ladder.view.scroll(rows)
+    def action_chart_mode(self) -> None:
+        self.chart.mode = str(_next_in(CHART_MODES, self.chart.mode))
+        self.chart._data_key = None  # draw the new mode at once
+        self.chart._built_at = -1e9
+        if self.view_name == "chart":
+            self.refresh_now()
+
+    def action_toggle_scale(self) -> None:
+        self.color_scale = str(_next_in(SCALES, self.color_scale))
+        self.ladder.scale = self.color_scale
+        self.heatmap.absolute_top_usd = (
+            self.absolute_top_usd if self.color_scale == "absolute" else None
+        )
+        self.refresh_now()
+
+    def _pull_again(self) -> None:
+        """A model filter changed: pull a fresh snapshot even when paused."""
+        self._frame = None
+        self.refresh_now()
+
+    def action_cycle_preset(self) -> None:
+        self.engine.preset = str(_next_in(tuple(PRESETS), self.engine.preset))
+        self._pull_again()
+
+    def action_cycle_tier(self) -> None:
+        self.engine.tier_filter = str(_next_in(TIER_FILTERS, self.engine.tier_filter))
+        self._pull_again()
+
+    def action_cycle_exchange(self) -> None:
+        self.exchange_filter = _next_in(EXCHANGE_CYCLE, self.exchange_filter)  # type: ignore[assignment]
+        self._pull_again()
+
+    def _price_widget(self) -> LadderWidget | HeatmapWidget | ExchangeTable | None:
+        return {
+            "ladder": self.ladder,
+            "heatmap": self.heatmap,
+            "exchanges": self.exchanges_table,
+        }.get(self.view_name)
+
+    def action_cursor(self, rows: int) -> None:
+        if self.view_name == "ladder":
+            self.ladder.move_cursor(rows)
+        elif (w := self._price_widget()) is not None:
+            w.view.scroll(rows)
         self.refresh_now()
 
     def action_page(self, direction: int) -> None:
-        self.ladder.view.scroll(direction * self.ladder.page_rows)
+        w = self._price_widget()
+        if w is None:
+            return
+        if isinstance(w, LadderWidget):
+            page = w.page_rows
+            start = w.cursor_group if w.cursor_group is not None else w.price_group()
+            w.view.scroll(direction * page)
+            if start is not None:
+                w.cursor_group = start + direction * page
+        else:
+            w.view.scroll(direction * max(1, w.size.height - 3))
         self.refresh_now()
+
+    def action_edge(self, direction: int) -> None:
+        """To the highest (1) or lowest (-1) price with E or R on the map."""
+        w = self._price_widget()
+        snap = self.snapshot
+        if w is None or snap is None or snap.grid is None or not w.rows:
+            return
+        mass = snap.estimated_long + snap.estimated_short
+        if snap.realized_long.size == mass.size:
+            mass = mass + snap.realized_long + snap.realized_short
+        nz = np.flatnonzero(mass > 0)
+        if nz.size == 0:
+            return
+        b = int(nz[-1] if direction > 0 else nz[0])
+        price = snap.grid.origin + (b + 0.5) * snap.grid.width
+        step = w.rows[0].price_high - w.rows[0].price_low
+        group = int(price // step)
+        if isinstance(w, LadderWidget):
+            w.cursor_to(group)
+        else:
+            top = round(w.rows[0].price_low / step)
+            target_top = group + (0 if direction > 0 else len(w.rows) - 1)
+            w.view.scroll(target_top - top)
+        self.refresh_now()
+
+    def action_recentre(self) -> None:
+        w = self._price_widget()
+        if w is not None:
+            w.view.recentre()
+        self.ladder.clear_cursor()
+        self.refresh_now()
+
+    def action_clear_cursor(self) -> None:
+        if self.ladder.cursor_group is not None:
+            self.ladder.clear_cursor()
+            self.refresh_now()
 
     def _zoom(self, factor: float) -> None:
         """Zoom until the row step changes (row steps are rounded to "nice" prices, so one
         factor may not be enough), at most a few steps."""
-        ladder = self.ladder
-        before = ladder.row_step
+        w = self._price_widget()
+        if w is None:
+            return
+
+        def step() -> float | None:
+            rows = w.rows
+            return rows[0].price_high - rows[0].price_low if rows else None
+
+        before = step()
         for _ in range(4):
-            ladder.view.zoom(factor)
+            w.view.zoom(factor)
             self.refresh_now()
-            if before is None or ladder.row_step != before:
+            if before is None or step() != before:
                 break
 
     def action_zoom_in(self) -> None:
@@ -413,3 +997,83 @@ class LiqApp(App[None]):
 
     def action_zoom_out(self) -> None:
         self._zoom(ZOOM_STEP)
+
+    def action_save_svg(self) -> None:
+        stamp = datetime.fromtimestamp(self.clock(), tz=UTC).strftime("%Y%m%d-%H%M%S")
+        name = f"liqtui-{self.current_symbol}-{self.view_name}-{stamp}.svg"
+        folder = self.screenshot_dir or Path.cwd()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = self.save_screenshot(filename=name, path=str(folder))
+        except OSError as exc:
+            self.notify(
+                f"{folder}: {exc.strerror or exc}",
+                title="Screenshot failed",
+                severity="error",
+                markup=False,
+            )
+            return
+        self.last_screenshot = path
+        self.notify(f"saved to {path}", title="Screenshot", timeout=8, markup=False)
+
+    def action_reload(self) -> None:
+        """Read the config files and the theme folders again and apply what changed."""
+        loaded = 0
+        if self.settings_loader is not None:
+            from liqtui.config import ConfigError
+
+            try:
+                settings = self.settings_loader()
+            except ConfigError as exc:
+                self.notify(str(exc), title="Config not reloaded", severity="error", markup=False)
+                return
+            g = settings.general
+            self.watchlist = list(dict.fromkeys(g.watchlist)) or self.watchlist
+            self.requested_theme = g.theme
+            self.user_themes_dir = (
+                Path(g.themes_dir).expanduser() if g.themes_dir else self.user_themes_dir
+            )
+            self.realized_mark_usd = settings.ladder.realized_mark_usd
+            self.ladder.realized_mark_usd = self.realized_mark_usd
+            self.absolute_top_usd = g.absolute_top_usd
+            self.ladder.absolute_top_usd = g.absolute_top_usd
+            self.screenshot_dir = Path(g.screenshot_dir).expanduser() if g.screenshot_dir else None
+            self.alert_monitor.rules = rules_from_settings(settings)
+            self.keymap_config = dict(settings.keys)
+            self.set_keymap(self.keymap_config)
+            if g.fps != self.fps:
+                self.set_fps(g.fps)
+            loaded = len(settings.files)
+        self._load_themes()
+        self.refresh_now()
+        self.notify(
+            f"config ({loaded} file{'s' if loaded != 1 else ''}) and themes reloaded",
+            title="Reloaded",
+            timeout=4,
+        )
+
+
+def _unit(peak: float) -> tuple[str, float]:
+    for unit, div in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if peak >= div:
+            return unit, div
+    return "", 1.0
+
+
+def rules_from_settings(settings: Settings) -> AlertRules:
+    from liqtui.config import parse_duration
+
+    a = settings.alerts
+    return AlertRules(
+        enabled=a.enabled,
+        bell=a.bell,
+        realized_usd_per_min=a.realized_usd_per_min,
+        dense_zone_usd=a.dense_zone_usd,
+        dense_zone_pct=a.dense_zone_pct,
+        cascade=a.cascade,
+        command=tuple(a.command),
+        min_interval_ms=parse_duration(a.min_interval),
+    )
+
+
+__all__ = ["VIEWS", "LiqApp", "compact_usd", "rules_from_settings"]

@@ -192,7 +192,9 @@ def build_palette(variables: Mapping[str, str], base: Style | None = None) -> di
     """Rich styles for every role the ladder, its header and the status bar use.
 
     `variables` are the app's theme variables (Textual's generated ones plus liq-*); `base` is
-    the widget's own style (its background), laid under every role.
+    the widget's own style (its background), laid under every role. A theme in ANSI colors (the
+    terminal's own palette, `Theme(ansi=True)`) cannot blend colors: its heat levels keep the
+    side's color and carry intensity in the glyphs, dim for the low levels and bold for the top.
     """
     v = variables
     d = LIQ_VARIABLE_DEFAULTS
@@ -207,7 +209,8 @@ def build_palette(variables: Mapping[str, str], base: Style | None = None) -> di
     warning = _color(v, "liq-warning", d["liq-warning"])
     error = _color(v, "error", "#ff5c5c")
     primary = _color(v, "primary", "#4f9cf9")
-    muted = foreground.blend(background, 0.40)
+    success = _color(v, "success", "#3ddc84")
+    ansi = any(c.ansi is not None for c in (background, foreground, long_c, short_c))
 
     def style(fg: Color | None = None, bg: Color | None = None, **kw: bool) -> Style:
         return Style(
@@ -216,15 +219,28 @@ def build_palette(variables: Mapping[str, str], base: Style | None = None) -> di
             **kw,
         )
 
-    price_bg = price.blend(background, 0.45)
-    price_fg = background if price_bg.brightness > 0.5 else foreground
+    if ansi:
+        muted_style = Style(dim=True)
+        axis_style = Style(dim=True)
+        price_row = style(price, reverse=True, bold=True)
+        band = Style(reverse=True)
+        band_color = style(price)
+    else:
+        muted = foreground.blend(background, 0.40)
+        muted_style = style(muted)
+        axis_style = style(foreground.blend(background, 0.65))
+        price_bg = price.blend(background, 0.45)
+        price_fg = background if price_bg.brightness > 0.5 else foreground
+        price_row = style(price_fg, price_bg, bold=True)
+        band = Style(bgcolor=price_bg.rich_color)
+        band_color = Style()
     palette: dict[str, Style] = {
         "empty": Style(),
         "text": style(foreground),
-        "label": style(muted),
-        "axis": style(foreground.blend(background, 0.65)),
-        "muted": style(muted),
-        "price-row": style(price_fg, price_bg, bold=True),
+        "label": muted_style,
+        "axis": axis_style,
+        "muted": muted_style,
+        "price-row": price_row,
         "price": style(price, bold=True),
         "est-long": style(long_c),
         "est-short": style(short_c),
@@ -236,21 +252,38 @@ def build_palette(variables: Mapping[str, str], base: Style | None = None) -> di
         "realized-long-big": style(realized, bold=True),
         "realized-short-big": style(realized, bold=True),
         "symbol": style(primary, bold=True),
-        "paused": style(background, warning, bold=True),
+        "paused": style(background, warning, bold=True)
+        if not ansi
+        else style(warning, reverse=True, bold=True),
         "stale": style(stale),
-        "stale-badge": style(background, warning, bold=True),
+        "stale-badge": style(background, warning, bold=True)
+        if not ansi
+        else style(warning, reverse=True, bold=True),
         "warning": style(warning),
         "error": style(error, bold=True),
-        "message": style(muted, italic=True),
+        "ok": style(success),
+        "message": muted_style + Style(italic=True),
+        "cursor": Style(reverse=True, bold=True),
+        "cursor-mark": style(warning, bold=True),
+        "heading": style(primary, bold=True),
+        "good": style(success, bold=True),
+        "amber": style(warning, bold=True),
+        "bad": style(error, bold=True),
     }
     # The price row is one highlighted band: its non-heat cells get the price background.
-    band = Style(bgcolor=price_bg.rich_color)
     for role in PRICE_BAND_ROLES:
-        palette[f"{role}{PRICE_BAND}"] = palette[role] + band
+        palette[f"{role}{PRICE_BAND}"] = palette[role] + band_color + band
     for side, color in (("long", long_c), ("short", short_c)):
-        palette[f"{side}0"] = style(low)
-        for level, (fg, bg) in enumerate(heat_ramp(low, color), start=1):
-            palette[f"{side}{level}"] = style(fg, bg)
+        if ansi:
+            palette[f"{side}0"] = Style(dim=True)
+            for level in range(1, LEVELS + 1):
+                palette[f"{side}{level}"] = style(
+                    color, dim=level <= LEVELS // 4, bold=level > 3 * LEVELS // 4
+                )
+        else:
+            palette[f"{side}0"] = style(low)
+            for level, (fg, bg) in enumerate(heat_ramp(low, color), start=1):
+                palette[f"{side}{level}"] = style(fg, bg)
     if base is not None:
         palette = {role: base + s for role, s in palette.items()}
     return palette

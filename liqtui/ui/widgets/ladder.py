@@ -9,6 +9,8 @@ or the whole widget when more than half changed, on resize, on a new symbol or a
 
 from __future__ import annotations
 
+import math
+
 from textual.geometry import Region
 from textual.strip import Strip
 
@@ -25,6 +27,7 @@ from liqtui.ladder import (
     step_decimals,
 )
 from liqtui.model.engine import MarketSnapshot
+from liqtui.ui.scale import Legend, Readout, apply_scale, cumulative_to
 from liqtui.ui.themes import PRICE_BAND, PRICE_BAND_ROLES
 from liqtui.ui.widgets.status import Part, Seg, TextLines, ThemedLines
 
@@ -37,6 +40,52 @@ class LadderHeader(TextLines):
 
     def __init__(self, *, name: str | None = None, id: str | None = None) -> None:
         super().__init__(1, name=name, id=id)
+
+
+class LadderInfo(TextLines):
+    """The line under the ladder: the cursor readout and the color-scale legend in USD."""
+
+    def __init__(self, *, name: str | None = None, id: str | None = None) -> None:
+        super().__init__(1, name=name, id=id)
+
+
+def readout_parts(readout: Readout | None, decimals: int, legend: Legend) -> list[Part]:
+    """The cursor readout ("▲ to 98,500 +1.5%: E 12.3M shorts") and the legend."""
+    parts: list[Part] = []
+    if readout is None:
+        parts.append(Part.of("cursor: ↑↓ move, esc back to price", "muted", 6, short="↑↓ cursor"))
+    elif readout.pct == 0.0:
+        parts.append(Part.of("cursor at price: ↑↓ move", "muted", 6, short="↑↓ cursor"))
+    else:
+        up = readout.side == "short"
+        mark = SHORT_MARK if up else LONG_MARK
+        where = "above" if up else "below"
+        target = format_price(readout.target, decimals)
+        role = "short" if up else "long"
+        segs: tuple[Seg, ...] = (
+            (f"{mark} {where} {target} ", "text"),
+            (f"{readout.pct * 100:+.2f}%", "muted"),
+            (": E ", "text"),
+            (f"{compact_usd(readout.usd)} {readout.side}s", role),
+            (" liquidated", "text"),
+        )
+        short: tuple[Seg, ...] = (
+            (f"{mark}{target} ", "text"),
+            (f"{readout.pct * 100:+.1f}%", "muted"),
+            (" E ", "text"),
+            (compact_usd(readout.usd), role),
+        )
+        parts.append(Part(segs, 9, short))
+        if readout.realized_usd > 0:
+            parts.append(Part.of(f"R {compact_usd(readout.realized_usd)}", "realized", 4))
+    legend_segs: list[Seg] = [(f"{legend.mode} ", "muted")]
+    for text, level in legend.parts():
+        legend_segs.append((text, f"long{level}"))
+        legend_segs.append((" ", "empty"))
+    legend_segs.pop()
+    short_legend = tuple(legend_segs[1:])
+    parts.append(Part(tuple(legend_segs), 7, short_legend))
+    return parts
 
 
 def _centred(text: str, width: int, role: str) -> RowKey:
@@ -57,6 +106,9 @@ class LadderWidget(ThemedLines):
         realized_mark_usd: float = 100_000.0,
         view: LadderView | None = None,
         header: LadderHeader | None = None,
+        info: LadderInfo | None = None,
+        scale: str = "relative",
+        absolute_top_usd: float = 10_000_000.0,
         name: str | None = None,
         id: str | None = None,
     ) -> None:
@@ -64,6 +116,12 @@ class LadderWidget(ThemedLines):
         self.realized_mark_usd = realized_mark_usd
         self.view = view or LadderView()
         self.header = header  # kept in step with the rows' column layout
+        self.info = info  # cursor readout and legend
+        self.scale = scale
+        self.absolute_top_usd = absolute_top_usd
+        self.cursor_group: int | None = None  # absolute row group of the cursor; None: price
+        self.legend: Legend | None = None
+        self.readout: Readout | None = None
         self.snapshot: MarketSnapshot | None = None
         self.rows: list[LadderRow] = []
         self.message: str | None = "waiting for data…"
@@ -103,9 +161,49 @@ class LadderWidget(ThemedLines):
         self._update(full=False)
 
     def reset_view(self) -> None:
-        """Forget zoom anchor and scroll position (a new symbol); the span (zoom) is kept."""
+        """Forget zoom anchor, scroll position and cursor (a new symbol); the zoom is kept."""
         self.view.reset()
         self.view.recentre()
+        self.cursor_group = None
+
+    # -- cursor ---------------------------------------------------------------------------------
+    def _groups(self) -> list[int]:
+        """The absolute row group of each row on screen, top first."""
+        if not self.rows:
+            return []
+        step = self.rows[0].price_high - self.rows[0].price_low
+        return [round(r.price_low / step) for r in self.rows]
+
+    def price_group(self) -> int | None:
+        snap = self.snapshot
+        if not self.rows or snap is None or snap.price is None:
+            return None
+        step = self.rows[0].price_high - self.rows[0].price_low
+        return math.floor(snap.price / step)
+
+    def move_cursor(self, rows: int) -> None:
+        """Move the cursor up (positive) or down by rows; the view scrolls to keep it visible."""
+        groups = self._groups()
+        start = self.cursor_group if self.cursor_group is not None else self.price_group()
+        if start is None or not groups:
+            return
+        target = start + rows
+        top, bottom = groups[0], groups[-1]
+        margin = 1 if len(groups) > 4 else 0
+        if target > top - margin:
+            self.view.scroll(target - (top - margin))
+        elif target < bottom + margin:
+            self.view.scroll(target - (bottom + margin))
+        self.cursor_group = target
+
+    def cursor_to(self, group: int) -> None:
+        """Put the cursor on an absolute row group, scrolling the view to it."""
+        start = self.cursor_group if self.cursor_group is not None else self.price_group()
+        if start is not None:
+            self.move_cursor(group - start)
+
+    def clear_cursor(self) -> None:
+        self.cursor_group = None
 
     # -- layout ---------------------------------------------------------------------------------
     def _compute(self, width: int, height: int) -> list[RowKey]:
@@ -123,17 +221,32 @@ class LadderWidget(ThemedLines):
             keys = [blank] * height
             keys[height // 2] = _centred(self.message or "", width, "message")
             self.header_parts = [Part.of("price", "label", 10)]
+            self.readout = None
+            if self.info is not None:
+                self.info.set_lines([[]])
             return keys
+        self.rows, self.legend = apply_scale(self.rows, self.scale, self.absolute_top_usd)
         step = self.rows[0].price_high - self.rows[0].price_low
-        layout = RowLayout.for_width(width, self.rows, step_decimals(step))
+        decimals = step_decimals(step)
+        layout = RowLayout.for_width(width, self.rows, decimals)
         self.header_parts = [Part(self._header(layout, step, width), 10)]
         mark = self.realized_mark_usd
+        cursor = self.cursor_group
         keys = []
+        self.readout = None
         for row in self.rows:
             segs = row_segments(row, layout, realized_mark_usd=mark)
             if row.is_price_row:  # one highlighted band across the whole row
                 segs = [(t, f"{r}{PRICE_BAND}" if r in _BAND else r) for t, r in segs]
+            if cursor is not None and round(row.price_low / step) == cursor:
+                segs[0] = (segs[0][0], "cursor")
+                if not row.is_price_row and len(segs) > 2:
+                    segs[2] = ("◆", "cursor-mark")
+                assert snap is not None
+                self.readout = cumulative_to(snap, row.price_low, row.price_high)
             keys.append(tuple(segs))
+        if self.info is not None:
+            self.info.set_lines([readout_parts(self.readout, decimals, self.legend)])
         return keys
 
     def _header(self, layout: RowLayout, step: float, width: int) -> tuple[Seg, ...]:

@@ -176,6 +176,7 @@ class TextLines(ThemedLines):
                 for y, segs in enumerate(fitted)
                 if y >= len(self._shown) or self._shown[y] != segs
             ]
+            dirty.extend(range(len(fitted), len(self._shown)))  # lines that went away
         self._shown = fitted
         self.last_dirty_lines = len(dirty)
         self.total_dirty_lines += len(dirty)
@@ -223,7 +224,7 @@ def _price(snap: MarketSnapshot) -> Part:
 
 
 _FEED_ROLES = {
-    "connected": "text",
+    "connected": "ok",
     "replaying": "text",
     "simulated": "text",
     "finished": "muted",
@@ -234,12 +235,49 @@ _FEED_ROLES = {
 }
 
 
+def feed_badges(snap: MarketSnapshot) -> Part:
+    """One badge per feed: state, age of its last event, throttled / complete, and its note
+    (e.g. "no public liquidation feed") in the long form."""
+    feeds: list[Seg] = []
+    short: list[Seg] = []
+    for f in snap.feeds:
+        if feeds:
+            feeds.append((", ", "muted"))
+            short.append((" ", "muted"))
+        role = _FEED_ROLES.get(f.state, "text")
+        age = (
+            format_age(snap.as_of_ms - f.last_event_ms)
+            if f.last_event_ms is not None and snap.as_of_ms >= f.last_event_ms
+            else None
+        )
+        live = f.state in ("connected", "replaying", "simulated")
+        if age is not None and live and snap.as_of_ms - (f.last_event_ms or 0) > STALE_AFTER_MS:
+            role = "warning"
+        feeds.append((f"{f.name} {f.state}", role))
+        short.append((f"{f.name[:3]}:{f.state[:4]}", role))
+        if age is not None:
+            feeds.append((f" {age}", "muted"))
+        if f.liquidations_complete is False:
+            feeds.append((" (throttled)", "muted"))
+            short.append(("*", "muted"))
+        elif f.liquidations_complete is True:
+            feeds.append((" (complete)", "muted"))
+        if f.note:
+            feeds.append((f" [{f.note}]", "warning"))
+            short.append(("!", "warning"))
+    if not feeds:
+        return Part.of("no feeds", "muted", 8)
+    return Part(tuple(feeds), 8, tuple(short))
+
+
 def status_parts(
     snap: MarketSnapshot,
     *,
     slot: int | None = None,
     paused: bool = False,
     error: str | None = None,
+    view: str | None = None,
+    fps: float | None = None,
 ) -> list[list[Part]]:
     """The two status lines for a snapshot (symbol line, totals/feeds line)."""
     when = datetime.fromtimestamp(snap.as_of_ms / 1000, tz=UTC) if snap.as_of_ms > 0 else None
@@ -256,6 +294,10 @@ def status_parts(
         )
     first.append(Part.of(f"window {format_duration(snap.window_ms)}", "muted", 4))
     first.append(Part.of(snap.exchange_filter or "all exchanges", "muted", 3, short="all ex"))
+    if view is not None:
+        first.append(Part.of(f"view {view}", "muted", 3, short=view))
+    if fps is not None:
+        first.append(Part.of(f"{fps:g} fps", "muted", 2))
     if paused:
         first.append(Part.of(" PAUSED ", "paused", 10, short="PAUSED"))
     if snap.last_event_ms is None:
@@ -291,6 +333,11 @@ def status_parts(
             (*r_segs, (f" {count}", "muted")),
         )
     )
+    calibrated = getattr(snap, "calibrated", None)
+    rho = getattr(snap, "scale", None)
+    scale_label = (
+        f" calibrated ρ={rho:.3g}" if calibrated and isinstance(rho, int | float) else " relative"
+    )
     if snap.has_estimate:
         el = float(snap.estimated_long.sum())
         es = float(snap.estimated_short.sum())
@@ -300,7 +347,7 @@ def status_parts(
             (" ", "empty"),
             (f"{SHORT_MARK}{compact_usd(es)}", "short"),
         )
-        second.append(Part((*e_segs, (" relative", "muted")), 7, e_segs))
+        second.append(Part((*e_segs, (scale_label, "muted")), 7, e_segs))
     else:
         second.append(Part.of("E none yet", "muted", 7, short="E —"))
     tier = "" if snap.tier_filter == "all" else f" {snap.tier_filter}"
@@ -310,22 +357,7 @@ def status_parts(
         second.append(Part.of(f"skipped {skipped}", "warning", 8))
     else:
         second.append(Part.of("skipped 0", "muted", 3))
-    feeds: list[Seg] = []
-    short: list[Seg] = []
-    for f in snap.feeds:
-        if feeds:
-            feeds.append((", ", "muted"))
-            short.append((" ", "muted"))
-        role = _FEED_ROLES.get(f.state, "text")
-        feeds.append((f"{f.name} {f.state}", role))
-        short.append((f"{f.name[:3]}:{f.state[:4]}", role))
-        if f.liquidations_complete is False:
-            feeds.append((" (throttled)", "muted"))
-            short.append(("*", "muted"))
-    if feeds:
-        second.append(Part(tuple(feeds), 8, tuple(short)))
-    else:
-        second.append(Part.of("no feeds", "muted", 8))
+    second.append(feed_badges(snap))
     return [first, second]
 
 
@@ -342,5 +374,9 @@ class StatusBar(TextLines):
         slot: int | None = None,
         paused: bool = False,
         error: str | None = None,
+        view: str | None = None,
+        fps: float | None = None,
     ) -> None:
-        self.set_lines(status_parts(snap, slot=slot, paused=paused, error=error))
+        self.set_lines(
+            status_parts(snap, slot=slot, paused=paused, error=error, view=view, fps=fps)
+        )

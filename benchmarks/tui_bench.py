@@ -1,0 +1,205 @@
+"""TUI benchmark: CPU and terminal bytes/s of the real app in a pseudo-terminal (tui.md App. A).
+
+    python benchmarks/tui_bench.py [--seconds 10] [--warmup 3] [--fps 4] [--size 160x50]
+
+Each scenario runs the liqtui app in a child process on a pty of the given size (TERM
+xterm-256color, COLORTERM truecolor), the parent counting every byte the app writes. The child
+measures its own CPU time (process_time) over the measuring window, after a warm-up, and exits.
+
+Scenarios (the ladder view, default redraw rate 4 fps, an engine warmed with 3 h of the demo
+simulator so the ladder is full):
+- quiet: marks every 250 ms with small moves, a liquidation every 2 s;
+- burst: a cascade: price falls 0.2% a second with ~40 liquidations a second across levels;
+and each of them again with the ladder forced to a whole-widget refresh every frame (what a
+`Static`-style redraw costs), in the same run. The ratios at the end are what matter (tui.md:
+absolute numbers depend on the machine). Not a test: nothing here is timed by pytest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import pty
+import select
+import struct
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# -- child ----------------------------------------------------------------------------------------
+
+
+class BenchSource:
+    """Live-like ticks on top of a warmed engine: quiet or a cascade burst."""
+
+    name = "bench"
+
+    def __init__(self, mode: str, start_ms: int, price: float) -> None:
+        self.mode = mode
+        self.t = start_ms
+        self.price = price
+
+    async def run(self, sink) -> None:  # type: ignore[no-untyped-def]
+        from liqtui.events import Liquidation, MarkPrice
+
+        health = sink.feed("bench")
+        health.state = "connected"
+        i = 0
+        while True:
+            i += 1
+            self.t += 250
+            if self.mode == "burst":
+                self.price *= 1 - 0.0005  # -0.2%/s
+                for k in range(10):  # ~40 prints a second, spread over the levels crossed
+                    px = self.price * (1 + 0.002 * (k - 5) / 5)
+                    qty = 0.5 + (i * 7 + k * 13) % 17
+                    sink.apply(Liquidation("bench", "BTC", self.t, "long", px, qty, px * qty))
+            else:
+                self.price *= 1 + 0.00005 * math.sin(i / 7)
+                if i % 8 == 0:
+                    sink.apply(
+                        Liquidation(
+                            "bench", "BTC", self.t, "short", self.price, 0.2, self.price * 0.2
+                        )
+                    )
+            sink.apply(MarkPrice("bench", "BTC", self.t, self.price))
+            sink.advance(self.t)
+            health.last_event_ms = self.t
+            health.messages += 1
+            await asyncio.sleep(0.25)
+
+
+def child(mode: str, full: bool, fps: float, warmup: float, seconds: float, report: str) -> None:
+    os.environ["TERM"] = "xterm-256color"
+    os.environ["COLORTERM"] = "truecolor"
+    sys.path.insert(0, str(ROOT))
+    from liqtui.feeds.demo import DemoSource
+    from liqtui.model.engine import Engine
+    from liqtui.ui.app import LiqApp
+    from liqtui.ui.widgets.ladder import LadderWidget
+
+    engine = Engine()
+    DemoSource(["BTC"], seed=3, warmup_ms=3 * 3600 * 1000, start_ms=1_767_225_600_000).run_sync(
+        engine
+    )
+    price = engine.snapshot("BTC").price or 95_000.0
+    if full:  # the comparison: every frame repaints the whole ladder
+        original = LadderWidget._update
+
+        def whole(self, *, full: bool) -> None:  # type: ignore[no-untyped-def]
+            original(self, full=True)
+
+        LadderWidget._update = whole  # type: ignore[method-assign]
+
+    source = BenchSource(mode, engine.clock_ms, price)
+    app = LiqApp(engine, source, watchlist=["BTC"], fps=fps)
+    marks: dict[str, float] = {}
+
+    def start() -> None:
+        marks["cpu0"], marks["wall0"] = time.process_time(), time.perf_counter()
+
+    def stop() -> None:
+        cpu = time.process_time() - marks["cpu0"]
+        wall = time.perf_counter() - marks["wall0"]
+        Path(report).write_text(
+            json.dumps(
+                {"cpu": cpu, "wall": wall, "updates": app.ladder.updates,
+                 "dirty_rows": app.ladder.total_dirty_rows, "events": engine.events_applied}
+            )
+        )  # fmt: skip
+        app.exit()
+
+    def on_ready() -> None:
+        app.set_timer(warmup, start)
+        app.set_timer(warmup + seconds, stop)
+
+    app.call_later(on_ready)
+    app.run()
+
+
+# -- parent ---------------------------------------------------------------------------------------
+
+
+def run_one(mode: str, full: bool, args: argparse.Namespace) -> dict[str, float]:
+    cols, rows = args.size
+    report = tempfile.mktemp(prefix="liqtui-bench-", suffix=".json")
+    pid, fd = pty.fork()
+    if pid == 0:  # child
+        try:
+            child(mode, full, args.fps, args.warmup, args.seconds, report)
+        finally:
+            os._exit(0)
+    import fcntl
+    import termios
+
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    t0 = time.perf_counter()
+    counted = total = 0
+    start_at, end_at = t0 + args.warmup + 1.0, None  # +1 s: the child's start-up (engine warm-up)
+    while True:
+        r, _, _ = select.select([fd], [], [], 0.5)
+        if r:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            total += len(data)
+            if os.path.exists(report) and end_at is None:
+                end_at = time.perf_counter()
+            if end_at is None and time.perf_counter() >= start_at:
+                counted += len(data)
+        elif os.path.exists(report) and end_at is None:
+            end_at = time.perf_counter()
+        if time.perf_counter() - t0 > args.warmup + args.seconds + 60:
+            break
+    os.waitpid(pid, 0)
+    os.close(fd)
+    result = json.loads(Path(report).read_text())
+    os.unlink(report)
+    window = (end_at or time.perf_counter()) - start_at
+    result["bytes_per_s"] = counted / max(window, 1e-9)
+    result["cpu_pct"] = 100.0 * result["cpu"] / result["wall"]
+    result["total_bytes"] = total
+    return result
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--warmup", type=float, default=3.0)
+    p.add_argument("--fps", type=float, default=4.0)
+    p.add_argument("--size", type=lambda s: tuple(int(x) for x in s.split("x")), default=(160, 50))
+    args = p.parse_args()
+    results = {}
+    for mode in ("quiet", "burst"):
+        for full in (False, True):
+            name = f"{mode}{' whole-widget' if full else ''}"
+            results[name] = r = run_one(mode, full, args)
+            print(
+                f"{name:<20} CPU {r['cpu_pct']:5.1f}% of one core   "
+                f"{r['bytes_per_s'] / 1000:7.1f} KB/s   ladder updates {r['updates']}, "
+                f"rows repainted {r['dirty_rows']}",
+                flush=True,
+            )
+    for mode in ("quiet", "burst"):
+        line, whole = results[mode], results[f"{mode} whole-widget"]
+        ratio = whole["bytes_per_s"] / max(line["bytes_per_s"], 1e-9)
+        cpu = whole["cpu_pct"] / max(line["cpu_pct"], 1e-9)
+        print(f"{mode}: whole-widget refresh sends {ratio:.1f}x the bytes, {cpu:.1f}x the CPU")
+    cols, rows = args.size
+    print(f"({cols}x{rows}, {args.fps:g} fps, {args.seconds:g} s measured after {args.warmup:g} s)")
+
+
+if __name__ == "__main__":
+    main()

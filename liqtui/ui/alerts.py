@@ -1,0 +1,153 @@
+"""Alerts: thresholds on the watchlist's markets → a notification, the bell, and a command.
+
+Three kinds, each configurable in [alerts] (see config.toml):
+
+- "realized": realized (R) liquidation notional in the last minute ≥ realized_usd_per_min;
+- "dense-zone": the price entered a dense zone, i.e. the estimated (E) notional within
+  dense_zone_pct of the price reached dense_zone_usd (fires on entering, not while inside);
+- "cascade": the cascade detector started firing.
+
+`AlertMonitor.check` is pure bookkeeping (edge detection and the per-market rate limit, on the
+source clock); the app shows what it returns and, if a command is configured, runs it with
+`asyncio.create_subprocess_exec` (an argument list, never a shell).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from liqtui.ladder import compact_usd
+from liqtui.model.engine import MarketSnapshot
+
+KINDS = ("realized", "dense-zone", "cascade")
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRules:
+    enabled: bool = True
+    bell: bool = True
+    realized_usd_per_min: float = 0.0
+    dense_zone_usd: float = 0.0
+    dense_zone_pct: float = 0.002
+    cascade: bool = True
+    command: tuple[str, ...] = ()
+    min_interval_ms: int = 60_000
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    kind: str
+    symbol: str
+    message: str
+    t_ms: int
+
+
+def dense_zone_usd(snap: MarketSnapshot, pct: float) -> float:
+    """E (both sides) within `pct` of the price."""
+    grid, price = snap.grid, snap.price
+    if grid is None or price is None or not snap.estimated_long.size:
+        return 0.0
+    centres = grid.origin + (np.arange(grid.n_bins) + 0.5) * grid.width
+    near = np.abs(centres - price) <= price * pct
+    return float(snap.estimated_long[near].sum() + snap.estimated_short[near].sum())
+
+
+@dataclass
+class AlertMonitor:
+    rules: AlertRules = field(default_factory=AlertRules)
+    _active: dict[tuple[str, str], bool] = field(default_factory=dict)
+    _last: dict[tuple[str, str], int] = field(default_factory=dict)
+    fired: list[Alert] = field(default_factory=list)
+
+    def _edge(self, kind: str, symbol: str, on: bool, now_ms: int, message: str) -> Alert | None:
+        key = (kind, symbol)
+        was = self._active.get(key, False)
+        self._active[key] = on
+        if not on or was:
+            return None
+        last = self._last.get(key)
+        if last is not None and now_ms - last < self.rules.min_interval_ms:
+            return None
+        self._last[key] = now_ms
+        alert = Alert(kind, symbol, message, now_ms)
+        self.fired.append(alert)
+        del self.fired[:-100]
+        return alert
+
+    def check(
+        self,
+        snap: MarketSnapshot,
+        *,
+        realized_last_min_usd: float,
+        cascade_firing: bool,
+        cascade_reason: str = "",
+    ) -> list[Alert]:
+        """Alerts that start now for one market (`snap` with the full window)."""
+        r = self.rules
+        if not r.enabled or snap.price is None:
+            return []
+        now, sym = snap.as_of_ms, snap.symbol
+        out: list[Alert] = []
+        if r.realized_usd_per_min > 0:
+            on = realized_last_min_usd >= r.realized_usd_per_min
+            msg = (
+                f"{sym}: R {compact_usd(realized_last_min_usd)} liquidated in the last minute "
+                f"(alert at {compact_usd(r.realized_usd_per_min)})"
+            )
+            if a := self._edge("realized", sym, on, now, msg):
+                out.append(a)
+        if r.dense_zone_usd > 0:
+            zone = dense_zone_usd(snap, r.dense_zone_pct)
+            on = zone >= r.dense_zone_usd
+            msg = (
+                f"{sym}: price {snap.price:,.6g} entered a dense zone: E {compact_usd(zone)} "
+                f"within ±{r.dense_zone_pct * 100:g}%"
+            )
+            if a := self._edge("dense-zone", sym, on, now, msg):
+                out.append(a)
+        if r.cascade:
+            msg = f"{sym}: cascade detector firing" + (
+                f" ({cascade_reason})" if cascade_reason else ""
+            )
+            if a := self._edge("cascade", sym, cascade_firing, now, msg):
+                out.append(a)
+        return out
+
+
+def command_args(template: Sequence[str], alert: Alert) -> list[str]:
+    """The command's argument list with {symbol}, {kind} and {message} filled in."""
+    values = {"symbol": alert.symbol, "kind": alert.kind, "message": alert.message}
+    out = []
+    for arg in template:
+        for key, value in values.items():
+            arg = arg.replace("{" + key + "}", value)
+        out.append(arg)
+    return out
+
+
+async def run_command(argv: Sequence[str], timeout_s: float = 30.0) -> int | None:
+    """Run an alert command (no shell, no stdin, output discarded); its exit status, or None
+    if it could not start or ran too long (then it is killed)."""
+    if not argv:
+        return None
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+    except OSError:
+        return None
+    try:
+        return await asyncio.wait_for(proc.wait(), timeout_s)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+        return None

@@ -1,0 +1,186 @@
+"""Time series the time × price heat map and the chart draw: one column per period per market.
+
+The UI keeps its own bounded history (`History`), sampled by `HistorySink`, a thin proxy
+between the source and the engine: whenever the source clock crosses a period boundary, each
+followed market's estimated levels (E per price bin around the price), price and open interest
+are stored as one column. Sampling on the *source* clock means a replay at any speed and the
+demo's warm-up fill the history just as live data does, and the UI's redraw rate does not
+matter. Memory is bounded: `capacity` columns × (2 × bins within ±`span_pct` of the price)
+float32 values per market (480 columns ±15% at the default 0.05% bins: about 2.3 MB).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from liqtui.events import MarketEvent
+from liqtui.feeds.base import FeedHealth
+from liqtui.model.engine import Engine
+
+DEFAULT_PERIOD_MS = 60_000
+DEFAULT_CAPACITY = 480
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One period of one market."""
+
+    t_ms: int
+    price: float | None
+    oi_usd: float  # open interest summed over exchanges, in USD at the period's price
+    origin_bin: int  # absolute bin index (price / width) of long[0] / short[0]
+    width: float  # bin width
+    long: NDArray[np.float32]  # E per bin
+    short: NDArray[np.float32]
+
+    def sums(self, low: float, high: float) -> tuple[float, float]:
+        """E long and short in bins whose lower edge lies in [low, high)."""
+        if self.width <= 0 or not self.long.size:
+            return 0.0, 0.0
+        lo = math.ceil(low / self.width - 1e-9) - self.origin_bin
+        hi = math.ceil(high / self.width - 1e-9) - self.origin_bin
+        lo, hi = max(lo, 0), min(hi, self.long.size)
+        if hi <= lo:
+            return 0.0, 0.0
+        return float(self.long[lo:hi].sum()), float(self.short[lo:hi].sum())
+
+    def row_sums(self, lows: NDArray[np.float64], highs: NDArray[np.float64]) -> NDArray:
+        """E long and short per row ([2, rows]) for rows covering [lows[i], highs[i])."""
+        n = self.long.size
+        if self.width <= 0 or not n:
+            return np.zeros((2, len(lows)))
+        lo = np.clip(np.ceil(lows / self.width - 1e-9).astype(np.int64) - self.origin_bin, 0, n)
+        hi = np.clip(np.ceil(highs / self.width - 1e-9).astype(np.int64) - self.origin_bin, 0, n)
+        out = np.empty((2, len(lows)))
+        for k, values in enumerate((self.long, self.short)):
+            cs = np.concatenate(([0.0], np.cumsum(values, dtype=np.float64)))
+            out[k] = np.where(hi > lo, cs[hi] - cs[lo], 0.0)
+        return out
+
+
+class History:
+    """Columns per market, oldest first, at most `capacity` each."""
+
+    def __init__(
+        self,
+        period_ms: int = DEFAULT_PERIOD_MS,
+        capacity: int = DEFAULT_CAPACITY,
+        span_pct: float = 0.15,
+    ) -> None:
+        self.period_ms = period_ms
+        self.capacity = capacity
+        self.span_pct = span_pct
+        self._columns: dict[str, deque[Column]] = {}
+        self.version = 0  # bumped on every new column (any market)
+
+    def columns(self, symbol: str) -> list[Column]:
+        return list(self._columns.get(symbol, ()))
+
+    def count(self, symbol: str) -> int:
+        return len(self._columns.get(symbol, ()))
+
+    def sample(self, engine: Engine, symbols: Iterable[str], now_ms: int) -> None:
+        for symbol in symbols:
+            model = engine.markets.get(symbol)
+            if model is None or model.grid is None:
+                continue
+            snap = engine.snapshot(symbol)
+            grid = snap.grid
+            if grid is None:
+                continue
+            price = snap.price
+            if price is not None:
+                half = max(1, math.ceil(price * self.span_pct / grid.width))
+                centre = math.floor(price / grid.width) - grid.origin_bin
+                lo, hi = max(centre - half, 0), min(centre + half, grid.n_bins)
+            else:
+                lo, hi = 0, grid.n_bins
+            oi_usd = sum(snap.open_interest.values()) * (price or 0.0)
+            column = Column(
+                t_ms=now_ms,
+                price=price,
+                oi_usd=float(oi_usd),
+                origin_bin=grid.origin_bin + lo,
+                width=grid.width,
+                long=snap.estimated_long[lo:hi].astype(np.float32),
+                short=snap.estimated_short[lo:hi].astype(np.float32),
+            )
+            buf = self._columns.get(symbol)
+            if buf is None:
+                buf = self._columns[symbol] = deque(maxlen=self.capacity)
+            buf.append(column)
+        self.version += 1
+
+
+class HistorySink:
+    """An EventSink in front of the engine that samples `history` on period boundaries of the
+    source clock, for the markets `symbols()` names (the watchlist and the market on screen)."""
+
+    def __init__(
+        self, engine: Engine, history: History, symbols: Callable[[], Iterable[str]]
+    ) -> None:
+        self.engine = engine
+        self.history = history
+        self.symbols = symbols
+        self._next_ms: int | None = None
+
+    def apply(self, event: MarketEvent) -> None:
+        self.engine.apply(event)
+
+    def feed(self, name: str) -> FeedHealth:
+        return self.engine.feed(name)
+
+    def advance(self, now_ms: int) -> None:
+        self.engine.advance(now_ms)
+        period = self.history.period_ms
+        if self._next_ms is None:
+            self._next_ms = now_ms - now_ms % period + period
+            return
+        if now_ms >= self._next_ms:
+            self.history.sample(self.engine, self.symbols(), now_ms)
+            self._next_ms = now_ms - now_ms % period + period
+
+    def __getattr__(self, name: str) -> object:  # anything else a source may use
+        return getattr(self.engine, name)
+
+
+def columns_from_model(view: object, ui_columns: list[Column]) -> list[Column]:
+    """The model's time × price history H (`MarketSnapshot.history`, a HistoryView) as columns,
+    with the price of each row taken from the UI's own samples (the nearest in time; H keeps
+    no prices). Empty when there is no usable H."""
+    times = getattr(view, "times_ms", None)
+    cells = getattr(view, "cells", None)
+    longs = getattr(view, "long_usd", None)
+    shorts = getattr(view, "short_usd", None)
+    if times is None or cells is None or longs is None or shorts is None or not len(times):
+        return []
+    priced = [(c.t_ms, c.price) for c in ui_columns if c.price]
+    stamps = [t for t, _ in priced]
+    out = []
+    for i, t in enumerate(np.asarray(times).tolist()):
+        price = None
+        if stamps:
+            j = min(max(bisect.bisect_left(stamps, t), 0), len(stamps) - 1)
+            if j > 0 and abs(stamps[j - 1] - t) < abs(stamps[j] - t):
+                j -= 1
+            if abs(stamps[j] - t) <= 2 * getattr(view, "row_ms", 60_000):
+                price = priced[j][1]
+        out.append(
+            Column(
+                t_ms=int(t),
+                price=price,
+                oi_usd=0.0,
+                origin_bin=int(cells.origin_bin),
+                width=float(cells.width),
+                long=np.asarray(longs[i], dtype=np.float32),
+                short=np.asarray(shorts[i], dtype=np.float32),
+            )
+        )
+    return out

@@ -1,0 +1,179 @@
+"""The chart view: price with open interest, or realized liquidations over time (plotext).
+
+plotext builds a chart in tens of milliseconds (tui.md measured 43–66 ms for plotext 5), so the
+chart is rebuilt at most once every `min_interval_s` (0.5 s), only while its view is visible,
+and only when its data changed. Each chart is built on its own plotext figure object, never on
+plotext's module-level figure, so two apps (or tests) never share plot state. The chart is
+built without color and colored by liqtui's theme roles here (plot marks in the series' color,
+frame and ticks muted), then drawn through the Line API: only changed lines are refreshed.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from textual.geometry import Region
+from textual.strip import Strip
+
+from liqtui.ui.widgets.status import Seg, ThemedLines
+
+CHART_MODES = ("price", "realized")
+MIN_INTERVAL_S = 0.5
+_ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
+_MARKS = set("▖▗▘▙▚▛▜▝▞▟▀▄▌▐█•") | {chr(c) for c in range(0x2801, 0x2900)}
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    title: str
+    x: tuple[float, ...]
+    y: tuple[float, ...]
+    role: str  # theme role of the plot marks
+    kind: str = "line"  # "line" or "bar"
+
+
+def _figure_v6(width: int, height: int) -> object:
+    from plotext._kernel.terminal import terminal  # plotext >= 6: one figure per terminal
+
+    term = terminal()
+    term.limit(False, False)
+    fig = term._master
+    fig.plot_size(width, height)
+    return fig
+
+
+def _build_v6(series: Series, width: int, height: int) -> list[str]:
+    fig = _figure_v6(width, height)
+    if series.kind == "bar":
+        fig.draw(fig.bar(list(series.x), list(series.y)))  # type: ignore[attr-defined]
+    else:
+        fig.draw(fig.signal(list(series.x), list(series.y)))  # type: ignore[attr-defined]
+    fig.title(series.title)  # type: ignore[attr-defined]
+    text = fig.build().string(colorless=True)  # type: ignore[attr-defined]
+    return str(text).split("\n")
+
+
+def _build_v5(series: Series, width: int, height: int) -> list[str]:
+    from plotext._figure import _figure_class  # type: ignore[import-not-found]  # plotext 5.x
+
+    fig = _figure_class()
+    fig.plotsize(width, height)
+    fig.theme("clear")
+    if series.kind == "bar":
+        fig.bar(list(series.x), list(series.y), marker="sd")
+    else:
+        fig.plot(list(series.x), list(series.y), marker="braille")
+    fig.title(series.title)
+    return _ANSI_RE.sub("", fig.build()).split("\n")
+
+
+def _builder() -> Callable[[Series, int, int], list[str]]:
+    try:
+        import plotext._kernel.terminal  # noqa: F401
+    except ImportError:
+        return _build_v5
+    return _build_v6
+
+
+def color_line(text: str, role: str, width: int) -> tuple[Seg, ...]:
+    """A colorless chart line as (text, role) runs: plot marks in `role`, the rest muted."""
+    out: list[Seg] = []
+    for ch in text[:width].ljust(width):
+        r = role if ch in _MARKS else ("empty" if ch == " " else "muted")
+        if out and out[-1][1] == r:
+            out[-1] = (out[-1][0] + ch, r)
+        else:
+            out.append((ch, r))
+    return tuple(out)
+
+
+class ChartWidget(ThemedLines):
+    """One or two stacked plotext charts."""
+
+    def __init__(
+        self,
+        *,
+        min_interval_s: float = MIN_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+        name: str | None = None,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id)
+        self.min_interval_s = min_interval_s
+        self.clock = clock
+        self.mode = CHART_MODES[0]
+        self.builds = 0
+        self.last_build_ms = 0.0
+        self._built_at = -1e9
+        self._data_key: object = None
+        self._last: tuple[object, Sequence[Series], str] | None = None
+        self._shown: list[tuple[Seg, ...]] = []
+        self._build = _builder()
+        self.message = ""
+
+    @property
+    def rows_text(self) -> list[str]:
+        return ["".join(t for t, _ in k) for k in self._shown]
+
+    def show(self, key: object, series: Sequence[Series], message: str = "") -> None:
+        """Draw `series` (stacked) unless the same data is on screen; at most once per
+        `min_interval_s` (a newer call in between is kept and drawn on a later one)."""
+        self._last = (key, series, message)
+        full_key = (key, self.size, message)
+        if full_key == self._data_key:
+            return
+        now = self.clock()
+        if now - self._built_at < self.min_interval_s and self._shown:
+            return
+        self._built_at = now
+        self._data_key = full_key
+        self._draw(series, message)
+
+    def on_resize(self) -> None:
+        self._data_key = None
+        self._built_at = -1e9
+        if self._last is not None:
+            self.show(*self._last)
+
+    def _draw(self, series: Sequence[Series], message: str) -> None:
+        width, height = self.size.width, self.size.height
+        if width <= 0 or height <= 0:
+            return
+        lines: list[tuple[Seg, ...]] = []
+        usable = [s for s in series if len(s.x) >= 2]
+        if not usable or width < 20 or height < 6:
+            text = message or "not enough history for a chart yet"
+            blank = ((" " * width, "empty"),)
+            lines = [blank] * height
+            lines[height // 2] = ((text[:width].center(width), "message"),)
+        else:
+            t0 = time.perf_counter()
+            each = height // len(usable)
+            for i, s in enumerate(usable):
+                h = each if i < len(usable) - 1 else height - each * (len(usable) - 1)
+                try:
+                    raw = self._build(s, width, h)
+                except Exception as exc:  # a plotting bug must not take the app down
+                    raw = [f"chart error: {type(exc).__name__}: {exc}"]
+                raw = (raw + [""] * h)[:h]
+                lines.extend(color_line(r, s.role, width) for r in raw)
+            self.builds += 1
+            self.last_build_ms = (time.perf_counter() - t0) * 1000
+        old = self._shown
+        if len(old) != len(lines):
+            self._shown = lines
+            self.refresh()
+            return
+        dirty = [y for y, k in enumerate(lines) if old[y] != k]
+        self._shown = lines
+        if dirty:
+            self.refresh(*(Region(0, y, width, 1) for y in dirty))
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        if y >= len(self._shown) or width <= 0:
+            return Strip.blank(max(width, 0), self.palette["empty"])
+        return self.strip_for(self._shown[y], width)

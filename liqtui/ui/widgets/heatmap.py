@@ -1,0 +1,276 @@
+"""The time × price heat map: one column per period (oldest left), the price line over it.
+
+Rows are price levels (nice steps, from the widget's own `LadderView`); columns are the
+history's periods, then a live "now" column from the current snapshot. Each cell is the E in
+that row at that time: ▼ longs below the price and ▲ shorts above carry the side's color, the
+glyph (░▒▓█) carries intensity, so the map reads without color too; `•` is the price.
+
+Columns are placed at fixed screen positions: new columns are appended to the right of the
+last one, and only when the screen is full does the map shift left by a quarter of its width.
+Each update refreshes only the cells that changed (usually the newest column), and the color
+scale is sticky (its top moves in factors of 2), so appending a column does not repaint the
+rest of the map.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import numpy as np
+from textual.geometry import Region
+from textual.strip import Strip
+
+from liqtui.ladder import GLYPHS, LEVELS, LadderView, format_price, step_decimals
+from liqtui.model.engine import MarketSnapshot
+from liqtui.ui.history import Column
+from liqtui.ui.scale import absolute_level
+from liqtui.ui.widgets.status import Seg, ThemedLines
+
+Cell = tuple[str, str]
+PRICE_GLYPH = "•"
+
+
+def heat_level(value: float, top: float) -> int:
+    """Relative to the (sticky) top of the map: the square root spreads mid values out, like
+    the ladder's bars."""
+    if value <= 0 or top <= 0:
+        return 0
+    return int(min(max(math.ceil(LEVELS * math.sqrt(min(value / top, 1.0))), 1), LEVELS))
+
+
+def sticky_top(current: float, peak: float) -> float:
+    """The scale's top: a power of two at or above `peak`, kept while the peak stays within
+    [top/4, top] so that small changes in the data do not rescale (and repaint) the map."""
+    if peak <= 0:
+        return current
+    if current > 0 and current / 4 <= peak <= current:
+        return current
+    return 2.0 ** math.ceil(math.log2(peak))
+
+
+def _merge(cells: Sequence[Cell]) -> tuple[Seg, ...]:
+    out: list[Seg] = []
+    for glyph, role in cells:
+        if out and out[-1][1] == role:
+            out[-1] = (out[-1][0] + glyph, role)
+        else:
+            out.append((glyph, role))
+    return tuple(out)
+
+
+class HeatmapWidget(ThemedLines):
+    """Price rows × time columns."""
+
+    def __init__(
+        self,
+        *,
+        span_pct: float = 0.08,
+        absolute_top_usd: float | None = None,
+        name: str | None = None,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id)
+        self.view = LadderView(span_pct=span_pct)
+        self.absolute_top_usd = absolute_top_usd  # None: relative (sticky) scale
+        self.top = 0.0
+        self._cells: list[list[Cell]] = []  # what is on screen, per row
+        self._keys: list[tuple[Seg, ...]] = []
+        self._base_t: int | None = None  # time of the column at the left edge
+        self._key: object = None
+        self._symbol: str | None = None
+        self.last_dirty_cells = 0
+        self.total_dirty_cells = 0
+        self.updates = 0
+        self.message: str | None = None
+        self._last: tuple[MarketSnapshot, Sequence[Column]] | None = None
+        self._sums_cache: dict[object, np.ndarray] = {}
+        self._sums_layout: object = None
+
+    @property
+    def rows_text(self) -> list[str]:
+        return ["".join(c for c, _ in row) for row in self._cells]
+
+    def reset_view(self) -> None:
+        self.view.reset()
+        self.view.recentre()
+        self._base_t = None
+        self.top = 0.0
+
+    def show(self, snap: MarketSnapshot, columns: Sequence[Column], version: int) -> None:
+        key = (snap.symbol, snap.as_of_ms, snap.price, version, self.size, self.absolute_top_usd)
+        if key == self._key:
+            return  # nothing new to draw
+        self._key = key
+        full = snap.symbol != self._symbol
+        self._symbol = snap.symbol
+        self._last = (snap, columns)
+        self._draw(snap, columns, full=full)
+
+    def on_resize(self) -> None:
+        self._key = None
+        self._cells = []
+        if self._last is not None:
+            self._draw(*self._last, full=True)
+
+    def _draw(self, snap: MarketSnapshot, columns: Sequence[Column], *, full: bool) -> None:
+        width, height = self.size.width, self.size.height
+        if width <= 0 or height <= 0:
+            return
+        cells = self._layout(snap, columns, width, height)
+        old = self._cells
+        regions: list[Region] = []
+        changed = 0
+        if (
+            full
+            or len(old) != len(cells)
+            or any(len(a) != len(b) for a, b in zip(old, cells, strict=False))
+        ):
+            changed = width * height
+            self.refresh()
+        else:
+            for y, (a, b) in enumerate(zip(old, cells, strict=True)):
+                if a == b:
+                    continue
+                x0 = next(i for i in range(width) if a[i] != b[i])
+                x1 = next(i for i in range(width - 1, -1, -1) if a[i] != b[i])
+                regions.append(Region(x0, y, x1 - x0 + 1, 1))
+                changed += x1 - x0 + 1
+            if changed * 2 > width * height:
+                self.refresh()
+            elif regions:
+                self.refresh(*regions)
+        self._cells = cells
+        self._keys = [_merge(row) for row in cells]
+        self.last_dirty_cells = changed
+        self.total_dirty_cells += changed
+        self.updates += 1
+
+    def _layout(
+        self, snap: MarketSnapshot, columns: Sequence[Column], width: int, height: int
+    ) -> list[list[Cell]]:
+        blank = [(" ", "empty")] * width
+        n_rows = height - 1  # the last line is the time axis
+        rows = self.view.rows(snap, n_rows) if n_rows > 0 else []
+        if not rows:
+            out = [list(blank) for _ in range(height)]
+            msg = f"waiting for data for {snap.symbol}…"[:width]
+            start = (width - len(msg)) // 2
+            for i, ch in enumerate(msg):
+                out[height // 2][start + i] = (ch, "message")
+            return out
+        step = rows[0].price_high - rows[0].price_low
+        decimals = step_decimals(step)
+        labels = [format_price(r.price_low, decimals) for r in rows]
+        label_w = max(len(s) for s in labels) + 1
+        if label_w + 4 > width:
+            label_w = 0
+        plot_w = width - label_w - (1 if label_w else 0)
+        # fixed positions (by time, so a full history dropping its oldest column does not
+        # move the rest): append to the right, shift left by a quarter of the width when full
+        n_hist = len(columns)
+        first = 0
+        if self._base_t is not None:
+            first = bisect.bisect_left([c.t_ms for c in columns], self._base_t)
+        if self._base_t is None or n_hist - first + 1 > plot_w:
+            chunk = max(1, plot_w // 4)
+            first = max(0, n_hist + 1 - plot_w + chunk - 1) if n_hist + 1 > plot_w else 0
+            self._base_t = columns[first].t_ms if first < n_hist else snap.as_of_ms
+        shown_cols = list(columns[first:n_hist])
+        live = Column(
+            t_ms=snap.as_of_ms,
+            price=snap.price,
+            oi_usd=0.0,
+            origin_bin=snap.grid.origin_bin if snap.grid else 0,
+            width=snap.grid.width if snap.grid else 0.0,
+            long=snap.estimated_long,  # type: ignore[arg-type]
+            short=snap.estimated_short,  # type: ignore[arg-type]
+        )
+        shown_cols.append(live)
+        shown_cols = shown_cols[:plot_w]
+        # values per (row, column); a history column's sums are cached (only the live one
+        # is summed every frame)
+        lows = np.array([r.price_low for r in rows])
+        highs = np.array([r.price_high for r in rows])
+        layout = (float(lows[0]), float(highs[0] - lows[0]), len(rows))
+        if layout != self._sums_layout:
+            self._sums_cache = {}
+            self._sums_layout = layout
+        per_col = []
+        for col in shown_cols:
+            key = (col.t_ms, col.origin_bin) if col is not live else None
+            sums = self._sums_cache.get(key) if key is not None else None
+            if sums is None:
+                sums = col.row_sums(lows, highs)
+                if key is not None:
+                    self._sums_cache[key] = sums
+            per_col.append(sums)
+        if len(self._sums_cache) > 4 * max(plot_w, 1):
+            self._sums_cache = {}
+        values: list[list[tuple[float, float]]] = [
+            [(float(c[0, y]), float(c[1, y])) for c in per_col] for y in range(len(rows))
+        ]
+        peak = max((max(a, b) for row in values for a, b in row), default=0.0)
+        if self.absolute_top_usd:
+            self.top = self.absolute_top_usd
+        else:
+            self.top = sticky_top(self.top, peak)
+        out: list[list[Cell]] = []
+        for y, r in enumerate(rows):
+            line: list[Cell] = []
+            if label_w:
+                line.extend((ch, "label") for ch in labels[y].rjust(label_w - 1))
+                line.append((" ", "empty"))
+                line.append(("│", "axis"))
+            for x, col in enumerate(shown_cols):
+                if col.price is not None and r.price_low <= col.price < r.price_high:
+                    line.append((PRICE_GLYPH, "price"))
+                    continue
+                lv_long, lv_short = values[y][x]
+                v = max(lv_long, lv_short)
+                lv = (
+                    absolute_level(v, self.top)
+                    if self.absolute_top_usd
+                    else heat_level(v, self.top)
+                )
+                if lv == 0:
+                    line.append((" ", "empty"))
+                    continue
+                side = "long" if lv_long >= lv_short else "short"
+                line.append((GLYPHS[(lv + 1) // 2], f"{side}{lv}"))
+            line.extend([(" ", "empty")] * (width - len(line)))
+            out.append(line[:width])
+        out.append(self._axis(shown_cols, label_w, width))
+        return out
+
+    def _axis(self, cols: Sequence[Column], label_w: int, width: int) -> list[Cell]:
+        line: list[Cell] = [(" ", "empty")] * width
+        offset = label_w + (1 if label_w else 0)
+        x = 0
+        while x < len(cols):
+            stamp = datetime.fromtimestamp(cols[x].t_ms / 1000, tz=UTC).strftime("%H:%M")
+            text = "└" + stamp if x < len(cols) - 1 else "└now"
+            if offset + x + len(text) > width:
+                break
+            for i, ch in enumerate(text):
+                line[offset + x + i] = (ch, "muted")
+            x += max(len(text) + 4, 12)
+        # the scale's legend on the left
+        legend = ("abs " if self.absolute_top_usd else "≤") + _compact(self.top)
+        for i, ch in enumerate(legend[: max(label_w - 1, 0)]):
+            line[i] = (ch, "muted")
+        return line
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        if y >= len(self._keys) or width <= 0:
+            return Strip.blank(max(width, 0), self.palette["empty"])
+        return self.strip_for(self._keys[y], width)
+
+
+def _compact(v: float) -> str:
+    from liqtui.ladder import compact_usd
+
+    return compact_usd(v)

@@ -1,0 +1,46 @@
+"""SVG snapshots of every view at 80×24 and 160×50, and of the light, ANSI and colorblind
+themes, on a deterministic engine: 3 h of the demo simulator from a fixed start (no wall clock,
+no source running). Regenerate with `pytest tests/test_ui_snapshots.py --snapshot-update` and
+look at the SVGs before committing them."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+from conftest import demo_engine_and_history
+
+from liqtui.model.engine import Engine
+from liqtui.ui.app import VIEWS, LiqApp
+from liqtui.ui.history import History
+
+
+@functools.cache
+def _demo() -> tuple[Engine, History]:
+    return demo_engine_and_history()
+
+
+def app_for(view: str = "ladder", theme: str = "liqtui-dark") -> LiqApp:
+    engine, history = _demo()
+    return LiqApp(engine, None, watchlist=["BTC", "ETH"], history=history, view=view, theme=theme)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 50)], ids=["80x24", "160x50"])
+@pytest.mark.parametrize("view", VIEWS)
+def test_view(snap_compare, view: str, size: tuple[int, int]) -> None:
+    press = ["k", "k", "k"] if view == "ladder" else []  # the cursor and its readout
+    assert snap_compare(app_for(view), terminal_size=size, press=press)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 50)], ids=["80x24", "160x50"])
+@pytest.mark.parametrize("theme", ["liqtui-light", "liqtui-ansi", "liqtui-colorblind"])
+def test_theme(snap_compare, theme: str, size: tuple[int, int]) -> None:
+    assert snap_compare(app_for("ladder", theme), terminal_size=size, press=["j", "j"])
+
+
+def test_heatmap_light_theme(snap_compare) -> None:
+    assert snap_compare(app_for("heatmap", "liqtui-light"), terminal_size=(80, 24))
+
+
+def test_small_terminal_40x12(snap_compare) -> None:
+    assert snap_compare(app_for("ladder"), terminal_size=(40, 12))
