@@ -268,10 +268,49 @@ def build_parser() -> argparse.ArgumentParser:
         "before price crossed them, and rho = sum R / sum C. --write stores rho (and with "
         "--fit-weights the fitted leverage weights) in your config. See docs/model.md.",
     )
-    from liqtui.model.calibrate import add_arguments
-
-    add_arguments(cal)
+    _add_calibrate_arguments(cal)
     return parser
+
+
+def _add_calibrate_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of `liqtui calibrate` (liqtui.model.calibrate runs it; defined here so that
+    `--help` does not import the model)."""
+    hour_ms, day_ms = 3_600_000, 86_400_000
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--replay", metavar="FILE", type=Path, help="recording to calibrate on")
+    src.add_argument("--demo", action="store_true", help="the built-in simulator (synthetic)")
+    p.add_argument("--symbol", action="append", type=_symbol, metavar="SYM", help="market(s)")
+    p.add_argument("--preset", help="leverage preset to score (default: from the config)")
+    p.add_argument("--tier-filter", choices=("all", "25x+"), default="all", help="(all)")
+    p.add_argument(
+        "--window", type=_duration, default=hour_ms, metavar="DURATION", help="window (1h)"
+    )
+    p.add_argument(
+        "--warmup",
+        type=_duration,
+        default=day_ms,
+        metavar="DURATION",
+        help="replayed time that builds the map before scoring starts (24h)",
+    )
+    p.add_argument("--cell-pct", type=float, default=0.0025, help="price cell, fraction (0.0025)")
+    p.add_argument("--band", type=float, default=0.10, help="top-20%% ranking band (0.10)")
+    p.add_argument(
+        "--duration",
+        type=_duration,
+        default=3 * day_ms,
+        metavar="DURATION",
+        help="--demo: simulated time after the warm-up (3d)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="--demo: simulator seed (0)")
+    p.add_argument("--fit-weights", action="store_true", help="fit the leverage weights too")
+    p.add_argument("--write", action="store_true", help="write ρ (and weights) to your config")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="(text)")
+    p.add_argument(
+        "--refresh-tiers",
+        action="store_true",
+        help="fetch Bybit risk limits and OKX position tiers into your tiers file",
+    )
+    p.add_argument("--config", metavar="FILE", type=Path, help="settings file (overrides yours)")
 
 
 def _fail(message: str, status: int = EXIT_USAGE) -> int:

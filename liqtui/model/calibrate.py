@@ -832,47 +832,6 @@ def merge_tiers_file(path: Path, tables: Sequence[dict[str, Any]], when: str) ->
 # -- the command ------------------------------------------------------------------------------
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of `liqtui calibrate` (the CLI adds the subparser, this its arguments)."""
-    from liqtui.cli import _duration, _symbol
-
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--replay", metavar="FILE", type=Path, help="recording to calibrate on")
-    src.add_argument("--demo", action="store_true", help="the built-in simulator (synthetic)")
-    p.add_argument("--symbol", action="append", type=_symbol, metavar="SYM", help="market(s)")
-    p.add_argument("--preset", help="leverage preset to score (default: from the config)")
-    p.add_argument("--tier-filter", choices=("all", "25x+"), default="all", help="(all)")
-    p.add_argument(
-        "--window", type=_duration, default=HOUR_MS, metavar="DURATION", help="window (1h)"
-    )
-    p.add_argument(
-        "--warmup",
-        type=_duration,
-        default=DAY_MS,
-        metavar="DURATION",
-        help="replayed time that builds the map before scoring starts (24h)",
-    )
-    p.add_argument("--cell-pct", type=float, default=0.0025, help="price cell, fraction (0.0025)")
-    p.add_argument("--band", type=float, default=0.10, help="top-20%% ranking band (0.10)")
-    p.add_argument(
-        "--duration",
-        type=_duration,
-        default=3 * DAY_MS,
-        metavar="DURATION",
-        help="--demo: simulated time after the warm-up (3d)",
-    )
-    p.add_argument("--seed", type=int, default=0, help="--demo: simulator seed (0)")
-    p.add_argument("--fit-weights", action="store_true", help="fit the leverage weights too")
-    p.add_argument("--write", action="store_true", help="write ρ (and weights) to your config")
-    p.add_argument("--format", choices=("text", "json"), default="text", help="(text)")
-    p.add_argument(
-        "--refresh-tiers",
-        action="store_true",
-        help="fetch Bybit risk limits and OKX position tiers into your tiers file",
-    )
-    p.add_argument("--config", metavar="FILE", type=Path, help="settings file (overrides yours)")
-
-
 def run_calibrate(settings: Settings, args: argparse.Namespace, out: IO[str] | None = None) -> int:
     """`liqtui calibrate`: 0 ok; 1 nothing to compare (or not enough to write); 2 usage."""
     from liqtui.config import ConfigError, user_config_path
