@@ -45,10 +45,12 @@ def deliver(
         if events is None:
             health.ignored += 1
         else:
+            # The clock first: an interval that ended before this message closes without it,
+            # whether a live clock tick or (in replay) this message noticed the boundary.
+            sink.advance(receive_ms)
             for event in events:
                 sink.apply(event)
             health.last_event_ms = receive_ms
-            sink.advance(receive_ms)
             return True
     sink.advance(receive_ms)
     return False

@@ -116,7 +116,10 @@ class StreamClient:
             self.health.state = "connecting" if self.connections == 0 else "reconnecting"
             try:
                 ws = await self.session.ws_connect(
-                    self.spec.url, heartbeat=self.spec.ping_interval_s * 2, autoping=True
+                    self.spec.url,
+                    heartbeat=self.spec.ping_interval_s * 2,
+                    autoping=True,
+                    timeout=aiohttp.ClientWSTimeout(ws_close=2.0),
                 )
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 attempt += 1
@@ -182,20 +185,20 @@ class StreamClient:
     ) -> None:
         spec = self.spec
         # Staleness counts data, not traffic: pongs and acks alone do not keep a stream alive.
-        last_data = time.monotonic()
+        # A watchdog checks it; a timeout per receive would cost more than parsing the message.
+        last_data = [time.monotonic()]
+        stale = asyncio.Event()
+        reader = asyncio.current_task()
+        assert reader is not None
+        watchdog = asyncio.create_task(self._watch(ws, last_data, stale, reader))
         try:
             while True:
-                remaining = spec.stale_after_s - (time.monotonic() - last_data)
                 try:
-                    if remaining <= 0:
-                        raise TimeoutError
-                    # An outer timeout: aiohttp's own receive timeout restarts on every pong.
-                    async with asyncio.timeout(remaining):
-                        msg = await ws.receive()
-                except TimeoutError:
-                    self.health.state = "stale"
-                    self.health.last_error = f"no data for {spec.stale_after_s:g} s"
-                    return
+                    msg = await ws.receive()
+                except asyncio.CancelledError:
+                    if stale.is_set():  # the watchdog gave up on this connection: reconnect
+                        return
+                    raise
                 if msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                     data = (
                         msg.data
@@ -215,7 +218,7 @@ class StreamClient:
                         receive_ms=self.wall_ms(),
                         recorder=self.recorder,
                     ):
-                        last_data = time.monotonic()
+                        last_data[0] = time.monotonic()
                         if self.health.state == "stale":
                             self.health.state = "connected"
                     if spec.max_age_s and time.monotonic() - opened > spec.max_age_s:
@@ -225,14 +228,39 @@ class StreamClient:
                     aiohttp.WSMsgType.CLOSING,
                     aiohttp.WSMsgType.CLOSED,
                 ):
-                    self.health.last_error = f"server closed the connection ({ws.close_code})"
+                    if not self.health.last_error or "no data" not in self.health.last_error:
+                        code = ws.close_code
+                        self.health.last_error = f"server closed the connection ({code})"
                     return
                 elif msg.type == aiohttp.WSMsgType.ERROR:
                     self.health.last_error = f"connection error: {ws.exception()}"[:200]
                     return
         finally:
+            watchdog.cancel()
             with contextlib.suppress(Exception):
                 await ws.close()
+
+    async def _watch(
+        self,
+        ws: aiohttp.ClientWebSocketResponse,
+        last_data: list[float],
+        stale: asyncio.Event,
+        reader: asyncio.Task[object],
+    ) -> None:
+        """Mark the feed stale after half the allowed silence; drop the connection after all
+        of it (cancelling the read: a half-open peer would never answer a close)."""
+        limit = self.spec.stale_after_s
+        while not ws.closed:
+            await asyncio.sleep(min(1.0, limit / 8))
+            silent = time.monotonic() - last_data[0]
+            if silent >= limit:
+                self.health.state = "stale"
+                self.health.last_error = f"no data for {limit:g} s"
+                stale.set()
+                reader.cancel()
+                return
+            if silent >= limit / 2 and self.health.state == "connected":
+                self.health.state = "stale"
 
     async def _ping(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         frame = _encode(self.spec.ping_frame)  # type: ignore[arg-type]

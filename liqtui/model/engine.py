@@ -159,10 +159,13 @@ class Engine:
         self.clock_ms = now_ms
         if now_ms < self._next_step_ms:
             return  # cheap path: called once per message
-        for model in self.markets.values():
-            model.step(now_ms)
+        # Step at the interval boundary, not at the time that noticed it: a live run (woken by
+        # a clock tick) and its replay (woken by the next message) then compute the same map.
         step = self.params.step_ms
-        self._next_step_ms = now_ms - now_ms % step + step
+        boundary = now_ms - now_ms % step
+        for model in self.markets.values():
+            model.step(boundary)
+        self._next_step_ms = boundary + step
 
     # -- reading ----------------------------------------------------------------------------
     def symbols(self) -> list[str]:
