@@ -462,6 +462,7 @@ def snapshot_dict(
         # Until `liqtui calibrate` has fitted ρ for this preset: not calibrated, scale null.
         "calibration": dict(zip(("calibrated", "scale"), calibration(snap), strict=True)),
         "levels": [_level_json(r) for r in ladder],
+        "open_interest": dict(sorted(snap.open_interest.items())),
         "skipped_messages": snap.skipped_messages,
         "ignored_messages": snap.ignored_messages,
         "feeds": [
@@ -475,6 +476,8 @@ def snapshot_dict(
                 "last_error": f.last_error,
                 "liquidations_complete": f.liquidations_complete,
                 "note": f.note,
+                "rate_per_s": round(f.rate_per_s, 2),
+                "reconnects": f.reconnects,
             }
             for f in snap.feeds
         ],

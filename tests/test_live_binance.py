@@ -143,6 +143,7 @@ async def test_drop_mid_burst_loses_nothing_and_counts_overlap_once() -> None:
             snap = engine.snapshot("BTC")
             assert snap.realized_count == 200 and snap.duplicates == 10
             assert source.clients[0].connections == 2
+            assert engine.feeds["binance"].reconnects == 1
         finally:
             await stop(task)
 

@@ -32,6 +32,7 @@ class FeedHealth:
     liquidations_complete: bool | None = None  # False: exchange throttles its liquidation stream
     note: str = ""
     rate_per_s: float = 0.0  # messages per second, recent
+    reconnects: int = 0  # unplanned; on a complete feed each one may be a gap in R
 
     def frozen(self) -> FeedHealth:
         return replace(self)

@@ -137,7 +137,9 @@ class StreamClient:
                 handover = renew  # the old connection keeps reading until the new one delivers
                 continue
             attempt += 1
-            self.health.state = "reconnecting"
+            self.health.reconnects += 1
+            if self.health.state != "stale":
+                self.health.state = "reconnecting"
             await asyncio.sleep(self.backoff.delay(attempt, self.rng))
 
     async def _serve(

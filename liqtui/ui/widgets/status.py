@@ -261,7 +261,9 @@ def feed_badges(snap: MarketSnapshot) -> Part:
             feeds.append((" (throttled)", "muted"))
             short.append(("*", "muted"))
         elif f.liquidations_complete is True:
-            feeds.append((" (complete)", "muted"))
+            # Each unplanned reconnect may have dropped prints: "complete" says how often.
+            gaps = f" {f.reconnects} gap{'s' if f.reconnects != 1 else ''}" if f.reconnects else ""
+            feeds.append((f" (complete{gaps})", "warning" if gaps else "muted"))
         if f.note:
             feeds.append((f" [{f.note}]", "warning"))
             short.append(("!", "warning"))
