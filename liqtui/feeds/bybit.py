@@ -18,15 +18,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from dataclasses import field as dc_field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
-from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest, Side, TradeFlow
+from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest, Side
 from liqtui.feeds.base import NotTracked, ParseError, field, number, positive, timestamp_ms
 from liqtui.feeds.depth import levels_array, reduce_book
 from liqtui.feeds.plan import FeedPlan, Frame, PollSpec, StreamSpec, parse_duration
+from liqtui.feeds.tradeflow import MinuteFlows, Trade
 from liqtui.markets import exchange_symbol, from_exchange_symbol
 from liqtui.model.mechanics import trigger_from_bankruptcy
 
@@ -43,7 +42,6 @@ _TAKER_SIDES = ("Buy", "Sell")
 _UNTRACKED_RE = re.compile(
     r"^[A-Z0-9]{1,30}(PERP|USDC|USD|USD[FGHJKMNQUVXZ][0-9]{2}|(USDT)?-[0-9]{1,2}[A-Z]{3}[0-9]{2})$"
 )
-MINUTE_MS = 60_000
 SUBSCRIBE_ARGS_PER_FRAME = 10  # Bybit rejects larger subscribe requests
 # "For one public connection, you cannot have length of args array over 21,000 characters."
 ARGS_CHARS_PER_CONNECTION = 20_000
@@ -129,16 +127,6 @@ def parse_old_liquidation(msg: dict[str, object]) -> list[Liquidation]:
     return events
 
 
-@dataclass(frozen=True, slots=True)
-class Trade:
-    market: str
-    time_ms: int
-    taker: Literal["Buy", "Sell"]
-    size: float
-    price: float
-    trade_id: str | None
-
-
 def parse_public_trades(msg: dict[str, object]) -> list[Trade]:
     """The trades of one `publicTrade` push, in matching-time order (validated, not yet used)."""
     data = field(msg, "data", "publicTrade")
@@ -156,81 +144,13 @@ def parse_public_trades(msg: dict[str, object]) -> list[Trade]:
             Trade(
                 market=_market(field(item, "s", "publicTrade")),
                 time_ms=timestamp_ms(field(item, "T", "publicTrade"), "publicTrade.T"),
-                taker=taker,  # type: ignore[arg-type]
-                size=positive(field(item, "v", "publicTrade"), "publicTrade.v"),
                 price=positive(field(item, "p", "publicTrade"), "publicTrade.p"),
+                base=positive(field(item, "v", "publicTrade"), "publicTrade.v"),
+                taker_buy=taker == "Buy",
                 trade_id=trade_id if isinstance(trade_id, str) and trade_id else None,
             )
         )
     return trades
-
-
-@dataclass(slots=True)
-class _Minute:
-    """Taker volume of one market in one clock minute, while it is open."""
-
-    start: int
-    buy: float = 0.0
-    sell: float = 0.0
-    notional: float = 0.0
-    high: float = float("-inf")
-    low: float = float("inf")
-    ids: set[str] = dc_field(default_factory=set)
-    previous_ids: set[str] = dc_field(default_factory=set)
-
-    def add(self, trade: Trade) -> None:
-        if trade.taker == "Buy":
-            self.buy += trade.size
-        else:
-            self.sell += trade.size
-        self.notional += trade.size * trade.price
-        self.high = max(self.high, trade.price)
-        self.low = min(self.low, trade.price)
-        if trade.trade_id is not None:
-            self.ids.add(trade.trade_id)
-
-    def flow(self, market: str) -> TradeFlow:
-        volume = self.buy + self.sell
-        return TradeFlow(
-            exchange=EXCHANGE,
-            symbol=market,
-            time_ms=self.start + MINUTE_MS,
-            interval_ms=MINUTE_MS,
-            taker_buy_base=self.buy,
-            taker_sell_base=self.sell,
-            vwap=self.notional / volume,
-            high=self.high,
-            low=self.low,
-        )
-
-
-class TradeAggregator:
-    """Trades → one TradeFlow per closed minute, emitted when a trade of a later minute arrives.
-
-    Trade ids seen in the open and the previous minute are remembered, so the short overlap of
-    a planned connection renewal (both connections deliver the same trades) counts once.
-    A late trade of an earlier minute is folded into the open one rather than lost.
-    """
-
-    def __init__(self) -> None:
-        self._open: dict[str, _Minute] = {}
-
-    def add(self, trades: Sequence[Trade]) -> list[MarketEvent]:
-        events: list[MarketEvent] = []
-        for trade in trades:
-            start = trade.time_ms - trade.time_ms % MINUTE_MS
-            minute = self._open.get(trade.market)
-            if minute is None:
-                minute = self._open[trade.market] = _Minute(start)
-            elif trade.trade_id is not None and (
-                trade.trade_id in minute.ids or trade.trade_id in minute.previous_ids
-            ):
-                continue
-            elif start > minute.start:
-                events.append(minute.flow(trade.market))
-                minute = self._open[trade.market] = _Minute(start, previous_ids=minute.ids)
-            minute.add(trade)
-        return events
 
 
 _TICKER_FIELDS = ("markPrice", "fundingRate", "openInterest", "singleOpenInterest")
@@ -322,7 +242,7 @@ class Parser:
 
     def __init__(self) -> None:
         self.tickers = TickerState()
-        self.trades = TradeAggregator()
+        self.trades = MinuteFlows(EXCHANGE)
 
     def __call__(self, msg: object) -> list[MarketEvent] | None:
         try:
@@ -360,7 +280,7 @@ class Parser:
             return self.tickers.apply(msg)
         if channel == "publicTrade":
             # Absorbed trades are data even before their minute closes: [] rather than None.
-            return self.trades.add(parse_public_trades(msg))
+            return list(self.trades.add(parse_public_trades(msg)))
         return None  # a topic liqtui does not use
 
 

@@ -18,15 +18,14 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from dataclasses import field as dc_field
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
-from liqtui.events import MarketEvent, MarkPrice, OpenInterest, TradeFlow
+from liqtui.events import MarketEvent, MarkPrice, OpenInterest
 from liqtui.feeds.base import NotTracked, ParseError, field, number, positive, timestamp_ms
 from liqtui.feeds.depth import levels_array, reduce_book
 from liqtui.feeds.plan import FeedPlan, PollSpec, StreamSpec, parse_duration
+from liqtui.feeds.tradeflow import MinuteFlows, Trade
 from liqtui.markets import from_exchange_symbol
 
 if TYPE_CHECKING:
@@ -34,7 +33,6 @@ if TYPE_CHECKING:
 
 EXCHANGE = "hyperliquid"
 NOTE = "no public liquidation feed: open interest and mark price only"
-MINUTE_MS = 60_000
 PING_FRAME: dict[str, object] = {"method": "ping"}
 MAX_SUBSCRIPTIONS = 1000  # per IP (Hyperliquid rate limits); two per market
 # Sent by the server right after the WebSocket opens (a plain text frame, not JSON).
@@ -102,16 +100,6 @@ def parse_active_asset_ctx(data: object, time_ms: int) -> list[MarketEvent]:
     )  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
-class Trade:
-    market: str
-    time_ms: int
-    taker_buy: bool
-    price: float
-    size: float
-    tid: int
-
-
 def parse_trade(item: object) -> Trade:
     """One element of the `trades` channel's data list."""
     if not isinstance(item, dict):
@@ -125,10 +113,10 @@ def parse_trade(item: object) -> Trade:
     return Trade(
         market=market_of(field(item, "coin", "trades")),
         time_ms=timestamp_ms(field(item, "time", "trades"), "trades.time"),
-        taker_buy=side == "B",  # "B": the aggressor bought (hit the ask)
         price=positive(field(item, "px", "trades"), "trades.px"),
-        size=positive(field(item, "sz", "trades"), "trades.sz"),
-        tid=tid,
+        base=positive(field(item, "sz", "trades"), "trades.sz"),
+        taker_buy=side == "B",  # "B": the aggressor bought (hit the ask)
+        trade_id=tid,
     )
 
 
@@ -143,42 +131,6 @@ def parse_trades(data: object) -> list[Trade]:
         except NotTracked:
             continue
     return trades
-
-
-@dataclass(slots=True)
-class _Minute:
-    """Taker flow of one market in one open minute, with the trade ids already counted."""
-
-    start_ms: int
-    buy: float = 0.0
-    sell: float = 0.0
-    notional: float = 0.0
-    high: float = 0.0
-    low: float = float("inf")
-    tids: set[int] = dc_field(default_factory=set)
-
-    def add(self, trade: Trade) -> None:
-        if trade.taker_buy:
-            self.buy += trade.size
-        else:
-            self.sell += trade.size
-        self.notional += trade.price * trade.size
-        self.high = max(self.high, trade.price)
-        self.low = min(self.low, trade.price)
-        self.tids.add(trade.tid)
-
-    def flow(self, market: str) -> TradeFlow:
-        return TradeFlow(
-            exchange=EXCHANGE,
-            symbol=market,
-            time_ms=self.start_ms + MINUTE_MS,
-            interval_ms=MINUTE_MS,
-            taker_buy_base=self.buy,
-            taker_sell_base=self.sell,
-            vwap=self.notional / (self.buy + self.sell),
-            high=self.high,
-            low=self.low,
-        )
 
 
 def _rest_query(endpoint: str) -> tuple[str, dict[str, list[str]]]:
@@ -230,9 +182,7 @@ class Parser:
         self.clock: Callable[[], int] = clock or _wall_ms
         self.receive_ms: int | None = None
         self.max_leverage: dict[str, float] = {}  # market key → max leverage (MMR = 1/(2·L))
-        self.duplicate_trades = 0  # seen again (a resubscription replays recent trades)
-        self.late_trades = 0  # for a minute already closed and emitted
-        self._minutes: dict[str, _Minute] = {}
+        self._flows = MinuteFlows(EXCHANGE)
 
     def now_ms(self) -> int:
         return self.receive_ms if self.receive_ms is not None else self.clock()
@@ -264,24 +214,15 @@ class Parser:
 
     def _trades(self, trades: list[Trade]) -> list[MarketEvent]:
         """Add trades to their market's open minute; a trade of a later minute closes it."""
-        events: list[MarketEvent] = []
-        for trade in sorted(trades, key=lambda t: t.time_ms):
-            start = trade.time_ms - trade.time_ms % MINUTE_MS
-            minute = self._minutes.get(trade.market)
-            if minute is None:
-                minute = self._minutes[trade.market] = _Minute(start)
-            elif start < minute.start_ms:
-                self.late_trades += 1
-                continue
-            elif start > minute.start_ms:
-                if minute.tids:
-                    events.append(minute.flow(trade.market))
-                minute = self._minutes[trade.market] = _Minute(start)
-            if trade.tid in minute.tids:
-                self.duplicate_trades += 1
-                continue
-            minute.add(trade)
-        return events
+        return list(self._flows.add(trades))
+
+    @property
+    def duplicate_trades(self) -> int:  # seen again (a resubscription replays recent trades)
+        return self._flows.duplicates
+
+    @property
+    def late_trades(self) -> int:  # for a minute already closed and emitted
+        return self._flows.late
 
     # -- REST ---------------------------------------------------------------------------------
     def rest(self, endpoint: str, msg: object) -> list[MarketEvent] | None:

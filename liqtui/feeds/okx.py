@@ -19,14 +19,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from dataclasses import field as dc_field
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
-from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest, TradeFlow
+from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest
 from liqtui.feeds.base import NotTracked, ParseError, field, number, positive, timestamp_ms
 from liqtui.feeds.depth import levels_array, reduce_book
 from liqtui.feeds.plan import FeedPlan, Frame, PollSpec, StreamSpec, parse_duration
+from liqtui.feeds.tradeflow import MinuteFlows, Trade
 from liqtui.markets import exchange_symbol, from_exchange_symbol
 from liqtui.model.mechanics import trigger_from_bankruptcy
 
@@ -42,7 +42,6 @@ PING_FRAME = "ping"  # OKX's keep-alive is the bare text, answered by the text "
 PING_INTERVAL_S = 20.0  # OKX drops a connection after 30 s without traffic
 MAX_FRAME_BYTES = 4096  # well under OKX's 64 KB subscribe limit (older docs said 4096 bytes)
 INSTRUMENTS_REFRESH_S = 3600.0  # learn contract sizes of swaps listed during a long session
-MINUTE_MS = 60_000
 
 _ORDER_SIDE_TO_POSITION = {"sell": "long", "buy": "short"}
 _SIDES = ("buy", "sell")
@@ -82,19 +81,6 @@ class _Trade:
     price: float
     contracts: float
     taker_buy: bool
-
-
-@dataclass(slots=True)
-class _Minute:
-    """Taker flow of one instrument in the open minute."""
-
-    start_ms: int
-    buy: float = 0.0
-    sell: float = 0.0
-    quote: float = 0.0
-    high: float = 0.0
-    low: float = float("inf")
-    trade_ids: set[str] = dc_field(default_factory=set)  # duplicates from overlapping connections
 
 
 def parse_instruments(msg: object) -> dict[str, float]:
@@ -210,7 +196,7 @@ class Parser:
     def __init__(self) -> None:
         self.contract_sizes: dict[str, float] = {}
         self.funding: dict[str, float] = {}
-        self._minutes: dict[str, _Minute] = {}
+        self._flows = MinuteFlows(EXCHANGE)  # trades → one TradeFlow per closed minute
         self._channels: dict[str, Callable[[list[object]], list[MarketEvent] | None]] = {
             "liquidation-orders": self._liquidations,
             "open-interest": self._open_interest,
@@ -312,33 +298,22 @@ class Parser:
         for t in trades:
             if t.inst_id not in self.contract_sizes:
                 raise ParseError(f"contract size unknown for {t.inst_id}")
-        out: list[MarketEvent] = []
-        for t in trades:  # validated first: a bad message leaves the open minutes untouched
-            flow = self._add_trade(t)
-            if flow is not None:
-                out.append(flow)
-        return out
-
-    def _add_trade(self, t: _Trade) -> TradeFlow | None:
-        start = t.time_ms - t.time_ms % MINUTE_MS
-        minute = self._minutes.get(t.inst_id)
-        closed: TradeFlow | None = None
-        if minute is None or start > minute.start_ms:
-            if minute is not None:
-                closed = _flow(t.market, minute)
-            minute = self._minutes[t.inst_id] = _Minute(start)
-        elif start < minute.start_ms or t.trade_id in minute.trade_ids:
-            return None  # late (its minute was already emitted) or seen on another connection
-        minute.trade_ids.add(t.trade_id)
-        base = t.contracts * self.contract_sizes[t.inst_id]
-        if t.taker_buy:
-            minute.buy += base
-        else:
-            minute.sell += base
-        minute.quote += base * t.price
-        minute.high = max(minute.high, t.price)
-        minute.low = min(minute.low, t.price)
-        return closed
+        # Validated first: a bad message leaves the open minutes untouched.
+        return list(
+            self._flows.add(
+                [
+                    Trade(
+                        market=t.market,
+                        time_ms=t.time_ms,
+                        price=t.price,
+                        base=t.contracts * self.contract_sizes[t.inst_id],
+                        taker_buy=t.taker_buy,
+                        trade_id=t.trade_id,
+                    )
+                    for t in trades
+                ]
+            )
+        )
 
     # -- REST -----------------------------------------------------------------------------------
     def rest(self, endpoint: str, msg: object) -> list[MarketEvent] | None:
@@ -383,21 +358,6 @@ class Parser:
             levels_array(field(book, "asks", "books"), "books.asks"),
             size_to_base=ct_val,
         )
-
-
-def _flow(market: str, m: _Minute) -> TradeFlow:
-    volume = m.buy + m.sell
-    return TradeFlow(
-        exchange=EXCHANGE,
-        symbol=market,
-        time_ms=m.start_ms + MINUTE_MS,
-        interval_ms=MINUTE_MS,
-        taker_buy_base=m.buy,
-        taker_sell_base=m.sell,
-        vwap=m.quote / volume,
-        high=m.high,
-        low=m.low,
-    )
 
 
 # -- plan -------------------------------------------------------------------------------------
