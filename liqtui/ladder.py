@@ -10,6 +10,7 @@ maps them to styles, or ignores them for plain text, where the glyph ramp carrie
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -273,16 +274,45 @@ def row_segments(row: LadderRow, layout: RowLayout, *, realized_mark_usd: float)
             segs.append((" " + _fit(big + mark + compact_usd(real), layout.real), role))
         else:
             segs.append((" " * (layout.real + 1), "empty"))
-    used = sum(len(t) for t, _ in segs)
-    if used < layout.width:
-        segs.append((" " * (layout.width - used), "empty"))
-    elif used > layout.width:  # tiny terminals: crop from the right
-        out: list[Segment] = []
-        room = layout.width
-        for text, role in segs:
-            if room <= 0:
-                break
-            out.append((text[:room], role))
-            room -= len(text[:room])
-        segs = out
-    return segs
+    return crop_segments(segs, layout.width, pad=True)  # tiny terminals: crop from the right
+
+
+def crop_segments(segs: Sequence[Segment], width: int, *, pad: bool = False) -> list[Segment]:
+    """Cut segments to `width` cells (and pad with an "empty" segment to exactly `width`)."""
+    out: list[Segment] = []
+    room = width
+    for text, role in segs:
+        if room <= 0:
+            break
+        piece = text[:room]
+        if piece:
+            out.append((piece, role))
+        room -= len(piece)
+    if pad and room > 0:
+        out.append((" " * room, "empty"))
+    return out
+
+
+def ladder_header(
+    layout: RowLayout, step: float, width: int, *, realized_mark_usd: float | None = None
+) -> list[Segment]:
+    """The column header above the rows: legend on the left, the E and R columns right."""
+    cols = ""
+    if layout.est:
+        cols += f" {'E usd':>{layout.est}}"
+    if layout.real:
+        cols += f" {'R usd':>{layout.real}}"
+    left: list[Segment] = [
+        (f"{'price':>{layout.label}}", "label"),
+        ("  E ", "text"),
+        (f"{LONG_MARK}long", "long"),
+        (" ", "empty"),
+        (f"{SHORT_MARK}short", "short"),
+        (" intensity ", "muted"),
+        *((g, f"long{2 * i}") for i, g in enumerate(GLYPHS.strip(), start=1)),
+        (f"  step {format_price(step, layout.decimals)}", "muted"),
+    ]
+    if realized_mark_usd is not None:
+        left.append((f"  ●R≥{compact_usd(realized_mark_usd)}", "realized"))
+    left = crop_segments(left, max(width - len(cols), 0), pad=True)
+    return crop_segments([*left, (cols, "label")], width)

@@ -26,7 +26,6 @@ import numpy as np
 
 from liqtui import __version__
 from liqtui.ladder import (
-    GLYPHS,
     LONG_MARK,
     SHORT_MARK,
     LadderRow,
@@ -34,7 +33,9 @@ from liqtui.ladder import (
     RowLayout,
     Segment,
     compact_usd,
+    crop_segments,
     format_price,
+    ladder_header,
     row_segments,
     step_decimals,
 )
@@ -114,19 +115,6 @@ class Frame:
     price_line: int | None = None  # index of the line holding the current price
 
 
-def _crop(segs: list[Segment], width: int) -> list[Segment]:
-    out: list[Segment] = []
-    room = width
-    for text, role in segs:
-        if room <= 0:
-            break
-        piece = text[:room]
-        if piece:
-            out.append((piece, role))
-        room -= len(piece)
-    return out
-
-
 def _text(segs: Sequence[Segment]) -> str:
     return "".join(t for t, _ in segs)
 
@@ -193,27 +181,6 @@ def feed_line(snap: MarketSnapshot) -> str:
     return _text(_feed_segments(snap))
 
 
-def _legend(layout: RowLayout, step: float, width: int) -> list[Segment]:
-    cols = ""
-    if layout.est:
-        cols += f" {'E usd':>{layout.est}}"
-    if layout.real:
-        cols += f" {'R usd':>{layout.real}}"
-    left: list[Segment] = [
-        (f"{'price':>{layout.label}}", "label"),
-        ("  E ", "text"),
-        (f"{LONG_MARK}long", "long"),
-        (" ", "empty"),
-        (f"{SHORT_MARK}short", "short"),
-        (" intensity ", "muted"),
-        *((g, f"long{2 * i}") for i, g in enumerate(GLYPHS.strip(), start=1)),
-        (f"  step {format_price(step, layout.decimals)}", "muted"),
-    ]
-    left = _crop(left, max(width - len(cols), 0))
-    pad = width - len(_text(left)) - len(cols)
-    return _crop([*left, (" " * pad, "empty"), (cols, "label")], width)
-
-
 def build_frame(
     snap: MarketSnapshot,
     *,
@@ -225,22 +192,22 @@ def build_frame(
     """The lines of one market frame: two summary lines, the legend, the ladder rows (as many
     as fit in `height`), the feed line."""
     width = max(width, 20)
-    lines = [_crop(segs, width) for segs in _summary_segments(snap)]
+    lines = [crop_segments(segs, width) for segs in _summary_segments(snap)]
     n_rows = max(height - HEADER_LINES - FOOTER_LINES, 1)
     rows = (view or LadderView()).rows(snap, n_rows) if snap.grid and snap.price else []
     if not rows:
         lines.append([("no data for this market in the window", "message")])
-        lines.append(_crop(_feed_segments(snap), width))
+        lines.append(crop_segments(_feed_segments(snap), width))
         return Frame(lines)
     step = rows[0].price_high - rows[0].price_low
     layout = RowLayout.for_width(width, rows, step_decimals(step))
-    lines.append(_legend(layout, step, width))
+    lines.append(ladder_header(layout, step, width))
     price_line = None
     for row in rows:
         if row.is_price_row:
             price_line = len(lines)
         lines.append(row_segments(row, layout, realized_mark_usd=realized_mark_usd))
-    lines.append(_crop(_feed_segments(snap), width))
+    lines.append(crop_segments(_feed_segments(snap), width))
     return Frame(lines, price_line)
 
 

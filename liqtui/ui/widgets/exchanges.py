@@ -24,6 +24,7 @@ from liqtui.ladder import (
     LadderRow,
     LadderView,
     compact_usd,
+    crop_segments,
     format_price,
     step_decimals,
 )
@@ -215,15 +216,4 @@ def _pair(pair: tuple[float, float]) -> str:
 
 
 def _fit(segs: list[Seg], width: int) -> RowKey:
-    out: list[Seg] = []
-    room = width
-    for text, role in segs:
-        if room <= 0:
-            break
-        piece = text[:room]
-        if piece:
-            out.append((piece, role))
-        room -= len(piece)
-    if room > 0:
-        out.append((" " * room, "empty"))
-    return tuple(out)
+    return tuple(crop_segments(segs, width, pad=True))

@@ -15,7 +15,6 @@ from textual.geometry import Region
 from textual.strip import Strip
 
 from liqtui.ladder import (
-    GLYPHS,
     LONG_MARK,
     SHORT_MARK,
     LadderRow,
@@ -23,6 +22,7 @@ from liqtui.ladder import (
     RowLayout,
     compact_usd,
     format_price,
+    ladder_header,
     row_segments,
     step_decimals,
 )
@@ -250,34 +250,7 @@ class LadderWidget(ThemedLines):
         return keys
 
     def _header(self, layout: RowLayout, step: float, width: int) -> tuple[Seg, ...]:
-        cols = ""
-        if layout.est:
-            cols += f" {'E usd':>{layout.est}}"
-        if layout.real:
-            cols += f" {'R usd':>{layout.real}}"
-        left: list[Seg] = [
-            (f"{'price':>{layout.label}}", "label"),
-            ("  ", "empty"),
-            ("E ", "text"),
-            (f"{LONG_MARK}long", "long"),
-            (" ", "empty"),
-            (f"{SHORT_MARK}short", "short"),
-            (" ", "empty"),
-            *((g, f"long{2 * i}") for i, g in enumerate(GLYPHS.strip(), start=1)),
-            (f"  step {format_price(step, layout.decimals)}", "muted"),
-            (f"  ●R≥{compact_usd(self.realized_mark_usd)}", "realized"),
-        ]
-        room = max(width - len(cols), 0)
-        out: list[Seg] = []
-        for text, role in left:
-            piece = text[:room]
-            if piece:
-                out.append((piece, role))
-            room -= len(piece)
-        if room > 0:
-            out.append((" " * room, "empty"))
-        out.append((cols, "label"))
-        return tuple(out)
+        return tuple(ladder_header(layout, step, width, realized_mark_usd=self.realized_mark_usd))
 
     def _update(self, *, full: bool) -> None:
         width, height = self.size.width, self.size.height
