@@ -329,3 +329,32 @@ async def test_websocket_pongs_do_not_hide_a_silent_stream() -> None:
                 assert "no data for 0.4 s" in (engine.feeds["binance"].last_error or "")
             finally:
                 await stop(task)
+
+
+async def test_watching_a_new_market_reconnects_with_its_streams() -> None:
+    streams_seen: list[str] = []
+
+    async def stream(ws: web.WebSocketResponse, request: web.Request, loop: Loopback) -> None:
+        streams = request.query["streams"]
+        streams_seen.append(streams)
+        if "ethusdt@markPrice@1s" in streams:
+            await send_json(
+                ws, envelope(mark_price("ETHUSDT", "3401.5", T0), "ethusdt@markPrice@1s")
+            )
+        await send_json(ws, burst(1)[0])
+        await read_frames(ws, loop)
+
+    async with Loopback() as loop:
+        loop.ws("/market/stream", stream)
+        rest_routes(loop)
+        engine = Engine()
+        source = LiveSource(settings_for(loop), ["BTC"])
+        task = await run_source(source, engine)
+        try:
+            await wait_until(lambda: engine.snapshot("BTC").realized_count == 1)
+            assert source.watch("ETH") and not source.watch("ETH")
+            await wait_until(lambda: engine.snapshot("ETH").price == 3401.5)
+            assert "ethusdt" not in streams_seen[0] and "ethusdt@kline_1m" in streams_seen[-1]
+            assert engine.snapshot("BTC").realized_count == 1  # the replayed print counted once
+        finally:
+            await stop(task)

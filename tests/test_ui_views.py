@@ -485,3 +485,40 @@ async def test_sighup_exits() -> None:
         handle._run()
         await pilot.pause()
     assert app.return_code == 1
+
+
+async def test_picker_offers_listed_markets_and_picking_one_subscribes_it() -> None:
+    from liqtui.feeds.universe import MarketUniverse
+
+    class ListingSource:
+        """A live-like source: lists markets and follows the ones the user picks."""
+
+        name = "live"
+
+        def __init__(self) -> None:
+            self.watched: list[str] = []
+
+        async def run(self, sink) -> None:  # type: ignore[no-untyped-def]
+            await asyncio.sleep(3600)
+
+        async def list_markets(self) -> MarketUniverse:
+            return MarketUniverse(markets={"DOGE": ("binance", "bybit"), "BTC": ("okx",)})
+
+        def watch(self, symbol: str) -> bool:
+            self.watched.append(symbol)
+            return True
+
+    engine, history = _demo()
+    source = ListingSource()
+    app = LiqApp(engine, source, watchlist=["ETH"], history=history)  # type: ignore[arg-type]
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.3)
+        assert "DOGE" in app.markets()
+        await pilot.press("slash", "D", "O", "G", "E")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.current_symbol == "DOGE" and source.watched[-1] == "DOGE"
+        # No data yet for the new market: it says so rather than showing another's rows.
+        assert app.snapshot is not None and app.snapshot.symbol == "DOGE"
+        assert app.ladder.message == "waiting for data for DOGE…"

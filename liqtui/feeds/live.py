@@ -27,6 +27,7 @@ from liqtui.feeds.stream import Backoff, RestPoller, StreamClient
 
 if TYPE_CHECKING:
     from liqtui.feeds.recording import Recorder
+    from liqtui.feeds.universe import MarketUniverse
 
 
 def exchange_plan(name: str, symbols: Sequence[str], settings: Settings) -> FeedPlan:
@@ -56,25 +57,47 @@ class LiveSource:
         )
         self.clients: list[StreamClient] = []
         self.pollers: list[RestPoller] = []
+        self._replan = asyncio.Event()
+
+    def watch(self, symbol: str) -> bool:
+        """Follow one more market (the user picked it). The exchanges' connections are
+        re-planned with it; returns False if it was already followed."""
+        if symbol in self.symbols:
+            return False
+        self.symbols.append(symbol)
+        self._replan.set()
+        return True
+
+    async def list_markets(self) -> MarketUniverse:
+        """Every perpetual the enabled exchanges list (via ccxt; see liqtui.feeds.universe)."""
+        from liqtui.feeds.universe import fetch_universe
+
+        return await fetch_universe(self.settings)
 
     async def run(self, sink: EventSink) -> None:
         parsers = make_parsers()
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
         async with aiohttp.ClientSession(timeout=timeout) as session:
-            tasks = [
-                asyncio.create_task(self._run_exchange(name, parsers[name], sink, session))
-                for name in self.settings.feeds.exchanges
-                if name in parsers
-            ]
-            tasks.append(asyncio.create_task(self._clock(sink)))
+            clock = asyncio.create_task(self._clock(sink))
+            tasks: list[asyncio.Task[None]] = []
             try:
-                await asyncio.gather(*tasks)
+                while True:
+                    self._replan.clear()
+                    self.clients, self.pollers = [], []
+                    tasks = [
+                        asyncio.create_task(self._run_exchange(name, parsers[name], sink, session))
+                        for name in self.settings.feeds.exchanges
+                        if name in parsers
+                    ]
+                    replan = asyncio.create_task(self._replan.wait())
+                    await asyncio.wait([*tasks, replan], return_when=asyncio.FIRST_COMPLETED)
+                    if not replan.done():
+                        replan.cancel()
+                        await asyncio.gather(*tasks)  # an exchange task ended: surface why
+                        return
+                    await _cancel(tasks)  # a market was added: connect again with it
             finally:
-                for task in tasks:
-                    task.cancel()
-                for task in tasks:
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await task
+                await _cancel([*tasks, clock])
 
     async def _clock(self, sink: EventSink) -> None:
         """Move the model's clock with the wall clock even when every feed is quiet, so data
@@ -119,3 +142,11 @@ class LiveSource:
         if not plan.streams:
             health.state = "connected" if plan.polls else "down"
         await asyncio.gather(*jobs)
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task

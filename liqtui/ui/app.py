@@ -362,6 +362,7 @@ class LiqApp(App[None]):
         super().__init__()
         self.engine = engine
         self.source = source
+        self.universe: dict[str, tuple[str, ...]] = {}  # market → exchanges listing it (live)
         self.watchlist: list[str] = list(dict.fromkeys(watchlist)) or engine.symbols()[:9]
         if not self.watchlist:
             self.watchlist = ["BTC"]
@@ -479,6 +480,9 @@ class LiqApp(App[None]):
     def switch_symbol(self, symbol: str) -> None:
         """Show another market: reset the views and draw it at once (even when paused).
         Nothing of the old market stays on screen under the new name."""
+        watch = getattr(self.source, "watch", None)
+        if callable(watch):
+            watch(symbol)  # live: subscribe its streams if they are not followed yet
         if symbol != self.current_symbol:
             self.current_symbol = symbol
             self.ladder.reset_view()
@@ -536,6 +540,15 @@ class LiqApp(App[None]):
                 group="feed",
                 exit_on_error=False,
             )
+            if hasattr(self.source, "list_markets"):  # live: what the exchanges list
+                self.run_worker(self._load_universe(), group="universe", exit_on_error=False)
+
+    async def _load_universe(self) -> None:
+        universe = await self.source.list_markets()  # type: ignore[union-attr]
+        self.universe = dict(universe.markets)
+        if universe.errors:
+            missing = ", ".join(sorted(universe.errors))
+            self.log.warning("market lists unavailable", missing)
 
     def on_unmount(self) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):
@@ -844,8 +857,9 @@ class LiqApp(App[None]):
         self._step_symbol(-1)
 
     def markets(self) -> list[str]:
-        """Every market the picker offers: the watchlist, then every market with data."""
-        return list(dict.fromkeys([*self.watchlist, *self.engine.symbols()]))
+        """Every market the picker offers: the watchlist, every market with data, then every
+        market the connected exchanges list."""
+        return list(dict.fromkeys([*self.watchlist, *self.engine.symbols(), *self.universe]))
 
     def action_pick_market(self) -> None:
         commands = []
@@ -853,11 +867,12 @@ class LiqApp(App[None]):
             slot = self._slot_of(symbol)
             n = self.engine.events_by_market.get(symbol, 0)
             where = f"watchlist {slot}" if slot else "not in the watchlist"
+            listed = ", ".join(self.universe.get(symbol, ()))
             commands.append(
                 SimpleCommand(
                     symbol,
                     lambda s=symbol: self.switch_symbol(s),
-                    f"{where}; {n} events",
+                    f"{where}; {n} events" + (f"; on {listed}" if listed else ""),
                 )
             )
         self.search_commands(commands, placeholder="Market (fuzzy)…")
