@@ -76,28 +76,43 @@ class LiveSource:
 
     async def run(self, sink: EventSink) -> None:
         parsers = make_parsers()
+        names = [n for n in self.settings.feeds.exchanges if n in parsers]
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             clock = asyncio.create_task(self._clock(sink))
             tasks: list[asyncio.Task[None]] = []
+            replan: asyncio.Task[bool] | None = None
             try:
                 while True:
                     self._replan.clear()
-                    self.clients, self.pollers = [], []
+                    previous, self.clients, self.pollers = tasks, [], []
                     tasks = [
                         asyncio.create_task(self._run_exchange(name, parsers[name], sink, session))
-                        for name in self.settings.feeds.exchanges
-                        if name in parsers
+                        for name in names
                     ]
+                    if previous:
+                        # A market was added. The old connections keep delivering until the
+                        # new ones do, so the complete feed has no gap (the engine's dedupe
+                        # counts the overlap once); then they close.
+                        await self._until_delivering(names, timeout_s=15.0)
+                        await _cancel(previous)
                     replan = asyncio.create_task(self._replan.wait())
                     await asyncio.wait([*tasks, replan], return_when=asyncio.FIRST_COMPLETED)
                     if not replan.done():
                         replan.cancel()
                         await asyncio.gather(*tasks)  # an exchange task ended: surface why
                         return
-                    await _cancel(tasks)  # a market was added: connect again with it
             finally:
-                await _cancel([*tasks, clock])
+                await _cancel([*tasks, clock, *([replan] if replan is not None else [])])
+
+    async def _until_delivering(self, names: list[str], *, timeout_s: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while loop.time() < deadline:
+            ready = {c.spec.feed for c in self.clients if c.delivering.is_set()}
+            if all(name in ready for name in names):
+                return
+            await asyncio.sleep(0.05)
 
     async def _clock(self, sink: EventSink) -> None:
         """Move the model's clock with the wall clock even when every feed is quiet, so data

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
 import json
 import random
 import time
@@ -46,11 +47,15 @@ def _encode(frame: Frame) -> str:
     return frame if isinstance(frame, str) else json.dumps(frame, separators=(",", ":"))
 
 
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")  # NaN/Infinity: not JSON, and not recordable
+
+
 def decode_frame(text: str) -> object:
     """A JSON frame as its object; anything else (OKX's "pong") as the string itself."""
     try:
-        return json.loads(text)
-    except ValueError:
+        return json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         return text
 
 
@@ -99,6 +104,8 @@ class StreamClient:
         self.connections = 0  # successful connects, for tests and health
         self._rate = _RateMeter()
         self._closers: set[asyncio.Task[None]] = set()
+        self._delivered = False  # the current connection delivered data
+        self.delivering = asyncio.Event()  # set once any connection of this client delivered
 
     async def run(self) -> None:
         handover: list[asyncio.Task[None] | None] = [None]
@@ -115,12 +122,14 @@ class StreamClient:
             handover_box[0] = handover
             self.health.state = "connecting" if self.connections == 0 else "reconnecting"
             try:
-                ws = await self.session.ws_connect(
-                    self.spec.url,
-                    heartbeat=self.spec.ping_interval_s * 2,
-                    autoping=True,
-                    timeout=aiohttp.ClientWSTimeout(ws_close=2.0),
-                )
+                # A server that accepts TCP but never answers the upgrade must not hang us.
+                async with asyncio.timeout(min(10.0, self.spec.stale_after_s)):
+                    ws = await self.session.ws_connect(
+                        self.spec.url,
+                        heartbeat=self.spec.ping_interval_s * 2,
+                        autoping=True,
+                        timeout=aiohttp.ClientWSTimeout(ws_close=2.0),
+                    )
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 attempt += 1
                 self.health.state = "down"
@@ -128,11 +137,13 @@ class StreamClient:
                 await asyncio.sleep(self.backoff.delay(attempt, self.rng))
                 continue
             self.connections += 1
-            attempt = 0
+            self._delivered = False
             try:
                 renew = await self._serve(ws, previous=handover)
             finally:
                 handover = None
+            if self._delivered:
+                attempt = 0  # only a connection that delivered data resets the backoff
             if renew is not None:
                 handover = renew  # the old connection keeps reading until the new one delivers
                 continue
@@ -169,12 +180,16 @@ class StreamClient:
             done, _ = await asyncio.wait({reader, renewal}, return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:
             reader.cancel()  # the whole client is stopping
+            if pinger is not None:
+                pinger.cancel()
             raise
         finally:
             renewal.cancel()
             if pinger is not None and reader.done():
                 pinger.cancel()
         if reader in done:
+            if not reader.cancelled() and (exc := reader.exception()) is not None:
+                self.health.last_error = f"reader failed: {type(exc).__name__}: {exc}"[:200]
             return None
         return reader  # planned renewal: keep draining until the successor delivers
 
@@ -221,6 +236,8 @@ class StreamClient:
                         recorder=self.recorder,
                     ):
                         last_data[0] = time.monotonic()
+                        self._delivered = True
+                        self.delivering.set()
                         if self.health.state == "stale":
                             self.health.state = "connected"
                     if spec.max_age_s and time.monotonic() - opened > spec.max_age_s:
@@ -235,7 +252,8 @@ class StreamClient:
                         self.health.last_error = f"server closed the connection ({code})"
                     return
                 elif msg.type == aiohttp.WSMsgType.ERROR:
-                    self.health.last_error = f"connection error: {ws.exception()}"[:200]
+                    error = msg.data or ws.exception()  # aiohttp puts it in the message
+                    self.health.last_error = f"connection error: {error}"[:200]
                     return
         finally:
             watchdog.cancel()
@@ -322,7 +340,7 @@ class RestPoller:
                     self.health.last_error = f"{spec.endpoint}: rate limited ({resp.status})"
                     return max(retry, self.backoff.delay(self.failures, self.rng))
                 if resp.status != 200:
-                    raise _PollError(f"{spec.endpoint}: HTTP {resp.status}")
+                    raise _PollError(f"HTTP {resp.status}")
         except (TimeoutError, aiohttp.ClientError, OSError, _PollError) as exc:
             self.failures += 1
             text = str(exc) or exc.__class__.__name__
@@ -330,8 +348,8 @@ class RestPoller:
             return self.backoff.delay(self.failures, self.rng)
         self.failures = 0
         try:
-            msg = json.loads(body)
-        except ValueError:
+            msg = json.loads(body, parse_constant=_no_constant)
+        except (ValueError, RecursionError):
             self.health.messages += 1
             self.health.skipped += 1
             self.health.last_error = f"{spec.endpoint}: response is not JSON"
@@ -351,7 +369,13 @@ class RestPoller:
     async def run(self) -> None:
         await asyncio.sleep(self.spec.initial_delay_s)
         while True:
-            await asyncio.sleep(await self.poll_once())
+            try:
+                wait = await self.poll_once()
+            except Exception as exc:  # a bug here must not stop every feed: report, go on
+                self.failures += 1
+                self.health.last_error = f"{self.spec.endpoint}: {type(exc).__name__}: {exc}"
+                wait = self.backoff.delay(self.failures, self.rng)
+            await asyncio.sleep(wait)
 
 
 class _PollError(Exception):
@@ -359,7 +383,15 @@ class _PollError(Exception):
 
 
 def _retry_after(value: str | None) -> float:
-    try:
-        return max(float(value), 0.0) if value is not None else 0.0
-    except ValueError:
+    """Retry-After in seconds: delta-seconds or an HTTP date."""
+    if value is None:
         return 0.0
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return max(when.timestamp() - time.time(), 0.0)
