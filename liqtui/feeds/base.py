@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from liqtui.events import MarketEvent
+
+T = TypeVar("T")
 
 
 class ParseError(ValueError):
@@ -100,3 +103,21 @@ class Source(Protocol):
     async def run(self, sink: EventSink) -> None:
         """Deliver events to `sink` until done or cancelled; never raises on bad input."""
         ...
+
+
+_STRAY = (KeyError, TypeError, IndexError, AttributeError, ValueError, ArithmeticError)
+
+
+def schema_violation(where: str, exc: Exception) -> ParseError:
+    """A stray exception from walking a message, as the ParseError it really is."""
+    return ParseError(f"{where}{exc.__class__.__name__}: {exc}")
+
+
+def guard(call: Callable[[], T], where: str = "") -> T:
+    """Run a parse step; anything but ParseError/NotTracked becomes a ParseError."""
+    try:
+        return call()
+    except (ParseError, NotTracked):
+        raise
+    except _STRAY as exc:
+        raise schema_violation(where, exc) from None

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest, Side
-from liqtui.feeds.base import NotTracked, ParseError, field, number, positive, timestamp_ms
+from liqtui.feeds.base import NotTracked, ParseError, field, guard, number, positive, timestamp_ms
 from liqtui.feeds.depth import levels_array, reduce_book
 from liqtui.feeds.plan import FeedPlan, Frame, PollSpec, StreamSpec, parse_duration
 from liqtui.feeds.tradeflow import MinuteFlows, Trade
@@ -245,20 +245,10 @@ class Parser:
         self.trades = MinuteFlows(EXCHANGE)
 
     def __call__(self, msg: object) -> list[MarketEvent] | None:
-        try:
-            return self._parse(msg)
-        except (ParseError, NotTracked):
-            raise
-        except (KeyError, TypeError, IndexError, AttributeError, ValueError, ArithmeticError) as e:
-            raise ParseError(f"malformed message: {e.__class__.__name__}: {e}") from None
+        return guard(lambda: self._parse(msg), "malformed message: ")
 
     def rest(self, endpoint: str, msg: object) -> list[MarketEvent] | None:
-        try:
-            return parse_order_book(endpoint, msg)
-        except (ParseError, NotTracked):
-            raise
-        except (KeyError, TypeError, IndexError, AttributeError, ValueError, ArithmeticError) as e:
-            raise ParseError(f"malformed response: {e.__class__.__name__}: {e}") from None
+        return guard(lambda: parse_order_book(endpoint, msg), "malformed response: ")
 
     def _parse(self, msg: object) -> list[MarketEvent] | None:
         if not isinstance(msg, dict):

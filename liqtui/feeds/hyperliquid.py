@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from liqtui.events import MarketEvent, MarkPrice, OpenInterest
-from liqtui.feeds.base import NotTracked, ParseError, field, number, positive, timestamp_ms
+from liqtui.feeds.base import NotTracked, ParseError, field, guard, number, positive, timestamp_ms
 from liqtui.feeds.depth import levels_array, reduce_book
 from liqtui.feeds.plan import FeedPlan, PollSpec, StreamSpec, parse_duration
 from liqtui.feeds.tradeflow import MinuteFlows, Trade
@@ -189,12 +189,7 @@ class Parser:
 
     # -- WebSocket ----------------------------------------------------------------------------
     def __call__(self, msg: object) -> list[MarketEvent] | None:
-        try:
-            return self._message(msg)
-        except (ParseError, NotTracked):
-            raise
-        except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
-            raise ParseError(f"{exc.__class__.__name__}: {exc}") from None
+        return guard(lambda: self._message(msg))
 
     def _message(self, msg: object) -> list[MarketEvent] | None:
         if msg == _GREETING:
@@ -226,12 +221,7 @@ class Parser:
 
     # -- REST ---------------------------------------------------------------------------------
     def rest(self, endpoint: str, msg: object) -> list[MarketEvent] | None:
-        try:
-            return self._rest(endpoint, msg)
-        except (ParseError, NotTracked):
-            raise
-        except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
-            raise ParseError(f"REST {endpoint}: {exc.__class__.__name__}: {exc}") from None
+        return guard(lambda: self._rest(endpoint, msg), f"REST {endpoint}: ")
 
     def _rest(self, endpoint: str, msg: object) -> list[MarketEvent] | None:
         path, query = _rest_query(endpoint)

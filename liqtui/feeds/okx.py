@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest
-from liqtui.feeds.base import NotTracked, ParseError, field, number, positive, timestamp_ms
+from liqtui.feeds.base import NotTracked, ParseError, field, guard, number, positive, timestamp_ms
 from liqtui.feeds.depth import levels_array, reduce_book
 from liqtui.feeds.plan import FeedPlan, Frame, PollSpec, StreamSpec, parse_duration
 from liqtui.feeds.tradeflow import MinuteFlows, Trade
@@ -207,12 +207,7 @@ class Parser:
 
     # -- stream ---------------------------------------------------------------------------------
     def __call__(self, msg: object) -> list[MarketEvent] | None:
-        try:
-            return self._parse(msg)
-        except (ParseError, NotTracked):
-            raise
-        except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
-            raise ParseError(f"malformed message: {exc.__class__.__name__}: {exc}") from None
+        return guard(lambda: self._parse(msg), "malformed message: ")
 
     def _parse(self, msg: object) -> list[MarketEvent] | None:
         if isinstance(msg, str):
@@ -317,12 +312,7 @@ class Parser:
 
     # -- REST -----------------------------------------------------------------------------------
     def rest(self, endpoint: str, msg: object) -> list[MarketEvent] | None:
-        try:
-            return self._rest(endpoint, msg)
-        except (ParseError, NotTracked):
-            raise
-        except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
-            raise ParseError(f"REST {endpoint}: {exc.__class__.__name__}: {exc}") from None
+        return guard(lambda: self._rest(endpoint, msg), f"REST {endpoint}: ")
 
     def _rest(self, endpoint: str, msg: object) -> list[MarketEvent] | None:
         path = urlsplit(endpoint).path
