@@ -24,6 +24,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
+import importlib.util
 import json
 import multiprocessing as mp
 import os
@@ -38,7 +40,8 @@ from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+if importlib.util.find_spec("liqtui") is None:  # not installed: the checkout's
+    sys.path.insert(0, str(ROOT))
 
 from liqtui.config import Endpoint, Feeds  # noqa: E402
 from liqtui.events import MarketEvent  # noqa: E402
@@ -493,19 +496,46 @@ async def measure_network(
     return out
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--binance", type=int, default=50_000, help="forceOrder messages (50000)")
-    p.add_argument("--bybit", type=int, default=10_000, help="allLiquidation messages (10000)")
-    p.add_argument("--items", type=int, default=10, help="prints per Bybit message (10)")
-    p.add_argument("--no-ccxt", action="store_true", help="skip the ccxt comparison")
-    p.add_argument("--repeat", type=int, default=3, help="rounds of every measurement (3)")
-    p.add_argument("--no-pin", action="store_true", help="do not pin client and server to CPUs")
-    args = p.parse_args()
+def _as_data(runs: list[Result]) -> list[dict[str, object]]:
+    return [{**dataclasses.asdict(r), "rate": r.rate, "delivered_rate": r.delivered_rate,
+             "lost": r.lost} for r in runs]  # fmt: skip
 
-    pin = not args.no_pin and hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2
-    if pin:
-        os.sched_setaffinity(0, {0})
+
+def measure(
+    *,
+    binance: int = 50_000,
+    bybit: int = 10_000,
+    items: int = 10,
+    ccxt: bool = True,
+    repeat: int = 3,
+    pin: bool = True,
+) -> dict[str, object]:
+    """Every measurement as data: {"binance"|"bybit": {row name: [one dict per run: messages,
+    seconds, events_sent, events_received, rate, delivered_rate, lost]}, "pinned": bool,
+    "results": the Result lists}. Rows: in process, wire, liqtui StreamClient end to end and
+    (with `ccxt`) both ccxt loops. The process's CPU affinity is restored afterwards."""
+    args = argparse.Namespace(binance=binance, bybit=bybit, items=items, no_ccxt=not ccxt,
+                              repeat=repeat)  # fmt: skip
+    pin = pin and hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2
+    affinity = os.sched_getaffinity(0) if pin else None
+    try:
+        if pin:
+            os.sched_setaffinity(0, {0})
+        inproc, network = _run(args, pin)
+    finally:
+        if affinity is not None:
+            os.sched_setaffinity(0, affinity)
+    out: dict[str, object] = {"pinned": pin, "items": items}
+    results = {ex: [inproc[ex], *network[ex]] for ex in ("binance", "bybit")}
+    for exchange, rows in results.items():
+        out[exchange] = {runs[0].name: _as_data(runs) for runs in rows}
+    out["results"] = results
+    return out
+
+
+def _run(
+    args: argparse.Namespace, pin: bool
+) -> tuple[dict[str, list[Result]], dict[str, list[list[Result]]]]:
     t0 = wall_ms() - 600_000  # prints in the last ten minutes: inside the realized window
     binance_env, binance_raw = binance_burst(args.binance, t0)
     bybit_msgs = bybit_burst(args.bybit, args.items, t0)
@@ -513,13 +543,6 @@ def main() -> None:
         "binance": (args.binance, args.binance),
         "bybit": (args.bybit, args.bybit * args.items),
     }
-
-    print(f"liqtui feed benchmark — {time.strftime('%Y-%m-%d %H:%M:%S')}")
-    print(f"machine: {machine()}")
-    print("client pinned to CPU 0, server process to CPU 1" if pin else "not pinned")
-    print(f"bursts: Binance {args.binance:,} forceOrder messages; "
-          f"Bybit {args.bybit:,} allLiquidation messages × {args.items} prints")  # fmt: skip
-
     label = "liqtui in process (decode+parse+apply)"
     inproc = {
         "binance": [in_process(label, "binance", binance_env, args.binance)
@@ -541,12 +564,32 @@ def main() -> None:
         server.join(10)
         if server.is_alive():
             server.terminate()
+    return inproc, network
 
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--binance", type=int, default=50_000, help="forceOrder messages (50000)")
+    p.add_argument("--bybit", type=int, default=10_000, help="allLiquidation messages (10000)")
+    p.add_argument("--items", type=int, default=10, help="prints per Bybit message (10)")
+    p.add_argument("--no-ccxt", action="store_true", help="skip the ccxt comparison")
+    p.add_argument("--repeat", type=int, default=3, help="rounds of every measurement (3)")
+    p.add_argument("--no-pin", action="store_true", help="do not pin client and server to CPUs")
+    args = p.parse_args()
+
+    print(f"liqtui feed benchmark — {time.strftime('%Y-%m-%d %H:%M:%S')}")
+    print(f"machine: {machine()}")
+    print(f"bursts: Binance {args.binance:,} forceOrder messages; Bybit {args.bybit:,} "
+          f"allLiquidation messages × {args.items} prints", flush=True)  # fmt: skip
+    data = measure(binance=args.binance, bybit=args.bybit, items=args.items,
+                   ccxt=not args.no_ccxt, repeat=args.repeat, pin=not args.no_pin)  # fmt: skip
+    print("client pinned to CPU 0, server process to CPU 1" if data["pinned"] else "not pinned")
+    results: dict[str, list[list[Result]]] = data["results"]  # type: ignore[assignment]
     for exchange, title in (
         ("binance", f"(i) Binance !forceOrder@arr, {args.binance:,} messages (1 print each)"),
         ("bybit", f"(ii) Bybit allLiquidation, {args.bybit:,} messages × {args.items} prints"),
     ):
-        table(title, [inproc[exchange], *network[exchange]])
+        table(title, results[exchange])
     print(
         f"\n{args.repeat} run(s) of each. msgs/s: messages the client handled ÷ the time from its"
     )

@@ -145,26 +145,39 @@ def read_cost(engine: Engine, symbol: str) -> tuple[float, float, float]:
     return t_snap, t_hist, t_risk
 
 
-def main() -> None:
-    print(f"liqtui model benchmark — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-    print(f"{platform.machine()} {platform.processor() or ''} python {sys.version.split()[0]} "
-          f"numpy {np.__version__}")  # fmt: skip
+def measure(*, quick: bool = False) -> dict[str, float]:
+    """Every figure of this benchmark as data (seconds, rates, bytes); `quick` skips the replay
+    and read costs and measures fewer batches."""
     one = populated_engine(["BTC"], ["binance"])
     model = one.markets["BTC"]
     assert model.grid is not None and model.stored is not None and model.history is not None
     n_bins, n_tiers = model.grid.n_bins, model.stored.shape[2]
-    t_one = step_cost(one)
+    out: dict[str, float] = {"n_bins": n_bins, "n_tiers": n_tiers}
+    out["step_1"] = step_cost(one)
     many = populated_engine([f"S{i}" for i in range(50)], ["binance", "bybit", "okx"])
-    t_many = step_cost(many)
-    t_loop = python_loop_step(n_bins, n_tiers)
-    ingest = realized_ingest_rate()
-    with tempfile.TemporaryDirectory() as tmp:
-        lines_s, hours_s = replay_rate(Path(tmp))
-    with_depth(one)
-    t_snap, t_hist, t_risk = read_cost(one, "BTC")
+    out["step_150"] = step_cost(many)
+    out["python_loop_step"] = python_loop_step(n_bins, n_tiers)
+    out["ingest_per_s"] = realized_ingest_rate()
+    if not quick:
+        with tempfile.TemporaryDirectory() as tmp:
+            out["replay_lines_per_s"], out["replay_hours_per_s"] = replay_rate(Path(tmp))
+        with_depth(one)
+        out["snapshot_s"], out["snapshot_history_s"], out["risk_s"] = read_cost(one, "BTC")
     h = model.history
-    one_state = model.nbytes
-    many_state = sum(m.nbytes for m in many.markets.values()) / 150
+    out["history_rows"], out["history_cells"] = h.rows, h.cells.n_bins
+    out["history_bytes"] = h.nbytes
+    out["state_1_bytes"] = model.nbytes
+    out["state_per_symbol_exchange_bytes"] = sum(m.nbytes for m in many.markets.values()) / 150
+    return out
+
+
+def main() -> None:
+    print(f"liqtui model benchmark — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"{platform.machine()} {platform.processor() or ''} python {sys.version.split()[0]} "
+          f"numpy {np.__version__}")  # fmt: skip
+    f = measure()
+    n_bins, n_tiers = int(f["n_bins"]), int(f["n_tiers"])
+    t_one, t_many, t_loop = f["step_1"], f["step_150"], f["python_loop_step"]
     rows = [
         ("grid bins × tiers (BTC-like, default grid)", f"{n_bins} × {n_tiers}"),
         ("model step, 1 symbol × 1 exchange", f"{t_one * 1e6:.0f} µs (incl. 2 events)"),
@@ -172,15 +185,17 @@ def main() -> None:
          f"{t_many / 150 * 1e6:.0f} µs per symbol-exchange (incl. 300 events)"),
         ("peer: pure-Python per-bin loop, 1 symbol-exchange", f"{t_loop * 1e3:.1f} ms "
          f"({t_loop / t_one:.0f}× the numpy step)"),
-        ("history H (24 h)", f"{h.rows} rows × 2 sides × {n_tiers} tiers × {h.cells.n_bins} cells "
-         f"float32 = {h.nbytes / 1e6:.2f} MB per market"),
-        ("state, market with 1 exchange (E, C, H, detector, R)", f"{one_state / 1e6:.2f} MB"),
-        ("state per symbol-exchange, 50 × 3", f"{many_state / 1e6:.2f} MB"),
-        ("realized ingest (engine.apply)", f"{ingest / 1e3:.0f}k prints/s"),
-        ("replay: read + parse + apply", f"{lines_s / 1e3:.0f}k lines/s = "
-         f"{hours_s:.1f} recorded h/s at 4 prints/s"),
-        ("snapshot / with history / risk_report", f"{t_snap * 1e3:.2f} / {t_hist * 1e3:.2f} / "
-         f"{t_risk * 1e3:.2f} ms"),
+        ("history H (24 h)", f"{int(f['history_rows'])} rows × 2 sides × {n_tiers} tiers × "
+         f"{int(f['history_cells'])} cells float32 = {f['history_bytes'] / 1e6:.2f} MB per market"),
+        ("state, market with 1 exchange (E, C, H, detector, R)",
+         f"{f['state_1_bytes'] / 1e6:.2f} MB"),
+        ("state per symbol-exchange, 50 × 3",
+         f"{f['state_per_symbol_exchange_bytes'] / 1e6:.2f} MB"),
+        ("realized ingest (engine.apply)", f"{f['ingest_per_s'] / 1e3:.0f}k prints/s"),
+        ("replay: read + parse + apply", f"{f['replay_lines_per_s'] / 1e3:.0f}k lines/s = "
+         f"{f['replay_hours_per_s']:.1f} recorded h/s at 4 prints/s"),
+        ("snapshot / with history / risk_report", f"{f['snapshot_s'] * 1e3:.2f} / "
+         f"{f['snapshot_history_s'] * 1e3:.2f} / {f['risk_s'] * 1e3:.2f} ms"),
     ]  # fmt: skip
     width = max(len(k) for k, _ in rows)
     for key, value in rows:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import math
 import os
@@ -79,7 +80,8 @@ class BenchSource:
 def child(mode: str, full: bool, fps: float, warmup: float, seconds: float, report: str) -> None:
     os.environ["TERM"] = "xterm-256color"
     os.environ["COLORTERM"] = "truecolor"
-    sys.path.insert(0, str(ROOT))
+    if importlib.util.find_spec("liqtui") is None:  # not installed: the checkout's
+        sys.path.insert(0, str(ROOT))
     from liqtui.feeds.demo import DemoSource
     from liqtui.model.engine import Engine
     from liqtui.ui.app import LiqApp
@@ -172,6 +174,35 @@ def run_one(mode: str, full: bool, args: argparse.Namespace) -> dict[str, float]
     return result
 
 
+SCENARIOS = ("quiet", "quiet whole-widget", "burst", "burst whole-widget")
+
+
+def measure(
+    *,
+    seconds: float = 10.0,
+    warmup: float = 3.0,
+    fps: float = 4.0,
+    size: tuple[int, int] = (160, 50),
+    progress: bool = False,
+) -> dict[str, dict[str, float]]:
+    """Every scenario as data: {"quiet", "quiet whole-widget", "burst", "burst whole-widget":
+    {cpu_pct, bytes_per_s, cpu, wall, updates, dirty_rows, events, total_bytes}}."""
+    args = argparse.Namespace(seconds=seconds, warmup=warmup, fps=fps, size=size)
+    results: dict[str, dict[str, float]] = {}
+    for mode in ("quiet", "burst"):
+        for full in (False, True):
+            name = f"{mode}{' whole-widget' if full else ''}"
+            results[name] = r = run_one(mode, full, args)
+            if progress:
+                print(
+                    f"{name:<20} CPU {r['cpu_pct']:5.1f}% of one core   "
+                    f"{r['bytes_per_s'] / 1000:7.1f} KB/s   ladder updates {r['updates']}, "
+                    f"rows repainted {r['dirty_rows']}",
+                    flush=True,
+                )
+    return results
+
+
 def main() -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -181,17 +212,9 @@ def main() -> None:
     p.add_argument("--fps", type=float, default=4.0)
     p.add_argument("--size", type=lambda s: tuple(int(x) for x in s.split("x")), default=(160, 50))
     args = p.parse_args()
-    results = {}
-    for mode in ("quiet", "burst"):
-        for full in (False, True):
-            name = f"{mode}{' whole-widget' if full else ''}"
-            results[name] = r = run_one(mode, full, args)
-            print(
-                f"{name:<20} CPU {r['cpu_pct']:5.1f}% of one core   "
-                f"{r['bytes_per_s'] / 1000:7.1f} KB/s   ladder updates {r['updates']}, "
-                f"rows repainted {r['dirty_rows']}",
-                flush=True,
-            )
+    results = measure(
+        seconds=args.seconds, warmup=args.warmup, fps=args.fps, size=args.size, progress=True
+    )
     for mode in ("quiet", "burst"):
         line, whole = results[mode], results[f"{mode} whole-widget"]
         ratio = whole["bytes_per_s"] / max(line["bytes_per_s"], 1e-9)
