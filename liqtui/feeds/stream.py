@@ -78,7 +78,37 @@ class _RateMeter:
         return self.rate
 
 
-class StreamClient:
+def _wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class _Connector:
+    """What a stream client and a poller share: a parser, a sink, one HTTP session, the
+    recorder, a backoff and the feed's health record."""
+
+    def __init__(
+        self,
+        feed: str,
+        parser: ExchangeParser,
+        sink: EventSink,
+        session: aiohttp.ClientSession,
+        *,
+        recorder: Recorder | None,
+        backoff: Backoff,
+        rng: random.Random | None,
+        wall_ms: Callable[[], int],
+    ) -> None:
+        self.parser = parser
+        self.sink = sink
+        self.session = session
+        self.recorder = recorder
+        self.backoff = backoff
+        self.rng = rng or random.Random()
+        self.wall_ms = wall_ms
+        self.health = sink.feed(feed)
+
+
+class StreamClient(_Connector):
     def __init__(
         self,
         spec: StreamSpec,
@@ -89,17 +119,13 @@ class StreamClient:
         recorder: Recorder | None = None,
         backoff: Backoff | None = None,
         rng: random.Random | None = None,
-        wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        wall_ms: Callable[[], int] = _wall_ms,
     ) -> None:
+        super().__init__(
+            spec.feed, parser, sink, session, recorder=recorder, backoff=backoff or Backoff(),
+            rng=rng, wall_ms=wall_ms,
+        )  # fmt: skip
         self.spec = spec
-        self.parser = parser
-        self.sink = sink
-        self.session = session
-        self.recorder = recorder
-        self.backoff = backoff or Backoff()
-        self.rng = rng or random.Random()
-        self.wall_ms = wall_ms
-        self.health = sink.feed(spec.feed)
         self.health.liquidations_complete = spec.liquidations_complete
         self.connections = 0  # successful connects, for tests and health
         self._rate = _RateMeter()
@@ -297,7 +323,7 @@ async def _close_after(first: asyncio.Event, previous: asyncio.Task[None]) -> No
         await previous
 
 
-class RestPoller:
+class RestPoller(_Connector):
     def __init__(
         self,
         spec: PollSpec,
@@ -308,17 +334,14 @@ class RestPoller:
         recorder: Recorder | None = None,
         backoff: Backoff | None = None,
         rng: random.Random | None = None,
-        wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        wall_ms: Callable[[], int] = _wall_ms,
     ) -> None:
+        super().__init__(
+            spec.feed, parser, sink, session, recorder=recorder,
+            backoff=backoff or Backoff(initial_s=spec.interval_s, cap_s=300.0), rng=rng,
+            wall_ms=wall_ms,
+        )  # fmt: skip
         self.spec = spec
-        self.parser = parser
-        self.sink = sink
-        self.session = session
-        self.recorder = recorder
-        self.backoff = backoff or Backoff(initial_s=spec.interval_s, cap_s=300.0)
-        self.rng = rng or random.Random()
-        self.wall_ms = wall_ms
-        self.health = sink.feed(spec.feed)
         self.requests = 0
         self.failures = 0
 
