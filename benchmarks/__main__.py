@@ -1,6 +1,6 @@
 """Every liqtui benchmark in one invocation, one table:
 
-    python -m benchmarks                       # from the repository root (~10 minutes)
+    python -m benchmarks                       # from the repository root (~7 minutes)
     python -m benchmarks --quick               # fewer and shorter runs (~3 minutes)
     python -m benchmarks --only model,feed     # sections: model, feed, tui, app (and soak)
     python -m benchmarks --json results.json   # also write every run's figures

@@ -83,11 +83,8 @@ class BusyMarket:
         h = hashlib.sha256()
         for path in (Path(demo.__file__), Path(fake_exchanges.__file__)):
             h.update(path.read_bytes())
-        for fn in (
-            _generate,
-            _generate_with,
-            subscriptions,
-        ):  # this file's code that makes the content
+        # This file's code that makes the content (not its docs or its command line).
+        for fn in (_generate, _generate_with, subscriptions):
             h.update(inspect.getsource(fn).encode())
         h.update(repr((GENERATOR_VERSION, LATENCY_MS, PING_S, self)).encode())
         return h.hexdigest()[:10]

@@ -17,8 +17,8 @@ requested speed, and a verdict.
 Verdict: memory is flat when the slope over the second half of the window is below
 --max-slope MB/min (default 0.5, i.e. 3 MB per recorded hour at 10×: what the 24 h realized
 window legitimately adds while it fills with a busy market's prints is about 1–2 MB per recorded
-hour); CPU is steady when the per-minute CPU's coefficient of variation is below 0.25 and the
-last minute is within 1.5× of the first.
+hour); CPU is steady when the per-minute CPU's coefficient of variation is below 0.25 and the mean
+of the last third of the minutes is within 1.25× of the first third's.
 """
 
 from __future__ import annotations
@@ -82,8 +82,10 @@ def summarize(
     slope_half = slope(half) * 60.0
     cpu_mean = statistics.fmean(cpu) if cpu else float("nan")
     cpu_sd = statistics.stdev(cpu) if len(cpu) > 1 else 0.0
+    third = max(1, len(cpu) // 3)
+    drift = statistics.fmean(cpu[-third:]) / statistics.fmean(cpu[:third]) if cpu else 1.0
     flat = slope_half <= max_slope
-    steady = bool(cpu) and cpu_sd / cpu_mean < 0.25 and cpu[-1] <= 1.5 * cpu[0]
+    steady = bool(cpu) and cpu_sd / cpu_mean < 0.25 and drift <= 1.25
     return {
         "window_s": [round(t_start, 1), round(t_end, 1)],
         "rss_mb": {
@@ -98,6 +100,8 @@ def summarize(
         "cpu_pct_per_min": cpu,
         "cpu_pct_mean": cpu_mean,
         "cpu_pct_stdev": cpu_sd,
+        "cpu_last_third_over_first": drift,
+        "cpu_trend_pct_per_min": slope([(t / 60.0, c) for t, c, _ in per_min]),
         "bytes_per_s_per_min": [b for _, _, b in per_min],
         "memory_flat": flat,
         "cpu_steady": steady,
@@ -111,6 +115,7 @@ def soak(
     sample_every_s: float = 5.0,
     max_slope: float = 0.5,
     fps: float | None = None,
+    window: str | None = None,
     progress: bool = True,
 ) -> dict[str, object]:
     """Run the soak; returns the summary, the samples and the markers' times as data."""
@@ -119,6 +124,8 @@ def soak(
     meta = metadata(spec)
     planned = hours * 3600.0 / speed
     extra = ["--fps", f"{fps:g}"] if fps else []
+    if window:
+        extra += ["--window", window]
     with Sandbox() as sb:
         argv = sb.liqtui("--replay", str(replay), "--speed", f"{speed:g}", *extra)
         last = [0.0]
@@ -148,6 +155,7 @@ def soak(
         "recording_meta": meta,
         "hours": hours,
         "speed": speed,
+        "window": window or "default (24h)",
         "planned_s": planned,
         "marks": result.marks,
         "wall_s": result.wall_s,
@@ -178,7 +186,8 @@ def report(d: dict[str, object]) -> str:
         f"recording: {d['recording']}",
         f"  {d['hours']:g} h, {meta.get('lines', 0):,} lines, "
         f"{meta.get('liquidations', 0):,} liquidation prints, {meta.get('cascades', 0)} extra "
-        f"cascades; replayed at {d['speed']:g}× (planned {d['planned_s']:.0f} s)",
+        f"cascades; replayed at {d['speed']:g}× (planned {d['planned_s']:.0f} s), realized "
+        f"window {d['window']}",
         f"first frame {marks.get('frame', float('nan')):.2f} s, first data "
         f"{marks.get('data', float('nan')):.2f} s, all feeds finished "
         f"{marks.get('finished', float('nan')):.1f} s; kept up: {kept}",
@@ -189,7 +198,8 @@ def report(d: dict[str, object]) -> str:
         f"({s['slope_mb_per_recorded_hour']:+.2f} MB per recorded hour); second half "
         f"{s['slope_second_half_mb_per_min']:+.3f} MB/min",
         f"CPU per minute: mean {s['cpu_pct_mean']:.1f}% of a core, stdev "
-        f"{s['cpu_pct_stdev']:.1f}, first {cpu[0]:.1f}%, last {cpu[-1]:.1f}%  "
+        f"{s['cpu_pct_stdev']:.1f}; last third {s['cpu_last_third_over_first']:.2f}× the first; "
+        f"trend {s['cpu_trend_pct_per_min'] * 60 / d['speed']:+.1f} points per recorded hour  "
         f"[{' '.join(f'{c:.0f}' for c in cpu)}]",
         f"terminal output: {statistics.fmean(bps) / 1e3:.1f} kB/s mean "
         f"(per minute {min(bps) / 1e3:.1f}–{max(bps) / 1e3:.1f} kB/s)",
@@ -209,6 +219,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--sample", type=float, default=5.0, help="seconds between samples (5)")
     p.add_argument("--max-slope", type=float, default=0.5, help="MB/min (0.5)")
     p.add_argument("--fps", type=float, help="the app's redraw rate (its default: 4)")
+    p.add_argument("--window", help="the app's realized window, e.g. 6h (its default: 24h)")
     p.add_argument("--json", type=Path, help="write the samples and the summary here")
     args = p.parse_args(argv)
     where = prefer_installed_liqtui()
@@ -217,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(machine_text(m))
     print(f"liqtui from {where}", flush=True)
     d = soak(hours=args.hours, speed=args.speed, sample_every_s=args.sample,
-             max_slope=args.max_slope, fps=args.fps)  # fmt: skip
+             max_slope=args.max_slope, fps=args.fps, window=args.window)  # fmt: skip
     print(report(d))
     if args.json:
         args.json.write_text(json.dumps({"machine": m, **d}, indent=1) + "\n")
