@@ -178,18 +178,43 @@ async def test_hidden_views_and_modals_are_not_drawn() -> None:
         assert len(app.screen_stack) == 1
 
 
+async def _until(pilot, condition, timeout_s: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
+    """Let the app run until `condition()` holds (True) or `timeout_s` passes (False)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not condition():
+        if loop.time() > deadline:
+            return False
+        await pilot.pause(0.05)
+    return True
+
+
 async def test_chart_is_rebuilt_at_most_twice_a_second() -> None:
+    # The chart's own clock is driven, so a loaded machine (slow frames) cannot change the count.
     engine = seed_engine(Engine())
     source = TrickleSource(engine.clock_ms)
     app = make_app(engine, source, fps=30, view="chart")
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause(1.2)
-        assert app.engine.events_applied > 100
-        assert 1 <= app.chart.builds <= 4  # 30 fps pulls, ≤ 2 builds/s
+        chart = app.chart
+        # the first chart needs two points of history (drawn on the real clock)
+        assert await _until(pilot, lambda: app.engine.events_applied > 100 and chart.builds >= 1)
+        now = [1e12]  # far past the last real build: a build is due
+        chart.clock = lambda: now[0]
+        start_applied, start_builds = app.engine.events_applied, chart.builds
+        assert await _until(pilot, lambda: chart.builds == start_builds + 1)
+        # 30 fps pulls with new data every frame, while the chart's clock stands still
+        assert await _until(pilot, lambda: app.engine.events_applied > start_applied + 50)
+        assert chart.builds == start_builds + 1
+        now[0] += chart.min_interval_s * 0.99  # still inside the interval
+        await pilot.pause(0.3)
+        assert chart.builds == start_builds + 1
+        now[0] += chart.min_interval_s * 0.02  # the interval has passed
+        assert await _until(pilot, lambda: chart.builds == start_builds + 2)
         app.show_view("ladder")
-        builds = app.chart.builds
+        builds = chart.builds
+        now[0] += 10.0
         await pilot.pause(0.6)
-        assert app.chart.builds == builds  # hidden: never rebuilt
+        assert chart.builds == builds  # hidden: never rebuilt
 
 
 async def test_switching_market_in_other_views_never_shows_the_old_market() -> None:
