@@ -66,6 +66,8 @@ class TradeFlow:
     vwap: float
     high: float | None = None
     low: float | None = None
+    close: float | None = None  # last traded price of the interval (kline close)
+    source: Literal["kline", "trades"] = "trades"  # what the exchange sent
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,14 +15,12 @@ import csv
 import io
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-import numpy as np
 
 from liqtui import __version__
 from liqtui.ladder import (
@@ -40,6 +38,7 @@ from liqtui.ladder import (
     step_decimals,
 )
 from liqtui.model.engine import MarketSnapshot
+from liqtui.model.risk import e_within
 
 if TYPE_CHECKING:
     from rich.color import ColorSystem
@@ -49,7 +48,7 @@ if TYPE_CHECKING:
 
 HEADER_LINES = 3
 FOOTER_LINES = 1
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: price_source names only the source (stale is price_stale)
 # Distances from the price (fractions) for the cascade-risk figures; also the depth distances.
 RISK_DISTANCES: tuple[float, ...] = (0.005, 0.01, 0.02, 0.05)
 LABELS = {
@@ -99,11 +98,41 @@ def iso_time(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+PRICE_SOURCE_NAMES = {
+    "mark": "mark",
+    "kline": "kline close",
+    "trades": "last trade",
+    "liquidation": "liquidation print",
+}
+
+
+def price_origin(snap: MarketSnapshot) -> str:
+    """Where the price comes from: "mark binance/okx" (their median), "liquidation print okx"."""
+    name = PRICE_SOURCE_NAMES.get(snap.price_source or "", snap.price_source or "?")
+    return f"{name} {'/'.join(snap.price_exchanges)}".rstrip()
+
+
+def format_age(ms: int) -> str:
+    """4_000 → '4s', 600_000 → '10m00s', 7_500_000 → '2h05m', 200_000_000 → '2d07h'."""
+    s = max(ms, 0) // 1000
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86_400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86_400}d{s % 86_400 // 3600:02d}h"
+
+
 def price_text(snap: MarketSnapshot) -> str:
+    """The price with its source and age; a stale one says STALE first."""
     if snap.price is None:
         return "price —"
     decimals = max(0, min(8, 5 - math.floor(math.log10(snap.price))))
-    return f"{format_price(snap.price, decimals)} ({snap.price_source})"
+    age = format_age(snap.price_age_ms or 0)
+    if snap.price_stale:
+        return f"{format_price(snap.price, decimals)} STALE {age} ({price_origin(snap)})"
+    return f"{format_price(snap.price, decimals)} ({price_origin(snap)} {age})"
 
 
 # -- the frame: lines of (text, role) segments ------------------------------------------------
@@ -119,19 +148,28 @@ def _text(segs: Sequence[Segment]) -> str:
     return "".join(t for t, _ in segs)
 
 
-def _summary_segments(snap: MarketSnapshot) -> list[list[Segment]]:
+def _length(segs: Sequence[Segment]) -> int:
+    return sum(len(t) for t, _ in segs)
+
+
+def _summary_segments(snap: MarketSnapshot, width: int = 1_000) -> list[list[Segment]]:
     scope = snap.exchange_filter or "all exchanges"
-    price_role = "price" if snap.price_source == "mark" else "warning"
+    price_role = "muted" if snap.price is None else "stale" if snap.price_stale else "price"
     first: list[Segment] = [
         (snap.symbol, "symbol"),
         ("  ", "empty"),
-        (price_text(snap), price_role if snap.price is not None else "muted"),
-        (
-            f"  as of {format_time(snap.as_of_ms)}  window {format_duration(snap.window_ms)}"
-            f"  {scope}",
-            "muted",
-        ),
+        (price_text(snap), price_role),
     ]
+    # What follows the price goes whole or not at all, so the line keeps to `width`.
+    tail = (
+        f"as of {format_time(snap.as_of_ms)}",
+        f"window {format_duration(snap.window_ms)}",
+        scope,
+    )
+    for text in tail:
+        if _length(first) + 2 + len(text) > width:
+            continue
+        first.append((f"  {text}", "muted"))
     second: list[Segment] = [
         ("R ", "realized"),
         (f"{LONG_MARK}{compact_usd(snap.realized_long_usd)}", "long"),
@@ -192,7 +230,7 @@ def build_frame(
     """The lines of one market frame: two summary lines, the legend, the ladder rows (as many
     as fit in `height`), the feed line."""
     width = max(width, 20)
-    lines = [crop_segments(segs, width) for segs in _summary_segments(snap)]
+    lines = [crop_segments(segs, width) for segs in _summary_segments(snap, width)]
     n_rows = max(height - HEADER_LINES - FOOTER_LINES, 1)
     rows = (view or LadderView()).rows(snap, n_rows) if snap.grid and snap.price else []
     if not rows:
@@ -302,7 +340,7 @@ def _sgr(text: str, style: Style | None, system: ColorSystem) -> str:
 _SGR_ATTRS = (("bold", "1"), ("dim", "2"), ("italic", "3"), ("underline", "4"), ("reverse", "7"))
 
 
-# -- cascade risk (to be replaced by the cascade-risk measures of issue 5) ----------------------
+# -- cascade risk -------------------------------------------------------------------------------
 
 
 def calibration(snap: MarketSnapshot) -> tuple[bool, float | None]:
@@ -315,37 +353,24 @@ def _scale_name(snap: MarketSnapshot) -> str:
     return "calibrated" if calibration(snap)[0] else "relative"
 
 
-def _band_sum(values: np.ndarray, lows: np.ndarray, width: float, low: float, high: float) -> float:
-    """Sum of `values` over [low, high], counting a bin that straddles an edge by its overlap."""
-    overlap = np.clip(np.minimum(lows + width, high) - np.maximum(lows, low), 0.0, width) / width
-    return float(np.dot(values, overlap))
-
-
 def cascade_risk(
     snap: MarketSnapshot,
     depth: Mapping[str, BookDepth] | None = None,
     distances: Sequence[float] = RISK_DISTANCES,
 ) -> dict[str, object]:
-    """Estimated (E) liquidation notional close to the price: longs within each distance below
-    it, shorts within each distance above it (cumulative, USD), and the latest visible
-    order-book depth per exchange (`depth`, else the snapshot's own; null when there is none)."""
-    bands: list[dict[str, float | None]] = []
-    grid, price = snap.grid, snap.price
-    has_levels = grid is not None and price is not None and snap.estimated_long.size > 0
-    lows = grid.lows() if grid is not None and has_levels else None
-    for d in distances:
-        long_usd = short_usd = None
-        if lows is not None and grid is not None and price is not None:
-            long_usd = round(
-                _band_sum(snap.estimated_long, lows, grid.width, price * (1 - d), price), 2
-            )
-            short_usd = round(
-                _band_sum(snap.estimated_short, lows, grid.width, price, price * (1 + d)), 2
-            )
-        bands.append(
-            {"distance_pct": round(d * 100, 6), "long_usd_below": long_usd,
-             "short_usd_above": short_usd}
-        )  # fmt: skip
+    """E within each distance of the price (`liqtui.model.risk.e_within`, the figures the
+    cascade panel shows): longs below, shorts above; null, with `reason`, when they cannot be
+    computed. And the latest visible order-book depth per exchange (`depth`, else the
+    snapshot's own; null when there is none)."""
+    within = e_within(snap, distances)
+    bands: list[dict[str, object]] = [
+        {
+            "distance_pct": d * 100,
+            "long_usd_below": None if within.long_usd is None else within.long_usd[i],
+            "short_usd_above": None if within.short_usd is None else within.short_usd[i],
+        }
+        for i, d in enumerate(within.distances)
+    ]
     if depth is None:
         depth = {d.exchange: d for d in getattr(snap, "depth", ())}
     book: dict[str, object] | None = None
@@ -354,13 +379,77 @@ def cascade_risk(
             ex: {
                 "time": d.time_ms,
                 "mid": d.mid,
-                "distance_pct": [round(x * 100, 6) for x in d.distances],
+                "distance_pct": [x * 100 for x in d.distances],
                 "bid_usd": list(d.bid_usd),
                 "ask_usd": list(d.ask_usd),
             }
             for ex, d in sorted(depth.items())
         }
-    return {"label": "E", "scale": _scale_name(snap), "bands": bands, "book_depth": book}
+    return {
+        "label": "E",
+        "scale": _scale_name(snap),
+        "bands": bands,
+        "reason": within.reason,
+        "book_depth": book,
+    }
+
+
+# -- number precision (JSON and CSV) -------------------------------------------------------------
+
+
+def _significant(x: float, digits: int) -> float:
+    return float(f"{x:.{digits}g}")
+
+
+# Field name → how a float in it is written. USD: cents; prices: 8 significant digits (finer
+# than any market's tick); percentages: 4 decimals; ρ: 6 significant digits; open interest
+# (base units) and anything else: 8 significant digits. Lists take their field's rule.
+_PRECISION: dict[str, Callable[[float], float]] = {
+    "price": lambda x: _significant(x, 8),
+    "price_low": lambda x: _significant(x, 8),
+    "price_high": lambda x: _significant(x, 8),
+    "mid": lambda x: _significant(x, 8),
+    "scale": lambda x: _significant(x, 6),
+    "rate_per_s": lambda x: round(x, 2),
+}
+_DEFAULT_PRECISION = 8
+# Objects whose keys are names (exchanges), not fields: their values take the object's rule.
+_NAMED_KEYS = frozenset({"open_interest", "by_exchange", "book_depth"})
+
+
+def _is_usd(field: str) -> bool:
+    return field.endswith("_usd") or "_usd_" in field  # long_usd, bid_usd, long_usd_below
+
+
+def rounded(field: str, x: float) -> float | None:
+    """`x` written with the precision of `field`; None when it is not finite (JSON has no
+    NaN or infinity); never -0.0."""
+    if not math.isfinite(x):
+        return None
+    if _is_usd(field):
+        y = round(x, 2)
+    elif field.endswith("_pct"):
+        y = round(x, 4)
+    else:
+        rule = _PRECISION.get(field)
+        y = rule(x) if rule is not None else _significant(x, _DEFAULT_PRECISION)
+    return y + 0.0  # -0.0 → 0.0
+
+
+def _with_precision(value: object, field: str = "") -> object:
+    """The whole document with every float written at its field's precision."""
+    if isinstance(value, float):
+        return rounded(field, value)
+    if isinstance(value, dict):
+        if field in _NAMED_KEYS:  # a number under a name takes the object's rule
+            return {
+                k: _with_precision(v, "" if isinstance(v, dict) else field)
+                for k, v in value.items()
+            }
+        return {k: _with_precision(v, k) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_with_precision(v, field) for v in value]
+    return value
 
 
 # -- JSON ---------------------------------------------------------------------------------------
@@ -370,10 +459,10 @@ def _level_json(row: LadderRow) -> dict[str, object]:
     return {
         "price_low": row.price_low,
         "price_high": row.price_high,
-        "long_usd": round(row.long_usd, 2),
-        "short_usd": round(row.short_usd, 2),
-        "realized_long_usd": round(row.realized_long_usd, 2),
-        "realized_short_usd": round(row.realized_short_usd, 2),
+        "long_usd": row.long_usd,
+        "short_usd": row.short_usd,
+        "realized_long_usd": row.realized_long_usd,
+        "realized_short_usd": row.realized_short_usd,
         "price_row": row.is_price_row,
     }
 
@@ -400,6 +489,10 @@ def snapshot_dict(
         "as_of_utc": iso_time(snap.as_of_ms),
         "price": snap.price,
         "price_source": snap.price_source,
+        "price_exchanges": list(snap.price_exchanges),
+        "price_time": snap.price_time_ms,
+        "price_age_ms": snap.price_age_ms,
+        "price_stale": snap.price_stale,
         "window_ms": snap.window_ms,
         "labels": dict(LABELS),
         "realized": {
@@ -443,7 +536,7 @@ def snapshot_dict(
                 "last_error": f.last_error,
                 "liquidations_complete": f.liquidations_complete,
                 "note": f.note,
-                "rate_per_s": round(f.rate_per_s, 2),
+                "rate_per_s": f.rate_per_s,
                 "reconnects": f.reconnects,
             }
             for f in snap.feeds
@@ -458,8 +551,8 @@ def render_json(
     view: LadderView | None = None,
     depth: Mapping[str, BookDepth] | None = None,
 ) -> str:
-    """One JSON object on one line (JSON Lines)."""
-    doc = snapshot_dict(snap, rows=rows, view=view, depth=depth)
+    """One JSON object on one line (JSON Lines), every number at its field's precision."""
+    doc = _with_precision(snapshot_dict(snap, rows=rows, view=view, depth=depth))
     return json.dumps(doc, allow_nan=False) + "\n"  # ASCII-only: safe in any locale and pipe
 
 
@@ -484,18 +577,18 @@ def render_csv(
     if header:
         writer.writerow(CSV_COLUMNS)
     for r in _ladder(snap, rows, view):
-        writer.writerow(
-            (
-                snap.symbol,
-                snap.as_of_ms,
-                repr(r.price_low),
-                repr(r.price_high),
-                f"{r.long_usd:.2f}",
-                f"{r.short_usd:.2f}",
-                f"{r.realized_long_usd:.2f}",
-                f"{r.realized_short_usd:.2f}",
-                repr(snap.price),
-                int(r.is_price_row),
-            )
-        )
+        level = _level_json(r)
+        values = {**level, "symbol": snap.symbol, "as_of": snap.as_of_ms, "price": snap.price}
+        values["price_row"] = int(r.is_price_row)
+        writer.writerow(_csv_cell(name, values[name]) for name in CSV_COLUMNS)
     return buf.getvalue()
+
+
+def _csv_cell(field: str, value: object) -> object:
+    """A CSV cell with the JSON's precision; USD always with two decimals."""
+    if not isinstance(value, float):
+        return value
+    x = rounded(field, value)
+    if x is None:
+        return ""
+    return f"{x:.2f}" if _is_usd(field) else repr(x)

@@ -85,7 +85,7 @@ def test_bad_config_one_line_exit_2(env: dict[str, str], tmp_path: Path) -> None
 def test_non_terminal_stdout_prints_a_text_snapshot(env: dict[str, str], recording: Path) -> None:
     out = run(["--replay", str(recording), "--symbol", "BTC"], env)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("BTC  97,000.1 (mark)")
+    assert out.stdout.startswith("BTC  97,000.1 (mark binance 0s)")
     assert "\x1b" not in out.stdout and out.stderr == ""
 
 

@@ -265,6 +265,7 @@ def test_trades_aggregate_per_minute_with_taker_sides_vwap_high_low() -> None:
     assert flow == TradeFlow(
         "bybit", "BTC", m0 + 60_000, 60_000, taker_buy_base=3.0, taker_sell_base=3.0,
         vwap=pytest.approx((100 + 3 * 104 + 2 * 98) / 6), high=104.0, low=98.0,
+        close=98.0,  # the minute's last trade
     )  # fmt: skip
     # A gap of several minutes: the open minute closes at its own end.
     (flow2,) = parser(trades([trade(m0 + 300_000, "Buy", "1", "101", "e")]))  # type: ignore[misc]

@@ -582,7 +582,14 @@ async def test_live_feed_fills_the_model(monkeypatch: pytest.MonkeyPatch) -> Non
             assert server.instruments_at_connect[0] >= 1  # contract sizes before the stream
             assert loop.received[0].startswith('{"op":"subscribe"')
             snap = engine.snapshot("BTC")
-            assert snap.price == 96005.5 and snap.funding["okx"] == 0.00015
+            # The mark (T0) is 3 minutes old by now. The trade minute that closed after it is
+            # newer, so it prices the market (its last trade, 96,100); 2 minutes old or more
+            # too, so the price is stale.
+            assert engine.markets["BTC"].marks["okx"] == (96005.5, T0)
+            where = (snap.price, snap.price_source, snap.price_exchanges, snap.price_stale)
+            assert where == (96100.0, "trades", ("okx",), True)
+            assert snap.price_time_ms == MINUTE + 60_000
+            assert snap.funding["okx"] == 0.00015
             assert snap.open_interest["okx"] == 21254.19
             longs = [
                 trigger_from_bankruptcy("okx", "long", p) * q

@@ -209,19 +209,51 @@ def test_snapshot_is_read_only_and_unknown_market_is_empty() -> None:
     assert empty.grid is None and empty.realized_count == 0 and empty.price is None
 
 
-def test_price_falls_back_to_last_liquidation_and_prefers_fresh_marks() -> None:
+def test_price_carries_its_source_exchange_and_time() -> None:
     engine = Engine()
-    engine.apply(liq(T0, price=95_000.0))
+    engine.apply(liq(T0, price=95_000.0, ex="okx"))
     engine.advance(T0)
     snap = engine.snapshot("BTC")
-    assert (snap.price, snap.price_source) == (95_000.0, "last liquidation")
+    where = (snap.price, snap.price_source, snap.price_exchanges)
+    assert where == (95_000.0, "liquidation", ("okx",))
+    assert (snap.price_time_ms, snap.price_age_ms, snap.price_stale) == (T0, 0, False)
     engine.apply(MarkPrice("binance", "BTC", T0, 96_000.0))
-    engine.apply(MarkPrice("bybit", "BTC", T0, 96_100.0))
-    engine.apply(MarkPrice("okx", "BTC", T0, 96_050.0))
+    engine.apply(MarkPrice("bybit", "BTC", T0 + 1_000, 96_100.0))
+    engine.apply(MarkPrice("okx", "BTC", T0 + 2_000, 96_050.0))
+    engine.advance(T0 + 3_000)
     snap = engine.snapshot("BTC")
-    assert (snap.price, snap.price_source) == (96_050.0, "mark")
+    assert (snap.price, snap.price_source) == (96_050.0, "mark")  # the median of fresh marks
+    assert snap.price_exchanges == ("binance", "bybit", "okx")
+    assert (snap.price_time_ms, snap.price_age_ms) == (T0, 3_000)  # its oldest mark
+    # Ten minutes later, nothing new: the newest observation, marked stale with its own age.
     engine.advance(T0 + 10 * MIN)
-    assert engine.snapshot("BTC").price_source == "mark (stale)"
+    snap = engine.snapshot("BTC")
+    assert (snap.price, snap.price_source, snap.price_exchanges) == (96_050.0, "mark", ("okx",))
+    assert (snap.price_age_ms, snap.price_stale) == (10 * MIN - 2_000, True)
+    # A newer traded price (a kline close) wins over the stale marks; it is fresh.
+    flow = TradeFlow("binance", "BTC", T0 + 10 * MIN, MIN, 1.0, 1.0, 96_500.0, close=96_600.0,
+                     source="kline")  # fmt: skip
+    engine.apply(flow)
+    snap = engine.snapshot("BTC")
+    where = (snap.price, snap.price_source, snap.price_exchanges)
+    assert where == (96_600.0, "kline", ("binance",))
+    assert snap.price_age_ms == 0 and not snap.price_stale
+    # A fresh mark again: marks first.
+    engine.apply(MarkPrice("bybit", "BTC", T0 + 10 * MIN, 96_700.0))
+    snap = engine.snapshot("BTC")
+    assert (snap.price, snap.price_source, snap.price_exchanges) == (96_700.0, "mark", ("bybit",))
+
+
+def test_a_market_priced_only_by_an_old_print_is_stale() -> None:
+    """Issue 11 item 6: the age is the market's price's, not the feeds' last message."""
+    engine = Engine()
+    engine.apply(liq(T0, price=95_000.0, ex="bybit"))
+    engine.apply(MarkPrice("binance", "ETH", T0 + 10 * MIN, 3_400.0))  # data keeps coming
+    engine.advance(T0 + 10 * MIN)
+    snap = engine.snapshot("BTC")
+    assert (snap.price, snap.price_source) == (95_000.0, "liquidation")
+    assert (snap.price_age_ms, snap.price_stale) == (10 * MIN, True)
+    assert engine.snapshot("ETH").price_age_ms == 0
 
 
 def test_many_markets_step_in_one_advance() -> None:

@@ -7,17 +7,20 @@ import math
 import numpy as np
 import pytest
 
-from liqtui.events import BookDepth, MarkPrice, OpenInterest
+from liqtui.events import BookDepth, Liquidation, MarkPrice, OpenInterest
 from liqtui.model.density import ModelParams
-from liqtui.model.engine import Engine
+from liqtui.model.engine import Engine, MarketSnapshot
 from liqtui.model.grid import PriceGrid
 from liqtui.model.history import ActivityStats
 from liqtui.model.risk import (
     DEFAULT_KAPPA,
     DISCLAIMER,
+    NO_ESTIMATE,
+    NO_PRICE,
     DepthCurve,
     DepthFit,
     detector,
+    e_within,
     fit_depth,
     profile,
     risk_report,
@@ -175,10 +178,11 @@ def test_risk_report_per_side_with_a_book() -> None:
     for x in (0.01, 0.05):
         inside = (lows >= 100_000 * (1 - x)) & (lows < 100_000)
         expected = snap.estimated_long[inside].sum()
-        assert report.long.cumulative_usd[x] == pytest.approx(expected, rel=1e-6)
+        assert report.long.e_within_usd[x] == pytest.approx(expected, rel=1e-6)
         depth = report.long.depth_usd[x]
         assert depth is not None
-        assert report.r_x["long"][x] == pytest.approx(report.long.cumulative_usd[x] / depth)
+        assert report.r_x["long"][x] == pytest.approx(report.long.e_within_usd[x] / depth)
+    assert report.e_within == e_within(snap)  # the one definition, as the panel and JSON use
     assert set(report.w_crit) == {"long", "short"} and report.w_crit_shock == 0.02
     # 2 sides × 3 shocks × 3 regimes; falls are negative, rises positive.
     assert len(report.scenarios) == 18
@@ -207,9 +211,11 @@ def test_risk_report_uses_rho_when_calibrated_and_says_what_is_missing() -> None
     fresh = risk_report(engine.snapshot("BTC"))
     assert fresh.long is not None
     raw = engine.snapshot("BTC")
-    assert fresh.long.cumulative_usd[0.05] == pytest.approx(
-        0.25 * profile(raw.grid, 100_000.0, np.asarray(raw.estimated_long), "long")(0.05)  # type: ignore[arg-type]
-    )
+    e5 = profile(raw.grid, 100_000.0, np.asarray(raw.estimated_long), "long")(0.05)  # type: ignore[arg-type]
+    # E within is the map's E; ρ scales it only where it meets the book (R_X, W_crit, scenarios).
+    assert fresh.long.e_within_usd[0.05] == pytest.approx(e5)
+    depth = fresh.long.depth_usd[0.05]
+    assert depth is not None and fresh.r_x["long"][0.05] == pytest.approx(0.25 * e5 / depth)
 
 
 def test_risk_report_without_data() -> None:
@@ -217,3 +223,43 @@ def test_risk_report_without_data() -> None:
     assert report.long is None and report.scenarios == () and report.price is None
     assert any("no price" in n for n in report.notes)
     assert math.isclose(report.rho, 1.0)
+    assert report.e_within.long_usd is None and report.e_within.reason == NO_PRICE
+
+
+def test_risk_report_with_prints_only_says_e_needs_open_interest() -> None:
+    engine = Engine()
+    engine.apply(Liquidation("binance", "BTC", T0, "long", 100_000.0, 1.0, 100_000.0))
+    engine.apply(_book(T0))
+    engine.advance(T0 + MIN)
+    report = risk_report(engine.snapshot("BTC"))
+    assert report.price == 100_000.0 and report.long is None and report.short is None
+    assert report.e_within.long_usd is None and report.e_within.short_usd is None
+    assert report.e_within.reason == NO_ESTIMATE and NO_ESTIMATE in report.notes
+    assert report.e_within.total(0) is None
+
+
+def _flat_snapshot(price: float) -> MarketSnapshot:
+    """Bins 90 … 110 of width 1: E long 1 per bin, E short 2 per bin."""
+    grid = PriceGrid(origin=90.0, width=1.0, n_bins=20)
+    ones = np.ones(20)
+    ones.flags.writeable = False
+    zeros = np.zeros(20)
+    return MarketSnapshot(
+        "TEST", T0, price, "mark", grid, ones, 2 * ones, zeros, zeros, 0.0, 0.0, 0, MIN, "high",
+        "all", None, {}, {}, {}, {}, (), 0,
+    )  # fmt: skip
+
+
+def test_e_within_counts_a_bin_by_the_share_of_its_range_inside() -> None:
+    ew = e_within(_flat_snapshot(100.0))
+    assert ew.distances == D4 and ew.reason is None
+    # 0.5 % of 100 is half of the bin 99–100; 5 % is five whole bins. Longs below, shorts above.
+    assert ew.long_usd == pytest.approx((0.5, 1.0, 2.0, 5.0), abs=1e-12)
+    assert ew.short_usd == pytest.approx((1.0, 2.0, 4.0, 10.0), abs=1e-12)
+    assert ew.total(1) == pytest.approx(3.0)
+    # The price inside a bin splits it: at 100.5, 0.5% below (99.9975) is half of 100–101
+    # (the part below the price) plus 0.0025 of 99–100.
+    off = e_within(_flat_snapshot(100.5), (0.005,))
+    assert off.long_usd is not None and off.short_usd is not None
+    assert off.long_usd[0] == pytest.approx(0.5 + 0.0025, rel=1e-9)
+    assert off.short_usd[0] == pytest.approx(2 * (0.5 + 0.0025), rel=1e-9)  # to 101.0025

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -14,15 +15,16 @@ from liqtui.cli import main
 GOLDEN = Path(__file__).parent / "golden"
 
 
-def cascade_lines(seed: int = 7) -> tuple[list[str], dict[str, float]]:
+def cascade_lines(seed: int = 7) -> tuple[list[str], dict[str, Decimal]]:
     """A BTC long cascade with some short squeezes, ETH noise, duplicates and bad lines.
 
-    Returns the recording lines and the hand count of unique BTC notional per side.
+    Returns the recording lines and the hand count of unique BTC notional per side, in exact
+    decimal arithmetic.
     """
     rng = random.Random(seed)
     lines: list[str] = []
     seen: set[tuple[int, str, str, str]] = set()
-    hand = {"long": 0.0, "short": 0.0, "count": 0.0}
+    hand = {"long": Decimal(0), "short": Decimal(0), "count": Decimal(0)}
     price = 97_000.0
     for i in range(120):
         t = T0 + i * 1_500
@@ -37,7 +39,7 @@ def cascade_lines(seed: int = 7) -> tuple[list[str], dict[str, float]]:
         key = (t + 10, side, qty, ap)
         if key not in seen:
             seen.add(key)
-            hand["long" if side == "SELL" else "short"] += float(qty) * float(ap)
+            hand["long" if side == "SELL" else "short"] += Decimal(qty) * Decimal(ap)
             hand["count"] += 1
         if i % 17 == 0:  # a second collector wrote the same event again
             lines.append(line(msg, t + 41))
@@ -52,7 +54,7 @@ def cascade_lines(seed: int = 7) -> tuple[list[str], dict[str, float]]:
 
 
 @pytest.fixture
-def cascade(tmp_path: Path) -> tuple[Path, dict[str, float]]:
+def cascade(tmp_path: Path) -> tuple[Path, dict[str, Decimal]]:
     lines, hand = cascade_lines()
     return write_recording(tmp_path / "cascade.jsonl.gz", lines), hand
 
@@ -64,8 +66,11 @@ def test_json_realized_matches_hand_count(cascade, capsys) -> None:  # type: ign
     assert status == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["symbol"] == "BTC"
-    assert doc["realized"]["long_usd"] == pytest.approx(hand["long"], rel=1e-12)
-    assert doc["realized"]["short_usd"] == pytest.approx(hand["short"], rel=1e-12)
+    # Exactly the hand count to the cent (the JSON writes USD in cents).
+    cent = Decimal("0.01")
+    assert hand["long"].as_tuple().exponent == -4 and hand["long"] % cent != cent / 2
+    assert doc["realized"]["long_usd"] == float(hand["long"].quantize(cent))
+    assert doc["realized"]["short_usd"] == float(hand["short"].quantize(cent))
     assert doc["realized"]["count"] == hand["count"]
     assert doc["realized"]["duplicates_dropped"] == 8
     # 4 × (bad schema + garbage) + the truncated tail.

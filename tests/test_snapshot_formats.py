@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import copy
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -30,10 +31,19 @@ from loopback import Loopback, send_json
 from recordings import T0, envelope, force_order, mark_price, write_recording
 
 from liqtui.cli import main
+from liqtui.events import Liquidation, MarkPrice
 from liqtui.feeds.base import FeedHealth
-from liqtui.model.engine import MarketSnapshot
+from liqtui.model.engine import Engine, MarketSnapshot
 from liqtui.model.grid import PriceGrid
-from liqtui.snapshot import RISK_DISTANCES, cascade_risk, schema_text
+from liqtui.model.risk import NO_ESTIMATE, NO_PRICE, e_within
+from liqtui.snapshot import (
+    RISK_DISTANCES,
+    render_csv,
+    render_json,
+    render_text,
+    rounded,
+    schema_text,
+)
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = bool(os.environ.get("LIQTUI_UPDATE_GOLDEN"))
@@ -652,62 +662,88 @@ def test_live_every_writes_n_records(tmp_path: Path, capsys: pytest.CaptureFixtu
 # -- the cascade-risk figures ----------------------------------------------------------------------
 
 
-def test_cascade_risk_counts_partial_bins_by_overlap() -> None:
-    grid = PriceGrid(origin=90.0, width=1.0, n_bins=20)  # 90 … 110
-    ones = np.ones(20)
-    ones.flags.writeable = False
-    snap = MarketSnapshot(
-        "TEST",
-        T0,
-        100.0,
-        "mark",
-        grid,
-        ones,
-        2 * ones,
-        np.zeros(20),
-        np.zeros(20),
-        0.0,
-        0.0,
-        0,
-        60_000,
-        "high",
-        "all",
-        None,
-        {},
-        {},
-        {},
-        {},
-        (FeedHealth("x"),),
-        0,
-    )
-    risk = cascade_risk(snap)
-    bands = risk["bands"]
-    assert [b["distance_pct"] for b in bands] == [d * 100 for d in RISK_DISTANCES]
-    # 0.5 % of 100 is half of the bin 99-100; 5 % is five whole bins.
-    assert [b["long_usd_below"] for b in bands] == [0.5, 1.0, 2.0, 5.0]
-    assert [b["short_usd_above"] for b in bands] == [1.0, 2.0, 4.0, 10.0]
-    assert risk["book_depth"] is None
-    empty = cascade_risk(
-        MarketSnapshot(
-            "X",
-            T0,
-            None,
-            None,
-            None,
-            *[np.zeros(0)] * 4,
-            0.0,
-            0.0,
-            0,
-            1,
-            "high",
-            "all",
-            None,
-            {},
-            {},
-            {},
-            {},
-            (),
-            0,
-        )
-    )
-    assert all(b["long_usd_below"] is None for b in empty["bands"])
+def _snapshot(price: float | None, long_e: np.ndarray, short_e: np.ndarray, **kw: Any):  # type: ignore[no-untyped-def]
+    grid = PriceGrid(origin=90.0, width=1.0, n_bins=long_e.size) if long_e.size else None
+    zeros = np.zeros(long_e.size)
+    return MarketSnapshot(
+        "TEST", T0, price, "mark" if price else None, grid, long_e, short_e, zeros, zeros, 0.0,
+        0.0, 0, 60_000, "high", "all", None, {}, {}, {}, {}, (FeedHealth("x"),), 0, **kw,
+    )  # fmt: skip
+
+
+def test_json_risk_bands_are_the_models_e_within() -> None:
+    snap = _snapshot(100.0, np.ones(20), 2 * np.ones(20), price_time_ms=T0)
+    doc = validate_lines(render_json(snap))[0]
+    risk = doc["risk"]
+    assert [b["distance_pct"] for b in risk["bands"]] == [d * 100 for d in RISK_DISTANCES]
+    within = e_within(snap)
+    assert within.long_usd is not None and within.short_usd is not None
+    # 0.5 % of 100 is half of the bin 99–100 (0.4999999999999996 before rounding).
+    assert [b["long_usd_below"] for b in risk["bands"]] == [0.5, 1.0, 2.0, 5.0]
+    assert [b["long_usd_below"] for b in risk["bands"]] == [round(v, 2) for v in within.long_usd]
+    assert [b["short_usd_above"] for b in risk["bands"]] == [1.0, 2.0, 4.0, 10.0]
+    assert risk["reason"] is None and risk["book_depth"] is None
+
+
+def test_json_without_data_or_open_interest_is_valid_with_null_reasons() -> None:
+    empty = validate_lines(render_json(_snapshot(None, np.zeros(0), np.zeros(0))))[0]
+    assert empty["price"] is None and empty["price_source"] is None
+    assert empty["price_time"] is None and empty["price_age_ms"] is None
+    assert empty["price_exchanges"] == [] and empty["price_stale"] is False
+    assert all(b["long_usd_below"] is None for b in empty["risk"]["bands"])
+    assert empty["risk"]["reason"] == NO_PRICE
+    # Prints only: a price and a grid, but no estimated levels: null, not a reassuring 0.
+    engine = Engine()
+    engine.apply(Liquidation("bybit", "BTC", T0, "long", 95_000.0, 1.0, 95_000.0))
+    engine.advance(T0)
+    doc = validate_lines(render_json(engine.snapshot("BTC")))[0]
+    assert doc["price"] == 95_000.0 and doc["risk"]["reason"] == NO_ESTIMATE
+    assert all(b["short_usd_above"] is None for b in doc["risk"]["bands"])
+    assert doc["estimated"]["long_usd"] == 0.0
+
+
+def test_json_and_csv_numbers_have_meaningful_precision() -> None:
+    noisy = np.zeros(20)
+    noisy[3] = 0.1 + 0.2  # 0.30000000000000004
+    noisy[4] = 1e-17
+    noisy[5] = -1e-17
+    noisy[12] = 1234.5678
+    snap = _snapshot(100.00000000000001, noisy, noisy, price_time_ms=T0)
+    snap = dataclasses.replace(snap, realized_long_usd=489_092.72999999998, scale=None,
+                               open_interest={"binance": 1234.5678901234})  # fmt: skip
+    out = render_json(snap, rows=20)
+    for noise in ("0.30000000000000004", "e-17", "-0.0", "00000000001", "99999999"):
+        assert noise not in out, noise
+    doc = validate_lines(out)[0]
+    assert doc["price"] == 100.0 and doc["realized"]["long_usd"] == 489_092.73
+    assert doc["open_interest"] == {"binance": 1234.5679}
+    rows = {lv["price_low"]: lv for lv in doc["levels"]}
+    assert rows[93.0]["long_usd"] == 0.3 and rows[94.0]["long_usd"] == 0.0
+    assert rows[95.0]["long_usd"] == 0.0 and rows[102.0]["long_usd"] == 1234.57
+    assert doc["estimated"]["long_usd"] == 1234.87
+    text = render_csv(snap, rows=20)
+    assert "0.30000000000000004" not in text and "e-17" not in text and "-0.00" not in text
+    cells = {r["price_low"]: r for r in csv.DictReader(io.StringIO(text))}
+    assert cells["93.0"]["long_usd"] == "0.30" and cells["102.0"]["long_usd"] == "1234.57"
+    assert {r["price"] for r in cells.values()} == {"100.0"}
+    # Not finite (a defect upstream): null in JSON, an empty CSV cell, never NaN or Infinity.
+    assert rounded("long_usd", float("nan")) is None and rounded("price", float("inf")) is None
+
+
+def test_a_market_priced_by_an_old_print_is_stale_in_json_and_text() -> None:
+    """Issue 11 item 6: the price carries its own time and source, and looks stale."""
+    engine = Engine()
+    engine.apply(Liquidation("bybit", "BTC", T0, "long", 95_000.0, 1.0, 95_000.0))
+    engine.apply(MarkPrice("binance", "ETH", T0 + 600_000, 3_400.0))  # data keeps coming
+    engine.advance(T0 + 600_000)
+    snap = engine.snapshot("BTC")
+    doc = validate_lines(render_json(snap))[0]
+    assert doc["price"] == 95_000.0 and doc["price_source"] == "liquidation"
+    assert doc["price_exchanges"] == ["bybit"] and doc["price_time"] == T0
+    assert doc["price_age_ms"] == 600_000 and doc["price_stale"] is True
+    first = render_text(snap, width=80, height=10).splitlines()[0]
+    assert first.startswith("BTC  95,000.0 STALE 10m00s (liquidation print bybit)")
+    assert len(first) <= 80
+    fresh = engine.snapshot("ETH")
+    assert render_text(fresh, width=80).startswith("ETH  3,400.00 (mark binance 0s)")
+    assert validate_lines(render_json(fresh))[0]["price_stale"] is False

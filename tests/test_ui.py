@@ -123,11 +123,38 @@ async def test_starts_and_draws_the_ladder(size, recording, seeded_engine) -> No
         header = app.header.lines_text[0]
         assert "price" in header and "E usd" in header and "R usd" in header
         first, second = app.status.lines_text
-        assert re.match(r"1:BTC  9\d,\d{3}\.\d ", first)
-        assert "age 0s" in first
+        assert re.match(r"1:BTC  9\d,\d{3}\.\d mark 0s  ", first)  # its source, its own age
         assert second.startswith("R ▼") and "relative" in second
         assert "binance finished" in second
         assert app.current_symbol == "BTC" and not app.paused
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 50)])
+async def test_a_market_priced_by_an_old_print_looks_stale(size) -> None:
+    """Issue 11 item 6: the status shows the price's own age and source, not the feed's."""
+    t0 = 1_767_225_600_000
+    engine = Engine()
+    engine.apply(Liquidation("bybit", "BTC", t0, "long", 95_000.0, 1.0, 95_000.0))
+    engine.apply(MarkPrice("binance", "ETH", t0 + 600_000, 3_400.0))
+    engine.advance(t0 + 600_000)
+    health = engine.feed("binance")
+    health.state, health.last_event_ms = "connected", t0 + 600_000  # the feed is current
+    app = make_app(engine, watchlist=["BTC", "ETH"])
+    async with app.run_test(size=size) as pilot:
+        app.refresh_now()
+        await pilot.pause()
+        first = app.status.lines_text[0]
+        assert len(first) == size[0]
+        assert first.startswith("1:BTC  95,000.0   STALE  10m00s old: liquidation print bybit")
+        roles = dict(app.status._shown[0])
+        assert roles["95,000.0"] == "stale"  # dimmed, not the bright price style
+        assert roles[" STALE "] == "stale-badge"
+        await pilot.press("2")
+        await pilot.pause()
+        first = app.status.lines_text[0]
+        assert "STALE" not in first and first.startswith("2:ETH  3,400.00 mark 0s  "), first
+        if size[0] >= 160:
+            assert first.startswith("2:ETH  3,400.00 mark 0s  binance  ")
 
 
 async def test_symbol_switching_keys(seeded_engine) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import json
 import signal
 import sys
 from pathlib import Path
@@ -17,13 +18,19 @@ from textual.command import CommandPalette
 
 from liqtui.config import ConfigError, Settings, load_settings
 from liqtui.events import Liquidation
+from liqtui.ladder import compact_usd
 from liqtui.model.engine import Engine
+from liqtui.model.risk import NO_ESTIMATE, NO_PRICE, e_within
+from liqtui.snapshot import render_json
 from liqtui.ui.alerts import Alert, AlertMonitor, AlertRules, command_args, run_command
 from liqtui.ui.app import VIEWS, LiqApp
 from liqtui.ui.keymap import BINDING_IDS, check_keymap
+from liqtui.ui.risk import BANDS, risk_view
 from liqtui.ui.scale import absolute_legend, absolute_level, apply_scale
 from liqtui.ui.screens.help import HelpScreen
 from liqtui.ui.terminal import ANSI_THEME, apply_color_setup, color_setup
+from liqtui.ui.widgets.cascade import cascade_lines
+from liqtui.ui.widgets.status import fit_line
 
 
 @functools.cache
@@ -393,6 +400,54 @@ async def test_ctrl_s_saves_an_svg_and_says_where(tmp_path: Path) -> None:
         assert path == tmp_path / "shots" / "liqtui-BTC-ladder-20260101-000000.svg"
         assert path.read_text().startswith("<svg")
         assert any(str(path) in n.message for n in app._notifications)
+
+
+# -- one "E within X%" for the panel, the JSON and the alerts -----------------------------------
+
+
+async def test_cascade_panel_and_json_report_the_same_e_within() -> None:
+    """Issue 11 item 8: one definition (liqtui.model.risk.e_within) for every view."""
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.show_view("cascade")
+        await pilot.pause()
+        view = app.cascade.view
+        assert view is not None and view.cum_long is not None and view.cum_short is not None
+        panel = app.cascade.lines_text
+        engine_snap = app.engine.snapshot("BTC")
+    doc = json.loads(render_json(engine_snap))
+    bands = doc["risk"]["bands"]
+    assert [b["distance_pct"] for b in bands] == [x * 100 for x in BANDS]
+    assert [b["long_usd_below"] for b in bands] == [round(v, 2) for v in view.cum_long]
+    assert [b["short_usd_above"] for b in bands] == [round(v, 2) for v in view.cum_short]
+    assert max(view.cum_long) > 0 and max(view.cum_short) > 0  # the demo has E on both sides
+    within = e_within(engine_snap, BANDS)
+    assert (view.cum_long, view.cum_short) == (within.long_usd, within.short_usd)
+    # What the panel prints is those figures.
+    longs = next(line for line in panel if line.startswith("▼ longs"))
+    assert longs.split()[2:6] == [compact_usd(b["long_usd_below"]) for b in bands]
+    shorts = next(line for line in panel if line.startswith("▲ shorts"))
+    assert shorts.split()[2:6] == [compact_usd(b["short_usd_above"]) for b in bands]
+    # The dense-zone alert fires on the same figure (longs below + shorts above within 1%).
+    zone = within.total(1)
+    assert zone is not None and zone > 0
+    at = AlertMonitor(AlertRules(dense_zone_usd=zone, dense_zone_pct=0.01, cascade=False))
+    assert [a.kind for a in at.check(engine_snap, realized_last_min_usd=0.0,
+                                     cascade_firing=False)] == ["dense-zone"]  # fmt: skip
+    above = AlertMonitor(AlertRules(dense_zone_usd=zone * 1.001, dense_zone_pct=0.01))
+    assert above.check(engine_snap, realized_last_min_usd=0.0, cascade_firing=False) == []
+
+
+def test_cascade_panel_without_estimate_says_why() -> None:
+    engine = Engine()
+    engine.apply(Liquidation("binance", "BTC", 1_767_225_600_000, "long", 95_000.0, 1.0, 95_000.0))
+    engine.advance(1_767_225_600_000)
+    view = risk_view(engine.snapshot("BTC"))
+    assert view.cum_long is None and view.within_reason == NO_ESTIMATE
+    text = "\n".join("".join(t for t, _ in fit_line(line, 80)) for line in cascade_lines(view))
+    assert "▼ longs" in text and "—" in text and "needs open interest" in text
+    empty = risk_view(Engine().snapshot("BTC"))
+    assert empty.cum_long is None and empty.within_reason == NO_PRICE
 
 
 # -- alerts --------------------------------------------------------------------------------------

@@ -96,6 +96,8 @@ def parse_kline(event: dict[str, object]) -> TradeFlow | None:
         vwap=quote / volume if volume > 0 else close,
         high=high,
         low=low,
+        close=close,
+        source="kline",
     )
 
 

@@ -36,6 +36,7 @@ class _Minute:
     notional: float = 0.0
     high: float = float("-inf")
     low: float = float("inf")
+    last: float | None = None  # price of the latest trade (trades are added in time order)
     ids: set[str | int] = field(default_factory=set)
     previous_ids: set[str | int] = field(default_factory=set)
 
@@ -50,6 +51,7 @@ class _Minute:
         self.notional += trade.base * trade.price
         self.high = max(self.high, trade.price)
         self.low = min(self.low, trade.price)
+        self.last = trade.price
         if trade.trade_id is not None:
             self.ids.add(trade.trade_id)
 
@@ -65,6 +67,7 @@ class _Minute:
             vwap=self.notional / volume,
             high=self.high,
             low=self.low,
+            close=self.last,
         )
 
 

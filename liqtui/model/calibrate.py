@@ -62,6 +62,7 @@ if TYPE_CHECKING:
 
 HOUR_MS, DAY_MS = 3_600_000, 86_400_000
 MIN_PRINTS_TO_WRITE = 50
+END_MAP_DISTANCES = (0.01, 0.02, 0.05, 0.10)  # E within these of the price at the end
 SIDE_NAMES = ("long", "short")
 # Binance and OKX send at most one liquidation per symbol (contract) per second.
 THROTTLED = {"binance", "okx"}
@@ -377,15 +378,18 @@ class Calibrator:
         fit = _fit_weights(c_tiers, r) if c_tiers and r else None
         end_map: dict[str, float] = {}
         snap = self.engine.snapshot(symbol, preset=self.preset, tier_filter=self.tier_filter)
-        if snap.grid is not None and snap.price is not None and snap.has_estimate:
-            from liqtui.model.risk import profile
+        from liqtui.model.risk import e_within
 
+        near = e_within(snap, END_MAP_DISTANCES)
+        if snap.price is not None and near.long_usd is not None and near.short_usd is not None:
             end_map["price"] = snap.price
-            for side, values in (("long", snap.estimated_long), ("short", snap.estimated_short)):
-                prof = profile(snap.grid, snap.price, np.asarray(values), side)
+            for side, values, within in (
+                ("long", snap.estimated_long, near.long_usd),
+                ("short", snap.estimated_short, near.short_usd),
+            ):
                 end_map[f"{side}_total"] = float(np.sum(values))
-                for x in (0.01, 0.02, 0.05, 0.10):
-                    end_map[f"{side}_within_{x:g}"] = float(prof(x))
+                for x, usd in zip(END_MAP_DISTANCES, within, strict=True):
+                    end_map[f"{side}_within_{x:g}"] = usd
         return CalibrationResult(
             symbol=symbol,
             preset=self.preset,
@@ -579,7 +583,7 @@ def format_result(res: CalibrationResult, source: str) -> str:
     if res.end_map:
         m = res.end_map
         for side, where in (("long", "below"), ("short", "above")):
-            near = " / ".join(_usd(m[f"{side}_within_{x:g}"]) for x in (0.01, 0.02, 0.05, 0.10))
+            near = " / ".join(_usd(m[f"{side}_within_{x:g}"]) for x in END_MAP_DISTANCES)
             lines.append(
                 f"E {side}s at the end ({res.preset}): {_usd(m[f'{side}_total'])}; within "
                 f"1/2/5/10% {where} {m['price']:,.0f}: {near}"

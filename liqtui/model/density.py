@@ -27,6 +27,10 @@ The highest long bin and lowest short bin holding mass are tracked, so an interv
 level costs no array work at all.
 
 Realized layer: every liquidation print, deduplicated, kept with its price for the rolling window.
+
+Price: each market remembers, per exchange, its latest mark price, its latest traded price (the
+close of a kline or of a minute of trades) and its latest liquidation print, each with its time
+(`price_quote`, docs/model.md "Price, its source and its age").
 """
 
 from __future__ import annotations
@@ -59,6 +63,21 @@ MAX_LEVERAGE: dict[str, int] = {"binance": 125, "bybit": 100, "okx": 100, "hyper
 LONG, SHORT = 0, 1
 _RENORMALIZE_BELOW = 1e-100
 HOUR_MS, DAY_MS = 3_600_000, 86_400_000
+# A price observed longer ago than this is stale: two missed mark updates of the slowest
+# exchange plus a one-minute kline or trade minute fit well inside it.
+PRICE_STALE_AFTER_MS = 120_000
+# Price sources, most trusted first (the order breaks ties between equally new observations).
+PRICE_SOURCES: tuple[str, ...] = ("mark", "kline", "trades", "liquidation")
+
+
+@dataclass(frozen=True, slots=True)
+class PriceQuote:
+    """A market's price with where and when it was observed."""
+
+    price: float
+    source: str  # one of PRICE_SOURCES
+    exchanges: tuple[str, ...]  # the exchange(s) it came from (several: median of their marks)
+    time_ms: int  # when it was observed (a median: its oldest mark), exchange clock
 
 
 def preset_weights(
@@ -270,10 +289,13 @@ class MarketModel:
     realized: RealizedLog = field(init=False)
     intervals: dict[str, _Interval] = field(default_factory=dict)
     marks: dict[str, tuple[float, int]] = field(default_factory=dict)  # exchange → (mark, time)
+    # exchange → (price, time, "kline" | "trades"): the latest traded price; → (price, time):
+    # the latest liquidation print.
+    traded: dict[str, tuple[float, int, str]] = field(default_factory=dict)
+    prints: dict[str, tuple[float, int]] = field(default_factory=dict)
     funding: dict[str, float] = field(default_factory=dict)
     open_interest: dict[str, float] = field(default_factory=dict)
     depth: dict[str, BookDepth] = field(default_factory=dict)  # latest book per exchange
-    last_liquidation_price: float | None = None
     last_step_ms: int | None = None
     steps: int = 0
     observer: ModelObserver | None = None
@@ -388,6 +410,10 @@ class MarketModel:
         if ev.high is not None and ev.low is not None:
             iv.flow_high = max(iv.flow_high, ev.high)
             iv.flow_low = min(iv.flow_low, ev.low)
+        last = ev.close if ev.close is not None else ev.vwap
+        current = self.traded.get(ev.exchange)
+        if current is None or ev.time_ms >= current[1]:
+            self.traded[ev.exchange] = (last, ev.time_ms, ev.source)
         if self.grid is None:
             self._ensure_grid(ev.vwap)
 
@@ -399,7 +425,9 @@ class MarketModel:
     def on_liquidation(self, ev: Liquidation) -> bool:
         if not self.realized.add(ev):
             return False
-        self.last_liquidation_price = ev.price
+        current = self.prints.get(ev.exchange)
+        if current is None or ev.time_ms >= current[1]:
+            self.prints[ev.exchange] = (ev.price, ev.time_ms)
         self.activity.add_liquidation(ev.time_ms, ev.side == "long", ev.notional_usd)
         if self.grid is None:
             self._ensure_grid(ev.price)
@@ -586,19 +614,36 @@ class MarketModel:
         np.add.at(stored.reshape(-1), idx.ravel(), weights)
 
     # -- reading --------------------------------------------------------------------------------
-    def price(self, now_ms: int, fresh_ms: int = 120_000) -> tuple[float | None, str | None]:
-        """Median of the fresh mark prices; else the last liquidation price; with its source."""
-        fresh = sorted(m for m, t in self.marks.values() if now_ms - t <= fresh_ms)
+    def price_quote(self, now_ms: int) -> PriceQuote | None:
+        """The market's price: the median of the marks observed within PRICE_STALE_AFTER_MS of
+        `now_ms`; without one, the newest observation of any kind (mark, traded price,
+        liquidation print), which may itself be stale. None before any observation."""
+        fresh = [
+            (m, t, ex)
+            for ex, (m, t) in sorted(self.marks.items())
+            if now_ms - t <= PRICE_STALE_AFTER_MS
+        ]
         if fresh:
-            mid = len(fresh) // 2
-            median = fresh[mid] if len(fresh) % 2 else 0.5 * (fresh[mid - 1] + fresh[mid])
-            return median, "mark"
-        if self.marks:
-            newest = max(self.marks.values(), key=lambda mt: mt[1])
-            return newest[0], "mark (stale)"
-        if self.last_liquidation_price is not None:
-            return self.last_liquidation_price, "last liquidation"
-        return None, None
+            values = sorted(m for m, _, _ in fresh)
+            mid = len(values) // 2
+            median = values[mid] if len(values) % 2 else 0.5 * (values[mid - 1] + values[mid])
+            oldest = min(t for _, t, _ in fresh)
+            return PriceQuote(median, "mark", tuple(ex for _, _, ex in fresh), oldest)
+        candidates = [(t, "mark", ex, m) for ex, (m, t) in self.marks.items()]
+        candidates += [(t, kind, ex, p) for ex, (p, t, kind) in self.traded.items()]
+        candidates += [(t, "liquidation", ex, p) for ex, (p, t) in self.prints.items()]
+        if not candidates:
+            return None
+        # Newest first; equally new: the more trusted source, then the exchange name.
+        t, source, exchange, price = min(
+            candidates, key=lambda c: (-c[0], PRICE_SOURCES.index(c[1]), c[2])
+        )
+        return PriceQuote(price, source, (exchange,), t)
+
+    def price(self, now_ms: int) -> tuple[float | None, str | None]:
+        """The price and its source (see `price_quote`)."""
+        quote = self.price_quote(now_ms)
+        return (quote.price, quote.source) if quote is not None else (None, None)
 
 
 _SPREADS: dict[int, NDArray[np.float64]] = {}

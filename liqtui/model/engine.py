@@ -24,6 +24,7 @@ from liqtui.feeds.base import FeedHealth
 from liqtui.model.density import (
     EXCHANGE_INDEX,
     LONG,
+    PRICE_STALE_AFTER_MS,
     SHORT,
     MarketModel,
     ModelParams,
@@ -57,7 +58,7 @@ class MarketSnapshot:
     symbol: str
     as_of_ms: int
     price: float | None
-    price_source: str | None  # "mark", "mark (stale)", "last liquidation" or None
+    price_source: str | None  # "mark", "kline", "trades", "liquidation" (PRICE_SOURCES) or None
     grid: PriceGrid | None
     estimated_long: NDArray[np.float64]  # E per bin, USD (preset weights and filters applied)
     estimated_short: NDArray[np.float64]
@@ -86,6 +87,8 @@ class MarketSnapshot:
     half_life_ms: int = 0  # decay half-life in effect
     activity: ActivityStats | None = None  # live cascade detector inputs (R per minute, moves)
     history: HistoryView | None = None  # time × price H (all exchanges), when asked for
+    price_time_ms: int | None = None  # when the price was observed (exchange clock)
+    price_exchanges: tuple[str, ...] = ()  # where it was observed (several: median of marks)
 
     @property
     def skipped_messages(self) -> int:
@@ -94,6 +97,19 @@ class MarketSnapshot:
     @property
     def ignored_messages(self) -> int:
         return sum(f.ignored for f in self.feeds)
+
+    @property
+    def price_age_ms(self) -> int | None:
+        """How long before `as_of_ms` the price was observed (None without a price)."""
+        if self.price_time_ms is None:
+            return None
+        return max(self.as_of_ms - self.price_time_ms, 0)
+
+    @property
+    def price_stale(self) -> bool:
+        """The price is older than PRICE_STALE_AFTER_MS: shown, but marked as stale."""
+        age = self.price_age_ms
+        return age is not None and age > PRICE_STALE_AFTER_MS
 
     @property
     def has_estimate(self) -> bool:
@@ -203,7 +219,7 @@ class Engine:
             )  # fmt: skip
         grid = model.grid
         n = grid.n_bins
-        price, source = model.price(now)
+        quote = model.price_quote(now)
         weights = preset_weights(preset, tier_filter, self.fitted_weights)
 
         est_by_ex: dict[str, tuple[float, float]] = {}
@@ -252,8 +268,8 @@ class Engine:
         return MarketSnapshot(
             symbol=symbol,
             as_of_ms=now,
-            price=price,
-            price_source=source,
+            price=quote.price if quote is not None else None,
+            price_source=quote.source if quote is not None else None,
             grid=grid,
             estimated_long=_frozen(est_long),
             estimated_short=_frozen(est_short),
@@ -282,6 +298,8 @@ class Engine:
             half_life_ms=model.half_life_ms,
             activity=model.activity.stats(now),
             history=hist,
+            price_time_ms=quote.time_ms if quote is not None else None,
+            price_exchanges=quote.exchanges if quote is not None else (),
         )
 
 

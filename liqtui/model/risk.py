@@ -6,7 +6,10 @@ say is how much estimated forced flow sits near the price compared with the visi
 would follow *if* a shock happened under a given book withdrawal.
 
 Per side (longs below the price, liquidated by a fall; shorts above, by a rise):
-- cumulative estimated liquidations (E) within 0.5, 1, 2 and 5% of the price;
+- E within 0.5, 1, 2 and 5% of the price (`e_within`: the one definition, used by the cascade
+  panel, the alerts and the snapshot JSON/text): E long between p·(1 − X) and p, E short between
+  p and p·(1 + X), each bin's E spread evenly over its price range, so a bin counts by the share
+  of its range inside (the bin holding the price split at the price);
 - R_X = ρ·E within X% / visible book depth within X% (bids for longs, asks for shorts); beyond the
   distance the visible book reaches, the depth is extrapolated with D(u) = A·u^κ fitted to the
   book (κ = 1.16, the median of models.md §3.2, when a fit is impossible);
@@ -109,6 +112,47 @@ def profile(grid: PriceGrid, price: float, values: NDArray[np.float64], side: st
     u = np.concatenate([[0.0], knots])
     cum = np.concatenate([[0.0], np.cumsum(masses)])
     return Profile(u, cum)
+
+
+@dataclass(frozen=True, slots=True)
+class EWithin:
+    """E (as the map shows it, not × ρ) within each distance of the price, per side.
+
+    `long_usd[i]`: E long between price·(1 − distances[i]) and the price; `short_usd[i]`: E short
+    between the price and price·(1 + distances[i]). None when it cannot be computed, and then
+    `reason` says why (no price yet; no estimated levels yet).
+    """
+
+    distances: tuple[float, ...]
+    long_usd: tuple[float, ...] | None
+    short_usd: tuple[float, ...] | None
+    reason: str | None = None
+
+    def total(self, i: int) -> float | None:
+        """Both sides within distances[i] (the dense-zone figure), None if not computable."""
+        if self.long_usd is None or self.short_usd is None:
+            return None
+        return self.long_usd[i] + self.short_usd[i]
+
+
+NO_PRICE = "no price or map for this market yet"
+NO_ESTIMATE = "no estimated levels yet (needs open interest)"
+
+
+def e_within(snap: MarketSnapshot, distances: Sequence[float] = DISTANCES) -> EWithin:
+    """E within each distance of the snapshot's price, per side (see `EWithin`)."""
+    dist = tuple(float(x) for x in distances)
+    grid, price = snap.grid, snap.price
+    if grid is None or price is None or not price > 0 or not snap.estimated_long.size:
+        return EWithin(dist, None, None, NO_PRICE)
+    if not snap.has_estimate:
+        return EWithin(dist, None, None, NO_ESTIMATE)
+    u = np.asarray(dist, dtype=np.float64)
+    sides = [
+        tuple(float(v) for v in np.asarray(profile(grid, price, np.asarray(values), side)(u)))
+        for side, values in (("long", snap.estimated_long), ("short", snap.estimated_short))
+    ]
+    return EWithin(dist, sides[0], sides[1])
 
 
 # -- visible book depth ----------------------------------------------------------------------
@@ -342,7 +386,7 @@ class Scenario:
 @dataclass(frozen=True, slots=True)
 class SideRisk:
     side: str
-    cumulative_usd: dict[float, float]  # E (× ρ) within each distance
+    e_within_usd: dict[float, float]  # E within each distance (`e_within`; not × ρ)
     depth_usd: dict[float, float | None]  # visible book within each distance (None: no book)
     depth_extrapolated: dict[float, bool]
     ratio: dict[float, float | None]  # R_X
@@ -378,8 +422,9 @@ class RiskReport:
     calibrated: bool
     rho: float  # the scale applied to E (1.0 when uncalibrated: figures are relative)
     scale_label: str  # "relative" or "calibrated ρ=…"
-    long: SideRisk | None
+    long: SideRisk | None  # None: no price, or no estimated levels (see e_within.reason)
     short: SideRisk | None
+    e_within: EWithin
     r_x: dict[str, dict[float, float | None]]  # side → distance → R_X
     w_crit: dict[str, float | None]  # side → W_crit at w_crit_shock
     w_crit_shock: float
@@ -446,6 +491,7 @@ def _side_risk(
     prof: Profile,
     curve: DepthCurve | None,
     *,
+    within: tuple[float, ...],
     rho: float,
     distances: Sequence[float],
     shocks: Sequence[float],
@@ -453,7 +499,7 @@ def _side_risk(
     k: float,
 ) -> SideRisk:
     sign = -1.0 if side == "long" else 1.0
-    cumulative = {x: rho * float(prof(x)) for x in distances}
+    e_usd = dict(zip(distances, within, strict=True))
     depth_usd: dict[float, float | None] = {}
     extrap: dict[float, bool] = {}
     ratio: dict[float, float | None] = {}
@@ -463,7 +509,7 @@ def _side_risk(
             continue
         d, e = curve.measured(x)
         depth_usd[x], extrap[x] = d, e
-        ratio[x] = cumulative[x] / d if d > 0 else None
+        ratio[x] = rho * e_usd[x] / d if d > 0 else None
     wc: dict[float, float | None] = {}
     scenarios: list[Scenario] = []
     for s in shocks:
@@ -489,7 +535,7 @@ def _side_risk(
     kappa = float(np.mean([f.kappa for f in fits])) if fits else None
     return SideRisk(
         side=side,
-        cumulative_usd=cumulative,
+        e_within_usd=e_usd,
         depth_usd=depth_usd,
         depth_extrapolated=extrap,
         ratio=ratio,
@@ -524,17 +570,15 @@ def risk_report(
     shocks = tuple(shocks)
     if w_crit_shock not in shocks:
         shocks = (*shocks, w_crit_shock)
-    empty = RiskReport(
-        symbol=snap.symbol, as_of_ms=snap.as_of_ms, price=snap.price, preset=snap.preset,
-        calibrated=calibrated, rho=rho, scale_label=label, long=None, short=None,
-        r_x={}, w_crit={}, w_crit_shock=w_crit_shock, scenarios=(), detector=det,
-        distances=tuple(distances),
-    )  # fmt: skip
+    within = e_within(snap, distances)
     grid, price = snap.grid, snap.price
-    if grid is None or price is None or not snap.estimated_long.size:
-        return _with_notes(empty, [*notes, "no price or map yet"])
-    if not snap.has_estimate:
-        notes.append("no estimated levels yet (needs open interest)")
+    if within.long_usd is None or within.short_usd is None or grid is None or price is None:
+        return RiskReport(
+            symbol=snap.symbol, as_of_ms=snap.as_of_ms, price=snap.price, preset=snap.preset,
+            calibrated=calibrated, rho=rho, scale_label=label, long=None, short=None,
+            e_within=within, r_x={}, w_crit={}, w_crit_shock=w_crit_shock, scenarios=(),
+            detector=det, notes=(*notes, within.reason or NO_PRICE), distances=tuple(distances),
+        )  # fmt: skip
     bid, ask, depth_notes = depth_curves(
         snap.depth, price, snap.as_of_ms, max_age_ms=depth_max_age_ms, default_kappa=default_kappa
     )
@@ -542,13 +586,13 @@ def risk_report(
     if bid is None and ask is None:
         notes.append("no fresh order-book depth: R_X, W_crit and scenarios need it")
     sides = {}
-    for side, values, curve in (
-        ("long", snap.estimated_long, bid),
-        ("short", snap.estimated_short, ask),
+    for side, values, curve, near in (
+        ("long", snap.estimated_long, bid, within.long_usd),
+        ("short", snap.estimated_short, ask, within.short_usd),
     ):
         prof = profile(grid, price, np.asarray(values), side)
         sides[side] = _side_risk(
-            side, prof, curve, rho=rho, distances=distances, shocks=shocks,
+            side, prof, curve, within=near, rho=rho, distances=distances, shocks=shocks,
             regimes=regimes, k=k,
         )  # fmt: skip
     for s in sides.values():
@@ -567,6 +611,7 @@ def risk_report(
         scale_label=label,
         long=sides["long"],
         short=sides["short"],
+        e_within=within,
         r_x={side: dict(s.ratio) for side, s in sides.items()},
         w_crit={side: s.w_crit.get(w_crit_shock) for side, s in sides.items()},
         w_crit_shock=w_crit_shock,
@@ -575,9 +620,3 @@ def risk_report(
         notes=tuple(notes),
         distances=tuple(distances),
     )
-
-
-def _with_notes(report: RiskReport, notes: list[str]) -> RiskReport:
-    import dataclasses
-
-    return dataclasses.replace(report, notes=tuple(notes))

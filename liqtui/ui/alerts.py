@@ -4,7 +4,9 @@ Three kinds, each configurable in [alerts] (see config.toml):
 
 - "realized": realized (R) liquidation notional in the last minute ≥ realized_usd_per_min;
 - "dense-zone": the price entered a dense zone, i.e. the estimated (E) notional within
-  dense_zone_pct of the price reached dense_zone_usd (fires on entering, not while inside);
+  dense_zone_pct of the price (longs below plus shorts above, `liqtui.model.risk.e_within`, the
+  figure the cascade panel and the snapshot show) reached dense_zone_usd (fires on entering,
+  not while inside);
 - "cascade": the cascade detector started firing.
 
 `AlertMonitor.check` is pure bookkeeping (edge detection and the per-market rate limit, on the
@@ -19,10 +21,9 @@ import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from liqtui.ladder import compact_usd
 from liqtui.model.engine import MarketSnapshot
+from liqtui.model.risk import e_within
 
 KINDS = ("realized", "dense-zone", "cascade")
 
@@ -45,16 +46,6 @@ class Alert:
     symbol: str
     message: str
     t_ms: int
-
-
-def dense_zone_usd(snap: MarketSnapshot, pct: float) -> float:
-    """E (both sides) within `pct` of the price."""
-    grid, price = snap.grid, snap.price
-    if grid is None or price is None or not snap.estimated_long.size:
-        return 0.0
-    centres = grid.origin + (np.arange(grid.n_bins) + 0.5) * grid.width
-    near = np.abs(centres - price) <= price * pct
-    return float(snap.estimated_long[near].sum() + snap.estimated_short[near].sum())
 
 
 @dataclass
@@ -102,10 +93,10 @@ class AlertMonitor:
             if a := self._edge("realized", sym, on, now, msg):
                 out.append(a)
         if r.dense_zone_usd > 0:
-            zone = dense_zone_usd(snap, r.dense_zone_pct)
-            on = zone >= r.dense_zone_usd
+            zone = e_within(snap, (r.dense_zone_pct,)).total(0)
+            on = zone is not None and zone >= r.dense_zone_usd
             msg = (
-                f"{sym}: price {snap.price:,.6g} entered a dense zone: E {compact_usd(zone)} "
+                f"{sym}: price {snap.price:,.6g} entered a dense zone: E {compact_usd(zone or 0)} "
                 f"within ±{r.dense_zone_pct * 100:g}%"
             )
             if a := self._edge("dense-zone", sym, on, now, msg):

@@ -678,14 +678,9 @@ class LiqApp(App[None]):
         return ui, ("ui", self.history.version)
 
     def _risk_view(self, snap: MarketSnapshot) -> RiskView:
-        prices = [(c.t_ms, c.price) for c in self.history.columns(snap.symbol) if c.price]
-        if snap.price:
-            prices.append((snap.as_of_ms, snap.price))
         last_min = self.pull(snap.symbol, window_ms=60_000)
         return risk_view(
-            snap,
-            prices=prices,
-            realized_last_min_usd=last_min.realized_long_usd + last_min.realized_short_usd,
+            snap, realized_last_min_usd=last_min.realized_long_usd + last_min.realized_short_usd
         )
 
     def _exchange_data(self, snap: MarketSnapshot) -> list[ExchangeData]:

@@ -7,7 +7,8 @@ are redrawn. The wording says what these are: indicators and scenarios, not fore
 from __future__ import annotations
 
 from liqtui.ladder import LONG_MARK, SHORT_MARK, compact_usd
-from liqtui.ui.risk import BANDS, RiskView, Scenario
+from liqtui.model.risk import Scenario
+from liqtui.ui.risk import BANDS, RiskView
 from liqtui.ui.widgets.status import Part, Seg, TextLines
 
 W_TYPICAL, W_STRESSED = 0.29, 0.06
@@ -57,8 +58,12 @@ def cascade_lines(view: RiskView | None) -> list[list[Part]]:
         lines.append([Part.of(f"waiting for data for {view.symbol}…", "message", 10)])
         return lines
     lines.append(_row("E within", "label", [_pct(b) for b in BANDS]))
-    lines.append(_row(f"{LONG_MARK} longs", "long", [compact_usd(v) for v in view.cum_long]))
-    lines.append(_row(f"{SHORT_MARK} shorts", "short", [compact_usd(v) for v in view.cum_short]))
+
+    def usd(values: tuple[float, ...] | None) -> list[str]:
+        return ["—"] * len(BANDS) if values is None else [compact_usd(v) for v in values]
+
+    lines.append(_row(f"{LONG_MARK} longs", "long", usd(view.cum_long)))
+    lines.append(_row(f"{SHORT_MARK} shorts", "short", usd(view.cum_short)))
     has_depth = any(v is not None for v in (*(view.r_long or ()), *(view.r_short or ())))
     if has_depth:
 
@@ -68,15 +73,14 @@ def cascade_lines(view: RiskView | None) -> list[list[Part]]:
         lines.append(_row(f"R_X {LONG_MARK} bid", "long", fmt(view.r_long)))
         lines.append(_row(f"R_X {SHORT_MARK} ask", "short", fmt(view.r_short)))
     else:
+        missing = view.within_reason or "no order-book depth yet"
         lines.append(
             [
                 Part.of(
-                    "R_X, W_crit, scenarios: no order-book depth yet"
-                    if view.model_available
-                    else "R_X, W_crit, scenarios: need order-book depth and the risk model",
+                    f"R_X, W_crit, scenarios: {missing}",
                     "muted",
                     6,
-                    short="R_X/W_crit: no depth data",
+                    short="R_X/W_crit: no E" if view.within_reason else "R_X/W_crit: no depth",
                 )
             ]
         )
@@ -125,7 +129,8 @@ def cascade_lines(view: RiskView | None) -> list[list[Part]]:
         rho = f" ρ={view.scale:.3g}" if view.scale is not None else ""
         lines.append([Part.of(f"map {cal}{rho}", "muted", 5)])
     for note in view.notes:
-        lines.append([Part.of(note, "warning", 5)])
+        if note != view.within_reason:  # already said on the R_X line
+            lines.append([Part.of(note, "warning", 5)])
     return lines
 
 

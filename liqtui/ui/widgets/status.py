@@ -22,7 +22,7 @@ from textual.widget import Widget
 
 from liqtui.ladder import LONG_MARK, SHORT_MARK, compact_usd, format_price
 from liqtui.model.engine import MarketSnapshot
-from liqtui.snapshot import format_duration
+from liqtui.snapshot import format_age, format_duration, price_origin
 from liqtui.ui.themes import build_palette
 
 Seg = tuple[str, str]  # (text, role)
@@ -198,29 +198,27 @@ class TextLines(ThemedLines):
 # -- the status content ------------------------------------------------------------------------
 
 
-def format_age(ms: int) -> str:
-    s = max(ms, 0) // 1000
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    if s < 86_400:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 86_400}d{s % 86_400 // 3600:02d}h"
-
-
-_PRICE_SOURCES = {"last liquidation": "last liq", "mark (stale)": "stale mark"}
-
-
-def _price(snap: MarketSnapshot) -> Part:
+def _price(snap: MarketSnapshot) -> list[Part]:
+    """The price, and where and when it was observed; a stale price is dimmed and badged."""
     if snap.price is None:
-        return Part.of("price —", "muted", 9)
+        return [Part.of("price —", "muted", 9)]
     decimals = max(0, min(8, 5 - math.floor(math.log10(snap.price))))
     text = format_price(snap.price, decimals)
-    if snap.price_source and snap.price_source != "mark":
-        source = _PRICE_SOURCES.get(snap.price_source, snap.price_source)
-        return Part(((text, "price"), (f" ({source})", "warning")), 9, ((text, "price"),))
-    return Part.of(text, "price", 9)
+    age = format_age(snap.price_age_ms or 0)
+    if snap.price_stale:
+        return [
+            Part.of(text, "stale", 9),
+            Part(
+                ((" STALE ", "stale-badge"), (f" {age} old: {price_origin(snap)}", "stale")),
+                8,
+                (("STALE", "stale-badge"), (f" {age}", "stale")),
+            ),
+        ]
+    # Fresh: "96,682.6 mark 0s", then the exchanges, which give way first.
+    return [
+        Part(((text, "price"), (f" {snap.price_source} {age}", "muted")), 9, ((text, "price"),)),
+        Part.of("/".join(snap.price_exchanges), "muted", 2),
+    ]
 
 
 _FEED_ROLES = {
@@ -284,7 +282,7 @@ def status_parts(
     """The two status lines for a snapshot (symbol line, totals/feeds line)."""
     when = datetime.fromtimestamp(snap.as_of_ms / 1000, tz=UTC) if snap.as_of_ms > 0 else None
     label = f"{slot}:{snap.symbol}" if slot is not None else snap.symbol
-    first = [Part.of(label, "symbol", 10), _price(snap)]
+    first = [Part.of(label, "symbol", 10), *_price(snap)]
     if when is not None:
         first.append(
             Part.of(
@@ -299,23 +297,11 @@ def status_parts(
     if view is not None:
         first.append(Part.of(f"view {view}", "muted", 3, short=view))
     if fps is not None:
-        first.append(Part.of(f"{fps:g} fps", "muted", 2))
+        first.append(Part.of(f"{fps:g} fps", "muted", 1))  # gives way to the price origin
     if paused:
         first.append(Part.of(" PAUSED ", "paused", 10, short="PAUSED"))
     if snap.last_event_ms is None:
-        first.append(Part.of("no data yet", "stale", 8, short="age —"))
-    else:
-        age = snap.as_of_ms - snap.last_event_ms
-        if age > STALE_AFTER_MS:
-            first.append(
-                Part(
-                    ((" STALE ", "stale-badge"), (f" age {format_age(age)}", "stale")),
-                    8,
-                    (("STALE", "stale-badge"), (f" {format_age(age)}", "stale")),
-                )
-            )
-        else:
-            first.append(Part.of(f"age {format_age(age)}", "muted", 8))
+        first.append(Part.of("no data yet", "stale", 8))
 
     second: list[Part] = []
     if error:
