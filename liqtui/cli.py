@@ -524,7 +524,9 @@ class _Output:
             _write_all(self.fd, data.encode("utf-8"))
             os.fsync(self.fd)
         elif self.path is not None:
-            _write_atomic(self.path, data)
+            from liqtui.files import write_atomic
+
+            write_atomic(self.path, data)
         else:
             try:
                 fd = self.out.fileno()
@@ -547,30 +549,6 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
-
-
-def _write_atomic(path: Path, data: str) -> None:
-    """Write a sibling temporary file, then rename it over `path`."""
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:  # mkstemp makes the file private; keep the mode the file had, or the usual one
-            mode = os.stat(path).st_mode & 0o777
-        except FileNotFoundError:
-            umask = os.umask(0o022)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _use_color(args: argparse.Namespace, out: IO[str]) -> bool:

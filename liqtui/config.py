@@ -169,7 +169,7 @@ RANGES: dict[str, Range] = {
     "snapshot.every": Range(_ms("100ms"), _ms("1d"), "duration"),
     "snapshot.count": Range(1, 1_000_000_000, "whole"),
     "calibrate.window": Range(_ms("1m"), _ms("7d"), "duration"),
-    "calibrate.warmup": Range(_ms("1m"), _ms("30d"), "duration"),
+    "calibrate.warmup": Range(_ms("1s"), _ms("30d"), "duration"),
     "calibrate.duration": Range(_ms("1h"), _ms("30d"), "duration"),
     "calibrate.cell_pct": Range(0.0005, 0.05),
     "calibrate.band": Range(0.01, 0.5),
