@@ -109,6 +109,15 @@ def _allowed(key: str) -> str:
     return str(RANGES[key])
 
 
+def _add_ranged(
+    p: argparse.ArgumentParser, flag: str, key: str, what: str, shown: str = "", **kw: Any
+) -> None:
+    """A flag checked against the range of `key`; its help says what it is, the range and
+    (`shown`) the default."""
+    default = f" ({shown})" if shown else ""
+    p.add_argument(flag, type=_ranged(key), help=f"{what}, {_allowed(key)}{default}", **kw)
+
+
 def _speed(text: str) -> float | None:
     from liqtui.config import parse_speed
 
@@ -137,12 +146,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         metavar="N|max",
         help=f"replay speed, {_allowed('replay.speed')} (default 1)",
     )
-    p.add_argument(
-        "--seed",
-        type=_ranged("demo.seed"),
-        metavar="N",
-        help=f"demo simulator seed, {_allowed('demo.seed')} (default 0)",
-    )
+    _add_ranged(p, "--seed", "demo.seed", "demo simulator seed", "default 0", metavar="N")
     p.add_argument(
         "--symbol",
         action="append",
@@ -150,12 +154,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         metavar="SYM",
         help="market: BTC, BTCUSDT or BTC/USDT:USDT (repeat for several; default: watchlist)",
     )
-    p.add_argument(
-        "--window",
-        type=_ranged("model.window"),
-        metavar="DURATION",
-        help=f"realized window, {_allowed('model.window')} (24h)",
-    )
+    _add_ranged(p, "--window", "model.window", "realized window", "24h", metavar="DURATION")
     p.add_argument("--preset", choices=_choices("model.preset"), help="leverage prior")
     p.add_argument("--config", metavar="FILE", type=Path, help="settings file (overrides yours)")
     p.add_argument("--record", metavar="FILE", type=Path, help="record the live feeds to FILE")
@@ -176,11 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"liqtui {__version__}")
     _add_common(parser)
-    parser.add_argument(
-        "--fps",
-        type=_ranged("general.fps"),
-        help=f"screen updates per second, {_allowed('general.fps')} (default 4)",
-    )
+    _add_ranged(parser, "--fps", "general.fps", "screen updates per second", "default 4")
     parser.add_argument("--theme", help="theme name (default liqtui-dark)")
     parser.add_argument(
         "--color",
@@ -217,38 +212,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="text (plain), ansi (colored), json (JSON Lines), csv (a row per price level) "
         "or svg (the TUI screen) (text)",
     )
-    snap.add_argument(
-        "--width",
-        type=_ranged("snapshot.width"),
-        default=100,
-        help=f"text width, {_allowed('snapshot.width')} (100)",
+    _add_ranged(snap, "--width", "snapshot.width", "text width", "100", default=100)
+    _add_ranged(snap, "--height", "snapshot.height", "lines per frame", "40", default=40)
+    _add_ranged(
+        snap, "--wait", "snapshot.wait", "live: wait at most", "20", default=20.0, metavar="SECONDS"
     )
-    snap.add_argument(
-        "--height",
-        type=_ranged("snapshot.height"),
-        default=40,
-        help=f"lines per frame, {_allowed('snapshot.height')} (40)",
-    )
-    snap.add_argument(
-        "--wait",
-        type=_ranged("snapshot.wait"),
-        default=20.0,
-        metavar="SECONDS",
-        help=f"live: wait at most, {_allowed('snapshot.wait')} (20)",
-    )
-    snap.add_argument(
+    _add_ranged(
+        snap,
         "--every",
-        type=_ranged("snapshot.every"),
+        "snapshot.every",
+        "keep running: one snapshot per period (1m, 15s; live or --demo) until SIGTERM",
         metavar="DURATION",
-        help="keep running: one snapshot per period (1m, 15s; live or --demo) until SIGTERM, "
-        + _allowed("snapshot.every"),
     )
-    snap.add_argument(
-        "--count",
-        type=_ranged("snapshot.count"),
-        metavar="N",
-        help=f"--every: stop after N records, {_allowed('snapshot.count')}",
-    )
+    _add_ranged(snap, "--count", "snapshot.count", "--every: stop after N records", metavar="N")
     snap.add_argument(
         "--output",
         "-o",
@@ -303,47 +279,34 @@ def _add_calibrate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--tier-filter", choices=_choices("model.tier_filter"), default="all", help="(all)"
     )
-    p.add_argument(
-        "--window",
-        type=_ranged("calibrate.window"),
-        default=hour_ms,
-        metavar="DURATION",
-        help=f"window, {_allowed('calibrate.window')} (1h)",
-    )
-    p.add_argument(
+    duration = {"metavar": "DURATION"}
+    _add_ranged(p, "--window", "calibrate.window", "window", "1h", default=hour_ms, **duration)
+    _add_ranged(
+        p,
         "--warmup",
-        type=_ranged("calibrate.warmup"),
+        "calibrate.warmup",
+        "replayed time that builds the map before scoring starts",
+        "24h",
         default=day_ms,
-        metavar="DURATION",
-        help="replayed time that builds the map before scoring starts, "
-        f"{_allowed('calibrate.warmup')} (24h)",
+        **duration,
     )
-    p.add_argument(
-        "--cell-pct",
-        type=_ranged("calibrate.cell_pct"),
-        default=0.0025,
-        help=f"price cell, fraction of price, {_allowed('calibrate.cell_pct')} (0.0025)",
+    fraction = {"metavar": "FRACTION"}
+    _add_ranged(
+        p, "--cell-pct", "calibrate.cell_pct", "price cell", "0.0025", default=0.0025, **fraction
     )
-    p.add_argument(
-        "--band",
-        type=_ranged("calibrate.band"),
-        default=0.10,
-        help=f"top-20%% ranking band, fraction of price, {_allowed('calibrate.band')} (0.10)",
+    _add_ranged(
+        p, "--band", "calibrate.band", "top-20%% ranking band", "0.10", default=0.10, **fraction
     )
-    p.add_argument(
+    _add_ranged(
+        p,
         "--duration",
-        type=_ranged("calibrate.duration"),
+        "calibrate.duration",
+        "--demo: simulated time after the warm-up",
+        "3d",
         default=3 * day_ms,
-        metavar="DURATION",
-        help=f"--demo: simulated time after the warm-up, {_allowed('calibrate.duration')} (3d)",
+        **duration,
     )
-    p.add_argument(
-        "--seed",
-        type=_ranged("demo.seed"),
-        default=0,
-        metavar="N",
-        help=f"--demo: simulator seed, {_allowed('demo.seed')} (0)",
-    )
+    _add_ranged(p, "--seed", "demo.seed", "--demo: simulator seed", "0", default=0, metavar="N")
     p.add_argument("--fit-weights", action="store_true", help="fit the leverage weights too")
     p.add_argument("--write", action="store_true", help="write ρ (and weights) to your config")
     p.add_argument("--format", choices=("text", "json"), default="text", help="(text)")

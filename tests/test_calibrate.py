@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import io
 import json
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -226,27 +228,23 @@ def test_update_config_edits_toml_as_toml(tmp_path: Path, text: str, kept: list[
 
 
 def test_update_config_replaces_the_file_atomically(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, renames: list[tuple[str, str]]
 ) -> None:
     import os
 
     path = tmp_path / "config.toml"
     path.write_text("model.rho = 0.5\n")
     path.chmod(0o640)
-    seen: list[tuple[str, str]] = []
-    real_replace = os.replace
-
-    def spy(src: str, dst: str) -> None:  # at the moment of the rename
-        seen.append((Path(dst).read_text(), Path(src).read_text()))
-        real_replace(src, dst)
-
-    monkeypatch.setattr(os, "replace", spy)
     update_config(path, "model", {"rho": 0.25})
-    ((before, written),) = seen
+    ((before, written),) = renames
     assert before == "model.rho = 0.5\n" and written == "model.rho = 0.25\n"
     assert path.read_text() == written and path.stat().st_mode & 0o777 == 0o640
+
     # A write that fails half-way (a full disk) leaves the old file whole and no temp file.
-    monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(28, "No space")))
+    def full_disk(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
     with pytest.raises(OSError):
         update_config(path, "model", {"rho": 0.375})
     assert path.read_text() == written
@@ -282,15 +280,26 @@ def _dip_recording(path: Path, dips: int, prints_per_dip: int, *, with_oi: bool 
     return write_recording(path, lines)
 
 
+@pytest.fixture
+def user_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Path]:
+    """Factory: the user's config file ($LIQTUI_CONFIG) with this text."""
+
+    def make(text: str) -> Path:
+        user = tmp_path / "user.toml"
+        user.write_text(text)
+        monkeypatch.setenv("LIQTUI_CONFIG", str(user))
+        return user
+
+    return make
+
+
 def test_cli_calibrate_writes_rho_and_the_snapshot_says_calibrated(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, user_config: Callable[[str], Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     from liqtui.cli import main
 
     rec = _dip_recording(tmp_path / "dips.jsonl", dips=6, prints_per_dip=10)
-    user = tmp_path / "user.toml"
-    user.write_text("[general]\nfps = 3.0\n")
-    monkeypatch.setenv("LIQTUI_CONFIG", str(user))
+    user = user_config("[general]\nfps = 3.0\n")
     argv = ["calibrate", "--replay", str(rec), "--symbol", "BTC", "--warmup", "10m"]
     assert main(argv) == 0
     out = capsys.readouterr().out
@@ -320,14 +329,12 @@ def test_cli_calibrate_writes_rho_and_the_snapshot_says_calibrated(
 
 
 def test_cli_calibrate_writes_to_a_config_with_dotted_keys(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, user_config: Callable[[str], Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     from liqtui.cli import main
 
     rec = _dip_recording(tmp_path / "dips.jsonl", dips=6, prints_per_dip=10)
-    user = tmp_path / "user.toml"
-    user.write_text("# my settings\nmodel.rho = 0.3  # by hand\n[general]\nfps = 3.0\n")
-    monkeypatch.setenv("LIQTUI_CONFIG", str(user))
+    user = user_config("# my settings\nmodel.rho = 0.3  # by hand\n[general]\nfps = 3.0\n")
     argv = ["calibrate", "--replay", str(rec), "--symbol", "BTC", "--warmup", "10m", "--write"]
     assert main(argv) == 0, capsys.readouterr().err
     text = user.read_text()
@@ -337,14 +344,12 @@ def test_cli_calibrate_writes_to_a_config_with_dotted_keys(
 
 
 def test_cli_calibrate_says_it_needs_open_interest(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, user_config: Callable[[str], Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     from liqtui.cli import main
 
     rec = _dip_recording(tmp_path / "no-oi.jsonl", dips=6, prints_per_dip=10, with_oi=False)
-    user = tmp_path / "user.toml"
-    user.write_text("")
-    monkeypatch.setenv("LIQTUI_CONFIG", str(user))
+    user = user_config("")
     reason = (
         "no open interest in the recording: the estimated map needs OI; "
         "60 realized prints found (binance 60)"
@@ -364,14 +369,12 @@ def test_cli_calibrate_says_it_needs_open_interest(
 
 
 def test_cli_refuses_to_write_from_too_few_prints(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, user_config: Callable[[str], Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     from liqtui.cli import main
 
     rec = _dip_recording(tmp_path / "few.jsonl", dips=1, prints_per_dip=3)
-    user = tmp_path / "user.toml"
-    user.write_text("")
-    monkeypatch.setenv("LIQTUI_CONFIG", str(user))
+    user = user_config("")
     status = main(["calibrate", "--replay", str(rec), "--warmup", "10m", "--write"])
     assert status == 1 and "not written" in capsys.readouterr().err
     assert user.read_text() == ""

@@ -382,23 +382,15 @@ def test_output_replaces_the_file_atomically(
     replay: Path,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    renames: list[tuple[str, str]],
 ) -> None:
     target = tmp_path / "btc.json"
     target.write_text("old\n")
     target.chmod(0o644)
-    seen: list[tuple[str, str]] = []
-    real_replace = os.replace
-
-    def spy(src: str, dst: str) -> None:  # at the moment of the rename
-        seen.append((Path(dst).read_text(), Path(src).read_text()))
-        real_replace(src, dst)
-
-    monkeypatch.setattr(os, "replace", spy)
     args = ["--replay", str(replay), "--symbol", "BTC", "--format", "json"]
     status, out, _ = snapshot_out(capsys, *args, "--output", str(target))
     assert status == 0 and out == ""
-    ((before, written),) = seen
+    ((before, written),) = renames
     assert before == "old\n"  # the target was never written in place
     assert target.read_text() == written and validate_lines(written)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["btc.json"]  # no temp file left
