@@ -15,19 +15,21 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from liqtui.events import EXCHANGES
 from liqtui.markets import SymbolError, market_key
-from liqtui.model.density import (
+from liqtui.model.presets import (
     FITTED,
     LEVERAGE_TIERS,
     OI_DECREASE_RULES,
     PRESETS,
     TIER_FILTERS,
-    ModelParams,
 )
 from liqtui.resources import data_path
+
+if TYPE_CHECKING:
+    from liqtui.model.density import ModelParams
 
 
 class ConfigError(Exception):
@@ -291,6 +293,8 @@ class Settings:
     files: tuple[str, ...] = ()  # the files these settings came from, lowest precedence first
 
     def model_params(self, window_ms: int | None = None) -> ModelParams:
+        from liqtui.model.density import ModelParams  # numpy: not needed to read settings
+
         m = self.model
         return ModelParams(
             bin_pct=m.bin_pct,
