@@ -8,9 +8,9 @@ import contextlib
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from liqtui import __version__
 
@@ -85,13 +85,37 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _duration(text: str) -> int:
-    from liqtui.config import parse_duration
+def _ranged(key: str) -> Callable[[str], Any]:
+    """An argparse type: a value of `key`, checked against its range in liqtui.config.RANGES
+    (the same range as the config file's, for the flags that set a setting)."""
+    from liqtui.config import RANGES
 
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    rng = RANGES[key]
+
+    def parse(text: str) -> Any:
+        try:
+            return rng.parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = key  # argparse names the type in some messages
+    return parse
+
+
+def _allowed(key: str) -> str:
+    """ "0.2 to 30": the range of `key`, for --help."""
+    from liqtui.config import RANGES
+
+    return str(RANGES[key])
+
+
+def _add_ranged(
+    p: argparse.ArgumentParser, flag: str, key: str, what: str, shown: str = "", **kw: Any
+) -> None:
+    """A flag checked against the range of `key`; its help says what it is, the range and
+    (`shown`) the default."""
+    default = f" ({shown})" if shown else ""
+    p.add_argument(flag, type=_ranged(key), help=f"{what}, {_allowed(key)}{default}", **kw)
 
 
 def _speed(text: str) -> float | None:
@@ -112,42 +136,17 @@ def _symbol(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("the seed must be zero or more")
-    return value
-
-
-def _fps(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.2 <= value <= 30:
-        raise argparse.ArgumentTypeError("fps must be between 0.2 and 30")
-    return value
-
-
 def _add_common(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--demo", action="store_true", help="run on the built-in market simulator")
     src.add_argument("--replay", metavar="FILE", type=Path, help="replay a recording")
-    p.add_argument("--speed", type=_speed, metavar="N|max", help="replay speed (default 1)")
-    p.add_argument("--seed", type=_seed, metavar="N", help="demo simulator seed (default 0)")
+    p.add_argument(
+        "--speed",
+        type=_speed,
+        metavar="N|max",
+        help=f"replay speed, {_allowed('replay.speed')} (default 1)",
+    )
+    _add_ranged(p, "--seed", "demo.seed", "demo simulator seed", "default 0", metavar="N")
     p.add_argument(
         "--symbol",
         action="append",
@@ -155,30 +154,16 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         metavar="SYM",
         help="market: BTC, BTCUSDT or BTC/USDT:USDT (repeat for several; default: watchlist)",
     )
-    p.add_argument("--window", type=_duration, metavar="DURATION", help="realized window (24h)")
-    p.add_argument("--preset", choices=("high", "balanced", "observed-low"), help="leverage prior")
+    _add_ranged(p, "--window", "model.window", "realized window", "24h", metavar="DURATION")
+    p.add_argument("--preset", choices=_choices("model.preset"), help="leverage prior")
     p.add_argument("--config", metavar="FILE", type=Path, help="settings file (overrides yours)")
     p.add_argument("--record", metavar="FILE", type=Path, help="record the live feeds to FILE")
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0 < value <= 3600:
-        raise argparse.ArgumentTypeError("--wait must be between 0 and 3600 seconds")
-    return value
+def _choices(key: str) -> tuple[str, ...]:
+    from liqtui.config import choices
 
-
-MIN_EVERY_MS = 100
-
-
-def _period(text: str) -> int:
-    ms = _duration(text)
-    if ms < MIN_EVERY_MS:
-        raise argparse.ArgumentTypeError(f"{text!r}: --every must be at least {MIN_EVERY_MS}ms")
-    return ms
+    return choices(key)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -190,20 +175,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"liqtui {__version__}")
     _add_common(parser)
-    parser.add_argument("--fps", type=_fps, help="screen updates per second (default 4)")
+    _add_ranged(parser, "--fps", "general.fps", "screen updates per second", "default 4")
     parser.add_argument("--theme", help="theme name (default liqtui-dark)")
     parser.add_argument(
         "--color",
         dest="tui_color",
-        choices=("auto", "truecolor", "256", "16", "none"),
+        choices=_choices("general.color"),
         help="terminal colors (default auto; NO_COLOR means none; 16 uses the terminal's palette)",
     )
     parser.add_argument(
         "--view",
-        choices=("ladder", "heatmap", "cascade", "exchanges", "chart"),
+        choices=_choices("general.view"),
         help="view at start (default ladder; v cycles)",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(
+        dest="command",
+        metavar="[COMMAND]",
+        title="commands (none: the terminal UI)",
+        parser_class=_Parser,
+    )
     snap = sub.add_parser(
         "snapshot",
         help="print one frame per market and exit (text, ansi, json, csv, svg), or one per period",
@@ -222,18 +212,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="text (plain), ansi (colored), json (JSON Lines), csv (a row per price level) "
         "or svg (the TUI screen) (text)",
     )
-    snap.add_argument("--width", type=_positive_int, default=100, help="text width (100)")
-    snap.add_argument("--height", type=_positive_int, default=40, help="lines per frame (40)")
-    snap.add_argument(
-        "--wait", type=_seconds, default=20.0, metavar="SECONDS", help="live: wait at most (20)"
+    _add_ranged(snap, "--width", "snapshot.width", "text width", "100", default=100)
+    _add_ranged(snap, "--height", "snapshot.height", "lines per frame", "40", default=40)
+    _add_ranged(
+        snap, "--wait", "snapshot.wait", "live: wait at most", "20", default=20.0, metavar="SECONDS"
     )
-    snap.add_argument(
+    _add_ranged(
+        snap,
         "--every",
-        type=_period,
+        "snapshot.every",
+        "keep running: one snapshot per period (1m, 15s; live or --demo) until SIGTERM",
         metavar="DURATION",
-        help="keep running: one snapshot per period (1m, 15s; live or --demo) until SIGTERM",
     )
-    snap.add_argument("--count", type=_positive_int, metavar="N", help="--every: stop after N")
+    _add_ranged(snap, "--count", "snapshot.count", "--every: stop after N records", metavar="N")
     snap.add_argument(
         "--output",
         "-o",
@@ -264,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="score the estimated map against realized prints (and the naive ±1/L map)",
         description="Replay a recording (or the simulator) and compare the model's predicted "
         "liquidations (C, estimated) with realized prints (R) per price cell and window, beside "
-        "the naive ±1/L baseline: rank correlations, the share of R in the map's top-20%% cells "
+        "the naive ±1/L baseline: rank correlations, the share of R in the map's top-20% cells "
         "before price crossed them, and rho = sum R / sum C. --write stores rho (and with "
         "--fit-weights the fitted leverage weights) in your config. See docs/model.md.",
     )
@@ -280,28 +271,42 @@ def _add_calibrate_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--replay", metavar="FILE", type=Path, help="recording to calibrate on")
     src.add_argument("--demo", action="store_true", help="the built-in simulator (synthetic)")
     p.add_argument("--symbol", action="append", type=_symbol, metavar="SYM", help="market(s)")
-    p.add_argument("--preset", help="leverage preset to score (default: from the config)")
-    p.add_argument("--tier-filter", choices=("all", "25x+"), default="all", help="(all)")
     p.add_argument(
-        "--window", type=_duration, default=hour_ms, metavar="DURATION", help="window (1h)"
+        "--preset",
+        choices=_choices("model.preset"),
+        help="leverage preset to score (default: from the config)",
     )
     p.add_argument(
+        "--tier-filter", choices=_choices("model.tier_filter"), default="all", help="(all)"
+    )
+    duration = {"metavar": "DURATION"}
+    _add_ranged(p, "--window", "calibrate.window", "window", "1h", default=hour_ms, **duration)
+    _add_ranged(
+        p,
         "--warmup",
-        type=_duration,
+        "calibrate.warmup",
+        "replayed time that builds the map before scoring starts",
+        "24h",
         default=day_ms,
-        metavar="DURATION",
-        help="replayed time that builds the map before scoring starts (24h)",
+        **duration,
     )
-    p.add_argument("--cell-pct", type=float, default=0.0025, help="price cell, fraction (0.0025)")
-    p.add_argument("--band", type=float, default=0.10, help="top-20%% ranking band (0.10)")
-    p.add_argument(
+    fraction = {"metavar": "FRACTION"}
+    _add_ranged(
+        p, "--cell-pct", "calibrate.cell_pct", "price cell", "0.0025", default=0.0025, **fraction
+    )
+    _add_ranged(
+        p, "--band", "calibrate.band", "top-20%% ranking band", "0.10", default=0.10, **fraction
+    )
+    _add_ranged(
+        p,
         "--duration",
-        type=_duration,
+        "calibrate.duration",
+        "--demo: simulated time after the warm-up",
+        "3d",
         default=3 * day_ms,
-        metavar="DURATION",
-        help="--demo: simulated time after the warm-up (3d)",
+        **duration,
     )
-    p.add_argument("--seed", type=int, default=0, help="--demo: simulator seed (0)")
+    _add_ranged(p, "--seed", "demo.seed", "--demo: simulator seed", "0", default=0, metavar="N")
     p.add_argument("--fit-weights", action="store_true", help="fit the leverage weights too")
     p.add_argument("--write", action="store_true", help="write ρ (and weights) to your config")
     p.add_argument("--format", choices=("text", "json"), default="text", help="(text)")
@@ -482,7 +487,9 @@ class _Output:
             _write_all(self.fd, data.encode("utf-8"))
             os.fsync(self.fd)
         elif self.path is not None:
-            _write_atomic(self.path, data)
+            from liqtui.files import write_atomic
+
+            write_atomic(self.path, data)
         else:
             try:
                 fd = self.out.fileno()
@@ -505,30 +512,6 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
-
-
-def _write_atomic(path: Path, data: str) -> None:
-    """Write a sibling temporary file, then rename it over `path`."""
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:  # mkstemp makes the file private; keep the mode the file had, or the usual one
-            mode = os.stat(path).st_mode & 0o777
-        except FileNotFoundError:
-            umask = os.umask(0o022)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _use_color(args: argparse.Namespace, out: IO[str]) -> bool:
@@ -841,6 +824,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(args.config)
     except ConfigError as exc:
         return _fail(str(exc))
+    if getattr(args, "preset", None) == "fitted" and not settings.model.fitted_weights:
+        return _fail(
+            "--preset fitted needs model.fitted_weights in your config "
+            "(liqtui calibrate --fit-weights --write fits them)"
+        )
     try:
         if args.command == "snapshot":
             return run_snapshot(settings, args)

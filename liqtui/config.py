@@ -9,24 +9,27 @@ the file, the key and the problem.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from liqtui.events import EXCHANGES
 from liqtui.markets import SymbolError, market_key
-from liqtui.model.density import (
+from liqtui.model.presets import (
     FITTED,
     LEVERAGE_TIERS,
     OI_DECREASE_RULES,
     PRESETS,
     TIER_FILTERS,
-    ModelParams,
 )
 from liqtui.resources import data_path
+
+if TYPE_CHECKING:
+    from liqtui.model.density import ModelParams
 
 
 class ConfigError(Exception):
@@ -38,14 +41,141 @@ _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w
 
 
 def parse_duration(text: str) -> int:
-    """'24h' → 86_400_000 ms. Units: ms, s, m, h, d, w."""
+    """'24h' → 86_400_000 ms. Units: ms, s, m, h, d, w. Rounds to whole milliseconds and never
+    returns 0 (a duration that rounds to nothing is an error, not an instant)."""
     match = _DURATION_RE.match(text) if isinstance(text, str) else None
     if not match:
         raise ValueError(f"{text!r} is not a duration like 90s, 15m, 24h or 30d")
     value = float(match.group(1)) * _UNIT_MS[match.group(2)]
-    if value <= 0:
-        raise ValueError(f"{text!r} must be longer than zero")
-    return int(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is far too long")
+    if value < 1:
+        raise ValueError(f"{text!r} is shorter than 1ms")
+    return round(value)
+
+
+def format_duration(ms: int) -> str:
+    """86_400_000 → '1d': the largest unit that divides it evenly."""
+    for unit in ("d", "h", "m", "s"):
+        if ms % _UNIT_MS[unit] == 0:
+            return f"{ms // _UNIT_MS[unit]}{unit}"
+    return f"{ms}ms"
+
+
+def _number(x: float) -> str:
+    """1e12 → '1e12', 30 → '30', 0.0001 → '0.0001' (as TOML would accept them)."""
+    short = f"{x:.0e}".replace("e+0", "e").replace("e+", "e")
+    if abs(x) >= 1e6 and float(short) == x:
+        return short
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric setting accepts, both ends included. For a duration the ends are
+    in milliseconds and the setting is written like "90s"."""
+
+    lo: float
+    hi: float
+    kind: Literal["number", "whole", "duration"] = "number"
+    words: tuple[str, ...] = ()  # accepted instead of a number ("auto", "max")
+
+    def show(self, x: float) -> str:
+        if self.kind == "duration":
+            return format_duration(int(x))
+        return str(int(x)) if self.kind == "whole" else _number(x)
+
+    def __str__(self) -> str:
+        span = f"{self.show(self.lo)} to {self.show(self.hi)}"
+        return ", or ".join((span, *self.words))
+
+    def check(self, value: float, shown: str) -> None:
+        """Raise ValueError (a user-facing phrase) unless `value` is finite and in range."""
+        if not math.isfinite(value):
+            raise ValueError(f"{shown} is not a finite number (allowed: {self})")
+        if value < self.lo:
+            raise ValueError(f"{shown} is below the minimum {self.show(self.lo)} (allowed: {self})")
+        if value > self.hi:
+            raise ValueError(f"{shown} is above the maximum {self.show(self.hi)} (allowed: {self})")
+
+    def parse(self, text: str) -> int | float | str:
+        """A value as written on the command line or in a TOML string: one of `words`, or
+        the number (milliseconds for a duration), checked."""
+        if text.strip().lower() in self.words:
+            return text.strip().lower()
+        value: int | float
+        try:
+            if self.kind == "duration":
+                value = parse_duration(text)
+            elif self.kind == "whole":
+                value = int(text)
+            else:
+                value = float(text)
+        except ValueError as exc:
+            what = {"number": "a number", "whole": "a whole number"}.get(self.kind)
+            problem = f"{text!r} is not {what}" if what else str(exc)
+            raise ValueError(f"{problem} (allowed: {self})") from None
+        self.check(value, repr(text))
+        return value
+
+
+def _ms(text: str) -> int:
+    return parse_duration(text)
+
+
+# The allowed range of every numeric setting, and of the command-line flags that set the same
+# things (--fps, --speed, --window, --seed) or only exist as flags (snapshot.*, calibrate.*).
+# Why the ends are where they are:
+# - polls and reconnects stay within what the exchanges tolerate before they throttle or ban
+#   an IP (Binance: 2,400 REST weight a minute, 300 connection attempts per 5 minutes);
+# - model sizes bound the memory per market (history: rows x 12 x cells x 4 bytes, at most
+#   about 40 MB; grid: at most 18,000 bins) and the work per step;
+# - a step under 1 s or a warm-up over 7 d only burns CPU.
+RANGES: dict[str, Range] = {
+    "general.fps": Range(0.2, 30),
+    "general.absolute_top_usd": Range(1, 1e12),
+    "model.window": Range(_ms("1m"), _ms("30d"), "duration"),
+    "model.bin_pct": Range(0.0001, 0.01),
+    "model.span_pct": Range(0.05, 0.9),
+    "model.step": Range(_ms("1s"), _ms("1h"), "duration"),
+    "model.half_life": Range(_ms("10m"), _ms("365d"), "duration", words=("auto",)),
+    "model.imbalance_k": Range(0, 2),
+    "model.funding_tilt": Range(0, 0.3),
+    "model.entry_points": Range(1, 64, "whole"),
+    "model.position_usd": Range(1, 1e9),
+    "model.history_rows": Range(8, 480, "whole"),
+    "model.history_bin_pct": Range(0.001, 0.05),
+    "model.rho": Range(0, 1000),
+    "model.fitted_weights": Range(0, 1),  # each weight
+    "ladder.span_pct": Range(0.002, 0.35),
+    "ladder.realized_mark_usd": Range(0, 1e12),
+    "replay.speed": Range(0.01, 100_000, words=("max",)),
+    "replay.max_gap": Range(_ms("100ms"), _ms("1h"), "duration"),
+    "demo.seed": Range(0, 2**32 - 1, "whole"),
+    "demo.speed": Range(0.1, 1000),
+    "demo.warmup": Range(_ms("1m"), _ms("7d"), "duration"),
+    "feeds.oi_poll": Range(_ms("5s"), _ms("1h"), "duration"),
+    "feeds.depth_poll": Range(_ms("10s"), _ms("1h"), "duration"),
+    "feeds.stale_after": Range(_ms("10s"), _ms("1h"), "duration"),
+    "feeds.reconnect_initial": Range(_ms("250ms"), _ms("1m"), "duration"),
+    "feeds.reconnect_max": Range(_ms("5s"), _ms("1h"), "duration"),
+    "feeds.renew_after": Range(_ms("10m"), _ms("24h"), "duration"),
+    "alerts.realized_usd_per_min": Range(0, 1e12),
+    "alerts.dense_zone_usd": Range(0, 1e12),
+    "alerts.dense_zone_pct": Range(0.0001, 0.05),
+    "alerts.min_interval": Range(_ms("1s"), _ms("1d"), "duration"),
+    # Command-line only.
+    "snapshot.width": Range(20, 1000, "whole"),
+    "snapshot.height": Range(5, 1000, "whole"),
+    "snapshot.wait": Range(0.1, 3600),  # seconds
+    "snapshot.every": Range(_ms("100ms"), _ms("1d"), "duration"),
+    "snapshot.count": Range(1, 1_000_000_000, "whole"),
+    "calibrate.window": Range(_ms("1m"), _ms("7d"), "duration"),
+    "calibrate.warmup": Range(_ms("1s"), _ms("30d"), "duration"),
+    "calibrate.duration": Range(_ms("1h"), _ms("30d"), "duration"),
+    "calibrate.cell_pct": Range(0.0005, 0.05),
+    "calibrate.band": Range(0.01, 0.5),
+}
 
 
 def _choice(*options: str) -> dict[str, Any]:
@@ -56,14 +186,14 @@ def _choice(*options: str) -> dict[str, Any]:
 class General:
     watchlist: list[str] = field(default_factory=lambda: ["BTC", "ETH", "SOL"])
     theme: str = "liqtui-dark"
-    fps: float = field(default=4.0, metadata={"min": 0.2, "max": 30.0})
+    fps: float = 4.0
     themes_dir: str = ""
     color: str = field(default="auto", metadata=_choice("auto", "truecolor", "256", "16", "none"))
     view: str = field(
         default="ladder", metadata=_choice("ladder", "heatmap", "cascade", "exchanges", "chart")
     )
     color_scale: str = field(default="relative", metadata=_choice("relative", "absolute"))
-    absolute_top_usd: float = field(default=10_000_000.0, metadata={"min": 1.0})
+    absolute_top_usd: float = 10_000_000.0
     screenshot_dir: str = ""
 
 
@@ -72,20 +202,20 @@ class Model:
     # "fitted" is accepted too (the weights `liqtui calibrate --write` fitted), when set.
     preset: str = field(default="high", metadata={**_choice(*PRESETS), "also": (FITTED,)})
     tier_filter: str = field(default="all", metadata=_choice(*TIER_FILTERS))
-    window: str = field(default="24h", metadata={"duration": True})
-    bin_pct: float = field(default=0.0005, metadata={"min": 0.00001, "max": 0.01})
-    span_pct: float = field(default=0.35, metadata={"min": 0.05, "max": 0.9})
-    step: str = field(default="1m", metadata={"duration": True})
-    half_life: str = field(default="auto", metadata={"duration": True, "auto": True})
-    imbalance_k: float = field(default=0.5, metadata={"min": 0.0, "max": 2.0})
-    funding_tilt: float = field(default=0.05, metadata={"min": 0.0, "max": 0.3})
-    entry_points: int = field(default=8, metadata={"min": 1, "max": 64})
+    window: str = "24h"
+    bin_pct: float = 0.0005
+    span_pct: float = 0.35
+    step: str = "1m"
+    half_life: str = "auto"
+    imbalance_k: float = 0.5
+    funding_tilt: float = 0.05
+    entry_points: int = 8
     oi_decrease: str = field(default="side-aware", metadata=_choice(*OI_DECREASE_RULES))
-    position_usd: float = field(default=10_000.0, metadata={"min": 1.0})
-    history_rows: int = field(default=96, metadata={"min": 8, "max": 1440})
-    history_bin_pct: float = field(default=0.0025, metadata={"min": 0.0001, "max": 0.05})
+    position_usd: float = 10_000.0
+    history_rows: int = 96
+    history_bin_pct: float = 0.0025
     tiers_file: str = ""
-    rho: float = field(default=0.0, metadata={"min": 0.0})
+    rho: float = 0.0
     calibrated_preset: str = field(default="", metadata=_choice("", *PRESETS, FITTED))
     calibrated_on: str = ""
     fitted_weights: list[float] = field(default_factory=list)
@@ -93,44 +223,44 @@ class Model:
 
 @dataclass(frozen=True)
 class Ladder:
-    span_pct: float = field(default=0.08, metadata={"min": 0.002, "max": 0.35})
-    realized_mark_usd: float = field(default=100_000.0, metadata={"min": 0.0})
+    span_pct: float = 0.08
+    realized_mark_usd: float = 100_000.0
 
 
 @dataclass(frozen=True)
 class Replay:
     speed: str = "1"  # a multiple of real time, or "max"
-    max_gap: str = field(default="5s", metadata={"duration": True})
+    max_gap: str = "5s"
 
 
 @dataclass(frozen=True)
 class Demo:
-    seed: int = field(default=0, metadata={"min": 0})
-    speed: float = field(default=1.0, metadata={"min": 0.1, "max": 1000.0})
-    warmup: str = field(default="6h", metadata={"duration": True})
+    seed: int = 0
+    speed: float = 1.0
+    warmup: str = "6h"
 
 
 @dataclass(frozen=True)
 class Feeds:
     exchanges: list[str] = field(default_factory=lambda: list(EXCHANGES))
-    oi_poll: str = field(default="10s", metadata={"duration": True})
-    depth_poll: str = field(default="15s", metadata={"duration": True})
-    stale_after: str = field(default="60s", metadata={"duration": True})
-    reconnect_initial: str = field(default="500ms", metadata={"duration": True})
-    reconnect_max: str = field(default="30s", metadata={"duration": True})
-    renew_after: str = field(default="23h", metadata={"duration": True})
+    oi_poll: str = "10s"
+    depth_poll: str = "15s"
+    stale_after: str = "60s"
+    reconnect_initial: str = "500ms"
+    reconnect_max: str = "30s"
+    renew_after: str = "23h"
 
 
 @dataclass(frozen=True)
 class Alerts:
     enabled: bool = True
     bell: bool = True
-    realized_usd_per_min: float = field(default=0.0, metadata={"min": 0.0})
-    dense_zone_usd: float = field(default=0.0, metadata={"min": 0.0})
-    dense_zone_pct: float = field(default=0.002, metadata={"min": 0.0001, "max": 0.05})
+    realized_usd_per_min: float = 0.0
+    dense_zone_usd: float = 0.0
+    dense_zone_pct: float = 0.002
     cascade: bool = True
     command: list[str] = field(default_factory=list)
-    min_interval: str = field(default="60s", metadata={"duration": True})
+    min_interval: str = "60s"
 
 
 @dataclass(frozen=True)
@@ -163,6 +293,8 @@ class Settings:
     files: tuple[str, ...] = ()  # the files these settings came from, lowest precedence first
 
     def model_params(self, window_ms: int | None = None) -> ModelParams:
+        from liqtui.model.density import ModelParams  # numpy: not needed to read settings
+
         m = self.model
         return ModelParams(
             bin_pct=m.bin_pct,
@@ -217,19 +349,56 @@ def _apply_exchanges(
     return out
 
 
-def _convert(value: Any, f: dataclasses.Field[Any], where: str) -> Any:
-    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+def _type_name(f: dataclasses.Field[Any]) -> str:
+    return f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _convert_ranged(value: Any, kind: str, rng: Range) -> Any:
+    """A numeric setting checked against its range; raises ValueError (the problem)."""
+    if kind == "list[float]":  # each item in range (model.fitted_weights)
+        if not isinstance(value, list):
+            raise ValueError(f"expected a list of numbers (allowed for each: {rng})")
+        for i, item in enumerate(value):
+            if not _is_number(item):
+                raise ValueError(f"item {i + 1}: {item!r} is not a number (allowed: {rng})")
+            try:
+                rng.check(float(item), repr(item))
+            except ValueError as exc:
+                raise ValueError(f"item {i + 1}: {exc}") from None
+        return [float(v) for v in value]
+    if isinstance(value, str) and kind == "str":  # a duration, or a number written as text
+        parsed = rng.parse(value)
+        return parsed if isinstance(parsed, str) else value  # a word ("auto") in lower case
+    if rng.kind == "duration":
+        raise ValueError(f'expected a duration like "90s", got {value!r} (allowed: {rng})')
+    if rng.kind == "whole" and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ValueError(f"expected a whole number, got {value!r} (allowed: {rng})")
+    if not _is_number(value):
+        raise ValueError(f"expected a number, got {value!r} (allowed: {rng})")
+    rng.check(float(value), repr(value))
+    if kind == "str":  # replay.speed = 10: kept as the text "10"
+        return str(value)
+    return float(value) if kind == "float" else value
+
+
+def _convert(value: Any, f: dataclasses.Field[Any], key: str, where: str) -> Any:
+    """A setting's value from TOML, checked; `key` is "section.name"."""
+    kind = _type_name(f)
     meta = f.metadata
-    if kind == "list[float]":
-        ok = isinstance(value, list) and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in value
-        )
-        if not ok:
-            raise ConfigError(f"{where}: expected a list of numbers >= 0")
+    rng = RANGES.get(key)
+    if rng is not None:
+        try:
+            value = _convert_ranged(value, kind, rng)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
         if f.name == "fitted_weights" and value and len(value) != len(LEVERAGE_TIERS):
             tiers = "/".join(f"{t}x" for t in LEVERAGE_TIERS)
             raise ConfigError(f"{where}: expected {len(LEVERAGE_TIERS)} weights ({tiers})")
-        return [float(v) for v in value]
+        return value
     if kind == "list[str]":
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{where}: expected a list of strings")
@@ -251,50 +420,28 @@ def _convert(value: Any, f: dataclasses.Field[Any], where: str) -> Any:
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: expected true or false, got {value!r}")
         return value
-    if kind == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected a whole number, got {value!r}")
-    elif kind == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        value = float(value)
-        if value != value:
-            raise ConfigError(f"{where}: expected a number, got nan")
-    elif kind == "str":
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and f.name == "speed":
-            value = str(value)
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
-        if "choices" in meta and value not in (*meta["choices"], *meta.get("also", ())):
-            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(meta['choices'])}")
-        if meta.get("duration") and not (meta.get("auto") and value == "auto"):
-            try:
-                parse_duration(value)
-            except ValueError as exc:
-                raise ConfigError(f"{where}: {exc}") from None
-        if f.name == "speed":
-            try:
-                parse_speed(value)
-            except ValueError as exc:
-                raise ConfigError(f"{where}: {exc}") from None
-    if "min" in meta and value < meta["min"]:
-        raise ConfigError(f"{where}: {value!r} is below the minimum {meta['min']}")
-    if "max" in meta and value > meta["max"]:
-        raise ConfigError(f"{where}: {value!r} is above the maximum {meta['max']}")
+    if kind != "str":  # every numeric setting has a range (tests/test_config.py checks)
+        raise TypeError(f"{key}: no range declared in RANGES")
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
+    accepted = (*meta.get("choices", ()), *meta.get("also", ()))
+    if accepted and value not in accepted:
+        raise ConfigError(f"{where}: {value!r} is not one of {', '.join(accepted)}")
     return value
 
 
+def choices(key: str) -> tuple[str, ...]:
+    """The words a setting accepts ("general.view" → ladder, heatmap, ...), for --help."""
+    section, name = key.split(".")
+    fields = {f.name: f for f in dataclasses.fields(getattr(Settings(), section))}
+    meta = fields[name].metadata
+    return (*meta["choices"], *meta.get("also", ()))
+
+
 def parse_speed(text: str) -> float | None:
-    """'max' → None (as fast as possible); '10' → 10.0."""
-    if text.strip().lower() == "max":
-        return None
-    try:
-        speed = float(text)
-    except ValueError:
-        raise ValueError(f"speed {text!r} is not a number or 'max'") from None
-    if not speed > 0 or speed == float("inf"):
-        raise ValueError(f"speed {text!r} must be a positive number or 'max'")
-    return speed
+    """'max' → None (as fast as possible); '10' → 10.0, within replay.speed's range."""
+    value = RANGES["replay.speed"].parse(text)
+    return None if value == "max" else float(value)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -338,7 +485,7 @@ def apply_file(settings: Settings, data: dict[str, Any], path: Path | str) -> Se
         for key, value in body.items():
             if key not in fields:
                 raise ConfigError(f"{path}: unknown key {name}.{key} (known: {', '.join(fields)})")
-            changes[key] = _convert(value, fields[key], f"{path}: {name}.{key}")
+            changes[key] = _convert(value, fields[key], f"{name}.{key}", f"{path}: {name}.{key}")
         sections[name] = dataclasses.replace(current, **changes)
     return dataclasses.replace(settings, files=(*settings.files, str(path)), **sections)
 

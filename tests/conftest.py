@@ -4,6 +4,7 @@ factory for small Binance recordings. Times are fixed (2026-01-01 UTC), never th
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -113,3 +114,18 @@ def demo_engine_and_history(seed: int = 3, symbols: tuple[str, ...] = ("BTC", "E
 def demo_engine():  # type: ignore[no-untyped-def]
     """(engine, history) from the demo simulator; see demo_engine_and_history."""
     return demo_engine_and_history()
+
+
+@pytest.fixture
+def renames(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Spy on os.replace: (the target's text, the new file's text) at the moment of each
+    rename, to show a file is replaced atomically rather than written in place."""
+    seen: list[tuple[str, str]] = []
+    real_replace = os.replace
+
+    def spy(src: str, dst: str) -> None:
+        seen.append((Path(dst).read_text(), Path(src).read_text()))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", spy)
+    return seen

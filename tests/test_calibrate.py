@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import io
 import json
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -113,7 +115,54 @@ def test_nothing_to_compare_without_prints() -> None:
         cal.advance(T0 + m * MIN + 2)
     res = cal.result("BTC")
     assert not res.comparable and res.exchanges == () and res.model.rho is None
-    assert "not calibrated" in calibrate.format_result(res, "x")
+    reason = "no realized prints in the recording (open interest from binance)"
+    assert res.not_comparable_reason == reason
+    assert f"not calibrated (ρ undefined): {reason}" in calibrate.format_result(res, "x")
+
+
+def _feed(cal: Calibrator, *, oi_rises: bool = True) -> None:
+    """Ten minutes of Binance BTC: mark 100,000 (a dip to 99,300 in minute 6), OI readings
+    (rising or flat), and a Bybit long liquidated at 99,300 in minute 6 (sent twice)."""
+    for m in range(10):
+        t = T0 + m * MIN
+        cal.apply(MarkPrice("binance", "BTC", t, 99_300.0 if m == 6 else 100_000.0))
+        cal.apply(OpenInterest("binance", "BTC", t + 1, 1_000.0 + (10.0 * m if oi_rises else 0)))
+        if m == 6:
+            for _ in range(2):  # the same print twice (two collectors): counted once
+                cal.apply(Liquidation("bybit", "BTC", t + 2, "long", 99_300.0, 1.0, 99_300.0))
+        cal.advance(t + 3)
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [
+        ("no such market", "no data for ETH in the source"),
+        ("flat OI", "open interest (binance) never changed, so the estimated map is empty; "
+                    "1 realized prints found (bybit 1)"),
+        ("prints elsewhere", "1 realized prints found (bybit 1), but none from an exchange with an "
+                             "estimated map (binance, from open interest)"),
+    ],
+)  # fmt: skip
+def test_calibrator_says_why_a_market_cannot_be_scored(case: str, reason: str) -> None:
+    cal = Calibrator(Engine(), warmup_ms=0)
+    _feed(cal, oi_rises=case != "flat OI")
+    res = cal.result("ETH" if case == "no such market" else "BTC")
+    assert not res.comparable and res.not_comparable_reason == reason
+
+
+def test_calibrator_says_when_every_print_fell_in_the_warm_up() -> None:
+    cal = Calibrator(Engine(), warmup_ms=2 * 3_600_000)
+    for m in range(10):  # Binance prints this time, all within the first two hours
+        t = T0 + m * MIN
+        cal.apply(MarkPrice("binance", "BTC", t, 100_000.0))
+        cal.apply(OpenInterest("binance", "BTC", t + 1, 1_000.0 + 10.0 * m))
+        cal.apply(Liquidation("binance", "BTC", t + 2, "long", 99_000.0, 1.0, 99_000.0))
+        cal.advance(t + 3)
+    res = cal.result("BTC")
+    assert res.not_comparable_reason == (
+        "10 realized prints found (binance 10), all within the warm-up (the first 2h, which "
+        "builds the map): use a shorter --warmup or a longer recording"
+    )
 
 
 def test_update_config_keeps_the_rest_of_the_file(tmp_path: Path) -> None:
@@ -146,8 +195,65 @@ def test_update_config_keeps_the_rest_of_the_file(tmp_path: Path) -> None:
     assert tomllib.loads(fresh.read_text()) == {"model": {"rho": 0.3}}
 
 
-def _dip_recording(path: Path, dips: int, prints_per_dip: int) -> Path:
-    """The dip scenario as a Binance recording (mark prices, OI replies, forceOrders)."""
+DOTTED_AND_INLINE = [
+    # Dotted keys at the top, before a table: the old line-based writer added a second [model].
+    ("# mine\nmodel.rho = 0.5  # old\nmodel.preset = \"balanced\"\n[general]\nfps = 2.0\n",
+     ["# mine", "# old", "model.rho = 0.125", 'model.calibrated_on = "x"']),
+    # Dotted keys after the tables ([general] ends where the next table starts).
+    ('[general]\nfps = 2.0\n[ladder]\nspan_pct = 0.05\n[model]\npreset = "balanced"  # p\n',
+     ["# p", "[ladder]"]),
+    # An inline table.
+    ('model = { rho = 0.5, preset = "balanced" }\n[general]\nfps = 2.0\n', ["model = {"]),
+    # A table header with a comment and odd spacing, and a sub-table-like neighbour.
+    ('[ general ]  # g\nfps = 2.0\n\n[model]   # m\npreset = "balanced"\n', ["# g", "# m"]),
+    # No [model] yet.
+    ("[general]\nfps = 2.0\n", ["[general]", "[model]"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "kept"), DOTTED_AND_INLINE)
+def test_update_config_edits_toml_as_toml(tmp_path: Path, text: str, kept: list[str]) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    before = tomllib.loads(text)
+    update_config(path, "model", {"rho": 0.125, "calibrated_on": "x"})
+    out = path.read_text()
+    doc = tomllib.loads(out)
+    assert doc["model"]["rho"] == 0.125 and doc["model"]["calibrated_on"] == "x"
+    assert doc["model"].get("preset") == before.get("model", {}).get("preset")
+    assert doc["general"] == before["general"] and doc.get("ladder") == before.get("ladder")
+    for fragment in kept:
+        assert fragment in out, (fragment, out)
+    load_settings(path)  # and liqtui reads it
+
+
+def test_update_config_replaces_the_file_atomically(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, renames: list[tuple[str, str]]
+) -> None:
+    import os
+
+    path = tmp_path / "config.toml"
+    path.write_text("model.rho = 0.5\n")
+    path.chmod(0o640)
+    update_config(path, "model", {"rho": 0.25})
+    ((before, written),) = renames
+    assert before == "model.rho = 0.5\n" and written == "model.rho = 0.25\n"
+    assert path.read_text() == written and path.stat().st_mode & 0o777 == 0o640
+
+    # A write that fails half-way (a full disk) leaves the old file whole and no temp file.
+    def full_disk(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError):
+        update_config(path, "model", {"rho": 0.375})
+    assert path.read_text() == written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.toml"]
+
+
+def _dip_recording(path: Path, dips: int, prints_per_dip: int, *, with_oi: bool = True) -> Path:
+    """The dip scenario as a Binance recording (mark prices, OI replies unless not `with_oi`,
+    forceOrders)."""
     lines = []
 
     def mark(t: int, price: float) -> None:
@@ -159,17 +265,9 @@ def _dip_recording(path: Path, dips: int, prints_per_dip: int) -> Path:
         t = T0 + m * MIN
         mark(t, 100_000.0)
         reply = {"symbol": "BTCUSDT", "openInterest": f"{oi}", "time": t + 1}
-        lines.append(
-            json.dumps(
-                {
-                    "t": t + 1,
-                    "ex": "binance",
-                    "rest": "/fapi/v1/openInterest?symbol=BTCUSDT",
-                    "msg": reply,
-                }
-            )
-            + "\n"
-        )
+        rest = {"t": t + 1, "ex": "binance", "rest": "/fapi/v1/openInterest?symbol=BTCUSDT"}
+        if with_oi:
+            lines.append(json.dumps({**rest, "msg": reply}) + "\n")
         oi += 10.0
         if m >= 12 and m % 10 == 5:
             mark(t + 20_000, 99_300.0)
@@ -182,15 +280,26 @@ def _dip_recording(path: Path, dips: int, prints_per_dip: int) -> Path:
     return write_recording(path, lines)
 
 
+@pytest.fixture
+def user_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Path]:
+    """Factory: the user's config file ($LIQTUI_CONFIG) with this text."""
+
+    def make(text: str) -> Path:
+        user = tmp_path / "user.toml"
+        user.write_text(text)
+        monkeypatch.setenv("LIQTUI_CONFIG", str(user))
+        return user
+
+    return make
+
+
 def test_cli_calibrate_writes_rho_and_the_snapshot_says_calibrated(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, user_config: Callable[[str], Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     from liqtui.cli import main
 
     rec = _dip_recording(tmp_path / "dips.jsonl", dips=6, prints_per_dip=10)
-    user = tmp_path / "user.toml"
-    user.write_text("[general]\nfps = 3.0\n")
-    monkeypatch.setenv("LIQTUI_CONFIG", str(user))
+    user = user_config("[general]\nfps = 3.0\n")
     argv = ["calibrate", "--replay", str(rec), "--symbol", "BTC", "--warmup", "10m"]
     assert main(argv) == 0
     out = capsys.readouterr().out
@@ -219,15 +328,53 @@ def test_cli_calibrate_writes_rho_and_the_snapshot_says_calibrated(
     assert engine_from_settings(load_settings()).snapshot("BTC").preset == "fitted"
 
 
+def test_cli_calibrate_writes_to_a_config_with_dotted_keys(
+    tmp_path: Path, user_config: Callable[[str], Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from liqtui.cli import main
+
+    rec = _dip_recording(tmp_path / "dips.jsonl", dips=6, prints_per_dip=10)
+    user = user_config("# my settings\nmodel.rho = 0.3  # by hand\n[general]\nfps = 3.0\n")
+    argv = ["calibrate", "--replay", str(rec), "--symbol", "BTC", "--warmup", "10m", "--write"]
+    assert main(argv) == 0, capsys.readouterr().err
+    text = user.read_text()
+    assert text.startswith("# my settings\nmodel.rho = ") and "# by hand" in text
+    model = load_settings().model
+    assert model.rho != 0.3 and model.calibrated_preset == "high"
+
+
+def test_cli_calibrate_says_it_needs_open_interest(
+    tmp_path: Path, user_config: Callable[[str], Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from liqtui.cli import main
+
+    rec = _dip_recording(tmp_path / "no-oi.jsonl", dips=6, prints_per_dip=10, with_oi=False)
+    user = user_config("")
+    reason = (
+        "no open interest in the recording: the estimated map needs OI; "
+        "60 realized prints found (binance 60)"
+    )
+    argv = ["calibrate", "--replay", str(rec), "--symbol", "BTC", "--warmup", "10m"]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert (
+        f"compared: nothing — {reason}" in out and f"not calibrated (ρ undefined): {reason}" in out
+    )
+    assert "no realized prints" not in out
+    assert main([*argv, "--format", "json"]) == 1
+    assert json.loads(capsys.readouterr().out)["not_comparable_reason"] == reason
+    assert main([*argv, "--write"]) == 1
+    assert capsys.readouterr().err == f"liqtui: not written: {reason}\n"
+    assert user.read_text() == ""
+
+
 def test_cli_refuses_to_write_from_too_few_prints(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, user_config: Callable[[str], Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     from liqtui.cli import main
 
     rec = _dip_recording(tmp_path / "few.jsonl", dips=1, prints_per_dip=3)
-    user = tmp_path / "user.toml"
-    user.write_text("")
-    monkeypatch.setenv("LIQTUI_CONFIG", str(user))
+    user = user_config("")
     status = main(["calibrate", "--replay", str(rec), "--warmup", "10m", "--write"])
     assert status == 1 and "not written" in capsys.readouterr().err
     assert user.read_text() == ""

@@ -41,6 +41,46 @@ def recording(tmp_path: Path) -> Path:
     )
 
 
+HELP_CHOICES = {
+    (): ["{high,balanced,observed-low,fitted}", "{ladder,heatmap,cascade,exchanges,chart}",
+         "{auto,truecolor,256,16,none}", "snapshot", "record", "calibrate"],
+    ("snapshot",): ["{high,balanced,observed-low,fitted}", "{text,ansi,json,csv,svg}",
+                    "{auto,always,never}", "--every DURATION", "100ms to 1d"],
+    ("record",): ["SYMBOL", "--out FILE", "--config FILE"],
+    ("calibrate",): ["{high,balanced,observed-low,fitted}", "{all,25x+}", "{text,json}",
+                     "top-20% cells", "--fit-weights"],
+}  # fmt: skip
+
+
+def test_help_lists_every_choice_without_escapes_or_heavy_imports(env: dict[str, str]) -> None:
+    """Every subcommand's --help works, lists every preset (fitted too) and choice, shows no
+    argparse escape (%%), and imports neither ccxt, textual nor numpy (it stays quick)."""
+    from liqtui.model.density import FITTED, PRESETS, TIER_FILTERS
+
+    assert HELP_CHOICES[()][0] == "{" + ",".join((*PRESETS, FITTED)) + "}"
+    assert HELP_CHOICES[("calibrate",)][1] == "{" + ",".join(TIER_FILTERS) + "}"
+    script = (
+        "import sys\n"
+        "from liqtui.cli import main\n"
+        "try:\n"
+        "    main([*sys.argv[1:], '--help'])\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code == 0, exc.code\n"
+        "heavy = {m.split('.')[0] for m in sys.modules} & {'ccxt', 'textual', 'numpy'}\n"
+        "print('heavy imports:', sorted(heavy))\n"
+    )
+    for command, expected in HELP_CHOICES.items():
+        out = subprocess.run(
+            [sys.executable, "-c", script, *command],
+            capture_output=True, text=True, env=env, timeout=60,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.rstrip().endswith("heavy imports: []"), (command, out.stdout[-300:])
+        assert "%%" not in out.stdout, command
+        for text in expected:
+            assert text in out.stdout, (command, text)
+
+
 def test_help_and_version(env: dict[str, str]) -> None:
     out = run(["--help"], env)
     assert out.returncode == 0 and "--replay FILE" in out.stdout and "snapshot" in out.stdout
@@ -54,12 +94,13 @@ def test_help_and_version(env: dict[str, str]) -> None:
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--speed", "fast"], "speed 'fast' is not a number"),
+        (["--speed", "fast"], "--speed: 'fast' is not a number (allowed: 0.01 to 100000, or max)"),
         (["--symbol", "BTC/EUR"], "only USDT-margined"),
         (["--window", "forever"], "is not a duration"),
         (["snapshot", "--format", "xml", "--demo"], "invalid choice"),
         (["--demo", "--replay", "x.jsonl"], "not allowed with"),
-        (["snapshot", "--height", "0", "--demo"], "must be positive"),
+        (["snapshot", "--height", "0", "--demo"], "--height: '0' is below the minimum 5"),
+        (["--preset", "fitted", "--demo"], "--preset fitted needs model.fitted_weights"),
         (["--bogus"], "unrecognized arguments"),
         (["--replay", "/nonexistent/rec.jsonl"], "no such recording"),
     ],
@@ -78,7 +119,8 @@ def test_bad_config_one_line_exit_2(env: dict[str, str], tmp_path: Path) -> None
     out = run(["snapshot", "--demo", "--config", str(bad)], env)
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [
-        f"liqtui: error: {bad}: model.preset: 'yolo' is not one of high, balanced, observed-low"
+        f"liqtui: error: {bad}: model.preset: 'yolo' is not one of high, balanced, observed-low, "
+        "fitted"
     ]
 
 
@@ -119,3 +161,66 @@ def test_console_script_is_installed(env: dict[str, str]) -> None:
     assert script.exists()
     out = subprocess.run([str(script), "--version"], capture_output=True, text=True, env=env)
     assert out.stdout.strip() == f"liqtui {__version__}"
+
+
+# Every flag that takes a number or a duration, and the range it is checked against (the
+# config's own range for the flags that set a setting).
+RANGED_FLAGS = [
+    ([], "--fps", "general.fps"),
+    ([], "--speed", "replay.speed"),
+    ([], "--window", "model.window"),
+    ([], "--seed", "demo.seed"),
+    (["snapshot"], "--speed", "replay.speed"),
+    (["snapshot"], "--window", "model.window"),
+    (["snapshot"], "--seed", "demo.seed"),
+    (["snapshot"], "--width", "snapshot.width"),
+    (["snapshot"], "--height", "snapshot.height"),
+    (["snapshot"], "--wait", "snapshot.wait"),
+    (["snapshot"], "--every", "snapshot.every"),
+    (["snapshot"], "--count", "snapshot.count"),
+    (["calibrate"], "--window", "calibrate.window"),
+    (["calibrate"], "--warmup", "calibrate.warmup"),
+    (["calibrate"], "--duration", "calibrate.duration"),
+    (["calibrate"], "--cell-pct", "calibrate.cell_pct"),
+    (["calibrate"], "--band", "calibrate.band"),
+    (["calibrate"], "--seed", "demo.seed"),
+]
+
+
+def _bad_flag_values(key: str) -> list[str]:
+    from liqtui.config import RANGES
+
+    rng = RANGES[key]
+    if rng.kind == "duration":
+        return [f"{int(rng.lo) - 1}ms", f"{int(rng.hi) + 1}ms", "9" * 400 + "d", "0.1ms"]
+    if rng.kind == "whole":
+        return [str(int(rng.lo) - 1), str(int(rng.hi) + 1), "inf", "1.5"]
+    below = rng.lo / 2 if rng.lo > 0 else -1.0
+    return [repr(below), repr(rng.hi * 2), "nan", "inf", "-inf"]
+
+
+@pytest.mark.parametrize(
+    ("command", "flag", "key", "value"),
+    [
+        pytest.param(command, flag, key, value, id=f"{' '.join(command)} {flag}={value[:12]}")
+        for command, flag, key in RANGED_FLAGS
+        for value in _bad_flag_values(key)
+    ],
+)
+def test_out_of_range_flag_exits_2_in_one_line(
+    capsys: pytest.CaptureFixture[str], command: list[str], flag: str, key: str, value: str
+) -> None:
+    from liqtui.cli import main
+    from liqtui.config import RANGES
+
+    with pytest.raises(SystemExit) as info:
+        main([*command, "--demo", f"{flag}={value}"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert f"error: argument {flag}: " in err and f"(allowed: {RANGES[key]})" in err
+    assert "Traceback" not in err
+    # --help says the same range.
+    with pytest.raises(SystemExit):
+        main([*command, "--help"])
+    assert str(RANGES[key]) in " ".join(capsys.readouterr().out.split())

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from pathlib import Path
 
 import pytest
 
 from liqtui.config import (
+    RANGES,
+    SECTIONS,
     ConfigError,
+    Range,
     Settings,
     load_settings,
     parse_duration,
@@ -76,14 +80,22 @@ def test_liqtui_config_env_names_the_user_file(tmp_path: Path, monkeypatch) -> N
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ('[model]\npreset = "yolo"\n', "model.preset: 'yolo' is not one of high, balanced"),
-        ("[general]\nfps = 0\n", "general.fps: 0.0 is below the minimum 0.2"),
-        ('[general]\nfps = "fast"\n', "general.fps: expected a number"),
+        (
+            '[model]\npreset = "yolo"\n',
+            "model.preset: 'yolo' is not one of high, balanced, observed-low, fitted",
+        ),
+        ("[general]\nfps = 0\n", "general.fps: 0 is below the minimum 0.2 (allowed: 0.2 to 30)"),
+        ('[general]\nfps = "fast"\n', "general.fps: expected a number, got 'fast' (allowed"),
         ("[general]\nwatchlist = []\n", "general.watchlist: the watchlist needs at least one"),
         ('[general]\nwatchlist = ["BTC/USD"]\n', "general.watchlist: 'BTC/USD': only USDT"),
         ('[model]\nwindow = "forever"\n', "model.window: 'forever' is not a duration"),
         ("[model]\nentry_points = 2.5\n", "model.entry_points: expected a whole number"),
-        ('[replay]\nspeed = "-3"\n', "replay.speed: speed '-3' must be a positive number"),
+        ('[replay]\nspeed = "-3"\n', "replay.speed: '-3' is below the minimum 0.01"),
+        ('[replay]\nspeed = "fast"\n', "replay.speed: 'fast' is not a number (allowed: 0.01"),
+        ('[model]\nstep = "0.1ms"\n', "model.step: '0.1ms' is shorter than 1ms (allowed: 1s"),
+        ("[model]\nwindow = 5\n", 'model.window: expected a duration like "90s", got 5'),
+        ("[model]\nfitted_weights = [0, 1, 2]\n", "model.fitted_weights: item 3: 2 is above"),
+        ('[model]\nfitted_weights = [0, "x"]\n', "model.fitted_weights: item 2: 'x' is not a"),
         ("[model]\nbogus = 1\n", "unknown key model.bogus"),
         ("[colours]\nx = 1\n", "unknown section [colours]"),
         ("general = 3\n", "general must be a table"),
@@ -117,7 +129,160 @@ def test_durations(text: str, ms: int) -> None:
     assert parse_duration(text) == ms
 
 
-@pytest.mark.parametrize("text", ["", "10", "1y", "-5m", "0s", "h"])
+@pytest.mark.parametrize("text", ["", "10", "1y", "-5m", "0s", "h", "0.1ms", "9" * 400 + "d"])
 def test_bad_durations(text: str) -> None:
+    # Under 1 ms used to round to 0 and pass (model.step = "0.1ms" then divided by zero).
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+# -- ranges: every numeric setting has one, and the config refuses values outside it ----------
+
+
+def _setting_fields() -> dict[str, dataclasses.Field[object]]:
+    return {
+        f"{section}.{f.name}": f
+        for section in SECTIONS
+        for f in dataclasses.fields(getattr(Settings(), section))
+    }
+
+
+def _default(key: str) -> object:
+    section, name = key.split(".")
+    return getattr(getattr(Settings(), section), name)
+
+
+def _is_duration_text(value: object) -> bool:
+    try:
+        parse_duration(value)  # type: ignore[arg-type]
+    except ValueError:
+        return False
+    return True
+
+
+def test_every_numeric_setting_declares_a_range() -> None:
+    fields = _setting_fields()
+    numeric = {key for key, f in fields.items() if f.type in ("int", "float", "list[float]")}
+    durations = {key for key in fields if _is_duration_text(_default(key))}
+    durations.add("model.half_life")  # "auto" by default
+    speeds = {key for key in fields if key.endswith(".speed")}  # replay.speed is text too
+    ranged = {key for key in RANGES if key.split(".")[0] in SECTIONS}
+    assert numeric | durations | speeds == ranged
+    for key in durations:
+        assert RANGES[key].kind == "duration", key
+    for key, f in fields.items():
+        if f.type == "int":
+            assert RANGES[key].kind == "whole", key
+
+
+def _within(rng: Range, value: object) -> None:
+    if isinstance(value, list):
+        for item in value:
+            rng.check(float(item), repr(item))
+    elif isinstance(value, str):
+        rng.parse(value)
+    else:
+        assert isinstance(value, (int, float))
+        rng.check(float(value), repr(value))
+
+
+def test_shipped_defaults_are_within_range() -> None:
+    from liqtui.cli import build_parser
+
+    shipped = tomllib.loads(data_path("config.toml").read_text())
+    for key, rng in RANGES.items():
+        section, name = key.split(".")
+        if section in SECTIONS:
+            _within(rng, shipped[section][name])
+            _within(rng, _default(key))
+    # The command-line defaults too (snapshot.* and calibrate.* are flags only).
+    parser = build_parser()
+    snap = parser.parse_args(["snapshot"])
+    cal = parser.parse_args(["calibrate"])
+    for key, rng in RANGES.items():
+        section, name = key.split(".")
+        args = {"snapshot": snap, "calibrate": cal}.get(section)
+        value = getattr(args, name) if args is not None else None
+        if value is not None:
+            rng.check(float(value), repr(value))
+
+
+def test_shipped_config_documents_every_range() -> None:
+    """Each ranged key's own comment in config.toml says its range."""
+    lines = data_path("config.toml").read_text().splitlines()
+    section = ""
+    comment: list[str] = []
+    seen = set()
+    for line in lines:
+        if line.startswith("["):
+            section = line.strip("[]")
+        elif line.startswith("#"):
+            comment.append(line)
+            continue
+        elif "=" in line:
+            key = f"{section}.{line.split('=')[0].strip()}"
+            if key in RANGES:
+                assert f"Range: {RANGES[key]}." in " ".join(comment) or (
+                    f"Range (each weight): {RANGES[key]}." in " ".join(comment)
+                ), key
+                seen.add(key)
+        comment = []
+    assert seen == {key for key in RANGES if key.split(".")[0] in SECTIONS}
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return repr(value)  # -1, 5e-05, inf, nan: TOML numbers
+
+
+def _bad_values(key: str, rng: Range) -> list[tuple[str, object]]:
+    """(case, value) below the minimum, above the maximum and not finite, as TOML values."""
+    lo, hi = rng.lo, rng.hi
+    if rng.kind == "duration":
+        return [
+            ("below", f"{int(lo) - 1}ms"),
+            ("above", f"{int(hi) + 1}ms"),
+            ("not finite", "9" * 400 + "d"),
+        ]
+    if rng.kind == "whole":
+        return [("below", int(lo) - 1), ("above", int(hi) + 1), ("not finite", math.inf)]
+    cases: list[tuple[str, object]] = [
+        ("below", lo / 2 if lo > 0 else -1.0),
+        ("above", hi * 2),
+        ("nan", math.nan),
+        ("inf", math.inf),
+    ]
+    if key == "model.fitted_weights":  # a list: one bad weight among good ones
+        return [(case, [0.5, value, 0.5, 0.0, 0.0, 0.0]) for case, value in cases]
+    return cases
+
+
+_BAD = [
+    pytest.param(key, value, id=f"{key}-{case}")
+    for key, rng in RANGES.items()
+    if key.split(".")[0] in SECTIONS
+    for case, value in _bad_values(key, rng)
+]
+
+
+@pytest.mark.parametrize(("key", "value"), _BAD)
+def test_out_of_range_setting_exits_2_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str, value: object
+) -> None:
+    from liqtui.cli import main
+
+    section, name = key.split(".")
+    path = tmp_path / "bad.toml"
+    path.write_text(f"[{section}]\n{name} = {_toml(value)}\n")
+    assert main(["snapshot", "--demo", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith(f"liqtui: error: {path}: {key}: ")
+    assert f"(allowed: {RANGES[key]})" in err
+    shown = tomllib.loads(f"v = {_toml(value)}")["v"]
+    if isinstance(shown, list):
+        shown = next(v for v in shown if v not in (0.0, 0.5))
+    assert repr(shown) in err

@@ -29,10 +29,7 @@ import asyncio
 import itertools
 import json
 import math
-import os
-import re
 import sys
-import tempfile
 import tomllib
 from collections import defaultdict
 from collections.abc import Sequence
@@ -44,12 +41,11 @@ from typing import IO, TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from liqtui.events import Liquidation, MarketEvent
+from liqtui.events import Liquidation, MarketEvent, OpenInterest
 from liqtui.model.density import (
     FITTED,
     LEVERAGE_TIERS,
     LONG,
-    PRESETS,
     SHORT,
     MarketModel,
     preset_weights,
@@ -177,16 +173,25 @@ class Calibrator:
         self.first_ms: int | None = None
         self.last_ms: int | None = None
         self.scored_from_ms: int | None = None
+        # Everything the source carried, scored or not: to say why a market cannot be scored.
+        self.prints_seen: dict[tuple[str, str], int] = defaultdict(int)
+        self.oi_seen: set[tuple[str, str]] = set()
 
     # -- EventSink ------------------------------------------------------------------------------
     def feed(self, name: str) -> FeedHealth:
         return self.engine.feed(name)
 
     def apply(self, event: MarketEvent) -> None:
-        self.engine.apply(event)
-        model = self.engine.markets[event.symbol]
+        # Observe the market before its first event: that event may be a print to score.
+        model = self.engine.market(event.symbol)
         if model.observer is None and (self.symbols is None or event.symbol in self.symbols):
             model.observer = self
+        duplicates = model.realized.duplicates
+        self.engine.apply(event)
+        if isinstance(event, Liquidation) and model.realized.duplicates == duplicates:
+            self.prints_seen[(event.symbol, event.exchange)] += 1  # distinct prints only
+        elif isinstance(event, OpenInterest):
+            self.oi_seen.add((event.symbol, event.exchange))
 
     def advance(self, now_ms: int) -> None:
         if self.first_ms is None:
@@ -391,6 +396,7 @@ class Calibrator:
                 for x, usd in zip(END_MAP_DISTANCES, within, strict=True):
                     end_map[f"{side}_within_{x:g}"] = usd
         return CalibrationResult(
+            not_comparable_reason=self._why_not_comparable(symbol, prints, model.sum_c),
             symbol=symbol,
             preset=self.preset,
             tier_filter=self.tier_filter,
@@ -412,6 +418,45 @@ class Calibrator:
             naive=naive,
             fit=fit,
         )
+
+    def _why_not_comparable(self, symbol: str, prints: int, sum_c: float) -> str | None:
+        """Why `symbol` cannot be scored (None: it can), in terms of what the source carried."""
+        model = self.engine.markets.get(symbol)
+        if model is None:
+            return f"no data for {symbol} in the source"
+        found = {ex: n for (sym, ex), n in sorted(self.prints_seen.items()) if sym == symbol}
+        n_found = sum(found.values())
+        found_text = f"{n_found} realized prints found" + (
+            f" ({', '.join(f'{ex} {n}' for ex, n in found.items())})" if found else ""
+        )
+        with_oi = sorted(ex for sym, ex in self.oi_seen if sym == symbol)
+        mapped = sorted(model.slots)
+        if not with_oi:
+            return f"no open interest in the recording: the estimated map needs OI; {found_text}"
+        if not mapped:
+            return (
+                f"open interest ({', '.join(with_oi)}) never changed, so the estimated map is "
+                f"empty; {found_text}"
+            )
+        if n_found == 0:
+            return f"no realized prints in the recording (open interest from {', '.join(with_oi)})"
+        if not set(found) & set(mapped):
+            return (
+                f"{found_text}, but none from an exchange with an estimated map "
+                f"({', '.join(mapped)}, from open interest)"
+            )
+        if prints == 0:
+            warmup = self.warmup_ms / HOUR_MS
+            return (
+                f"{found_text}, all within the warm-up (the first {warmup:g}h, which builds the "
+                "map): use a shorter --warmup or a longer recording"
+            )
+        if sum_c <= 0:
+            return (
+                f"{prints} realized prints scored, but price never crossed an estimated level in "
+                "the scored period: the map predicted nothing to compare them with"
+            )
+        return None
 
 
 @dataclass(frozen=True)
@@ -501,6 +546,7 @@ class CalibrationResult:
     model: Metrics
     naive: Metrics
     fit: WeightFit | None
+    not_comparable_reason: str | None = None  # why the map cannot be scored (None: it can)
 
     @property
     def comparable(self) -> bool:
@@ -546,10 +592,7 @@ def format_result(res: CalibrationResult, source: str) -> str:
         )
         lines.append(f"compared: {', '.join(res.exchanges)}; {res.prints} realized prints{note}")
     else:
-        lines.append(
-            "compared: nothing — no exchange has both an estimated map (open interest) and "
-            "realized prints in the scored period"
-        )
+        lines.append(f"compared: nothing — {res.not_comparable_reason}")
     for ex, usd in sorted(res.excluded_realized_usd.items()):
         lines.append(f"  not compared: {ex} R {_usd(usd)} (no estimated map for it)")
     w = 38
@@ -599,7 +642,7 @@ def format_result(res: CalibrationResult, source: str) -> str:
             f"{_f(res.fit.rank_cells, '{:+.3f}')} (in-sample)",
         ]
     if not res.comparable:
-        lines += ["", "not calibrated: no realized prints to compare the map with (ρ undefined)"]
+        lines += ["", f"not calibrated (ρ undefined): {res.not_comparable_reason}"]
     lines.append("E = estimated by the model, R = realized (exchange prints).")
     return "\n".join(lines) + "\n"
 
@@ -626,55 +669,36 @@ def _toml_value(value: object) -> str:
     raise TypeError(f"cannot write {value!r} to TOML")
 
 
-_SECTION_RE = re.compile(r"^\s*\[\s*([^\]]+?)\s*\]\s*(#.*)?$")
-
-
 def update_config(path: Path, section: str, values: dict[str, object]) -> None:
-    """Set keys of one section of a TOML config file, keeping everything else as it is.
+    """Set keys of one section of a TOML config file, keeping everything else as it is: the
+    file is edited as TOML (tomlkit), so comments, order, dotted keys (`model.rho = 0.3`) and
+    inline tables survive. The result is checked (liqtui.config) and then replaces the file
+    atomically; a file that would not load is never written, and a reader never sees half."""
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
 
-    The result is parsed and checked (liqtui.config) before it replaces the file; a file that
-    would not load is never written.
-    """
-    from liqtui.config import Settings, apply_file
+    from liqtui.config import ConfigError, Settings, apply_file
+    from liqtui.files import write_atomic
 
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    lines = text.splitlines()
-    start = end = None
-    for i, line in enumerate(lines):
-        m = _SECTION_RE.match(line)
-        if m and start is None and m.group(1) == section:
-            start = i
-        elif m and start is not None and end is None:
-            end = i
-    if start is None:
-        if lines and lines[-1].strip():
-            lines.append("")
-        lines.append(f"[{section}]")
-        start, end = len(lines) - 1, len(lines)
-    end = len(lines) if end is None else end
-    body = lines[start + 1 : end]
-    for key, value in values.items():
-        new_line = f"{key} = {_toml_value(value)}"
-        key_re = re.compile(rf"^\s*{re.escape(key)}\s*=")
-        found = next((j for j, line in enumerate(body) if key_re.match(line)), None)
-        if found is None:
-            last = max((j for j, line in enumerate(body) if line.strip()), default=-1)
-            body.insert(last + 1, new_line)
-            continue
-        stop = found + 1
-        depth = body[found].count("[") - body[found].count("]")
-        while depth > 0 and stop < len(body):  # a multi-line array
-            depth += body[stop].count("[") - body[stop].count("]")
-            stop += 1
-        body[found:stop] = [new_line]
-    lines[start + 1 : end] = body
-    out = "\n".join(lines) + "\n"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    try:
+        doc = tomlkit.parse(text)
+        if section not in doc:
+            doc.add(section, tomlkit.table())
+        table = doc[section]
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: {section} must be a table ([{section}])")
+        for key, value in values.items():
+            table[key] = value
+        out = tomlkit.dumps(doc)
+    except TOMLKitError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     apply_file(Settings(), tomllib.loads(out), path)  # raises ConfigError if it would not load
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".liqtui-", suffix=".toml")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(out)
-    os.replace(tmp, path)
+    write_atomic(path, out)
 
 
 def calibration_values(res: CalibrationResult, source: str, *, fitted: bool) -> dict[str, object]:
@@ -816,6 +840,7 @@ def _cap(v: float) -> str:
 
 def merge_tiers_file(path: Path, tables: Sequence[dict[str, Any]], when: str) -> None:
     """Write the fetched tables into the tiers file, keeping other markets already in it."""
+    from liqtui.files import write_atomic
     from liqtui.model.mechanics import parse_tier_tables
 
     keep: list[dict[str, Any]] = []
@@ -830,7 +855,7 @@ def merge_tiers_file(path: Path, tables: Sequence[dict[str, Any]], when: str) ->
     text = tiers_toml([*keep, *tables], when)
     parse_tier_tables(tomllib.loads(text), str(path))  # check before writing
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    write_atomic(path, text)
 
 
 # -- the command ------------------------------------------------------------------------------
@@ -854,12 +879,8 @@ def run_calibrate(settings: Settings, args: argparse.Namespace, out: IO[str] | N
     if args.replay is None and not args.demo:
         print("liqtui: error: calibrate needs --replay FILE or --demo", file=sys.stderr)
         return 2
-    preset = args.preset or settings.model.preset
+    preset = args.preset or settings.model.preset  # both checked: argparse choices, config
     engine = engine_from_settings(settings, preset=preset)
-    if preset not in (*PRESETS, FITTED):
-        known = ", ".join((*PRESETS, FITTED))
-        print(f"liqtui: error: unknown preset {preset!r} ({known})", file=sys.stderr)
-        return 2
     try:
         preset_weights(preset, args.tier_filter, engine.fitted_weights)
     except ValueError as exc:
@@ -909,6 +930,9 @@ def run_calibrate(settings: Settings, args: argparse.Namespace, out: IO[str] | N
             print("liqtui: --write needs exactly one --symbol", file=sys.stderr)
             return 2
         res = results[0]
+        if not res.comparable:
+            print(f"liqtui: not written: {res.not_comparable_reason}", file=sys.stderr)
+            return 1
         if res.prints < MIN_PRINTS_TO_WRITE or res.model.rho is None:
             print(
                 f"liqtui: not written: {res.prints} realized prints compared "

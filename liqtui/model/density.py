@@ -46,17 +46,12 @@ from liqtui.events import EXCHANGES, BookDepth, Liquidation, MarkPrice, OpenInte
 from liqtui.model.grid import PriceGrid, remap
 from liqtui.model.history import ActivityRing, HistoryRing
 from liqtui.model.mechanics import TierTables, model_level_factors, shipped_tier_tables
+from liqtui.model.presets import FITTED as FITTED  # re-exported: the model's named choices
+from liqtui.model.presets import LEVERAGE_TIERS as LEVERAGE_TIERS
+from liqtui.model.presets import OI_DECREASE_RULES as OI_DECREASE_RULES
+from liqtui.model.presets import PRESETS as PRESETS
+from liqtui.model.presets import TIER_FILTERS as TIER_FILTERS
 
-LEVERAGE_TIERS: tuple[int, ...] = (2, 5, 10, 25, 50, 100)
-PRESETS: dict[str, dict[int, float]] = {
-    # models.md §5.3. "high" is Coinglass-like; "observed-low" follows Hyperliquid's Dec 2025 split.
-    "high": {10: 0.30, 25: 0.30, 50: 0.25, 100: 0.15},
-    "balanced": {5: 0.15, 10: 0.30, 25: 0.25, 50: 0.20, 100: 0.10},
-    "observed-low": {2: 0.35, 5: 0.45, 10: 0.12, 25: 0.05, 50: 0.03},
-}
-FITTED = "fitted"  # the preset `liqtui calibrate --write` fits (weights from the config)
-TIER_FILTERS: tuple[str, ...] = ("all", "25x+")
-OI_DECREASE_RULES: tuple[str, ...] = ("side-aware", "proportional", "survival-only")
 EXCHANGE_INDEX: dict[str, int] = {name: i for i, name in enumerate(EXCHANGES)}
 # Highest leverage per exchange (BTC); the tier tables cap each market's tiers (HL BTC: 40x).
 MAX_LEVERAGE: dict[str, int] = {"binance": 125, "bybit": 100, "okx": 100, "hyperliquid": 40}

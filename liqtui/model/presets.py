@@ -1,0 +1,15 @@
+"""The model's named choices (leverage tiers, presets, filters, OI rules): plain data without
+numpy, so the settings and `--help` can list them without loading the model."""
+
+from __future__ import annotations
+
+LEVERAGE_TIERS: tuple[int, ...] = (2, 5, 10, 25, 50, 100)
+PRESETS: dict[str, dict[int, float]] = {
+    # models.md §5.3. "high" is Coinglass-like; "observed-low" follows Hyperliquid's Dec 2025 split.
+    "high": {10: 0.30, 25: 0.30, 50: 0.25, 100: 0.15},
+    "balanced": {5: 0.15, 10: 0.30, 25: 0.25, 50: 0.20, 100: 0.10},
+    "observed-low": {2: 0.35, 5: 0.45, 10: 0.12, 25: 0.05, 50: 0.03},
+}
+FITTED = "fitted"  # the preset `liqtui calibrate --write` fits (weights from the config)
+TIER_FILTERS: tuple[str, ...] = ("all", "25x+")
+OI_DECREASE_RULES: tuple[str, ...] = ("side-aware", "proportional", "survival-only")
