@@ -7,10 +7,15 @@ import dataclasses
 import re
 
 import numpy as np
+import pytest
+from conftest import demo_engine_and_history
+from rich.color import Color as RichColor
+from rich.style import Style
 
 from liqtui.ladder import LONG_MARK, SHORT_MARK, LadderRow, LadderView, RowLayout, row_segments
 from liqtui.model.engine import Engine, MarketSnapshot
 from liqtui.snapshot import ansi_palette, render_ansi, render_text
+from liqtui.ui.app import LiqApp
 
 ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -106,3 +111,110 @@ def test_text_and_ansi_printers_show_both_sides_of_the_price_row(seeded_engine: 
     assert max(len(ln) for ln in text.splitlines()) <= 80
     ansi = render_ansi(snap, palette=ansi_palette(), width=80, height=24, view=LadderView())
     assert [ln.rstrip() for ln in ANSI_RE.sub("", ansi).splitlines()] == text.splitlines()
+
+
+# -- monochrome: --color none / NO_COLOR ----------------------------------------------------------
+
+SGR_RE = re.compile(r"\x1b\[([0-9;]*)m")
+
+
+def explicit_colors(ansi: str) -> list[str]:
+    """The SGR codes in `ansi` that set a foreground or background color (39/49, the terminal's
+    own colors, are not explicit)."""
+    found = []
+    for params in SGR_RE.findall(ansi):
+        codes = [int(c) for c in params.split(";") if c]
+        i = 0
+        while i < len(codes):
+            c = codes[i]
+            if c in (38, 48):  # 38;5;n or 38;2;r;g;b
+                found.append(params)
+                i += 3 if i + 1 < len(codes) and codes[i + 1] == 5 else 5
+                continue
+            if 30 <= c <= 37 or 40 <= c <= 47 or 90 <= c <= 97 or 100 <= c <= 107:
+                found.append(params)
+            i += 1
+    return found
+
+
+def test_monochrome_palette_has_attributes_and_no_color() -> None:
+    from liqtui.ui.themes import build_palette
+
+    palette = build_palette({}, base=Style(color="white", bgcolor="black"), monochrome=True)
+    assert all(s.color is None and s.bgcolor is None for s in palette.values())
+    # intensity: dim at the low levels, plain in the middle, bold at the top (and the glyphs)
+    assert palette["long1"].dim and palette["short2"].dim
+    assert not palette["long4"].dim and not palette["long4"].bold
+    assert palette["long8"].bold and palette["short7"].bold
+    assert palette["price-row"].reverse and palette["cursor"].reverse
+
+
+def _explicit_screen_colors(app: LiqApp) -> list[tuple[str, str]]:
+    """Cells of the screen, as sent to the terminal (Textual's filters applied), that carry
+    an explicit color rather than the terminal's own foreground/background."""
+
+    def explicit(color: RichColor | None) -> bool:
+        return color is not None and not color.is_default
+
+    return [
+        (seg.text, str(seg.style))
+        for strip in app.screen._compositor.render_strips()
+        for seg in strip
+        if seg.style is not None and (explicit(seg.style.color) or explicit(seg.style.bgcolor))
+    ]
+
+
+@pytest.mark.parametrize("theme", ["liqtui-ansi", "liqtui-dark"])
+async def test_no_color_tui_is_monochrome_with_glyph_intensity(
+    theme: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")  # what --color none sets before the app starts
+    engine, history = demo_engine_and_history()
+    app = LiqApp(engine, None, history=history, watchlist=["BTC"], theme=theme)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        app.refresh_now()
+        await pilot.pause()
+        ladder = app.ladder
+        styles = [
+            seg.style
+            for y in range(ladder.size.height)
+            for seg in ladder.render_line(y)
+            if seg.style is not None
+        ]
+        assert styles and all(s.color is None and s.bgcolor is None for s in styles)
+        glyphs = {ch for row in ladder.rows_text for ch in row if ch in "░▒▓█"}
+        assert len(glyphs) >= 3  # intensity still reads in the glyphs
+        # by level: ░ dim, █ bold
+        segs = [seg for y in range(ladder.size.height) for seg in ladder.render_line(y)]
+        assert all(s.style.dim for s in segs if s.text and set(s.text) == {"░"})
+        assert all(s.style.bold for s in segs if s.text and set(s.text) == {"█"})
+        # nor anywhere on screen: Textual's own widgets (the footer) were black on black
+        assert _explicit_screen_colors(app) == []
+        await pilot.press("t")  # the theme picker: its highlighted line must still show
+        await pilot.pause()
+        await pilot.pause()
+        assert _explicit_screen_colors(app) == []
+        styles = [seg.style for strip in app.screen._compositor.render_strips() for seg in strip]
+        assert any(s is not None and s.underline and s.bold for s in styles)
+
+
+def test_ansi_snapshot_color_none_is_attributes_only(
+    seeded_engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from liqtui.cli import main
+
+    frame = ["--demo", "--symbol", "BTC", "--width", "80", "--height", "24"]
+    assert main(["snapshot", *frame]) == 0
+    text = capsys.readouterr().out
+    for argv in (
+        ["snapshot", *frame, "--format", "ansi", "--color", "none"],
+        ["--color", "none", "snapshot", *frame, "--format", "ansi"],  # the TUI's flag
+    ):
+        assert main(argv) == 0
+        mono = capsys.readouterr().out
+        assert "\x1b[" in mono and explicit_colors(mono) == []
+        assert "\x1b[1m" in mono and "\x1b[2m" in mono  # bold and dim carry the levels
+        assert [ln.rstrip() for ln in ANSI_RE.sub("", mono).splitlines()] == text.splitlines()
+    assert main(["snapshot", *frame, "--format", "ansi", "--color", "always"]) == 0
+    assert explicit_colors(capsys.readouterr().out)  # the colored one does have colors
