@@ -46,6 +46,7 @@ class BenchSource:
         self.mode = mode
         self.t = start_ms
         self.price = price
+        self.live_from_ms = start_ms  # its ticks are the present (the app's start)
 
     async def run(self, sink) -> None:  # type: ignore[no-untyped-def]
         from liqtui.events import Liquidation, MarkPrice

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 SNAPSHOT_FORMATS = ("text", "ansi", "json", "csv", "svg")
+SNAPSHOT_COLORS = ("auto", "always", "none", "never")
 DEMO_SNAPSHOT_START_MS = 1_767_225_600_000  # 2026-01-01 UTC: demo snapshots are reproducible
 
 DESCRIPTION = """\
@@ -70,11 +71,12 @@ exit status:
 examples:
   liqtui snapshot --symbol BTC --symbol ETH --format json --every 1m >> liq.log
   liqtui snapshot --format csv --output levels.csv
-  liqtui snapshot --demo --format ansi --color always | less -R
+  liqtui snapshot --demo --format ansi | less -R
   liqtui snapshot --replay session.jsonl.gz --symbol BTC --format svg -o btc.svg
 
 The JSON objects follow a JSON Schema shipped with liqtui (--schema prints it).
-NO_COLOR (set and not empty) turns ansi into plain text, unless --color always.
+Without --format: ansi on a terminal, text into a file or a pipe or under NO_COLOR.
+--format ansi is colored wherever it goes (--color none: bold/dim only; never: plain).
 """
 
 
@@ -208,9 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     snap.add_argument(
         "--format",
         choices=SNAPSHOT_FORMATS,
-        default="text",
         help="text (plain), ansi (colored), json (JSON Lines), csv (a row per price level) "
-        "or svg (the TUI screen) (text)",
+        "or svg (the TUI screen) (ansi on a terminal without NO_COLOR, else text)",
     )
     _add_ranged(snap, "--width", "snapshot.width", "text width", "100", default=100)
     _add_ranged(snap, "--height", "snapshot.height", "lines per frame", "40", default=40)
@@ -234,9 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     snap.add_argument(
         "--color",
-        choices=("auto", "always", "never"),
+        choices=SNAPSHOT_COLORS,
         default="auto",
-        help="ansi: auto = colors when stdout is a terminal and NO_COLOR is not set (auto)",
+        help="ansi colors: always, none (bold/dim only, no color) or never (plain text); "
+        "auto = as --format says, or without --format as the terminal and NO_COLOR say (auto)",
     )
     snap.add_argument(
         "--schema", action="store_true", help="print the JSON Schema of --format json and exit"
@@ -385,7 +387,7 @@ class _Printer:
     """Draws every market's frame in the chosen format. One per run, so each market's ladder
     view (which prices the rows cover) stays put from one --every record to the next."""
 
-    def __init__(self, settings: Settings, args: argparse.Namespace, *, color: bool) -> None:
+    def __init__(self, settings: Settings, args: argparse.Namespace, *, colors: str | None) -> None:
         from liqtui.snapshot import FOOTER_LINES, HEADER_LINES
 
         self.settings = settings
@@ -396,12 +398,15 @@ class _Printer:
         self.csv_header = True  # once per output
         self.views: dict[str, LadderView] = {}
         self.palette: dict[str, Style] | None = None
-        if self.fmt == "ansi" and color:
-            from liqtui.config import user_themes_dir
+        if self.fmt == "ansi" and colors is not None:
             from liqtui.snapshot import ansi_palette
+            from liqtui.ui.run import start_options
 
-            theme = getattr(args, "theme", None) or settings.general.theme
-            self.palette = ansi_palette(theme, user_themes_dir(settings))
+            # The TUI's theme; an unknown one: UnknownThemeError (a ConfigError: exit 2).
+            options = start_options(settings, args)
+            self.palette = ansi_palette(
+                options.theme, options.user_themes_dir, monochrome=colors == "mono"
+            )
         # 24-bit color where the terminal says it has it; else the 256-color approximation.
         self.truecolor = os.environ.get("COLORTERM", "").lower() in ("truecolor", "24bit")
 
@@ -450,20 +455,15 @@ class _Printer:
 async def _render_svg(
     engine: Engine, settings: Settings, args: argparse.Namespace, symbol: str
 ) -> str:
-    """The TUI's own screen as SVG: the app, without a source, drawn headless over the engine."""
-    from liqtui.config import user_themes_dir
-    from liqtui.ui.app import LiqApp
+    """The TUI's own screen as SVG: the app, without a source, drawn headless over the engine,
+    with the options the TUI would start with (view, color scale, theme, ...)."""
+    import dataclasses
 
-    app = LiqApp(
-        engine,
-        None,
-        watchlist=[symbol],
-        theme=getattr(args, "theme", None) or settings.general.theme,
-        realized_mark_usd=settings.ladder.realized_mark_usd,
-        window_ms=args.window,
-        user_themes_dir=user_themes_dir(settings),
-        ladder_span_pct=settings.ladder.span_pct,
-    )
+    from liqtui.ui.app import LiqApp
+    from liqtui.ui.run import start_options
+
+    options = dataclasses.replace(start_options(settings, args), watchlist=(symbol,))
+    app = LiqApp(engine, None, **options.app_kwargs())  # type: ignore[arg-type]
     async with app.run_test(headless=True, size=(args.width, args.height)) as pilot:
         await pilot.pause()
         return app.export_screenshot(title=f"liqtui {symbol}")
@@ -514,19 +514,33 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _use_color(args: argparse.Namespace, out: IO[str]) -> bool:
-    """ANSI colors: --color always/never, else only for a terminal without NO_COLOR."""
-    if getattr(args, "format", "text") != "ansi":
-        return False
+def _snapshot_format(args: argparse.Namespace, out: IO[str]) -> str:
+    """The format: --format as given (an explicit ansi is colored even into a file or a pipe,
+    as `ls --color=always`); without it, ansi for a terminal without NO_COLOR (or with --color
+    always/none), else text."""
+    if getattr(args, "format", None):
+        return str(args.format)
     choice = getattr(args, "color", "auto")
     if choice != "auto":
-        return bool(choice == "always")
+        return "text" if choice == "never" else "ansi"
     if os.environ.get("NO_COLOR") or getattr(args, "output", None) is not None:
-        return False
+        return "text"
     try:
-        return out.isatty()
+        return "ansi" if out.isatty() else "text"
     except (ValueError, OSError):
-        return False
+        return "text"
+
+
+def _ansi_colors(settings: Settings, args: argparse.Namespace) -> str | None:
+    """For --format ansi: "color", "mono" (attributes only: --color none, or color "none" in
+    the TUI's --color / [general] color) or None (--color never: the text format)."""
+    if getattr(args, "format", "text") != "ansi":
+        return None
+    choice = getattr(args, "color", "auto")
+    if choice == "never":
+        return None
+    tui_color = getattr(args, "tui_color", None) or settings.general.color
+    return "mono" if choice == "none" or (choice == "auto" and tui_color == "none") else "color"
 
 
 def _snapshot_symbols(settings: Settings, args: argparse.Namespace) -> list[str]:
@@ -711,6 +725,7 @@ def run_snapshot(
         out.write(schema_text())
         out.flush()
         return EXIT_OK
+    args.format = _snapshot_format(args, out)
     symbols = _snapshot_symbols(settings, args)
     every = getattr(args, "every", None)
     path = getattr(args, "output", None)
@@ -720,7 +735,7 @@ def run_snapshot(
     source = _make_source(settings, args, headless=every is None, recorder=recorder)
     live = not (args.demo or args.replay is not None)
     feeds = list(settings.feeds.exchanges) if live else []
-    printer = _Printer(settings, args, color=_use_color(args, out))
+    printer = _Printer(settings, args, colors=_ansi_colors(settings, args))
     output = _Output(out, path, append=every is not None)
     try:
         if every is not None:
@@ -793,13 +808,14 @@ def run_record(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_tui(settings: Settings, args: argparse.Namespace) -> int:
-    from liqtui.ui.run import make_app, prepare_terminal
+    from liqtui.ui.run import make_app, prepare_terminal, start_options
 
     theme = prepare_terminal(settings, args)  # colors: before anything imports Textual
+    options = start_options(settings, args, theme_override=theme)  # unknown theme: exit 2
     engine = _make_engine(settings, args)
     recorder = _open_recorder(args)
     source = _make_source(settings, args, headless=False, recorder=recorder)
-    app = make_app(settings, args, engine, source, theme_override=theme)
+    app = make_app(options, args, engine, source, theme_override=theme)
     try:
         app.run()
     finally:
@@ -842,6 +858,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_snapshot(settings, args)
         return run_tui(settings, args)
     except _UsageError as exc:
+        return _fail(str(exc))
+    except ConfigError as exc:  # also a theme that does not exist (UnknownThemeError)
         return _fail(str(exc))
     except FileNotFoundError as exc:
         return _fail(str(exc).strip("'\""))

@@ -202,23 +202,24 @@ def ladder_rows(snap: MarketSnapshot, top_group: int, n_rows: int, k: int) -> li
 
 @dataclass(frozen=True, slots=True)
 class RowLayout:
-    """Column widths for a given terminal width."""
+    """Column widths for a given terminal width. E and R are each two sub-columns, longs (▼)
+    then shorts (▲), so a row holding both sides shows both figures, each under its own mark."""
 
     width: int
     label: int
     bar: int
-    est: int  # 0: column dropped
-    real: int
+    est: int  # width of each E sub-column ("▼12.6M"); 0: E dropped
+    real: int  # width of each R sub-column ("●▼12.6M"); 0: R dropped
     decimals: int
 
     @classmethod
     def for_width(cls, width: int, rows: list[LadderRow], decimals: int) -> RowLayout:
         label = max((len(format_price(r.price_low, decimals)) for r in rows), default=8)
-        est, real = 7, 8
-        bar = width - label - 2 - (est + 1) - (real + 1)
+        est, real = 6, 7
+        bar = width - label - 2 - 2 * (est + 1) - 2 * (real + 1)
         if bar < 6:
             real = 0
-            bar = width - label - 2 - (est + 1)
+            bar = width - label - 2 - 2 * (est + 1)
         if bar < 4:
             est = 0
             bar = width - label - 2
@@ -227,6 +228,15 @@ class RowLayout:
 
 def _fit(text: str, width: int, align: str = ">") -> str:
     return f"{text:{align}{width}}"[:width] if width > 0 else ""
+
+
+def _side_cell(usd: float, mark: str, width: int, role: str, *, big: bool | None = None) -> Segment:
+    """One sub-column cell (with its leading space): "▼12.6M", or "●▼12.6M" for a large R
+    (`big`); blank when the side has nothing."""
+    if usd <= 0:
+        return (" " * (width + 1), "empty")
+    prefix = "" if big is None else ("●" if big else " ")
+    return (" " + _fit(prefix + mark + compact_usd(usd), width), role + ("-big" if big else ""))
 
 
 def row_segments(row: LadderRow, layout: RowLayout, *, realized_mark_usd: float) -> list[Segment]:
@@ -250,30 +260,15 @@ def row_segments(row: LadderRow, layout: RowLayout, *, realized_mark_usd: float)
     if rest:
         segs.append((" " * rest, "price-row" if row.is_price_row else "empty"))
     if layout.est:
-        est = row.long_usd + row.short_usd
-        if est > 0:
-            long_major = row.long_usd >= row.short_usd
-            mark = LONG_MARK if long_major else SHORT_MARK
-            segs.append(
-                (
-                    " " + _fit(mark + compact_usd(est), layout.est),
-                    "est-long" if long_major else "est-short",
-                )
-            )
-        else:
-            segs.append((" " * (layout.est + 1), "empty"))
+        segs.append(_side_cell(row.long_usd, LONG_MARK, layout.est, "est-long"))
+        segs.append(_side_cell(row.short_usd, SHORT_MARK, layout.est, "est-short"))
     if layout.real:
-        real = row.realized_long_usd + row.realized_short_usd
-        if real > 0:
-            long_major = row.realized_long_usd >= row.realized_short_usd
-            mark = LONG_MARK if long_major else SHORT_MARK
-            big = "●" if real >= realized_mark_usd else " "
-            role = ("realized-long" if long_major else "realized-short") + (
-                "-big" if big != " " else ""
-            )
-            segs.append((" " + _fit(big + mark + compact_usd(real), layout.real), role))
-        else:
-            segs.append((" " * (layout.real + 1), "empty"))
+        for usd, mark, role in (
+            (row.realized_long_usd, LONG_MARK, "realized-long"),
+            (row.realized_short_usd, SHORT_MARK, "realized-short"),
+        ):
+            big = usd >= realized_mark_usd
+            segs.append(_side_cell(usd, mark, layout.real, role, big=big))
     return crop_segments(segs, layout.width, pad=True)  # tiny terminals: crop from the right
 
 
@@ -299,9 +294,11 @@ def ladder_header(
     """The column header above the rows: legend on the left, the E and R columns right."""
     cols = ""
     if layout.est:
-        cols += f" {'E usd':>{layout.est}}"
+        cols += f" {'E' + LONG_MARK + 'usd':>{layout.est}} {'E' + SHORT_MARK + 'usd':>{layout.est}}"
     if layout.real:
-        cols += f" {'R usd':>{layout.real}}"
+        cols += (
+            f" {'R' + LONG_MARK + 'usd':>{layout.real}} {'R' + SHORT_MARK + 'usd':>{layout.real}}"
+        )
     left: list[Segment] = [
         (f"{'price':>{layout.label}}", "label"),
         ("  E ", "text"),

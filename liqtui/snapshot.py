@@ -267,31 +267,25 @@ def render_text(
 # -- ANSI ---------------------------------------------------------------------------------------
 
 
-def ansi_palette(theme: str | None = None, user_themes_dir: Path | None = None) -> dict[str, Style]:
-    """The TUI's role → Style palette for a theme (shipped or user file; else liqtui-dark).
+def ansi_palette(
+    theme: str | None = None, user_themes_dir: Path | None = None, *, monochrome: bool = False
+) -> dict[str, Style]:
+    """The TUI's role → Style palette for a theme (shipped or user file; default liqtui-dark).
+    Raises UnknownThemeError for a theme no file or built-in provides.
 
     No background is laid under the roles: the frame sits on the terminal's own background.
+    `monochrome`: attributes only (bold, dim, reverse), no color, as the TUI under NO_COLOR.
     """
-    from liqtui.resources import data_path
-    from liqtui.ui.themes import BUILTIN_DARK, LIQ_VARIABLE_DEFAULTS, build_palette, load_themes
+    from liqtui.ui.themes import LIQ_VARIABLE_DEFAULTS, available_themes, build_palette, pick_theme
 
-    try:
-        shipped: Path | None = data_path("themes")
-    except FileNotFoundError:
-        shipped = None
-    # As the TUI: shipped and user files override the built-in dark theme and Textual's own.
-    from textual.theme import BUILTIN_THEMES
-
-    themes = {**BUILTIN_THEMES, BUILTIN_DARK.name: BUILTIN_DARK}
-    themes.update(load_themes([shipped, user_themes_dir])[0])
-    chosen = themes.get(theme or BUILTIN_DARK.name) or themes[BUILTIN_DARK.name]
+    chosen = pick_theme(available_themes(user_themes_dir)[0], theme)
     # The same merge as Textual's App.get_css_variables.
     variables = {
         **LIQ_VARIABLE_DEFAULTS,
         **chosen.to_color_system().generate(),
         **chosen.variables,
     }
-    return build_palette(variables)
+    return build_palette(variables, monochrome=monochrome)
 
 
 def render_ansi(

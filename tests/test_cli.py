@@ -224,3 +224,61 @@ def test_out_of_range_flag_exits_2_in_one_line(
     with pytest.raises(SystemExit):
         main([*command, "--help"])
     assert str(RANGES[key]) in " ".join(capsys.readouterr().out.split())
+
+
+# -- an unknown theme is a usage error, not a toast -----------------------------------------------
+
+
+def run_on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[int | None, str]:
+    """Run liqtui with a pseudo-terminal as stdin/stdout (so it would start the TUI); the
+    exit status (None: still running after 20 s, i.e. the app started) and stderr."""
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "liqtui", *args],
+            stdin=slave,
+            stdout=slave,
+            stderr=subprocess.PIPE,
+            env={**env, "TERM": "xterm-256color"},
+            text=True,
+        )
+        try:
+            _, err = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            return None, ""
+        return proc.returncode, err
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def _assert_unknown_theme(status: int | None, err: str) -> None:
+    assert status == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err
+    assert lines[0].startswith("liqtui: error: theme 'nope' is not available; themes: ")
+    assert "liqtui-dark" in lines[0] and "liqtui-colorblind" in lines[0]
+
+
+def test_unknown_theme_flag_or_config_exits_2_before_the_tui(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    env.pop("NO_COLOR")
+    _assert_unknown_theme(*run_on_a_terminal(["--demo", "--theme", "nope"], env))
+    config = tmp_path / "theme.toml"
+    config.write_text('[general]\ntheme = "nope"\n')
+    _assert_unknown_theme(*run_on_a_terminal(["--demo", "--config", str(config)], env))
+    # with NO_COLOR the ANSI theme is drawn, but the configured one is still checked
+    env["NO_COLOR"] = "1"
+    _assert_unknown_theme(*run_on_a_terminal(["--demo", "--config", str(config)], env))
+
+
+@pytest.mark.parametrize("fmt", ["svg", "ansi"])
+def test_unknown_theme_in_snapshots_exits_2(env: dict[str, str], fmt: str) -> None:
+    out = run(["--theme", "nope", "snapshot", "--demo", "--format", fmt], env)
+    _assert_unknown_theme(out.returncode, out.stderr)
+    assert out.stdout == ""

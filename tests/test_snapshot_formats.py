@@ -319,20 +319,36 @@ def test_svg_golden_is_the_tui_screen(replay: Path, capsys: pytest.CaptureFixtur
 # -- colors -------------------------------------------------------------------------------------
 
 
-def test_no_color_and_non_terminal_mean_plain_text(
+def test_explicit_ansi_is_colored_only_the_automatic_format_follows_the_terminal(
     replay: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     args = ["--replay", str(replay), "--symbol", "BTC", *FRAME]
-    _, text, _ = snapshot_out(capsys, *args)
-    _, auto, _ = snapshot_out(capsys, *args, "--format", "ansi")  # captured: not a terminal
-    assert auto == text
+    _, text, _ = snapshot_out(capsys, *args)  # no --format, captured (not a terminal): text
+    assert "\x1b" not in text
+    _, ansi, _ = snapshot_out(capsys, *args, "--format", "ansi")  # asked for: colored
+    assert "\x1b[" in ansi
+    assert [ln.rstrip() for ln in ANSI_RE.sub("", ansi).splitlines()] == text.splitlines()
+    assert snapshot_out(capsys, *args, "--color", "always")[1] == ansi  # as ls --color=always
+    assert snapshot_out(capsys, *args, "--format", "ansi", "--color", "never")[1] == text
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)  # a terminal: automatic ansi
+    assert snapshot_out(capsys, *args)[1] == ansi
     monkeypatch.setenv("NO_COLOR", "1")
-    _, no_color, _ = snapshot_out(capsys, *args, "--format", "ansi", "--color", "auto")
-    assert no_color == text
-    _, forced, _ = snapshot_out(capsys, *args, "--format", "ansi", "--color", "always")
-    assert "\x1b[" in forced  # a per-run flag beats the environment (no-color.org)
-    _, never, _ = snapshot_out(capsys, *args, "--format", "ansi", "--color", "never")
-    assert never == text
+    assert snapshot_out(capsys, *args)[1] == text  # NO_COLOR: the automatic choice is text
+    assert snapshot_out(capsys, *args, "--format", "ansi")[1] == ansi  # the flag beats it
+
+
+def test_explicit_ansi_into_a_redirected_file_is_colored(replay: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg"), "NO_COLOR": "1"}
+    base = [sys.executable, "-m", "liqtui", "snapshot", "--replay", str(replay), "--symbol", "BTC"]
+    base += FRAME
+    for extra, colored in ((["--format", "ansi"], True), ([], False)):
+        out = tmp_path / "f.txt"
+        with out.open("w", encoding="utf-8") as fh:  # `liqtui snapshot ... > f.txt`
+            proc = subprocess.run(
+                [*base, *extra], stdout=fh, stderr=subprocess.PIPE, text=True, env=env
+            )
+        assert proc.returncode == 0, proc.stderr
+        assert ("\x1b[" in out.read_text(encoding="utf-8")) is colored
 
 
 # -- exit statuses and arguments ------------------------------------------------------------------

@@ -121,7 +121,9 @@ async def test_starts_and_draws_the_ladder(size, recording, seeded_engine) -> No
         assert any("█" in r or "▓" in r for r in rows)  # E heat bars
         assert any("●" in r for r in rows)  # large realized prints
         header = app.header.lines_text[0]
-        assert "price" in header and "E usd" in header and "R usd" in header
+        assert "price" in header and all(
+            col in header for col in ("E▼usd", "E▲usd", "R▼usd", "R▲usd")
+        )
         first, second = app.status.lines_text
         assert re.match(r"1:BTC  9\d,\d{3}\.\d mark 0s  ", first)  # its source, its own age
         assert second.startswith("R ▼") and "relative" in second

@@ -25,6 +25,7 @@ from liqtui.snapshot import render_json
 from liqtui.ui.alerts import Alert, AlertMonitor, AlertRules, command_args, run_command
 from liqtui.ui.app import VIEWS, LiqApp
 from liqtui.ui.keymap import BINDING_IDS, check_keymap
+from liqtui.ui.options import AppOptions
 from liqtui.ui.risk import BANDS, risk_view
 from liqtui.ui.scale import absolute_legend, absolute_level, apply_scale
 from liqtui.ui.screens.help import HelpScreen
@@ -371,7 +372,7 @@ async def test_theme_picker_and_palette() -> None:
 async def test_ctrl_r_reloads_config_and_themes(tmp_path: Path) -> None:
     config = tmp_path / "liqtui.toml"
     config.write_text("[general]\nfps = 2.0\n")
-    app = demo_app(settings_loader=lambda: load_settings(config))
+    app = demo_app(options_loader=lambda: AppOptions.from_settings(load_settings(config)))
     async with app.run_test(size=(80, 24)) as pilot:
         config.write_text(
             '[general]\nfps = 8.0\ntheme = "liqtui-colorblind"\n'
@@ -456,8 +457,10 @@ def test_cascade_panel_without_estimate_says_why() -> None:
 def test_alert_monitor_fires_on_edges_and_rate_limits(seeded_engine) -> None:
     snap = seeded_engine.snapshot("BTC")
     mon = AlertMonitor(
-        AlertRules(realized_usd_per_min=1e6, dense_zone_usd=1.0, min_interval_ms=60_000)
+        AlertRules(realized_usd_per_min=1e6, dense_zone_usd=1e12, min_interval_ms=60_000)
     )
+    assert mon.check(snap, realized_last_min_usd=0, cascade_firing=False) == []  # first look
+    mon.rules = dataclasses.replace(mon.rules, dense_zone_usd=1.0)
     first = mon.check(snap, realized_last_min_usd=2e6, cascade_firing=True, cascade_reason="x")
     assert [a.kind for a in first] == ["realized", "dense-zone", "cascade"]
     assert "R 2M liquidated in the last minute" in first[0].message

@@ -641,6 +641,12 @@ class DemoSource:
         self.sim = MarketSimulator(symbols, seed, start_ms)
         self._warm = False
 
+    @property
+    def live_from_ms(self) -> int:
+        """Simulated time where the warm-up ends and the demo plays as the present (from then
+        on its events are newer than the app's start: alerts, see the app)."""
+        return self.sim.start_ms + self.warmup_ms
+
     def _deliver(self, sink: EventSink, events: list[MarketEvent]) -> None:
         for event in events:
             sink.apply(event)

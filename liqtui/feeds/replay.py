@@ -54,6 +54,9 @@ class ReplaySource:
         self.stats = ReadStats()
         self.skipped_gap_ms = 0
         self.finished = False
+        # Recorded time from which the replay plays as the present (alerts, see the app): a
+        # paced replay from its first line; at --speed max all of it is catch-up, to its end.
+        self.live_from_ms: int | None = None
         self.parsers = make_parsers()  # fresh state (contract sizes, ticker deltas) per replay
 
     def _account_bad_lines(self, sink: EventSink, seen_bad: int) -> int:
@@ -85,6 +88,7 @@ class ReplaySource:
         """Replay paced by the recorded receive times."""
         seen_bad = 0
         first_t: int | None = None
+        last_t: int | None = None
         wall_start = time.monotonic()
         budget_start = time.monotonic()
         for line in read_recording(self.path, self.stats):
@@ -94,7 +98,7 @@ class ReplaySource:
                 health.state = "replaying"
             if self.speed is not None:
                 if first_t is None:
-                    first_t = line.t
+                    first_t = self.live_from_ms = line.t
                 due = wall_start + (line.t - first_t - self.skipped_gap_ms) / 1000 / self.speed
                 wait = due - time.monotonic()
                 if wait > self.max_gap_s:
@@ -105,11 +109,14 @@ class ReplaySource:
                     await asyncio.sleep(wait)
                     budget_start = time.monotonic()
             apply_line(line, sink, self.parsers)
+            last_t = line.t
             # Hand the loop back regularly so the UI keeps drawing during a fast replay.
             if time.monotonic() - budget_start > 0.02:
                 await asyncio.sleep(0)
                 budget_start = time.monotonic()
         self._account_bad_lines(sink, seen_bad)
+        if self.live_from_ms is None:
+            self.live_from_ms = last_t
         self._finish(sink)
 
 

@@ -12,6 +12,10 @@ Three kinds, each configurable in [alerts] (see config.toml):
 `AlertMonitor.check` is pure bookkeeping (edge detection and the per-market rate limit, on the
 source clock); the app shows what it returns and, if a command is configured, runs it with
 `asyncio.create_subprocess_exec` (an argument list, never a shell).
+
+An alert is an edge: a condition seen off, then on. The first look at a market, and every
+look before the app's start (warm-up, backfill, replay catch-up: `present=False`), only
+records the condition, so what happened before the app started never alerts.
 """
 
 from __future__ import annotations
@@ -55,11 +59,13 @@ class AlertMonitor:
     _last: dict[tuple[str, str], int] = field(default_factory=dict)
     fired: list[Alert] = field(default_factory=list)
 
-    def _edge(self, kind: str, symbol: str, on: bool, now_ms: int, message: str) -> Alert | None:
+    def _edge(
+        self, kind: str, symbol: str, on: bool, now_ms: int, message: str, *, present: bool
+    ) -> Alert | None:
         key = (kind, symbol)
-        was = self._active.get(key, False)
+        was = self._active.get(key)
         self._active[key] = on
-        if not on or was:
+        if not on or was is not False or not present:  # on before, first look, or the past
             return None
         last = self._last.get(key)
         if last is not None and now_ms - last < self.rules.min_interval_ms:
@@ -77,8 +83,10 @@ class AlertMonitor:
         realized_last_min_usd: float,
         cascade_firing: bool,
         cascade_reason: str = "",
+        present: bool = True,
     ) -> list[Alert]:
-        """Alerts that start now for one market (`snap` with the full window)."""
+        """Alerts that start now for one market (`snap` with the full window). `present`:
+        False while the data is older than the app's start (conditions recorded, no alert)."""
         r = self.rules
         if not r.enabled or snap.price is None:
             return []
@@ -90,7 +98,7 @@ class AlertMonitor:
                 f"{sym}: R {compact_usd(realized_last_min_usd)} liquidated in the last minute "
                 f"(alert at {compact_usd(r.realized_usd_per_min)})"
             )
-            if a := self._edge("realized", sym, on, now, msg):
+            if a := self._edge("realized", sym, on, now, msg, present=present):
                 out.append(a)
         if r.dense_zone_usd > 0:
             zone = e_within(snap, (r.dense_zone_pct,)).total(0)
@@ -99,13 +107,13 @@ class AlertMonitor:
                 f"{sym}: price {snap.price:,.6g} entered a dense zone: E {compact_usd(zone or 0)} "
                 f"within ±{r.dense_zone_pct * 100:g}%"
             )
-            if a := self._edge("dense-zone", sym, on, now, msg):
+            if a := self._edge("dense-zone", sym, on, now, msg, present=present):
                 out.append(a)
         if r.cascade:
             msg = f"{sym}: cascade detector firing" + (
                 f" ({cascade_reason})" if cascade_reason else ""
             )
-            if a := self._edge("cascade", sym, cascade_firing, now, msg):
+            if a := self._edge("cascade", sym, cascade_firing, now, msg, present=present):
                 out.append(a)
         return out
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 import time
@@ -19,13 +20,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import numpy as np
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import SimpleCommand
 from textual.containers import Vertical
+from textual.theme import BUILTIN_THEMES
 from textual.widgets import ContentSwitcher, Footer
 from textual.worker import Worker, WorkerState
 
@@ -34,22 +36,19 @@ from liqtui.feeds.base import Source
 from liqtui.ladder import LONG_MARK, SHORT_MARK, LadderView, compact_usd
 from liqtui.model.density import PRESETS, TIER_FILTERS
 from liqtui.model.engine import Engine, MarketSnapshot
-from liqtui.resources import data_path
 from liqtui.ui.alerts import Alert, AlertMonitor, AlertRules, command_args, run_command
 from liqtui.ui.history import Column, History, HistorySink, columns_from_model
+from liqtui.ui.options import AppOptions, rules_from_settings
 from liqtui.ui.risk import RiskView, risk_view
 from liqtui.ui.scale import SCALES
 from liqtui.ui.screens.help import HelpScreen, help_entries
-from liqtui.ui.themes import BUILTIN_DARK, DEFAULT_THEME, LIQ_VARIABLE_DEFAULTS, load_themes
+from liqtui.ui.themes import DEFAULT_THEME, LIQ_VARIABLE_DEFAULTS, available_themes
 from liqtui.ui.widgets.cascade import CascadePanel
 from liqtui.ui.widgets.chart import CHART_MODES, ChartWidget, Series
 from liqtui.ui.widgets.exchanges import ExchangeData, ExchangeTable
 from liqtui.ui.widgets.heatmap import HeatmapWidget
 from liqtui.ui.widgets.ladder import LadderHeader, LadderInfo, LadderWidget
 from liqtui.ui.widgets.status import StatusBar
-
-if TYPE_CHECKING:
-    from liqtui.config import Settings
 
 ZOOM_STEP = 1.5
 MIN_FPS, MAX_FPS = 0.2, 30.0
@@ -355,11 +354,15 @@ class LiqApp(App[None]):
         keymap: Mapping[str, str] | None = None,
         alerts: AlertRules | None = None,
         screenshot_dir: Path | None = None,
-        settings_loader: Callable[[], Settings] | None = None,
+        options_loader: Callable[[], AppOptions] | None = None,
         history: History | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__()
+        # NO_COLOR: Textual picks its color filter here, from the theme in use now (not ours
+        # yet). For a non-ANSI theme that is Monochrome, which maps the terminal's default
+        # colors to black: black text on black. With ansi_color it is NoColor instead: every
+        # cell in the terminal's own foreground and background (the palette adds no color).
+        super().__init__(ansi_color=True if "NO_COLOR" in os.environ else None)
         self.engine = engine
         self.source = source
         self.universe: dict[str, tuple[str, ...]] = {}  # market → exchanges listing it (live)
@@ -381,9 +384,29 @@ class LiqApp(App[None]):
         self.keymap_config: dict[str, str] = dict(keymap or {})
         self.alert_monitor = AlertMonitor(alerts or AlertRules())
         self.screenshot_dir = screenshot_dir
-        self.settings_loader = settings_loader
+        self.options_loader = options_loader  # ctrl+r: the options from the files again
+        # What settings and flags said (before the app's own adjustments): reload applies
+        # only the options that changed since, so it keeps what the user changed with keys.
+        self.options = AppOptions(
+            watchlist=tuple(watchlist),
+            fps=fps,
+            theme=theme,
+            realized_mark_usd=realized_mark_usd,
+            window_ms=window_ms,
+            user_themes_dir=user_themes_dir,
+            ladder_span_pct=ladder_span_pct,
+            view=view,
+            color_scale=color_scale,
+            absolute_top_usd=absolute_top_usd,
+            keymap=dict(keymap or {}),
+            alerts=alerts or AlertRules(),
+            screenshot_dir=screenshot_dir,
+        )
         self.history = history or History(period_ms=engine.params.step_ms)
         self.clock = clock
+        self._started_ms = int(clock() * 1000)  # the present of a live feed (wall clock)
+        self._engine_start_ms = engine.clock_ms  # without a source: what the engine holds
+        self._settled: set[str] = set()  # markets whose views were centred on a real price
         self.feed_error: str | None = None
         self.theme_problems: list[str] = []
         self.last_screenshot: str | None = None
@@ -455,6 +478,22 @@ class LiqApp(App[None]):
     def tier_filter(self) -> str:
         return self.engine.tier_filter
 
+    @property
+    def present_from_ms(self) -> int | None:
+        """Time on the source clock from which events happen after the app's start. Earlier
+        ones are warm-up, backfill or replay catch-up: they fire no alert, and the views keep
+        centring on the price until it is reached. None: not known yet (--speed max replay)."""
+        if self.source is None:
+            return self._engine_start_ms
+        if hasattr(self.source, "live_from_ms"):  # demo (after its warm-up), replay
+            return self.source.live_from_ms  # type: ignore[no-any-return]
+        return self._started_ms  # live feeds run on the wall clock
+
+    def caught_up(self, snap: MarketSnapshot) -> bool:
+        """The snapshot is of the present: the source has reached the app's start."""
+        start = self.present_from_ms
+        return start is not None and snap.as_of_ms >= start
+
     def pull(self, symbol: str | None = None, **kw: object) -> MarketSnapshot:
         """A snapshot of `symbol` (the current market) with the app's filters."""
         return self.engine.snapshot(
@@ -515,7 +554,11 @@ class LiqApp(App[None]):
                     id="ladder",
                 )
                 yield info
-            yield HeatmapWidget(span_pct=self.ladder_span_pct, id="view-heatmap")
+            yield HeatmapWidget(
+                span_pct=self.ladder_span_pct,
+                absolute_top_usd=self.absolute_top_usd if self.color_scale == "absolute" else None,
+                id="view-heatmap",
+            )
             yield CascadePanel(id="view-cascade")
             yield ExchangeTable(span_pct=self.ladder_span_pct, id="view-exchanges")
             yield ChartWidget(id="view-chart")
@@ -559,14 +602,10 @@ class LiqApp(App[None]):
         self.exit(return_code=1, message="hang-up")
 
     def _load_themes(self) -> None:
-        self.register_theme(BUILTIN_DARK)
-        try:
-            shipped: Path | None = data_path("themes")
-        except FileNotFoundError:
-            shipped = None
-        themes, problems = load_themes([shipped, self.user_themes_dir])
+        themes, problems = available_themes(self.user_themes_dir)
         for theme in themes.values():
-            self.register_theme(theme)
+            if theme is not BUILTIN_THEMES.get(theme.name):  # Textual's own are there already
+                self.register_theme(theme)
         wanted = self.requested_theme
         if wanted not in self.available_themes:
             problems.append(f"theme {wanted!r} is not available; using {DEFAULT_THEME}")
@@ -637,9 +676,22 @@ class LiqApp(App[None]):
         )
 
     # -- the views ------------------------------------------------------------------------------
+    def _keep_centred(self, snap: MarketSnapshot) -> None:
+        """Until a market's data is of the present and priced by a mark (not a warm-up price,
+        not an old liquidation print), its price views centre on the latest price on every
+        frame, unless the user moved them; from then on they follow the price near an edge."""
+        if snap.symbol in self._settled or snap.price is None:
+            return
+        for widget in (self.ladder, self.heatmap, self.exchanges_table):
+            if widget.view.following:
+                widget.view.recentre()
+        if self.caught_up(snap) and (snap.price_source or "").startswith("mark"):
+            self._settled.add(snap.symbol)
+
     def _draw_view(self, frame: _Frame) -> None:
         view = self.view_name
         snap = frame.snap
+        self._keep_centred(snap)
         if view == "ladder":
             self.ladder.show(snap)
         elif view == "heatmap":
@@ -762,6 +814,7 @@ class LiqApp(App[None]):
         if not self.alert_monitor.rules.enabled or not self.is_running:
             return []
         fired: list[Alert] = []
+        start = self.present_from_ms
         try:
             for symbol in self.history_symbols():
                 snap = self.engine.snapshot(symbol, window_ms=self.window_ms)
@@ -770,9 +823,10 @@ class LiqApp(App[None]):
                 risk = self._risk_view(snap)
                 fired += self.alert_monitor.check(
                     snap,
-                    realized_last_min_usd=risk.realized_last_min_usd,
+                    realized_last_min_usd=self._realized_since(snap, start),
                     cascade_firing=risk.firing,
                     cascade_reason="; ".join(risk.detector_reasons),
+                    present=self.caught_up(snap),
                 )
         except Exception as exc:
             self._report_ui_error(exc)
@@ -794,6 +848,15 @@ class LiqApp(App[None]):
                 task.add_done_callback(self._alert_tasks.discard)
                 self.alert_commands_run += 1
         return fired
+
+    def _realized_since(self, snap: MarketSnapshot, start_ms: int | None) -> float:
+        """R in the last minute, counting only prints from `start_ms` on (not a backfill)."""
+        if start_ms is not None and snap.as_of_ms < start_ms:
+            return 0.0
+        # (a window of 0 would mean the whole window; 1 ms counts the prints at start_ms)
+        window = 60_000 if start_ms is None else max(1, min(60_000, snap.as_of_ms - start_ms))
+        recent = self.pull(snap.symbol, window_ms=window)
+        return recent.realized_long_usd + recent.realized_short_usd
 
     # -- actions --------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -896,12 +959,16 @@ class LiqApp(App[None]):
             self.refresh_now()
 
     def action_toggle_scale(self) -> None:
-        self.color_scale = str(_next_in(SCALES, self.color_scale))
+        self.set_color_scale(str(_next_in(SCALES, self.color_scale)))
+        self.refresh_now()
+
+    def set_color_scale(self, scale: str) -> None:
+        """Relative or absolute intensity, for the ladder and the heat map."""
+        self.color_scale = scale if scale in SCALES else "relative"
         self.ladder.scale = self.color_scale
         self.heatmap.absolute_top_usd = (
             self.absolute_top_usd if self.color_scale == "absolute" else None
         )
-        self.refresh_now()
 
     def _pull_again(self) -> None:
         """A model filter changed: pull a fresh snapshot even when paused."""
@@ -1028,39 +1095,53 @@ class LiqApp(App[None]):
 
     def action_reload(self) -> None:
         """Read the config files and the theme folders again and apply what changed."""
-        loaded = 0
-        if self.settings_loader is not None:
+        if self.options_loader is not None:
             from liqtui.config import ConfigError
 
             try:
-                settings = self.settings_loader()
+                options = self.options_loader()
             except ConfigError as exc:
                 self.notify(str(exc), title="Config not reloaded", severity="error", markup=False)
                 return
-            g = settings.general
-            self.watchlist = list(dict.fromkeys(g.watchlist)) or self.watchlist
-            self.requested_theme = g.theme
-            self.user_themes_dir = (
-                Path(g.themes_dir).expanduser() if g.themes_dir else self.user_themes_dir
-            )
-            self.realized_mark_usd = settings.ladder.realized_mark_usd
-            self.ladder.realized_mark_usd = self.realized_mark_usd
-            self.absolute_top_usd = g.absolute_top_usd
-            self.ladder.absolute_top_usd = g.absolute_top_usd
-            self.screenshot_dir = Path(g.screenshot_dir).expanduser() if g.screenshot_dir else None
-            self.alert_monitor.rules = rules_from_settings(settings)
-            self.keymap_config = dict(settings.keys)
-            self.set_keymap(self.keymap_config)
-            if g.fps != self.fps:
-                self.set_fps(g.fps)
-            loaded = len(settings.files)
+            self.apply_options(options)
         self._load_themes()
         self.refresh_now()
-        self.notify(
-            f"config ({loaded} file{'s' if loaded != 1 else ''}) and themes reloaded",
-            title="Reloaded",
-            timeout=4,
-        )
+        self.notify("config and themes reloaded", title="Reloaded", timeout=4)
+
+    def apply_options(self, options: AppOptions) -> None:
+        """Apply the options that differ from the ones in effect (see `self.options`)."""
+        changed = options.changed(self.options)
+        self.options = options
+        if "watchlist" in changed:
+            self.watchlist = list(dict.fromkeys(options.watchlist)) or self.watchlist
+        if "theme" in changed:
+            self.requested_theme = options.theme
+        if "user_themes_dir" in changed:
+            self.user_themes_dir = options.user_themes_dir
+        if "realized_mark_usd" in changed:
+            self.realized_mark_usd = self.ladder.realized_mark_usd = options.realized_mark_usd
+        if "window_ms" in changed:
+            self.window_ms = options.window_ms
+        if "ladder_span_pct" in changed:
+            self.ladder_span_pct = options.ladder_span_pct
+            for widget in (self.ladder, self.heatmap, self.exchanges_table):
+                widget.view.zoom(options.ladder_span_pct / widget.view.span_pct)
+        if "color_scale" in changed:
+            self.set_color_scale(options.color_scale)
+        if "absolute_top_usd" in changed:
+            self.absolute_top_usd = self.ladder.absolute_top_usd = options.absolute_top_usd
+            self.set_color_scale(self.color_scale)
+        if "screenshot_dir" in changed:
+            self.screenshot_dir = options.screenshot_dir
+        if "alerts" in changed:
+            self.alert_monitor.rules = options.alerts
+        if "keymap" in changed:
+            self.keymap_config = dict(options.keymap)
+            self.set_keymap(self.keymap_config)
+        if "fps" in changed and options.fps != self.fps:
+            self.set_fps(options.fps)
+        if "view" in changed:
+            self.show_view(options.view)
 
 
 def _unit(peak: float) -> tuple[str, float]:
@@ -1068,22 +1149,6 @@ def _unit(peak: float) -> tuple[str, float]:
         if peak >= div:
             return unit, div
     return "", 1.0
-
-
-def rules_from_settings(settings: Settings) -> AlertRules:
-    from liqtui.config import parse_duration
-
-    a = settings.alerts
-    return AlertRules(
-        enabled=a.enabled,
-        bell=a.bell,
-        realized_usd_per_min=a.realized_usd_per_min,
-        dense_zone_usd=a.dense_zone_usd,
-        dense_zone_pct=a.dense_zone_pct,
-        cascade=a.cascade,
-        command=tuple(a.command),
-        min_interval_ms=parse_duration(a.min_interval),
-    )
 
 
 __all__ = ["VIEWS", "LiqApp", "compact_usd", "rules_from_settings"]

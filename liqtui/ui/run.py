@@ -1,13 +1,13 @@
 """Building the app from settings and flags (used by `liqtui` without a subcommand).
 
 `prepare_terminal` must run before anything imports Textual: it turns `--color` / [general]
-color / NO_COLOR into Textual's environment. `make_app` imports the app afterwards.
+color / NO_COLOR into Textual's environment. `start_options` (which checks the theme) and
+`make_app` import Textual afterwards.
 """
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from liqtui.ui.terminal import apply_color_setup, color_setup
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from liqtui.feeds.base import Source
     from liqtui.model.engine import Engine
     from liqtui.ui.app import LiqApp
+    from liqtui.ui.options import AppOptions
 
 
 def prepare_terminal(settings: Settings, args: argparse.Namespace) -> str | None:
@@ -29,34 +30,40 @@ def prepare_terminal(settings: Settings, args: argparse.Namespace) -> str | None
     return setup.theme
 
 
+def start_options(
+    settings: Settings, args: argparse.Namespace, *, theme_override: str | None = None
+) -> AppOptions:
+    """The options the TUI starts with (settings, then flags). Raises UnknownThemeError (a
+    ConfigError: exit 2) when the theme asked for, or the configured one, does not exist."""
+    from liqtui.ui.options import AppOptions
+    from liqtui.ui.themes import available_themes, pick_theme
+
+    options = AppOptions.from_settings(settings, args, theme_override=theme_override)
+    themes = available_themes(options.user_themes_dir)[0]
+    for name in dict.fromkeys((options.theme, settings.general.theme)):
+        pick_theme(themes, name)
+    return options
+
+
 def make_app(
-    settings: Settings,
+    options: AppOptions,
     args: argparse.Namespace,
     engine: Engine,
     source: Source | None,
     *,
     theme_override: str | None = None,
 ) -> LiqApp:
-    from liqtui.config import load_settings, user_themes_dir
-    from liqtui.ui.app import LiqApp, rules_from_settings
+    """The app with `options`; ctrl+r maps the config files (and the same flags) again."""
+    from liqtui.config import load_settings
+    from liqtui.ui.app import LiqApp
+    from liqtui.ui.options import AppOptions
 
-    g = settings.general
     config_file = getattr(args, "config", None)
     return LiqApp(
         engine,
         source,
-        watchlist=args.symbol or g.watchlist,
-        fps=getattr(args, "fps", None) or g.fps,
-        theme=getattr(args, "theme", None) or theme_override or g.theme,
-        realized_mark_usd=settings.ladder.realized_mark_usd,
-        window_ms=getattr(args, "window", None),
-        user_themes_dir=user_themes_dir(settings),
-        ladder_span_pct=settings.ladder.span_pct,
-        view=getattr(args, "view", None) or g.view,
-        color_scale=g.color_scale,
-        absolute_top_usd=g.absolute_top_usd,
-        keymap=settings.keys,
-        alerts=rules_from_settings(settings),
-        screenshot_dir=Path(g.screenshot_dir).expanduser() if g.screenshot_dir else None,
-        settings_loader=lambda: load_settings(config_file),
+        **options.app_kwargs(),  # type: ignore[arg-type]
+        options_loader=lambda: AppOptions.from_settings(
+            load_settings(config_file), args, theme_override=theme_override
+        ),
     )

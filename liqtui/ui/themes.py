@@ -16,6 +16,7 @@ from rich.style import Style
 from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
+from liqtui.config import ConfigError
 from liqtui.ladder import LEVELS
 
 DEFAULT_THEME = "liqtui-dark"
@@ -166,6 +167,42 @@ def load_themes(dirs: Iterable[Path | None]) -> tuple[dict[str, Theme], list[str
     return themes, problems
 
 
+class UnknownThemeError(ConfigError):
+    """A theme name (flag or config) that no built-in theme, shipped file or user file
+    provides: a usage error (exit 2) at start, a notification on reload."""
+
+    def __init__(self, name: str, available: Iterable[str]) -> None:
+        names = sorted(available, key=lambda n: (not n.startswith("liqtui-"), n))
+        super().__init__(f"theme {name!r} is not available; themes: {', '.join(names)}")
+        self.name = name
+
+
+def available_themes(user_themes_dir: Path | None) -> tuple[dict[str, Theme], list[str]]:
+    """Every theme the app offers, by name: Textual's own, the built-in liqtui-dark, then the
+    shipped theme files and the user's (a later one overrides an earlier one of the same name);
+    and one problem line per unusable file."""
+    from textual.theme import BUILTIN_THEMES
+
+    from liqtui.resources import data_path
+
+    try:
+        shipped: Path | None = data_path("themes")
+    except FileNotFoundError:
+        shipped = None
+    themes: dict[str, Theme] = {**BUILTIN_THEMES, BUILTIN_DARK.name: BUILTIN_DARK}
+    files, problems = load_themes([shipped, user_themes_dir])
+    themes.update(files)
+    return themes, problems
+
+
+def pick_theme(themes: Mapping[str, Theme], name: str | None) -> Theme:
+    """The theme called `name` (None: the default); UnknownThemeError if there is none."""
+    chosen = themes.get(name or DEFAULT_THEME)
+    if chosen is None:
+        raise UnknownThemeError(name or DEFAULT_THEME, themes)
+    return chosen
+
+
 # -- palette ------------------------------------------------------------------------------------
 
 
@@ -188,13 +225,17 @@ def heat_ramp(low: Color, high: Color, levels: int = LEVELS) -> list[tuple[Color
     return ramp
 
 
-def build_palette(variables: Mapping[str, str], base: Style | None = None) -> dict[str, Style]:
+def build_palette(
+    variables: Mapping[str, str], base: Style | None = None, *, monochrome: bool = False
+) -> dict[str, Style]:
     """Rich styles for every role the ladder, its header and the status bar use.
 
     `variables` are the app's theme variables (Textual's generated ones plus liq-*); `base` is
     the widget's own style (its background), laid under every role. A theme in ANSI colors (the
     terminal's own palette, `Theme(ansi=True)`) cannot blend colors: its heat levels keep the
     side's color and carry intensity in the glyphs, dim for the low levels and bold for the top.
+    `monochrome` (`--color none`, NO_COLOR): the same attributes with no color at all, so text
+    is in the terminal's own foreground on its own background and intensity is in the glyphs.
     """
     v = variables
     d = LIQ_VARIABLE_DEFAULTS
@@ -210,9 +251,11 @@ def build_palette(variables: Mapping[str, str], base: Style | None = None) -> di
     error = _color(v, "error", "#ff5c5c")
     primary = _color(v, "primary", "#4f9cf9")
     success = _color(v, "success", "#3ddc84")
-    ansi = any(c.ansi is not None for c in (background, foreground, long_c, short_c))
+    ansi = monochrome or any(c.ansi is not None for c in (background, foreground, long_c, short_c))
 
     def style(fg: Color | None = None, bg: Color | None = None, **kw: bool) -> Style:
+        if monochrome:
+            return Style(**kw)
         return Style(
             color=fg.rich_color if fg is not None else None,
             bgcolor=bg.rich_color if bg is not None else None,
@@ -284,6 +327,6 @@ def build_palette(variables: Mapping[str, str], base: Style | None = None) -> di
             palette[f"{side}0"] = style(low)
             for level, (fg, bg) in enumerate(heat_ramp(low, color), start=1):
                 palette[f"{side}{level}"] = style(fg, bg)
-    if base is not None:
+    if base is not None and not monochrome:  # monochrome: not even the widget's background
         palette = {role: base + s for role, s in palette.items()}
     return palette

@@ -124,7 +124,9 @@ class ThemedLines(Widget):
     @property
     def palette(self) -> dict[str, Style]:
         if self._palette is None:
-            self._palette = build_palette(self.app.theme_variables, self.rich_style)
+            self._palette = build_palette(
+                self.app.theme_variables, self.rich_style, monochrome=self.app.no_color
+            )
         return self._palette
 
     def strip_for(self, segs: tuple[Seg, ...], width: int) -> Strip:
