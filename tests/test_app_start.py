@@ -184,7 +184,7 @@ async def test_ladder_recentres_when_a_mark_price_replaces_an_old_print() -> Non
     async with app.run_test(size=(80, 24)) as pilot:
         await asyncio.wait_for(source.warm_done.wait(), 5)
         app.refresh_now()
-        assert app.snapshot is not None and app.snapshot.price_source == "last liquidation"
+        assert app.snapshot is not None and app.snapshot.price_source == "liquidation"
         source.gate.set()
         await asyncio.wait_for(source.done.wait(), 5)
         app.refresh_now()

@@ -45,7 +45,7 @@ HELP_CHOICES = {
     (): ["{high,balanced,observed-low,fitted}", "{ladder,heatmap,cascade,exchanges,chart}",
          "{auto,truecolor,256,16,none}", "snapshot", "record", "calibrate"],
     ("snapshot",): ["{high,balanced,observed-low,fitted}", "{text,ansi,json,csv,svg}",
-                    "{auto,always,never}", "--every DURATION", "100ms to 1d"],
+                    "{auto,always,none,never}", "--every DURATION", "100ms to 1d"],
     ("record",): ["SYMBOL", "--out FILE", "--config FILE"],
     ("calibrate",): ["{high,balanced,observed-low,fitted}", "{all,25x+}", "{text,json}",
                      "top-20% cells", "--fit-weights"],

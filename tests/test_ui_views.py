@@ -432,11 +432,16 @@ async def test_cascade_panel_and_json_report_the_same_e_within() -> None:
     # The dense-zone alert fires on the same figure (longs below + shorts above within 1%).
     zone = within.total(1)
     assert zone is not None and zone > 0
-    at = AlertMonitor(AlertRules(dense_zone_usd=zone, dense_zone_pct=0.01, cascade=False))
-    assert [a.kind for a in at.check(engine_snap, realized_last_min_usd=0.0,
-                                     cascade_firing=False)] == ["dense-zone"]  # fmt: skip
-    above = AlertMonitor(AlertRules(dense_zone_usd=zone * 1.001, dense_zone_pct=0.01))
-    assert above.check(engine_snap, realized_last_min_usd=0.0, cascade_firing=False) == []
+    def fires_at(threshold_usd: float) -> list[str]:
+        # An alert is an edge: a first look with the zone off, then the threshold applies.
+        mon = AlertMonitor(AlertRules(dense_zone_usd=1e15, dense_zone_pct=0.01, cascade=False))
+        assert mon.check(engine_snap, realized_last_min_usd=0.0, cascade_firing=False) == []
+        mon.rules = dataclasses.replace(mon.rules, dense_zone_usd=threshold_usd)
+        alerts = mon.check(engine_snap, realized_last_min_usd=0.0, cascade_firing=False)
+        return [a.kind for a in alerts]
+
+    assert fires_at(zone) == ["dense-zone"]
+    assert fires_at(zone * 1.001) == []
 
 
 def test_cascade_panel_without_estimate_says_why() -> None:
