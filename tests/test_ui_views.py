@@ -432,6 +432,7 @@ async def test_cascade_panel_and_json_report_the_same_e_within() -> None:
     # The dense-zone alert fires on the same figure (longs below + shorts above within 1%).
     zone = within.total(1)
     assert zone is not None and zone > 0
+
     def fires_at(threshold_usd: float) -> list[str]:
         # An alert is an edge: a first look with the zone off, then the threshold applies.
         mon = AlertMonitor(AlertRules(dense_zone_usd=1e15, dense_zone_pct=0.01, cascade=False))
