@@ -119,6 +119,10 @@ class Feeds:
     reconnect_initial: str = field(default="500ms", metadata={"duration": True})
     reconnect_max: str = field(default="30s", metadata={"duration": True})
     renew_after: str = field(default="23h", metadata={"duration": True})
+    # Subscriptions per WebSocket connection (Binance allows 200 streams on one).
+    streams_per_connection: int = field(default=100, metadata={"min": 1, "max": 200})
+    # Share of each exchange's documented REST rate limit liqtui may use (the rest: headroom).
+    rest_share: float = field(default=0.5, metadata={"min": 0.05, "max": 0.9})
 
 
 @dataclass(frozen=True)

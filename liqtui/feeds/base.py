@@ -19,6 +19,16 @@ class NotTracked(Exception):
     """A valid message about something liqtui does not follow (a USDC or coin-margined market)."""
 
 
+class Refused(ParseError):
+    """The exchange refused a subscription (Bybit `success:false`, OKX `event:error`,
+    Hyperliquid's error channel, Binance `{"error":…}`). `markets` are the market keys it names,
+    when the answer names them: they are not subscribed there again."""
+
+    def __init__(self, message: str, markets: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.markets = markets
+
+
 @dataclass(slots=True)
 class FeedHealth:
     """Mutable health record of one feed; views only ever see `frozen()` copies."""
@@ -36,9 +46,25 @@ class FeedHealth:
     note: str = ""
     rate_per_s: float = 0.0  # messages per second, recent
     reconnects: int = 0  # unplanned; on a complete feed each one may be a gap in R
+    failures: int = 0  # failed connection attempts in a row (reset by data)
+    next_retry_ms: int | None = None  # wall clock of the next attempt while down or reconnecting
+    refused: int = 0  # subscriptions the exchange refused
+    unlisted: tuple[str, ...] = ()  # watched markets this exchange does not list (or refused)
+    poll_stretch: float = 1.0  # REST poll intervals × this, to stay within the rate limit
 
     def frozen(self) -> FeedHealth:
         return replace(self)
+
+    def remarks(self) -> str:
+        """The note, with the watched markets the exchange does not list and how much slower
+        its REST polls run to stay within the rate limit."""
+        parts = [self.note] if self.note else []
+        if self.unlisted:
+            names = ", ".join(self.unlisted[:3]) + ("…" if len(self.unlisted) > 3 else "")
+            parts.append(f"{names} not listed")
+        if self.poll_stretch > 1.05:
+            parts.append(f"polls ×{self.poll_stretch:.1f} slower (rate limit)")
+        return "; ".join(parts)
 
 
 class EventSink(Protocol):
