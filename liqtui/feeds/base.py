@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
 
 from liqtui.events import MarketEvent
+from liqtui.markets import from_exchange_symbol
 
 T = TypeVar("T")
 
@@ -112,6 +113,17 @@ def timestamp_ms(obj: object, name: str) -> int:
     if not 1_000_000_000_000 <= value < 4_102_444_800_000:
         raise ParseError(f"{name}: {value} is not a time in milliseconds")
     return value
+
+
+def listed(exchange: str, items: list[object], **required: str) -> frozenset[str]:
+    """Market keys of the instruments in a listing whose fields equal `required` (contract
+    type, quote coin, trading status), by their `symbol`."""
+    markets = (
+        from_exchange_symbol(exchange, item.get("symbol"))
+        for item in items
+        if isinstance(item, dict) and all(item.get(k) == v for k, v in required.items())
+    )
+    return frozenset(m for m in markets if m is not None)
 
 
 def field(obj: dict[str, object], key: str, where: str) -> object:

@@ -19,6 +19,7 @@ from liqtui.feeds.base import (
     ParseError,
     Refused,
     field,
+    listed,
     number,
     positive,
     timestamp_ms,
@@ -225,18 +226,7 @@ def listed_markets(msg: object) -> frozenset[str]:
     symbols = msg.get("symbols") if isinstance(msg, dict) else None
     if not isinstance(symbols, list):
         raise ParseError("exchangeInfo: no 'symbols' list")
-    listed = set()
-    for item in symbols:
-        if (
-            isinstance(item, dict)
-            and item.get("contractType") == "PERPETUAL"
-            and item.get("quoteAsset") == "USDT"
-            and item.get("status") == "TRADING"
-        ):
-            market = from_exchange_symbol(EXCHANGE, item.get("symbol"))
-            if market is not None:
-                listed.add(market)
-    return frozenset(listed)
+    return listed(EXCHANGE, symbols, contractType="PERPETUAL", quoteAsset="USDT", status="TRADING")
 
 
 def plan(symbols: Sequence[str], endpoint: Endpoint, feeds: Feeds) -> FeedPlan:

@@ -28,6 +28,7 @@ from liqtui.feeds.base import (
     Refused,
     field,
     guard,
+    listed,
     number,
     positive,
     timestamp_ms,
@@ -355,18 +356,9 @@ def listed_markets(msg: object) -> frozenset[str] | None:
         raise ParseError("instruments-info: no 'list'")
     if result.get("nextPageCursor"):  # type: ignore[union-attr]
         return None
-    listed = set()
-    for item in items:
-        if (
-            isinstance(item, dict)
-            and item.get("contractType") == "LinearPerpetual"
-            and item.get("quoteCoin") == "USDT"
-            and item.get("status") == "Trading"
-        ):
-            market = from_exchange_symbol(EXCHANGE, item.get("symbol"))
-            if market is not None:
-                listed.add(market)
-    return frozenset(listed)
+    return listed(
+        EXCHANGE, items, contractType="LinearPerpetual", quoteCoin="USDT", status="Trading"
+    )
 
 
 def plan(symbols: Sequence[str], endpoint: Endpoint, feeds: Feeds) -> FeedPlan:
