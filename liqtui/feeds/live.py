@@ -35,7 +35,7 @@ from liqtui.feeds.base import EventSink, ParseError
 from liqtui.feeds.budget import Clock, RestBudget
 from liqtui.feeds.parsers import ExchangeParser, make_parsers
 from liqtui.feeds.plan import FeedPlan, PollSpec
-from liqtui.feeds.stream import NOTHING, Backoff, RestPoller, StreamClient
+from liqtui.feeds.stream import HANDOVER_GRACE_S, NOTHING, Backoff, RestPoller, StreamClient
 
 if TYPE_CHECKING:
     from liqtui.feeds.recording import Recorder
@@ -113,6 +113,7 @@ class LiveSource:
                         # new ones do, so the complete feed has no gap (the engine's dedupe
                         # counts the overlap once); then they close.
                         await self._until_delivering(names, timeout_s=15.0)
+                        await asyncio.sleep(HANDOVER_GRACE_S)  # what they had in flight
                         await _cancel(previous)
                     replan = asyncio.create_task(self._replan.wait())
                     await asyncio.wait([*tasks, replan], return_when=asyncio.FIRST_COMPLETED)

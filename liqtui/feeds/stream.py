@@ -4,7 +4,7 @@
 jitter after a drop, a server close, a failed heartbeat or a silent stream. A connection older
 than `max_age_s` (Binance closes them at 24 h), one the server says it will close soon (OKX's
 64008 notice), or one whose subscriptions the exchange partly refused, is replaced by a new one
-that overlaps it: the old one is closed only after the new one has delivered data (an ack is
+that overlaps it: the old one is closed 1 s after the new one has delivered data (an ack is
 not enough), so nothing is missed, and the model's dedupe counts the overlap once. `RestPoller`
 polls an endpoint at its own pace (the next request is scheduled when the previous one
 finished), spends the exchange's shared REST budget (liqtui.feeds.budget) and honours 429
@@ -103,6 +103,9 @@ def ws_proxy(url: str) -> str | None:
 
 
 RENEW_MIN_AGE_S = 5.0  # a close notice renews a connection no younger than this (no storm)
+# After the new connection's first data, the old one reads on this long: what it had in flight
+# (sent before the new one subscribed) still arrives; the dedupe counts the overlap once.
+HANDOVER_GRACE_S = 1.0
 
 
 class _Connector:
@@ -378,6 +381,7 @@ class StreamClient(_Connector):
 
 async def _close_after(first: asyncio.Event, previous: asyncio.Task[None]) -> None:
     await first.wait()
+    await asyncio.sleep(HANDOVER_GRACE_S)
     previous.cancel()
     with contextlib.suppress(asyncio.CancelledError, Exception):
         await previous
