@@ -31,7 +31,7 @@ from liqtui.config import Endpoint, Settings
 from liqtui.events import EXCHANGES
 from liqtui.feeds import binance, bybit, hyperliquid, okx, stream
 from liqtui.feeds.budget import Clock, RestBudget
-from liqtui.feeds.live import LiveSource
+from liqtui.feeds.live import CONNECT_SPACING_S, LiveSource
 from liqtui.feeds.plan import RateLimit
 from liqtui.markets import exchange_symbol
 from liqtui.model.engine import Engine
@@ -157,6 +157,7 @@ class BinanceForSixty:
         self.clock = clock
         self.markets = markets
         self.connections: list[list[str]] = []
+        self.opened: list[float] = []  # wall clock (monotonic) of each connection
         self.spent: list[tuple[float, float]] = []
         loop.ws("/market/stream", self.stream)
         loop.rest("/fapi/v1/exchangeInfo", self.exchange_info)
@@ -166,6 +167,7 @@ class BinanceForSixty:
     async def stream(self, ws: web.WebSocketResponse, request: web.Request, lb: Loopback) -> None:
         streams = request.query["streams"].split("/")
         self.connections.append(streams)
+        self.opened.append(time.monotonic())
         for name in streams:
             if name.endswith("@markPrice@1s"):
                 symbol = name.split("@")[0].upper()
@@ -213,6 +215,8 @@ async def test_sixty_markets_use_several_connections_and_stay_within_the_weight_
     streams = [s for conn in server.connections for s in conn]
     assert len(server.connections) >= 2 and all(len(c) <= cap for c in server.connections)
     assert len(streams) == len(set(streams)) == 1 + 2 * 60 and streams.count("!forceOrder@arr") == 1
+    gaps = [b - a for a, b in zip(server.opened, server.opened[1:], strict=False)]
+    assert min(gaps) >= CONNECT_SPACING_S - 0.05  # not a burst of connections
     assert health.poll_stretch == pytest.approx(86 / 18)
     assert "polls ×4.8 slower (rate limit)" in health.remarks()
     peak = peak_in_window(server.spent, 60.0)

@@ -24,7 +24,7 @@ import dataclasses
 import importlib
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -36,6 +36,10 @@ from liqtui.feeds.budget import Clock, RestBudget
 from liqtui.feeds.parsers import ExchangeParser, make_parsers
 from liqtui.feeds.plan import FeedPlan, PollSpec
 from liqtui.feeds.stream import HANDOVER_GRACE_S, NOTHING, Backoff, RestPoller, StreamClient
+
+# An exchange's connections open at most this often (OKX allows 3 new connections a second
+# per IP; Binance 300 in 5 minutes): many markets must not open a burst of them at once.
+CONNECT_SPACING_S = 0.5
 
 if TYPE_CHECKING:
     from liqtui.feeds.recording import Recorder
@@ -181,13 +185,13 @@ class LiveSource:
                 await asyncio.sleep(delay)
             health.next_retry_ms = None
         jobs = []
-        for stream in plan.streams:
+        for i, stream in enumerate(plan.streams):
             client = StreamClient(
                 stream, parser, sink, session, recorder=self.recorder, backoff=self.backoff,
                 rng=self.rng,
             )  # fmt: skip
             self.clients.append(client)
-            jobs.append(client.run())
+            jobs.append(_after(i * CONNECT_SPACING_S, client.run))
         # The planned polls must fit the exchange's REST budget: stretch their intervals.
         demand = sum(p.weight / p.interval_s for p in plan.polls if p.interval_s > 0)
         stretch = health.poll_stretch = budget.stretch(demand)
@@ -249,6 +253,11 @@ class LiveSource:
         if listed is not None:
             self._listings[name] = listed
         return listed, delivered
+
+
+async def _after(delay_s: float, job: Callable[[], Awaitable[None]]) -> None:
+    await asyncio.sleep(delay_s)
+    await job()
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
