@@ -567,9 +567,15 @@ def _snapshot_symbols(settings: Settings, args: argparse.Namespace) -> list[str]
 
 
 def _missing(engine: Engine, symbols: list[str], feeds: list[str]) -> tuple[list[str], list[str]]:
-    """Markets without a price and feeds without data."""
+    """Markets without a price and feeds without data (an exchange that lists none of the
+    markets has none to give)."""
     no_market = [s for s in symbols if engine.snapshot(s).price is None]
-    no_feed = [f for f in feeds if (h := engine.feeds.get(f)) is None or h.last_event_ms is None]
+    no_feed = [
+        f
+        for f in feeds
+        if (h := engine.feeds.get(f)) is None
+        or (h.last_event_ms is None and not set(symbols) <= set(h.unlisted))
+    ]
     return no_market, no_feed
 
 
@@ -579,8 +585,11 @@ def _completeness(
     """The exit status the data deserves, and the stderr line saying what was missing."""
     no_market, no_feed = _missing(engine, symbols, feeds)
     if len(no_market) == len(symbols):
+        reported = set(_failed_feeds(engine, no_feed))  # _wait_for_data named them, one a line
         why = "; ".join(
-            f"{f}: {h.last_error}" for f in no_feed if (h := engine.feeds.get(f)) and h.last_error
+            f"{f}: {h.last_error}"
+            for f in no_feed
+            if f not in reported and (h := engine.feeds.get(f)) and h.last_error
         )
         return EXIT_UNAVAILABLE, f"liqtui: no data for {', '.join(no_market)}" + (
             f" ({why})" if why else ""
@@ -597,15 +606,44 @@ def _completeness(
     return EXIT_OK, None
 
 
+GIVE_UP_AFTER = 3  # failed connection attempts in a row: a snapshot stops waiting for a feed
+
+
+def _failed_feeds(engine: Engine, feeds: list[str]) -> list[str]:
+    """Feeds without data whose last GIVE_UP_AFTER connection attempts all failed."""
+    return [
+        f
+        for f in feeds
+        if (h := engine.feeds.get(f)) is not None
+        and h.last_event_ms is None
+        and h.failures >= GIVE_UP_AFTER
+    ]
+
+
 async def _wait_for_data(
     engine: Engine, symbols: list[str], feeds: list[str], wait_s: float, stop: asyncio.Event
 ) -> None:
-    """Until every market and feed has data, `wait_s` elapses or `stop` is set."""
+    """Until every market and feed has data, `wait_s` elapses or `stop` is set, or every feed
+    still missing has failed (unreachable: no network, a refused port) while no working feed
+    could still bring a missing market. Then one line per failed feed on stderr."""
     import asyncio
 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_s
-    while loop.time() < deadline and any(_missing(engine, symbols, feeds)):
+    while loop.time() < deadline:
+        no_market, no_feed = _missing(engine, symbols, feeds)
+        if not no_market and not no_feed:
+            break
+        failed = _failed_feeds(engine, no_feed)
+        if no_feed and len(failed) == len(no_feed) and (not no_market or failed == feeds):
+            for name in failed:
+                health = engine.feeds[name]
+                print(
+                    f"liqtui: {name}: gave up after {health.failures} failed attempts"
+                    f" ({health.last_error or 'no answer'})",
+                    file=sys.stderr,
+                )
+            return
         if await _stopped_within(stop, 0.1):
             return
     # Let first prices settle into one model step before printing.

@@ -160,6 +160,8 @@ RANGES: dict[str, Range] = {
     "feeds.reconnect_initial": Range(_ms("250ms"), _ms("1m"), "duration"),
     "feeds.reconnect_max": Range(_ms("5s"), _ms("1h"), "duration"),
     "feeds.renew_after": Range(_ms("10m"), _ms("24h"), "duration"),
+    "feeds.streams_per_connection": Range(1, 200, "whole"),
+    "feeds.rest_share": Range(0.05, 0.9),
     "alerts.realized_usd_per_min": Range(0, 1e12),
     "alerts.dense_zone_usd": Range(0, 1e12),
     "alerts.dense_zone_pct": Range(0.0001, 0.05),
@@ -249,6 +251,10 @@ class Feeds:
     reconnect_initial: str = "500ms"
     reconnect_max: str = "30s"
     renew_after: str = "23h"
+    # Subscriptions per WebSocket connection (Binance allows 200 streams on one).
+    streams_per_connection: int = 100
+    # Share of each exchange's documented REST rate limit liqtui may use (the rest: headroom).
+    rest_share: float = 0.5
 
 
 @dataclass(frozen=True)

@@ -532,6 +532,11 @@ def snapshot_dict(
                 "note": f.note,
                 "rate_per_s": f.rate_per_s,
                 "reconnects": f.reconnects,
+                "failures": f.failures,
+                "next_retry_ms": f.next_retry_ms,
+                "refused": f.refused,
+                "unlisted": list(f.unlisted),
+                "poll_stretch": round(f.poll_stretch, 2),
             }
             for f in snap.feeds
         ],

@@ -82,6 +82,10 @@ def _isolated_user_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg")))
     monkeypatch.delenv("LIQTUI_CONFIG", raising=False)
     monkeypatch.delenv("NO_COLOR", raising=False)
+    # Live feeds honour proxies from the environment: loopback servers must not go through one.
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "WS_PROXY", "WSS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
 
 
 DEMO_WARMUP_MS = 3 * 3600 * 1000

@@ -7,13 +7,13 @@ market simulator's data. For end-to-end tests, benchmarks, and a developer's liq
 
     binance      ws   /binance/market/stream?streams=a/b     combined streams (envelopes)
                  ws   /binance/market/ws[/<n>]               JSON SUBSCRIBE frames, raw events
-                 GET  /binance/fapi/v1/openInterest, /binance/fapi/v1/depth
+                 GET  /binance/fapi/v1/openInterest, /binance/fapi/v1/depth, exchangeInfo
     bybit        ws   /bybit/v5/public/linear                subscribe + ack, {"op":"ping"} → pong
-                 GET  /bybit/v5/market/orderbook
+                 GET  /bybit/v5/market/orderbook, /bybit/v5/market/instruments-info
     okx          ws   /okx/ws/v5/public                      subscribe + ack per arg, ping → pong
                  GET  /okx/api/v5/public/instruments, /okx/api/v5/market/books
     hyperliquid  ws   /hyperliquid/ws                        subscriptionResponse, ping → pong
-                 POST /hyperliquid/info                      metaAndAssetCtxs, l2Book
+                 POST /hyperliquid/info                      meta, metaAndAssetCtxs, l2Book
 
 `endpoints()` gives each exchange's liqtui.config.Endpoint; `write_config()` a TOML file.
 
@@ -1176,8 +1176,10 @@ class FakeExchanges:
         r.add_get("/binance/market/ws/{n}", self._binance_raw)
         r.add_get("/binance/fapi/v1/openInterest", self._binance_oi)
         r.add_get("/binance/fapi/v1/depth", self._binance_depth)
+        r.add_get("/binance/fapi/v1/exchangeInfo", self._binance_exchange_info)
         r.add_get("/bybit/v5/public/linear", self._bybit_ws)
         r.add_get("/bybit/v5/market/orderbook", self._bybit_book)
+        r.add_get("/bybit/v5/market/instruments-info", self._bybit_instruments)
         r.add_get("/okx/ws/v5/public", self._okx_ws)
         r.add_get("/okx/api/v5/public/instruments", self._okx_instruments)
         r.add_get("/okx/api/v5/market/books", self._okx_books)
@@ -1234,6 +1236,18 @@ class FakeExchanges:
             await self._send(
                 conn, dumps({"error": {"code": 2, "msg": "Invalid request"}, "id": rid})
             )
+
+    async def _binance_exchange_info(self, request: web.Request) -> web.StreamResponse:
+        symbols = [{"symbol": m.usdt, "pair": m.usdt, "contractType": "PERPETUAL",
+                    "status": "TRADING", "baseAsset": m.key, "quoteAsset": "USDT",
+                    "marginAsset": "USDT"} for m in self.markets.values()]  # fmt: skip
+        dated = {"symbol": "BTCUSDT_261225", "pair": "BTCUSDT", "contractType": "CURRENT_QUARTER",
+                 "status": "TRADING", "baseAsset": "BTC", "quoteAsset": "USDT"}  # fmt: skip
+        symbols.append(dated)  # a real contract, not a perpetual: not a listed market
+        limits = [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
+                   "limit": 2400}]  # fmt: skip
+        return web.json_response({"timezone": "UTC", "serverTime": wall_ms(),
+                                  "rateLimits": limits, "symbols": symbols})  # fmt: skip
 
     async def _binance_oi(self, request: web.Request) -> web.StreamResponse:
         m = self._market_by("usdt", request.query.get("symbol"))
@@ -1317,6 +1331,14 @@ class FakeExchanges:
                        "ts": t, "u": venue.present, "seq": venue.present, "cts": t - 20},
             "retExtInfo": {}, "time": t + 5,
         })  # fmt: skip
+
+    async def _bybit_instruments(self, request: web.Request) -> web.StreamResponse:
+        items = [{"symbol": m.usdt, "contractType": "LinearPerpetual", "status": "Trading",
+                  "baseCoin": m.key, "quoteCoin": "USDT", "settleCoin": "USDT"}
+                 for m in self.markets.values()]  # fmt: skip
+        result = {"category": request.query.get("category"), "list": items, "nextPageCursor": ""}
+        return web.json_response({"retCode": 0, "retMsg": "OK", "result": result,
+                                  "retExtInfo": {}, "time": wall_ms()})  # fmt: skip
 
     # -- OKX ---------------------------------------------------------------------------------
     async def _okx_ws(self, request: web.Request) -> web.StreamResponse:
@@ -1440,6 +1462,13 @@ class FakeExchanges:
             return web.Response(status=422, text="Failed to deserialize the JSON body")
         venue = self.venues["hyperliquid"]
         kind = body.get("type") if isinstance(body, dict) else None
+        if kind == "meta":
+            universe = [{"name": m.coin, "szDecimals": m.qty_dec + 2,
+                         "maxLeverage": HL_MAX_LEVERAGE.get(m.key, 10), "marginTableId": 50}
+                        for m in self.markets.values()]  # fmt: skip
+            universe.append({"name": "HPOS", "szDecimals": 0, "maxLeverage": 3,
+                             "onlyIsolated": True, "isDelisted": True})  # fmt: skip
+            return web.json_response({"universe": universe, "marginTables": []})
         if kind == "metaAndAssetCtxs":
             universe, ctxs = [], []
             for m in self.markets.values():

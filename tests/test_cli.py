@@ -131,7 +131,7 @@ def test_non_terminal_stdout_prints_a_text_snapshot(env: dict[str, str], recordi
     assert "\x1b" not in out.stdout and out.stderr == ""
 
 
-def test_live_snapshot_unreachable_exchanges_exit_1_in_one_line(
+def test_live_snapshot_unreachable_exchanges_exit_1_with_one_line_per_exchange(
     env: dict[str, str], tmp_path: Path
 ) -> None:
     # A closed loopback port for every exchange: never a real host in tests.
@@ -151,9 +151,15 @@ def test_live_snapshot_unreachable_exchanges_exit_1_in_one_line(
     out = run(["snapshot", "--config", str(config), "--symbol", "BTC", "--wait", "1.5"], env)
     assert out.returncode == 1, out.stderr
     assert out.stdout.startswith("BTC  price —")
-    lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("liqtui: no data for BTC")
-    assert "connect failed" in lines[0] and "Traceback" not in out.stderr
+    *exchanges, summary = out.stderr.strip().splitlines()
+    assert [ln.split(":")[1].strip() for ln in exchanges] == [
+        "binance",
+        "bybit",
+        "okx",
+        "hyperliquid",
+    ]
+    assert all("gave up after" in ln and "Cannot connect to host" in ln for ln in exchanges)
+    assert summary == "liqtui: no data for BTC" and "Traceback" not in out.stderr
 
 
 def test_console_script_is_installed(env: dict[str, str]) -> None:

@@ -569,7 +569,9 @@ async def test_live_source_gives_up_on_a_stalled_handshake() -> None:
 
     server = await asyncio.start_server(stall, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    endpoint = Endpoint(f"ws://127.0.0.1:{port}{WS_PATH}", f"http://127.0.0.1:{port}")
+    # The listing request goes to a port that refuses at once (a stalled one would hold the
+    # streams back for its whole timeout): the stalled WebSocket handshake is the fault here.
+    endpoint = Endpoint(f"ws://127.0.0.1:{port}{WS_PATH}", f"http://127.0.0.1:{free_port()}")
     settings = loopback_settings({"bybit": endpoint}, exchanges=["bybit"], stale_after="600ms")
     engine, health = recorded_engine()
     source = LiveSource(settings, ["BTC"], rng=random.Random(1))
@@ -583,6 +585,13 @@ async def test_live_source_gives_up_on_a_stalled_handshake() -> None:
         release.set()
         server.close()
         await server.wait_closed()
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (connections to it are refused)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 async def test_refused_connection_is_down_with_its_error_and_backs_off_until_it_recovers() -> None:

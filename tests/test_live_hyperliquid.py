@@ -339,7 +339,9 @@ def test_plan_uses_configured_endpoints_one_frame_per_subscription_and_post_poll
 def test_plan_stays_within_the_subscription_limit() -> None:
     s = Settings()
     p = plan([f"C{i}" for i in range(600)], s.exchanges["hyperliquid"], s.feeds)
-    assert len(p.streams[0].subscribe) == 1000 and "first 500 markets" in p.note
+    per_connection = [len(st.subscribe) for st in p.streams]
+    assert sum(per_connection) == 1000 and "first 500 markets" in p.note
+    assert max(per_connection) <= s.feeds.streams_per_connection
 
 
 # -- loopback exchange --------------------------------------------------------------------------

@@ -414,16 +414,22 @@ def test_plan_uses_the_configured_endpoint_and_small_subscribe_frames() -> None:
     assert p.startup[0].url == "http://proxy.local:9000/okx/api/v5/public/instruments?instType=SWAP"
 
 
-def test_plan_chunks_many_symbols_within_the_frame_limit() -> None:
+def test_plan_chunks_many_symbols_within_the_frame_limit_and_the_connection_cap() -> None:
     s = Settings()
     markets = [f"COIN{i}" for i in range(300)]
-    stream = okx.plan(markets, s.exchanges["okx"], s.feeds).streams[0]
-    assert len(stream.subscribe) > 1
-    sizes = [len(json.dumps(f, separators=(",", ":"))) for f in stream.subscribe]
+    streams = okx.plan(markets, s.exchanges["okx"], s.feeds).streams
+    cap = s.feeds.streams_per_connection
+    assert len(streams) == -(-(1 + 4 * 300) // cap)  # liquidations + 4 channels a market
+    frames = [f for st in streams for f in st.subscribe]
+    assert len(streams[0].subscribe) > 1
+    sizes = [len(json.dumps(f, separators=(",", ":"))) for f in frames]
     assert max(sizes) <= okx.MAX_FRAME_BYTES
-    args = [a for f in stream.subscribe for a in f["args"]]  # type: ignore[index]
+    per_connection = [sum(len(f["args"]) for f in st.subscribe) for st in streams]  # type: ignore[index]
+    assert max(per_connection) <= cap
+    args = [a for f in frames for a in f["args"]]  # type: ignore[index]
     assert len(args) == 1 + 4 * 300 and len({json.dumps(a) for a in args}) == len(args)
-    assert all(f["op"] == "subscribe" for f in stream.subscribe)  # type: ignore[index]
+    assert args[0] == {"channel": "liquidation-orders", "instType": "SWAP"}  # on the first only
+    assert all(f["op"] == "subscribe" for f in frames)  # type: ignore[index]
 
 
 # -- loopback exchange -------------------------------------------------------------------------

@@ -636,12 +636,16 @@ def test_live_snapshot_complete_exits_0(tmp_path: Path, capsys: pytest.CaptureFi
 def test_live_snapshot_partial_exits_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with loopback_thread(binance_exchange) as loop:
         config = live_config(tmp_path, loop, bybit_closed=True)
+        started = time.monotonic()
         status, out, err = snapshot_out(
-            capsys, "--config", str(config), "--symbol", "BTC", "--wait", "1.5"
+            capsys, "--config", str(config), "--symbol", "BTC", "--wait", "20"
         )
+    assert time.monotonic() - started < 8  # gives up on bybit, does not wait the 20 s
     assert status == 3
     assert out.startswith("BTC  96,0")
-    (line,) = err.strip().splitlines()
+    gave_up, line = err.strip().splitlines()
+    assert gave_up.startswith("liqtui: bybit: gave up after 3 failed attempts (")
+    assert "Cannot connect to host 127.0.0.1" in gave_up
     assert line.startswith("liqtui: partial data: nothing from feed bybit")
 
 

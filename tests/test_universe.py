@@ -110,3 +110,18 @@ async def test_an_unreachable_exchange_is_reported_not_raised() -> None:
         universe = await fetch_universe(settings)
     assert universe.exchanges_for("BTC") == ("binance",)
     assert "okx" in universe.errors
+
+
+async def test_the_listing_goes_through_the_proxy_of_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The exchange's host does not resolve; HTTP_PROXY names the loopback server."""
+    async with Loopback() as loop:
+        loop.rest("/fapi/v1/exchangeInfo", BINANCE_INFO)
+        monkeypatch.setenv("HTTP_PROXY", loop.http)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        far = Endpoint("ws://fapi.exchange.invalid", "http://fapi.exchange.invalid")
+        universe = await fetch_universe(loopback_settings({"binance": far}))
+    assert universe.errors == {} and universe.exchanges_for("BTC") == ("binance",)
+    assert loop.requests == ["/fapi/v1/exchangeInfo"]

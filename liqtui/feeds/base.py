@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
 
 from liqtui.events import MarketEvent
+from liqtui.markets import from_exchange_symbol
 
 T = TypeVar("T")
 
@@ -17,6 +18,16 @@ class ParseError(ValueError):
 
 class NotTracked(Exception):
     """A valid message about something liqtui does not follow (a USDC or coin-margined market)."""
+
+
+class Refused(ParseError):
+    """The exchange refused a subscription (Bybit `success:false`, OKX `event:error`,
+    Hyperliquid's error channel, Binance `{"error":…}`). `markets` are the market keys it names,
+    when the answer names them: they are not subscribed there again."""
+
+    def __init__(self, message: str, markets: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.markets = markets
 
 
 @dataclass(slots=True)
@@ -36,9 +47,25 @@ class FeedHealth:
     note: str = ""
     rate_per_s: float = 0.0  # messages per second, recent
     reconnects: int = 0  # unplanned; on a complete feed each one may be a gap in R
+    failures: int = 0  # failed connection attempts in a row (reset by data)
+    next_retry_ms: int | None = None  # wall clock of the next attempt while down or reconnecting
+    refused: int = 0  # subscriptions the exchange refused
+    unlisted: tuple[str, ...] = ()  # watched markets this exchange does not list (or refused)
+    poll_stretch: float = 1.0  # REST poll intervals × this, to stay within the rate limit
 
     def frozen(self) -> FeedHealth:
         return replace(self)
+
+    def remarks(self) -> str:
+        """The note, with the watched markets the exchange does not list and how much slower
+        its REST polls run to stay within the rate limit."""
+        parts = [self.note] if self.note else []
+        if self.unlisted:
+            names = ", ".join(self.unlisted[:3]) + ("…" if len(self.unlisted) > 3 else "")
+            parts.append(f"{names} not listed")
+        if self.poll_stretch > 1.05:
+            parts.append(f"polls ×{self.poll_stretch:.1f} slower (rate limit)")
+        return "; ".join(parts)
 
 
 class EventSink(Protocol):
@@ -86,6 +113,17 @@ def timestamp_ms(obj: object, name: str) -> int:
     if not 1_000_000_000_000 <= value < 4_102_444_800_000:
         raise ParseError(f"{name}: {value} is not a time in milliseconds")
     return value
+
+
+def listed(exchange: str, items: list[object], **required: str) -> frozenset[str]:
+    """Market keys of the instruments in a listing whose fields equal `required` (contract
+    type, quote coin, trading status), by their `symbol`."""
+    markets = (
+        from_exchange_symbol(exchange, item.get("symbol"))
+        for item in items
+        if isinstance(item, dict) and all(item.get(k) == v for k, v in required.items())
+    )
+    return frozenset(m for m in markets if m is not None)
 
 
 def field(obj: dict[str, object], key: str, where: str) -> object:

@@ -14,9 +14,18 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest, TradeFlow
-from liqtui.feeds.base import NotTracked, ParseError, field, number, positive, timestamp_ms
+from liqtui.feeds.base import (
+    NotTracked,
+    ParseError,
+    Refused,
+    field,
+    listed,
+    number,
+    positive,
+    timestamp_ms,
+)
 from liqtui.feeds.depth import levels_array, reduce_book
-from liqtui.feeds.plan import FeedPlan, PollSpec, StreamSpec, parse_duration
+from liqtui.feeds.plan import FeedPlan, PollSpec, RateLimit, StreamSpec, chunked, parse_duration
 from liqtui.markets import exchange_symbol, from_exchange_symbol
 
 if TYPE_CHECKING:
@@ -26,6 +35,13 @@ EXCHANGE = "binance"
 _ORDER_SIDE_TO_POSITION = {"SELL": "long", "BUY": "short"}
 # Real Binance futures that are not USDT perpetuals: USDC-margined, coin-margined, dated.
 _UNTRACKED_RE = re.compile(r"^[A-Z0-9]{1,30}(USDC|FDUSD|BUSD|USD_PERP|USDT?_[0-9]{6})$")
+# REST: 2,400 request weight a minute per IP (the `rateLimits` of /fapi/v1/exchangeInfo).
+REST_LIMIT = RateLimit(weight=2400, per_s=60.0)
+MAX_STREAMS_PER_CONNECTION = 200  # "a single connection can listen to a maximum of 200 streams"
+LISTING_PATH = "/fapi/v1/exchangeInfo"  # weight 1
+DEPTH_LIMIT = 1000
+# /fapi/v1/depth weight by `limit`: 5-50 levels 2, 100 → 5, 500 → 10, 1000 → 20.
+DEPTH_WEIGHT = {5: 2, 10: 2, 20: 2, 50: 2, 100: 5, 500: 10, 1000: 20}
 
 
 def _market(symbol: object) -> str:
@@ -134,6 +150,9 @@ def parse_message(msg: object) -> list[MarketEvent] | None:
     if kind is None:
         if "result" in msg and "id" in msg:
             return None  # subscription acknowledgement
+        error = msg.get("error")
+        if isinstance(error, dict):  # {"error":{"code":2,"msg":"Invalid request: …"},"id":1}
+            raise Refused(f"error {error.get('code')}: {error.get('msg')} (id {msg.get('id')})")
         raise ParseError("no event type 'e'")
     parser = _EVENT_PARSERS.get(kind)  # type: ignore[arg-type]
     if parser is None:
@@ -191,27 +210,58 @@ class Parser:
         return parse_rest(endpoint, msg)
 
 
+def listing(endpoint: Endpoint) -> PollSpec:
+    """The request that says which markets Binance lists (before anything is subscribed)."""
+    return PollSpec(
+        feed=EXCHANGE,
+        exchange=EXCHANGE,
+        endpoint=LISTING_PATH,
+        url=f"{endpoint.rest_url}{LISTING_PATH}",
+        interval_s=0,
+        weight=1,
+        deliver=False,
+    )
+
+
+def listed_markets(msg: object) -> frozenset[str]:
+    """Market keys of the USDT perpetuals trading now, from /fapi/v1/exchangeInfo."""
+    symbols = msg.get("symbols") if isinstance(msg, dict) else None
+    if not isinstance(symbols, list):
+        raise ParseError("exchangeInfo: no 'symbols' list")
+    return listed(EXCHANGE, symbols, contractType="PERPETUAL", quoteAsset="USDT", status="TRADING")
+
+
 def plan(symbols: Sequence[str], endpoint: Endpoint, feeds: Feeds) -> FeedPlan:
-    """One combined-stream connection for liquidations (all markets), mark price and 1m klines
-    of the watched markets; REST polls for open interest (there is no OI stream) and depth."""
+    """Combined-stream connections (at most `feeds.streams_per_connection` streams each) for
+    liquidations (all markets), mark price and 1m klines of the watched markets; REST polls for
+    open interest (there is no OI stream) and depth, within Binance's request weight."""
     ids = [exchange_symbol(EXCHANGE, s).lower() for s in symbols]
     streams = ["!forceOrder@arr"]
     for i in ids:
         streams += [f"{i}@markPrice@1s", f"{i}@kline_1m"]
-    stream = StreamSpec(
-        feed=EXCHANGE,
-        exchange=EXCHANGE,
-        url=f"{endpoint.ws_url}/stream?streams={'/'.join(streams)}",
-        stale_after_s=parse_duration(feeds.stale_after) / 1000,
-        max_age_s=parse_duration(feeds.renew_after) / 1000,
-        liquidations_complete=False,  # at most one print per symbol per second
-    )
+    cap = min(feeds.streams_per_connection, MAX_STREAMS_PER_CONNECTION)
+    connections = [
+        StreamSpec(
+            feed=EXCHANGE,
+            exchange=EXCHANGE,
+            url=f"{endpoint.ws_url}/stream?streams={'/'.join(group)}",
+            stale_after_s=parse_duration(feeds.stale_after) / 1000,
+            max_age_s=parse_duration(feeds.renew_after) / 1000,
+            liquidations_complete=False,  # at most one print per symbol per second
+        )
+        for group in chunked(streams, cap)
+    ]
     polls = []
     for market in symbols:
         sym = exchange_symbol(EXCHANGE, market)
-        for path, query, every in (
-            ("/fapi/v1/openInterest", f"symbol={sym}", feeds.oi_poll),
-            ("/fapi/v1/depth", f"symbol={sym}&limit=1000", feeds.depth_poll),
+        for path, query, every, weight in (
+            ("/fapi/v1/openInterest", f"symbol={sym}", feeds.oi_poll, 1),
+            (
+                "/fapi/v1/depth",
+                f"symbol={sym}&limit={DEPTH_LIMIT}",
+                feeds.depth_poll,
+                DEPTH_WEIGHT[DEPTH_LIMIT],
+            ),
         ):
             polls.append(
                 PollSpec(
@@ -220,6 +270,7 @@ def plan(symbols: Sequence[str], endpoint: Endpoint, feeds: Feeds) -> FeedPlan:
                     endpoint=f"{path}?{query}",
                     url=f"{endpoint.rest_url}{path}?{query}",
                     interval_s=parse_duration(every) / 1000,
+                    weight=weight,
                 )
             )
-    return FeedPlan(streams=[stream], polls=polls)
+    return FeedPlan(streams=connections, polls=polls)

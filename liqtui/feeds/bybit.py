@@ -22,9 +22,19 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest, Side
-from liqtui.feeds.base import NotTracked, ParseError, field, guard, number, positive, timestamp_ms
+from liqtui.feeds.base import (
+    NotTracked,
+    ParseError,
+    Refused,
+    field,
+    guard,
+    listed,
+    number,
+    positive,
+    timestamp_ms,
+)
 from liqtui.feeds.depth import levels_array, reduce_book
-from liqtui.feeds.plan import FeedPlan, Frame, PollSpec, StreamSpec, parse_duration
+from liqtui.feeds.plan import FeedPlan, Frame, PollSpec, RateLimit, StreamSpec, parse_duration
 from liqtui.feeds.tradeflow import MinuteFlows, Trade
 from liqtui.markets import exchange_symbol, from_exchange_symbol
 from liqtui.model.mechanics import trigger_from_bankruptcy
@@ -46,6 +56,11 @@ SUBSCRIBE_ARGS_PER_FRAME = 10  # Bybit rejects larger subscribe requests
 # "For one public connection, you cannot have length of args array over 21,000 characters."
 ARGS_CHARS_PER_CONNECTION = 20_000
 DEPTH_LIMIT = 500  # linear books: 1..500 levels
+# REST: 600 requests in any 5-second window per IP, for every endpoint together.
+REST_LIMIT = RateLimit(weight=600, per_s=5.0)
+LISTING_ENDPOINT = "/v5/market/instruments-info?category=linear&limit=1000"
+_CHANNELS = ("allLiquidation", "tickers", "publicTrade")
+_TOPIC_RE = re.compile(r"\b(?:allLiquidation|tickers|publicTrade|liquidation)\.([A-Z0-9]+)\b")
 
 
 def _market(symbol: object) -> str:
@@ -212,9 +227,14 @@ class TickerState:
 
 
 def _control(msg: dict[str, object]) -> None:
-    """Acks and pongs ({"success": true, "op": …}); a refused request is worth reporting."""
+    """Acks and pongs ({"success": true, "op": …}); a refused request is worth reporting, and
+    the markets a refused subscription names are not subscribed again."""
     if msg.get("success") is False:
-        raise ParseError(f"{msg.get('op')} refused: {msg.get('ret_msg')}")
+        text = str(msg.get("ret_msg"))
+        if msg.get("op") == "subscribe":
+            markets = {from_exchange_symbol(EXCHANGE, s) for s in _TOPIC_RE.findall(text)}
+            raise Refused(f"bybit: {text}", tuple(sorted(m for m in markets if m)))
+        raise ParseError(f"{msg.get('op')} refused: {text}")
 
 
 def parse_order_book(endpoint: str, msg: object) -> list[MarketEvent] | None:
@@ -274,13 +294,14 @@ class Parser:
         return None  # a topic liqtui does not use
 
 
-def _connections(args: list[str]) -> list[list[str]]:
-    """Split topics so that no connection's args exceed Bybit's per-connection length."""
+def _connections(args: list[str], cap: int) -> list[list[str]]:
+    """Split topics so that no connection has more than `cap` of them nor args longer than
+    Bybit's per-connection length."""
     groups: list[list[str]] = [[]]
     size = 0
     for arg in args:
         cost = len(json.dumps(arg)) + 1
-        if groups[-1] and size + cost > ARGS_CHARS_PER_CONNECTION:
+        if groups[-1] and (size + cost > ARGS_CHARS_PER_CONNECTION or len(groups[-1]) >= cap):
             groups.append([])
             size = 0
         groups[-1].append(arg)
@@ -300,13 +321,54 @@ def subscribe_frames(args: Sequence[str], first_req_id: int = 1) -> list[Frame]:
     ]
 
 
+def without(frame: Frame, markets: frozenset[str]) -> Frame | None:
+    """A subscribe frame without the topics of `markets` (None when none is left)."""
+    if not isinstance(frame, dict) or not isinstance(frame.get("args"), list):
+        return frame
+    args = [
+        a
+        for a in frame["args"]  # type: ignore[union-attr]
+        if from_exchange_symbol(EXCHANGE, str(a).partition(".")[2]) not in markets
+    ]
+    return {**frame, "args": args} if args else None
+
+
+def listing(endpoint: Endpoint) -> PollSpec:
+    """The request that says which markets Bybit lists (before anything is subscribed)."""
+    return PollSpec(
+        feed=EXCHANGE,
+        exchange=EXCHANGE,
+        endpoint=LISTING_ENDPOINT,
+        url=f"{endpoint.rest_url}{LISTING_ENDPOINT}",
+        interval_s=0,
+        deliver=False,
+    )
+
+
+def listed_markets(msg: object) -> frozenset[str] | None:
+    """Market keys of the USDT perpetuals trading now (None: the answer has more pages, so
+    a market missing from it may still be listed)."""
+    if not isinstance(msg, dict) or msg.get("retCode") != 0:
+        raise ParseError(f"instruments-info: {msg.get('retMsg') if isinstance(msg, dict) else msg}")
+    result = msg.get("result")
+    items = result.get("list") if isinstance(result, dict) else None
+    if not isinstance(items, list):
+        raise ParseError("instruments-info: no 'list'")
+    if result.get("nextPageCursor"):  # type: ignore[union-attr]
+        return None
+    return listed(
+        EXCHANGE, items, contractType="LinearPerpetual", quoteCoin="USDT", status="Trading"
+    )
+
+
 def plan(symbols: Sequence[str], endpoint: Endpoint, feeds: Feeds) -> FeedPlan:
     """Liquidations, tickers and trades of the watched markets on the public linear stream
-    (app-level {"op":"ping"} every 20 s), and REST order-book polls for depth."""
+    (app-level {"op":"ping"} every 20 s), at most `feeds.streams_per_connection` topics per
+    connection, and REST order-book polls for depth."""
     args: list[str] = []
     for market in symbols:
         sym = exchange_symbol(EXCHANGE, market)
-        args += [f"allLiquidation.{sym}", f"tickers.{sym}", f"publicTrade.{sym}"]
+        args += [f"{channel}.{sym}" for channel in _CHANNELS]
     streams = [
         StreamSpec(
             feed=EXCHANGE,
@@ -318,8 +380,9 @@ def plan(symbols: Sequence[str], endpoint: Endpoint, feeds: Feeds) -> FeedPlan:
             stale_after_s=parse_duration(feeds.stale_after) / 1000,
             max_age_s=parse_duration(feeds.renew_after) / 1000,
             liquidations_complete=True,  # allLiquidation pushes every liquidation
+            without=without,
         )
-        for group in _connections(args)
+        for group in _connections(args, feeds.streams_per_connection)
         if group
     ]
     polls = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from liqtui.feeds.base import EventSink, FeedHealth, NotTracked, ParseError
+from liqtui.feeds.base import EventSink, FeedHealth, NotTracked, ParseError, Refused
 from liqtui.feeds.recording import Recorder
 
 if TYPE_CHECKING:
@@ -35,6 +35,12 @@ def deliver(
         events = parser(msg) if rest is None else parser.rest(rest, msg)
     except NotTracked:
         health.ignored += 1
+    except Refused as exc:  # a subscription the exchange refused: counted, never sent again
+        health.skipped += 1
+        health.refused += 1
+        health.last_error = f"subscription refused: {exc}"[:200]
+        if exc.markets:
+            health.unlisted = tuple(sorted({*health.unlisted, *exc.markets}))
     except ParseError as exc:
         health.skipped += 1
         health.last_error = f"bad message: {exc}"[:200]

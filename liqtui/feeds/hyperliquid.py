@@ -15,6 +15,7 @@ model can still use: mark price and funding plus open interest (`activeAssetCtx`
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -22,9 +23,26 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from liqtui.events import MarketEvent, MarkPrice, OpenInterest
-from liqtui.feeds.base import NotTracked, ParseError, field, guard, number, positive, timestamp_ms
+from liqtui.feeds.base import (
+    NotTracked,
+    ParseError,
+    Refused,
+    field,
+    guard,
+    number,
+    positive,
+    timestamp_ms,
+)
 from liqtui.feeds.depth import levels_array, reduce_book
-from liqtui.feeds.plan import FeedPlan, PollSpec, StreamSpec, parse_duration
+from liqtui.feeds.plan import (
+    FeedPlan,
+    Frame,
+    PollSpec,
+    RateLimit,
+    StreamSpec,
+    chunked,
+    parse_duration,
+)
 from liqtui.feeds.tradeflow import MinuteFlows, Trade
 from liqtui.markets import from_exchange_symbol
 
@@ -35,6 +53,11 @@ EXCHANGE = "hyperliquid"
 NOTE = "no public liquidation feed: open interest and mark price only"
 PING_FRAME: dict[str, object] = {"method": "ping"}
 MAX_SUBSCRIPTIONS = 1000  # per IP (Hyperliquid rate limits); two per market
+# REST: 1,200 weight a minute per IP; info `l2Book` weighs 2, `meta` and `metaAndAssetCtxs` 20.
+REST_LIMIT = RateLimit(weight=1200, per_s=60.0)
+L2_BOOK_WEIGHT = 2
+META_WEIGHT = 20
+_COIN_RE = re.compile(r'"coin"\s*:\s*"([^"]+)"')
 # Sent by the server right after the WebSocket opens (a plain text frame, not JSON).
 _GREETING = "Websocket connection established."
 _KILO_RE = re.compile(r"^k([A-Z][A-Z0-9]*)$")  # kPEPE: 1000 PEPE per unit
@@ -204,7 +227,7 @@ class Parser:
         if channel == "trades":
             return self._trades(parse_trades(field(msg, "data", channel)))
         if channel == "error":
-            raise ParseError(f"server error: {msg.get('data')!r}")
+            raise _refusal(msg.get("data"))
         return None  # subscriptionResponse, pong, channels liqtui does not use
 
     def _trades(self, trades: list[Trade]) -> list[MarketEvent]:
@@ -272,9 +295,67 @@ class Parser:
         return events
 
 
+def _refusal(data: object) -> Refused:
+    """The error channel: a refused subscription names its coin ("Already subscribed" is not a
+    refusal of the market)."""
+    text = data if isinstance(data, str) else json.dumps(data)
+    markets: set[str] = set()
+    if not text.startswith("Already subscribed"):
+        for coin in _COIN_RE.findall(text):
+            try:
+                markets.add(market_of(coin))
+            except (NotTracked, ParseError):
+                continue
+    return Refused(f"server error: {text[:160]!r}", tuple(sorted(markets)))
+
+
+def without(frame: Frame, markets: frozenset[str]) -> Frame | None:
+    """A subscribe frame, or None when it subscribes a coin of `markets`."""
+    sub = frame.get("subscription") if isinstance(frame, dict) else None
+    coin = sub.get("coin") if isinstance(sub, dict) else None
+    if coin is None:
+        return frame
+    try:
+        return None if market_of(coin) in markets else frame
+    except (NotTracked, ParseError):
+        return frame
+
+
+def listing(endpoint: Endpoint) -> PollSpec:
+    """The request that says which perpetuals Hyperliquid lists (info `meta`)."""
+    return PollSpec(
+        feed=EXCHANGE,
+        exchange=EXCHANGE,
+        endpoint="/info?type=meta",
+        url=f"{endpoint.rest_url}/info",
+        interval_s=0,
+        method="POST",
+        body={"type": "meta"},
+        weight=META_WEIGHT,
+        deliver=False,
+    )
+
+
+def listed_markets(msg: object) -> frozenset[str]:
+    """Market keys of the perpetuals in an info `meta` answer (delisted ones left out)."""
+    universe = msg.get("universe") if isinstance(msg, dict) else None
+    if not isinstance(universe, list):
+        raise ParseError("meta: no 'universe' list")
+    listed = set()
+    for asset in universe:
+        if not isinstance(asset, dict) or asset.get("isDelisted"):
+            continue
+        try:
+            listed.add(market_of(asset.get("name")))
+        except (NotTracked, ParseError):
+            continue
+    return frozenset(listed)
+
+
 def plan(symbols: Sequence[str], endpoint: Endpoint, feeds: Feeds) -> FeedPlan:
-    """One WebSocket with `activeAssetCtx` (mark, funding, OI) and `trades` per watched coin;
-    POST /info polls: `metaAndAssetCtxs` (fallback OI and mark, max leverage) and `l2Book`."""
+    """WebSockets (at most `feeds.streams_per_connection` subscriptions each) with
+    `activeAssetCtx` (mark, funding, OI) and `trades` per watched coin; POST /info polls:
+    `metaAndAssetCtxs` (fallback OI and mark, max leverage) and `l2Book`."""
     coins = [coin_of(m) for m in symbols][: MAX_SUBSCRIPTIONS // 2]
     note = NOTE
     if len(coins) < len(symbols):
@@ -285,19 +366,23 @@ def plan(symbols: Sequence[str], endpoint: Endpoint, feeds: Feeds) -> FeedPlan:
         for kind in ("activeAssetCtx", "trades")
     ]
     stale_after_s = parse_duration(feeds.stale_after) / 1000
-    stream = StreamSpec(
-        feed=EXCHANGE,
-        exchange=EXCHANGE,
-        url=endpoint.ws_url,
-        subscribe=subscribe,
-        ping_frame=PING_FRAME,
-        # The server drops connections idle for 60 s; the pong also keeps a quiet stream from
-        # looking stale, so ping well within stale_after.
-        ping_interval_s=min(20.0, stale_after_s / 3),
-        stale_after_s=stale_after_s,
-        max_age_s=parse_duration(feeds.renew_after) / 1000,
-        liquidations_complete=None,  # there is no liquidation feed at all
-    )
+    streams = [
+        StreamSpec(
+            feed=EXCHANGE,
+            exchange=EXCHANGE,
+            url=endpoint.ws_url,
+            subscribe=group,
+            ping_frame=PING_FRAME,
+            # The server drops connections idle for 60 s; the pong also keeps a quiet stream
+            # from looking stale, so ping well within stale_after.
+            ping_interval_s=min(20.0, stale_after_s / 3),
+            stale_after_s=stale_after_s,
+            max_age_s=parse_duration(feeds.renew_after) / 1000,
+            liquidations_complete=None,  # there is no liquidation feed at all
+            without=without,
+        )
+        for group in chunked(subscribe, feeds.streams_per_connection)
+    ]
     info = f"{endpoint.rest_url}/info"
     polls = [
         PollSpec(
@@ -309,6 +394,7 @@ def plan(symbols: Sequence[str], endpoint: Endpoint, feeds: Feeds) -> FeedPlan:
             interval_s=parse_duration(feeds.oi_poll) / 1000,
             method="POST",
             body={"type": "metaAndAssetCtxs"},
+            weight=META_WEIGHT,
         )
     ]
     for coin in coins:
@@ -321,6 +407,7 @@ def plan(symbols: Sequence[str], endpoint: Endpoint, feeds: Feeds) -> FeedPlan:
                 interval_s=parse_duration(feeds.depth_poll) / 1000,
                 method="POST",
                 body={"type": "l2Book", "coin": coin},
+                weight=L2_BOOK_WEIGHT,
             )
         )
-    return FeedPlan(streams=[stream] if coins else [], polls=polls if coins else [], note=note)
+    return FeedPlan(streams=streams, polls=polls if coins else [], note=note)

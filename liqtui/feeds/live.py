@@ -1,38 +1,53 @@
 """Live public feeds of every enabled exchange, as one Source.
 
-Each exchange module (`liqtui.feeds.<exchange>`) provides a `Parser` and a
-`plan(symbols, endpoint, feeds) -> FeedPlan`. This module turns plans into running stream
-clients and pollers on one aiohttp session. Nothing here blocks the first frame: start-up
-requests (market metadata) and connections happen in the background, and an exchange that
-cannot be reached shows as down with its last error while it keeps retrying.
+Each exchange module (`liqtui.feeds.<exchange>`) provides a `Parser`,
+`plan(symbols, endpoint, feeds) -> FeedPlan`, its documented REST limit `REST_LIMIT`, and
+`listing(endpoint)` / `listed_markets(answer)`: the request that says which markets it lists.
+This module asks each exchange for its listing first, subscribes only the watched markets it
+lists (the others show in its health as not listed), and turns the plan into running stream
+clients and pollers on one aiohttp session (which honours HTTPS_PROXY / HTTP_PROXY). Every REST
+request of an exchange spends one shared budget (liqtui.feeds.budget); when the planned polls
+would exceed it, their intervals stretch and health says so.
+
+Nothing here blocks the first frame: start-up requests (listings, market metadata) and
+connections happen in the background. An exchange whose listing cannot be fetched is subscribed
+for every watched market, and its refusals are taken as the word. An exchange that cannot be
+reached shows as down with its last error and the time of the next attempt while it keeps
+retrying.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import aiohttp
 
 from liqtui.config import Settings, parse_duration
-from liqtui.feeds.base import EventSink
+from liqtui.feeds.base import EventSink, ParseError
+from liqtui.feeds.budget import Clock, RestBudget
 from liqtui.feeds.parsers import ExchangeParser, make_parsers
-from liqtui.feeds.plan import FeedPlan
-from liqtui.feeds.stream import Backoff, RestPoller, StreamClient
+from liqtui.feeds.plan import FeedPlan, PollSpec
+from liqtui.feeds.stream import HANDOVER_GRACE_S, NOTHING, Backoff, RestPoller, StreamClient
+
+# An exchange's connections open at most this often (OKX allows 3 new connections a second
+# per IP; Binance 300 in 5 minutes): many markets must not open a burst of them at once.
+CONNECT_SPACING_S = 0.5
 
 if TYPE_CHECKING:
     from liqtui.feeds.recording import Recorder
     from liqtui.feeds.universe import MarketUniverse
 
 
-def exchange_plan(name: str, symbols: Sequence[str], settings: Settings) -> FeedPlan:
-    module = importlib.import_module(f"liqtui.feeds.{name}")
-    return module.plan(symbols, settings.exchanges[name], settings.feeds)  # type: ignore[no-any-return]
+def exchange_module(name: str) -> ModuleType:
+    return importlib.import_module(f"liqtui.feeds.{name}")
 
 
 class LiveSource:
@@ -45,11 +60,13 @@ class LiveSource:
         *,
         recorder: Recorder | None = None,
         rng: random.Random | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.settings = settings
         self.symbols = list(symbols)
         self.recorder = recorder
         self.rng = rng or random.Random()
+        self.clock = clock or Clock()  # paces REST polls (tests run it faster)
         feeds = settings.feeds
         self.backoff = Backoff(
             initial_s=parse_duration(feeds.reconnect_initial) / 1000,
@@ -57,6 +74,9 @@ class LiveSource:
         )
         self.clients: list[StreamClient] = []
         self.pollers: list[RestPoller] = []
+        self.budgets: dict[str, RestBudget] = {}  # exchange → its REST budget, for the session
+        self._listings: dict[str, frozenset[str]] = {}  # exchange → markets it lists
+        self._planned: set[str] = set()  # exchanges whose clients of the current plan exist
         self._replan = asyncio.Event()
 
     def watch(self, symbol: str) -> bool:
@@ -78,7 +98,8 @@ class LiveSource:
         parsers = make_parsers()
         names = [n for n in self.settings.feeds.exchanges if n in parsers]
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+        self.budgets, self._listings = {}, {}
+        async with aiohttp.ClientSession(timeout=timeout, trust_env=True) as session:
             clock = asyncio.create_task(self._clock(sink))
             tasks: list[asyncio.Task[None]] = []
             replan: asyncio.Task[bool] | None = None
@@ -86,6 +107,7 @@ class LiveSource:
                 while True:
                     self._replan.clear()
                     previous, self.clients, self.pollers = tasks, [], []
+                    self._planned = set()
                     tasks = [
                         asyncio.create_task(self._run_exchange(name, parsers[name], sink, session))
                         for name in names
@@ -95,6 +117,7 @@ class LiveSource:
                         # new ones do, so the complete feed has no gap (the engine's dedupe
                         # counts the overlap once); then they close.
                         await self._until_delivering(names, timeout_s=15.0)
+                        await asyncio.sleep(HANDOVER_GRACE_S)  # what they had in flight
                         await _cancel(previous)
                     replan = asyncio.create_task(self._replan.wait())
                     await asyncio.wait([*tasks, replan], return_when=asyncio.FIRST_COMPLETED)
@@ -109,8 +132,11 @@ class LiveSource:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while loop.time() < deadline:
-            ready = {c.spec.feed for c in self.clients if c.delivering.is_set()}
-            if all(name in ready for name in names):
+            if all(
+                name in self._planned
+                and all(c.delivering.is_set() for c in self.clients if c.spec.feed == name)
+                for name in names
+            ):
                 return
             await asyncio.sleep(0.05)
 
@@ -129,34 +155,109 @@ class LiveSource:
         session: aiohttp.ClientSession,
     ) -> None:
         health = sink.feed(name)
-        plan = exchange_plan(name, self.symbols, self.settings)
+        module = exchange_module(name)
+        endpoint = self.settings.exchanges[name]
+        budget = self.budgets.get(name)
+        if budget is None:
+            budget = self.budgets[name] = RestBudget(
+                module.REST_LIMIT, self.settings.feeds.rest_share, self.clock
+            )
+        listed, listed_by = await self._listing(name, module, parser, sink, session, budget)
+        if listed is not None:
+            health.unlisted = tuple(
+                sorted({*health.unlisted, *(s for s in self.symbols if s not in listed)})
+            )
+        symbols = [s for s in self.symbols if s not in health.unlisted]
+        plan: FeedPlan = module.plan(symbols, endpoint, self.settings.feeds)
         health.note = plan.note
         for spec in plan.startup:  # metadata first (contract sizes), retried until it arrives
-            poller = RestPoller(
-                spec, parser, sink, session, recorder=self.recorder, rng=self.rng,
-                backoff=self.backoff,
-            )  # fmt: skip
+            if spec.endpoint == listed_by:
+                continue  # the listing was this request, and delivered
+            poller = self._poller(spec, parser, sink, session, budget, backoff=self.backoff)
             while True:
                 await poller.poll_once()
                 if poller.failures == 0:
                     break
                 health.state = "down"
-                await asyncio.sleep(self.backoff.delay(poller.failures, self.rng))
+                health.failures += 1
+                delay = self.backoff.delay(poller.failures, self.rng)
+                health.next_retry_ms = int(time.time() * 1000) + round(delay * 1000)
+                await asyncio.sleep(delay)
+            health.next_retry_ms = None
         jobs = []
-        for stream in plan.streams:
+        for i, stream in enumerate(plan.streams):
             client = StreamClient(
                 stream, parser, sink, session, recorder=self.recorder, backoff=self.backoff,
                 rng=self.rng,
             )  # fmt: skip
             self.clients.append(client)
-            jobs.append(client.run())
+            jobs.append(_after(i * CONNECT_SPACING_S, client.run))
+        # The planned polls must fit the exchange's REST budget: stretch their intervals.
+        demand = sum(p.weight / p.interval_s for p in plan.polls if p.interval_s > 0)
+        stretch = health.poll_stretch = budget.stretch(demand)
         for spec in plan.polls:
-            poller = RestPoller(spec, parser, sink, session, recorder=self.recorder, rng=self.rng)
+            if spec.interval_s > 0:
+                spec = dataclasses.replace(spec, interval_s=spec.interval_s * stretch)
+            poller = self._poller(spec, parser, sink, session, budget)
             self.pollers.append(poller)
             jobs.append(poller.run())
+        self._planned.add(name)
         if not plan.streams:
             health.state = "connected" if plan.polls else "down"
         await asyncio.gather(*jobs)
+
+    def _poller(
+        self,
+        spec: PollSpec,
+        parser: ExchangeParser,
+        sink: EventSink,
+        session: aiohttp.ClientSession,
+        budget: RestBudget,
+        *,
+        backoff: Backoff | None = None,
+    ) -> RestPoller:
+        return RestPoller(
+            spec, parser, sink, session, recorder=self.recorder, rng=self.rng, backoff=backoff,
+            budget=budget, clock=self.clock,
+        )  # fmt: skip
+
+    async def _listing(
+        self,
+        name: str,
+        module: ModuleType,
+        parser: ExchangeParser,
+        sink: EventSink,
+        session: aiohttp.ClientSession,
+        budget: RestBudget,
+    ) -> tuple[frozenset[str] | None, str | None]:
+        """The markets `name` lists (None: unknown, subscribe every watched market) and the
+        endpoint of the listing when it was delivered as market data (OKX's instruments).
+        A listing is kept for the session; one that failed is asked again at the next plan
+        (a market picked later), and meanwhile the exchange's refusals stand in for it."""
+        spec = module.listing(self.settings.exchanges[name])
+        delivered = spec.endpoint if spec.deliver else None
+        if name in self._listings:
+            return self._listings[name], delivered
+        health = sink.feed(name)
+        poller = self._poller(spec, parser, sink, session, budget)
+        msg, _ = await poller.fetch()
+        if msg is NOTHING:
+            health.failures += 1
+            return None, None
+        poller.handle(msg)  # OKX: contract sizes, recorded (a listing only: nothing)
+        try:
+            listed = module.listed_markets(msg)
+        except ParseError as exc:
+            health.last_error = f"{spec.endpoint}: {exc}"[:200]
+            return None, None
+        if listed is not None:
+            self._listings[name] = listed
+        return listed, delivered
+
+
+async def _after(delay_s: float, job: Callable[[], Awaitable[None]]) -> None:
+    await asyncio.sleep(delay_s)
+    await job()
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:

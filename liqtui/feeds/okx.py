@@ -17,15 +17,33 @@ Liquidations (`liquidation-orders`, instType SWAP, every swap on the exchange):
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest
-from liqtui.feeds.base import NotTracked, ParseError, field, guard, number, positive, timestamp_ms
+from liqtui.feeds.base import (
+    NotTracked,
+    ParseError,
+    Refused,
+    field,
+    guard,
+    number,
+    positive,
+    timestamp_ms,
+)
 from liqtui.feeds.depth import levels_array, reduce_book
-from liqtui.feeds.plan import FeedPlan, Frame, PollSpec, StreamSpec, parse_duration
+from liqtui.feeds.plan import (
+    FeedPlan,
+    Frame,
+    PollSpec,
+    RateLimit,
+    StreamSpec,
+    chunked,
+    parse_duration,
+)
 from liqtui.feeds.tradeflow import MinuteFlows, Trade
 from liqtui.markets import exchange_symbol, from_exchange_symbol
 from liqtui.model.mechanics import trigger_from_bankruptcy
@@ -42,6 +60,11 @@ PING_FRAME = "ping"  # OKX's keep-alive is the bare text, answered by the text "
 PING_INTERVAL_S = 20.0  # OKX drops a connection after 30 s without traffic
 MAX_FRAME_BYTES = 4096  # well under OKX's 64 KB subscribe limit (older docs said 4096 bytes)
 INSTRUMENTS_REFRESH_S = 3600.0  # learn contract sizes of swaps listed during a long session
+# REST limits are per endpoint and IP: instruments 20 requests / 2 s, books 40 / 2 s. One budget
+# at the stricter of the two covers both.
+REST_LIMIT = RateLimit(weight=20, per_s=2.0)
+CLOSE_NOTICE = "64008"  # "The connection will soon be closed for a service upgrade."
+_INST_RE = re.compile(r"[A-Z0-9]+-USDT-SWAP")
 
 _ORDER_SIDE_TO_POSITION = {"sell": "long", "buy": "short"}
 _SIDES = ("buy", "sell")
@@ -217,8 +240,12 @@ class Parser:
         body = _obj(msg, "message")
         event = body.get("event")
         if event is not None:
-            if event == "error":
-                raise ParseError(f"OKX error {body.get('code')}: {body.get('msg')}")
+            if event == "error":  # a refused subscription names its instId in `msg`
+                text = str(body.get("msg"))
+                markets = {from_exchange_symbol(EXCHANGE, i) for i in _INST_RE.findall(text)}
+                raise Refused(
+                    f"OKX error {body.get('code')}: {text}", tuple(sorted(m for m in markets if m))
+                )
             if event in ("subscribe", "unsubscribe", "notice", "channel-conn-count"):
                 return None
             raise ParseError(f"unknown event {event!r}")
@@ -370,6 +397,45 @@ def subscribe_frames(
     return frames
 
 
+def close_notice(msg: object) -> bool:
+    """OKX's notice that it will close this connection for a service upgrade (30 s ahead)."""
+    return (
+        isinstance(msg, dict) and msg.get("event") == "notice" and msg.get("code") == CLOSE_NOTICE
+    )
+
+
+def without(frame: Frame, markets: frozenset[str]) -> Frame | None:
+    """A subscribe frame without the instruments of `markets` (None when nothing is left)."""
+    if not isinstance(frame, dict) or not isinstance(frame.get("args"), list):
+        return frame
+    args = [
+        a
+        for a in frame["args"]  # type: ignore[union-attr]
+        if not isinstance(a, dict) or from_exchange_symbol(EXCHANGE, a.get("instId")) not in markets
+    ]
+    return {**frame, "args": args} if args else None
+
+
+def listing(endpoint: Endpoint) -> PollSpec:
+    """Which swaps OKX lists: the instruments request, which also gives the contract sizes (so
+    it is recorded and parsed like any REST answer)."""
+    rest = endpoint.rest_url.rstrip("/")
+    return PollSpec(
+        feed=EXCHANGE,
+        exchange=EXCHANGE,
+        endpoint=INSTRUMENTS_ENDPOINT,
+        url=f"{rest}{INSTRUMENTS_ENDPOINT}",
+        interval_s=0,
+    )
+
+
+def listed_markets(msg: object) -> frozenset[str]:
+    """Market keys of the linear USDT swaps in an instruments answer."""
+    return frozenset(
+        m for m in (from_exchange_symbol(EXCHANGE, i) for i in parse_instruments(msg)) if m
+    )
+
+
 def subscription_args(symbols: Sequence[str]) -> list[dict[str, str]]:
     args = [{"channel": "liquidation-orders", "instType": "SWAP"}]  # instType only (feeds.md §2.3)
     for market in symbols:
@@ -380,27 +446,27 @@ def subscription_args(symbols: Sequence[str]) -> list[dict[str, str]]:
 
 
 def plan(symbols: Sequence[str], endpoint: Endpoint, feeds: Feeds) -> FeedPlan:
-    """Contract sizes first; one public connection for liquidations of every swap plus open
-    interest, mark price, funding and trades of the watched markets; REST order books."""
+    """Contract sizes first; public connections (at most `feeds.streams_per_connection`
+    channels each) for liquidations of every swap plus open interest, mark price, funding and
+    trades of the watched markets; REST order books."""
     rest = endpoint.rest_url.rstrip("/")
-    instruments = PollSpec(
-        feed=EXCHANGE,
-        exchange=EXCHANGE,
-        endpoint=INSTRUMENTS_ENDPOINT,
-        url=f"{rest}{INSTRUMENTS_ENDPOINT}",
-        interval_s=0,
-    )
-    stream = StreamSpec(
-        feed=EXCHANGE,
-        exchange=EXCHANGE,
-        url=endpoint.ws_url,
-        subscribe=subscribe_frames(subscription_args(symbols)),
-        ping_frame=PING_FRAME,
-        ping_interval_s=PING_INTERVAL_S,
-        stale_after_s=parse_duration(feeds.stale_after) / 1000,
-        max_age_s=parse_duration(feeds.renew_after) / 1000,
-        liquidations_complete=False,  # at most one order per contract per second
-    )
+    instruments = listing(endpoint)
+    streams = [
+        StreamSpec(
+            feed=EXCHANGE,
+            exchange=EXCHANGE,
+            url=endpoint.ws_url,
+            subscribe=subscribe_frames(group),
+            ping_frame=PING_FRAME,
+            ping_interval_s=PING_INTERVAL_S,
+            stale_after_s=parse_duration(feeds.stale_after) / 1000,
+            max_age_s=parse_duration(feeds.renew_after) / 1000,
+            liquidations_complete=False,  # at most one order per contract per second
+            renew_when=close_notice,
+            without=without,
+        )
+        for group in chunked(subscription_args(symbols), feeds.streams_per_connection)
+    ]
     polls = [
         PollSpec(
             feed=EXCHANGE,
@@ -422,4 +488,4 @@ def plan(symbols: Sequence[str], endpoint: Endpoint, feeds: Feeds) -> FeedPlan:
                 interval_s=parse_duration(feeds.depth_poll) / 1000,
             )
         )
-    return FeedPlan(streams=[stream], polls=polls, startup=[instruments])
+    return FeedPlan(streams=streams, polls=polls, startup=[instruments])

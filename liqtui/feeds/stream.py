@@ -2,10 +2,16 @@
 
 `StreamClient` connects, subscribes, reads, and reconnects with capped exponential backoff and
 jitter after a drop, a server close, a failed heartbeat or a silent stream. A connection older
-than `max_age_s` (Binance closes them at 24 h) is replaced by a new one that overlaps it: the old
-one is closed only after the new one has delivered its first message, so nothing is missed, and
-the model's dedupe counts the overlap once. `RestPoller` polls an endpoint at its own pace
-(the next request is scheduled when the previous one finished) and honours 429 Retry-After.
+than `max_age_s` (Binance closes them at 24 h), one the server says it will close soon (OKX's
+64008 notice), or one whose subscriptions the exchange partly refused, is replaced by a new one
+that overlaps it: the old one is closed 1 s after the new one has delivered data (an ack is
+not enough), so nothing is missed, and the model's dedupe counts the overlap once. `RestPoller`
+polls an endpoint at its own pace (the next request is scheduled when the previous one
+finished), spends the exchange's shared REST budget (liqtui.feeds.budget) and honours 429
+Retry-After.
+
+Sessions trust the environment (HTTPS_PROXY, HTTP_PROXY, NO_PROXY); WebSocket connections use
+the proxy of their scheme (WSS_PROXY, WS_PROXY) or else that of the matching HTTP scheme.
 
 Every received message goes through the exchange's pure parser — the same one replay uses —
 and, when recording, into the recording first. A bad message is counted and skipped.
@@ -19,12 +25,15 @@ import email.utils
 import json
 import random
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import aiohttp
 
 from liqtui.feeds.base import EventSink
+from liqtui.feeds.budget import Clock, RestBudget
 from liqtui.feeds.dispatch import deliver
 from liqtui.feeds.parsers import ExchangeParser
 from liqtui.feeds.plan import Frame, PollSpec, StreamSpec
@@ -82,6 +91,23 @@ def _wall_ms() -> int:
     return int(time.time() * 1000)
 
 
+def ws_proxy(url: str) -> str | None:
+    """The proxy for a WebSocket URL from the environment: WSS_PROXY / WS_PROXY, else
+    HTTPS_PROXY / HTTP_PROXY (aiohttp looks up only the former), unless NO_PROXY covers it."""
+    parts = urlsplit(url)
+    if parts.hostname and urllib.request.proxy_bypass_environment(parts.hostname):
+        return None
+    proxies = urllib.request.getproxies_environment()
+    http = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
+    return proxies.get(parts.scheme) or proxies.get(http) or None
+
+
+RENEW_MIN_AGE_S = 5.0  # a close notice renews a connection no younger than this (no storm)
+# After the new connection's first data, the old one reads on this long: what it had in flight
+# (sent before the new one subscribed) still arrives; the dedupe counts the overlap once.
+HANDOVER_GRACE_S = 1.0
+
+
 class _Connector:
     """What a stream client and a poller share: a parser, a sink, one HTTP session, the
     recorder, a backoff and the feed's health record."""
@@ -132,6 +158,7 @@ class StreamClient(_Connector):
         self._closers: set[asyncio.Task[None]] = set()
         self._delivered = False  # the current connection delivered data
         self.delivering = asyncio.Event()  # set once any connection of this client delivered
+        self.proxy = ws_proxy(spec.url) if session.trust_env else None
 
     async def run(self) -> None:
         handover: list[asyncio.Task[None] | None] = [None]
@@ -155,14 +182,17 @@ class StreamClient(_Connector):
                         heartbeat=self.spec.ping_interval_s * 2,
                         autoping=True,
                         timeout=aiohttp.ClientWSTimeout(ws_close=2.0),
+                        proxy=self.proxy,
                     )
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 attempt += 1
                 self.health.state = "down"
                 self.health.last_error = f"connect failed: {exc.__class__.__name__}: {exc}"[:200]
-                await asyncio.sleep(self.backoff.delay(attempt, self.rng))
+                self.health.failures += 1
+                await self._retry_after(self.backoff.delay(attempt, self.rng))
                 continue
             self.connections += 1
+            self.health.next_retry_ms = None
             self._delivered = False
             try:
                 renew = await self._serve(ws, previous=handover)
@@ -175,9 +205,25 @@ class StreamClient(_Connector):
                 continue
             attempt += 1
             self.health.reconnects += 1
+            if not self._delivered:
+                self.health.failures += 1  # accepted, then closed before any data
             if self.health.state != "stale":
                 self.health.state = "reconnecting"
-            await asyncio.sleep(self.backoff.delay(attempt, self.rng))
+            await self._retry_after(self.backoff.delay(attempt, self.rng))
+
+    async def _retry_after(self, delay_s: float) -> None:
+        """Wait the backoff; health shows when the next attempt is due."""
+        self.health.next_retry_ms = self.wall_ms() + round(delay_s * 1000)
+        await asyncio.sleep(delay_s)
+
+    def frames(self) -> list[str]:
+        """The subscribe frames to send, without the markets the exchange refused so far."""
+        spec = self.spec
+        unlisted = frozenset(self.health.unlisted)
+        frames = spec.subscribe
+        if unlisted and spec.without is not None:
+            frames = [f for f in (spec.without(f, unlisted) for f in frames) if f is not None]
+        return [_encode(f) for f in frames]
 
     async def _serve(
         self, ws: aiohttp.ClientWebSocketResponse, *, previous: asyncio.Task[None] | None
@@ -187,13 +233,13 @@ class StreamClient(_Connector):
         spec = self.spec
         opened = time.monotonic()
         try:
-            for frame in spec.subscribe:
-                await ws.send_str(_encode(frame))
+            for frame in self.frames():
+                await ws.send_str(frame)
         except (aiohttp.ClientError, ConnectionError) as exc:
             self.health.last_error = f"subscribe failed: {exc}"[:200]
             await ws.close()
             return None
-        first = asyncio.Event()
+        first = asyncio.Event()  # this connection delivered data: the previous one may close
         renewal_due = asyncio.Event()
         pinger = asyncio.create_task(self._ping(ws)) if spec.ping_frame is not None else None
         reader = asyncio.create_task(self._read(ws, first, renewal_due, opened))
@@ -230,6 +276,8 @@ class StreamClient(_Connector):
         # Staleness counts data, not traffic: pongs and acks alone do not keep a stream alive.
         # A watchdog checks it; a timeout per receive would cost more than parsing the message.
         last_data = [time.monotonic()]
+        unlisted = self.health.unlisted  # a refusal adds to it: renew without those markets
+        answered = False  # the server sent something on this connection
         stale = asyncio.Event()
         reader = asyncio.current_task()
         assert reader is not None
@@ -248,12 +296,13 @@ class StreamClient(_Connector):
                         if msg.type == aiohttp.WSMsgType.TEXT
                         else msg.data.decode("utf-8", "replace")
                     )
-                    if not first.is_set():
-                        first.set()
+                    if not answered:
+                        answered = True
                         self.health.state = "connected"
                     self.health.rate_per_s = self._rate.tick()
+                    decoded = decode_frame(data)
                     if deliver(
-                        decode_frame(data),
+                        decoded,
                         exchange=spec.exchange,
                         parser=self.parser,
                         sink=self.sink,
@@ -264,8 +313,22 @@ class StreamClient(_Connector):
                         last_data[0] = time.monotonic()
                         self._delivered = True
                         self.delivering.set()
+                        first.set()
+                        self.health.failures = 0
                         if self.health.state == "stale":
                             self.health.state = "connected"
+                    elif (spec.renew_when is not None and spec.renew_when(decoded)) or (
+                        spec.without is not None and self.health.unlisted != unlisted
+                    ):
+                        # The server will close this connection soon, or refused a market
+                        # (its frame may have taken others down with it): overlap a new
+                        # connection now, subscribed without the refused markets.
+                        unlisted = self.health.unlisted
+                        wait = RENEW_MIN_AGE_S - (time.monotonic() - opened)
+                        if wait <= 0:
+                            renewal_due.set()
+                        else:
+                            asyncio.get_running_loop().call_later(wait, renewal_due.set)
                     if spec.max_age_s and time.monotonic() - opened > spec.max_age_s:
                         renewal_due.set()
                 elif msg.type in (
@@ -318,6 +381,7 @@ class StreamClient(_Connector):
 
 async def _close_after(first: asyncio.Event, previous: asyncio.Task[None]) -> None:
     await first.wait()
+    await asyncio.sleep(HANDOVER_GRACE_S)
     previous.cancel()
     with contextlib.suppress(asyncio.CancelledError, Exception):
         await previous
@@ -335,6 +399,8 @@ class RestPoller(_Connector):
         backoff: Backoff | None = None,
         rng: random.Random | None = None,
         wall_ms: Callable[[], int] = _wall_ms,
+        budget: RestBudget | None = None,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__(
             spec.feed, parser, sink, session, recorder=recorder,
@@ -342,12 +408,38 @@ class RestPoller(_Connector):
             wall_ms=wall_ms,
         )  # fmt: skip
         self.spec = spec
+        self.budget = budget
+        self.clock = clock or (budget.clock if budget is not None else Clock())
         self.requests = 0
         self.failures = 0
 
     async def poll_once(self) -> float:
-        """One request; returns how long to wait before the next one."""
+        """One request, delivered; returns how long to wait before the next one."""
+        msg, wait = await self.fetch()
+        if msg is not NOTHING:
+            self.handle(msg)
+        return wait
+
+    def handle(self, msg: object) -> None:
+        """Record and parse an answer (unless the spec says it is no market data)."""
+        if self.spec.deliver:
+            deliver(
+                msg,
+                exchange=self.spec.exchange,
+                parser=self.parser,
+                sink=self.sink,
+                health=self.health,
+                receive_ms=self.wall_ms(),
+                recorder=self.recorder,
+                rest=self.spec.endpoint,
+            )
+
+    async def fetch(self) -> tuple[object, float]:
+        """One request within the budget: the decoded answer (NOTHING when there is none) and
+        how long to wait before the next request."""
         spec = self.spec
+        if self.budget is not None:
+            await self.budget.acquire(spec.weight)
         self.requests += 1
         try:
             async with self.session.request(
@@ -361,36 +453,25 @@ class RestPoller(_Connector):
                     self.failures += 1
                     retry = _retry_after(resp.headers.get("Retry-After"))
                     self.health.last_error = f"{spec.endpoint}: rate limited ({resp.status})"
-                    return max(retry, self.backoff.delay(self.failures, self.rng))
+                    return NOTHING, max(retry, self.backoff.delay(self.failures, self.rng))
                 if resp.status != 200:
                     raise _PollError(f"HTTP {resp.status}")
         except (TimeoutError, aiohttp.ClientError, OSError, _PollError) as exc:
             self.failures += 1
             text = str(exc) or exc.__class__.__name__
             self.health.last_error = f"{spec.endpoint}: {text}"[:200]
-            return self.backoff.delay(self.failures, self.rng)
+            return NOTHING, self.backoff.delay(self.failures, self.rng)
         self.failures = 0
         try:
-            msg = json.loads(body, parse_constant=_no_constant)
+            return json.loads(body, parse_constant=_no_constant), spec.interval_s
         except (ValueError, RecursionError):
             self.health.messages += 1
             self.health.skipped += 1
             self.health.last_error = f"{spec.endpoint}: response is not JSON"
-            return spec.interval_s
-        deliver(
-            msg,
-            exchange=spec.exchange,
-            parser=self.parser,
-            sink=self.sink,
-            health=self.health,
-            receive_ms=self.wall_ms(),
-            recorder=self.recorder,
-            rest=spec.endpoint,
-        )
-        return spec.interval_s
+            return NOTHING, spec.interval_s
 
     async def run(self) -> None:
-        await asyncio.sleep(self.spec.initial_delay_s)
+        await self.clock.sleep(self.spec.initial_delay_s)
         while True:
             try:
                 wait = await self.poll_once()
@@ -398,7 +479,10 @@ class RestPoller(_Connector):
                 self.failures += 1
                 self.health.last_error = f"{self.spec.endpoint}: {type(exc).__name__}: {exc}"
                 wait = self.backoff.delay(self.failures, self.rng)
-            await asyncio.sleep(wait)
+            await self.clock.sleep(wait)
+
+
+NOTHING = object()  # RestPoller.fetch: no usable answer (JSON null is an answer)
 
 
 class _PollError(Exception):

@@ -70,7 +70,10 @@ async def _listing(name: str, endpoint: Endpoint) -> dict[str, float]:
     import ccxt.async_support as ccxt  # lazy: see the module docstring
 
     cls_name, config = _ccxt_config(name, endpoint)
-    exchange = getattr(ccxt, cls_name)({**config, "enableRateLimit": False, "timeout": 15_000})
+    exchange = getattr(ccxt, cls_name)(
+        # aiohttp_trust_env: HTTPS_PROXY / HTTP_PROXY, as the live feeds (one load a session).
+        {**config, "enableRateLimit": False, "timeout": 15_000, "aiohttp_trust_env": True}
+    )
     try:
         markets = await exchange.load_markets()
     finally:

@@ -736,7 +736,7 @@ class LiqApp(App[None]):
         )
 
     def _exchange_data(self, snap: MarketSnapshot) -> list[ExchangeData]:
-        notes = {f.name: f.note for f in snap.feeds}
+        notes = {f.name: f.remarks() for f in snap.feeds}
         names = [
             ex
             for ex in EXCHANGES

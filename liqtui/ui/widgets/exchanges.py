@@ -184,8 +184,8 @@ class ExchangeTable(ThemedLines):
             if e.note:
                 notes.append((f"{e.name}: {e.note}  ", "warning"))
         for f in snap.feeds:
-            if f.note and not any(e.name == f.name for e in self.exchanges):
-                notes.append((f"{f.name}: {f.note}  ", "warning"))
+            if f.remarks() and not any(e.name == f.name for e in self.exchanges):
+                notes.append((f"{f.name}: {f.remarks()}  ", "warning"))
         line2 = real if len(real) > 1 else [("R none in the window  ", "muted")]
         return [_fit(totals, width), _fit(line2 + notes, width)]
 

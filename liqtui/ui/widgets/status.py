@@ -264,12 +264,55 @@ def feed_badges(snap: MarketSnapshot) -> Part:
             # Each unplanned reconnect may have dropped prints: "complete" says how often.
             gaps = f" {f.reconnects} gap{'s' if f.reconnects != 1 else ''}" if f.reconnects else ""
             feeds.append((f" (complete{gaps})", "warning" if gaps else "muted"))
-        if f.note:
-            feeds.append((f" [{f.note}]", "warning"))
+        remarks = f.remarks()
+        if remarks:
+            feeds.append((f" [{remarks}]", "warning"))
             short.append(("!", "warning"))
     if not feeds:
         return Part.of("no feeds", "muted", 8)
     return Part(tuple(feeds), 8, tuple(short))
+
+
+_FAILING = ("down", "reconnecting", "stale", "connecting")
+PROBLEM_ERROR_CHARS = 30  # of the last error's reason in the short form (80 columns with R)
+
+
+def error_reason(error: str) -> str:
+    """The reason in an error line, without the request path, "connect failed" or the
+    exception's class in front: "Cannot connect to host …"."""
+    parts = error.split(": ")
+    while len(parts) > 1 and (
+        parts[0].startswith("/")
+        or parts[0] == "connect failed"
+        or parts[0].endswith(("Error", "Exception"))
+    ):
+        parts.pop(0)
+    return ": ".join(parts)
+
+
+def feed_problem(snap: MarketSnapshot) -> Part | None:
+    """Why the selected feed (the exchange filter's, else the first failing one) has no data,
+    and when it tries again: "okx down: Cannot connect to host … retry in 4s"."""
+    feeds = [f for f in snap.feeds if f.state in _FAILING and f.last_error]
+    if snap.exchange_filter is not None:
+        feeds = [f for f in feeds if f.name == snap.exchange_filter]
+    if not feeds:
+        return None
+    f = feeds[0]
+    error = f.last_error or ""
+    retry = ""
+    if f.next_retry_ms is not None:
+        wait = f.next_retry_ms - snap.as_of_ms
+        retry = f" retry in {format_age(wait)}" if wait > 0 else " retrying"
+    head = f"{f.name} {f.state}: "
+    reason = error_reason(error)
+    brief = reason if len(reason) <= PROBLEM_ERROR_CHARS else reason[: PROBLEM_ERROR_CHARS - 1]
+    brief += "…" if len(reason) > PROBLEM_ERROR_CHARS else ""
+    return Part(
+        ((head, "error"), (error, "error"), (retry, "warning")),
+        9,
+        ((head, "error"), (brief, "error"), (retry, "warning")),
+    )
 
 
 def status_parts(
@@ -323,6 +366,9 @@ def status_parts(
             (*r_segs, (f" {count}", "muted")),
         )
     )
+    problem = feed_problem(snap)
+    if problem is not None:
+        second.append(problem)
     calibrated = getattr(snap, "calibrated", None)
     rho = getattr(snap, "scale", None)
     scale_label = (
