@@ -120,13 +120,16 @@ def _add_ranged(
     p.add_argument(flag, type=_ranged(key), help=f"{what}, {_allowed(key)}{default}", **kw)
 
 
-def _speed(text: str) -> float | None:
+def _speed(text: str) -> str:
+    """--speed, checked and kept as written: parse_speed turns "max" into None, which would
+    read as "not given" and fall back to the config's speed."""
     from liqtui.config import parse_speed
 
     try:
-        return parse_speed(text)
+        parse_speed(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+    return text.strip()
 
 
 def _symbol(text: str) -> str:
@@ -357,7 +360,7 @@ def _make_source(
 
         if not args.replay.is_file():
             raise FileNotFoundError(f"{args.replay}: no such recording")
-        speed = args.speed if args.speed is not None else parse_speed(settings.replay.speed)
+        speed = parse_speed(args.speed if args.speed is not None else settings.replay.speed)
         return ReplaySource(
             args.replay,
             speed=None if headless else speed,
