@@ -849,20 +849,29 @@ def run_record(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_tui(settings: Settings, args: argparse.Namespace) -> int:
+    from liqtui.ui.lifecycle import Lifecycle
     from liqtui.ui.run import make_app, prepare_terminal, start_options
 
     theme = prepare_terminal(settings, args)  # colors: before anything imports Textual
     options = start_options(settings, args, theme_override=theme)  # unknown theme: exit 2
     engine = _make_engine(settings, args)
-    recorder = _open_recorder(args)
-    source = _make_source(settings, args, headless=False, recorder=recorder)
-    app = make_app(options, args, engine, source, theme_override=theme)
+    # SIGHUP, a hung-up terminal or SIGTERM: the app exits (129, 143); if Textual cannot,
+    # the recording is closed and the process ends anyway (docs/tui.md).
+    lifecycle = Lifecycle()
+    lifecycle.install()
     try:
-        app.run()
-    finally:
+        recorder = _open_recorder(args)
         if recorder is not None:
-            recorder.close()
-    return app.return_code or EXIT_OK
+            lifecycle.add_closer(recorder.close)
+        source = _make_source(settings, args, headless=False, recorder=recorder)
+        app = make_app(options, args, engine, source, theme_override=theme)
+        try:
+            app.run()
+        finally:
+            lifecycle.close_all()
+    finally:
+        lifecycle.uninstall()
+    return lifecycle.status or app.return_code or EXIT_OK
 
 
 def run_calibrate(settings: Settings, args: argparse.Namespace) -> int:
@@ -893,6 +902,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_record(settings, args)
         if args.command == "calibrate":
             return run_calibrate(settings, args)
+        from liqtui.ui.lifecycle import HANGUP_STATUS, terminal_gone
+
+        if terminal_gone():  # hung up while starting (isatty() would say "redirected")
+            return HANGUP_STATUS
         if not sys.stdout.isatty():
             # Textual draws on stderr; with stdout redirected a frame is what the user wants.
             args.wait, args.format, args.width, args.height = 20.0, "text", 100, 40
