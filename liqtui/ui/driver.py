@@ -84,11 +84,13 @@ class TerminalDriver(LinuxDriver):
         running = lifecycle.active()
         if running is not None:  # SIGHUP, SIGTERM, a hung-up tty: the app exits with a status
             loop, app_exit = self._loop, app.exit
-            running.attach_app(
+            pending = running.attach_app(
                 lambda status: loop.call_soon_threadsafe(
                     functools.partial(app_exit, return_code=status)
                 )
             )
+            if pending is not None:  # gone during start-up: Textual skips application mode
+                app.exit(return_code=pending)
 
     def close(self) -> None:
         super().close()

@@ -24,7 +24,7 @@ from typing import Any
 
 HANGUP_STATUS = 129  # 128 + SIGHUP, as a shell reports a hung-up job
 TERM_STATUS = 143  # 128 + SIGTERM
-HANGUP_GRACE_S = 1.5  # the terminal gone: out within 2 s
+HANGUP_GRACE_S = 1.0  # the terminal gone: out within 2 s, on a busy machine too
 TERM_GRACE_S = 3.0  # SIGTERM: a clean exit normally takes well under 1 s
 _CLOSE_WAIT_S = 0.3  # the watchdog waits this long for closers the main thread is running
 
@@ -122,14 +122,13 @@ class Lifecycle:
         """Something to close before the process ends, however it ends (a recording)."""
         self._closers.append(closer)
 
-    def attach_app(self, exit_app: Callable[[int], None]) -> None:
+    def attach_app(self, exit_app: Callable[[int], None]) -> int | None:
         """`exit_app(status)` asks the running app to exit; callable from any thread and from
-        a signal handler. A hang-up or SIGTERM that came before the app was up is passed on."""
+        a signal handler. Returns the status of a hang-up or SIGTERM that came before: the
+        caller makes the app exit with it (before its application mode, as nothing is shown)."""
         with self._lock:
             self._exit_app = exit_app
-            status = self.status
-        if status is not None:
-            self._ask_app(status)
+            return self.status
 
     def detach_app(self) -> None:
         with self._lock:
