@@ -563,6 +563,8 @@ class LiqApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        if self._exit:  # asked to exit while composing (hang-up, SIGTERM): Textual mounted nothing
+            return
         self._load_themes()
         if self.keymap_config:
             self.set_keymap(self.keymap_config)
