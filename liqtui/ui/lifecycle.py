@@ -73,7 +73,8 @@ class Lifecycle:
         self.status: int | None = None  # HANGUP_STATUS / TERM_STATUS once asked to leave
         self.hung_up = False
         self._fds = tuple(fds)
-        self._lock = threading.Lock()
+        # Reentrant: a signal handler runs on the main thread, maybe while it holds the lock.
+        self._lock = threading.RLock()
         self._closing = threading.Lock()  # held while the closers run (once)
         self._closers: list[Callable[[], None]] = []
         self._closed = False
