@@ -120,13 +120,16 @@ def _add_ranged(
     p.add_argument(flag, type=_ranged(key), help=f"{what}, {_allowed(key)}{default}", **kw)
 
 
-def _speed(text: str) -> float | None:
+def _speed(text: str) -> str:
+    """--speed, checked and kept as written: parse_speed turns "max" into None, which would
+    read as "not given" and fall back to the config's speed."""
     from liqtui.config import parse_speed
 
     try:
-        return parse_speed(text)
+        parse_speed(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+    return text.strip()
 
 
 def _symbol(text: str) -> str:
@@ -357,7 +360,7 @@ def _make_source(
 
         if not args.replay.is_file():
             raise FileNotFoundError(f"{args.replay}: no such recording")
-        speed = args.speed if args.speed is not None else parse_speed(settings.replay.speed)
+        speed = parse_speed(args.speed if args.speed is not None else settings.replay.speed)
         return ReplaySource(
             args.replay,
             speed=None if headless else speed,
@@ -846,20 +849,29 @@ def run_record(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def run_tui(settings: Settings, args: argparse.Namespace) -> int:
+    from liqtui.ui.lifecycle import Lifecycle
     from liqtui.ui.run import make_app, prepare_terminal, start_options
 
     theme = prepare_terminal(settings, args)  # colors: before anything imports Textual
     options = start_options(settings, args, theme_override=theme)  # unknown theme: exit 2
     engine = _make_engine(settings, args)
-    recorder = _open_recorder(args)
-    source = _make_source(settings, args, headless=False, recorder=recorder)
-    app = make_app(options, args, engine, source, theme_override=theme)
+    # SIGHUP, a hung-up terminal or SIGTERM: the app exits (129, 143); if Textual cannot,
+    # the recording is closed and the process ends anyway (docs/tui.md).
+    lifecycle = Lifecycle()
+    lifecycle.install()
     try:
-        app.run()
-    finally:
+        recorder = _open_recorder(args)
         if recorder is not None:
-            recorder.close()
-    return app.return_code or EXIT_OK
+            lifecycle.add_closer(recorder.close)
+        source = _make_source(settings, args, headless=False, recorder=recorder)
+        app = make_app(options, args, engine, source, theme_override=theme)
+        try:
+            app.run()
+        finally:
+            lifecycle.close_all()
+    finally:
+        lifecycle.uninstall()
+    return lifecycle.status or app.return_code or EXIT_OK
 
 
 def run_calibrate(settings: Settings, args: argparse.Namespace) -> int:
@@ -890,6 +902,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_record(settings, args)
         if args.command == "calibrate":
             return run_calibrate(settings, args)
+        from liqtui.ui.lifecycle import HANGUP_STATUS, terminal_gone
+
+        if terminal_gone():  # hung up while starting (isatty() would say "redirected")
+            return HANGUP_STATUS
         if not sys.stdout.isatty():
             # Textual draws on stderr; with stdout redirected a frame is what the user wants.
             args.wait, args.format, args.width, args.height = 20.0, "text", 100, 40

@@ -288,3 +288,36 @@ def test_unknown_theme_in_snapshots_exits_2(env: dict[str, str], fmt: str) -> No
     out = run(["--theme", "nope", "snapshot", "--demo", "--format", fmt], env)
     _assert_unknown_theme(out.returncode, out.stderr)
     assert out.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [(["--speed", "max"], None), (["--speed", "5"], 5.0), (["--speed", " MAX "], None), ([], 3.0)],
+)
+def test_tui_replay_speed_reaches_the_source(
+    tmp_path: Path,
+    recording: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    flags: list[str],
+    expected: float | None,
+) -> None:
+    """`liqtui --replay FILE --speed max` replays as fast as possible in the TUI (None), a
+    number is that multiple of real time, and no flag means the config's speed (here "3").
+    parse_speed's None ("max") used to read as "no flag" and fell back to the config."""
+    from liqtui.cli import build_parser, run_tui
+    from liqtui.config import load_settings
+    from liqtui.ui.app import LiqApp
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("LIQTUI_CONFIG", raising=False)
+    config = tmp_path / "c.toml"
+    config.write_text('[replay]\nspeed = "3"\n')
+    args = build_parser().parse_args(["--replay", str(recording), "--config", str(config), *flags])
+    speeds: list[float | None] = []
+
+    def run(app: LiqApp, **_: object) -> None:  # the TUI as built, without a terminal
+        speeds.append(app.source.speed)  # type: ignore[union-attr]
+
+    monkeypatch.setattr(LiqApp, "run", run)
+    assert run_tui(load_settings(config), args) == 0
+    assert speeds == [expected]

@@ -11,9 +11,7 @@ changed. Pausing stops the drawing, not the collecting; nothing is drawn while a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import signal
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -565,6 +563,8 @@ class LiqApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        if self._exit:  # asked to exit while composing (hang-up, SIGTERM): Textual mounted nothing
+            return
         self._load_themes()
         if self.keymap_config:
             self.set_keymap(self.keymap_config)
@@ -572,8 +572,6 @@ class LiqApp(App[None]):
         self._tick_timer = self.set_interval(1 / self.fps, self._tick, name="pull-snapshot")
         self.set_interval(SSH_CHECK_S, self._check_terminal, name="ssh-guard")
         self.set_interval(ALERT_CHECK_S, self.check_alerts, name="alerts")
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):
-            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._hang_up)
         if self.source is not None:
             sink = HistorySink(self.engine, self.history, self.history_symbols)
             self.run_worker(
@@ -592,14 +590,6 @@ class LiqApp(App[None]):
         if universe.errors:
             missing = ", ".join(sorted(universe.errors))
             self.log.warning("market lists unavailable", missing)
-
-    def on_unmount(self) -> None:
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):
-            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
-
-    def _hang_up(self) -> None:
-        """SIGHUP (the terminal or SSH session went away): exit cleanly at once."""
-        self.exit(return_code=1, message="hang-up")
 
     def _load_themes(self) -> None:
         themes, problems = available_themes(self.user_themes_dir)

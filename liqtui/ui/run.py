@@ -59,7 +59,7 @@ def make_app(
     from liqtui.ui.options import AppOptions
 
     config_file = getattr(args, "config", None)
-    return LiqApp(
+    app = LiqApp(
         engine,
         source,
         **options.app_kwargs(),  # type: ignore[arg-type]
@@ -67,3 +67,15 @@ def make_app(
             load_settings(config_file), args, theme_override=theme_override
         ),
     )
+    _use_terminal_driver(app)
+    return app
+
+
+def _use_terminal_driver(app: LiqApp) -> None:
+    """Textual's Linux driver, replaced by one that survives a closed terminal."""
+    from textual.drivers.linux_driver import LinuxDriver
+
+    from liqtui.ui.driver import TerminalDriver
+
+    if app.driver_class is LinuxDriver:  # not a test's headless driver, nor Windows
+        app.driver_class = TerminalDriver
