@@ -74,7 +74,8 @@ class ReadStats:
         parts = []
         if self.unfinished_members:
             n = self.unfinished_members
-            parts.append(f"{n} unfinished gzip member{'s' if n != 1 else ''} (recorder killed?)")
+            s = "s" if n != 1 else ""
+            parts.append(f"{n} gzip member{s} without an end (writer killed, or disk full)")
         if self.damaged:
             n = self.damaged
             parts.append(f"{n} damaged stretch{'es' if n != 1 else ''} skipped")
@@ -337,7 +338,7 @@ class Recorder:
         self.clock = clock
         self.lines = 0  # lines accepted
         self.lines_on_disk = 0  # lines handed to the operating system: a crash cannot lose them
-        self.lost = 0  # lines not written: after a failure, or after close()
+        self.lost = 0  # lines not written (or cut off): after a failure, or after close()
         self.unrecordable = 0  # messages that cannot be written as JSON
         self.error: str | None = None
         self.closed = False

@@ -17,7 +17,6 @@ from liqtui.feeds.parsers import ExchangeParser, make_parsers
 from liqtui.feeds.recording import RECORDING_FEED, ReadStats, RecordLine, read_recording
 
 
-
 def apply_line(line: RecordLine, sink: EventSink, parsers: dict[str, ExchangeParser]) -> None:
     """Parse one recorded message with the live parser and apply it (counted, never raised)."""
     parser = parsers.get(line.ex)
@@ -73,18 +72,18 @@ class ReplaySource:
         """After the replay: why the file gave nothing (no recording line in it), else None."""
         if not self.finished or self.stats.good:
             return None
+        n = self.stats.skipped
         return (
-            f"{self.path}: no recognised liqtui recording lines"
-            f" ({self.stats.skipped} lines skipped)"
+            f"{self.path}: no recognised liqtui recording lines ({n} line{'s' * (n != 1)} skipped)"
         )
 
     def _finish(self, sink: EventSink) -> None:
         self.finished = True
-        for health in _feeds_of(sink):
-            health.state = "finished"
         remarks = self.stats.remarks()
         if remarks:
             sink.feed(RECORDING_FEED).note = remarks
+        for health in _feeds_of(sink):
+            health.state = "finished"
         problem = self.problem()
         if problem is not None:  # the status line says so, not "waiting for data"
             health = sink.feed(RECORDING_FEED)
