@@ -172,7 +172,7 @@ def _gzip_lines(fh: IO[bytes], stats: ReadStats) -> Iterator[tuple[bytes, str]]:
     pos = 0  # where the next member (or garbage) starts
     in_damage = False  # a damaged stretch is counted once, however many false starts follow
     while True:
-        start = _find(fh, GZIP_MAGIC, pos)
+        start = _find_header(fh, pos)
         end = start if start is not None else _size(fh)
         if not in_damage and not _all_zero(fh, pos, end):  # zero padding is harmless
             stats.damaged += 1
@@ -223,11 +223,16 @@ class _Member:
         while True:
             data = _read_at(self.fh, offset, READ_CHUNK)
             if not data:
-                self.outcome, self.end = "eof", offset
+                if headers:  # cut off in mid-write: the next member went in as data
+                    self.outcome, self.end = "damaged", headers[0]
+                    self.error, self.error_at = "a member cut off in mid-write", headers[0]
+                else:
+                    self.outcome, self.end = "eof", offset
                 return
-            nxt = data.find(GZIP_MAGIC, 1 if offset == self.start else 0)
+            nxt = _next_header(data, 1 if offset == self.start else 0)
+            at_header = nxt == 0 and offset != self.start
             if nxt == 0:  # a piece starting with a header holds no other
-                nxt = data.find(GZIP_MAGIC, 1)
+                nxt = _next_header(data, 1)
             piece = data[:nxt] if nxt > 0 else _hold_back_partial_magic(data)
             backup = d.copy()
             try:
@@ -236,7 +241,7 @@ class _Member:
                 yield from self._salvage(backup, piece, offset)
                 self._failed(exc, offset, headers)
                 return
-            if offset != self.start and piece.startswith(GZIP_MAGIC):
+            if at_header:
                 headers.append(offset)
             yield out
             if d.eof:
@@ -256,7 +261,7 @@ class _Member:
 
     def _failed(self, exc: zlib.error, offset: int, headers: list[int]) -> None:
         self.error = str(exc).removeprefix("Error -3 while decompressing data: ")
-        if not headers and _starts_with_magic(self.fh, offset) and offset != self.start:
+        if not headers and offset != self.start and _is_header(_read_at(self.fh, offset, 10)):
             # The next member's header is where the decoder stopped: this one was cut off at a
             # flush by a crash, and nothing between them is lost.
             self.outcome, self.end = "unfinished", offset
@@ -299,21 +304,39 @@ def _size(fh: IO[bytes]) -> int:
     return fh.seek(0, os.SEEK_END)
 
 
-def _starts_with_magic(fh: IO[bytes], offset: int) -> bool:
-    return _read_at(fh, offset, len(GZIP_MAGIC)) == GZIP_MAGIC
+GZIP_HEADER_SIZE = 10
+GZIP_OS_CODES = frozenset((*range(14), 255))
 
 
-def _find(fh: IO[bytes], needle: bytes, offset: int) -> int | None:
-    """The offset of the first `needle` at or after `offset`, or None."""
-    overlap = len(needle) - 1
+def _is_header(head: bytes) -> bool:
+    """Whether the bytes look like the start of a gzip member: ID1 ID2 CM, FLG without its
+    reserved bits, XFL 0, 2 or 4, a known OS (chance data passes: about 1 in 2e11 positions).
+    A header cut short by the end of `head` passes on its magic alone."""
+    if not head.startswith(GZIP_MAGIC):
+        return False
+    if len(head) < GZIP_HEADER_SIZE:
+        return True
+    return not head[3] & 0xE0 and head[8] in (0, 2, 4) and head[9] in GZIP_OS_CODES
+
+
+def _next_header(data: bytes, start: int) -> int:
+    """The index of the first plausible member header in `data` at or after `start`, or -1."""
+    i = data.find(GZIP_MAGIC, start)
+    while i >= 0 and not _is_header(data[i : i + GZIP_HEADER_SIZE]):
+        i = data.find(GZIP_MAGIC, i + 1)
+    return i
+
+
+def _find_header(fh: IO[bytes], offset: int) -> int | None:
+    """The file offset of the first plausible member header at or after `offset`, or None."""
     while True:
         data = _read_at(fh, offset, READ_CHUNK)
-        found = data.find(needle)
-        if found >= 0:
+        found = _next_header(data, 0)
+        if found >= 0 and (found + GZIP_HEADER_SIZE <= len(data) or len(data) < READ_CHUNK):
             return offset + found
         if len(data) < READ_CHUNK:
             return None
-        offset += len(data) - overlap
+        offset += len(data) - GZIP_HEADER_SIZE  # a header across the chunks' border
 
 
 class Recorder:
