@@ -48,6 +48,7 @@ async def test_a_full_disk_keeps_the_live_feed_and_says_so(tmp_path: Path) -> No
         task = asyncio.create_task(source.run(engine))
         try:
             await wait_until(lambda: recorder.lines_on_disk > 50, timeout=20)
+            reconnects = {f.name: (f.reconnects, f.failures) for f in engine.feeds.values()}
             fill_the_disk(recorder)
             await wait_until(lambda: recorder.error is not None, timeout=5)
             assert "No space left on device" in (recorder.error or "")
@@ -72,6 +73,10 @@ async def test_a_full_disk_keeps_the_live_feed_and_says_so(tmp_path: Path) -> No
             assert all(f.state == "connected" for f in exchanges), [
                 (f.name, f.state, f.last_error) for f in exchanges
             ]
+            # Not one connection was dropped over it (a raise in the read loop reconnects).
+            assert {f.name: (f.reconnects, f.failures) for f in exchanges} == {
+                name: r for name, r in reconnects.items() if name != RECORDING_FEED
+            }
             assert recorder.lost > 0  # lines not written are counted
         finally:
             task.cancel()
@@ -106,3 +111,22 @@ async def test_record_on_a_full_disk_exits_74_naming_the_file_and_the_cause(
     last = err.decode().strip().splitlines()[-1]
     assert "recording FAILED: /dev/full: No space left on device" in last
     assert "Traceback" not in err.decode()
+
+
+@pytest.mark.parametrize("fails_in", ["write", "flush_if_due", "close"])
+def test_a_write_error_never_raises_wherever_it_happens(fails_in: str) -> None:
+    """The recorder's write paths (a line's write, the live source's timer, close) meet ENOSPC
+    without raising: the live read loop and the clock task call them."""
+    now = [0.0]
+    recorder = Recorder("/dev/full", clock=lambda: now[0])
+    recorder.write("binance", {"a": 1}, t=1_738_000_000_000)  # pending, within the interval
+    now[0] = 5.0
+    if fails_in == "write":
+        recorder.write("binance", {"a": 2}, t=1_738_000_000_001)
+    elif fails_in == "flush_if_due":
+        recorder.flush_if_due()
+    recorder.close()
+    assert recorder.error == "/dev/full: No space left on device"
+    assert recorder.lines_on_disk == 0 and recorder.lost == recorder.lines
+    recorder.write("binance", {"a": 3}, t=1_738_000_000_002)  # after the failure: counted
+    assert recorder.lost == recorder.lines + 1

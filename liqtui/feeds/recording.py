@@ -454,10 +454,10 @@ class Recorder:
         if not self._pending:
             return
         try:
-            view = memoryview(self._pending)
+            # A copy: a view of `_pending` itself would keep it from being cleared on failure.
+            view = memoryview(bytes(self._pending))
             while view:
                 view = view[os.write(self._fd, view) :]
-            view.release()
             if finishing:
                 os.fsync(self._fd)  # a finished member survives a power cut too
         except OSError as exc:
