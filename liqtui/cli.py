@@ -810,9 +810,12 @@ def run_snapshot(
     try:
         if every is not None:
             printer.csv_header = output.empty
-            return asyncio.run(
+            status = asyncio.run(
                 _run_every(source, engine, symbols, feeds, args, printer, output)  # type: ignore[arg-type]
             )
+            if recorder is not None:
+                recorder.close()  # its last second first: the status says if the recording failed
+            return EXIT_IOERR if _recording_failed(recorder) else status
         if live:
             asyncio.run(_collect_live(source, engine, symbols, feeds, args.wait))  # type: ignore[arg-type]
         else:
