@@ -80,7 +80,9 @@ def test_a_crash_at_any_byte_then_a_restart_keeps_every_line_of_both_runs(tmp_pa
         kept = got[:-10]
         assert kept == [T0 + i for i in range(len(kept))], cut
         assert len(kept) >= max((n for size, n in lines_at.items() if size <= cut), default=0)
-        assert stats.skipped <= 2, (cut, stats)  # a cut-off line, the stretch it damaged
+        # The lines decoded from the flush the cut went through (it is past the member's last
+        # sync flush, so untrusted) and the stretch it damaged.
+        assert stats.skipped <= 5 + 1, (cut, stats)
         if cut in lines_at and cut:  # killed between two flushes: nothing is lost or counted
             assert len(kept) == lines_at[cut] and stats.skipped == 0, (cut, stats)
             assert stats.unfinished_members == 1 and stats.damaged == 0
@@ -148,7 +150,9 @@ def test_a_partial_write_on_a_full_disk_leaves_a_readable_file(
     stats = ReadStats()
     got = [r.t for r in read_recording(path, stats)]
     assert got[:10] == [T0 + i for i in range(10)] and got == [T0 + i for i in range(len(got))]
-    assert stats.damaged == 0 and stats.bad_lines <= 1
+    # The half-written flush lies past the member's last sync flush: its lines are not trusted
+    # (the writer counted them lost too); they are counted as skipped, not replayed.
+    assert len(got) == rec.lines_on_disk and stats.damaged == 0 and stats.bad_lines >= 1
 
 
 def test_bytes_between_members_that_are_not_gzip_are_one_damaged_stretch(tmp_path: Path) -> None:

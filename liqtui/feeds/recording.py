@@ -25,6 +25,7 @@ import contextlib
 import json
 import os
 import stat
+import sys
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -43,6 +44,9 @@ MEMBER_MAX_BYTES = 8 << 20  # … or this many bytes of text, whichever comes fi
 GZIP_MAGIC = b"\x1f\x8b\x08"  # ID1 ID2 CM=deflate: the start of every gzip member
 GZIP_WBITS = 16 + zlib.MAX_WBITS  # zlib's gzip format: header and trailer included
 READ_CHUNK = 1 << 16
+HOLD_MAX_BYTES = 2 * MEMBER_MAX_BYTES  # a member's lines wait for its check up to this size
+FAILED_CHECKS = ("incorrect data check", "incorrect length check")  # zlib, at a member's end
+SYNC_FLUSH_END = b"\x00\x00\xff\xff"  # the empty stored block a zlib sync flush ends with
 SALVAGE_PIECE = 256  # after an error, a chunk is decoded again in pieces this small
 
 
@@ -129,11 +133,16 @@ LINE, CUT, TAIL = "line", "cut", "tail"  # a complete line; one cut off mid-file
 
 def _raw_lines(fh: IO[bytes], path: Path, stats: ReadStats) -> Iterator[tuple[bytes, str]]:
     """The lines of the file, decompressed if it is gzip (by its first bytes, or by its name
-    unless it starts like text), each with its kind."""
-    head = fh.read(64)
+    unless it starts like text, or by a member header early on: JSON text never holds a raw
+    1f byte, so garbage in front of gzip data does not make it text), each with its kind."""
+    head = fh.read(READ_CHUNK)
     fh.seek(0)
     text_like = head.lstrip()[:1] in (b"{", b"")
-    gzipped = head.startswith(GZIP_MAGIC[:2]) or (path.suffix == ".gz" and not text_like)
+    gzipped = (
+        head.startswith(GZIP_MAGIC[:2])
+        or (path.suffix == ".gz" and not text_like)
+        or _next_header(head, 0) >= 0
+    )
     lines = _gzip_lines(fh, stats) if gzipped else _plain_lines(fh)
     try:
         yield from lines
@@ -181,10 +190,38 @@ def _gzip_lines(fh: IO[bytes], stats: ReadStats) -> Iterator[tuple[bytes, str]]:
         if start is None:
             break
         member = _Member(fh, start)
+        # A member's lines are held until its end: if its check (CRC, length) fails, the
+        # damage decoded without an error and any of them may be wrong (a changed digit, an
+        # earlier line again), so none is replayed. A member larger than liqtui writes (a
+        # foreign file) is passed on unchecked past HOLD_MAX_BYTES.
+        held: list[bytes] = []
+        held_bytes = 0
         for chunk in member.decode():
             for raw in lines.feed(chunk):
                 in_damage = False  # a line again: the damage, if any, is behind us
+                if held_bytes <= HOLD_MAX_BYTES:
+                    held.append(raw)
+                    held_bytes += len(raw)
+                    continue
+                for line in held:
+                    yield line, LINE
+                held.clear()
                 yield raw, LINE
+        if member.outcome == "damaged" and member.error in FAILED_CHECKS:
+            keep = 0
+        elif member.outcome != "complete":
+            keep = _lines_to_last_flush(fh, member, _size(fh))
+        else:
+            keep = len(held)
+        if keep < len(held) or (keep == 0 and member.outcome != "complete" and lines.carry):
+            # What was decoded past the member's last sync flush (a flush cut short, or damage
+            # that decoded without an error) cannot be trusted: counted, not replayed.
+            dropped = len(held) - keep + (1 if lines.take() else 0)
+            stats.lines += dropped
+            stats.bad_lines += dropped
+            del held[keep:]
+        for line in held:
+            yield line, LINE
         pos = member.end
         if member.outcome == "complete":  # a line may go on in the next member (`cat a b`)
             in_damage = False
@@ -215,11 +252,12 @@ class _Member:
         self.end = start  # where reading goes on
         self.error = ""
         self.error_at = start
+        self.headers: list[int] = []
 
     def decode(self) -> Iterator[bytes]:
         d = zlib.decompressobj(GZIP_WBITS)
         offset = self.start
-        headers: list[int] = []  # later member headers fed as data without an error
+        headers = self.headers  # later member headers fed as data without an error
         while True:
             data = _read_at(self.fh, offset, READ_CHUNK)
             if not data:
@@ -272,6 +310,27 @@ class _Member:
         self.end = headers[0] if headers else max(offset, self.start + 1)
         if self.error_at == self.start:
             self.error_at = offset
+
+
+def _lines_to_last_flush(fh: IO[bytes], member: _Member, size: int) -> int:
+    """How many lines of a member that did not end well lie before its last sync flush (the
+    recorder's flushes end in 00 00 ff ff); the member's lines that could be decoded if it
+    has no sync flush at all (a foreign gzip file cut short)."""
+    if member.outcome == "unfinished":
+        stop = member.end
+    elif member.outcome == "eof":
+        stop = size
+    else:
+        stop = min([member.error_at, *member.headers])
+    data = _read_at(fh, member.start, stop - member.start)
+    flushed = data.rfind(SYNC_FLUSH_END)
+    if flushed < 0:
+        return sys.maxsize
+    try:
+        text = zlib.decompressobj(GZIP_WBITS).decompress(data[: flushed + len(SYNC_FLUSH_END)])
+    except zlib.error:  # the damage lies before the last flush: trust what decodes before it
+        return sys.maxsize
+    return text.count(b"\n")
 
 
 def _hold_back_partial_magic(data: bytes) -> bytes:
