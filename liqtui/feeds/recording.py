@@ -16,7 +16,9 @@ recorder stops, keeps the reason in `error` and counts the lines it could not wr
 Reading (`read_recording`): every complete line of every member. A member that ends without its
 trailer (the recorder was killed) is read up to its last flush, and reading goes on with the
 next member; a damaged member is read up to the damage, then the reader resyncs at the next
-gzip member header (1f 8b 08). What could not be read is counted in `ReadStats`, never raised.
+gzip member header (1f 8b 08). Lines that cannot be trusted are not yielded: none of a member
+whose CRC or length check fails, and none decoded past the last sync flush of a member that did
+not end well. What could not be read is counted in `ReadStats`, never raised.
 """
 
 from __future__ import annotations
