@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from liqtui.model.engine import Engine
 
 EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+EXIT_IOERR = 74  # sysexits' EX_IOERR: the recording could not be written
+RECORD_STATUS_S = 10.0  # `liqtui record` prints a progress line this often
 SNAPSHOT_FORMATS = ("text", "ansi", "json", "csv", "svg")
 SNAPSHOT_COLORS = ("auto", "always", "none", "never")
 DEMO_SNAPSHOT_START_MS = 1_767_225_600_000  # 2026-01-01 UTC: demo snapshots are reproducible
@@ -54,7 +56,8 @@ examples:
 settings: shipped config.toml < ~/.config/liqtui/config.toml (or $LIQTUI_CONFIG)
           < --config FILE < flags
 
-exit status: 0 ok; 1 no data; 2 bad arguments or config; 3 (snapshot) partial data.
+exit status: 0 ok; 1 no data; 2 bad arguments or config; 3 (snapshot) partial data;
+  74 the recording (--record, `record`) could not be written (the file and the cause on stderr).
 When stdout is not a terminal, `liqtui` prints a text snapshot of the watchlist and exits.
 """
 
@@ -62,9 +65,11 @@ SNAPSHOT_EPILOG = """\
 exit status:
   0  complete: every market and every enabled feed delivered data; --every stopped by
      SIGTERM or SIGINT (after finishing the record it was writing)
-  1  unavailable: no data for any requested market
+  1  unavailable: no data for any requested market (or a --replay file with no recording
+     line in it)
   2  bad arguments or config
   3  partial: some market or feed had no data (what was missing is on stderr)
+  74 --record: the recording could not be written (the file and the cause on stderr)
   With --every --count N the status is that of the last record; what goes missing or comes
   back while running is reported on stderr, one line per change.
 
@@ -250,7 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
         "record",
         help="record the live feeds to a file (until ctrl+c)",
         description="Write every message the live feeds receive to a recording (JSON Lines, "
-        "gzip when the name ends in .gz), one flushed line each, until interrupted.",
+        "gzip when the name ends in .gz; an existing file is appended to), flushed every second, "
+        "until interrupted. Exit status 74 when the file cannot be written (a full disk): the "
+        "file and the cause are on stderr. See docs/recording.md.",
     )
     rec.add_argument("symbols", nargs="*", type=_symbol, metavar="SYMBOL", help="(watchlist)")
     rec.add_argument("--out", type=Path, metavar="FILE", help="(liqtui-<time>.jsonl.gz)")
@@ -377,9 +384,31 @@ def _open_recorder(args: argparse.Namespace) -> Recorder | None:
         return None
     if args.demo or args.replay is not None:
         raise _UsageError("--record records live feeds; it does not go with --demo or --replay")
+    return _recorder(path, "--record")
+
+
+def _recorder(path: Path, flag: str) -> Recorder:
+    """The recorder for `path` (a missing folder is a bad argument). It does not raise when the
+    file cannot be written: its `error` says why, and the caller reports it."""
     from liqtui.feeds.recording import Recorder
 
+    if not path.parent.is_dir():
+        raise _UsageError(f"{flag} {path}: no folder {path.parent}")
+    if path.is_dir():
+        raise _UsageError(f"{flag} {path} is a folder")
     return Recorder(path)
+
+
+def _recording_failed(recorder: Recorder | None) -> bool:
+    """Say on stderr that the recording failed, naming the file and the cause."""
+    if recorder is None or recorder.error is None:
+        return False
+    print(
+        f"liqtui: error: recording FAILED: {recorder.error} ({recorder.lines_on_disk} lines "
+        f"written before the failure; {recorder.lost} lost or cut off)",
+        file=sys.stderr,
+    )
+    return True
 
 
 class _UsageError(Exception):
@@ -725,6 +754,9 @@ async def _run_every(
                 return EXIT_OK
             written += 1
             status, message = _completeness(engine, symbols, feeds, live=True)
+            recorder = getattr(source, "recorder", None)
+            if recorder is not None and recorder.error is not None:  # the records go on
+                message = f"liqtui: recording FAILED: {recorder.error}"
             if message != reported:  # one line per change, not one per record
                 print(message or "liqtui: all markets and feeds have data", file=sys.stderr)
                 reported = message
@@ -781,13 +813,19 @@ def run_snapshot(
     try:
         if every is not None:
             printer.csv_header = output.empty
-            return asyncio.run(
+            status = asyncio.run(
                 _run_every(source, engine, symbols, feeds, args, printer, output)  # type: ignore[arg-type]
             )
+            if recorder is not None:
+                recorder.close()  # its last second first: the status says if the recording failed
+            return EXIT_IOERR if _recording_failed(recorder) else status
         if live:
             asyncio.run(_collect_live(source, engine, symbols, feeds, args.wait))  # type: ignore[arg-type]
         else:
             source.run_sync(engine)  # type: ignore[union-attr]
+        problem = getattr(source, "problem", lambda: None)()
+        if problem is not None:  # an empty or garbage replay file: no frame "as of 1970"
+            return _fail(problem, EXIT_UNAVAILABLE)
         if printer.fmt == "svg":
             data = asyncio.run(_render_svg(engine, settings, args, symbols[0]))
         else:
@@ -803,23 +841,23 @@ def run_snapshot(
     status, message = _completeness(engine, symbols, feeds, live=live)
     if message:
         print(message, file=sys.stderr)
-    return status
+    return EXIT_IOERR if _recording_failed(recorder) else status
 
 
 def run_record(settings: Settings, args: argparse.Namespace) -> int:
-    """Record the live feeds until SIGINT or SIGTERM; a status line on stderr now and then."""
+    """Record the live feeds until SIGINT or SIGTERM, or until the file cannot be written
+    (exit 74, the file and the cause on stderr); a progress line on stderr now and then."""
     import asyncio
     import contextlib
     import signal
     import time
 
     from liqtui.feeds.live import LiveSource
-    from liqtui.feeds.recording import Recorder
     from liqtui.model.engine import Engine
 
     symbols = list(args.symbols or settings.general.watchlist)
     path = args.out or Path(time.strftime("liqtui-%Y%m%d-%H%M%S.jsonl.gz"))
-    recorder = Recorder(path)
+    recorder = _recorder(path, "--out")
     engine = Engine(params=settings.model_params())
     source = LiveSource(settings, symbols, recorder=recorder)
     print(f"liqtui: recording {', '.join(symbols)} to {path} (ctrl+c stops)", file=sys.stderr)
@@ -830,21 +868,27 @@ def run_record(settings: Settings, args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=10.0)
-            except TimeoutError:
+        next_status = loop.time() + RECORD_STATUS_S
+        # Recording is all this command does: a write error ends it at once.
+        while not stop.is_set() and recorder.error is None:
+            if await _stopped_within(stop, min(1.0, next_status - loop.time())):
+                break
+            if loop.time() >= next_status and recorder.error is None:
+                next_status += RECORD_STATUS_S
                 states = ", ".join(f"{f.name} {f.state}" for f in engine.feeds.values())
-                print(f"liqtui: {recorder.lines} lines; {states}", file=sys.stderr)
+                print(f"liqtui: {recorder.lines_on_disk} lines written; {states}", file=sys.stderr)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
     try:
-        asyncio.run(main())
+        if recorder.error is None:
+            asyncio.run(main())
     finally:
         recorder.close()
-    print(f"liqtui: wrote {recorder.lines} lines to {path}", file=sys.stderr)
+    if _recording_failed(recorder):
+        return EXIT_IOERR
+    print(f"liqtui: {recorder.summary()}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -871,7 +915,11 @@ def run_tui(settings: Settings, args: argparse.Namespace) -> int:
             lifecycle.close_all()
     finally:
         lifecycle.uninstall()
-    return lifecycle.status or app.return_code or EXIT_OK
+    if lifecycle.status:
+        return lifecycle.status
+    if _recording_failed(recorder):  # the status line said so; the terminal is back now
+        return app.return_code or EXIT_IOERR
+    return app.return_code or EXIT_OK
 
 
 def run_calibrate(settings: Settings, args: argparse.Namespace) -> int:

@@ -78,6 +78,7 @@ FEED_STATE_ROLES = {
     "reconnecting": "warning",
     "stale": "warning",
     "down": "error",
+    "failed": "error",
 }
 
 

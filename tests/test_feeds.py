@@ -112,13 +112,19 @@ def test_recording_round_trip_plain_and_gzip(tmp_path: Path) -> None:
 
 def test_gzip_recorder_survives_a_crash_before_close(tmp_path: Path) -> None:
     path = tmp_path / "crash.jsonl.gz"
-    rec = Recorder(path)
+    now = [0.0]
+    rec = Recorder(path, clock=lambda: now[0])
     rec.write("binance", force_order(), t=T0)
     rec.write("binance", force_order(t=T0 + 1), t=T0 + 1)
+    assert rec.lines == 2 and rec.lines_on_disk == 0  # within the flush interval: in memory
+    now[0] = 1.0
+    rec.write("binance", force_order(t=T0 + 2), t=T0 + 2)  # the interval is up: all three go
+    assert rec.lines_on_disk == 3
+    rec.write("binance", force_order(t=T0 + 3), t=T0 + 3)  # what a crash now would lose
     # No close(): every flushed line must still be readable.
     stats = ReadStats()
-    assert len(list(read_recording(path, stats))) == 2
-    assert stats.truncated_tail  # the gzip trailer is missing, and that is normal
+    assert len(list(read_recording(path, stats))) == 3
+    assert stats.unfinished_members == 1 and stats.skipped == 0 and not stats.truncated_tail
 
 
 def test_bad_lines_are_counted_and_skipped(tmp_path: Path) -> None:

@@ -35,9 +35,9 @@ class FeedHealth:
     """Mutable health record of one feed; views only ever see `frozen()` copies."""
 
     name: str
-    state: str = (
-        "connecting"  # connecting|connected|reconnecting|stale|down|replaying|finished|simulated
-    )
+    # connecting|connected|reconnecting|stale|down|replaying|finished|simulated, or failed (a
+    # recording that cannot be written, a replay file with nothing in it: see last_error)
+    state: str = "connecting"
     last_event_ms: int | None = None  # source clock of the last message with data
     messages: int = 0  # messages received
     skipped: int = 0  # messages that could not be parsed (bad JSON, schema violations)

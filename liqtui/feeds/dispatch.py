@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from liqtui.feeds.base import EventSink, FeedHealth, NotTracked, ParseError, Refused
-from liqtui.feeds.recording import Recorder
+from liqtui.feeds.recording import Recorder, report_recording
 
 if TYPE_CHECKING:
     from liqtui.feeds.parsers import ExchangeParser
@@ -27,7 +27,9 @@ def deliver(
 
     Returns True when the message carried data (not an ack, a pong or a bad message)."""
     if recorder is not None:
-        recorder.write(exchange, msg, t=receive_ms, rest=rest)
+        recorder.write(exchange, msg, t=receive_ms, rest=rest)  # never raises: a full disk …
+        if recorder.error is not None:  # … is shown in health, and the message still counts
+            report_recording(recorder, sink)
     health.messages += 1
     if hasattr(parser, "receive_ms"):
         parser.receive_ms = receive_ms  # parsers that stamp untimed data (Hyperliquid contexts)

@@ -35,6 +35,7 @@ from liqtui.feeds.base import EventSink, ParseError
 from liqtui.feeds.budget import Clock, RestBudget
 from liqtui.feeds.parsers import ExchangeParser, make_parsers
 from liqtui.feeds.plan import FeedPlan, PollSpec
+from liqtui.feeds.recording import report_recording
 from liqtui.feeds.stream import HANDOVER_GRACE_S, NOTHING, Backoff, RestPoller, StreamClient
 
 # An exchange's connections open at most this often (OKX allows 3 new connections a second
@@ -145,6 +146,9 @@ class LiveSource:
         age grows, stale feeds show as stale and the realized window keeps sliding."""
         while True:
             sink.advance(int(time.time() * 1000))
+            if self.recorder is not None:  # quiet feeds' lines reach the file within a second
+                self.recorder.flush_if_due()
+                report_recording(self.recorder, sink)
             await asyncio.sleep(1.0)
 
     async def _run_exchange(

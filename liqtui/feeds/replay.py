@@ -14,9 +14,7 @@ from pathlib import Path
 from liqtui.feeds.base import EventSink
 from liqtui.feeds.dispatch import deliver
 from liqtui.feeds.parsers import ExchangeParser, make_parsers
-from liqtui.feeds.recording import ReadStats, RecordLine, read_recording
-
-RECORDING_FEED = "recording"  # health record for lines that cannot be attributed to a feed
+from liqtui.feeds.recording import RECORDING_FEED, ReadStats, RecordLine, read_recording
 
 
 def apply_line(line: RecordLine, sink: EventSink, parsers: dict[str, ExchangeParser]) -> None:
@@ -60,20 +58,37 @@ class ReplaySource:
         self.parsers = make_parsers()  # fresh state (contract sizes, ticker deltas) per replay
 
     def _account_bad_lines(self, sink: EventSink, seen_bad: int) -> int:
-        """Move newly counted bad lines into the recording feed's skipped count."""
-        if self.stats.bad_lines > seen_bad:
+        """Move newly counted bad lines and damaged stretches into the recording feed's
+        skipped count."""
+        skipped = self.stats.skipped
+        if skipped > seen_bad:
             health = sink.feed(RECORDING_FEED)
-            health.skipped += self.stats.bad_lines - seen_bad
-            health.messages += self.stats.bad_lines - seen_bad
+            health.skipped += skipped - seen_bad
+            health.messages += skipped - seen_bad
             health.last_error = self.stats.last_error
-        return self.stats.bad_lines
+        return skipped
+
+    def problem(self) -> str | None:
+        """After the replay: why the file gave nothing (no recording line in it), else None."""
+        if not self.finished or self.stats.good:
+            return None
+        n = self.stats.skipped
+        return (
+            f"{self.path}: no recognised liqtui recording lines ({n} line{'s' * (n != 1)} skipped)"
+        )
 
     def _finish(self, sink: EventSink) -> None:
         self.finished = True
+        remarks = self.stats.remarks()
+        if remarks:
+            sink.feed(RECORDING_FEED).note = remarks
         for health in _feeds_of(sink):
             health.state = "finished"
-        if self.stats.truncated_tail:
-            sink.feed(RECORDING_FEED).note = "recording ends in a truncated line"
+        problem = self.problem()
+        if problem is not None:  # the status line says so, not "waiting for data"
+            health = sink.feed(RECORDING_FEED)
+            health.state = "failed"
+            health.last_error = problem
 
     def run_sync(self, sink: EventSink) -> None:
         """Replay the whole file at once (headless snapshot)."""

@@ -232,6 +232,7 @@ _FEED_ROLES = {
     "reconnecting": "warning",
     "stale": "warning",
     "down": "error",
+    "failed": "error",
 }
 
 
@@ -351,6 +352,9 @@ def status_parts(
     second: list[Part] = []
     if error:
         second.append(Part.of(f"feed error: {error}", "error", 10))
+    for f in snap.feeds:  # "recording FAILED: <file>: <cause>", an unreadable replay file
+        if f.state == "failed" and f.last_error:
+            second.append(Part.of(f.last_error, "error", 10))
     rl, rs = snap.realized_long_usd, snap.realized_short_usd
     r_segs: tuple[Seg, ...] = (
         ("R ", "realized"),
