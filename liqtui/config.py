@@ -134,7 +134,8 @@ def _ms(text: str) -> int:
 RANGES: dict[str, Range] = {
     "general.fps": Range(0.2, 30),
     "general.absolute_top_usd": Range(1, 1e12),
-    "model.window": Range(_ms("1m"), _ms("30d"), "duration"),
+    # Long windows are for replays of old recordings; memory follows the prints, not the window.
+    "model.window": Range(_ms("1m"), _ms("36500d"), "duration"),
     "model.bin_pct": Range(0.0001, 0.01),
     "model.span_pct": Range(0.05, 0.9),
     "model.step": Range(_ms("1s"), _ms("1h"), "duration"),
