@@ -16,11 +16,12 @@ import aiohttp
 import pytest
 from aiohttp import WSMsgType, web
 from loopback import Loopback, loopback_settings, send_json, wait_until
+from recordings import line, write_recording
 
 from liqtui.config import Endpoint, Settings
 from liqtui.events import BookDepth, Liquidation, MarkPrice, OpenInterest, TradeFlow
 from liqtui.feeds import bybit
-from liqtui.feeds.base import NotTracked, ParseError
+from liqtui.feeds.base import NotTracked, ParseError, PartlyBad
 from liqtui.feeds.live import LiveSource
 from liqtui.feeds.plan import PollSpec
 from liqtui.feeds.recording import Recorder
@@ -152,6 +153,32 @@ def test_buy_is_a_long_and_every_item_of_a_batch_is_kept() -> None:
     assert long.price == pytest.approx(95_000 / 0.995) and long.price > 95_000
     assert long.notional_usd == pytest.approx(0.5 * 95_000 / 0.995)
     assert events[2].quantity == 1.25  # type: ignore[union-attr]
+
+
+def test_a_malformed_item_costs_only_itself_in_a_batch(tmp_path: Any) -> None:
+    """A batch of 3 with a malformed middle item: the first and last are applied, the middle
+    one is counted as skipped (once), and the message is not lost as a whole."""
+    items = [
+        liq_item(TS, "Buy", "0.5", "95000"),
+        {"T": TS + 5, "s": "BTCUSDT", "S": "Buy", "v": "not-a-size", "p": "95000"},
+        liq_item(TS + 10, "Sell", "1.25", "97000"),
+    ]
+    with pytest.raises(PartlyBad) as caught:
+        bybit.Parser()(all_liq(items))
+    assert [(e.side, e.quantity) for e in caught.value.events] == [("long", 0.5), ("short", 1.25)]  # type: ignore[union-attr]
+    assert len(caught.value.errors) == 1 and "size" in caught.value.errors[0]
+
+    path = write_recording(tmp_path / "rec.jsonl", [line(all_liq(items), TS + 400, "bybit")])
+    engine = Engine()
+    ReplaySource(path, speed=None).run_sync(engine)
+    snap = engine.snapshot("BTC")
+    assert snap.realized_count == 2
+    long_print, short_print = caught.value.events
+    assert snap.realized_long_usd == pytest.approx(long_print.notional_usd)  # type: ignore[union-attr]
+    assert snap.realized_short_usd == pytest.approx(short_print.notional_usd)  # type: ignore[union-attr]
+    health = engine.feeds["bybit"]
+    assert (health.messages, health.skipped) == (1, 1)
+    assert "size" in (health.last_error or "")
 
 
 def test_tardis_captured_sample_and_an_empty_batch() -> None:

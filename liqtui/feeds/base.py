@@ -30,6 +30,16 @@ class Refused(ParseError):
         self.markets = markets
 
 
+class PartlyBad(ParseError):
+    """A batch in which some items are malformed: `events` are the valid items' events (kept),
+    `errors` say what was wrong with each bad item (each one counted as skipped)."""
+
+    def __init__(self, events: list[MarketEvent], errors: list[str]) -> None:
+        super().__init__(f"{len(errors)} bad item(s) in a batch: {errors[0] if errors else ''}")
+        self.events = events
+        self.errors = errors
+
+
 @dataclass(slots=True)
 class FeedHealth:
     """Mutable health record of one feed; views only ever see `frozen()` copies."""

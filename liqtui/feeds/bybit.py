@@ -2,8 +2,9 @@
 
 Topics, one set per watched symbol (Bybit has no all-symbols wildcard):
 - `allLiquidation.<SYM>`: every liquidation (the complete feed), batched every 500 ms; `data` is a
-  list and every item is kept. `S` is the *position* side: "Buy" means a LONG was liquidated —
-  the opposite of Binance's order side. `p` is the bankruptcy price, kept as `reported_price`;
+  list and every valid item is kept (a malformed item is counted as skipped on its own, the
+  others still count). `S` is the *position* side: "Buy" means a LONG was liquidated — the
+  opposite of Binance's order side. `p` is the bankruptcy price, kept as `reported_price`;
   the print is placed at the trigger-equivalent price (mechanics.trigger_from_bankruptcy).
 - `liquidation.<SYM>` (deprecated, old recordings): `data` is one object; same conventions.
 - `tickers.<SYM>`: a snapshot, then deltas in which a missing field means "unchanged", so the
@@ -25,6 +26,7 @@ from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest, Sid
 from liqtui.feeds.base import (
     NotTracked,
     ParseError,
+    PartlyBad,
     Refused,
     field,
     guard,
@@ -99,23 +101,31 @@ def parse_all_liquidation(msg: dict[str, object]) -> list[Liquidation]:
     if not isinstance(data, list):
         raise ParseError("allLiquidation: 'data' is not a list")
     events: list[Liquidation] = []
+    errors: list[str] = []
     untracked: NotTracked | None = None
     for item in data:
-        if not isinstance(item, dict):
-            raise ParseError("allLiquidation: an item is not an object")
         try:
+            if not isinstance(item, dict):
+                raise ParseError("allLiquidation: an item is not an object")
             events.append(
-                _liquidation(
-                    field(item, "s", "allLiquidation"),
-                    field(item, "T", "allLiquidation"),
-                    field(item, "S", "allLiquidation"),
-                    field(item, "v", "allLiquidation"),
-                    field(item, "p", "allLiquidation"),
-                    "allLiquidation",
+                guard(
+                    lambda item=item: _liquidation(
+                        field(item, "s", "allLiquidation"),
+                        field(item, "T", "allLiquidation"),
+                        field(item, "S", "allLiquidation"),
+                        field(item, "v", "allLiquidation"),
+                        field(item, "p", "allLiquidation"),
+                        "allLiquidation",
+                    ),
+                    "allLiquidation: ",
                 )
             )
         except NotTracked as exc:
             untracked = exc  # a USDC or dated contract in the batch: drop it, keep the rest
+        except ParseError as exc:
+            errors.append(str(exc))  # one bad item costs only itself
+    if errors:
+        raise PartlyBad(list(events), errors)
     if untracked is not None and not events:
         raise untracked
     return events

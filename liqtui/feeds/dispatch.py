@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from liqtui.feeds.base import EventSink, FeedHealth, NotTracked, ParseError, Refused
+from liqtui.feeds.base import EventSink, FeedHealth, NotTracked, ParseError, PartlyBad, Refused
 from liqtui.feeds.recording import Recorder
 
 if TYPE_CHECKING:
+    from liqtui.events import MarketEvent
     from liqtui.feeds.parsers import ExchangeParser
 
 
@@ -31,8 +32,15 @@ def deliver(
     health.messages += 1
     if hasattr(parser, "receive_ms"):
         parser.receive_ms = receive_ms  # parsers that stamp untimed data (Hyperliquid contexts)
+    events: list[MarketEvent] | None = None
     try:
         events = parser(msg) if rest is None else parser.rest(rest, msg)
+        if events is None:
+            health.ignored += 1
+    except PartlyBad as exc:  # a batch with bad items: each one skipped, the valid ones kept
+        health.skipped += len(exc.errors)
+        health.last_error = f"bad message: {exc}"[:200]
+        events = exc.events or None
     except NotTracked:
         health.ignored += 1
     except Refused as exc:  # a subscription the exchange refused: counted, never sent again
@@ -47,16 +55,12 @@ def deliver(
     except Exception as exc:  # a parser bug must not take a feed down: count it, keep going
         health.skipped += 1
         health.last_error = f"parser error: {type(exc).__name__}: {exc}"[:200]
-    else:
-        if events is None:
-            health.ignored += 1
-        else:
-            # The clock first: an interval that ended before this message closes without it,
-            # whether a live clock tick or (in replay) this message noticed the boundary.
-            sink.advance(receive_ms)
-            for event in events:
-                sink.apply(event)
-            health.last_event_ms = receive_ms
-            return True
+    # The clock first: an interval that ended before this message closes without it,
+    # whether a live clock tick or (in replay) this message noticed the boundary.
     sink.advance(receive_ms)
-    return False
+    if events is None:
+        return False
+    for event in events:
+        sink.apply(event)
+    health.last_event_ms = receive_ms
+    return True
