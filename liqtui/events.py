@@ -30,10 +30,11 @@ class Liquidation:
     symbol: str
     time_ms: int
     side: Side  # side of the liquidated position
-    price: float  # trigger-equivalent price the print is placed at (Binance: fill price `ap`)
+    # The price as the exchange reported it (Binance `ap`, Bybit `p`, OKX `bkPx`, see
+    # docs/feeds.md); the print is placed there. Parsers never convert it.
+    price: float
     quantity: float  # base units
     notional_usd: float  # quantity × price
-    reported_price: float | None = None  # as the exchange sent it (Bybit, OKX: bankruptcy price)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,6 @@ from liqtui.feeds.recording import Recorder
 from liqtui.feeds.replay import ReplaySource
 from liqtui.feeds.stream import Backoff, RestPoller, StreamClient
 from liqtui.model.engine import Engine
-from liqtui.model.mechanics import trigger_from_bankruptcy
 
 # Parser units use fixed times; live tests use the current time, because the realized window
 # ends at the receive clock.
@@ -130,10 +129,7 @@ def test_official_all_liquidation_sample_sell_is_a_short_at_the_trigger_price() 
         "short",
         1739502302929,
     )
-    assert ev.reported_price == 0.04499  # the bankruptcy price as sent
-    # A short's trigger lies the maintenance rate below its bankruptcy price.
-    assert ev.price == pytest.approx(0.04499 / 1.005)
-    assert ev.price == trigger_from_bankruptcy("bybit", "short", 0.04499)
+    assert ev.price == 0.04499  # `p`, placed as Bybit reported it (docs/feeds.md says why)
     assert ev.quantity == 20_000  # linear: base units
     assert ev.notional_usd == pytest.approx(20_000 * ev.price)
 
@@ -150,8 +146,8 @@ def test_buy_is_a_long_and_every_item_of_a_batch_is_kept() -> None:
     assert [e.side for e in events] == ["long", "long", "short", "long"]  # type: ignore[union-attr]
     long = events[0]
     assert isinstance(long, Liquidation)
-    assert long.price == pytest.approx(95_000 / 0.995) and long.price > 95_000
-    assert long.notional_usd == pytest.approx(0.5 * 95_000 / 0.995)
+    assert long.price == 95_000
+    assert long.notional_usd == pytest.approx(0.5 * 95_000)
     assert events[2].quantity == 1.25  # type: ignore[union-attr]
 
 
@@ -197,7 +193,7 @@ def test_deprecated_liquidation_topic_object_data() -> None:
     (ev,) = bybit.Parser()(msg)  # type: ignore[misc]
     assert isinstance(ev, Liquidation)
     assert (ev.symbol, ev.side, ev.quantity, ev.time_ms) == ("GALA", "long", 1637, 1673251091822)
-    assert ev.reported_price == 0.03803 and ev.price == pytest.approx(0.03803 / 0.995)
+    assert ev.price == 0.03803
 
 
 def test_non_usdt_perpetuals_are_not_tracked() -> None:
@@ -516,7 +512,7 @@ def expected_totals(msgs: list[dict[str, object]]) -> tuple[float, float, int]:
     for msg in msgs:
         for item in msg["data"]:  # type: ignore[attr-defined]
             side = "long" if item["S"] == "Buy" else "short"
-            notional = float(item["v"]) * trigger_from_bankruptcy("bybit", side, float(item["p"]))
+            notional = float(item["v"]) * float(item["p"])  # p as reported
             long_usd += notional if side == "long" else 0.0
             short_usd += notional if side == "short" else 0.0
             count += 1

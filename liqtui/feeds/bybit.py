@@ -4,8 +4,8 @@ Topics, one set per watched symbol (Bybit has no all-symbols wildcard):
 - `allLiquidation.<SYM>`: every liquidation (the complete feed), batched every 500 ms; `data` is a
   list and every valid item is kept (a malformed item is counted as skipped on its own, the
   others still count). `S` is the *position* side: "Buy" means a LONG was liquidated — the
-  opposite of Binance's order side. `p` is the bankruptcy price, kept as `reported_price`;
-  the print is placed at the trigger-equivalent price (mechanics.trigger_from_bankruptcy).
+  opposite of Binance's order side. `p` (documented as the bankruptcy
+  price) is carried as reported and the print is placed there (docs/feeds.md says why).
 - `liquidation.<SYM>` (deprecated, old recordings): `data` is one object; same conventions.
 - `tickers.<SYM>`: a snapshot, then deltas in which a missing field means "unchanged", so the
   parser keeps per-symbol state. Open interest is documented as the sum of both sides: one side
@@ -39,7 +39,6 @@ from liqtui.feeds.depth import levels_array, reduce_book
 from liqtui.feeds.plan import FeedPlan, Frame, PollSpec, RateLimit, StreamSpec, parse_duration
 from liqtui.feeds.tradeflow import MinuteFlows, Trade
 from liqtui.markets import exchange_symbol, from_exchange_symbol
-from liqtui.model.mechanics import trigger_from_bankruptcy
 
 if TYPE_CHECKING:
     from liqtui.config import Endpoint, Feeds
@@ -80,9 +79,8 @@ def _liquidation(
     side = _POSITION_SIDE.get(side_raw)
     if side is None:
         raise ParseError(f"{where}: side {side_raw!r} is not Buy or Sell")
-    reported = positive(bankruptcy, f"{where}.price")
+    price = positive(bankruptcy, f"{where}.price")  # as reported: no conversion here
     quantity = positive(size, f"{where}.size")  # linear contracts are sized in base units
-    price = trigger_from_bankruptcy(EXCHANGE, side, reported)
     return Liquidation(
         exchange=EXCHANGE,
         symbol=_market(symbol),
@@ -91,7 +89,6 @@ def _liquidation(
         price=price,
         quantity=quantity,
         notional_usd=quantity * price,
-        reported_price=reported,
     )
 
 

@@ -9,8 +9,8 @@ Liquidations (`liquidation-orders`, instType SWAP, every swap on the exchange):
   every one is kept (ccxt keeps only `details[0]`, feeds.md §0.3b);
 - `side` is the liquidation *order* side: "sell" closes a long (`posSide` long/short/net);
 - `sz` is in contracts: base quantity = sz × ctVal;
-- `bkPx` is the bankruptcy price: kept as reported_price, the print is placed at the
-  trigger-equivalent price (mechanics.trigger_from_bankruptcy);
+- `bkPx` is the liquidation mark price ("bankruptcy price" in the field name): the print is
+  placed at it, as reported (ccxt does the same; docs/feeds.md);
 - OKX shows at most one order per contract per second: a lower bound.
 """
 
@@ -46,7 +46,6 @@ from liqtui.feeds.plan import (
 )
 from liqtui.feeds.tradeflow import MinuteFlows, Trade
 from liqtui.markets import exchange_symbol, from_exchange_symbol
-from liqtui.model.mechanics import trigger_from_bankruptcy
 
 if TYPE_CHECKING:
     from liqtui.config import Endpoint, Feeds
@@ -150,9 +149,8 @@ def parse_liquidation_entry(entry: dict[str, object], ct_val: float | None) -> l
         if pos_side in ("long", "short") and pos_side != side:
             # A hedge-mode long is closed by a sell: anything else means we misread the message.
             raise ParseError(f"liquidation-orders: side {order_side} with posSide {pos_side}")
-        bankruptcy = positive(field(d, "bkPx", "liquidation-orders"), "liquidation-orders.bkPx")
+        price = positive(field(d, "bkPx", "liquidation-orders"), "liquidation-orders.bkPx")
         quantity = positive(field(d, "sz", "liquidation-orders"), "liquidation-orders.sz") * ct_val
-        price = trigger_from_bankruptcy(EXCHANGE, side, bankruptcy)
         out.append(
             Liquidation(
                 exchange=EXCHANGE,
@@ -162,7 +160,6 @@ def parse_liquidation_entry(entry: dict[str, object], ct_val: float | None) -> l
                 price=price,
                 quantity=quantity,
                 notional_usd=quantity * price,
-                reported_price=bankruptcy,
             )
         )
     return out
