@@ -81,7 +81,9 @@ class FeedHealth:
 class EventSink(Protocol):
     """Where sources deliver normalized events (the model engine)."""
 
-    def apply(self, event: MarketEvent) -> None: ...
+    def apply(self, event: MarketEvent) -> bool | None:
+        """Apply one event; False when the sink refused it as implausible."""
+        ...
 
     def advance(self, now_ms: int) -> None:
         """Move the source clock: closes model intervals and the realized window."""

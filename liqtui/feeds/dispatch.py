@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from liqtui.events import implausible
 from liqtui.feeds.base import EventSink, FeedHealth, NotTracked, ParseError, PartlyBad, Refused
 from liqtui.feeds.recording import Recorder
 
@@ -60,7 +61,17 @@ def deliver(
     sink.advance(receive_ms)
     if events is None:
         return False
+    applied = 0
     for event in events:
-        sink.apply(event)
+        # Finite but absurd values (a price of 1e25, a print of 1e200 USD) are bad data too.
+        problem = implausible(event)
+        if problem is None and sink.apply(event) is not False:
+            applied += 1
+            continue
+        why = problem or "open interest beyond the market's bounds"
+        health.skipped += 1
+        health.last_error = f"bad message: implausible {type(event).__name__}: {why}"[:200]
+    if events and not applied:
+        return False
     health.last_event_ms = receive_ms
     return True
