@@ -140,26 +140,21 @@ def same_second_btc_longs(t: int) -> list[str]:
     """BTC longs liquidated on three exchanges in one second, each message in its exchange's
     own shape, with the price each exchange reports (generated; the figures follow a live
     capture of 2026-10-09: Binance fill 82,651.9, OKX bkPx 82,655.7, Bybit p 82,396.9)."""
-    instruments = {"code": "0", "msg": "", "data": [
-        {"instId": "BTC-USDT-SWAP", "instType": "SWAP", "ctVal": "0.01", "ctValCcy": "BTC",
-         "ctType": "linear", "settleCcy": "USDT", "state": "live"}]}  # fmt: skip
-    okx = {"arg": {"channel": "liquidation-orders", "instType": "SWAP"}, "data": [{
-        "instId": "BTC-USDT-SWAP", "instFamily": "BTC-USDT", "instType": "SWAP", "uly": "BTC-USDT",
-        "details": [{"bkLoss": "0", "bkPx": "82655.7", "ccy": "", "posSide": "long",
-                     "side": "sell", "sz": "3", "ts": str(t)}]}]}  # fmt: skip
-    bybit = {"topic": "allLiquidation.BTCUSDT", "type": "snapshot", "ts": t + 400,
-             "data": [{"T": t + 300, "s": "BTCUSDT", "S": "Buy", "v": "0.006", "p": "82396.9"}]}  # fmt: skip
+    swap = {"instId": "BTC-USDT-SWAP", "instType": "SWAP", "ctVal": "0.01", "ctValCcy": "BTC",
+            "ctType": "linear", "settleCcy": "USDT", "state": "live"}  # fmt: skip
+    detail = {"bkLoss": "0", "bkPx": "82655.7", "ccy": "", "posSide": "long", "side": "sell",
+              "sz": "3", "ts": str(t)}  # fmt: skip
+    okx = {
+        "arg": {"channel": "liquidation-orders", "instType": "SWAP"},
+        "data": [{"instId": "BTC-USDT-SWAP", "instType": "SWAP", "details": [detail]}],
+    }
+    item = {"T": t + 300, "s": "BTCUSDT", "S": "Buy", "v": "0.006", "p": "82396.9"}
+    bybit = {"topic": "allLiquidation.BTCUSDT", "type": "snapshot", "ts": t + 400, "data": [item]}
     binance = envelope(force_order("BTCUSDT", "SELL", "0.19", "82651.9", "82200", t + 900))
+    instruments = {"t": t - 5_000, "ex": "okx", "msg": {"code": "0", "msg": "", "data": [swap]},
+                   "rest": "/api/v5/public/instruments?instType=SWAP"}  # fmt: skip
     return [
-        json.dumps(
-            {
-                "t": t - 5_000,
-                "ex": "okx",
-                "msg": instruments,
-                "rest": "/api/v5/public/instruments?instType=SWAP",
-            }
-        )
-        + "\n",  # fmt: skip
+        json.dumps(instruments) + "\n",
         line(okx, t + 50, ex="okx"),
         line(bybit, t + 450, ex="bybit"),
         line(binance, t + 950),
