@@ -9,6 +9,10 @@ from liqtui.events import implausible
 from liqtui.feeds.base import EventSink, FeedHealth, NotTracked, ParseError, PartlyBad, Refused
 from liqtui.feeds.recording import Recorder
 
+# How far an event's time may lie ahead of its receive time (clock skew, batching). Further
+# ahead is a broken clock: such an event would hold the price and the realized window.
+MAX_CLOCK_LEAD_MS = 5 * 60_000
+
 if TYPE_CHECKING:
     from liqtui.events import MarketEvent
     from liqtui.feeds.parsers import ExchangeParser
@@ -65,12 +69,15 @@ def deliver(
     for event in events:
         # Finite but absurd values (a price of 1e25, a print of 1e200 USD) are bad data too.
         problem = implausible(event)
+        if problem is None and event.time_ms > receive_ms + MAX_CLOCK_LEAD_MS:
+            lead_s = (event.time_ms - receive_ms) // 1000
+            problem = f"time {event.time_ms} is {lead_s} s ahead of the receive time"
         if problem is None and sink.apply(event) is not False:
             applied += 1
             continue
         why = problem or "open interest beyond the market's bounds"
         health.skipped += 1
-        health.last_error = f"bad message: implausible {type(event).__name__}: {why}"[:200]
+        health.last_error = f"bad message: {type(event).__name__}: {why}"[:200]
     if events and not applied:
         return False
     health.last_event_ms = receive_ms
