@@ -8,7 +8,8 @@ Conventions, the same for every exchange:
   Binance and OKX report the liquidation order's side (SELL closes a long); Bybit reports the
   position side (Buy means a long was liquidated). Parsers convert; nothing downstream guesses.
 - `symbol` is the market key liqtui uses everywhere: the base asset of the USDT-margined
-  perpetual ("BTC", "ETH", "1000PEPE"); see `liqtui.markets`.
+  perpetual ("BTC", "ETH", "PEPE": the plain asset, priced per 1 unit, also where an exchange
+  lists it in multiples such as 1000PEPEUSDT); see `liqtui.markets`.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
 
 from liqtui.events import MarketEvent
-from liqtui.markets import from_exchange_symbol
+from liqtui.markets import market_of_symbol
 
 T = TypeVar("T")
 
@@ -131,7 +131,7 @@ def listed(exchange: str, items: list[object], **required: str) -> frozenset[str
     """Market keys of the instruments in a listing whose fields equal `required` (contract
     type, quote coin, trading status), by their `symbol`."""
     markets = (
-        from_exchange_symbol(exchange, item.get("symbol"))
+        market_of_symbol(exchange, item.get("symbol"))
         for item in items
         if isinstance(item, dict) and all(item.get(k) == v for k, v in required.items())
     )

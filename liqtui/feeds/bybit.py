@@ -38,7 +38,7 @@ from liqtui.feeds.base import (
 from liqtui.feeds.depth import levels_array, reduce_book
 from liqtui.feeds.plan import FeedPlan, Frame, PollSpec, RateLimit, StreamSpec, parse_duration
 from liqtui.feeds.tradeflow import MinuteFlows, Trade
-from liqtui.markets import exchange_symbol, from_exchange_symbol
+from liqtui.markets import exchange_symbol, from_exchange_symbol, market_of_symbol
 
 if TYPE_CHECKING:
     from liqtui.config import Endpoint, Feeds
@@ -239,7 +239,7 @@ def _control(msg: dict[str, object]) -> None:
     if msg.get("success") is False:
         text = str(msg.get("ret_msg"))
         if msg.get("op") == "subscribe":
-            markets = {from_exchange_symbol(EXCHANGE, s) for s in _TOPIC_RE.findall(text)}
+            markets = {market_of_symbol(EXCHANGE, s) for s in _TOPIC_RE.findall(text)}
             raise Refused(f"bybit: {text}", tuple(sorted(m for m in markets if m)))
         raise ParseError(f"{msg.get('op')} refused: {text}")
 
@@ -335,7 +335,7 @@ def without(frame: Frame, markets: frozenset[str]) -> Frame | None:
     args = [
         a
         for a in frame["args"]  # type: ignore[union-attr]
-        if from_exchange_symbol(EXCHANGE, str(a).partition(".")[2]) not in markets
+        if market_of_symbol(EXCHANGE, str(a).partition(".")[2]) not in markets
     ]
     return {**frame, "args": args} if args else None
 

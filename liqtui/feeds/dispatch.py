@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from liqtui.events import implausible
 from liqtui.feeds.base import EventSink, FeedHealth, NotTracked, ParseError, PartlyBad, Refused
 from liqtui.feeds.recording import Recorder
+from liqtui.markets import to_market_units
 
 # How far an event's time may lie ahead of its receive time (clock skew, batching). Further
 # ahead is a broken clock: such an event would hold the price and the realized window.
@@ -66,7 +67,8 @@ def deliver(
     if events is None:
         return False
     applied = 0
-    for event in events:
+    for raw in events:
+        event = to_market_units(raw)  # 1000PEPE on Binance, kPEPE on Hyperliquid: PEPE units
         # Finite but absurd values (a price of 1e25, a print of 1e200 USD) are bad data too.
         problem = implausible(event)
         if problem is None and event.time_ms > receive_ms + MAX_CLOCK_LEAD_MS:

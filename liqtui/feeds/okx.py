@@ -45,7 +45,7 @@ from liqtui.feeds.plan import (
     parse_duration,
 )
 from liqtui.feeds.tradeflow import MinuteFlows, Trade
-from liqtui.markets import exchange_symbol, from_exchange_symbol
+from liqtui.markets import exchange_symbol, from_exchange_symbol, market_of_symbol
 
 if TYPE_CHECKING:
     from liqtui.config import Endpoint, Feeds
@@ -239,7 +239,7 @@ class Parser:
         if event is not None:
             if event == "error":  # a refused subscription names its instId in `msg`
                 text = str(body.get("msg"))
-                markets = {from_exchange_symbol(EXCHANGE, i) for i in _INST_RE.findall(text)}
+                markets = {market_of_symbol(EXCHANGE, i) for i in _INST_RE.findall(text)}
                 raise Refused(
                     f"OKX error {body.get('code')}: {text}", tuple(sorted(m for m in markets if m))
                 )
@@ -408,7 +408,7 @@ def without(frame: Frame, markets: frozenset[str]) -> Frame | None:
     args = [
         a
         for a in frame["args"]  # type: ignore[union-attr]
-        if not isinstance(a, dict) or from_exchange_symbol(EXCHANGE, a.get("instId")) not in markets
+        if not isinstance(a, dict) or market_of_symbol(EXCHANGE, a.get("instId")) not in markets
     ]
     return {**frame, "args": args} if args else None
 
@@ -429,7 +429,7 @@ def listing(endpoint: Endpoint) -> PollSpec:
 def listed_markets(msg: object) -> frozenset[str]:
     """Market keys of the linear USDT swaps in an instruments answer."""
     return frozenset(
-        m for m in (from_exchange_symbol(EXCHANGE, i) for i in parse_instruments(msg)) if m
+        m for m in (market_of_symbol(EXCHANGE, i) for i in parse_instruments(msg)) if m
     )
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from liqtui.config import Endpoint, Settings
-from liqtui.markets import SymbolError, market_key
+from liqtui.markets import SymbolError, canonical, market_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +55,7 @@ def _key(name: str, market: dict[str, Any]) -> str | None:
         from liqtui.feeds.hyperliquid import market_of
 
         try:
-            return market_of(str(market.get("baseName") or market.get("base") or ""))
+            return canonical(market_of(str(market.get("baseName") or market.get("base") or "")))
         except (NotTracked, ParseError):
             return None
     if market.get("settle") != "USDT":
