@@ -99,6 +99,9 @@ async def test_universe_lists_usdt_perpetuals_across_exchanges() -> None:
     assert universe.exchanges_for("PEPE") == ("binance", "hyperliquid")
     assert universe.exchanges_for("SOL") == ("okx",)
     assert universe.contract_size[("okx", "BTC")] == pytest.approx(0.01)
+    # A listing in multiples: one Binance 1000PEPEUSDT (and one kPEPE) is 1,000 PEPE.
+    assert universe.contract_size[("binance", "PEPE")] == pytest.approx(1000.0)
+    assert universe.contract_size[("hyperliquid", "PEPE")] == pytest.approx(1000.0)
     assert set(universe.markets) == {"BTC", "PEPE", "ETH", "SOL"}
 
 
