@@ -4,16 +4,22 @@ the plain asset priced per 1 unit, so the exchanges combine."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import time
 from pathlib import Path
 
 import pytest
+from aiohttp import web
+from loopback import Loopback, loopback_settings, read_frames, send_json, wait_until
 from recordings import T0, envelope, force_order, line, mark_price, write_recording
 
 from liqtui.cli import main
-from liqtui.config import Settings
+from liqtui.config import Endpoint, Settings
 from liqtui.events import Liquidation
 from liqtui.feeds import binance, bybit, hyperliquid, okx
+from liqtui.feeds.live import LiveSource
 from liqtui.markets import (
     canonical,
     exchange_symbol,
@@ -22,6 +28,7 @@ from liqtui.markets import (
     split_multiple,
     to_market_units,
 )
+from liqtui.model.engine import Engine
 
 OKX_INSTRUMENTS = {"code": "0", "msg": "", "data": [
     {"instType": "SWAP", "instId": "PEPE-USDT-SWAP", "settleCcy": "USDT", "ctVal": "10000000",
@@ -131,3 +138,47 @@ def test_events_are_rescaled_to_the_asset() -> None:
     )
     btc = Liquidation("binance", "BTC", T0, "long", 96_000.0, 1.0, 96_000.0)
     assert to_market_units(btc) is btc
+
+
+async def test_live_binance_subscribes_1000pepe_and_prices_the_market_per_pepe() -> None:
+    """Live, over a loopback speaking Binance's protocol: watching PEPE subscribes Binance's
+    1000PEPEUSDT streams, and its messages land on the market PEPE in PEPE units."""
+    now = int(time.time() * 1000)
+    streams: list[str] = []
+
+    async def stream(ws: web.WebSocketResponse, request: web.Request, loop: Loopback) -> None:
+        streams.append(request.query["streams"])
+        mark = envelope(mark_price("1000PEPEUSDT", "0.0120", now), "1000pepeusdt@markPrice@1s")
+        await send_json(ws, mark)
+        await send_json(
+            ws, envelope(force_order("1000PEPEUSDT", "SELL", "1000000", "0.0120", "0.0119", now))
+        )
+        await read_frames(ws, loop)
+
+    async with Loopback() as loop:
+        loop.ws("/market/stream", stream)
+        loop.rest("/fapi/v1/openInterest",
+                  {"symbol": "1000PEPEUSDT", "openInterest": "2500000", "time": now})  # fmt: skip
+        book = {"lastUpdateId": 1, "E": now, "T": now, "bids": [["0.01199", "100000"]],
+                "asks": [["0.01201", "100000"]]}  # fmt: skip
+        loop.rest("/fapi/v1/depth", book)
+        settings = loopback_settings(
+            {"binance": Endpoint(f"{loop.ws_base}/market", loop.http)}, exchanges=["binance"]
+        )
+        engine = Engine()
+        task = asyncio.create_task(LiveSource(settings, ["PEPE"]).run(engine))
+        try:
+            await wait_until(lambda: engine.snapshot("PEPE").realized_count == 1)
+            await wait_until(lambda: "binance" in engine.snapshot("PEPE").open_interest)
+            snap = engine.snapshot("PEPE")
+            assert "1000pepeusdt@markPrice@1s" in streams[0]
+            assert "1000pepeusdt@kline_1m" in streams[0]
+            assert any("symbol=1000PEPEUSDT" in path for path in loop.requests)
+            assert snap.price == pytest.approx(1.2e-5) and snap.price_source == "mark"
+            assert snap.realized_long_usd == pytest.approx(12_000.0)
+            assert snap.open_interest["binance"] == pytest.approx(2.5e9)  # PEPE, not 1000PEPE
+            assert "1000PEPE" not in engine.markets
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
