@@ -79,7 +79,7 @@ def deliver(
             continue
         why = problem or "open interest beyond the market's bounds"
         health.skipped += 1
-        health.last_error = f"bad message: {type(event).__name__}: {why}"[:200]
+        health.last_error = f"bad message: implausible {type(event).__name__}: {why}"[:200]
     if events and not applied:
         return False
     health.last_event_ms = receive_ms
