@@ -8,7 +8,8 @@ Conventions, the same for every exchange:
   Binance and OKX report the liquidation order's side (SELL closes a long); Bybit reports the
   position side (Buy means a long was liquidated). Parsers convert; nothing downstream guesses.
 - `symbol` is the market key liqtui uses everywhere: the base asset of the USDT-margined
-  perpetual ("BTC", "ETH", "1000PEPE"); see `liqtui.markets`.
+  perpetual ("BTC", "ETH", "PEPE": the plain asset, priced per 1 unit, also where an exchange
+  lists it in multiples such as 1000PEPEUSDT); see `liqtui.markets`.
 """
 
 from __future__ import annotations
@@ -30,10 +31,11 @@ class Liquidation:
     symbol: str
     time_ms: int
     side: Side  # side of the liquidated position
-    price: float  # trigger-equivalent price the print is placed at (Binance: fill price `ap`)
+    # The price as the exchange reported it (Binance `ap`, Bybit `p`, OKX `bkPx`, see
+    # docs/feeds.md); the print is placed there. Parsers never convert it.
+    price: float
     quantity: float  # base units
     notional_usd: float  # quantity × price
-    reported_price: float | None = None  # as the exchange sent it (Bybit, OKX: bankruptcy price)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,3 +88,56 @@ class BookDepth:
 
 
 MarketEvent = Liquidation | OpenInterest | MarkPrice | TradeFlow | BookDepth
+
+# Plausibility bounds (docs/feeds.md, "Bad messages"): finite values beyond them are not market
+# data but a broken message, and would overflow sums or send the price grid to an absurd range.
+MIN_PRICE = 1e-9  # USD per base unit
+MAX_PRICE = 1e9
+MAX_PRINT_USD = 1e11  # one liquidation print
+MAX_OPEN_INTEREST_USD = 1e13  # one exchange's open interest in one market (and a minute's flow)
+MAX_BASE_UNITS = MAX_OPEN_INTEREST_USD / MIN_PRICE  # any quantity, whatever the price
+MAX_FUNDING_RATE = 1.0  # 100 % per funding interval
+
+
+def _price_problem(name: str, value: float) -> str | None:
+    if not MIN_PRICE <= value <= MAX_PRICE:  # also False for NaN
+        return f"{name} {value!r} is outside {MIN_PRICE:g}..{MAX_PRICE:g}"
+    return None
+
+
+def implausible(event: MarketEvent) -> str | None:
+    """Why `event` cannot be market data (None: plausible). Shared by the feeds, which skip and
+    count such events like any bad message, and the engine, which never applies one."""
+    if isinstance(event, Liquidation):
+        if problem := _price_problem("price", event.price):
+            return problem
+        if not 0 < event.quantity <= MAX_BASE_UNITS:
+            return f"quantity {event.quantity!r} is not a size"
+        if not 0 < event.notional_usd < MAX_PRINT_USD:
+            return f"notional {event.notional_usd:.3g} USD is not below {MAX_PRINT_USD:g}"
+    elif isinstance(event, MarkPrice):
+        if problem := _price_problem("mark price", event.mark_price):
+            return problem
+        if event.funding_rate is not None and not abs(event.funding_rate) <= MAX_FUNDING_RATE:
+            return f"funding rate {event.funding_rate!r} is not a rate"
+    elif isinstance(event, OpenInterest):
+        if not 0 <= event.open_interest <= MAX_BASE_UNITS:
+            return f"open interest {event.open_interest!r} is not a size"
+    elif isinstance(event, TradeFlow):
+        for name, price in (("vwap", event.vwap), ("high", event.high), ("low", event.low),
+                            ("close", event.close)):  # fmt: skip
+            if price is not None and (problem := _price_problem(name, price)):
+                return problem
+        volume = event.taker_buy_base + event.taker_sell_base
+        if not (event.taker_buy_base >= 0 and event.taker_sell_base >= 0):
+            return "negative taker volume"
+        if not volume * event.vwap < MAX_OPEN_INTEREST_USD:
+            return (
+                f"taker volume {volume * event.vwap:.3g} USD is not below {MAX_OPEN_INTEREST_USD:g}"
+            )
+    elif isinstance(event, BookDepth):
+        if problem := _price_problem("book mid", event.mid):
+            return problem
+        if not all(0 <= usd < MAX_OPEN_INTEREST_USD for usd in (*event.bid_usd, *event.ask_usd)):
+            return f"book depth is not below {MAX_OPEN_INTEREST_USD:g} USD"
+    return None

@@ -538,6 +538,7 @@ def snapshot_dict(
                 "refused": f.refused,
                 "unlisted": list(f.unlisted),
                 "poll_stretch": round(f.poll_stretch, 2),
+                "retimed": f.retimed,
             }
             for f in snap.feeds
         ],

@@ -24,12 +24,13 @@ for binance, bybit and okx; each is encoded into the exchange's own message, in 
   then the new bar's first update). Open interest over REST only, as on the real exchange.
 - Bybit: `allLiquidation.<SYM>` batches, S is the position side (Buy: a long was liquidated),
   `p` the bankruptcy price = liquidation price × (1 − 0.005) for a long, × (1 + 0.005) for a
-  short; `tickers` snapshot then deltas (a missing field is unchanged; `singleOpenInterest` one
-  side, `openInterest` both sides); `publicTrade`.
+  short (liqtui places the print at `p` as reported); `tickers` snapshot then deltas (a missing
+  field is unchanged; `singleOpenInterest` one side, `openInterest` both sides); `publicTrade`.
 - OKX: `liquidation-orders` for every swap (3 s of prints per push: several `details` per
   instrument in a cascade, plus inverse swaps liqtui skips), `side` the order side, `sz` in
-  contracts (quantity / ctVal), `bkPx` = price × (1 ∓ 0.0045); `open-interest`, `mark-price`,
-  `funding-rate`, `trades` in contracts; REST instruments (ctVal) and books in contracts.
+  contracts (quantity / ctVal), `bkPx` = the price (OKX's liquidation mark price);
+  `open-interest`, `mark-price`, `funding-rate`, `trades` in contracts; REST instruments (ctVal)
+  and books in contracts.
 - Hyperliquid: `activeAssetCtx` (mark, hourly funding, one-side OI) and `trades`, derived from the
   simulated Binance market (no liquidations: Hyperliquid has no public liquidation feed).
 
@@ -82,7 +83,6 @@ from liqtui.markets import exchange_symbol
 
 EXCHANGES: tuple[str, ...] = ("binance", "bybit", "okx", "hyperliquid")
 BYBIT_MMR = 0.005  # allLiquidation `p`: the bankruptcy price, the maintenance rate beyond
-OKX_MMR = 0.004 + 0.0005  # bkPx: maintenance rate plus the taker fee beyond the trigger
 BINANCE_ORDER_OFFSET = 0.004  # forceOrder `p` (the IOC limit) lies this much beyond the fill `ap`
 CT_VAL = {"BTC": 0.01, "ETH": 0.1, "SOL": 1.0, "XRP": 100.0, "DOGE": 1000.0, "BNB": 0.01}
 HL_MAX_LEVERAGE = {"BTC": 40, "ETH": 25, "SOL": 20, "XRP": 20, "DOGE": 10, "BNB": 10}
@@ -563,10 +563,9 @@ class _Encoder:
             if self._okx_window is not None and window != self._okx_window:
                 self._flush_okx()
             self._okx_window = window
-            bankruptcy = ev.price * (1 - OKX_MMR if long else 1 + OKX_MMR)
             contracts = max(round(ev.quantity / m.ct_val), 1)
             while True:
-                sz, bk = str(contracts), price_str(bankruptcy)
+                sz, bk = str(contracts), price_str(ev.price)
                 key = (m.swap, t, "sell" if long else "buy", sz, bk)
                 if self._unique("okx", key):
                     break

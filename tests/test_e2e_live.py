@@ -31,10 +31,6 @@ SEED = 3
 # A 4% market-wide drop a minute into four minutes of history: a cascade of long liquidations.
 CASCADE = Cascade(start_ms=MINUTE, duration_ms=MINUTE, move=0.04, direction=-1.0)
 LIQUIDATING = ("binance", "bybit", "okx")
-# Each exchange's rule for the trigger-equivalent price of a print reported at bankruptcy
-# (Bybit p, OKX bkPx): the maintenance rate (OKX: plus the taker fee) toward the market.
-BYBIT_MMR = 0.005
-OKX_MMR = 0.004 + 0.0005
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -80,14 +76,12 @@ def expected_realized(fake: FakeExchanges, market: str) -> dict[str, tuple[float
     for liq in fake.delivered("bybit", market):
         item = liq.raw  # S is the position side: Buy means a long was liquidated
         long = item["S"] == "Buy"
-        trigger = float(item["p"]) / (1 - BYBIT_MMR if long else 1 + BYBIT_MMR)
-        add("bybit", long, float(item["v"]) * trigger, liq.event.side)
+        add("bybit", long, float(item["v"]) * float(item["p"]), liq.event.side)  # p as reported
     for liq in fake.delivered("okx", market):
         d = liq.raw  # side is the order side; sz in contracts of ctVal base units
         long = d["side"] == "sell"
-        trigger = float(d["bkPx"]) / (1 - OKX_MMR if long else 1 + OKX_MMR)
         base = float(d["sz"]) * fake.contract_size(liq.inst)
-        add("okx", long, base * trigger, liq.event.side)
+        add("okx", long, base * float(d["bkPx"]), liq.event.side)  # bkPx as reported
     return {ex: (v[0], v[1], int(v[2])) for ex, v in out.items()}
 
 

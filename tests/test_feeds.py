@@ -180,13 +180,17 @@ def test_replay_counts_skipped_messages_and_applies_the_rest(tmp_path: Path) -> 
 
 
 async def test_paced_replay_skips_long_gaps(tmp_path: Path) -> None:
-    # Two prints an hour apart replay in well under a second: the gap is cut to max_gap_s.
-    lines = [line(force_order(t=T0), T0), line(force_order(t=T0 + 3_600_000), T0 + 3_600_000)]
+    # Capture windows an hour apart replay in well under a second: the gap is cut to max_gap_s.
+    # (The later window has two lines: a lone last line an hour ahead would be taken for a
+    # broken clock, see test_clock.py.)
+    hour = 3_600_000
+    lines = [line(force_order(t=T0), T0), line(force_order(t=T0 + hour), T0 + hour),
+             line(force_order(t=T0 + hour + 10), T0 + hour + 10)]  # fmt: skip
     path = write_recording(tmp_path / "gap.jsonl", lines)
     engine = Engine()
     source = ReplaySource(path, speed=1.0, max_gap_s=0.05)
     await source.run(engine)
-    assert source.finished and engine.snapshot("BTC").realized_count == 2
+    assert source.finished and engine.snapshot("BTC").realized_count == 3
     assert source.skipped_gap_ms > 3_500_000
 
 

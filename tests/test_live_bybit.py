@@ -16,18 +16,18 @@ import aiohttp
 import pytest
 from aiohttp import WSMsgType, web
 from loopback import Loopback, loopback_settings, send_json, wait_until
+from recordings import line, write_recording
 
 from liqtui.config import Endpoint, Settings
 from liqtui.events import BookDepth, Liquidation, MarkPrice, OpenInterest, TradeFlow
 from liqtui.feeds import bybit
-from liqtui.feeds.base import NotTracked, ParseError
+from liqtui.feeds.base import NotTracked, ParseError, PartlyBad
 from liqtui.feeds.live import LiveSource
 from liqtui.feeds.plan import PollSpec
 from liqtui.feeds.recording import Recorder
 from liqtui.feeds.replay import ReplaySource
 from liqtui.feeds.stream import Backoff, RestPoller, StreamClient
 from liqtui.model.engine import Engine
-from liqtui.model.mechanics import trigger_from_bankruptcy
 
 # Parser units use fixed times; live tests use the current time, because the realized window
 # ends at the receive clock.
@@ -129,10 +129,7 @@ def test_official_all_liquidation_sample_sell_is_a_short_at_the_trigger_price() 
         "short",
         1739502302929,
     )
-    assert ev.reported_price == 0.04499  # the bankruptcy price as sent
-    # A short's trigger lies the maintenance rate below its bankruptcy price.
-    assert ev.price == pytest.approx(0.04499 / 1.005)
-    assert ev.price == trigger_from_bankruptcy("bybit", "short", 0.04499)
+    assert ev.price == 0.04499  # `p`, placed as Bybit reported it (docs/feeds.md says why)
     assert ev.quantity == 20_000  # linear: base units
     assert ev.notional_usd == pytest.approx(20_000 * ev.price)
 
@@ -149,9 +146,35 @@ def test_buy_is_a_long_and_every_item_of_a_batch_is_kept() -> None:
     assert [e.side for e in events] == ["long", "long", "short", "long"]  # type: ignore[union-attr]
     long = events[0]
     assert isinstance(long, Liquidation)
-    assert long.price == pytest.approx(95_000 / 0.995) and long.price > 95_000
-    assert long.notional_usd == pytest.approx(0.5 * 95_000 / 0.995)
+    assert long.price == 95_000
+    assert long.notional_usd == pytest.approx(0.5 * 95_000)
     assert events[2].quantity == 1.25  # type: ignore[union-attr]
+
+
+def test_a_malformed_item_costs_only_itself_in_a_batch(tmp_path: Any) -> None:
+    """A batch of 3 with a malformed middle item: the first and last are applied, the middle
+    one is counted as skipped (once), and the message is not lost as a whole."""
+    items = [
+        liq_item(TS, "Buy", "0.5", "95000"),
+        {"T": TS + 5, "s": "BTCUSDT", "S": "Buy", "v": "not-a-size", "p": "95000"},
+        liq_item(TS + 10, "Sell", "1.25", "97000"),
+    ]
+    with pytest.raises(PartlyBad) as caught:
+        bybit.Parser()(all_liq(items))
+    assert [(e.side, e.quantity) for e in caught.value.events] == [("long", 0.5), ("short", 1.25)]  # type: ignore[union-attr]
+    assert len(caught.value.errors) == 1 and "size" in caught.value.errors[0]
+
+    path = write_recording(tmp_path / "rec.jsonl", [line(all_liq(items), TS + 400, "bybit")])
+    engine = Engine()
+    ReplaySource(path, speed=None).run_sync(engine)
+    snap = engine.snapshot("BTC")
+    assert snap.realized_count == 2
+    long_print, short_print = caught.value.events
+    assert snap.realized_long_usd == pytest.approx(long_print.notional_usd)  # type: ignore[union-attr]
+    assert snap.realized_short_usd == pytest.approx(short_print.notional_usd)  # type: ignore[union-attr]
+    health = engine.feeds["bybit"]
+    assert (health.messages, health.skipped) == (1, 1)
+    assert "size" in (health.last_error or "")
 
 
 def test_tardis_captured_sample_and_an_empty_batch() -> None:
@@ -170,7 +193,7 @@ def test_deprecated_liquidation_topic_object_data() -> None:
     (ev,) = bybit.Parser()(msg)  # type: ignore[misc]
     assert isinstance(ev, Liquidation)
     assert (ev.symbol, ev.side, ev.quantity, ev.time_ms) == ("GALA", "long", 1637, 1673251091822)
-    assert ev.reported_price == 0.03803 and ev.price == pytest.approx(0.03803 / 0.995)
+    assert ev.price == 0.03803
 
 
 def test_non_usdt_perpetuals_are_not_tracked() -> None:
@@ -489,7 +512,7 @@ def expected_totals(msgs: list[dict[str, object]]) -> tuple[float, float, int]:
     for msg in msgs:
         for item in msg["data"]:  # type: ignore[attr-defined]
             side = "long" if item["S"] == "Buy" else "short"
-            notional = float(item["v"]) * trigger_from_bankruptcy("bybit", side, float(item["p"]))
+            notional = float(item["v"]) * float(item["p"])  # p as reported
             long_usd += notional if side == "long" else 0.0
             short_usd += notional if side == "short" else 0.0
             count += 1

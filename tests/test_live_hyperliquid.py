@@ -201,7 +201,7 @@ def test_meta_and_asset_ctxs_gives_watched_coins_and_keeps_max_leverage() -> Non
         MarkPrice(EX, "1000PEPE", CLOCK, 0.0185, 0.0000125),
         OpenInterest(EX, "1000PEPE", CLOCK, 9e9),
     ]
-    assert parser.max_leverage == {"BTC": 40.0, "ETH": 25.0, "1000PEPE": 10.0, "HPOS": 3.0}
+    assert parser.max_leverage == {"BTC": 40.0, "ETH": 25.0, "PEPE": 10.0, "HPOS": 3.0}
     assert 1 / (2 * parser.max_leverage["BTC"]) == 0.0125  # Hyperliquid's maintenance rate
     everything = fixed_parser().rest("/info?type=metaAndAssetCtxs", meta_and_ctxs())
     assert everything is not None and len(everything) == 8  # no coin list: every perpetual

@@ -485,7 +485,7 @@ def test_refusals_name_their_markets() -> None:
     data = 'Invalid subscription {"type":"trades","coin":"kPEPE"}'
     with pytest.raises(hyperliquid.Refused) as caught:
         hyperliquid.Parser()({"channel": "error", "data": data})
-    assert caught.value.markets == ("1000PEPE",)
+    assert caught.value.markets == ("PEPE",)  # kPEPE is the market PEPE
     with pytest.raises(hyperliquid.Refused) as caught:  # a duplicate is not a refused market
         again = 'Already subscribed: {"type":"trades","coin":"BTC"}'
         hyperliquid.Parser()({"channel": "error", "data": again})
@@ -506,8 +506,8 @@ def test_frames_without_refused_markets() -> None:
         "op": "subscribe", "args": [{"channel": "liquidation-orders", "instType": "SWAP"}],
     }  # fmt: skip
     sub = {"method": "subscribe", "subscription": {"type": "trades", "coin": "kPEPE"}}
-    assert hyperliquid.without(sub, frozenset({"1000PEPE"})) is None
-    assert hyperliquid.without(sub, frozenset({"PEPE"})) == sub
+    assert hyperliquid.without(sub, frozenset({"PEPE"})) is None  # kPEPE is the market PEPE
+    assert hyperliquid.without(sub, frozenset({"BTC"})) == sub
 
 
 def test_listings_name_only_trading_usdt_perpetuals() -> None:
@@ -531,7 +531,7 @@ def test_listings_name_only_trading_usdt_perpetuals() -> None:
     page["result"]["nextPageCursor"] = "next"  # type: ignore[index]
     assert bybit.listed_markets(page) is None  # a partial listing says nothing of the rest
     meta = {"universe": [{"name": "BTC"}, {"name": "kPEPE"}, {"name": "HPOS", "isDelisted": True}]}
-    assert hyperliquid.listed_markets(meta) == {"BTC", "1000PEPE"}
+    assert hyperliquid.listed_markets(meta) == {"BTC", "PEPE"}
     with pytest.raises(binance.ParseError):
         binance.listed_markets({"code": -1, "msg": "no"})
 

@@ -26,7 +26,6 @@ from liqtui.feeds.live import LiveSource
 from liqtui.feeds.recording import Recorder
 from liqtui.feeds.replay import ReplaySource
 from liqtui.model.engine import Engine
-from liqtui.model.mechanics import trigger_from_bankruptcy
 
 # Live events carry the current time: the realized window ends at the receive clock.
 T0 = int(time.time() * 1000) - 180_000
@@ -143,9 +142,7 @@ def test_official_sample_buy_order_liquidates_a_short_in_base_units() -> None:
     assert isinstance(ev, Liquidation)
     assert (ev.exchange, ev.symbol, ev.side, ev.time_ms) == ("okx", "IOST", "short", 1692266434010)
     assert ev.quantity == pytest.approx(13 * IOST_CT)  # contracts × ctVal, never contracts
-    assert ev.reported_price == 0.007831  # the bankruptcy price as sent
-    assert ev.price == pytest.approx(trigger_from_bankruptcy("okx", "short", 0.007831))
-    assert ev.price < ev.reported_price  # a short's trigger lies below its bankruptcy price
+    assert ev.price == 0.007831  # bkPx, placed as OKX reported it (no maintenance-rate shift)
     assert ev.notional_usd == pytest.approx(ev.quantity * ev.price)
 
 
@@ -161,7 +158,7 @@ def test_every_data_entry_and_every_detail_is_kept_and_inverse_is_skipped() -> N
     )  # fmt: skip
     events = parser(msg)
     assert events is not None and len(events) == 5  # ccxt would keep 2 (details[0] only)
-    got = [(e.symbol, e.side, round(e.quantity, 9), e.reported_price) for e in events]  # type: ignore[union-attr]
+    got = [(e.symbol, e.side, round(e.quantity, 9), e.price) for e in events]  # type: ignore[union-attr]
     assert got == [
         ("BTC", "long", 0.13, 95000.5),
         ("BTC", "long", 0.07, 94990.0),
@@ -171,9 +168,7 @@ def test_every_data_entry_and_every_detail_is_kept_and_inverse_is_skipped() -> N
     ]
     long_print = events[0]
     assert isinstance(long_print, Liquidation)
-    assert long_print.price == pytest.approx(trigger_from_bankruptcy("okx", "long", 95000.5))
-    assert long_print.price > long_print.reported_price  # type: ignore[operator]
-    assert long_print.notional_usd == pytest.approx(0.13 * long_print.price)
+    assert long_print.notional_usd == pytest.approx(0.13 * 95000.5)  # sz × ctVal × bkPx
 
 
 def test_untracked_only_push_and_unknown_contract_size() -> None:
@@ -543,10 +538,8 @@ def cascade(n: int, start: int = 0) -> list[dict[str, object]]:
 
 
 def cascade_totals(n: int) -> tuple[float, float]:
-    long_usd = sum((i + 1) * BTC_CT * trigger_from_bankruptcy("okx", "long", 95000 + i)
-                   for i in range(n))  # fmt: skip
-    short_usd = sum((i + 2) * BTC_CT * trigger_from_bankruptcy("okx", "short", 97000 + i)
-                    for i in range(n))  # fmt: skip
+    long_usd = sum((i + 1) * BTC_CT * (95000 + i) for i in range(n))
+    short_usd = sum((i + 2) * BTC_CT * (97000 + i) for i in range(n))
     return long_usd, short_usd
 
 
@@ -597,18 +590,11 @@ async def test_live_feed_fills_the_model(monkeypatch: pytest.MonkeyPatch) -> Non
             assert snap.price_time_ms == MINUTE + 60_000
             assert snap.funding["okx"] == 0.00015
             assert snap.open_interest["okx"] == 21254.19
-            longs = [
-                trigger_from_bankruptcy("okx", "long", p) * q
-                for p, q in ((95000, 0.13), (94990, 0.07))
-            ]
-            short = trigger_from_bankruptcy("okx", "short", 97000) * 0.02
-            assert snap.realized_long_usd == pytest.approx(sum(longs))
-            assert snap.realized_short_usd == pytest.approx(short)
+            assert snap.realized_long_usd == pytest.approx(95000 * 0.13 + 94990 * 0.07)
+            assert snap.realized_short_usd == pytest.approx(97000 * 0.02)
             eth = engine.snapshot("ETH")
             assert eth.realized_count == 2
-            assert eth.realized_short_usd == pytest.approx(
-                4.0 * trigger_from_bankruptcy("okx", "short", 3400)
-            )
+            assert eth.realized_short_usd == pytest.approx(4.0 * 3400)
             (flow,) = [e for e in engine.applied if isinstance(e, TradeFlow)]
             assert (flow.taker_buy_base, flow.taker_sell_base) == pytest.approx((1.0, 0.5))
             (depth,) = {e for e in engine.applied if isinstance(e, BookDepth) and e.symbol == "BTC"}

@@ -134,3 +134,57 @@ def test_unknown_market_exits_1_with_empty_frame(cascade, capsys) -> None:  # ty
     assert main(["snapshot", "--replay", str(path), "--symbol", "DOGE"]) == 1
     captured = capsys.readouterr()
     assert "no data" in captured.out and "no data for DOGE" in captured.err
+
+
+def same_second_btc_longs(t: int) -> list[str]:
+    """BTC longs liquidated on three exchanges in one second, each message in its exchange's
+    own shape, with the price each exchange reports (generated; the figures follow a live
+    capture of 2026-10-09: Binance fill 82,651.9, OKX bkPx 82,655.7, Bybit p 82,396.9)."""
+    swap = {"instId": "BTC-USDT-SWAP", "instType": "SWAP", "ctVal": "0.01", "ctValCcy": "BTC",
+            "ctType": "linear", "settleCcy": "USDT", "state": "live"}  # fmt: skip
+    detail = {"bkLoss": "0", "bkPx": "82655.7", "ccy": "", "posSide": "long", "side": "sell",
+              "sz": "3", "ts": str(t)}  # fmt: skip
+    okx = {
+        "arg": {"channel": "liquidation-orders", "instType": "SWAP"},
+        "data": [{"instId": "BTC-USDT-SWAP", "instType": "SWAP", "details": [detail]}],
+    }
+    item = {"T": t + 300, "s": "BTCUSDT", "S": "Buy", "v": "0.006", "p": "82396.9"}
+    bybit = {"topic": "allLiquidation.BTCUSDT", "type": "snapshot", "ts": t + 400, "data": [item]}
+    binance = envelope(force_order("BTCUSDT", "SELL", "0.19", "82651.9", "82200", t + 900))
+    instruments = {"t": t - 5_000, "ex": "okx", "msg": {"code": "0", "msg": "", "data": [swap]},
+                   "rest": "/api/v5/public/instruments?instType=SWAP"}  # fmt: skip
+    return [
+        json.dumps(instruments) + "\n",
+        line(okx, t + 50, ex="okx"),
+        line(bybit, t + 450, ex="bybit"),
+        line(binance, t + 950),
+    ]
+
+
+def test_prints_are_placed_at_the_price_each_exchange_reported(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """OKX's bkPx and Bybit's p are placed as reported (no maintenance-rate shift): the OKX
+    print lands in Binance's row (0.005 % apart), and the JSON and CSV rows hold each print at
+    the exchange's own price with notional quantity × that price."""
+    path = write_recording(tmp_path / "second.jsonl", same_second_btc_longs(T0))
+    args = ["snapshot", "--replay", str(path), "--symbol", "BTC", "--window", "30d"]
+    assert main([*args, "--format", "json", "--height", "400"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    by_ex = doc["realized"]["by_exchange"]
+    assert by_ex["okx"]["long_usd"] == round(3 * 0.01 * 82_655.7, 2)
+    assert by_ex["bybit"]["long_usd"] == round(0.006 * 82_396.9, 2)
+    assert by_ex["binance"]["long_usd"] == round(0.19 * 82_651.9, 2)
+
+    def row_of(price: float) -> dict[str, object]:
+        (row,) = [r for r in doc["levels"] if r["price_low"] <= price < r["price_high"]]
+        return row
+
+    okx_row = row_of(82_655.7)
+    assert okx_row is row_of(82_651.9)  # the same row as Binance's fill
+    assert okx_row["realized_long_usd"] == round(3 * 0.01 * 82_655.7 + 0.19 * 82_651.9, 2)
+    assert row_of(82_396.9)["realized_long_usd"] == round(0.006 * 82_396.9, 2)
+    assert main([*args, "--format", "csv", "--height", "400"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    header = rows[0].split(",")
+    cells = [dict(zip(header, r.split(","), strict=True)) for r in rows[1:]]
+    (csv_row,) = [c for c in cells if float(c["price_low"]) <= 82_655.7 < float(c["price_high"])]
+    assert float(csv_row["realized_long_usd"]) == okx_row["realized_long_usd"]

@@ -95,10 +95,14 @@ async def test_universe_lists_usdt_perpetuals_across_exchanges() -> None:
         universe = await fetch_universe(settings)
     assert universe.errors == {}
     assert universe.exchanges_for("BTC") == ("binance", "bybit", "okx", "hyperliquid")
-    assert universe.exchanges_for("1000PEPE") == ("binance", "hyperliquid")
+    # Binance 1000PEPEUSDT and Hyperliquid kPEPE are one market, PEPE (per 1 PEPE).
+    assert universe.exchanges_for("PEPE") == ("binance", "hyperliquid")
     assert universe.exchanges_for("SOL") == ("okx",)
     assert universe.contract_size[("okx", "BTC")] == pytest.approx(0.01)
-    assert set(universe.markets) == {"BTC", "1000PEPE", "ETH", "SOL"}
+    # A listing in multiples: one Binance 1000PEPEUSDT (and one kPEPE) is 1,000 PEPE.
+    assert universe.contract_size[("binance", "PEPE")] == pytest.approx(1000.0)
+    assert universe.contract_size[("hyperliquid", "PEPE")] == pytest.approx(1000.0)
+    assert set(universe.markets) == {"BTC", "PEPE", "ETH", "SOL"}
 
 
 async def test_an_unreachable_exchange_is_reported_not_raised() -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
 
 from liqtui.events import MarketEvent
-from liqtui.markets import from_exchange_symbol
+from liqtui.markets import market_of_symbol
 
 T = TypeVar("T")
 
@@ -28,6 +28,16 @@ class Refused(ParseError):
     def __init__(self, message: str, markets: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.markets = markets
+
+
+class PartlyBad(ParseError):
+    """A batch in which some items are malformed: `events` are the valid items' events (kept),
+    `errors` say what was wrong with each bad item (each one counted as skipped)."""
+
+    def __init__(self, events: list[MarketEvent], errors: list[str]) -> None:
+        super().__init__(f"{len(errors)} bad item(s) in a batch: {errors[0] if errors else ''}")
+        self.events = events
+        self.errors = errors
 
 
 @dataclass(slots=True)
@@ -52,6 +62,7 @@ class FeedHealth:
     refused: int = 0  # subscriptions the exchange refused
     unlisted: tuple[str, ...] = ()  # watched markets this exchange does not list (or refused)
     poll_stretch: float = 1.0  # REST poll intervals × this, to stay within the rate limit
+    retimed: int = 0  # events stamped over 5 min after their receive time, kept at receive time
 
     def frozen(self) -> FeedHealth:
         return replace(self)
@@ -63,6 +74,8 @@ class FeedHealth:
         if self.unlisted:
             names = ", ".join(self.unlisted[:3]) + ("…" if len(self.unlisted) > 3 else "")
             parts.append(f"{names} not listed")
+        if self.retimed:
+            parts.append(f"{self.retimed} events retimed (their clock was ahead)")
         if self.poll_stretch > 1.05:
             parts.append(f"polls ×{self.poll_stretch:.1f} slower (rate limit)")
         return "; ".join(parts)
@@ -71,7 +84,9 @@ class FeedHealth:
 class EventSink(Protocol):
     """Where sources deliver normalized events (the model engine)."""
 
-    def apply(self, event: MarketEvent) -> None: ...
+    def apply(self, event: MarketEvent) -> bool | None:
+        """Apply one event; False when the sink refused it as implausible."""
+        ...
 
     def advance(self, now_ms: int) -> None:
         """Move the source clock: closes model intervals and the realized window."""
@@ -119,7 +134,7 @@ def listed(exchange: str, items: list[object], **required: str) -> frozenset[str
     """Market keys of the instruments in a listing whose fields equal `required` (contract
     type, quote coin, trading status), by their `symbol`."""
     markets = (
-        from_exchange_symbol(exchange, item.get("symbol"))
+        market_of_symbol(exchange, item.get("symbol"))
         for item in items
         if isinstance(item, dict) and all(item.get(k) == v for k, v in required.items())
     )

@@ -2,9 +2,10 @@
 
 Topics, one set per watched symbol (Bybit has no all-symbols wildcard):
 - `allLiquidation.<SYM>`: every liquidation (the complete feed), batched every 500 ms; `data` is a
-  list and every item is kept. `S` is the *position* side: "Buy" means a LONG was liquidated —
-  the opposite of Binance's order side. `p` is the bankruptcy price, kept as `reported_price`;
-  the print is placed at the trigger-equivalent price (mechanics.trigger_from_bankruptcy).
+  list and every valid item is kept (a malformed item is counted as skipped on its own, the
+  others still count). `S` is the *position* side: "Buy" means a LONG was liquidated — the
+  opposite of Binance's order side. `p` (documented as the bankruptcy
+  price) is carried as reported and the print is placed there (docs/feeds.md says why).
 - `liquidation.<SYM>` (deprecated, old recordings): `data` is one object; same conventions.
 - `tickers.<SYM>`: a snapshot, then deltas in which a missing field means "unchanged", so the
   parser keeps per-symbol state. Open interest is documented as the sum of both sides: one side
@@ -25,6 +26,7 @@ from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest, Sid
 from liqtui.feeds.base import (
     NotTracked,
     ParseError,
+    PartlyBad,
     Refused,
     field,
     guard,
@@ -36,8 +38,7 @@ from liqtui.feeds.base import (
 from liqtui.feeds.depth import levels_array, reduce_book
 from liqtui.feeds.plan import FeedPlan, Frame, PollSpec, RateLimit, StreamSpec, parse_duration
 from liqtui.feeds.tradeflow import MinuteFlows, Trade
-from liqtui.markets import exchange_symbol, from_exchange_symbol
-from liqtui.model.mechanics import trigger_from_bankruptcy
+from liqtui.markets import exchange_symbol, from_exchange_symbol, market_of_symbol
 
 if TYPE_CHECKING:
     from liqtui.config import Endpoint, Feeds
@@ -78,9 +79,8 @@ def _liquidation(
     side = _POSITION_SIDE.get(side_raw)
     if side is None:
         raise ParseError(f"{where}: side {side_raw!r} is not Buy or Sell")
-    reported = positive(bankruptcy, f"{where}.price")
+    price = positive(bankruptcy, f"{where}.price")  # as reported: no conversion here
     quantity = positive(size, f"{where}.size")  # linear contracts are sized in base units
-    price = trigger_from_bankruptcy(EXCHANGE, side, reported)
     return Liquidation(
         exchange=EXCHANGE,
         symbol=_market(symbol),
@@ -89,7 +89,6 @@ def _liquidation(
         price=price,
         quantity=quantity,
         notional_usd=quantity * price,
-        reported_price=reported,
     )
 
 
@@ -99,23 +98,31 @@ def parse_all_liquidation(msg: dict[str, object]) -> list[Liquidation]:
     if not isinstance(data, list):
         raise ParseError("allLiquidation: 'data' is not a list")
     events: list[Liquidation] = []
+    errors: list[str] = []
     untracked: NotTracked | None = None
     for item in data:
-        if not isinstance(item, dict):
-            raise ParseError("allLiquidation: an item is not an object")
         try:
+            if not isinstance(item, dict):
+                raise ParseError("allLiquidation: an item is not an object")
             events.append(
-                _liquidation(
-                    field(item, "s", "allLiquidation"),
-                    field(item, "T", "allLiquidation"),
-                    field(item, "S", "allLiquidation"),
-                    field(item, "v", "allLiquidation"),
-                    field(item, "p", "allLiquidation"),
-                    "allLiquidation",
+                guard(
+                    lambda item=item: _liquidation(
+                        field(item, "s", "allLiquidation"),
+                        field(item, "T", "allLiquidation"),
+                        field(item, "S", "allLiquidation"),
+                        field(item, "v", "allLiquidation"),
+                        field(item, "p", "allLiquidation"),
+                        "allLiquidation",
+                    ),
+                    "allLiquidation: ",
                 )
             )
         except NotTracked as exc:
             untracked = exc  # a USDC or dated contract in the batch: drop it, keep the rest
+        except ParseError as exc:
+            errors.append(str(exc))  # one bad item costs only itself
+    if errors:
+        raise PartlyBad(list(events), errors)
     if untracked is not None and not events:
         raise untracked
     return events
@@ -232,7 +239,7 @@ def _control(msg: dict[str, object]) -> None:
     if msg.get("success") is False:
         text = str(msg.get("ret_msg"))
         if msg.get("op") == "subscribe":
-            markets = {from_exchange_symbol(EXCHANGE, s) for s in _TOPIC_RE.findall(text)}
+            markets = {market_of_symbol(EXCHANGE, s) for s in _TOPIC_RE.findall(text)}
             raise Refused(f"bybit: {text}", tuple(sorted(m for m in markets if m)))
         raise ParseError(f"{msg.get('op')} refused: {text}")
 
@@ -328,7 +335,7 @@ def without(frame: Frame, markets: frozenset[str]) -> Frame | None:
     args = [
         a
         for a in frame["args"]  # type: ignore[union-attr]
-        if from_exchange_symbol(EXCHANGE, str(a).partition(".")[2]) not in markets
+        if market_of_symbol(EXCHANGE, str(a).partition(".")[2]) not in markets
     ]
     return {**frame, "args": args} if args else None
 

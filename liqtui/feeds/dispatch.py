@@ -3,12 +3,21 @@ Shared by the live clients and replay, so both count bad messages the same way."
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from liqtui.feeds.base import EventSink, FeedHealth, NotTracked, ParseError, Refused
+from liqtui.events import implausible
+from liqtui.feeds.base import EventSink, FeedHealth, NotTracked, ParseError, PartlyBad, Refused
 from liqtui.feeds.recording import Recorder, report_recording
+from liqtui.markets import to_market_units
+
+# How far an event's time may lie ahead of its receive time (clock skew, batching). Further
+# ahead is a broken clock: the event is kept at its receive time, so it can neither hold the
+# price nor stay in the realized window after its time has passed.
+MAX_CLOCK_LEAD_MS = 5 * 60_000
 
 if TYPE_CHECKING:
+    from liqtui.events import MarketEvent
     from liqtui.feeds.parsers import ExchangeParser
 
 
@@ -33,8 +42,15 @@ def deliver(
     health.messages += 1
     if hasattr(parser, "receive_ms"):
         parser.receive_ms = receive_ms  # parsers that stamp untimed data (Hyperliquid contexts)
+    events: list[MarketEvent] | None = None
     try:
         events = parser(msg) if rest is None else parser.rest(rest, msg)
+        if events is None:
+            health.ignored += 1
+    except PartlyBad as exc:  # a batch with bad items: each one skipped, the valid ones kept
+        health.skipped += len(exc.errors)
+        health.last_error = f"bad message: {exc}"[:200]
+        events = exc.events or None
     except NotTracked:
         health.ignored += 1
     except Refused as exc:  # a subscription the exchange refused: counted, never sent again
@@ -49,16 +65,26 @@ def deliver(
     except Exception as exc:  # a parser bug must not take a feed down: count it, keep going
         health.skipped += 1
         health.last_error = f"parser error: {type(exc).__name__}: {exc}"[:200]
-    else:
-        if events is None:
-            health.ignored += 1
-        else:
-            # The clock first: an interval that ended before this message closes without it,
-            # whether a live clock tick or (in replay) this message noticed the boundary.
-            sink.advance(receive_ms)
-            for event in events:
-                sink.apply(event)
-            health.last_event_ms = receive_ms
-            return True
+    # The clock first: an interval that ended before this message closes without it,
+    # whether a live clock tick or (in replay) this message noticed the boundary.
     sink.advance(receive_ms)
-    return False
+    if events is None:
+        return False
+    applied = 0
+    for raw in events:
+        event = to_market_units(raw)  # 1000PEPE on Binance, kPEPE on Hyperliquid: PEPE units
+        # Finite but absurd values (a price of 1e25, a print of 1e200 USD) are bad data too.
+        problem = implausible(event)
+        if problem is None and event.time_ms > receive_ms + MAX_CLOCK_LEAD_MS:
+            event = replace(event, time_ms=receive_ms)  # a clock ahead: the data is still data
+            health.retimed += 1
+        if problem is None and sink.apply(event) is not False:
+            applied += 1
+            continue
+        why = problem or "open interest beyond the market's bounds"
+        health.skipped += 1
+        health.last_error = f"bad message: implausible {type(event).__name__}: {why}"[:200]
+    if events and not applied:
+        return False
+    health.last_event_ms = receive_ms
+    return True

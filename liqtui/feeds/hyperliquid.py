@@ -6,7 +6,8 @@ model can still use: mark price and funding plus open interest (`activeAssetCtx`
 `metaAndAssetCtxs`), taker flow aggregated from `trades`, and order-book depth (`l2Book`).
 
 - Coins are the market keys ("BTC"); Hyperliquid's kilo-coins ("kPEPE", priced per 1000 PEPE)
-  are the market "1000PEPE", the same contract size as Binance 1000PEPEUSDT.
+  are read as the listing key "1000PEPE", which dispatch turns into the market "PEPE" (per 1 PEPE,
+  liqtui.markets), so they combine with Binance 1000PEPEUSDT and OKX PEPE-USDT-SWAP.
 - `openInterest` is in coin units and counts one side (a long and a short make one unit).
 - `funding` is Hyperliquid's HOURLY rate (it settles every hour), passed through unchanged.
 - Trade `side` is the aggressor's: "B" = taker bought, "A" = taker sold.
@@ -44,7 +45,7 @@ from liqtui.feeds.plan import (
     parse_duration,
 )
 from liqtui.feeds.tradeflow import MinuteFlows, Trade
-from liqtui.markets import from_exchange_symbol
+from liqtui.markets import canonical, from_exchange_symbol, listing_key, remember_listing
 
 if TYPE_CHECKING:
     from liqtui.config import Endpoint, Feeds
@@ -72,17 +73,19 @@ def _wall_ms() -> int:
 
 
 def coin_of(market: str) -> str:
-    """Hyperliquid's coin name for a market key ("1000PEPE" → "kPEPE", "BTC" → "BTC")."""
-    m = _THOUSAND_RE.match(market)
+    """Hyperliquid's coin name for a market ("PEPE" → "kPEPE", "BTC" → "BTC")."""
+    m = _THOUSAND_RE.match(listing_key(EXCHANGE, market))
     return f"k{m.group(1)}" if m else market
 
 
 def market_of(coin: object) -> str:
-    """Market key for a Hyperliquid coin name. Raises NotTracked or ParseError."""
+    """Listing key for a Hyperliquid coin name ("kPEPE" → "1000PEPE": its market is
+    `canonical` of it). Raises NotTracked or ParseError."""
     if not isinstance(coin, str) or not coin:
         raise ParseError(f"coin {coin!r} is not a name")
     m = _KILO_RE.match(coin)
     if m:
+        remember_listing(EXCHANGE, f"1000{m.group(1)}")
         return f"1000{m.group(1)}"
     market = from_exchange_symbol(EXCHANGE, coin)
     if market is not None:
@@ -286,7 +289,7 @@ class Parser:
                 if isinstance(coin, str) and (watched is None or coin not in watched):
                     continue
                 raise
-            leverage[market] = positive(
+            leverage[canonical(market)] = positive(
                 field(asset, "maxLeverage", "universe"), "universe.maxLeverage"
             )
             if watched is None or coin in watched:
@@ -303,7 +306,7 @@ def _refusal(data: object) -> Refused:
     if not text.startswith("Already subscribed"):
         for coin in _COIN_RE.findall(text):
             try:
-                markets.add(market_of(coin))
+                markets.add(canonical(market_of(coin)))
             except (NotTracked, ParseError):
                 continue
     return Refused(f"server error: {text[:160]!r}", tuple(sorted(markets)))
@@ -316,7 +319,7 @@ def without(frame: Frame, markets: frozenset[str]) -> Frame | None:
     if coin is None:
         return frame
     try:
-        return None if market_of(coin) in markets else frame
+        return None if canonical(market_of(coin)) in markets else frame
     except (NotTracked, ParseError):
         return frame
 
@@ -346,7 +349,7 @@ def listed_markets(msg: object) -> frozenset[str]:
         if not isinstance(asset, dict) or asset.get("isDelisted"):
             continue
         try:
-            listed.add(market_of(asset.get("name")))
+            listed.add(canonical(market_of(asset.get("name"))))
         except (NotTracked, ParseError):
             continue
     return frozenset(listed)

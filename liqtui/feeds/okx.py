@@ -9,8 +9,8 @@ Liquidations (`liquidation-orders`, instType SWAP, every swap on the exchange):
   every one is kept (ccxt keeps only `details[0]`, feeds.md §0.3b);
 - `side` is the liquidation *order* side: "sell" closes a long (`posSide` long/short/net);
 - `sz` is in contracts: base quantity = sz × ctVal;
-- `bkPx` is the bankruptcy price: kept as reported_price, the print is placed at the
-  trigger-equivalent price (mechanics.trigger_from_bankruptcy);
+- `bkPx` is the liquidation mark price ("bankruptcy price" in the field name): the print is
+  placed at it, as reported (ccxt does the same; docs/feeds.md);
 - OKX shows at most one order per contract per second: a lower bound.
 """
 
@@ -45,8 +45,7 @@ from liqtui.feeds.plan import (
     parse_duration,
 )
 from liqtui.feeds.tradeflow import MinuteFlows, Trade
-from liqtui.markets import exchange_symbol, from_exchange_symbol
-from liqtui.model.mechanics import trigger_from_bankruptcy
+from liqtui.markets import exchange_symbol, from_exchange_symbol, market_of_symbol
 
 if TYPE_CHECKING:
     from liqtui.config import Endpoint, Feeds
@@ -150,9 +149,8 @@ def parse_liquidation_entry(entry: dict[str, object], ct_val: float | None) -> l
         if pos_side in ("long", "short") and pos_side != side:
             # A hedge-mode long is closed by a sell: anything else means we misread the message.
             raise ParseError(f"liquidation-orders: side {order_side} with posSide {pos_side}")
-        bankruptcy = positive(field(d, "bkPx", "liquidation-orders"), "liquidation-orders.bkPx")
+        price = positive(field(d, "bkPx", "liquidation-orders"), "liquidation-orders.bkPx")
         quantity = positive(field(d, "sz", "liquidation-orders"), "liquidation-orders.sz") * ct_val
-        price = trigger_from_bankruptcy(EXCHANGE, side, bankruptcy)
         out.append(
             Liquidation(
                 exchange=EXCHANGE,
@@ -162,7 +160,6 @@ def parse_liquidation_entry(entry: dict[str, object], ct_val: float | None) -> l
                 price=price,
                 quantity=quantity,
                 notional_usd=quantity * price,
-                reported_price=bankruptcy,
             )
         )
     return out
@@ -242,7 +239,7 @@ class Parser:
         if event is not None:
             if event == "error":  # a refused subscription names its instId in `msg`
                 text = str(body.get("msg"))
-                markets = {from_exchange_symbol(EXCHANGE, i) for i in _INST_RE.findall(text)}
+                markets = {market_of_symbol(EXCHANGE, i) for i in _INST_RE.findall(text)}
                 raise Refused(
                     f"OKX error {body.get('code')}: {text}", tuple(sorted(m for m in markets if m))
                 )
@@ -411,7 +408,7 @@ def without(frame: Frame, markets: frozenset[str]) -> Frame | None:
     args = [
         a
         for a in frame["args"]  # type: ignore[union-attr]
-        if not isinstance(a, dict) or from_exchange_symbol(EXCHANGE, a.get("instId")) not in markets
+        if not isinstance(a, dict) or market_of_symbol(EXCHANGE, a.get("instId")) not in markets
     ]
     return {**frame, "args": args} if args else None
 
@@ -432,7 +429,7 @@ def listing(endpoint: Endpoint) -> PollSpec:
 def listed_markets(msg: object) -> frozenset[str]:
     """Market keys of the linear USDT swaps in an instruments answer."""
     return frozenset(
-        m for m in (from_exchange_symbol(EXCHANGE, i) for i in parse_instruments(msg)) if m
+        m for m in (market_of_symbol(EXCHANGE, i) for i in parse_instruments(msg)) if m
     )
 
 

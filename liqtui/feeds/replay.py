@@ -3,16 +3,22 @@
 `speed` is a multiple of real time (None: as fast as possible). Quiet stretches longer than
 `max_gap_s` of wall time are cut short, so a file holding several capture windows a day apart
 replays without waiting for days; the health note says how much recorded time was skipped.
+
+The stream clock is the lines' receive times. A line more than MAX_CLOCK_LEAD_MS ahead of it is
+only believed when the next line follows it (a new capture window); a lone line from the
+future is skipped and counted, so one broken line can neither move the clock nor empty the
+realized window.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from liqtui.feeds.base import EventSink
-from liqtui.feeds.dispatch import deliver
+from liqtui.feeds.dispatch import MAX_CLOCK_LEAD_MS, deliver
 from liqtui.feeds.parsers import ExchangeParser, make_parsers
 from liqtui.feeds.recording import RECORDING_FEED, ReadStats, RecordLine, read_recording
 
@@ -36,6 +42,47 @@ def apply_line(line: RecordLine, sink: EventSink, parsers: dict[str, ExchangePar
         receive_ms=line.t,
         rest=line.rest,
     )
+
+
+def steady_clock(
+    lines: Iterable[RecordLine], reject: Callable[[RecordLine, int], None]
+) -> Iterator[RecordLine]:
+    """`lines` without those whose receive time jumps more than MAX_CLOCK_LEAD_MS ahead of the
+    stream clock unless the next line follows the jump; `reject(line, clock)` hears of each
+    one dropped. The first line is held the same way (the clock starts with it)."""
+    clock: int | None = None
+    pending: RecordLine | None = None
+    for line in lines:
+        if pending is not None:
+            if line.t >= pending.t - MAX_CLOCK_LEAD_MS:  # the stream followed: a real jump
+                yield pending
+                clock = pending.t if clock is None else max(clock, pending.t)
+            else:
+                reject(pending, clock if clock is not None else line.t)
+            pending = None
+        if clock is None or line.t > clock + MAX_CLOCK_LEAD_MS:
+            pending = line  # believed once the next line confirms it
+            continue
+        yield line
+        clock = max(clock, line.t)
+    if pending is not None:
+        if clock is None:
+            yield pending  # a one-line recording: nothing to compare with
+        else:
+            reject(pending, clock)
+
+
+def _reject_future_line(sink: EventSink) -> Callable[[RecordLine, int], None]:
+    def reject(line: RecordLine, clock: int) -> None:
+        health = sink.feed(line.ex)
+        health.messages += 1
+        health.skipped += 1
+        ahead_s = (line.t - clock) // 1000
+        health.last_error = (
+            f"bad line: receive time {line.t} is {ahead_s} s ahead of the recording's clock"
+        )
+
+    return reject
 
 
 class ReplaySource:
@@ -93,7 +140,8 @@ class ReplaySource:
     def run_sync(self, sink: EventSink) -> None:
         """Replay the whole file at once (headless snapshot)."""
         seen_bad = 0
-        for line in read_recording(self.path, self.stats):
+        lines = steady_clock(read_recording(self.path, self.stats), _reject_future_line(sink))
+        for line in lines:
             seen_bad = self._account_bad_lines(sink, seen_bad)
             apply_line(line, sink, self.parsers)
         self._account_bad_lines(sink, seen_bad)
@@ -106,7 +154,8 @@ class ReplaySource:
         last_t: int | None = None
         wall_start = time.monotonic()
         budget_start = time.monotonic()
-        for line in read_recording(self.path, self.stats):
+        lines = steady_clock(read_recording(self.path, self.stats), _reject_future_line(sink))
+        for line in lines:
             seen_bad = self._account_bad_lines(sink, seen_bad)
             health = sink.feed(line.ex)
             if health.state not in ("replaying", "finished"):

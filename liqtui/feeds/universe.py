@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from liqtui.config import Endpoint, Settings
-from liqtui.markets import SymbolError, market_key
+from liqtui.markets import SymbolError, canonical, market_key, split_multiple
 
 
 @dataclass(frozen=True, slots=True)
 class MarketUniverse:
     markets: dict[str, tuple[str, ...]] = field(default_factory=dict)  # key → exchanges
+    # (exchange, key) → units of the market's asset per contract (1000PEPEUSDT: 1,000 PEPE)
     contract_size: dict[tuple[str, str], float] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)  # exchange → why it is missing
 
@@ -47,6 +48,14 @@ def _types(types: list[str]) -> dict[str, Any]:
     return {"fetchMarkets": {"types": types}}
 
 
+def _multiple(name: str, market: dict[str, Any]) -> float:
+    """Units of the asset per unit of the listing (1000 for 1000PEPE or Hyperliquid's kPEPE)."""
+    base = str(market.get("baseName") or market.get("base") or "")
+    if name == "hyperliquid" and base.startswith("k") and base[1:2].isupper():
+        return 1000.0
+    return split_multiple(base.upper())[1]
+
+
 def _key(name: str, market: dict[str, Any]) -> str | None:
     if not (market.get("swap") and market.get("linear")) or market.get("active") is False:
         return None
@@ -55,7 +64,7 @@ def _key(name: str, market: dict[str, Any]) -> str | None:
         from liqtui.feeds.hyperliquid import market_of
 
         try:
-            return market_of(str(market.get("baseName") or market.get("base") or ""))
+            return canonical(market_of(str(market.get("baseName") or market.get("base") or "")))
         except (NotTracked, ParseError):
             return None
     if market.get("settle") != "USDT":
@@ -82,7 +91,7 @@ async def _listing(name: str, endpoint: Endpoint) -> dict[str, float]:
     for market in markets.values():
         key = _key(name, market)
         if key is not None:
-            out[key] = float(market.get("contractSize") or 1.0)
+            out[key] = float(market.get("contractSize") or 1.0) * _multiple(name, market)
     return out
 
 

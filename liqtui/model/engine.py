@@ -13,12 +13,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from liqtui.events import (
+    MAX_OPEN_INTEREST_USD,
     BookDepth,
     Liquidation,
     MarketEvent,
     MarkPrice,
     OpenInterest,
     TradeFlow,
+    implausible,
 )
 from liqtui.feeds.base import FeedHealth
 from liqtui.model.density import (
@@ -132,6 +134,7 @@ class Engine:
     feeds: dict[str, FeedHealth] = field(default_factory=dict)
     clock_ms: int = 0
     events_applied: int = 0
+    events_rejected: int = 0  # implausible events never applied (feeds skip them before)
     events_by_market: dict[str, int] = field(default_factory=dict)
     tiers: TierTables = field(default_factory=shipped_tier_tables)
     rho: float = 0.0  # ΣR/ΣC from liqtui calibrate; 0: not calibrated
@@ -152,9 +155,21 @@ class Engine:
             model = self.markets[symbol] = MarketModel(symbol, self.params, self.tiers)
         return model
 
-    def apply(self, event: MarketEvent) -> None:
+    def apply(self, event: MarketEvent) -> bool:
+        """Apply one event; False (and nothing changes) for an implausible one: an absurd
+        value must neither overflow the sums nor move the grid (the feeds also skip these)."""
         symbol = event.symbol
-        model = self.markets.get(symbol) or self.market(symbol)
+        model = self.markets.get(symbol)
+        if implausible(event) is not None or (
+            type(event) is OpenInterest
+            and model is not None
+            and model.grid is not None
+            and event.open_interest * model.grid.centre >= MAX_OPEN_INTEREST_USD
+        ):
+            self.events_rejected += 1
+            return False
+        if model is None:
+            model = self.market(symbol)
         kind = type(event)
         if kind is MarkPrice:
             model.on_mark(event)  # type: ignore[arg-type]
@@ -168,6 +183,7 @@ class Engine:
             model.on_depth(event)  # type: ignore[arg-type]
         self.events_applied += 1
         self.events_by_market[symbol] = self.events_by_market.get(symbol, 0) + 1
+        return True
 
     def advance(self, now_ms: int) -> None:
         if now_ms < self.clock_ms:

@@ -76,16 +76,19 @@ class PriceGrid:
         return self.lows() + 0.5 * self.width
 
     def index(self, prices: ArrayLike) -> NDArray[np.int64]:
-        """Bin index of each price (may lie outside [0, n_bins); see `clipped_index`)."""
+        """Bin index of each price (may lie outside [0, n_bins); see `clipped_index`).
+
+        Prices far off the grid give -1 or n_bins, never an integer overflow (a price 1e18
+        bins away does not fit an int64)."""
         p = np.asarray(prices, dtype=np.float64)
-        return np.floor((p - self.origin) / self.width).astype(np.int64)
+        return np.clip(np.floor((p - self.origin) / self.width), -1, self.n_bins).astype(np.int64)
 
     def clipped_index(self, prices: ArrayLike) -> NDArray[np.int64]:
         """Bin index, with prices beyond the grid put in the edge bins (keeps mass)."""
         return np.clip(self.index(prices), 0, self.n_bins - 1)
 
     def index_of(self, price: float) -> int:
-        return math.floor((price - self.origin) / self.width)
+        return math.floor(min(max((price - self.origin) / self.width, -1.0), self.n_bins))
 
     def contains(self, price: float) -> bool:
         return self.origin <= price < self.top

@@ -377,13 +377,3 @@ def model_level_factors(
             )
     out.flags.writeable = False
     return out, used
-
-
-def trigger_from_bankruptcy(exchange: str, side: str, bankruptcy: float) -> float:
-    """Trigger-equivalent price of a print reported at its bankruptcy price (models.md §4.5).
-
-    Ignoring fees and maintenance amounts, a long's bankruptcy price is EP(1 − 1/L) and its
-    trigger EP(1 − 1/L)/(1 − m): the trigger lies the maintenance rate toward the market.
-    """
-    m = TIER1_MMR[exchange] + (OKX_TAKER_FEE if exchange == "okx" else 0.0)
-    return bankruptcy / (1.0 - m) if side == "long" else bankruptcy / (1.0 + m)
