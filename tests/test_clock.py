@@ -1,6 +1,7 @@
 """Timestamps far in the future (issue 11 item 7): one recording line or live message whose time
 lies days ahead must neither move the clock nor empty (or hold) the realized window; it is
-skipped and counted, and shows in the snapshot's feed health."""
+kept at the stream's clock (live: at its receive time) and counted, and shows in the
+snapshot's feed health."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def prints(times: range, base: int = T0) -> list[str]:
     ]  # fmt: skip
 
 
-def test_one_line_from_the_future_is_skipped_in_replay(
+def test_one_line_from_the_future_is_replayed_at_the_stream_clock(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     future = line(envelope(force_order(qty="1", avg_price="95000", t=T0 + 5_000)), T0 + 3 * DAY)
@@ -47,20 +48,22 @@ def test_one_line_from_the_future_is_skipped_in_replay(
     out = json.loads(capsys.readouterr().out)
     assert status == 0
     assert out["as_of"] == T0 + 7_005  # the clock of the stream, not 3 days later
-    assert out["realized"]["count"] == 8  # the window still holds every other print
-    assert out["realized"]["long_usd"] == pytest.approx(sum(0.5 * (96_000 + i) for i in range(8)))
+    assert out["realized"]["count"] == 9  # the window holds every print, that one included
+    expected = sum(0.5 * (96_000 + i) for i in range(8)) + 95_000
+    assert out["realized"]["long_usd"] == pytest.approx(expected)
     (binance,) = [f for f in out["feeds"] if f["name"] == "binance"]
-    assert binance["skipped"] == 1 and "ahead of the recording's clock" in binance["last_error"]
+    assert binance["skipped"] == 0 and binance["retimed"] == 1
+    assert "ahead of the recording's clock" in binance["last_error"]
 
 
-def test_a_first_line_from_the_future_is_skipped_too(tmp_path: Path) -> None:
+def test_a_first_line_from_the_future_is_held_too(tmp_path: Path) -> None:
     future = line(envelope(force_order(t=T0)), T0 + 3 * DAY)
     path = write_recording(tmp_path / "first.jsonl", [future, *prints(range(3))])
     engine = Engine()
     ReplaySource(path, speed=None).run_sync(engine)
     assert engine.clock_ms == T0 + 2_005
-    assert engine.snapshot("BTC").realized_count == 3
-    assert engine.feeds["binance"].skipped == 1
+    assert engine.snapshot("BTC").realized_count == 4
+    assert engine.feeds["binance"].skipped == 0 and engine.feeds["binance"].retimed == 1
 
 
 def test_a_new_capture_window_is_a_jump_the_next_lines_confirm(tmp_path: Path) -> None:
@@ -80,18 +83,17 @@ def test_steady_clock_holds_only_unconfirmed_jumps() -> None:
 
     lead = MAX_CLOCK_LEAD_MS
     times = [0, 10, 10 + 3 * lead, 20, 30, 30 + 10 * lead, 30 + 10 * lead + 5, 40 + 10 * lead]
-    rejected: list[tuple[int, int]] = []
-    kept = [
-        x.t for x in steady_clock([rec(t) for t in times], lambda x, c: rejected.append((x.t, c)))
+    held: list[tuple[int, int]] = []
+    kept = [x.t for x in steady_clock([rec(t) for t in times], lambda x, c: held.append((x.t, c)))]
+    assert kept == [0, 10, 10, 20, 30, 30 + 10 * lead, 30 + 10 * lead + 5, 40 + 10 * lead]
+    assert held == [(10 + 3 * lead, 10)]
+    # A last line from the future has nothing to confirm it: held at the clock.
+    held.clear()
+    assert [x.t for x in steady_clock([rec(0), rec(DAY)], lambda x, c: held.append((x.t, c)))] == [
+        0,
+        0,
     ]
-    assert kept == [0, 10, 20, 30, 30 + 10 * lead, 30 + 10 * lead + 5, 40 + 10 * lead]
-    assert rejected == [(10 + 3 * lead, 10)]
-    # A last line from the future has nothing to confirm it: skipped.
-    rejected.clear()
-    assert [
-        x.t for x in steady_clock([rec(0), rec(DAY)], lambda x, c: rejected.append((x.t, c)))
-    ] == [0]
-    assert rejected == [(DAY, 0)]
+    assert held == [(DAY, 0)]
 
 
 async def test_a_live_message_from_the_future_is_kept_at_its_receive_time() -> None:

@@ -216,6 +216,12 @@ def test_mark_price_carries_the_latest_funding_rate() -> None:
     parser(funding_push("BTC-USDT-SWAP", "-0.0002"))
     (mark,) = parser(mark_push("BTC-USDT-SWAP", "42312"))  # type: ignore[misc]
     assert mark.funding_rate == -0.0002  # type: ignore[union-attr]
+    # A push with only the next rate (seen from OKX) is valid and changes nothing.
+    only_next = funding_push("BTC-USDT-SWAP", "0.0003")
+    del only_next["data"][0]["fundingRate"]  # type: ignore[index]
+    assert parser(only_next) is None
+    (mark,) = parser(mark_push("BTC-USDT-SWAP", "42313"))  # type: ignore[misc]
+    assert mark.funding_rate == -0.0002  # type: ignore[union-attr]
 
 
 def test_trades_aggregate_per_closed_minute_in_base_units() -> None:

@@ -6,8 +6,8 @@ replays without waiting for days; the health note says how much recorded time wa
 
 The stream clock is the lines' receive times. A line more than MAX_CLOCK_LEAD_MS ahead of it is
 only believed when the next line follows it (a new capture window); a lone line from the
-future is skipped and counted, so one broken line can neither move the clock nor empty the
-realized window.
+future is replayed at the stream's clock and counted (its feed's `retimed`), so one broken line
+can neither move the clock nor empty the realized window, and what it carries is not lost.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from liqtui.feeds.base import EventSink
@@ -45,11 +46,12 @@ def apply_line(line: RecordLine, sink: EventSink, parsers: dict[str, ExchangePar
 
 
 def steady_clock(
-    lines: Iterable[RecordLine], reject: Callable[[RecordLine, int], None]
+    lines: Iterable[RecordLine], hold: Callable[[RecordLine, int], None]
 ) -> Iterator[RecordLine]:
-    """`lines` without those whose receive time jumps more than MAX_CLOCK_LEAD_MS ahead of the
-    stream clock unless the next line follows the jump; `reject(line, clock)` hears of each
-    one dropped. The first line is held the same way (the clock starts with it)."""
+    """`lines`, with each line whose receive time jumps more than MAX_CLOCK_LEAD_MS ahead of the
+    stream clock moved back to that clock unless the next line follows the jump;
+    `hold(line, clock)` hears of each one moved. The first line is held the same way (the
+    clock starts with it)."""
     clock: int | None = None
     pending: RecordLine | None = None
     for line in lines:
@@ -58,7 +60,9 @@ def steady_clock(
                 yield pending
                 clock = pending.t if clock is None else max(clock, pending.t)
             else:
-                reject(pending, clock if clock is not None else line.t)
+                at = clock if clock is not None else line.t
+                hold(pending, at)
+                yield replace(pending, t=at)
             pending = None
         if clock is None or line.t > clock + MAX_CLOCK_LEAD_MS:
             pending = line  # believed once the next line confirms it
@@ -66,23 +70,23 @@ def steady_clock(
         yield line
         clock = max(clock, line.t)
     if pending is not None:
-        if clock is None:
-            yield pending  # a one-line recording: nothing to compare with
-        else:
-            reject(pending, clock)
+        if clock is not None:  # nothing after it to confirm the jump
+            hold(pending, clock)
+            pending = replace(pending, t=clock)
+        yield pending  # (a one-line recording: nothing to compare with)
 
 
-def _reject_future_line(sink: EventSink) -> Callable[[RecordLine, int], None]:
-    def reject(line: RecordLine, clock: int) -> None:
+def _count_held_line(sink: EventSink) -> Callable[[RecordLine, int], None]:
+    def hold(line: RecordLine, clock: int) -> None:
         health = sink.feed(line.ex)
-        health.messages += 1
-        health.skipped += 1
+        health.retimed += 1
         ahead_s = (line.t - clock) // 1000
         health.last_error = (
-            f"bad line: receive time {line.t} is {ahead_s} s ahead of the recording's clock"
+            f"receive time {line.t} was {ahead_s} s ahead of the recording's clock: "
+            "replayed at the clock"
         )
 
-    return reject
+    return hold
 
 
 class ReplaySource:
@@ -140,7 +144,7 @@ class ReplaySource:
     def run_sync(self, sink: EventSink) -> None:
         """Replay the whole file at once (headless snapshot)."""
         seen_bad = 0
-        lines = steady_clock(read_recording(self.path, self.stats), _reject_future_line(sink))
+        lines = steady_clock(read_recording(self.path, self.stats), _count_held_line(sink))
         for line in lines:
             seen_bad = self._account_bad_lines(sink, seen_bad)
             apply_line(line, sink, self.parsers)
@@ -154,7 +158,7 @@ class ReplaySource:
         last_t: int | None = None
         wall_start = time.monotonic()
         budget_start = time.monotonic()
-        lines = steady_clock(read_recording(self.path, self.stats), _reject_future_line(sink))
+        lines = steady_clock(read_recording(self.path, self.stats), _count_held_line(sink))
         for line in lines:
             seen_bad = self._account_bad_lines(sink, seen_bad)
             health = sink.feed(line.ex)
