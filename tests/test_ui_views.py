@@ -114,7 +114,6 @@ async def test_keymap_from_config_remaps_and_shows_in_help() -> None:
             "Theme picker",
             "Reload config and themes",
             "Save an SVG screenshot",
-            "Close an overlay; put the cursor back on the price",
             "To the highest level on the map",
         ):
             assert wanted in descriptions, wanted
@@ -131,11 +130,7 @@ async def test_v_cycles_every_view_and_each_draws() -> None:
             await pilot.press("v")
             await pilot.pause()
             seen.append(app.view_name)
-            assert f"view {app.view_name}" in app.status.lines_text[0] or app.view_name in (
-                "heatmap",
-                "cascade",
-                "exchanges",
-            )
+            assert app.query_one("#views").current == f"view-{app.view_name}"
         assert seen == [*VIEWS, "ladder"]
         app.show_view("heatmap")
         await pilot.pause()
@@ -282,22 +277,23 @@ async def test_every_view_survives_tiny_sizes_and_resizes_with_data() -> None:
 async def test_preset_tier_and_exchange_filters() -> None:
     app = fresh_demo_app()
     async with app.run_test(size=(160, 30)) as pilot:
-        second = app.status.lines_text[1]
-        assert "model high" in second
+        first = app.status.lines_text[0]
+        assert "model high · all tiers · all exchanges" in first
         await pilot.press("l")
-        assert app.snapshot.preset == "balanced" and "model balanced" in app.status.lines_text[1]
+        assert app.snapshot.preset == "balanced" and "model balanced" in app.status.lines_text[0]
         await pilot.press("l", "l")
         assert app.snapshot.preset == "high"
         await pilot.press("f")
         assert app.snapshot.tier_filter == "25x+"
-        assert "model high 25x+" in app.status.lines_text[1]
+        assert "model high · 25x+ only" in app.status.lines_text[0]
         await pilot.press("f")
         assert app.snapshot.tier_filter == "all"
         seen = []
         for _ in range(5):
             await pilot.press("e")
             seen.append(app.snapshot.exchange_filter)
-            assert (app.snapshot.exchange_filter or "all exchanges") in app.status.lines_text[0]
+            shown = app.snapshot.exchange_filter or "all exchanges"
+            assert f"· {shown}" in app.status.lines_text[0]
         assert seen == ["binance", "bybit", "okx", "hyperliquid", None]
 
 

@@ -14,27 +14,30 @@ import asyncio
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 import numpy as np
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.command import SimpleCommand
+from textual.command import CommandListItem, CommandPalette, SimpleCommand, SimpleProvider
 from textual.containers import Vertical
+from textual.geometry import Size
 from textual.theme import BUILTIN_THEMES
+from textual.widget import AwaitMount
 from textual.widgets import ContentSwitcher, Footer
 from textual.worker import Worker, WorkerState
 
 from liqtui.events import EXCHANGES
 from liqtui.feeds.base import Source
-from liqtui.ladder import LONG_MARK, SHORT_MARK, LadderView, compact_usd
-from liqtui.model.density import PRESETS, TIER_FILTERS
+from liqtui.ladder import LONG_MARK, SHORT_MARK, LadderRow, LadderView, compact_usd
+from liqtui.model.density import FITTED, PRESETS, TIER_FILTERS
 from liqtui.model.engine import Engine, MarketSnapshot
 from liqtui.ui.alerts import Alert, AlertMonitor, AlertRules, command_args, run_command
+from liqtui.ui.commands import Choice, LiqCommands, LiqPalette
 from liqtui.ui.history import Column, History, HistorySink, columns_from_model
 from liqtui.ui.options import AppOptions, rules_from_settings
 from liqtui.ui.risk import RiskView, risk_view
@@ -62,6 +65,19 @@ VIEW_TITLES = {
     "chart": "chart",
 }
 EXCHANGE_CYCLE: tuple[str | None, ...] = (None, *EXCHANGES)
+CHART_TITLES = {"price": "price and open interest", "realized": "realized liquidations"}
+
+# Actions about one view's content. Each view lists the ones it supports; in the other views
+# they are not offered (footer, help, palette) and their keys do nothing.
+_PRICE_LEVEL_ACTIONS = frozenset({"cursor", "page", "edge", "recentre", "zoom_in", "zoom_out"})
+VIEW_ACTIONS: dict[str, frozenset[str]] = {
+    "ladder": _PRICE_LEVEL_ACTIONS | {"clear_cursor", "toggle_scale", "set_scale"},
+    "heatmap": _PRICE_LEVEL_ACTIONS | {"toggle_scale", "set_scale"},
+    "cascade": frozenset(),
+    "exchanges": _PRICE_LEVEL_ACTIONS,
+    "chart": frozenset({"chart_mode", "set_chart_mode"}),
+}
+_VIEW_ONLY_ACTIONS = frozenset().union(*VIEW_ACTIONS.values())
 
 # Help-screen groups by action name.
 ACTION_GROUPS: dict[str, str] = {
@@ -87,10 +103,17 @@ ACTION_GROUPS: dict[str, str] = {
     "zoom_out": "Ladder",
     "toggle_scale": "Ladder",
     "next_view": "Views",
+    "show": "Views",
+    "market": "Symbols",
     "chart_mode": "Views",
+    "set_chart_mode": "Views",
+    "set_scale": "Ladder",
     "cycle_preset": "Model",
     "cycle_tier": "Model",
     "cycle_exchange": "Model",
+    "set_preset": "Model",
+    "set_tier": "Model",
+    "set_exchange": "Model",
 }
 # Actions about the main view: disabled while a modal screen (help, a picker) is on top.
 _MAIN_VIEW_ACTIONS = frozenset(ACTION_GROUPS) - {"quit", "command_palette"}
@@ -121,6 +144,19 @@ def _next_in(options: tuple, current: object, step: int = 1) -> object:  # type:
     return options[(i + step) % len(options)]
 
 
+_SETTING_TOASTS = ("leverage preset: ", "tier filter: ", "exchange filter: ")
+
+
+class PriceLevels(Protocol):
+    """A view of price levels (ladder, time × price, per exchange): scroll, zoom, edges."""
+
+    view: LadderView
+    rows: list[LadderRow]  # the levels on screen, top first
+
+    @property
+    def size(self) -> Size: ...
+
+
 @dataclass
 class _Frame:
     """What is on screen: the market's snapshot and what each view pulled with it (frozen
@@ -135,6 +171,7 @@ class LiqApp(App[None]):
 
     CSS_PATH = "liqtui.tcss"
     TITLE = "liqtui"
+    COMMANDS: ClassVar = {LiqCommands}  # type: ignore[assignment]
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", tooltip="Quit liqtui", id="quit"),
@@ -851,7 +888,79 @@ class LiqApp(App[None]):
     # -- actions --------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # While a modal screen is on top, its keys win over the main view's.
-        return not (action in _MAIN_VIEW_ACTIONS and len(self.screen_stack) > 1)
+        if action in _MAIN_VIEW_ACTIONS and len(self.screen_stack) > 1:
+            return False
+        return self.offered_in_view(action)
+
+    def offered_in_view(self, action: str) -> bool:
+        """Whether the current view offers `action` (an action name without parameters)."""
+        return action not in _VIEW_ONLY_ACTIONS or action in VIEW_ACTIONS[self.view_name]
+
+    # Every palette of the app is a LiqPalette (safe to close in a key storm).
+    def action_command_palette(self) -> None:
+        if self.use_command_palette and not CommandPalette.is_open(self):
+            self.push_screen(LiqPalette(id="--command-palette"))
+
+    def search_commands(
+        self, commands: Sequence[CommandListItem], placeholder: str = "Search for commands…"
+    ) -> AwaitMount:
+        provider = SimpleProvider(self.screen, commands)
+        return self.push_screen(LiqPalette(providers=[provider], placeholder=placeholder))
+
+    def search_themes(self) -> None:
+        from textual.theme import ThemeProvider
+
+        self.push_screen(LiqPalette(providers=[ThemeProvider], placeholder="Search for themes…"))
+
+    def setting_choices(self) -> list[Choice]:
+        """What the palette can set directly: every value the keys cycle through."""
+        return [
+            Choice(
+                "View", "show", [(v, VIEW_TITLES[v]) for v in VIEWS], self.view_name, "next_view"
+            ),
+            Choice(
+                "Market",
+                "market",
+                [(s, f"{s} (slot {i})") for i, s in enumerate(self.watchlist, 1)],
+                self.current_symbol,
+                "slot",
+            ),
+            Choice(
+                "Leverage preset",
+                "set_preset",
+                [(p, p) for p in self.preset_options()],
+                self.engine.preset,
+                "cycle_preset",
+            ),
+            Choice(
+                "Tier filter",
+                "set_tier",
+                [(t, _tier_label(t)) for t in TIER_FILTERS],
+                self.tier_filter,
+                "cycle_tier",
+            ),
+            Choice(
+                "Exchange filter",
+                "set_exchange",
+                [(e or "all", e or "all exchanges") for e in EXCHANGE_CYCLE],
+                self.exchange_filter or "all",
+                "cycle_exchange",
+            ),
+            Choice(
+                "Chart",
+                "set_chart_mode",
+                [(m, CHART_TITLES.get(m, m)) for m in CHART_MODES],
+                self.chart.mode,
+                "chart_mode",
+            ),
+            Choice(
+                "Color scale",
+                "set_scale",
+                [(s, s) for s in SCALES],
+                self.color_scale,
+                "toggle_scale",
+            ),
+        ]
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
@@ -931,25 +1040,42 @@ class LiqApp(App[None]):
     def action_next_view(self) -> None:
         self.show_view(str(_next_in(VIEWS, self.view_name)))
 
+    def action_show(self, view: str) -> None:
+        self.show_view(view)
+
+    def action_market(self, symbol: str) -> None:
+        self.switch_symbol(symbol)
+
     def show_view(self, view: str) -> None:
         if view not in VIEWS:
             return
         self.view_name = view
         self.query_one("#views", ContentSwitcher).current = f"view-{view}"
+        self.refresh_bindings()  # the footer, help and palette follow the view
         if self._frame is not None and not self._paused:
             self._frame.extras.clear()
         self.call_after_refresh(self.refresh_now)  # after the layout gives the view its size
         self.refresh_now()
 
     def action_chart_mode(self) -> None:
-        self.chart.mode = str(_next_in(CHART_MODES, self.chart.mode))
+        self.action_set_chart_mode(str(_next_in(CHART_MODES, self.chart.mode)))
+
+    def action_set_chart_mode(self, mode: str) -> None:
+        if mode not in CHART_MODES:
+            return
+        self.chart.mode = mode
         self.chart._data_key = None  # draw the new mode at once
         self.chart._built_at = -1e9
         if self.view_name == "chart":
             self.refresh_now()
 
     def action_toggle_scale(self) -> None:
-        self.set_color_scale(str(_next_in(SCALES, self.color_scale)))
+        self.action_set_scale(str(_next_in(SCALES, self.color_scale)))
+
+    def action_set_scale(self, scale: str) -> None:
+        if scale not in SCALES:
+            return
+        self.set_color_scale(scale)
         self.refresh_now()
 
     def set_color_scale(self, scale: str) -> None:
@@ -965,24 +1091,58 @@ class LiqApp(App[None]):
         self._frame = None
         self.refresh_now()
 
+    def preset_options(self) -> tuple[str, ...]:
+        """The leverage presets `l` cycles through (with "fitted" once calibrate fitted it)."""
+        fitted = (FITTED,) if getattr(self.engine, "fitted_weights", None) else ()
+        return (*PRESETS, *fitted)
+
+    def _announce(self, setting: str, value: str) -> None:
+        """A brief toast naming a model setting a key just changed (the status line keeps it).
+        It replaces the previous one, so a quick run of l/f/e does not stack toasts."""
+        for shown in list(self._notifications):  # Textual 8.2.8 has no public "replace"
+            if shown.message.startswith(_SETTING_TOASTS):
+                self._unnotify(shown, refresh=False)
+        self.notify(f"{setting}: {value}", timeout=2.5, markup=False)
+
     def action_cycle_preset(self) -> None:
-        self.engine.preset = str(_next_in(tuple(PRESETS), self.engine.preset))
+        self.action_set_preset(str(_next_in(self.preset_options(), self.engine.preset)))
+
+    def action_set_preset(self, preset: str) -> None:
+        if preset not in self.preset_options():
+            return
+        self.engine.preset = preset
         self._pull_again()
+        self._announce("leverage preset", preset)
 
     def action_cycle_tier(self) -> None:
-        self.engine.tier_filter = str(_next_in(TIER_FILTERS, self.engine.tier_filter))
+        self.action_set_tier(str(_next_in(TIER_FILTERS, self.engine.tier_filter)))
+
+    def action_set_tier(self, tier: str) -> None:
+        if tier not in TIER_FILTERS:
+            return
+        self.engine.tier_filter = tier
         self._pull_again()
+        self._announce("tier filter", _tier_label(tier))
 
     def action_cycle_exchange(self) -> None:
-        self.exchange_filter = _next_in(EXCHANGE_CYCLE, self.exchange_filter)  # type: ignore[assignment]
-        self._pull_again()
+        self.action_set_exchange(str(_next_in(EXCHANGE_CYCLE, self.exchange_filter) or "all"))
 
-    def _price_widget(self) -> LadderWidget | HeatmapWidget | ExchangeTable | None:
-        return {
+    def action_set_exchange(self, exchange: str) -> None:
+        """One exchange's data only, or "all"."""
+        if exchange != "all" and exchange not in EXCHANGES:
+            return
+        self.exchange_filter = None if exchange == "all" else exchange
+        self._pull_again()
+        self._announce("exchange filter", exchange if exchange != "all" else "all exchanges")
+
+    def _price_widget(self) -> PriceLevels | None:
+        """The current view's price levels, if it shows any."""
+        widgets: dict[str, PriceLevels] = {
             "ladder": self.ladder,
             "heatmap": self.heatmap,
             "exchanges": self.exchanges_table,
-        }.get(self.view_name)
+        }
+        return widgets.get(self.view_name)
 
     def action_cursor(self, rows: int) -> None:
         if self.view_name == "ladder":
@@ -1132,6 +1292,10 @@ class LiqApp(App[None]):
             self.set_fps(options.fps)
         if "view" in changed:
             self.show_view(options.view)
+
+
+def _tier_label(tier: str) -> str:
+    return "all tiers" if tier == "all" else f"{tier} only"
 
 
 def _unit(peak: float) -> tuple[str, float]:

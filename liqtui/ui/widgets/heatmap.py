@@ -23,7 +23,7 @@ import numpy as np
 from textual.geometry import Region
 from textual.strip import Strip
 
-from liqtui.ladder import GLYPHS, LEVELS, LadderView, format_price, step_decimals
+from liqtui.ladder import GLYPHS, LEVELS, LadderRow, LadderView, format_price, step_decimals
 from liqtui.model.engine import MarketSnapshot
 from liqtui.ui.history import Column
 from liqtui.ui.scale import absolute_level
@@ -74,6 +74,7 @@ class HeatmapWidget(ThemedLines):
     ) -> None:
         super().__init__(name=name, id=id)
         self.view = LadderView(span_pct=span_pct)
+        self.rows: list[LadderRow] = []  # the price levels on screen, top first
         self.absolute_top_usd = absolute_top_usd  # None: relative (sticky) scale
         self.top = 0.0
         self._cells: list[list[Cell]] = []  # what is on screen, per row
@@ -100,7 +101,16 @@ class HeatmapWidget(ThemedLines):
         self.top = 0.0
 
     def show(self, snap: MarketSnapshot, columns: Sequence[Column], version: int) -> None:
-        key = (snap.symbol, snap.as_of_ms, snap.price, version, self.size, self.absolute_top_usd)
+        view = self.view  # zoom and scroll keys change the rows without new data
+        key = (
+            snap.symbol,
+            snap.as_of_ms,
+            snap.price,
+            version,
+            self.size,
+            self.absolute_top_usd,
+            (view.span_pct, view.anchor_group, view.following),
+        )
         if key == self._key:
             return  # nothing new to draw
         self._key = key
@@ -154,6 +164,7 @@ class HeatmapWidget(ThemedLines):
         blank = [(" ", "empty")] * width
         n_rows = height - 1  # the last line is the time axis
         rows = self.view.rows(snap, n_rows) if n_rows > 0 else []
+        self.rows = rows
         if not rows:
             out = [list(blank) for _ in range(height)]
             msg = f"waiting for data for {snap.symbol}…"[:width]

@@ -33,15 +33,26 @@ SEPARATOR = "  "
 @dataclass(frozen=True, slots=True)
 class Part:
     """A piece of a status line: kept in full if it fits, else `short`, else dropped
-    (lowest `priority` first)."""
+    (lowest `priority` first). With `shorten_at`, the part is shortened at that (lower) rank
+    but dropped only at its `priority`: abbreviated early, kept long."""
 
     segs: tuple[Seg, ...]
     priority: int = 5
     short: tuple[Seg, ...] | None = None
+    shorten_at: int | None = None
 
     @classmethod
-    def of(cls, text: str, role: str = "text", priority: int = 5, short: str | None = None) -> Part:
-        return cls(((text, role),), priority, None if short is None else ((short, role),))
+    def of(
+        cls,
+        text: str,
+        role: str = "text",
+        priority: int = 5,
+        short: str | None = None,
+        shorten_at: int | None = None,
+    ) -> Part:
+        return cls(
+            ((text, role),), priority, None if short is None else ((short, role),), shorten_at
+        )
 
 
 def _length(segs: Sequence[Seg]) -> int:
@@ -63,13 +74,22 @@ def fit_line(parts: Sequence[Part], width: int) -> tuple[Seg, ...]:
         return sum(_length(c) for c in kept) + len(SEPARATOR) * max(len(kept) - 1, 0)
 
     order = sorted(range(len(parts)), key=lambda i: (parts[i].priority, -i))
-    dropped: list[int] = []
+    # Steps in rank order: (rank, -index, 0 = shorten / 1 = drop, index); the most important
+    # part is neither shortened nor dropped.
+    steps: list[tuple[int, int, int, int]] = []
     for i in order[:-1]:
+        part = parts[i]
+        if part.short is not None:
+            rank = part.priority if part.shorten_at is None else part.shorten_at
+            steps.append((rank, -i, 0, i))
+        steps.append((part.priority, -i, 1, i))
+    dropped: list[int] = []
+    for _rank, _neg_i, drop, i in sorted(steps):
         if total() <= width:
             break
-        if parts[i].short is not None:
+        if not drop:
             chosen[i] = parts[i].short
-        if total() > width:
+        else:
             chosen[i] = None
             dropped.append(i)
     for i in reversed(dropped):  # most important first
@@ -316,6 +336,28 @@ def feed_problem(snap: MarketSnapshot) -> Part | None:
     )
 
 
+_PRESET_SHORT = {"observed-low": "obs-low"}
+_EXCHANGE_SHORT = {"hyperliquid": "hyperliq"}
+
+
+def model_settings(snap: MarketSnapshot) -> Part:
+    """The settings that shape the map: leverage preset, tier filter, exchange filter.
+
+    Abbreviated early, dropped only after everything but the symbol: visible at every width
+    from 80 columns ("model observed-low · 25x+ only · hyperliquid", "obs-low·25x+·hyperliq")."""
+    tiers = "all tiers" if snap.tier_filter == "all" else f"{snap.tier_filter} only"
+    exchange = snap.exchange_filter or "all exchanges"
+    full = f"model {snap.preset} · {tiers} · {exchange}"
+    short = "·".join(
+        (
+            _PRESET_SHORT.get(snap.preset, snap.preset),
+            "all tiers" if snap.tier_filter == "all" else snap.tier_filter,
+            "all ex" if snap.exchange_filter is None else _EXCHANGE_SHORT.get(exchange, exchange),
+        )
+    )
+    return Part.of(full, "muted", 9, short=short, shorten_at=4)
+
+
 def status_parts(
     snap: MarketSnapshot,
     *,
@@ -338,8 +380,8 @@ def status_parts(
                 short=f"as of {when:%H:%M:%S}",
             )
         )
+    first.append(model_settings(snap))
     first.append(Part.of(f"window {format_duration(snap.window_ms)}", "muted", 4))
-    first.append(Part.of(snap.exchange_filter or "all exchanges", "muted", 3, short="all ex"))
     if view is not None:
         first.append(Part.of(f"view {view}", "muted", 3, short=view))
     if fps is not None:
@@ -390,8 +432,6 @@ def status_parts(
         second.append(Part((*e_segs, (scale_label, "muted")), 7, e_segs))
     else:
         second.append(Part.of("E none yet", "muted", 7, short="E —"))
-    tier = "" if snap.tier_filter == "all" else f" {snap.tier_filter}"
-    second.append(Part.of(f"model {snap.preset}{tier}", "muted", 4))
     skipped = snap.skipped_messages
     if skipped:
         second.append(Part.of(f"skipped {skipped}", "warning", 8))

@@ -1,0 +1,180 @@
+"""The command palette: every liqtui action, generated from the app's live key bindings and
+the option lists the keys cycle through (so the keys and the palette cannot drift apart);
+and a palette screen that stays safe under a key storm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from textual import work
+from textual.binding import Binding
+from textual.command import CommandList, CommandPalette, DiscoveryHit, Hit, Hits, Provider
+from textual.css.query import NoMatches
+from textual.markup import escape
+
+if TYPE_CHECKING:
+    from textual.app import App
+    from textual.screen import Screen
+    from textual.worker import Worker
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """A setting the palette can set directly: `action(value)` for each (value, label)."""
+
+    title: str  # "Leverage preset"
+    action: str  # "set_preset": an app action taking one value
+    options: Sequence[tuple[str, str]]  # (value, label)
+    current: str  # the value in effect
+    cycled_by: str | None = None  # the bound action that steps through the same options
+
+
+class CommandSource(Protocol):
+    """What the provider needs from the app (LiqApp)."""
+
+    def offered_in_view(self, action: str) -> bool: ...
+
+    def setting_choices(self) -> list[Choice]: ...
+
+    def get_key_display(self, binding: Binding) -> str: ...
+
+
+# Bound actions the palette does not list: the palette itself (and, in palette_commands,
+# those that cycle through a Choice: each of its values is a command of its own).
+HIDDEN_ACTIONS = frozenset({"command_palette"})
+
+
+@dataclass(frozen=True, slots=True)
+class PaletteCommand:
+    title: str
+    help: str
+    action: str  # an action string run on the app, e.g. "zoom_in" or "set_preset('balanced')"
+
+
+def _action_name(action: str) -> str:
+    return action.removeprefix("app.").split("(", 1)[0]
+
+
+def palette_commands(app: App[object], screen: Screen[object]) -> list[PaletteCommand]:
+    """Every command the palette offers over `screen`, in binding order, then the choices.
+
+    One command per bound app action (keys from the live bindings, so a [keys] remap shows),
+    skipping those the current view does not offer (the same rule that disables their keys);
+    then, instead of a key that cycles through a setting, one command per value."""
+    source: CommandSource = app  # type: ignore[assignment]
+    choices = [c for c in source.setting_choices() if source.offered_in_view(c.action)]
+    hidden = HIDDEN_ACTIONS | {c.cycled_by for c in choices if c.cycled_by}
+    by_action: dict[str, tuple[Binding, list[str]]] = {}
+    keys_of: dict[str, list[str]] = {}  # action name → keys, for the choices' help
+    # the calling screen's chain (its active_bindings would say "disabled": a palette is open)
+    for node, bindings in screen._binding_chain:
+        if node is not app:
+            continue
+        for key_bindings in bindings.key_to_bindings.values():
+            for binding in key_bindings:
+                name = _action_name(binding.action)
+                if not (binding.tooltip or binding.description):
+                    continue
+                if not source.offered_in_view(name):
+                    continue
+                shown = source.get_key_display(binding)
+                if name in hidden:
+                    keys_of.setdefault(name, []).append(shown)
+                    continue
+                first, keys = by_action.setdefault(binding.action, (binding, []))
+                if first.id is None and binding.id is not None:  # liqtui's words, not Textual's
+                    by_action[binding.action] = (binding, keys)
+                if shown not in keys:
+                    keys.append(shown)
+    commands = [
+        PaletteCommand(
+            binding.tooltip or binding.description,
+            f"key {', '.join(keys)}" if len(keys) == 1 else f"keys {', '.join(keys)}",
+            binding.action.removeprefix("app."),
+        )
+        for binding, keys in by_action.values()
+    ]
+    for choice in choices:
+        keys = keys_of.get(choice.cycled_by or "", [])
+        cycles = f"; key {', '.join(keys)} cycles" if len(keys) == 1 else ""
+        for value, label in choice.options:
+            state = "in effect" if value == choice.current else f"set the {choice.title.lower()}"
+            commands.append(
+                PaletteCommand(
+                    f"{choice.title}: {label}", state + cycles, f"{choice.action}({value!r})"
+                )
+            )
+    return commands
+
+
+class LiqCommands(Provider):
+    """The palette's liqtui commands (see `palette_commands`)."""
+
+    def _run(self, action: str):  # type: ignore[no-untyped-def]
+        # Runs after the palette is dismissed, through the app's own action dispatch (and so
+        # through the same check_action as the key).
+        return lambda: self.app.run_action(action)
+
+    async def discover(self) -> Hits:
+        for command in palette_commands(self.app, self.screen):
+            yield DiscoveryHit(
+                escape(command.title), self._run(command.action), help=escape(command.help)
+            )
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for command in palette_commands(self.app, self.screen):
+            score = matcher.match(command.title)
+            if score > 0:
+                yield Hit(
+                    score,
+                    matcher.highlight(command.title),
+                    self._run(command.action),
+                    help=escape(command.help),
+                )
+
+
+class LiqPalette(CommandPalette):
+    """Textual's command palette, safe to open and close in a key storm.
+
+    Textual 8.2.8's palette does work that can outlive its widgets: a keystroke typed just
+    before escape leaves an `Input.Changed` in its queue which, handled after the dismissal,
+    starts a new search worker on the closing palette; quitting tears an open palette down
+    while its first search runs. That worker then queries the removed `CommandList`, and its
+    `NoMatches` error (the worker exits the app on error) ended liqtui. Here a palette that is
+    not live (on top, its widgets in place) starts no search, a search that finds its widgets
+    gone ends quietly, dismissing stops the countdowns, and the watchers leave removed widgets
+    alone."""
+
+    def _live(self) -> bool:
+        return self.is_active and not self._closing and bool(self.query(CommandList))
+
+    def _gather_commands(self, search_value: str) -> Worker[None] | None:  # type: ignore[override]
+        if not self._live():
+            return None
+        return self._gather_while_live(search_value)
+
+    @work(exclusive=True, group=CommandPalette._GATHER_COMMANDS_GROUP)
+    async def _gather_while_live(self, search_value: str) -> None:
+        try:
+            await CommandPalette._gather_commands.__wrapped__(self, search_value)  # type: ignore[attr-defined]
+        except NoMatches:
+            if self._live():
+                raise  # a real bug, not a palette going away
+
+    def dismiss(self, result: object = None):  # type: ignore[no-untyped-def,override]
+        self._stop_busy_countdown()
+        self._stop_no_matches_countdown()
+        self._cancel_gather_commands()
+        return super().dismiss(result)
+
+    def _watch__list_visible(self) -> None:
+        if self._live():
+            super()._watch__list_visible()
+
+    async def _watch__show_busy(self) -> None:
+        if self._live():
+            await super()._watch__show_busy()
