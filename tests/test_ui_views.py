@@ -7,7 +7,6 @@ import asyncio
 import dataclasses
 import functools
 import json
-import signal
 import sys
 from pathlib import Path
 
@@ -559,17 +558,6 @@ def test_absolute_scale_and_relative_percentiles(seeded_engine) -> None:
     ]
     assert max(levels) == 8 and legend.mode == "relative"
     assert list(legend.bounds) == sorted(legend.bounds)
-
-
-async def test_sighup_exits() -> None:
-    app = demo_app()
-    async with app.run_test(size=(80, 24)) as pilot:
-        loop = asyncio.get_running_loop()
-        handle = loop._signal_handlers.get(signal.SIGHUP)  # type: ignore[attr-defined]
-        assert handle is not None  # installed on mount
-        handle._run()
-        await pilot.pause()
-    assert app.return_code == 1
 
 
 async def test_picker_offers_listed_markets_and_picking_one_subscribes_it() -> None:

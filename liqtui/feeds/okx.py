@@ -306,8 +306,8 @@ class Parser:
             item = _obj(raw, "funding-rate.data[]")
             inst_id = field(item, "instId", "funding-rate")
             _market(inst_id)
-            if "fundingRate" not in item:  # OKX has sent pushes with only nextFundingRate
-                continue
+            if "fundingRate" not in item and "nextFundingRate" in item:
+                continue  # OKX has sent pushes with only the next rate: nothing to use
             rates[inst_id] = number(  # type: ignore[index]
                 field(item, "fundingRate", "funding-rate"), "funding-rate.fundingRate"
             )
