@@ -20,8 +20,9 @@ from loopback import Loopback, loopback_settings, send_json, wait_until
 from liqtui.config import Endpoint, Settings
 from liqtui.events import BookDepth, Liquidation, MarketEvent, MarkPrice, OpenInterest, TradeFlow
 from liqtui.feeds import okx
-from liqtui.feeds.base import NotTracked, ParseError
+from liqtui.feeds.base import NotTracked, ParseError, PartlyBad
 from liqtui.feeds.depth import levels_array, reduce_book
+from liqtui.feeds.dispatch import deliver
 from liqtui.feeds.live import LiveSource
 from liqtui.feeds.recording import Recorder
 from liqtui.feeds.replay import ReplaySource
@@ -736,3 +737,26 @@ async def test_recording_replays_to_the_same_model(tmp_path: Path) -> None:
     assert b.realized_short_usd == pytest.approx(a.realized_short_usd)
     assert b.open_interest == a.open_interest == {"okx": pytest.approx(2125419 * BTC_CT)}
     assert replayed.feeds["okx"].skipped == 0
+
+
+def test_a_malformed_entry_costs_only_itself_in_a_liquidation_push() -> None:
+    """Issue 11 item 11, on OKX: one bad `data[]` entry must not drop the others."""
+    push = liq_push(
+        liq_entry("BTC-USDT-SWAP", [detail("sell", "2", "95000", T0)]),
+        liq_entry("ETH-USDT-SWAP", [detail("sell", "abc", "3400", T0)]),  # malformed size
+        liq_entry("BTC-USDT-SWAP", [detail("buy", "3", "96000", T0 + 1)]),
+    )
+    with pytest.raises(PartlyBad) as info:
+        learned_parser()(push)
+    kept = info.value.events
+    assert [(e.side, e.price) for e in kept] == [("long", 95000.0), ("short", 96000.0)]  # type: ignore[union-attr]
+    assert len(info.value.errors) == 1 and "sz" in info.value.errors[0]
+    # Through dispatch: the valid prints reach the model, the bad entry counts once.
+    engine = Engine()
+    health = engine.feed("okx")
+    deliver(
+        copy.deepcopy(push), exchange="okx", parser=learned_parser(), sink=engine,
+        health=health, receive_ms=T0 + 5,
+    )  # fmt: skip
+    assert engine.snapshot("BTC").realized_count == 2
+    assert health.skipped == 1

@@ -27,6 +27,7 @@ from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest
 from liqtui.feeds.base import (
     NotTracked,
     ParseError,
+    PartlyBad,
     Refused,
     field,
     guard,
@@ -258,16 +259,21 @@ class Parser:
         events: list[MarketEvent] = []
         unknown: _UnknownSize | None = None
         untracked = 0
+        errors: list[str] = []
         for raw in data:
-            entry = _obj(raw, "liquidation-orders.data[]")
             # The channel covers every swap: skip others without failing the rest.
             try:
+                entry = _obj(raw, "liquidation-orders.data[]")
                 ct_val = self.contract_sizes.get(entry.get("instId"))  # type: ignore[arg-type]
                 events.extend(parse_liquidation_entry(entry, ct_val))
             except NotTracked:
                 untracked += 1
             except _UnknownSize as exc:
                 unknown = exc
+            except ParseError as exc:
+                errors.append(str(exc))  # one malformed entry costs only itself
+        if errors:
+            raise PartlyBad(events, errors)
         if events:
             return events
         if unknown is not None:
