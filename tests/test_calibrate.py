@@ -500,3 +500,18 @@ def test_cli_refresh_tiers_writes_the_tiers_file(
     assert calibrate.run_calibrate(settings, args, out=out) == 0
     assert "wrote 1 tier tables (SOL)" in out.getvalue()
     assert engine_from_settings(settings).tiers.table("bybit", "SOL").tiers[0].mmr == 0.006
+
+
+@pytest.mark.parametrize("content", [b"", b"not a recording\n"])
+def test_cli_calibrate_on_an_empty_or_garbage_file_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes
+) -> None:
+    from liqtui.cli import main
+
+    rec = tmp_path / "empty.jsonl"
+    rec.write_bytes(content)
+    assert main(["calibrate", "--replay", str(rec)]) == 1
+    err = capsys.readouterr().err
+    lines = content.count(b"\n")
+    skipped = f"({lines} line{'s' * (lines != 1)} skipped)"
+    assert err == f"liqtui: error: {rec}: no recognised liqtui recording lines {skipped}\n"

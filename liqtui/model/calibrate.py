@@ -912,7 +912,12 @@ def run_calibrate(settings: Settings, args: argparse.Namespace, out: IO[str] | N
             print(f"liqtui: error: {args.replay}: no such recording", file=sys.stderr)
             return 2
         source_name = str(args.replay)
-        ReplaySource(args.replay, speed=None).run_sync(cal)
+        replay = ReplaySource(args.replay, speed=None)
+        replay.run_sync(cal)
+        problem = replay.problem()
+        if problem is not None:  # an empty or garbage file: say so, as snapshot does
+            print(f"liqtui: error: {problem}", file=sys.stderr)
+            return 1
     symbols = list(args.symbol or engine.symbols())
     if not symbols:
         print("liqtui: no markets in the source", file=sys.stderr)
