@@ -154,7 +154,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         "--speed",
         type=_speed,
         metavar="N|max",
-        help=f"replay speed, {_allowed('replay.speed')} (default 1)",
+        help=f"replay speed, {_allowed('replay.speed')} (default 1); with --demo the "
+        f"simulator's speed, {_allowed('demo.speed')} (max: the top one)",
     )
     _add_ranged(p, "--seed", "demo.seed", "demo simulator seed", "default 0", metavar="N")
     p.add_argument(
@@ -341,6 +342,22 @@ def _make_engine(settings: Settings, args: argparse.Namespace) -> Engine:
     return engine_from_settings(settings, window_ms=args.window, preset=args.preset)
 
 
+def _demo_speed(settings: Settings, args: argparse.Namespace) -> float:
+    """The simulator's speed: --speed when given (a number in the demo's range; "max" is
+    the fastest it runs), else `[demo] speed`."""
+    if args.speed is None:
+        return float(settings.demo.speed)
+    from liqtui.config import RANGES
+
+    demo_range = RANGES["demo.speed"]
+    if args.speed.lower() == "max":  # a simulator has no end to run to: its top speed
+        return float(demo_range.hi)
+    try:
+        return float(demo_range.parse(args.speed))
+    except ValueError as exc:
+        raise _UsageError(f"--speed with --demo: {exc}") from None
+
+
 def _make_source(
     settings: Settings,
     args: argparse.Namespace,
@@ -358,7 +375,7 @@ def _make_source(
         return DemoSource(
             symbols,
             seed=seed,
-            speed=settings.demo.speed,
+            speed=_demo_speed(settings, args),
             warmup_ms=parse_duration(settings.demo.warmup),
             start_ms=DEMO_SNAPSHOT_START_MS if headless else None,
         )

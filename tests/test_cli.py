@@ -321,3 +321,37 @@ def test_tui_replay_speed_reaches_the_source(
     monkeypatch.setattr(LiqApp, "run", run)
     assert run_tui(load_settings(config), args) == 0
     assert speeds == [expected]
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"), [([], 2.0), (["--speed", "10"], 10.0), (["--speed", "max"], 1000.0)]
+)
+def test_demo_speed_comes_from_the_flag_or_the_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flags: list[str], expected: float
+) -> None:
+    """`liqtui --demo --speed N` runs the simulator at N× (it used to ignore the flag)."""
+    from liqtui.cli import build_parser, run_tui
+    from liqtui.config import load_settings
+    from liqtui.ui.app import LiqApp
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("LIQTUI_CONFIG", raising=False)
+    config = tmp_path / "c.toml"
+    config.write_text('[demo]\nspeed = 2.0\nwarmup = "1m"\n')
+    args = build_parser().parse_args(["--demo", "--config", str(config), *flags])
+    speeds: list[float] = []
+
+    def run(app: LiqApp, **_: object) -> None:  # the TUI as built, without a terminal
+        speeds.append(app.source.speed)  # type: ignore[union-attr]
+
+    monkeypatch.setattr(LiqApp, "run", run)
+    assert run_tui(load_settings(config), args) == 0
+    assert speeds == [expected]
+
+
+def test_demo_speed_out_of_the_demo_range_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    from liqtui.cli import main
+
+    assert main(["--demo", "--speed", "5000"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--speed with --demo" in err and "0.1 to 1000" in err
