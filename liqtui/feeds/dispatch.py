@@ -73,15 +73,15 @@ def deliver(
     applied = 0
     for raw in events:
         event = to_market_units(raw)  # 1000PEPE on Binance, kPEPE on Hyperliquid: PEPE units
-        # Finite but absurd values (a price of 1e25, a print of 1e200 USD) are bad data too.
-        problem = implausible(event)
-        if problem is None and event.time_ms > receive_ms + MAX_CLOCK_LEAD_MS:
+        if event.time_ms > receive_ms + MAX_CLOCK_LEAD_MS:
             event = replace(event, time_ms=receive_ms)  # a clock ahead: the data is still data
             health.retimed += 1
-        if problem is None and sink.apply(event) is not False:
+        # The engine is the one gate for finite but absurd values (a price of 1e25, a print of
+        # 1e200 USD); the reason is looked up only for an event it refused.
+        if sink.apply(event) is not False:
             applied += 1
             continue
-        why = problem or "open interest beyond the market's bounds"
+        why = implausible(event) or "open interest beyond the market's bounds"
         health.skipped += 1
         health.last_error = f"bad message: implausible {type(event).__name__}: {why}"[:200]
     if events and not applied:

@@ -181,17 +181,19 @@ class Calibrator:
     def feed(self, name: str) -> FeedHealth:
         return self.engine.feed(name)
 
-    def apply(self, event: MarketEvent) -> None:
+    def apply(self, event: MarketEvent) -> bool:
         # Observe the market before its first event: that event may be a print to score.
         model = self.engine.market(event.symbol)
         if model.observer is None and (self.symbols is None or event.symbol in self.symbols):
             model.observer = self
         duplicates = model.realized.duplicates
-        self.engine.apply(event)
+        if not self.engine.apply(event):
+            return False  # implausible: refused by the engine, counted by the feed
         if isinstance(event, Liquidation) and model.realized.duplicates == duplicates:
             self.prints_seen[(event.symbol, event.exchange)] += 1  # distinct prints only
         elif isinstance(event, OpenInterest):
             self.oi_seen.add((event.symbol, event.exchange))
+        return True
 
     def advance(self, now_ms: int) -> None:
         if self.first_ms is None:

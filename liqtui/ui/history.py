@@ -131,8 +131,8 @@ class HistorySink:
         self.symbols = symbols
         self._next_ms: int | None = None
 
-    def apply(self, event: MarketEvent) -> None:
-        self.engine.apply(event)
+    def apply(self, event: MarketEvent) -> bool:
+        return self.engine.apply(event)  # False: refused as implausible
 
     def feed(self, name: str) -> FeedHealth:
         return self.engine.feed(name)
