@@ -512,7 +512,7 @@ async def _render_svg(
     from liqtui.ui.run import start_options
 
     options = dataclasses.replace(start_options(settings, args), watchlist=(symbol,))
-    app = LiqApp(engine, None, **options.app_kwargs())  # type: ignore[arg-type]
+    app = LiqApp(engine, None, options)
     async with app.run_test(headless=True, size=(args.width, args.height)) as pilot:
         await pilot.pause()
         return app.export_screenshot(title=f"liqtui {symbol}")

@@ -17,13 +17,13 @@ from textual.command import CommandPalette
 
 from liqtui.config import ConfigError, Settings, load_settings
 from liqtui.events import Liquidation
+from liqtui.keys import BINDING_IDS, check_keymap
 from liqtui.ladder import compact_usd
 from liqtui.model.engine import Engine
 from liqtui.model.risk import NO_ESTIMATE, NO_PRICE, e_within
 from liqtui.snapshot import render_json
 from liqtui.ui.alerts import Alert, AlertMonitor, AlertRules, command_args, run_command
 from liqtui.ui.app import VIEWS, LiqApp
-from liqtui.ui.keymap import BINDING_IDS, check_keymap
 from liqtui.ui.options import AppOptions
 from liqtui.ui.risk import BANDS, risk_view
 from liqtui.ui.scale import absolute_legend, absolute_level, apply_scale
