@@ -31,6 +31,7 @@ from textual.binding import Binding, BindingType
 from textual.command import CommandListItem, CommandPalette, SimpleCommand, SimpleProvider
 from textual.containers import Vertical
 from textual.theme import BUILTIN_THEMES
+from textual.timer import Timer
 from textual.widget import AwaitMount
 from textual.widgets import ContentSwitcher, Footer
 from textual.worker import Worker, WorkerState
@@ -172,7 +173,7 @@ class LiqApp(App[None]):
         self._frame: _Frame | None = None  # what is on screen (frozen while paused)
         self._stdin_was_tty = _stdin_is_tty()
         self._ui_errors: set[str] = set()
-        self._tick_timer = None
+        self._tick_timer: Timer | None = None
 
     # -- widgets --------------------------------------------------------------------------------
     @property

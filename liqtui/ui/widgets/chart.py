@@ -61,7 +61,7 @@ def chart_series(
             series.append(
                 Series(f"open interest ({unit} USD)", x, tuple(o / div for o in ois), "text")
             )
-        key = ("price", snap.symbol, history.version, snap.price)
+        key: tuple[object, ...] = ("price", snap.symbol, history.version, snap.price)
         return key, series, f"{snap.symbol}: collecting price history…"
     # realized liquidations over time, from the realized log (the window's prints)
     model = engine.markets.get(snap.symbol)
