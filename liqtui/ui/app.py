@@ -20,19 +20,18 @@ import dataclasses
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.command import CommandListItem, CommandPalette, SimpleCommand, SimpleProvider
+from textual.command import SimpleCommand
 from textual.containers import Vertical
 from textual.theme import BUILTIN_THEMES
 from textual.timer import Timer
-from textual.widget import AwaitMount
 from textual.widgets import ContentSwitcher, Footer
 from textual.worker import Worker, WorkerState
 
@@ -43,7 +42,7 @@ from liqtui.ladder import LadderView
 from liqtui.model.density import FITTED, PRESETS, TIER_FILTERS
 from liqtui.model.engine import Engine, MarketSnapshot
 from liqtui.ui.alerts import Alert, AlertMonitor, CommandRunner
-from liqtui.ui.commands import Choice, LiqCommands, LiqPalette
+from liqtui.ui.commands import Choice, LiqCommands, PaletteApp
 from liqtui.ui.history import History, HistorySink
 from liqtui.ui.options import AppOptions
 from liqtui.ui.scale import SCALES
@@ -114,7 +113,7 @@ class _Frame:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-class LiqApp(App[None]):
+class LiqApp(PaletteApp):
     """Live liquidation views for a watchlist of markets."""
 
     CSS_PATH = "liqtui.tcss"
@@ -514,22 +513,6 @@ class LiqApp(App[None]):
     def offered_in_view(self, action: str) -> bool:
         """Whether the current view offers `action` (an action name without parameters)."""
         return action not in VIEW_ONLY_ACTIONS or action in VIEW_ACTIONS[self.view_name]
-
-    # Every palette of the app is a LiqPalette (safe to close in a key storm).
-    def action_command_palette(self) -> None:
-        if self.use_command_palette and not CommandPalette.is_open(self):
-            self.push_screen(LiqPalette(id="--command-palette"))
-
-    def search_commands(
-        self, commands: Sequence[CommandListItem], placeholder: str = "Search for commands…"
-    ) -> AwaitMount:
-        provider = SimpleProvider(self.screen, commands)
-        return self.push_screen(LiqPalette(providers=[provider], placeholder=placeholder))
-
-    def search_themes(self) -> None:
-        from textual.theme import ThemeProvider
-
-        self.push_screen(LiqPalette(providers=[ThemeProvider], placeholder="Search for themes…"))
 
     def setting_choices(self) -> list[Choice]:
         """What the palette can set directly: every value the keys cycle through."""
