@@ -304,7 +304,8 @@ def test_tui_replay_speed_reaches_the_source(
     """`liqtui --replay FILE --speed max` replays as fast as possible in the TUI (None), a
     number is that multiple of real time, and no flag means the config's speed (here "3").
     parse_speed's None ("max") used to read as "no flag" and fell back to the config."""
-    from liqtui.cli import build_parser, run_tui
+    from liqtui.cli import build_parser
+    from liqtui.commands.tui import main as run_tui
     from liqtui.config import load_settings
     from liqtui.ui.app import LiqApp
 
@@ -330,7 +331,8 @@ def test_demo_speed_comes_from_the_flag_or_the_config(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flags: list[str], expected: float
 ) -> None:
     """`liqtui --demo --speed N` runs the simulator at N× (it used to ignore the flag)."""
-    from liqtui.cli import build_parser, run_tui
+    from liqtui.cli import build_parser
+    from liqtui.commands.tui import main as run_tui
     from liqtui.config import load_settings
     from liqtui.ui.app import LiqApp
 
