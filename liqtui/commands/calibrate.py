@@ -247,12 +247,12 @@ def format_result(res: CalibrationResult, source: str) -> str:
             f"{_usd(res.model_c_all_exchanges_usd):>18}{_usd(res.naive_c_all_exchanges_usd):>16}"
         )
     if res.end_map:
-        m = res.end_map
+        end = res.end_map
         for side, where in (("long", "below"), ("short", "above")):
-            near = " / ".join(_usd(m[f"{side}_within_{x:g}"]) for x in END_MAP_DISTANCES)
+            near = " / ".join(_usd(end[f"{side}_within_{x:g}"]) for x in END_MAP_DISTANCES)
             lines.append(
-                f"E {side}s at the end ({res.preset}): {_usd(m[f'{side}_total'])}; within "
-                f"1/2/5/10% {where} {m['price']:,.0f}: {near}"
+                f"E {side}s at the end ({res.preset}): {_usd(end[f'{side}_total'])}; within "
+                f"1/2/5/10% {where} {end['price']:,.0f}: {near}"
             )
     if res.fit is not None:
         weights = " ".join(

@@ -31,7 +31,7 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -71,7 +71,9 @@ def rankdata(x: NDArray[np.float64]) -> NDArray[np.float64]:
     return ranks
 
 
-def spearman(a: Sequence[float], b: Sequence[float]) -> float | None:
+def spearman(
+    a: Sequence[float] | NDArray[np.float64], b: Sequence[float] | NDArray[np.float64]
+) -> float | None:
     """Spearman rank correlation (None with fewer than 3 points or a constant input)."""
     x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if x.size < 3:
@@ -104,7 +106,7 @@ def nnls(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
 # -- the collector ----------------------------------------------------------------------------
 
 
-def top_cells(cells: NDArray[np.int64], usd: NDArray[np.float64], share: float) -> set[int]:
+def top_cells(cells: NDArray[np.int64], usd: NDArray[Any], share: float) -> set[int]:
     """The cells among the top `share` of `cells` by notional (non-zero only)."""
     if cells.size == 0:
         return set()
