@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from liqtui.commands.common import DEMO_START_MS
 from liqtui.feeds.tiers import refresh_tiers
 from liqtui.model.calibrate import (
     DAY_MS,
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
     from liqtui.config import Settings
 
 MIN_PRINTS_TO_WRITE = 50
-DEMO_START_MS = 1_767_225_600_000  # 2026-01-01 UTC: the simulated time starts here
 
 
 @dataclass(frozen=True, slots=True)

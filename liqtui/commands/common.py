@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 EXIT_IOERR = 74  # sysexits' EX_IOERR: the recording could not be written
-DEMO_SNAPSHOT_START_MS = 1_767_225_600_000  # 2026-01-01 UTC: demo snapshots are reproducible
+DEMO_START_MS = 1_767_225_600_000  # 2026-01-01 UTC: headless demo runs are reproducible
 
 
 class UsageError(Exception):
@@ -141,7 +141,7 @@ def make_source(
             seed=seed,
             speed=demo_speed(settings, options.speed),
             warmup_ms=parse_duration(settings.demo.warmup),
-            start_ms=DEMO_SNAPSHOT_START_MS if headless else None,
+            start_ms=DEMO_START_MS if headless else None,
         )
     if options.replay is not None:
         from liqtui.feeds.replay import ReplaySource
