@@ -32,7 +32,7 @@ from recordings import T0, envelope, force_order, mark_price, write_recording
 
 from liqtui.cli import main
 from liqtui.events import Liquidation, MarkPrice
-from liqtui.feeds.base import FeedHealth
+from liqtui.health import FeedHealth
 from liqtui.model.engine import Engine, MarketSnapshot
 from liqtui.model.grid import PriceGrid
 from liqtui.model.risk import NO_ESTIMATE, NO_PRICE, e_within

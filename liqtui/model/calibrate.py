@@ -54,7 +54,7 @@ from liqtui.model.engine import Engine
 
 if TYPE_CHECKING:
     from liqtui.config import Settings
-    from liqtui.feeds.base import FeedHealth
+    from liqtui.health import FeedHealth
 
 HOUR_MS, DAY_MS = 3_600_000, 86_400_000
 MIN_PRINTS_TO_WRITE = 50

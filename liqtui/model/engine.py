@@ -22,7 +22,7 @@ from liqtui.events import (
     TradeFlow,
     implausible,
 )
-from liqtui.feeds.base import FeedHealth
+from liqtui.health import FeedHealth
 from liqtui.model.density import (
     EXCHANGE_INDEX,
     LONG,
