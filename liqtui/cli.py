@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from liqtui.feeds.live import LiveSource
     from liqtui.feeds.recording import Recorder
     from liqtui.feeds.replay import ReplaySource
-    from liqtui.ladder import LadderView
     from liqtui.model.engine import Engine
+    from liqtui.output.ladder import LadderView
 
 EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 EXIT_IOERR = 74  # sysexits' EX_IOERR: the recording could not be written
@@ -437,7 +437,7 @@ class _Printer:
     view (which prices the rows cover) stays put from one --every record to the next."""
 
     def __init__(self, settings: Settings, args: argparse.Namespace, *, colors: str | None) -> None:
-        from liqtui.snapshot import FOOTER_LINES, HEADER_LINES
+        from liqtui.output.render import FOOTER_LINES, HEADER_LINES
 
         self.settings = settings
         self.fmt: str = getattr(args, "format", "text")
@@ -448,8 +448,8 @@ class _Printer:
         self.views: dict[str, LadderView] = {}
         self.palette: dict[str, Style] | None = None
         if self.fmt == "ansi" and colors is not None:
-            from liqtui.snapshot import ansi_palette
             from liqtui.ui.run import start_options
+            from liqtui.ui.themes import ansi_palette
 
             # The TUI's theme; an unknown one: UnknownThemeError (a ConfigError: exit 2).
             options = start_options(settings, args)
@@ -460,7 +460,7 @@ class _Printer:
         self.truecolor = os.environ.get("COLORTERM", "").lower() in ("truecolor", "24bit")
 
     def _view(self, symbol: str) -> LadderView:
-        from liqtui.ladder import LadderView
+        from liqtui.output.ladder import LadderView
 
         view = self.views.get(symbol)
         if view is None:
@@ -469,7 +469,7 @@ class _Printer:
 
     def render(self, engine: Engine, symbols: list[str], *, stamp_ms: int | None = None) -> str:
         """All markets' frames; `stamp_ms`: start text/ansi with a timestamp line (--every)."""
-        from liqtui import snapshot as sn
+        from liqtui.output import snapshot as sn
 
         mark = self.settings.ladder.realized_mark_usd
         parts: list[str] = []
@@ -810,7 +810,7 @@ def run_snapshot(
 
     out = out or sys.stdout
     if getattr(args, "schema", False):
-        from liqtui.snapshot import schema_text
+        from liqtui.output.snapshot import schema_text
 
         out.write(schema_text())
         out.flush()

@@ -17,10 +17,10 @@ from textual.command import CommandPalette
 
 from liqtui.config import ConfigError, Settings, load_settings
 from liqtui.events import Liquidation
-from liqtui.ladder import compact_usd
 from liqtui.model.engine import Engine
 from liqtui.model.risk import NO_ESTIMATE, NO_PRICE, e_within
-from liqtui.snapshot import render_json
+from liqtui.output.ladder import compact_usd
+from liqtui.output.snapshot import render_json
 from liqtui.ui.alerts import Alert, AlertMonitor, AlertRules, command_args, run_command
 from liqtui.ui.app import VIEWS, LiqApp
 from liqtui.ui.keymap import BINDING_IDS, check_keymap
@@ -549,7 +549,7 @@ def test_absolute_scale_and_relative_percentiles(seeded_engine) -> None:
     assert absolute_level(1_000, 10_000_000) == 1
     assert absolute_level(0, 10_000_000) == 0
     assert absolute_legend(1e7).bounds == (1e3, 1e4, 1e5, 1e6)
-    from liqtui.ladder import LadderView
+    from liqtui.output.ladder import LadderView
 
     rows = LadderView().rows(seeded_engine.snapshot("BTC"), 20)
     scaled, legend = apply_scale(rows, "relative")

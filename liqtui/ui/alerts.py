@@ -25,9 +25,9 @@ import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from liqtui.ladder import compact_usd
 from liqtui.model.engine import MarketSnapshot
 from liqtui.model.risk import e_within
+from liqtui.output.ladder import compact_usd
 
 KINDS = ("realized", "dense-zone", "cascade")
 

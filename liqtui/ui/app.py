@@ -33,9 +33,10 @@ from textual.worker import Worker, WorkerState
 
 from liqtui.events import EXCHANGES
 from liqtui.feeds.base import Source
-from liqtui.ladder import LONG_MARK, SHORT_MARK, LadderRow, LadderView, compact_usd
 from liqtui.model.density import FITTED, PRESETS, TIER_FILTERS
 from liqtui.model.engine import Engine, MarketSnapshot
+from liqtui.output.ladder import LONG_MARK, SHORT_MARK, LadderRow, LadderView, compact_usd
+from liqtui.output.palette import DEFAULT_THEME, LIQ_VARIABLE_DEFAULTS
 from liqtui.ui.alerts import Alert, AlertMonitor, AlertRules, command_args, run_command
 from liqtui.ui.commands import Choice, LiqCommands, LiqPalette
 from liqtui.ui.history import Column, History, HistorySink, columns_from_model
@@ -43,7 +44,7 @@ from liqtui.ui.options import AppOptions, rules_from_settings
 from liqtui.ui.risk import RiskView, risk_view
 from liqtui.ui.scale import SCALES
 from liqtui.ui.screens.help import HelpScreen, help_entries
-from liqtui.ui.themes import DEFAULT_THEME, LIQ_VARIABLE_DEFAULTS, available_themes
+from liqtui.ui.themes import available_themes
 from liqtui.ui.widgets.cascade import CascadePanel
 from liqtui.ui.widgets.chart import CHART_MODES, ChartWidget, Series
 from liqtui.ui.widgets.exchanges import ExchangeData, ExchangeTable

@@ -1,4 +1,6 @@
-"""Theme files (themes/*.toml) → Textual `Theme`s, and the role → Rich `Style` palette.
+"""Theme files (themes/*.toml) → Textual `Theme`s, and the role → Rich `Style` palette (for the
+TUI's widgets and, through `ansi_palette`, for `liqtui snapshot --format ansi`). The palette's
+plain data (liq-* defaults, price-band roles) is `liqtui.output.palette`.
 
 A theme file holds the fields of `textual.theme.Theme` plus a [variables] table; liqtui's own
 semantic colors are the `liq-*` variables. Loading never raises: a file that cannot be used is
@@ -17,21 +19,13 @@ from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
 from liqtui.config import ConfigError
-from liqtui.ladder import LEVELS
-
-DEFAULT_THEME = "liqtui-dark"
-
-# liqtui's semantic colors; a theme that leaves some out gets these
-# (via App.get_theme_variable_defaults).
-LIQ_VARIABLE_DEFAULTS: dict[str, str] = {
-    "liq-long": "#26d07c",
-    "liq-short": "#ff4d6a",
-    "liq-heat-low": "#1b2430",
-    "liq-realized": "#ffd166",
-    "liq-price": "#4f9cf9",
-    "liq-stale": "#8b95a7",
-    "liq-warning": "#f5a623",
-}
+from liqtui.output.ladder import LEVELS
+from liqtui.output.palette import (
+    DEFAULT_THEME,
+    LIQ_VARIABLE_DEFAULTS,
+    PRICE_BAND,
+    PRICE_BAND_ROLES,
+)
 
 # The same values as themes/dark.toml, so liqtui looks right even when that file is broken/missing.
 BUILTIN_DARK = Theme(
@@ -63,20 +57,6 @@ _COLOR_FIELDS = (
     "surface",
     "panel",
     "boost",
-)
-
-
-PRICE_BAND = "@price"  # role suffix for cells of the current-price row
-PRICE_BAND_ROLES = (
-    "empty",
-    "axis",
-    "label",
-    "est-long",
-    "est-short",
-    "realized-long",
-    "realized-short",
-    "realized-long-big",
-    "realized-short-big",
 )
 
 
@@ -204,6 +184,26 @@ def pick_theme(themes: Mapping[str, Theme], name: str | None) -> Theme:
 
 
 # -- palette ------------------------------------------------------------------------------------
+
+
+def ansi_palette(
+    theme: str | None = None, user_themes_dir: Path | None = None, *, monochrome: bool = False
+) -> dict[str, Style]:
+    """The TUI's role → Style palette for a theme (shipped or user file; default liqtui-dark),
+    for `liqtui.output.snapshot.render_ansi`. Raises UnknownThemeError for a theme no file or
+    built-in provides.
+
+    No background is laid under the roles: the frame sits on the terminal's own background.
+    `monochrome`: attributes only (bold, dim, reverse), no color, as the TUI under NO_COLOR.
+    """
+    chosen = pick_theme(available_themes(user_themes_dir)[0], theme)
+    # The same merge as Textual's App.get_css_variables.
+    variables = {
+        **LIQ_VARIABLE_DEFAULTS,
+        **chosen.to_color_system().generate(),
+        **chosen.variables,
+    }
+    return build_palette(variables, monochrome=monochrome)
 
 
 def _color(variables: Mapping[str, str], name: str, fallback: str) -> Color:

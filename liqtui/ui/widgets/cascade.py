@@ -6,8 +6,8 @@ are redrawn. The wording says what these are: indicators and scenarios, not fore
 
 from __future__ import annotations
 
-from liqtui.ladder import LONG_MARK, SHORT_MARK, compact_usd
 from liqtui.model.risk import Scenario
+from liqtui.output.ladder import LONG_MARK, SHORT_MARK, compact_usd
 from liqtui.ui.risk import BANDS, RiskView
 from liqtui.ui.widgets.status import Part, Seg, TextLines
 

@@ -23,8 +23,8 @@ import numpy as np
 from textual.geometry import Region
 from textual.strip import Strip
 
-from liqtui.ladder import GLYPHS, LEVELS, LadderRow, LadderView, format_price, step_decimals
 from liqtui.model.engine import MarketSnapshot
+from liqtui.output.ladder import GLYPHS, LEVELS, LadderRow, LadderView, format_price, step_decimals
 from liqtui.ui.history import Column
 from liqtui.ui.scale import absolute_level
 from liqtui.ui.widgets.status import Seg, ThemedLines
@@ -282,6 +282,6 @@ class HeatmapWidget(ThemedLines):
 
 
 def _compact(v: float) -> str:
-    from liqtui.ladder import compact_usd
+    from liqtui.output.ladder import compact_usd
 
     return compact_usd(v)

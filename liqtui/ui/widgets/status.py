@@ -20,9 +20,9 @@ from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 
-from liqtui.ladder import LONG_MARK, SHORT_MARK, compact_usd, format_price
 from liqtui.model.engine import MarketSnapshot
-from liqtui.snapshot import format_age, format_duration, price_origin
+from liqtui.output.ladder import LONG_MARK, SHORT_MARK, compact_usd, format_price
+from liqtui.output.render import format_age, format_duration, price_origin
 from liqtui.ui.themes import build_palette
 
 Seg = tuple[str, str]  # (text, role)
