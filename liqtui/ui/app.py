@@ -41,11 +41,10 @@ from liqtui.ui.alerts import Alert, AlertMonitor, AlertRules, command_args, run_
 from liqtui.ui.commands import Choice, LiqCommands, LiqPalette
 from liqtui.ui.history import Column, History, HistorySink, columns_from_model
 from liqtui.ui.options import AppOptions, rules_from_settings
-from liqtui.ui.risk import RiskView, risk_view
 from liqtui.ui.scale import SCALES
 from liqtui.ui.screens.help import HelpScreen, help_entries
 from liqtui.ui.themes import available_themes
-from liqtui.ui.widgets.cascade import CascadePanel
+from liqtui.ui.widgets.cascade import CascadePanel, RiskView, risk_view
 from liqtui.ui.widgets.chart import CHART_MODES, ChartWidget, Series
 from liqtui.ui.widgets.exchanges import ExchangeData, ExchangeTable
 from liqtui.ui.widgets.heatmap import HeatmapWidget

@@ -1,18 +1,85 @@
 """The cascade-risk panel: cumulative E near the price, R_X, W_crit, scenarios, the detector.
 
+What it shows is the risk model's report (`liqtui.model.risk.risk_report`) for one snapshot,
+plus the realized notional of the last minute the app measures. Every figure comes from the
+model, so the panel, the alerts and `liqtui snapshot` agree: "E within X%" is
+`liqtui.model.risk.e_within`, nothing here recomputes it.
+
 A Line API text panel (`TextLines`): each line is fitted to the width and only changed lines
 are redrawn. The wording says what these are: indicators and scenarios, not forecasts.
 """
 
 from __future__ import annotations
 
-from liqtui.model.risk import Scenario
+from dataclasses import dataclass, field
+
+from liqtui.model.engine import MarketSnapshot
+from liqtui.model.risk import DISTANCES, RiskReport, Scenario, risk_report, w_level
 from liqtui.output.ladder import LONG_MARK, SHORT_MARK, compact_usd
-from liqtui.ui.risk import BANDS, RiskView
 from liqtui.ui.widgets.status import Part, Seg, TextLines
 
-W_TYPICAL, W_STRESSED = 0.29, 0.06
 CELL = 22  # a scenario cell: stops at, amplification, forced E
+
+
+@dataclass(frozen=True, slots=True)
+class RiskView:
+    symbol: str
+    price: float | None
+    cum_long: tuple[float, ...] | None  # E within each band below the price (None: see note)
+    cum_short: tuple[float, ...] | None  # E within each band above
+    r_long: tuple[float | None, ...] | None = None  # R_X per band (None: no depth)
+    r_short: tuple[float | None, ...] | None = None
+    w_crit_long: float | None = None
+    w_crit_short: float | None = None
+    w_crit_shock: float | None = None
+    scenarios: tuple[Scenario, ...] = ()
+    detector_state: str = "quiet"  # quiet / firing
+    detector_reasons: tuple[str, ...] = ()
+    realized_last_min_usd: float = 0.0
+    move_15m: float | None = None
+    calibrated: bool | None = None
+    scale: float | None = None
+    within_reason: str | None = None  # why cum_long / cum_short are None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def firing(self) -> bool:
+        return self.detector_state == "firing"
+
+
+def risk_view(snap: MarketSnapshot, *, realized_last_min_usd: float = 0.0) -> RiskView:
+    """Everything the panel shows for one snapshot."""
+    return view_of(risk_report(snap, distances=DISTANCES), realized_last_min_usd)
+
+
+def view_of(report: RiskReport, realized_last_min_usd: float = 0.0) -> RiskView:
+    """The panel's fields from a risk report."""
+    ew = report.e_within
+    det = report.detector
+    r_x = {side: tuple(per.get(x) for x in DISTANCES) for side, per in report.r_x.items() if per}
+    return RiskView(
+        symbol=report.symbol,
+        price=report.price,
+        cum_long=ew.long_usd,
+        cum_short=ew.short_usd,
+        r_long=r_x.get("long"),
+        r_short=r_x.get("short"),
+        w_crit_long=report.w_crit.get("long"),
+        w_crit_short=report.w_crit.get("short"),
+        w_crit_shock=report.w_crit_shock,
+        scenarios=report.scenarios,
+        detector_state="firing" if det is not None and det.firing else "quiet",
+        detector_reasons=det.reasons if det is not None else (),
+        realized_last_min_usd=realized_last_min_usd,
+        move_15m=det.move_15m if det is not None else None,
+        calibrated=report.calibrated,
+        scale=report.rho if report.calibrated else None,
+        within_reason=ew.reason,
+        notes=report.notes,
+    )
+
+
+# -- the panel's lines ------------------------------------------------------------------------
 
 
 def scenario_header(view: RiskView) -> list[list[Part]]:
@@ -29,14 +96,12 @@ def _pct(x: float) -> str:
     return f"{x * 100:g}%"
 
 
+_W_ROLES = {"low": "good", "elevated": "amber", "high": "bad"}
+
+
 def _w_role(w: float | None) -> str:
-    if w is None:
-        return "muted"
-    if w < W_STRESSED:
-        return "good"
-    if w <= W_TYPICAL:
-        return "amber"
-    return "bad"
+    """W_crit's color by its level (`liqtui.model.risk.w_level`)."""
+    return _W_ROLES.get(w_level(w) or "", "muted")
 
 
 def _row(label: str, role: str, values: list[str], width: int = 8) -> list[Part]:
@@ -57,10 +122,10 @@ def cascade_lines(view: RiskView | None) -> list[list[Part]]:
     if view.price is None:
         lines.append([Part.of(f"waiting for data for {view.symbol}…", "message", 10)])
         return lines
-    lines.append(_row("E within", "label", [_pct(b) for b in BANDS]))
+    lines.append(_row("E within", "label", [_pct(b) for b in DISTANCES]))
 
     def usd(values: tuple[float, ...] | None) -> list[str]:
-        return ["—"] * len(BANDS) if values is None else [compact_usd(v) for v in values]
+        return ["—"] * len(DISTANCES) if values is None else [compact_usd(v) for v in values]
 
     lines.append(_row(f"{LONG_MARK} longs", "long", usd(view.cum_long)))
     lines.append(_row(f"{SHORT_MARK} shorts", "short", usd(view.cum_short)))
@@ -68,7 +133,7 @@ def cascade_lines(view: RiskView | None) -> list[list[Part]]:
     if has_depth:
 
         def fmt(vals: tuple[float | None, ...] | None) -> list[str]:
-            return ["—" if v is None else f"{v:.3g}" for v in (vals or (None,) * len(BANDS))]
+            return ["—" if v is None else f"{v:.3g}" for v in (vals or (None,) * len(DISTANCES))]
 
         lines.append(_row(f"R_X {LONG_MARK} bid", "long", fmt(view.r_long)))
         lines.append(_row(f"R_X {SHORT_MARK} ask", "short", fmt(view.r_short)))

@@ -21,6 +21,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from liqtui.model.engine import MarketSnapshot
+from liqtui.model.risk import calibration
 from liqtui.output.ladder import LONG_MARK, SHORT_MARK, compact_usd, format_price
 from liqtui.output.render import format_age, format_duration, price_origin
 from liqtui.ui.themes import build_palette
@@ -415,11 +416,8 @@ def status_parts(
     problem = feed_problem(snap)
     if problem is not None:
         second.append(problem)
-    calibrated = getattr(snap, "calibrated", None)
-    rho = getattr(snap, "scale", None)
-    scale_label = (
-        f" calibrated ρ={rho:.3g}" if calibrated and isinstance(rho, int | float) else " relative"
-    )
+    calibrated, rho = calibration(snap)
+    scale_label = f" calibrated ρ={rho:.3g}" if calibrated and rho is not None else " relative"
     if snap.has_estimate:
         el = float(snap.estimated_long.sum())
         es = float(snap.estimated_short.sum())
