@@ -253,13 +253,22 @@ def build_palette(
     success = _color(v, "success", "#3ddc84")
     ansi = monochrome or any(c.ansi is not None for c in (background, foreground, long_c, short_c))
 
-    def style(fg: Color | None = None, bg: Color | None = None, **kw: bool) -> Style:
+    def style(
+        fg: Color | None = None,
+        bg: Color | None = None,
+        *,
+        bold: bool | None = None,
+        dim: bool | None = None,
+        reverse: bool | None = None,
+    ) -> Style:
         if monochrome:
-            return Style(**kw)
+            return Style(bold=bold, dim=dim, reverse=reverse)
         return Style(
             color=fg.rich_color if fg is not None else None,
             bgcolor=bg.rich_color if bg is not None else None,
-            **kw,
+            bold=bold,
+            dim=dim,
+            reverse=reverse,
         )
 
     if ansi:

@@ -150,8 +150,8 @@ def cascade_lines(view: RiskView | None) -> list[list[Part]]:
             ]
         )
     if view.w_crit_long is not None or view.w_crit_short is not None:
-        shock = f" (shock {_pct(view.w_crit_shock)})" if view.w_crit_shock else ""
-        segs: list[Seg] = [(f"W_crit{shock} ", "label")]
+        at = f" (shock {_pct(view.w_crit_shock)})" if view.w_crit_shock else ""
+        segs: list[Seg] = [(f"W_crit{at} ", "label")]
         for mark, w in ((LONG_MARK, view.w_crit_long), (SHORT_MARK, view.w_crit_short)):
             segs.append((f"{mark}", "long" if mark == LONG_MARK else "short"))
             segs.append((("—" if w is None else f"{w:.3f}") + " ", _w_role(w)))
@@ -169,26 +169,7 @@ def cascade_lines(view: RiskView | None) -> list[list[Part]]:
     lines.append([Part(tuple(det), 9)])
     if view.scenarios:
         lines.extend(scenario_header(view))
-        by_shock: dict[float, dict[str, Scenario]] = {}
-        for sc in view.scenarios:
-            by_shock.setdefault(sc.shock, {})[sc.regime] = sc
-        regimes = list(dict.fromkeys(sc.regime for sc in view.scenarios))
-        for shock, cells in by_shock.items():
-            segs: list[Seg] = [
-                (f"{shock * 100:+.1f}%".ljust(7), "short" if shock > 0 else "long"),
-            ]
-            for regime in regimes:
-                sc = cells.get(regime)
-                if sc is None:
-                    segs.append((" " * CELL, "empty"))
-                elif sc.runaway or sc.stop is None:
-                    segs.append((f"{'RUNAWAY':>7}{'':>6} {compact_usd(sc.forced_usd):>6}  ", "bad"))
-                else:
-                    amp = f"×{sc.amplification:.1f}" if sc.amplification is not None else ""
-                    role = "amber" if (sc.amplification or 1.0) >= 1.5 else "text"
-                    cell = f"{sc.stop * 100:+6.1f}%{amp:>6} {compact_usd(sc.forced_usd):>6}  "
-                    segs.append((cell, role))
-            lines.append([Part(tuple(segs), 8)])
+        lines.extend(scenario_lines(view.scenarios))
     if view.calibrated is not None or view.scale is not None:
         cal = "calibrated" if view.calibrated else "uncalibrated (relative)"
         rho = f" ρ={view.scale:.3g}" if view.scale is not None else ""
@@ -196,6 +177,33 @@ def cascade_lines(view: RiskView | None) -> list[list[Part]]:
     for note in view.notes:
         if note != view.within_reason:  # already said on the R_X line
             lines.append([Part.of(note, "warning", 5)])
+    return lines
+
+
+def scenario_lines(scenarios: tuple[Scenario, ...]) -> list[list[Part]]:
+    """One line per shock: where the price stops, the amplification and the forced E under
+    each book regime (RUNAWAY when the cascade reaches the map's edge)."""
+    by_shock: dict[float, dict[str, Scenario]] = {}
+    for sc in scenarios:
+        by_shock.setdefault(sc.shock, {})[sc.regime] = sc
+    regimes = list(dict.fromkeys(sc.regime for sc in scenarios))
+    lines: list[list[Part]] = []
+    for shock, cells in by_shock.items():
+        segs: list[Seg] = [
+            (f"{shock * 100:+.1f}%".ljust(7), "short" if shock > 0 else "long"),
+        ]
+        for regime in regimes:
+            cell = cells.get(regime)
+            if cell is None:
+                segs.append((" " * CELL, "empty"))
+            elif cell.runaway or cell.stop is None:
+                segs.append((f"{'RUNAWAY':>7}{'':>6} {compact_usd(cell.forced_usd):>6}  ", "bad"))
+            else:
+                amp = f"×{cell.amplification:.1f}" if cell.amplification is not None else ""
+                role = "amber" if (cell.amplification or 1.0) >= 1.5 else "text"
+                forced = compact_usd(cell.forced_usd)
+                segs.append((f"{cell.stop * 100:+6.1f}%{amp:>6} {forced:>6}  ", role))
+        lines.append([Part(tuple(segs), 8)])
     return lines
 
 
