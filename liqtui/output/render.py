@@ -87,11 +87,16 @@ def format_age(ms: int) -> str:
     return f"{s // 86_400}d{s % 86_400 // 3600:02d}h"
 
 
+def price_decimals(price: float) -> int:
+    """Decimals that show a price with six significant digits (0 to 8)."""
+    return max(0, min(8, 5 - math.floor(math.log10(price))))
+
+
 def price_text(snap: MarketSnapshot) -> str:
     """The price with its source and age; a stale one says STALE first."""
     if snap.price is None:
         return "price —"
-    decimals = max(0, min(8, 5 - math.floor(math.log10(snap.price))))
+    decimals = price_decimals(snap.price)
     age = format_age(snap.price_age_ms or 0)
     if snap.price_stale:
         return f"{format_price(snap.price, decimals)} STALE {age} ({price_origin(snap)})"

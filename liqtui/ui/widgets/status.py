@@ -9,7 +9,6 @@ lines.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +22,7 @@ from textual.widget import Widget
 from liqtui.model.engine import MarketSnapshot
 from liqtui.model.risk import calibration
 from liqtui.output.ladder import LONG_MARK, SHORT_MARK, compact_usd, format_price
-from liqtui.output.render import format_age, format_duration, price_origin
+from liqtui.output.render import format_age, format_duration, price_decimals, price_origin
 from liqtui.ui.themes import build_palette
 
 Seg = tuple[str, str]  # (text, role)
@@ -225,8 +224,7 @@ def _price(snap: MarketSnapshot) -> list[Part]:
     """The price, and where and when it was observed; a stale price is dimmed and badged."""
     if snap.price is None:
         return [Part.of("price —", "muted", 9)]
-    decimals = max(0, min(8, 5 - math.floor(math.log10(snap.price))))
-    text = format_price(snap.price, decimals)
+    text = format_price(snap.price, price_decimals(snap.price))
     age = format_age(snap.price_age_ms or 0)
     if snap.price_stale:
         return [
