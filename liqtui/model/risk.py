@@ -567,7 +567,7 @@ def risk_report(
     """Cascade-risk indicators and scenarios for one snapshot (risk, not a forecast)."""
     calibrated, scale = calibration(snap)
     rho = float(scale) if calibrated and scale else 1.0
-    label = f"calibrated ρ={rho:.3g}" if calibrated and scale else "relative"
+    label = snap.scale_label
     notes: list[str] = []
     if not (calibrated and scale):
         notes.append("E is uncalibrated: ρ = 1 assumed, USD figures are relative")

@@ -20,7 +20,6 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from liqtui.model.engine import MarketSnapshot
-from liqtui.model.risk import calibration
 from liqtui.output.ladder import LONG_MARK, SHORT_MARK, compact_usd, format_price
 from liqtui.output.render import format_age, format_duration, price_decimals, price_origin
 from liqtui.ui.themes import build_palette
@@ -414,8 +413,6 @@ def status_parts(
     problem = feed_problem(snap)
     if problem is not None:
         second.append(problem)
-    calibrated, rho = calibration(snap)
-    scale_label = f" calibrated ρ={rho:.3g}" if calibrated and rho is not None else " relative"
     if snap.has_estimate:
         el = float(snap.estimated_long.sum())
         es = float(snap.estimated_short.sum())
@@ -425,7 +422,7 @@ def status_parts(
             (" ", "empty"),
             (f"{SHORT_MARK}{compact_usd(es)}", "short"),
         )
-        second.append(Part((*e_segs, (scale_label, "muted")), 7, e_segs))
+        second.append(Part((*e_segs, (f" {snap.scale_label}", "muted")), 7, e_segs))
     else:
         second.append(Part.of("E none yet", "muted", 7, short="E —"))
     skipped = snap.skipped_messages
