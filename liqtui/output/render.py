@@ -17,6 +17,7 @@ from liqtui.model.engine import MarketSnapshot
 from liqtui.output.ladder import (
     LONG_MARK,
     SHORT_MARK,
+    LadderRow,
     LadderView,
     RowLayout,
     Segment,
@@ -178,6 +179,11 @@ def _feed_segments(snap: MarketSnapshot) -> list[Segment]:
     return segs
 
 
+def visible_rows(snap: MarketSnapshot, n_rows: int, view: LadderView | None) -> list[LadderRow]:
+    """The ladder rows a frame, the JSON and the CSV show (none without a map or a price)."""
+    return (view or LadderView()).rows(snap, n_rows) if snap.grid and snap.price else []
+
+
 def build_frame(
     snap: MarketSnapshot,
     *,
@@ -191,7 +197,7 @@ def build_frame(
     width = max(width, 20)
     lines = [crop_segments(segs, width) for segs in _summary_segments(snap, width)]
     n_rows = max(height - HEADER_LINES - FOOTER_LINES, 1)
-    rows = (view or LadderView()).rows(snap, n_rows) if snap.grid and snap.price else []
+    rows = visible_rows(snap, n_rows, view)
     if not rows:
         lines.append([("no data for this market in the window", "message")])
         lines.append(crop_segments(_feed_segments(snap), width))

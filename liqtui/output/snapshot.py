@@ -25,7 +25,7 @@ from liqtui.model.engine import MarketSnapshot
 from liqtui.model.risk import DISTANCES, calibration, e_within
 from liqtui.output.ladder import LadderRow, LadderView
 from liqtui.output.palette import PRICE_BAND, PRICE_BAND_ROLES
-from liqtui.output.render import build_frame, iso_time, segments_text
+from liqtui.output.render import build_frame, iso_time, segments_text, visible_rows
 
 if TYPE_CHECKING:
     from rich.color import ColorSystem
@@ -236,10 +236,6 @@ def _level_json(row: LadderRow) -> dict[str, object]:
     }
 
 
-def _ladder(snap: MarketSnapshot, rows: int, view: LadderView | None) -> list[LadderRow]:
-    return (view or LadderView()).rows(snap, rows) if snap.grid and snap.price else []
-
-
 def snapshot_dict(
     snap: MarketSnapshot,
     *,
@@ -249,7 +245,7 @@ def snapshot_dict(
 ) -> dict[str, object]:
     """The JSON document: the same rows the text ladder shows, highest price first.
     Its shape is `liqtui/schema/snapshot.schema.json`."""
-    ladder = _ladder(snap, rows, view)
+    ladder = visible_rows(snap, rows, view)
     return {
         "schema_version": SCHEMA_VERSION,
         "liqtui_version": __version__,
@@ -351,7 +347,7 @@ def render_csv(
     writer = csv.writer(buf, lineterminator="\n")
     if header:
         writer.writerow(CSV_COLUMNS)
-    for r in _ladder(snap, rows, view):
+    for r in visible_rows(snap, rows, view):
         level = _level_json(r)
         values = {**level, "symbol": snap.symbol, "as_of": snap.as_of_ms, "price": snap.price}
         values["price_row"] = int(r.is_price_row)
