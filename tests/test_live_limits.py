@@ -35,7 +35,7 @@ from liqtui.feeds.live import CONNECT_SPACING_S, LiveSource
 from liqtui.feeds.plan import RateLimit
 from liqtui.markets import exchange_symbol
 from liqtui.model.engine import Engine
-from liqtui.snapshot import snapshot_dict
+from liqtui.output.snapshot import snapshot_dict
 from liqtui.ui.widgets.status import fit_line, status_parts
 
 T0 = int(time.time() * 1000) - 60_000

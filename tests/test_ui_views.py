@@ -25,18 +25,17 @@ from liqtui.keys import (
     VIEW_ACTIONS,
     check_keymap,
 )
-from liqtui.ladder import compact_usd
 from liqtui.model.engine import Engine
-from liqtui.model.risk import NO_ESTIMATE, NO_PRICE, e_within
-from liqtui.snapshot import render_json
+from liqtui.model.risk import DISTANCES, NO_ESTIMATE, NO_PRICE, e_within
+from liqtui.output.ladder import compact_usd
+from liqtui.output.snapshot import render_json
 from liqtui.ui.alerts import Alert, AlertMonitor, AlertRules, command_args, run_command
 from liqtui.ui.app import VIEWS, LiqApp
 from liqtui.ui.options import AppOptions
-from liqtui.ui.risk import BANDS, risk_view
 from liqtui.ui.scale import absolute_legend, absolute_level, apply_scale
 from liqtui.ui.screens.help import HelpScreen
 from liqtui.ui.terminal import ANSI_THEME, apply_color_setup, color_setup
-from liqtui.ui.widgets.cascade import cascade_lines
+from liqtui.ui.widgets.cascade import cascade_lines, risk_view
 from liqtui.ui.widgets.status import fit_line
 
 
@@ -432,11 +431,11 @@ async def test_cascade_panel_and_json_report_the_same_e_within() -> None:
         engine_snap = app.engine.snapshot("BTC")
     doc = json.loads(render_json(engine_snap))
     bands = doc["risk"]["bands"]
-    assert [b["distance_pct"] for b in bands] == [x * 100 for x in BANDS]
+    assert [b["distance_pct"] for b in bands] == [x * 100 for x in DISTANCES]
     assert [b["long_usd_below"] for b in bands] == [round(v, 2) for v in view.cum_long]
     assert [b["short_usd_above"] for b in bands] == [round(v, 2) for v in view.cum_short]
     assert max(view.cum_long) > 0 and max(view.cum_short) > 0  # the demo has E on both sides
-    within = e_within(engine_snap, BANDS)
+    within = e_within(engine_snap, DISTANCES)
     assert (view.cum_long, view.cum_short) == (within.long_usd, within.short_usd)
     # What the panel prints is those figures.
     longs = next(line for line in panel if line.startswith("▼ longs"))
@@ -568,7 +567,7 @@ def test_absolute_scale_and_relative_percentiles(seeded_engine) -> None:
     assert absolute_level(1_000, 10_000_000) == 1
     assert absolute_level(0, 10_000_000) == 0
     assert absolute_legend(1e7).bounds == (1e3, 1e4, 1e5, 1e6)
-    from liqtui.ladder import LadderView
+    from liqtui.output.ladder import LadderView
 
     rows = LadderView().rows(seeded_engine.snapshot("BTC"), 20)
     scaled, legend = apply_scale(rows, "relative")

@@ -42,8 +42,8 @@ if TYPE_CHECKING:
     from liqtui.feeds.demo import DemoSource
     from liqtui.feeds.live import LiveSource
     from liqtui.feeds.recording import Recorder
-    from liqtui.ladder import LadderView
     from liqtui.model.engine import Engine
+    from liqtui.output.ladder import LadderView
 
 GIVE_UP_AFTER = 3  # failed connection attempts in a row: a snapshot stops waiting for a feed
 
@@ -92,7 +92,7 @@ def run(options: SnapshotOptions, settings: Settings, *, out: IO[str] | None = N
 
     out = out or sys.stdout
     if options.schema:
-        from liqtui.snapshot import schema_text
+        from liqtui.output.snapshot import schema_text
 
         out.write(schema_text())
         out.flush()
@@ -199,7 +199,7 @@ class Printer:
     view (which prices the rows cover) stays put from one --every record to the next."""
 
     def __init__(self, settings: Settings, options: SnapshotOptions, *, colors: str | None) -> None:
-        from liqtui.snapshot import FOOTER_LINES, HEADER_LINES
+        from liqtui.output.render import FOOTER_LINES, HEADER_LINES
 
         self.settings = settings
         self.fmt: str = options.format or "text"
@@ -211,7 +211,7 @@ class Printer:
         self.palette: dict[str, Style] | None = None
         if self.fmt == "ansi" and colors is not None:
             from liqtui.commands.tui import start_options
-            from liqtui.snapshot import ansi_palette
+            from liqtui.ui.themes import ansi_palette
 
             # The TUI's theme; an unknown one: UnknownThemeError (a ConfigError: exit 2).
             app_options = start_options(settings, options.screen)
@@ -222,7 +222,7 @@ class Printer:
         self.truecolor = os.environ.get("COLORTERM", "").lower() in ("truecolor", "24bit")
 
     def _view(self, symbol: str) -> LadderView:
-        from liqtui.ladder import LadderView
+        from liqtui.output.ladder import LadderView
 
         view = self.views.get(symbol)
         if view is None:
@@ -231,12 +231,13 @@ class Printer:
 
     def render(self, engine: Engine, symbols: list[str], *, stamp_ms: int | None = None) -> str:
         """All markets' frames; `stamp_ms`: start text/ansi with a timestamp line (--every)."""
-        from liqtui import snapshot as sn
+        from liqtui.output import snapshot as sn
+        from liqtui.output.render import iso_time
 
         mark = self.settings.ladder.realized_mark_usd
         parts: list[str] = []
         if stamp_ms is not None and self.fmt in ("text", "ansi"):
-            parts.append(f"# {sn.iso_time(stamp_ms)}\n")
+            parts.append(f"# {iso_time(stamp_ms)}\n")
         for i, symbol in enumerate(symbols):
             snap = engine.snapshot(symbol)
             view = self._view(symbol)

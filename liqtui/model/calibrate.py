@@ -47,7 +47,7 @@ from liqtui.model.density import (
 from liqtui.model.engine import Engine
 
 if TYPE_CHECKING:
-    from liqtui.feeds.base import FeedHealth
+    from liqtui.health import FeedHealth
 
 HOUR_MS, DAY_MS = 3_600_000, 86_400_000
 END_MAP_DISTANCES = (0.01, 0.02, 0.05, 0.10)  # E within these of the price at the end

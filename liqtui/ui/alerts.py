@@ -26,10 +26,10 @@ import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from liqtui.ladder import compact_usd
 from liqtui.model.engine import Engine, MarketSnapshot
 from liqtui.model.risk import e_within
-from liqtui.ui.risk import risk_view
+from liqtui.output.ladder import compact_usd
+from liqtui.ui.widgets.cascade import risk_view
 
 KINDS = ("realized", "dense-zone", "cascade")
 

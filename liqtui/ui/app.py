@@ -38,16 +38,21 @@ from textual.worker import Worker, WorkerState
 from liqtui.events import EXCHANGES
 from liqtui.feeds.base import Source
 from liqtui.keys import ACTION_GROUPS, KEYS, VIEW_ACTIONS, VIEW_ONLY_ACTIONS, VIEWS, Key
-from liqtui.ladder import LadderView
 from liqtui.model.density import FITTED, PRESETS, TIER_FILTERS
 from liqtui.model.engine import Engine, MarketSnapshot
-from liqtui.ui.alerts import Alert, AlertMonitor, CommandRunner
+from liqtui.output.ladder import LadderView
+from liqtui.output.palette import DEFAULT_THEME, LIQ_VARIABLE_DEFAULTS
+from liqtui.ui.alerts import (
+    Alert,
+    AlertMonitor,
+    CommandRunner,
+)
 from liqtui.ui.commands import Choice, LiqCommands, PaletteApp
 from liqtui.ui.history import History, HistorySink
 from liqtui.ui.options import AppOptions
 from liqtui.ui.scale import SCALES
 from liqtui.ui.screens.help import HelpScreen, help_entries
-from liqtui.ui.themes import DEFAULT_THEME, LIQ_VARIABLE_DEFAULTS, available_themes
+from liqtui.ui.themes import available_themes
 from liqtui.ui.widgets.axis import PriceAxisView
 from liqtui.ui.widgets.cascade import CascadePanel, cascade_view
 from liqtui.ui.widgets.chart import CHART_MODES, CHART_TITLES, ChartWidget, chart_series

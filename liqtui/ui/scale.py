@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from liqtui.ladder import GLYPHS, LEVELS, LadderRow, compact_usd
 from liqtui.model.engine import MarketSnapshot
+from liqtui.output.ladder import GLYPHS, LEVELS, LadderRow, compact_usd
 
 SCALES = ("relative", "absolute")
 

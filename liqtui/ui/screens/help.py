@@ -16,7 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from liqtui.keys import ACTION_GROUPS, GROUP_ORDER
-from liqtui.ladder import LONG_MARK, SHORT_MARK
+from liqtui.output.ladder import LONG_MARK, SHORT_MARK
 
 LEGEND = (
     f"E = estimated liquidation levels (model; relative until calibrated); R = realized "

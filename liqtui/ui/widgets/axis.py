@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from liqtui.ladder import LadderRow, LadderView
 from liqtui.model.engine import MarketSnapshot
+from liqtui.output.ladder import LadderRow, LadderView
 from liqtui.ui.widgets.status import ThemedLines
 
 ZOOM_STEP = 1.5

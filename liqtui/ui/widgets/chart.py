@@ -19,8 +19,8 @@ from textual.geometry import Region
 from textual.strip import Strip
 
 from liqtui.events import EXCHANGES
-from liqtui.ladder import LONG_MARK, SHORT_MARK
 from liqtui.model.engine import Engine, MarketSnapshot
+from liqtui.output.ladder import LONG_MARK, SHORT_MARK
 from liqtui.ui.history import History
 from liqtui.ui.widgets.status import Seg, ThemedLines
 

@@ -17,7 +17,8 @@ from textual.geometry import Region
 from textual.strip import Strip
 
 from liqtui.events import EXCHANGES
-from liqtui.ladder import (
+from liqtui.model.engine import Engine, MarketSnapshot
+from liqtui.output.ladder import (
     LONG_MARK,
     PRICE_MARK,
     SHORT_MARK,
@@ -27,7 +28,6 @@ from liqtui.ladder import (
     format_price,
     step_decimals,
 )
-from liqtui.model.engine import Engine, MarketSnapshot
 from liqtui.ui.scale import percentile_level
 from liqtui.ui.widgets.axis import PriceAxisView
 from liqtui.ui.widgets.status import Seg

@@ -23,8 +23,8 @@ import numpy as np
 from textual.geometry import Region
 from textual.strip import Strip
 
-from liqtui.ladder import GLYPHS, LEVELS, format_price, step_decimals
 from liqtui.model.engine import Engine, MarketSnapshot
+from liqtui.output.ladder import GLYPHS, LEVELS, format_price, step_decimals
 from liqtui.ui.history import Column, History, columns_from_model
 from liqtui.ui.scale import absolute_level
 from liqtui.ui.widgets.axis import PriceAxisView
@@ -314,6 +314,6 @@ class HeatmapWidget(PriceAxisView):
 
 
 def _compact(v: float) -> str:
-    from liqtui.ladder import compact_usd
+    from liqtui.output.ladder import compact_usd
 
     return compact_usd(v)

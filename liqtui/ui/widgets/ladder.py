@@ -14,7 +14,8 @@ import math
 from textual.geometry import Region
 from textual.strip import Strip
 
-from liqtui.ladder import (
+from liqtui.model.engine import MarketSnapshot
+from liqtui.output.ladder import (
     LONG_MARK,
     SHORT_MARK,
     LadderView,
@@ -25,9 +26,8 @@ from liqtui.ladder import (
     row_segments,
     step_decimals,
 )
-from liqtui.model.engine import MarketSnapshot
+from liqtui.output.palette import PRICE_BAND, PRICE_BAND_ROLES
 from liqtui.ui.scale import Legend, Readout, apply_scale, cumulative_to
-from liqtui.ui.themes import PRICE_BAND, PRICE_BAND_ROLES
 from liqtui.ui.widgets.axis import PriceAxisView
 from liqtui.ui.widgets.status import Part, Seg, TextLines
 
