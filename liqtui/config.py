@@ -15,11 +15,11 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from liqtui.events import EXCHANGES
 from liqtui.markets import SymbolError, market_key
-from liqtui.model.presets import (
+from liqtui.presets import (
     FITTED,
     LEVERAGE_TIERS,
     OI_DECREASE_RULES,
@@ -27,9 +27,6 @@ from liqtui.model.presets import (
     TIER_FILTERS,
 )
 from liqtui.resources import data_path
-
-if TYPE_CHECKING:
-    from liqtui.model.density import ModelParams
 
 
 class ConfigError(Exception):
@@ -298,25 +295,6 @@ class Settings:
     keys: dict[str, str] = field(default_factory=dict)  # binding id → keys ([keys])
     exchanges: dict[str, Endpoint] = field(default_factory=lambda: dict(DEFAULT_ENDPOINTS))
     files: tuple[str, ...] = ()  # the files these settings came from, lowest precedence first
-
-    def model_params(self, window_ms: int | None = None) -> ModelParams:
-        from liqtui.model.density import ModelParams  # numpy: not needed to read settings
-
-        m = self.model
-        return ModelParams(
-            bin_pct=m.bin_pct,
-            span_pct=m.span_pct,
-            step_ms=parse_duration(m.step),
-            half_life_ms=0 if m.half_life == "auto" else parse_duration(m.half_life),
-            imbalance_k=m.imbalance_k,
-            funding_tilt=m.funding_tilt,
-            entry_points=m.entry_points,
-            oi_decrease=m.oi_decrease,
-            window_ms=window_ms or parse_duration(m.window),
-            history_rows=m.history_rows,
-            history_bin_pct=m.history_bin_pct,
-            position_usd=m.position_usd,
-        )
 
     def tiers_path(self) -> Path:
         """The refreshed tier tables (liqtui calibrate --refresh-tiers write them)."""
