@@ -32,7 +32,7 @@ def _no_user_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_shipped_config_documents_every_option_with_the_code_defaults() -> None:
     shipped = tomllib.loads(data_path("config.toml").read_text())
     defaults = Settings()
-    for section in ("general", "model", "ladder", "replay", "demo", "feeds"):
+    for section in SECTIONS:
         fields = {f.name for f in msgspec.structs.fields(getattr(defaults, section))}
         assert set(shipped[section]) == fields, section
         for key, value in shipped[section].items():
