@@ -275,7 +275,7 @@ class Model(_Table, frozen=True):
     window: Annotated[str, _duration("1m", "36500d")] = "24h"
     bin_pct: Annotated[float, _range(0.0001, 0.01)] = 0.0005
     span_pct: Annotated[float, _range(0.05, 0.9)] = 0.35
-    step: Annotated[str, _duration("1s", "1h")] = "1m"
+    step: Annotated[str, _duration("1s", "1h")] = "1m"  # under 1s only burns CPU
     half_life: Annotated[str, _duration("10m", "365d", "auto")] = "auto"
     imbalance_k: Annotated[float, _range(0, 2)] = 0.5
     funding_tilt: Annotated[float, _range(0, 0.3)] = 0.05
@@ -487,26 +487,26 @@ def _value_problem(tp: Any, value: Any, index: int | None) -> str | None:
 _AT = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 
 
-def _split(exc: msgspec.ValidationError) -> tuple[str, str]:
-    """("Expected `float` >= 0.2", ".general.fps") from msgspec's error."""
+def _split(exc: msgspec.ValidationError, doc: dict[str, Any]) -> tuple[str, str]:
+    """("Expected `float` >= 0.2", ".general.fps") from msgspec's error about `doc`."""
     what = str(exc)
     at = _AT.search(what)
-    return (what[: at.start()], at["path"]) if at else (what, "")
+    what, path = (what[: at.start()], at["path"]) if at else (what, "")
+    if path.startswith(".exchanges[...]"):  # msgspec does not name the key of a dict
+        for name, table in doc["exchanges"].items():
+            try:
+                msgspec.convert(table, Endpoint)
+            except msgspec.ValidationError as inner:
+                what, path = _split(inner, table)
+                return what, f".exchanges.{name}{path}"
+    return what, path
 
 
 def _problem(exc: msgspec.ValidationError, doc: dict[str, Any]) -> str:
     """msgspec's error ("Expected `float` >= 0.2 - at `$.general.fps`") as liqtui's message
     ("general.fps: 0 is below the minimum 0.2 (allowed: 0.2 to 30)"); `doc` is what was
     converted."""
-    what, path = _split(exc)
-    if path.startswith(".exchanges[...]"):  # msgspec does not name the key of a dict
-        for name, table in doc["exchanges"].items():
-            try:
-                msgspec.convert(table, Endpoint)
-            except msgspec.ValidationError as inner:
-                what, path = _split(inner)
-                path = f".exchanges.{name}{path}"
-                break
+    what, path = _split(exc, doc)
     names: list[str] = re.findall(r"\.([^.\[]+)", path)
     index = re.search(r"\[(\d+)\]", path)
     # The table the error is in: a section, or one exchange's endpoints.
@@ -577,22 +577,27 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
 
 
-def apply_file(settings: Settings, data: dict[str, Any], path: Path | str) -> Settings:
-    """Overlay one parsed TOML document on `settings`, checking every key."""
+def _tables_problem(data: dict[str, Any]) -> str | None:
+    """The tables msgspec would not name well: unknown sections and exchanges, [keys] ids."""
     for name, body in data.items():
         if name not in SECTIONS and not (name in ("exchanges", "keys") and isinstance(body, dict)):
-            raise ConfigError(f"{path}: unknown section [{name}] (known: {', '.join(SECTIONS)})")
-    exchanges = data.get("exchanges")
-    for name in exchanges if isinstance(exchanges, dict) else ():
+            return f"unknown section [{name}] (known: {', '.join(SECTIONS)})"
+    for name in data.get("exchanges", {}):
         if name not in DEFAULT_ENDPOINTS:
             known = ", ".join(DEFAULT_ENDPOINTS)
-            raise ConfigError(f"{path}: unknown exchange [exchanges.{name}] (known: {known})")
-    if isinstance(data.get("keys"), dict):
+            return f"unknown exchange [exchanges.{name}] (known: {known})"
+    if "keys" in data:
         from liqtui.keys import check_keymap
 
-        problem = check_keymap(data["keys"])
-        if problem:
-            raise ConfigError(f"{path}: {problem}")
+        return check_keymap(data["keys"])
+    return None
+
+
+def apply_file(settings: Settings, data: dict[str, Any], path: Path | str) -> Settings:
+    """Overlay one parsed TOML document on `settings`, checking every key."""
+    problem = _tables_problem(data)
+    if problem:
+        raise ConfigError(f"{path}: {problem}")
     doc = _overlay(msgspec.to_builtins(settings, enc_hook=str), data)
     try:
         new = msgspec.convert(doc, Settings, dec_hook=_dec_hook)
