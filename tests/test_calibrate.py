@@ -3,7 +3,6 @@ the tier refresh (against a loopback exchange, never a real host)."""
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import io
 import json
@@ -11,6 +10,7 @@ import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import pytest
 from loopback import Loopback
@@ -453,7 +453,7 @@ async def test_refresh_tiers_from_bybit_and_okx_loopback(tmp_path: Path) -> None
         loop.rest("/api/v5/public/instruments", OKX_INSTRUMENT)
         loop.rest("/api/v5/public/position-tiers", OKX_TIERS)
         endpoint = Endpoint(loop.ws_base, loop.http)
-        settings = dataclasses.replace(
+        settings = msgspec.structs.replace(
             Settings(), exchanges={**Settings().exchanges, "bybit": endpoint, "okx": endpoint}
         )
         tables = await refresh_tiers(settings, ["BTC"])
@@ -486,8 +486,8 @@ def test_cli_refresh_tiers_writes_the_tiers_file(
 
     monkeypatch.setattr(calibrate, "refresh_tiers", fake_refresh)
     target = tmp_path / "tiers.toml"
-    settings = dataclasses.replace(
-        Settings(), model=dataclasses.replace(Settings().model, tiers_file=str(target))
+    settings = msgspec.structs.replace(
+        Settings(), model=msgspec.structs.replace(Settings().model, tiers_file=str(target))
     )
     args = build_parser().parse_args(["calibrate", "--refresh-tiers", "--symbol", "SOL"])
     out = io.StringIO()

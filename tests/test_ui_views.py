@@ -10,6 +10,7 @@ import json
 import sys
 from pathlib import Path
 
+import msgspec
 import pytest
 from conftest import demo_engine_and_history, seed_engine
 from test_ui import TrickleSource, make_app
@@ -102,7 +103,7 @@ def test_new_config_options_have_documented_defaults() -> None:
     defaults = Settings()
     for key, value in shipped["alerts"].items():
         assert getattr(defaults.alerts, key) == value, key
-    assert {f.name for f in dataclasses.fields(defaults.alerts)} == set(shipped["alerts"])
+    assert {f.name for f in msgspec.structs.fields(defaults.alerts)} == set(shipped["alerts"])
     assert shipped["keys"] == {} == defaults.keys
 
 

@@ -48,12 +48,13 @@ def run(options: RecordOptions, settings: Settings) -> int:
     import time
 
     from liqtui.feeds.live import LiveSource
+    from liqtui.model.density import ModelParams
     from liqtui.model.engine import Engine
 
     symbols = list(options.symbols)
     path = options.out or Path(time.strftime("liqtui-%Y%m%d-%H%M%S.jsonl.gz"))
     recorder = make_recorder(path, "--out")
-    engine = Engine(params=settings.model_params())
+    engine = Engine(params=ModelParams.from_settings(settings.model))
     source = LiveSource(settings, symbols, recorder=recorder)
     print(f"liqtui: recording {', '.join(symbols)} to {path} (ctrl+c stops)", file=sys.stderr)
 

@@ -337,7 +337,7 @@ def engine_from_settings(
         print(f"liqtui: warning: {exc}; using the shipped tier tables", file=sys.stderr)
         tiers = shipped_tier_tables()
     return Engine(
-        params=settings.model_params(window_ms),
+        params=ModelParams.from_settings(settings.model, window_ms),
         preset=preset or m.preset,
         tier_filter=m.tier_filter,
         tiers=tiers,
