@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from rich.style import Style
 
     from liqtui.config import Settings
-    from liqtui.feeds.demo import DemoSource
+    from liqtui.demo import DemoSource
     from liqtui.feeds.live import LiveSource
     from liqtui.feeds.recording import Recorder
     from liqtui.feeds.replay import ReplaySource
@@ -369,7 +369,7 @@ def _make_source(
 
     symbols = args.symbol or settings.general.watchlist
     if args.demo:
-        from liqtui.feeds.demo import DemoSource
+        from liqtui.demo import DemoSource
 
         seed = args.seed if args.seed is not None else settings.demo.seed
         return DemoSource(

@@ -11,13 +11,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from liqtui.events import EXCHANGES
+from liqtui import exchanges as registry
+from liqtui.durations import format_duration, parse_duration
 from liqtui.markets import SymbolError, market_key
 from liqtui.model.presets import (
     FITTED,
@@ -34,32 +34,6 @@ if TYPE_CHECKING:
 
 class ConfigError(Exception):
     """A one-line, user-facing description of a bad setting."""
-
-
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
-_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
-
-
-def parse_duration(text: str) -> int:
-    """'24h' → 86_400_000 ms. Units: ms, s, m, h, d, w. Rounds to whole milliseconds and never
-    returns 0 (a duration that rounds to nothing is an error, not an instant)."""
-    match = _DURATION_RE.match(text) if isinstance(text, str) else None
-    if not match:
-        raise ValueError(f"{text!r} is not a duration like 90s, 15m, 24h or 30d")
-    value = float(match.group(1)) * _UNIT_MS[match.group(2)]
-    if not math.isfinite(value):
-        raise ValueError(f"{text!r} is far too long")
-    if value < 1:
-        raise ValueError(f"{text!r} is shorter than 1ms")
-    return round(value)
-
-
-def format_duration(ms: int) -> str:
-    """86_400_000 → '1d': the largest unit that divides it evenly."""
-    for unit in ("d", "h", "m", "s"):
-        if ms % _UNIT_MS[unit] == 0:
-            return f"{ms // _UNIT_MS[unit]}{unit}"
-    return f"{ms}ms"
 
 
 def _number(x: float) -> str:
@@ -245,7 +219,7 @@ class Demo:
 
 @dataclass(frozen=True)
 class Feeds:
-    exchanges: list[str] = field(default_factory=lambda: list(EXCHANGES))
+    exchanges: list[str] = field(default_factory=lambda: list(registry.ids()))
     oi_poll: str = "10s"
     depth_poll: str = "15s"
     stale_after: str = "60s"
@@ -278,12 +252,9 @@ class Endpoint:
     rest_url: str
 
 
-DEFAULT_ENDPOINTS: dict[str, Endpoint] = {
-    "binance": Endpoint("wss://fstream.binance.com/market", "https://fapi.binance.com"),
-    "bybit": Endpoint("wss://stream.bybit.com/v5/public/linear", "https://api.bybit.com"),
-    "okx": Endpoint("wss://ws.okx.com:8443/ws/v5/public", "https://www.okx.com"),
-    "hyperliquid": Endpoint("wss://api.hyperliquid.xyz/ws", "https://api.hyperliquid.xyz"),
-}
+def default_endpoints() -> dict[str, Endpoint]:
+    """Every registered exchange's public endpoints (liqtui.exchanges)."""
+    return {spec.id: Endpoint(spec.ws_url, spec.rest_url) for spec in registry.specs()}
 
 
 @dataclass(frozen=True)
@@ -296,7 +267,7 @@ class Settings:
     feeds: Feeds = field(default_factory=Feeds)
     alerts: Alerts = field(default_factory=Alerts)
     keys: dict[str, str] = field(default_factory=dict)  # binding id → keys ([keys])
-    exchanges: dict[str, Endpoint] = field(default_factory=lambda: dict(DEFAULT_ENDPOINTS))
+    exchanges: dict[str, Endpoint] = field(default_factory=default_endpoints)
     files: tuple[str, ...] = ()  # the files these settings came from, lowest precedence first
 
     def model_params(self, window_ms: int | None = None) -> ModelParams:
@@ -338,8 +309,8 @@ def _apply_exchanges(
 ) -> dict[str, Endpoint]:
     out = dict(current)
     for name, table in body.items():
-        if name not in DEFAULT_ENDPOINTS:
-            known = ", ".join(DEFAULT_ENDPOINTS)
+        if name not in registry.ids():
+            known = ", ".join(registry.ids())
             raise ConfigError(f"{path}: unknown exchange [exchanges.{name}] (known: {known})")
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: exchanges.{name} must be a table")
@@ -410,10 +381,10 @@ def _convert(value: Any, f: dataclasses.Field[Any], key: str, where: str) -> Any
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{where}: expected a list of strings")
         if f.name == "exchanges":
-            unknown = [v for v in value if v not in EXCHANGES]
+            unknown = [v for v in value if v not in registry.ids()]
             if unknown:
                 raise ConfigError(
-                    f"{where}: unknown exchange {unknown[0]!r} ({', '.join(EXCHANGES)})"
+                    f"{where}: unknown exchange {unknown[0]!r} ({', '.join(registry.ids())})"
                 )
         if f.name == "watchlist":
             if not value:

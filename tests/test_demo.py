@@ -13,9 +13,7 @@ from collections.abc import Iterable
 import numpy as np
 import pytest
 
-from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest, TradeFlow
-from liqtui.feeds.base import FeedHealth
-from liqtui.feeds.demo import (
+from liqtui.demo import (
     _LEVERAGES,
     _LIQ_RATIO,
     DEFAULT_START_MS,
@@ -26,6 +24,8 @@ from liqtui.feeds.demo import (
     DemoSource,
     MarketSimulator,
 )
+from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest, TradeFlow
+from liqtui.feeds.base import FeedHealth
 from liqtui.model.mechanics import liquidation_prices
 
 SYMBOLS = ("BTC", "ETH", "SOL")

@@ -7,7 +7,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from liqtui.events import implausible
-from liqtui.feeds.base import EventSink, FeedHealth, NotTracked, ParseError, PartlyBad, Refused
+from liqtui.exchanges.spec import NotTracked, ParseError, PartlyBad, Refused
+from liqtui.feeds.base import EventSink, FeedHealth
 from liqtui.feeds.recording import Recorder, report_recording
 from liqtui.markets import to_market_units
 
@@ -18,7 +19,7 @@ MAX_CLOCK_LEAD_MS = 5 * 60_000
 
 if TYPE_CHECKING:
     from liqtui.events import MarketEvent
-    from liqtui.feeds.parsers import ExchangeParser
+    from liqtui.exchanges.spec import ExchangeParser
 
 
 def deliver(

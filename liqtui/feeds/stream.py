@@ -32,11 +32,10 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from liqtui.exchanges.spec import ExchangeParser, Frame, PollSpec, StreamSpec
 from liqtui.feeds.base import EventSink
 from liqtui.feeds.budget import Clock, RestBudget
 from liqtui.feeds.dispatch import deliver
-from liqtui.feeds.parsers import ExchangeParser
-from liqtui.feeds.plan import Frame, PollSpec, StreamSpec
 from liqtui.feeds.recording import Recorder
 
 

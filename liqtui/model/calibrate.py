@@ -41,6 +41,7 @@ from typing import IO, TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from liqtui import exchanges as registry
 from liqtui.events import Liquidation, MarketEvent, OpenInterest
 from liqtui.model.density import (
     FITTED,
@@ -60,8 +61,8 @@ HOUR_MS, DAY_MS = 3_600_000, 86_400_000
 MIN_PRINTS_TO_WRITE = 50
 END_MAP_DISTANCES = (0.01, 0.02, 0.05, 0.10)  # E within these of the price at the end
 SIDE_NAMES = ("long", "short")
-# Binance and OKX send at most one liquidation per symbol (contract) per second.
-THROTTLED = {"binance", "okx"}
+# Exchanges that send at most one liquidation per symbol (contract) per second.
+THROTTLED = registry.throttled()
 
 
 # -- statistics ----------------------------------------------------------------------------
@@ -899,7 +900,7 @@ def run_calibrate(settings: Settings, args: argparse.Namespace, out: IO[str] | N
         symbols=args.symbol,
     )
     if args.demo:
-        from liqtui.feeds.demo import DemoSource
+        from liqtui.demo import DemoSource
 
         symbols = list(args.symbol or ["BTC"])
         source_name = f"demo simulator (synthetic), seed {args.seed}"

@@ -31,7 +31,7 @@ from textual.widget import AwaitMount
 from textual.widgets import ContentSwitcher, Footer
 from textual.worker import Worker, WorkerState
 
-from liqtui.events import EXCHANGES
+from liqtui.exchanges import ids as exchange_ids
 from liqtui.feeds.base import Source
 from liqtui.ladder import LONG_MARK, SHORT_MARK, LadderRow, LadderView, compact_usd
 from liqtui.model.density import FITTED, PRESETS, TIER_FILTERS
@@ -64,6 +64,7 @@ VIEW_TITLES = {
     "exchanges": "per exchange",
     "chart": "chart",
 }
+EXCHANGES = exchange_ids()
 EXCHANGE_CYCLE: tuple[str | None, ...] = (None, *EXCHANGES)
 CHART_TITLES = {"price": "price and open interest", "realized": "realized liquidations"}
 

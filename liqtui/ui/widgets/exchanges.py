@@ -16,7 +16,7 @@ import numpy as np
 from textual.geometry import Region
 from textual.strip import Strip
 
-from liqtui.events import EXCHANGES
+from liqtui.exchanges import ids as exchange_ids
 from liqtui.ladder import (
     LONG_MARK,
     PRICE_MARK,
@@ -162,7 +162,7 @@ class ExchangeTable(ThemedLines):
         snap = self.total
         assert snap is not None
         grand = sum(a + b for a, b in snap.estimated_by_exchange.values()) or 1.0
-        for name in EXCHANGES:
+        for name in exchange_ids():
             est = snap.estimated_by_exchange.get(name)
             rl = snap.realized_by_exchange.get(name)
             if est:

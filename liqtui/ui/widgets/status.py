@@ -20,6 +20,7 @@ from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 
+from liqtui.exchanges import specs as exchange_specs
 from liqtui.ladder import LONG_MARK, SHORT_MARK, compact_usd, format_price
 from liqtui.model.engine import MarketSnapshot
 from liqtui.snapshot import format_age, format_duration, price_origin
@@ -337,7 +338,7 @@ def feed_problem(snap: MarketSnapshot) -> Part | None:
 
 
 _PRESET_SHORT = {"observed-low": "obs-low"}
-_EXCHANGE_SHORT = {"hyperliquid": "hyperliq"}
+_EXCHANGE_SHORT = {spec.id: spec.short for spec in exchange_specs()}
 
 
 def model_settings(snap: MarketSnapshot) -> Part:
