@@ -187,11 +187,6 @@ def shipped_tier_tables() -> TierTables:
     return load_tier_tables()
 
 
-# Binance USDⓈ-M BTCUSDT brackets (shipped data, see liqtui/data/brackets.toml). The endpoint that
-# serves them (/fapi/v1/leverageBracket) needs an API key, so liqtui ships the table.
-BINANCE_BTCUSDT_BRACKETS: tuple[Bracket, ...] = shipped_tier_tables().table("binance", "BTC").tiers
-
-
 def liquidation_prices(
     exchange: str,
     side: str,
@@ -315,18 +310,6 @@ def tiered_liquidation_price(
             break
         tier = at_liq
     return price
-
-
-def binance_liquidation_price(
-    side: str,
-    entry: float,
-    leverage: float,
-    quantity: float,
-    brackets: tuple[Bracket, ...] = BINANCE_BTCUSDT_BRACKETS,
-) -> float:
-    """Binance isolated liquidation price with the bracket *at the liquidation notional*."""
-    table = TierTable("binance", "BTC", brackets)
-    return tiered_liquidation_price("binance", side, entry, leverage, quantity, table)
 
 
 @functools.cache
