@@ -143,7 +143,9 @@ def parse_tier_tables(data: dict[str, Any], where: str) -> TierTables:
             raise TierDataError(f"{here}: not a table")
         exchange, symbol = body.get("exchange"), body.get("symbol")
         unit = body.get("cap_unit", "usd")
-        if _rule(exchange) is None or not isinstance(symbol, str) or unit not in _CAP_UNITS:
+        if not isinstance(exchange, str) or _rule(exchange) is None:
+            raise TierDataError(f"{here}: needs exchange, symbol and cap_unit usd|base")
+        if not isinstance(symbol, str) or unit not in _CAP_UNITS:
             raise TierDataError(f"{here}: needs exchange, symbol and cap_unit usd|base")
         rows = body.get("tiers")
         if not isinstance(rows, list) or not rows:
