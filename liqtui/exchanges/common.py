@@ -15,13 +15,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from liqtui.events import BookDepth, TradeFlow
 from liqtui.exchanges.spec import NotTracked, ParseError
 from liqtui.markets import SymbolError, market_key, market_of_symbol, split_multiple
+
+if TYPE_CHECKING:
+    import numpy as np
 
 T = TypeVar("T")
 QUOTE = "USDT"
@@ -127,6 +128,8 @@ DEPTH_DISTANCES: tuple[float, ...] = (0.005, 0.01, 0.02, 0.05)
 
 def levels_array(levels: object, name: str) -> np.ndarray:
     """[[price, size, ...], ...] (strings or numbers) → float array of shape (n, 2)."""
+    import numpy as np  # here: reading settings (which asks the registry) must not load numpy
+
     if not isinstance(levels, list):
         raise ParseError(f"{name}: expected a list of [price, size]")
     try:
@@ -156,6 +159,8 @@ def reduce_book(
     distances: Sequence[float] = DEPTH_DISTANCES,
 ) -> BookDepth:
     """Cumulative bid and ask notional (USD) within each distance of mid."""
+    import numpy as np
+
     if bids.size == 0 or asks.size == 0:
         raise ParseError("order book has an empty side")
     best_bid, best_ask = float(bids[:, 0].max()), float(asks[:, 0].min())
