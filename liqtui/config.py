@@ -446,7 +446,7 @@ def apply_file(settings: Settings, data: dict[str, Any], path: Path | str) -> Se
             sections[name] = _apply_exchanges(settings.exchanges, body, path)
             continue
         if name == "keys" and isinstance(body, dict):
-            from liqtui.ui.keymap import check_keymap
+            from liqtui.keys import check_keymap
 
             problem = check_keymap(body)
             if problem:

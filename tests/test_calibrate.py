@@ -3,7 +3,6 @@ the tier refresh (against a loopback exchange, never a real host)."""
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import errno
 import io
@@ -17,18 +16,13 @@ import pytest
 from loopback import Loopback
 from recordings import force_order, line, write_recording
 
+from liqtui.cli import build_parser
+from liqtui.commands import calibrate
+from liqtui.commands.calibrate import merge_tiers_file, update_config
 from liqtui.config import ConfigError, Endpoint, Settings, load_settings
 from liqtui.events import Liquidation, MarkPrice, OpenInterest
-from liqtui.model import calibrate
-from liqtui.model.calibrate import (
-    Calibrator,
-    merge_tiers_file,
-    nnls,
-    rankdata,
-    refresh_tiers,
-    spearman,
-    update_config,
-)
+from liqtui.feeds.tiers import refresh_tiers
+from liqtui.model.calibrate import Calibrator, nnls, rankdata, spearman
 from liqtui.model.density import LONG, ModelParams, preset_weights
 from liqtui.model.engine import Engine, engine_from_settings
 from liqtui.model.mechanics import liquidation_price, load_tier_tables
@@ -495,9 +489,9 @@ def test_cli_refresh_tiers_writes_the_tiers_file(
     settings = dataclasses.replace(
         Settings(), model=dataclasses.replace(Settings().model, tiers_file=str(target))
     )
-    args = argparse.Namespace(refresh_tiers=True, symbol=["SOL"], replay=None, demo=False)
+    args = build_parser().parse_args(["calibrate", "--refresh-tiers", "--symbol", "SOL"])
     out = io.StringIO()
-    assert calibrate.run_calibrate(settings, args, out=out) == 0
+    assert calibrate.main(settings, args, out=out) == 0
     assert "wrote 1 tier tables (SOL)" in out.getvalue()
     assert engine_from_settings(settings).tiers.table("bybit", "SOL").tiers[0].mmr == 0.006
 

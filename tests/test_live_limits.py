@@ -706,7 +706,7 @@ async def test_okx_close_notice_overlaps_a_new_connection_and_loses_no_print(
 
 
 def test_a_snapshot_does_not_wait_for_an_exchange_listing_none_of_its_markets() -> None:
-    from liqtui.cli import _missing
+    from liqtui.commands.snapshot import missing as _missing
 
     engine = Engine()
     engine.feed("okx")  # lists XYZ, no data yet: missing

@@ -17,13 +17,20 @@ from textual.command import CommandPalette
 
 from liqtui.config import ConfigError, Settings, load_settings
 from liqtui.events import Liquidation
+from liqtui.keys import (
+    ACTION_GROUPS,
+    BINDING_IDS,
+    KEYS,
+    SETTERS,
+    VIEW_ACTIONS,
+    check_keymap,
+)
 from liqtui.ladder import compact_usd
 from liqtui.model.engine import Engine
 from liqtui.model.risk import NO_ESTIMATE, NO_PRICE, e_within
 from liqtui.snapshot import render_json
 from liqtui.ui.alerts import Alert, AlertMonitor, AlertRules, command_args, run_command
 from liqtui.ui.app import VIEWS, LiqApp
-from liqtui.ui.keymap import BINDING_IDS, check_keymap
 from liqtui.ui.options import AppOptions
 from liqtui.ui.risk import BANDS, risk_view
 from liqtui.ui.scale import absolute_legend, absolute_level, apply_scale
@@ -59,6 +66,18 @@ def test_every_binding_has_a_known_id() -> None:
     ids = [b.id for b in LiqApp.BINDINGS]  # type: ignore[union-attr]
     assert None not in ids
     assert sorted(ids) == sorted(BINDING_IDS)  # type: ignore[arg-type]
+
+
+def test_every_key_table_action_is_an_app_action() -> None:
+    """The key table (liqtui.keys) names only actions the app has, and every setter the
+    palette offers shares the group and the views of the key that cycles it."""
+    for key in KEYS:
+        assert callable(getattr(LiqApp, f"action_{key.action_name}", None)), key.id
+    for setter, cycler in SETTERS.items():
+        assert callable(getattr(LiqApp, f"action_{setter}", None)), setter
+        assert ACTION_GROUPS[setter] == ACTION_GROUPS[cycler]
+        for actions in VIEW_ACTIONS.values():
+            assert (setter in actions) == (cycler in actions), setter
 
 
 def test_keys_config_is_checked(tmp_path: Path) -> None:

@@ -96,11 +96,6 @@ def apply_scale(
     return out, legend
 
 
-def level_bounds(values: Sequence[float]) -> list[float]:
-    """Sorted non-zero values (for percentile lookups by `percentile_level`)."""
-    return sorted(v for v in values if v > 0)
-
-
 def percentile_level(sorted_values: Sequence[float], value: float) -> int:
     if value <= 0 or not sorted_values:
         return 0

@@ -7,12 +7,21 @@ are redrawn. The wording says what these are: indicators and scenarios, not fore
 from __future__ import annotations
 
 from liqtui.ladder import LONG_MARK, SHORT_MARK, compact_usd
+from liqtui.model.engine import Engine, MarketSnapshot
 from liqtui.model.risk import Scenario
-from liqtui.ui.risk import BANDS, RiskView
+from liqtui.ui.risk import BANDS, RiskView, risk_view
 from liqtui.ui.widgets.status import Part, Seg, TextLines
 
 W_TYPICAL, W_STRESSED = 0.29, 0.06
 CELL = 22  # a scenario cell: stops at, amplification, forced E
+
+
+def cascade_view(engine: Engine, snap: MarketSnapshot, *, exchange: str | None) -> RiskView:
+    """What the panel shows for `snap`, with R of the last minute (of `exchange`, or all)."""
+    last_min = engine.snapshot(snap.symbol, window_ms=60_000, exchange=exchange)
+    return risk_view(
+        snap, realized_last_min_usd=last_min.realized_long_usd + last_min.realized_short_usd
+    )
 
 
 def scenario_header(view: RiskView) -> list[list[Part]]:
