@@ -255,7 +255,7 @@ def run_timed(argv: Sequence[str], *, env: dict[str, str], cwd: str) -> tuple[fl
 def first_price_delay(replay: Path, symbol: str = "BTC") -> float:
     """Recorded seconds from the recording's first line to the first line after which the
     engine has a price for `symbol` (what the ladder's ▶ needs)."""
-    from liqtui.feeds.parsers import make_parsers
+    from liqtui.exchanges import make_parsers
     from liqtui.feeds.recording import read_recording
     from liqtui.feeds.replay import apply_line
 

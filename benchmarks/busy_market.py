@@ -5,7 +5,7 @@ trades, order-book polls) for BTC, ETH and SOL, written with liqtui's Recorder (
     python benchmarks/busy_market.py --hours 1             # prints the path (cached in /tmp)
     python benchmarks/busy_market.py --hours 24 --force    # regenerate
 
-Content: `liqtui.feeds.demo.MarketSimulator` (deterministic for a seed) encoded into each
+Content: `liqtui.demo.MarketSimulator` (deterministic for a seed) encoded into each
 exchange's own messages by tests/fake_exchanges.py — the same encoders the loopback fake
 exchanges serve — as one live connection per exchange would receive them:
 - streams: everything liqtui subscribes to (Binance combined streams `!forceOrder@arr`,
@@ -75,7 +75,7 @@ class BusyMarket:
         object.__setattr__(self, "exchanges", tuple(self.exchanges))
 
     def source_hash(self) -> str:
-        import liqtui.feeds.demo as demo
+        import liqtui.demo as demo
 
         _tests_path()
         import fake_exchanges
@@ -154,7 +154,7 @@ def _generate(spec: BusyMarket, out: Path, *, quiet: bool) -> dict[str, object]:
 
     import fake_exchanges as fx
 
-    from liqtui.feeds import demo
+    from liqtui import demo
 
     exchanges = [ex for ex in ("binance", "bybit", "okx") if ex in spec.exchanges]
     fake = fx.FakeExchanges(spec.symbols, spec.seed)
@@ -176,8 +176,8 @@ def _generate_with(
     import fake_exchanges as fx
 
     from liqtui.config import Endpoint, Feeds
-    from liqtui.feeds import binance, bybit, okx
-    from liqtui.feeds.demo import DEFAULT_START_MS, POSITION_CAP, MarketSimulator
+    from liqtui.demo import DEFAULT_START_MS, POSITION_CAP, MarketSimulator
+    from liqtui.exchanges import binance, bybit, okx
     from liqtui.feeds.recording import Recorder
 
     cap = int(POSITION_CAP * spec.activity)

@@ -45,9 +45,12 @@ if importlib.util.find_spec("liqtui") is None:  # not installed: the checkout's
 
 from liqtui.config import Endpoint, Feeds  # noqa: E402
 from liqtui.events import MarketEvent  # noqa: E402
-from liqtui.feeds import binance, bybit  # noqa: E402
+from liqtui.exchanges import (  # noqa: E402
+    binance,
+    bybit,
+    make_parsers,
+)
 from liqtui.feeds.dispatch import deliver  # noqa: E402
-from liqtui.feeds.parsers import make_parsers  # noqa: E402
 from liqtui.feeds.stream import Backoff, StreamClient, decode_frame  # noqa: E402
 from liqtui.model.engine import Engine  # noqa: E402
 

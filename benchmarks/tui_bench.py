@@ -83,7 +83,7 @@ def child(mode: str, full: bool, fps: float, warmup: float, seconds: float, repo
     os.environ["COLORTERM"] = "truecolor"
     if importlib.util.find_spec("liqtui") is None:  # not installed: the checkout's
         sys.path.insert(0, str(ROOT))
-    from liqtui.feeds.demo import DemoSource
+    from liqtui.demo import DemoSource
     from liqtui.model.engine import Engine
     from liqtui.ui.app import LiqApp
     from liqtui.ui.widgets.ladder import LadderWidget

@@ -35,7 +35,8 @@ import msgspec
 from msgspec import Meta, Struct, field
 from msgspec.structs import replace
 
-from liqtui.events import EXCHANGES
+from liqtui import exchanges as registry
+from liqtui.durations import format_duration, parse_duration
 from liqtui.markets import market_key
 from liqtui.presets import (
     FITTED,
@@ -49,32 +50,6 @@ from liqtui.resources import data_path
 
 class ConfigError(Exception):
     """A one-line, user-facing description of a bad setting."""
-
-
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
-_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
-
-
-def parse_duration(text: str) -> int:
-    """'24h' → 86_400_000 ms. Units: ms, s, m, h, d, w. Rounds to whole milliseconds and never
-    returns 0 (a duration that rounds to nothing is an error, not an instant)."""
-    match = _DURATION_RE.match(text) if isinstance(text, str) else None
-    if not match:
-        raise ValueError(f"{text!r} is not a duration like 90s, 15m, 24h or 30d")
-    value = float(match.group(1)) * _UNIT_MS[match.group(2)]
-    if not math.isfinite(value):
-        raise ValueError(f"{text!r} is far too long")
-    if value < 1:
-        raise ValueError(f"{text!r} is shorter than 1ms")
-    return round(value)
-
-
-def format_duration(ms: int) -> str:
-    """86_400_000 → '1d': the largest unit that divides it evenly."""
-    for unit in ("d", "h", "m", "s"):
-        if ms % _UNIT_MS[unit] == 0:
-            return f"{ms // _UNIT_MS[unit]}{unit}"
-    return f"{ms}ms"
 
 
 def _number(x: float) -> str:
@@ -232,6 +207,14 @@ def _markets(names: list[str]) -> list[str]:
     return [market_key(name) for name in names]  # SymbolError is a ValueError
 
 
+def _known_exchanges(names: list[str]) -> list[str]:
+    known = registry.ids()
+    for name in names:
+        if name not in known:
+            raise ValueError(f"unknown exchange {name!r} ({', '.join(known)})")
+    return names
+
+
 def _weights(weights: list[float]) -> list[float]:
     if weights and len(weights) != len(LEVERAGE_TIERS):
         tiers = "/".join(f"{t}x" for t in LEVERAGE_TIERS)
@@ -315,9 +298,10 @@ class Demo(_Table, frozen=True):
 
 
 class Feeds(_Table, frozen=True):
-    exchanges: list[
-        Annotated[str, _one_of(*EXCHANGES, problem="unknown exchange {value!r} ({choices})")]
-    ] = field(default_factory=lambda: list(EXCHANGES))
+    # Checked when read, not declared: an exchange registered later is known too.
+    exchanges: Annotated[list[str], Meta(extra={"finish": _known_exchanges})] = field(
+        default_factory=lambda: list(registry.ids())
+    )
     # Polls and reconnects stay within what the exchanges tolerate before they throttle or ban
     # an IP (Binance: 2,400 REST weight a minute, 300 connection attempts per 5 minutes).
     oi_poll: Annotated[str, _duration("5s", "1h")] = "10s"
@@ -350,12 +334,9 @@ class Endpoint(_Table, frozen=True):
     rest_url: Annotated[str, _url("http://", "https://")]
 
 
-DEFAULT_ENDPOINTS: dict[str, Endpoint] = {
-    "binance": Endpoint("wss://fstream.binance.com/market", "https://fapi.binance.com"),
-    "bybit": Endpoint("wss://stream.bybit.com/v5/public/linear", "https://api.bybit.com"),
-    "okx": Endpoint("wss://ws.okx.com:8443/ws/v5/public", "https://www.okx.com"),
-    "hyperliquid": Endpoint("wss://api.hyperliquid.xyz/ws", "https://api.hyperliquid.xyz"),
-}
+def default_endpoints() -> dict[str, Endpoint]:
+    """Every registered exchange's public endpoints (liqtui.exchanges)."""
+    return {spec.id: Endpoint(spec.ws_url, spec.rest_url) for spec in registry.specs()}
 
 
 class Settings(Struct, frozen=True, forbid_unknown_fields=True):
@@ -367,7 +348,7 @@ class Settings(Struct, frozen=True, forbid_unknown_fields=True):
     feeds: Feeds = field(default_factory=Feeds)
     alerts: Alerts = field(default_factory=Alerts)
     keys: dict[str, str] = field(default_factory=dict)  # binding id → keys ([keys])
-    exchanges: dict[str, Endpoint] = field(default_factory=lambda: dict(DEFAULT_ENDPOINTS))
+    exchanges: dict[str, Endpoint] = field(default_factory=default_endpoints)
     files: tuple[str, ...] = ()  # the files these settings came from, lowest precedence first
 
     def tiers_path(self) -> Path:
@@ -583,8 +564,8 @@ def _tables_problem(data: dict[str, Any]) -> str | None:
         if name not in SECTIONS and not (name in ("exchanges", "keys") and isinstance(body, dict)):
             return f"unknown section [{name}] (known: {', '.join(SECTIONS)})"
     for name in data.get("exchanges", {}):
-        if name not in DEFAULT_ENDPOINTS:
-            known = ", ".join(DEFAULT_ENDPOINTS)
+        if name not in registry.ids():
+            known = ", ".join(registry.ids())
             return f"unknown exchange [exchanges.{name}] (known: {known})"
     if "keys" in data:
         from liqtui.keys import check_keymap

@@ -20,8 +20,6 @@ from typing import Literal
 Side = Literal["long", "short"]
 SIDES: tuple[Side, Side] = ("long", "short")
 
-EXCHANGES: tuple[str, ...] = ("binance", "bybit", "okx", "hyperliquid")
-
 
 @dataclass(frozen=True, slots=True)
 class Liquidation:

@@ -17,6 +17,7 @@ import dataclasses
 import re
 from typing import TypeVar
 
+from liqtui import exchanges as registry
 from liqtui.events import BookDepth, Liquidation, MarketEvent, MarkPrice, OpenInterest, TradeFlow
 
 # Letters and digits in any script: Binance lists perpetuals such as 币安人生USDT.
@@ -28,19 +29,11 @@ _QUOTE = "USDT"
 # or SHIB1000 (Bybit's suffix form).
 _PREFIX_RE = re.compile(r"^(1000000|100000|10000|1000|1M)([A-Z][A-Z0-9]*)$")
 _SUFFIX_RE = re.compile(r"^([A-Z][A-Z0-9]*[A-Z])(1000)$")
-# How each exchange lists assets in multiples (listing keys), so that a market is subscribed
-# under the exchange's own name before anything has been read from it. A listing or message
-# that names another multiple teaches it (`split_multiple`); OKX lists plain assets.
-KNOWN_MULTIPLES: dict[str, tuple[str, ...]] = {
-    "binance": ("1000PEPE", "1000SHIB", "1000BONK", "1000FLOKI", "1000LUNC", "1000XEC",
-                "1000SATS", "1000RATS", "1000CAT", "1000CHEEMS", "1000WHY", "1000X",
-                "1000000MOG", "1MBABYDOGE"),
-    "bybit": ("1000PEPE", "SHIB1000", "1000BONK", "1000FLOKI", "1000LUNC", "1000XEC",
-              "1000RATS", "1000CAT", "1000000MOG", "1000000BABYDOGE"),
-    "hyperliquid": ("1000PEPE", "1000SHIB", "1000BONK", "1000FLOKI", "1000LUNC", "1000DOGS",
-                    "1000NEIRO"),
-}  # fmt: skip
+# How each exchange lists assets in multiples (`ExchangeSpec.known_multiples`) is learned on first
+# use, so that a market is subscribed under the exchange's own name before anything has been read
+# from it. A listing or message that names another multiple teaches it (`split_multiple`).
 _listed_as: dict[tuple[str, str], str] = {}  # (exchange, asset) → listing key
+_seeded: set[str] = set()  # exchanges whose known multiples are in _listed_as
 
 
 def split_multiple(key: str) -> tuple[str, float]:
@@ -61,13 +54,20 @@ def remember_listing(exchange: str, key: str) -> None:
         _listed_as[(exchange, asset)] = key
 
 
-for _exchange, _keys in KNOWN_MULTIPLES.items():
-    for _key in _keys:
-        remember_listing(_exchange, _key)
+def _seed(exchange: str) -> None:
+    """The exchange's known multiples, under what was learned since (which takes precedence)."""
+    _seeded.add(exchange)
+    spec = registry.find(exchange)
+    for key in spec.known_multiples if spec else ():
+        asset, multiple = split_multiple(key)
+        if multiple != 1.0:
+            _listed_as.setdefault((exchange, asset), key)
 
 
 def listing_key(exchange: str, market: str) -> str:
     """The key an exchange lists a market under ("PEPE" on Binance → "1000PEPE")."""
+    if exchange not in _seeded:
+        _seed(exchange)
     return _listed_as.get((exchange, market), market)
 
 
@@ -138,19 +138,11 @@ def market_key(text: str) -> str:
 def from_exchange_symbol(exchange: str, symbol: object) -> str | None:
     """Listing key for an exchange's own symbol ("1000PEPE" for 1000PEPEUSDT: see
     `canonical` for its market), or None if it is not a USDT perpetual."""
-    if not isinstance(symbol, str):
+    spec = registry.find(exchange)
+    if spec is None or not isinstance(symbol, str):
         return None
-    if exchange in ("binance", "bybit"):
-        if not symbol.endswith(_QUOTE) or len(symbol) <= len(_QUOTE):
-            return None
-        base = symbol[: -len(_QUOTE)]
-    elif exchange == "okx":
-        if not symbol.endswith("-USDT-SWAP"):
-            return None
-        base = symbol[: -len("-USDT-SWAP")]
-    elif exchange == "hyperliquid":
-        base = symbol
-    else:
+    base = spec.from_symbol(symbol)
+    if base is None:
         return None
     if not _BASE_RE.match(base):
         return None
@@ -166,11 +158,7 @@ def market_of_symbol(exchange: str, symbol: object) -> str | None:
 
 def exchange_symbol(exchange: str, market: str) -> str:
     """The exchange's own symbol for a market ("PEPE" on Binance: 1000PEPEUSDT)."""
-    market = listing_key(exchange, market)
-    if exchange in ("binance", "bybit"):
-        return f"{market}{_QUOTE}"
-    if exchange == "okx":
-        return f"{market}-USDT-SWAP"
-    if exchange == "hyperliquid":
-        return market
-    raise SymbolError(f"unknown exchange {exchange!r}")
+    spec = registry.find(exchange)
+    if spec is None:
+        raise SymbolError(f"unknown exchange {exchange!r}")
+    return spec.to_symbol(listing_key(exchange, market))

@@ -94,7 +94,7 @@ DEMO_WARMUP_MS = 3 * 3600 * 1000
 def demo_engine_and_history(seed: int = 3, symbols: tuple[str, ...] = ("BTC", "ETH")):  # type: ignore[no-untyped-def]
     """An engine and a UI history filled by 3 h of the demo simulator (three exchanges, at least
     one cascade), ending at SEED_T0 + 3 h. Deterministic: no wall clock."""
-    from liqtui.feeds.demo import DemoSource
+    from liqtui.demo import DemoSource
     from liqtui.ui.history import History, HistorySink
 
     engine = Engine()

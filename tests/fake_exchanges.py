@@ -17,7 +17,7 @@ market simulator's data. For end-to-end tests, benchmarks, and a developer's liq
 
 `endpoints()` gives each exchange's liqtui.config.Endpoint; `write_config()` a TOML file.
 
-Content: `liqtui.feeds.demo.MarketSimulator` (deterministic for a seed) produces normalized events
+Content: `liqtui.demo.MarketSimulator` (deterministic for a seed) produces normalized events
 for binance, bybit and okx; each is encoded into the exchange's own message, in its own words:
 - Binance: `forceOrder` on `!forceOrder@arr` (every market), S is the order side (SELL closes a
   long), `ap` and `z` in base units; `markPriceUpdate` every second; `kline_1m` (the closed bar,
@@ -74,11 +74,11 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from liqtui import demo
 from liqtui.config import Endpoint, parse_duration
+from liqtui.demo import MarketSimulator
 from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest, TradeFlow
-from liqtui.feeds import demo
-from liqtui.feeds.demo import MarketSimulator
-from liqtui.feeds.hyperliquid import coin_of
+from liqtui.exchanges.hyperliquid import coin_of
 from liqtui.markets import exchange_symbol
 
 EXCHANGES: tuple[str, ...] = ("binance", "bybit", "okx", "hyperliquid")

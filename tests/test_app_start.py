@@ -17,8 +17,8 @@ from liqtui.cli import build_parser, main
 from liqtui.commands.tui import TuiOptions, make_app, start_options
 from liqtui.config import load_settings
 from liqtui.events import Liquidation, MarkPrice
-from liqtui.feeds.base import EventSink
 from liqtui.model.engine import Engine
+from liqtui.source import EventSink
 from liqtui.ui.alerts import AlertMonitor, AlertRules
 from liqtui.ui.app import LiqApp
 from liqtui.ui.options import AppOptions

@@ -13,8 +13,7 @@ from collections.abc import Iterable
 import numpy as np
 import pytest
 
-from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest, TradeFlow
-from liqtui.feeds.demo import (
+from liqtui.demo import (
     _LEVERAGES,
     _LIQ_RATIO,
     DEFAULT_START_MS,
@@ -25,6 +24,7 @@ from liqtui.feeds.demo import (
     DemoSource,
     MarketSimulator,
 )
+from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest, TradeFlow
 from liqtui.health import FeedHealth
 from liqtui.model.mechanics import liquidation_prices
 

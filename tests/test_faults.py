@@ -38,9 +38,9 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from loopback import Loopback, loopback_settings, send_json, wait_until
 
 from liqtui.config import Endpoint, Feeds
-from liqtui.feeds import binance, bybit
+from liqtui.exchanges import binance, bybit
+from liqtui.exchanges.spec import PollSpec, StreamSpec
 from liqtui.feeds.live import LiveSource
-from liqtui.feeds.plan import PollSpec, StreamSpec
 from liqtui.feeds.recording import Recorder
 from liqtui.feeds.stream import Backoff, RestPoller, StreamClient
 from liqtui.health import FeedHealth

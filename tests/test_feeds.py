@@ -10,8 +10,8 @@ import pytest
 from recordings import T0, envelope, force_order, line, mark_price, write_recording
 
 from liqtui.events import Liquidation, MarkPrice
-from liqtui.feeds import binance
-from liqtui.feeds.base import NotTracked, ParseError
+from liqtui.exchanges import binance
+from liqtui.exchanges.spec import NotTracked, ParseError
 from liqtui.feeds.recording import ReadStats, Recorder, read_recording
 from liqtui.feeds.replay import RECORDING_FEED, ReplaySource
 from liqtui.model.engine import Engine

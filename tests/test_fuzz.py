@@ -17,8 +17,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from liqtui.feeds import binance, bybit, hyperliquid, okx
-from liqtui.feeds.base import NotTracked, ParseError
+from liqtui.exchanges import binance, bybit, hyperliquid, okx
+from liqtui.exchanges.spec import NotTracked, ParseError
 from liqtui.feeds.dispatch import deliver
 from liqtui.feeds.recording import ReadStats, read_recording
 from liqtui.health import FeedHealth

@@ -14,9 +14,9 @@ from loopback import Loopback, loopback_settings, read_frames, send_json, wait_u
 from recordings import envelope, force_order, mark_price
 
 from liqtui.config import Endpoint
-from liqtui.feeds.binance import Parser, plan
+from liqtui.exchanges.binance import Parser, plan
+from liqtui.exchanges.spec import PollSpec
 from liqtui.feeds.live import LiveSource
-from liqtui.feeds.plan import PollSpec
 from liqtui.feeds.stream import Backoff, RestPoller
 from liqtui.model.engine import Engine
 
@@ -316,7 +316,7 @@ async def test_websocket_pongs_do_not_hide_a_silent_stream() -> None:
         engine = Engine()
         import aiohttp
 
-        from liqtui.feeds.plan import StreamSpec
+        from liqtui.exchanges.spec import StreamSpec
         from liqtui.feeds.stream import StreamClient
 
         spec = StreamSpec("binance", "binance", f"{loop.ws_base}/market/stream",

@@ -20,10 +20,9 @@ from recordings import line, write_recording
 
 from liqtui.config import Endpoint, Settings
 from liqtui.events import BookDepth, Liquidation, MarkPrice, OpenInterest, TradeFlow
-from liqtui.feeds import bybit
-from liqtui.feeds.base import NotTracked, ParseError, PartlyBad
+from liqtui.exchanges import bybit
+from liqtui.exchanges.spec import NotTracked, ParseError, PartlyBad, PollSpec
 from liqtui.feeds.live import LiveSource
-from liqtui.feeds.plan import PollSpec
 from liqtui.feeds.recording import Recorder
 from liqtui.feeds.replay import ReplaySource
 from liqtui.feeds.stream import Backoff, RestPoller, StreamClient

@@ -19,12 +19,11 @@ from loopback import Loopback, loopback_settings, send_json, wait_until
 
 from liqtui.config import Endpoint, Settings
 from liqtui.events import BookDepth, MarketEvent, MarkPrice, OpenInterest, TradeFlow
-from liqtui.feeds import hyperliquid
-from liqtui.feeds.base import NotTracked, ParseError
+from liqtui.exchanges import hyperliquid
+from liqtui.exchanges.hyperliquid import NOTE, Parser, coin_of, market_of, plan
+from liqtui.exchanges.spec import NotTracked, ParseError, PollSpec
 from liqtui.feeds.dispatch import deliver
-from liqtui.feeds.hyperliquid import NOTE, Parser, coin_of, market_of, plan
 from liqtui.feeds.live import LiveSource
-from liqtui.feeds.plan import PollSpec
 from liqtui.feeds.recording import Recorder, read_recording
 from liqtui.feeds.replay import ReplaySource
 from liqtui.feeds.stream import Backoff, RestPoller

@@ -28,16 +28,17 @@ from recordings import envelope, mark_price
 
 from liqtui.cli import main
 from liqtui.config import Endpoint, Settings
-from liqtui.events import EXCHANGES
-from liqtui.feeds import binance, bybit, hyperliquid, okx, stream
+from liqtui.exchanges import binance, bybit, hyperliquid, ids, okx
+from liqtui.exchanges.spec import RateLimit
+from liqtui.feeds import stream
 from liqtui.feeds.budget import Clock, RestBudget
 from liqtui.feeds.live import CONNECT_SPACING_S, LiveSource
-from liqtui.feeds.plan import RateLimit
 from liqtui.markets import exchange_symbol
 from liqtui.model.engine import Engine
 from liqtui.output.snapshot import snapshot_dict
 from liqtui.ui.widgets.status import fit_line, status_parts
 
+EXCHANGES = ids()
 T0 = int(time.time() * 1000) - 60_000
 
 

@@ -19,9 +19,9 @@ from loopback import Loopback, loopback_settings, send_json, wait_until
 
 from liqtui.config import Endpoint, Settings
 from liqtui.events import BookDepth, Liquidation, MarketEvent, MarkPrice, OpenInterest, TradeFlow
-from liqtui.feeds import okx
-from liqtui.feeds.base import NotTracked, ParseError, PartlyBad
-from liqtui.feeds.depth import levels_array, reduce_book
+from liqtui.exchanges import okx
+from liqtui.exchanges.common import levels_array, reduce_book
+from liqtui.exchanges.spec import NotTracked, ParseError, PartlyBad
 from liqtui.feeds.dispatch import deliver
 from liqtui.feeds.live import LiveSource
 from liqtui.feeds.recording import Recorder

@@ -8,18 +8,32 @@ import numpy as np
 import pytest
 
 from liqtui.model.mechanics import (
-    BINANCE_BTCUSDT_BRACKETS,
     Bracket,
     TierDataError,
     TierTable,
-    binance_liquidation_price,
     liquidation_price,
     liquidation_prices,
     load_tier_tables,
     model_level_factors,
     parse_tier_tables,
     shipped_tier_tables,
+    tiered_liquidation_price,
 )
+
+# Binance USDⓈ-M BTCUSDT brackets (shipped data, see liqtui/data/brackets.toml).
+BINANCE_BTCUSDT_BRACKETS = shipped_tier_tables().table("binance", "BTC").tiers
+
+
+def binance_liquidation_price(
+    side: str,
+    entry: float,
+    leverage: float,
+    quantity: float,
+    brackets: tuple[Bracket, ...] = BINANCE_BTCUSDT_BRACKETS,
+) -> float:
+    """Binance isolated liquidation price with the bracket *at the liquidation notional*."""
+    table = TierTable("binance", "BTC", brackets)
+    return tiered_liquidation_price("binance", side, entry, leverage, quantity, table)
 
 
 def test_bybit_worked_example() -> None:

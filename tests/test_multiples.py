@@ -18,7 +18,7 @@ from recordings import T0, envelope, force_order, line, mark_price, write_record
 from liqtui.cli import main
 from liqtui.config import Endpoint, Settings
 from liqtui.events import Liquidation
-from liqtui.feeds import binance, bybit, hyperliquid, okx
+from liqtui.exchanges import binance, bybit, hyperliquid, okx
 from liqtui.feeds.live import LiveSource
 from liqtui.markets import (
     canonical,

@@ -11,10 +11,10 @@ import pytest
 from rich.console import Console
 
 from liqtui.events import Liquidation, MarkPrice
-from liqtui.feeds.base import EventSink
 from liqtui.feeds.replay import ReplaySource
 from liqtui.model.engine import Engine
 from liqtui.output.palette import DEFAULT_THEME
+from liqtui.source import EventSink
 from liqtui.ui.app import LiqApp
 from liqtui.ui.screens.help import HelpScreen
 

@@ -17,7 +17,7 @@ from textual import events
 from textual.command import CommandInput, CommandList, CommandPalette
 from textual.widgets import ContentSwitcher
 
-from liqtui.feeds.demo import DemoSource
+from liqtui.demo import DemoSource
 from liqtui.model.engine import Engine
 from liqtui.ui.app import VIEW_ACTIONS, VIEWS, LiqApp
 from liqtui.ui.commands import HIDDEN_ACTIONS, palette_commands

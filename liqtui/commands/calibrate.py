@@ -116,7 +116,7 @@ def run(options: CalibrateOptions, settings: Settings, *, out: IO[str] | None = 
         symbols=options.symbols,
     )
     if options.demo:
-        from liqtui.feeds.demo import DemoSource
+        from liqtui.demo import DemoSource
 
         symbols = list(options.symbols or ["BTC"])
         source_name = f"demo simulator (synthetic), seed {options.seed}"

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     import asyncio
 
     from liqtui.config import Settings
-    from liqtui.feeds.demo import DemoSource
+    from liqtui.demo import DemoSource
     from liqtui.feeds.live import LiveSource
     from liqtui.feeds.recording import Recorder
     from liqtui.feeds.replay import ReplaySource
@@ -133,7 +133,7 @@ def make_source(
 
     symbols = list(options.symbols)
     if options.demo:
-        from liqtui.feeds.demo import DemoSource
+        from liqtui.demo import DemoSource
 
         seed = options.seed if options.seed is not None else settings.demo.seed
         return DemoSource(

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from rich.style import Style
 
     from liqtui.config import Settings
-    from liqtui.feeds.demo import DemoSource
+    from liqtui.demo import DemoSource
     from liqtui.feeds.live import LiveSource
     from liqtui.feeds.recording import Recorder
     from liqtui.model.engine import Engine

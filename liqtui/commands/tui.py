@@ -26,9 +26,9 @@ from liqtui.commands.common import (
 
 if TYPE_CHECKING:
     from liqtui.config import Settings
-    from liqtui.feeds.base import Source
     from liqtui.feeds.recording import Recorder
     from liqtui.model.engine import Engine
+    from liqtui.source import Source
     from liqtui.ui.app import LiqApp
     from liqtui.ui.options import AppOptions
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from liqtui.feeds.plan import RateLimit
+from liqtui.exchanges.spec import RateLimit
 
 BURST_S = 2.0  # the bucket holds this many seconds of the budget at most
 PLANNED_SHARE = 0.9  # planned polls use at most this much of the budget (retries get the rest)

@@ -7,10 +7,11 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from liqtui.events import implausible
-from liqtui.feeds.base import EventSink, NotTracked, ParseError, PartlyBad, Refused
+from liqtui.exchanges.spec import NotTracked, ParseError, PartlyBad, Refused
 from liqtui.feeds.recording import Recorder, report_recording
 from liqtui.health import FeedHealth
 from liqtui.markets import to_market_units
+from liqtui.source import EventSink
 
 # How far an event's time may lie ahead of its receive time (clock skew, batching). Further
 # ahead is a broken clock: the event is kept at its receive time, so it can neither hold the
@@ -19,7 +20,7 @@ MAX_CLOCK_LEAD_MS = 5 * 60_000
 
 if TYPE_CHECKING:
     from liqtui.events import MarketEvent
-    from liqtui.feeds.parsers import ExchangeParser
+    from liqtui.exchanges.spec import ExchangeParser
 
 
 def deliver(

@@ -1,7 +1,7 @@
 """Live public feeds of every enabled exchange, as one Source.
 
-Each exchange module (`liqtui.feeds.<exchange>`) provides a `Parser`,
-`plan(symbols, endpoint, feeds) -> FeedPlan`, its documented REST limit `REST_LIMIT`, and
+Each exchange's spec (`liqtui.exchanges.get(id)`) provides a `parser`,
+`plan(symbols, endpoint, feeds) -> FeedPlan`, its documented REST limit `rest_limit`, and
 `listing(endpoint)` / `listed_markets(answer)`: the request that says which markets it lists.
 This module asks each exchange for its listing first, subscribes only the watched markets it
 lists (the others show in its health as not listed), and turns the plan into running stream
@@ -21,22 +21,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import importlib
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from types import ModuleType
 from typing import TYPE_CHECKING
 
 import aiohttp
 
+from liqtui import exchanges as registry
 from liqtui.config import Settings, parse_duration
-from liqtui.feeds.base import EventSink, ParseError
+from liqtui.exchanges.spec import ExchangeParser, ExchangeSpec, FeedPlan, ParseError, PollSpec
 from liqtui.feeds.budget import Clock, RestBudget
-from liqtui.feeds.parsers import ExchangeParser, make_parsers
-from liqtui.feeds.plan import FeedPlan, PollSpec
 from liqtui.feeds.recording import report_recording
 from liqtui.feeds.stream import HANDOVER_GRACE_S, NOTHING, Backoff, RestPoller, StreamClient
+from liqtui.source import EventSink
 
 # An exchange's connections open at most this often (OKX allows 3 new connections a second
 # per IP; Binance 300 in 5 minutes): many markets must not open a burst of them at once.
@@ -45,10 +43,6 @@ CONNECT_SPACING_S = 0.5
 if TYPE_CHECKING:
     from liqtui.feeds.recording import Recorder
     from liqtui.feeds.universe import MarketUniverse
-
-
-def exchange_module(name: str) -> ModuleType:
-    return importlib.import_module(f"liqtui.feeds.{name}")
 
 
 class LiveSource:
@@ -96,7 +90,7 @@ class LiveSource:
         return await fetch_universe(self.settings)
 
     async def run(self, sink: EventSink) -> None:
-        parsers = make_parsers()
+        parsers = registry.make_parsers()
         names = [n for n in self.settings.feeds.exchanges if n in parsers]
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
         self.budgets, self._listings = {}, {}
@@ -159,25 +153,25 @@ class LiveSource:
         session: aiohttp.ClientSession,
     ) -> None:
         health = sink.feed(name)
-        module = exchange_module(name)
+        spec = registry.get(name)
         endpoint = self.settings.exchanges[name]
         budget = self.budgets.get(name)
         if budget is None:
             budget = self.budgets[name] = RestBudget(
-                module.REST_LIMIT, self.settings.feeds.rest_share, self.clock
+                spec.rest_limit, self.settings.feeds.rest_share, self.clock
             )
-        listed, listed_by = await self._listing(name, module, parser, sink, session, budget)
+        listed, listed_by = await self._listing(spec, parser, sink, session, budget)
         if listed is not None:
             health.unlisted = tuple(
                 sorted({*health.unlisted, *(s for s in self.symbols if s not in listed)})
             )
         symbols = [s for s in self.symbols if s not in health.unlisted]
-        plan: FeedPlan = module.plan(symbols, endpoint, self.settings.feeds)
+        plan: FeedPlan = spec.plan(symbols, endpoint, self.settings.feeds)
         health.note = plan.note
-        for spec in plan.startup:  # metadata first (contract sizes), retried until it arrives
-            if spec.endpoint == listed_by:
+        for startup in plan.startup:  # metadata first (contract sizes), retried until it arrives
+            if startup.endpoint == listed_by:
                 continue  # the listing was this request, and delivered
-            poller = self._poller(spec, parser, sink, session, budget, backoff=self.backoff)
+            poller = self._poller(startup, parser, sink, session, budget, backoff=self.backoff)
             while True:
                 await poller.poll_once()
                 if poller.failures == 0:
@@ -199,10 +193,10 @@ class LiveSource:
         # The planned polls must fit the exchange's REST budget: stretch their intervals.
         demand = sum(p.weight / p.interval_s for p in plan.polls if p.interval_s > 0)
         stretch = health.poll_stretch = budget.stretch(demand)
-        for spec in plan.polls:
-            if spec.interval_s > 0:
-                spec = dataclasses.replace(spec, interval_s=spec.interval_s * stretch)
-            poller = self._poller(spec, parser, sink, session, budget)
+        for poll in plan.polls:
+            if poll.interval_s > 0:
+                poll = dataclasses.replace(poll, interval_s=poll.interval_s * stretch)
+            poller = self._poller(poll, parser, sink, session, budget)
             self.pollers.append(poller)
             jobs.append(poller.run())
         self._planned.add(name)
@@ -227,8 +221,7 @@ class LiveSource:
 
     async def _listing(
         self,
-        name: str,
-        module: ModuleType,
+        exchange: ExchangeSpec,
         parser: ExchangeParser,
         sink: EventSink,
         session: aiohttp.ClientSession,
@@ -238,7 +231,8 @@ class LiveSource:
         endpoint of the listing when it was delivered as market data (OKX's instruments).
         A listing is kept for the session; one that failed is asked again at the next plan
         (a market picked later), and meanwhile the exchange's refusals stand in for it."""
-        spec = module.listing(self.settings.exchanges[name])
+        name = exchange.id
+        spec = exchange.listing(self.settings.exchanges[name])
         delivered = spec.endpoint if spec.deliver else None
         if name in self._listings:
             return self._listings[name], delivered
@@ -250,7 +244,7 @@ class LiveSource:
             return None, None
         poller.handle(msg)  # OKX: contract sizes, recorded (a listing only: nothing)
         try:
-            listed = module.listed_markets(msg)
+            listed = exchange.listed_markets(msg)
         except ParseError as exc:
             health.last_error = f"{spec.endpoint}: {exc}"[:200]
             return None, None

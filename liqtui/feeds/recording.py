@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from liqtui.feeds.base import EventSink
+    from liqtui.source import EventSink
 
 RECORDING_FEED = "recording"  # health record of the recording being written or replayed
 

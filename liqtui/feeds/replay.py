@@ -18,10 +18,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from liqtui.feeds.base import EventSink
+from liqtui.exchanges import make_parsers
+from liqtui.exchanges.spec import ExchangeParser
 from liqtui.feeds.dispatch import MAX_CLOCK_LEAD_MS, deliver
-from liqtui.feeds.parsers import ExchangeParser, make_parsers
 from liqtui.feeds.recording import RECORDING_FEED, ReadStats, RecordLine, read_recording
+from liqtui.source import EventSink
 
 
 def apply_line(line: RecordLine, sink: EventSink, parsers: dict[str, ExchangeParser]) -> None:

@@ -32,12 +32,11 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from liqtui.feeds.base import EventSink
+from liqtui.exchanges.spec import ExchangeParser, Frame, PollSpec, StreamSpec
 from liqtui.feeds.budget import Clock, RestBudget
 from liqtui.feeds.dispatch import deliver
-from liqtui.feeds.parsers import ExchangeParser
-from liqtui.feeds.plan import Frame, PollSpec, StreamSpec
 from liqtui.feeds.recording import Recorder
+from liqtui.source import EventSink
 
 
 @dataclass(frozen=True, slots=True)

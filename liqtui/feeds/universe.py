@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from liqtui import exchanges as registry
 from liqtui.config import Endpoint, Settings
-from liqtui.markets import SymbolError, canonical, market_key, split_multiple
+from liqtui.exchanges.spec import ExchangeSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,57 +30,20 @@ class MarketUniverse:
         return self.markets.get(market, ())
 
 
-def _ccxt_config(name: str, endpoint: Endpoint) -> tuple[str, dict[str, Any]]:
-    """ccxt class name and constructor config pointing at the configured REST base URL."""
-    rest = endpoint.rest_url
-    if name == "binance":
-        urls = {f"fapiPublic{v}": f"{rest}/fapi/{v.lower() or 'v1'}" for v in ("", "V2", "V3")}
-        return "binanceusdm", {"urls": {"api": urls}}
-    if name == "bybit":
-        return "bybit", {"urls": {"api": {"public": rest}}, "options": _types(["linear"])}
-    if name == "okx":
-        return "okx", {"urls": {"api": {"rest": rest}}, "options": _types(["swap"])}
-    if name == "hyperliquid":
-        return "hyperliquid", {"urls": {"api": {"public": rest}}, "options": _types(["swap"])}
-    raise ValueError(f"unknown exchange {name!r}")
-
-
-def _types(types: list[str]) -> dict[str, Any]:
-    return {"fetchMarkets": {"types": types}}
-
-
-def _multiple(name: str, market: dict[str, Any]) -> float:
-    """Units of the asset per unit of the listing (1000 for 1000PEPE or Hyperliquid's kPEPE)."""
-    base = str(market.get("baseName") or market.get("base") or "")
-    if name == "hyperliquid" and base.startswith("k") and base[1:2].isupper():
-        return 1000.0
-    return split_multiple(base.upper())[1]
-
-
-def _key(name: str, market: dict[str, Any]) -> str | None:
+def _key(spec: ExchangeSpec, market: dict[str, Any]) -> tuple[str, float] | None:
+    """Market key and units of its asset per contract of a ccxt market liqtui follows (an
+    active linear swap that the exchange's spec recognizes)."""
     if not (market.get("swap") and market.get("linear")) or market.get("active") is False:
         return None
-    if name == "hyperliquid":
-        from liqtui.feeds.base import NotTracked, ParseError
-        from liqtui.feeds.hyperliquid import market_of
-
-        try:
-            return canonical(market_of(str(market.get("baseName") or market.get("base") or "")))
-        except (NotTracked, ParseError):
-            return None
-    if market.get("settle") != "USDT":
-        return None
-    try:
-        return market_key(str(market.get("base") or ""))
-    except SymbolError:
-        return None
+    return spec.ccxt_market(market)
 
 
 async def _listing(name: str, endpoint: Endpoint) -> dict[str, float]:
     import ccxt.async_support as ccxt  # lazy: see the module docstring
 
-    cls_name, config = _ccxt_config(name, endpoint)
-    exchange = getattr(ccxt, cls_name)(
+    spec = registry.get(name)
+    config = spec.ccxt_config(endpoint.rest_url)
+    exchange = getattr(ccxt, spec.ccxt_id)(
         # aiohttp_trust_env: HTTPS_PROXY / HTTP_PROXY, as the live feeds (one load a session).
         {**config, "enableRateLimit": False, "timeout": 15_000, "aiohttp_trust_env": True}
     )
@@ -89,9 +53,10 @@ async def _listing(name: str, endpoint: Endpoint) -> dict[str, float]:
         await exchange.close()
     out: dict[str, float] = {}
     for market in markets.values():
-        key = _key(name, market)
-        if key is not None:
-            out[key] = float(market.get("contractSize") or 1.0) * _multiple(name, market)
+        found = _key(spec, market)
+        if found is not None:
+            key, multiple = found
+            out[key] = float(market.get("contractSize") or 1.0) * multiple
     return out
 
 

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from liqtui import exchanges as registry
 from liqtui.events import Liquidation, MarketEvent, OpenInterest
 from liqtui.model.density import (
     LEVERAGE_TIERS,
@@ -51,8 +52,8 @@ if TYPE_CHECKING:
 
 HOUR_MS, DAY_MS = 3_600_000, 86_400_000
 END_MAP_DISTANCES = (0.01, 0.02, 0.05, 0.10)  # E within these of the price at the end
-# Binance and OKX send at most one liquidation per symbol (contract) per second.
-THROTTLED = {"binance", "okx"}
+# Exchanges that send at most one liquidation per symbol (contract) per second.
+THROTTLED = registry.throttled()
 
 
 # -- statistics ----------------------------------------------------------------------------

@@ -42,8 +42,9 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from liqtui import exchanges as registry
 from liqtui.config import Model, parse_duration
-from liqtui.events import EXCHANGES, BookDepth, Liquidation, MarkPrice, OpenInterest, TradeFlow
+from liqtui.events import BookDepth, Liquidation, MarkPrice, OpenInterest, TradeFlow
 from liqtui.model.grid import PriceGrid, remap
 from liqtui.model.history import ActivityRing, HistoryRing
 from liqtui.model.mechanics import TierTables, model_level_factors, shipped_tier_tables
@@ -53,9 +54,7 @@ from liqtui.presets import OI_DECREASE_RULES as OI_DECREASE_RULES
 from liqtui.presets import PRESETS as PRESETS
 from liqtui.presets import TIER_FILTERS as TIER_FILTERS
 
-EXCHANGE_INDEX: dict[str, int] = {name: i for i, name in enumerate(EXCHANGES)}
-# Highest leverage per exchange (BTC); the tier tables cap each market's tiers (HL BTC: 40x).
-MAX_LEVERAGE: dict[str, int] = {"binance": 125, "bybit": 100, "okx": 100, "hyperliquid": 40}
+EXCHANGE_INDEX: dict[str, int] = {name: i for i, name in enumerate(registry.ids())}
 LONG, SHORT = 0, 1
 _RENORMALIZE_BELOW = 1e-100
 HOUR_MS, DAY_MS = 3_600_000, 86_400_000
@@ -228,7 +227,7 @@ class RealizedLog:
             self.duplicates += 1
             return False
         self._seen.add(key)
-        ex = EXCHANGE_INDEX.get(ev.exchange, len(EXCHANGES))
+        ex = EXCHANGE_INDEX.get(ev.exchange, len(EXCHANGE_INDEX))
         self._pending.append((ev.time_ms, side, ex, ev.price, ev.notional_usd))
         if ev.time_ms > self._newest:
             self._newest = ev.time_ms

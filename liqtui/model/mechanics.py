@@ -35,16 +35,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-# Tier-1 maintenance margin rates used when the caller gives no MMR.
-TIER1_MMR: dict[str, float] = {
-    "binance": 0.004,
-    "bybit": 0.005,
-    "okx": 0.004,
-    "hyperliquid": 1.0 / (2 * 40),  # BTC: 40x max leverage → 1.25%
-}
-OKX_TAKER_FEE = 0.0005
+from liqtui import exchanges as registry
+from liqtui.exchanges.spec import MarginRule
 
-_FORMS = {"binance": "divided", "hyperliquid": "divided", "okx": "divided", "bybit": "linear"}
+
+def _rule(exchange: object) -> MarginRule | None:
+    """The exchange's margin rules (formula form, tier-1 MMR, fee in maintenance, ...)."""
+    spec = registry.find(exchange) if isinstance(exchange, str) else None
+    return None if spec is None else spec.margin
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +130,7 @@ def parse_tier_tables(data: dict[str, Any], where: str) -> TierTables:
     """Tier tables from a parsed TOML document in the brackets.toml format."""
     defaults: dict[str, TierTable] = {}
     for exchange, body in data.get("defaults", {}).items():
-        if exchange not in _FORMS or not isinstance(body, dict):
+        if _rule(exchange) is None or not isinstance(body, dict):
             raise TierDataError(f"{where}: [defaults.{exchange}]: unknown exchange or not a table")
         tier = _tier_row([math.inf, body.get("max_leverage"), body.get("mmr"), 0], where)
         defaults[exchange] = TierTable(
@@ -145,7 +143,9 @@ def parse_tier_tables(data: dict[str, Any], where: str) -> TierTables:
             raise TierDataError(f"{here}: not a table")
         exchange, symbol = body.get("exchange"), body.get("symbol")
         unit = body.get("cap_unit", "usd")
-        if exchange not in _FORMS or not isinstance(symbol, str) or unit not in _CAP_UNITS:
+        if not isinstance(exchange, str) or _rule(exchange) is None:
+            raise TierDataError(f"{here}: needs exchange, symbol and cap_unit usd|base")
+        if not isinstance(symbol, str) or unit not in _CAP_UNITS:
             raise TierDataError(f"{here}: needs exchange, symbol and cap_unit usd|base")
         rows = body.get("tiers")
         if not isinstance(rows, list) or not rows:
@@ -189,11 +189,6 @@ def shipped_tier_tables() -> TierTables:
     return load_tier_tables()
 
 
-# Binance USDⓈ-M BTCUSDT brackets (shipped data, see liqtui/data/brackets.toml). The endpoint that
-# serves them (/fapi/v1/leverageBracket) needs an API key, so liqtui ships the table.
-BINANCE_BTCUSDT_BRACKETS: tuple[Bracket, ...] = shipped_tier_tables().table("binance", "BTC").tiers
-
-
 def liquidation_prices(
     exchange: str,
     side: str,
@@ -205,9 +200,9 @@ def liquidation_prices(
     quantity: ArrayLike | None = None,
 ) -> NDArray[np.float64]:
     """Vectorised isolated liquidation prices; arguments broadcast against each other."""
-    form = _FORMS.get(exchange)
-    if form is None:
-        raise ValueError(f"unknown exchange {exchange!r} (binance, bybit, okx, hyperliquid)")
+    rule = _rule(exchange)
+    if rule is None:
+        raise ValueError(f"unknown exchange {exchange!r} ({', '.join(registry.ids())})")
     if side not in ("long", "short"):
         raise ValueError(f"side must be 'long' or 'short', not {side!r}")
     ep = np.asarray(entry, dtype=np.float64)
@@ -216,7 +211,7 @@ def liquidation_prices(
         raise ValueError("entry price must be positive")
     if np.any(~(lev >= 1)):
         raise ValueError("leverage must be at least 1")
-    m = np.asarray(TIER1_MMR[exchange] if mmr is None else mmr, dtype=np.float64)
+    m = np.asarray(rule.tier1_mmr if mmr is None else mmr, dtype=np.float64)
     if np.any((m < 0) | (m >= 1)):
         raise ValueError("mmr must be in [0, 1)")
     cum = np.asarray(maint_amount, dtype=np.float64)
@@ -230,9 +225,9 @@ def liquidation_prices(
             raise ValueError("quantity must be positive")
         per_unit = cum / q
     sign = 1.0 if side == "long" else -1.0
-    if exchange == "okx":
-        m = m + OKX_TAKER_FEE
-    if form == "linear":
+    if rule.fee_in_maintenance:
+        m = m + rule.fee_in_maintenance
+    if rule.form == "linear":
         return ep * (1.0 - sign / lev + sign * m) - sign * per_unit
     return (ep * (1.0 - sign / lev) - sign * per_unit) / (1.0 - sign * m)
 
@@ -279,7 +274,8 @@ def liquidation_price(
 
 def _tier_mmr(exchange: str, tier: Bracket) -> float:
     """A tier's maintenance rate; Hyperliquid's is half the initial margin at max leverage."""
-    if exchange == "hyperliquid":
+    rule = _rule(exchange)
+    if rule is not None and rule.mmr_from_max_leverage:
         return 1.0 / (2.0 * tier.max_leverage)
     return tier.mmr
 
@@ -296,9 +292,10 @@ def tiered_liquidation_price(
     if not quantity > 0:
         raise ValueError("quantity must be positive")
     tier = table.tier_for(entry * quantity, quantity)
+    rule = _rule(exchange)
     price = entry
     for _ in range(len(table.tiers) + 1):
-        amount = 0.0 if exchange in ("okx", "hyperliquid") else tier.maint_amount
+        amount = tier.maint_amount if rule is None or rule.maint_amount else 0.0
         price = float(
             liquidation_prices(
                 exchange,
@@ -315,25 +312,6 @@ def tiered_liquidation_price(
             break
         tier = at_liq
     return price
-
-
-def binance_bracket_for(notional_usd: float, brackets: tuple[Bracket, ...]) -> Bracket:
-    for bracket in brackets:
-        if notional_usd <= bracket.notional_cap:
-            return bracket
-    return brackets[-1]
-
-
-def binance_liquidation_price(
-    side: str,
-    entry: float,
-    leverage: float,
-    quantity: float,
-    brackets: tuple[Bracket, ...] = BINANCE_BTCUSDT_BRACKETS,
-) -> float:
-    """Binance isolated liquidation price with the bracket *at the liquidation notional*."""
-    table = TierTable("binance", "BTC", brackets)
-    return tiered_liquidation_price("binance", side, entry, leverage, quantity, table)
 
 
 @functools.cache

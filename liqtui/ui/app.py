@@ -35,13 +35,13 @@ from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Footer
 from textual.worker import Worker, WorkerState
 
-from liqtui.events import EXCHANGES
-from liqtui.feeds.base import Source
+from liqtui.exchanges import ids as exchange_ids
 from liqtui.keys import ACTION_GROUPS, KEYS, VIEW_ACTIONS, VIEW_ONLY_ACTIONS, VIEWS, Key
 from liqtui.model.density import FITTED, PRESETS, TIER_FILTERS
 from liqtui.model.engine import Engine, MarketSnapshot
 from liqtui.output.ladder import LadderView
 from liqtui.output.palette import DEFAULT_THEME, LIQ_VARIABLE_DEFAULTS
+from liqtui.source import Source
 from liqtui.ui.alerts import (
     Alert,
     AlertMonitor,
@@ -72,6 +72,7 @@ VIEW_TITLES = {
     "exchanges": "per exchange",
     "chart": "chart",
 }
+EXCHANGES = exchange_ids()
 EXCHANGE_CYCLE: tuple[str | None, ...] = (None, *EXCHANGES)
 # Actions about the main view: disabled while a modal screen (help, a picker) is on top.
 _MAIN_VIEW_ACTIONS = frozenset(ACTION_GROUPS) - {"quit", "command_palette"}

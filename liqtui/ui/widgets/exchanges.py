@@ -16,7 +16,7 @@ import numpy as np
 from textual.geometry import Region
 from textual.strip import Strip
 
-from liqtui.events import EXCHANGES
+from liqtui.exchanges import ids as exchange_ids
 from liqtui.model.engine import Engine, MarketSnapshot
 from liqtui.output.ladder import (
     LONG_MARK,
@@ -51,7 +51,7 @@ def exchange_data(
     notes = {f.name: f.remarks() for f in snap.feeds}
     names = [
         ex
-        for ex in EXCHANGES
+        for ex in exchange_ids()
         if ex in snap.estimated_by_exchange or ex in snap.realized_by_exchange or ex in notes
     ]
     if exchange is not None:
@@ -179,7 +179,7 @@ class ExchangeTable(PriceAxisView):
         snap = self.snapshot
         assert snap is not None
         grand = sum(a + b for a, b in snap.estimated_by_exchange.values()) or 1.0
-        for name in EXCHANGES:
+        for name in exchange_ids():
             est = snap.estimated_by_exchange.get(name)
             rl = snap.realized_by_exchange.get(name)
             if est:

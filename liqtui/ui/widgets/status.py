@@ -19,6 +19,7 @@ from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 
+from liqtui.exchanges import specs as exchange_specs
 from liqtui.model.engine import MarketSnapshot
 from liqtui.output.ladder import LONG_MARK, SHORT_MARK, compact_usd, format_price
 from liqtui.output.render import format_age, format_duration, price_decimals, price_origin
@@ -335,7 +336,7 @@ def feed_problem(snap: MarketSnapshot) -> Part | None:
 
 
 _PRESET_SHORT = {"observed-low": "obs-low"}
-_EXCHANGE_SHORT = {"hyperliquid": "hyperliq"}
+_EXCHANGE_SHORT = {spec.id: spec.short for spec in exchange_specs()}
 
 
 def model_settings(snap: MarketSnapshot) -> Part:

@@ -19,36 +19,45 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from liqtui.events import MarketEvent, MarkPrice, OpenInterest
-from liqtui.feeds.base import (
-    NotTracked,
-    ParseError,
-    Refused,
+from liqtui.exchanges.common import (
+    MinuteFlows,
+    Trade,
     field,
     guard,
+    levels_array,
     number,
     positive,
+    reduce_book,
     timestamp_ms,
 )
-from liqtui.feeds.depth import levels_array, reduce_book
-from liqtui.feeds.plan import (
+from liqtui.exchanges.spec import (
+    Endpoints,
+    ExchangeSpec,
+    FeedOptions,
     FeedPlan,
     Frame,
+    MarginRule,
+    NotTracked,
+    ParseError,
     PollSpec,
     RateLimit,
+    Refused,
     StreamSpec,
     chunked,
     parse_duration,
 )
-from liqtui.feeds.tradeflow import MinuteFlows, Trade
-from liqtui.markets import canonical, from_exchange_symbol, listing_key, remember_listing
-
-if TYPE_CHECKING:
-    from liqtui.config import Endpoint, Feeds
+from liqtui.markets import (
+    canonical,
+    from_exchange_symbol,
+    listing_key,
+    remember_listing,
+    split_multiple,
+)
 
 EXCHANGE = "hyperliquid"
 NOTE = "no public liquidation feed: open interest and mark price only"
@@ -324,7 +333,7 @@ def without(frame: Frame, markets: frozenset[str]) -> Frame | None:
         return frame
 
 
-def listing(endpoint: Endpoint) -> PollSpec:
+def listing(endpoint: Endpoints) -> PollSpec:
     """The request that says which perpetuals Hyperliquid lists (info `meta`)."""
     return PollSpec(
         feed=EXCHANGE,
@@ -355,7 +364,7 @@ def listed_markets(msg: object) -> frozenset[str]:
     return frozenset(listed)
 
 
-def plan(symbols: Sequence[str], endpoint: Endpoint, feeds: Feeds) -> FeedPlan:
+def plan(symbols: Sequence[str], endpoint: Endpoints, feeds: FeedOptions) -> FeedPlan:
     """WebSockets (at most `feeds.streams_per_connection` subscriptions each) with
     `activeAssetCtx` (mark, funding, OI) and `trades` per watched coin; POST /info polls:
     `metaAndAssetCtxs` (fallback OI and mark, max leverage) and `l2Book`."""
@@ -381,7 +390,7 @@ def plan(symbols: Sequence[str], endpoint: Endpoint, feeds: Feeds) -> FeedPlan:
             ping_interval_s=min(20.0, stale_after_s / 3),
             stale_after_s=stale_after_s,
             max_age_s=parse_duration(feeds.renew_after) / 1000,
-            liquidations_complete=None,  # there is no liquidation feed at all
+            liquidations_complete=SPEC.liquidations_complete,  # no liquidation feed at all
             without=without,
         )
         for group in chunked(subscribe, feeds.streams_per_connection)
@@ -414,3 +423,52 @@ def plan(symbols: Sequence[str], endpoint: Endpoint, feeds: Feeds) -> FeedPlan:
             )
         )
     return FeedPlan(streams=streams, polls=polls if coins else [], note=note)
+
+
+def ccxt_market(market: Mapping[str, Any]) -> tuple[str, float] | None:
+    """Listing key and units per contract of a ccxt Hyperliquid swap (kPEPE: 1,000 PEPE)."""
+    base = str(market.get("baseName") or market.get("base") or "")
+    try:
+        key = canonical(market_of(base))
+    except (NotTracked, ParseError):
+        return None
+    if base.startswith("k") and base[1:2].isupper():
+        return key, 1000.0
+    return key, split_multiple(base.upper())[1]
+
+
+SPEC = ExchangeSpec(
+    id=EXCHANGE,
+    name="Hyperliquid",
+    short="hyperliq",
+    ws_url="wss://api.hyperliquid.xyz/ws",
+    rest_url="https://api.hyperliquid.xyz",
+    liquidations="none",  # liquidations reach only the liquidated wallet
+    parser=Parser,
+    plan=plan,
+    rest_limit=REST_LIMIT,
+    listing=listing,
+    listed_markets=listed_markets,
+    to_symbol=lambda key: key,  # coins are the market keys (kPEPE is the key 1000PEPE)
+    from_symbol=lambda symbol: symbol,
+    known_multiples=(
+        "1000PEPE",
+        "1000SHIB",
+        "1000BONK",
+        "1000FLOKI",
+        "1000LUNC",
+        "1000DOGS",
+        "1000NEIRO",
+    ),
+    # MMR = 1/(2 × max leverage) of the market's tier (BTC: 40x → 1.25%), no maintenance amount.
+    margin=MarginRule(
+        form="divided", tier1_mmr=1.0 / (2 * 40), maint_amount=False, mmr_from_max_leverage=True
+    ),
+    ccxt_id="hyperliquid",
+    ccxt_config=lambda rest: {
+        "urls": {"api": {"public": rest}},
+        "options": {"fetchMarkets": {"types": ["swap"]}},
+    },
+    ccxt_market=ccxt_market,
+    tiers="max leverage per coin: info metaAndAssetCtxs (shipped defaults in brackets.toml)",
+)

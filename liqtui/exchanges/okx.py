@@ -20,36 +20,39 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest
-from liqtui.feeds.base import (
+from liqtui.exchanges.common import (
+    MinuteFlows,
+    Trade,
+    ccxt_usdt_market,
+    field,
+    guard,
+    levels_array,
+    number,
+    positive,
+    reduce_book,
+    timestamp_ms,
+)
+from liqtui.exchanges.spec import (
+    Endpoints,
+    ExchangeSpec,
+    FeedOptions,
+    FeedPlan,
+    Frame,
+    MarginRule,
     NotTracked,
     ParseError,
     PartlyBad,
-    Refused,
-    field,
-    guard,
-    number,
-    positive,
-    timestamp_ms,
-)
-from liqtui.feeds.depth import levels_array, reduce_book
-from liqtui.feeds.plan import (
-    FeedPlan,
-    Frame,
     PollSpec,
     RateLimit,
+    Refused,
     StreamSpec,
     chunked,
     parse_duration,
 )
-from liqtui.feeds.tradeflow import MinuteFlows, Trade
 from liqtui.markets import exchange_symbol, from_exchange_symbol, market_of_symbol
-
-if TYPE_CHECKING:
-    from liqtui.config import Endpoint, Feeds
 
 EXCHANGE = "okx"
 INSTRUMENTS_PATH = "/api/v5/public/instruments"
@@ -421,7 +424,7 @@ def without(frame: Frame, markets: frozenset[str]) -> Frame | None:
     return {**frame, "args": args} if args else None
 
 
-def listing(endpoint: Endpoint) -> PollSpec:
+def listing(endpoint: Endpoints) -> PollSpec:
     """Which swaps OKX lists: the instruments request, which also gives the contract sizes (so
     it is recorded and parsed like any REST answer)."""
     rest = endpoint.rest_url.rstrip("/")
@@ -450,7 +453,7 @@ def subscription_args(symbols: Sequence[str]) -> list[dict[str, str]]:
     return args
 
 
-def plan(symbols: Sequence[str], endpoint: Endpoint, feeds: Feeds) -> FeedPlan:
+def plan(symbols: Sequence[str], endpoint: Endpoints, feeds: FeedOptions) -> FeedPlan:
     """Contract sizes first; public connections (at most `feeds.streams_per_connection`
     channels each) for liquidations of every swap plus open interest, mark price, funding and
     trades of the watched markets; REST order books."""
@@ -466,7 +469,7 @@ def plan(symbols: Sequence[str], endpoint: Endpoint, feeds: Feeds) -> FeedPlan:
             ping_interval_s=PING_INTERVAL_S,
             stale_after_s=parse_duration(feeds.stale_after) / 1000,
             max_age_s=parse_duration(feeds.renew_after) / 1000,
-            liquidations_complete=False,  # at most one order per contract per second
+            liquidations_complete=SPEC.liquidations_complete,
             renew_when=close_notice,
             without=without,
         )
@@ -494,3 +497,43 @@ def plan(symbols: Sequence[str], endpoint: Endpoint, feeds: Feeds) -> FeedPlan:
             )
         )
     return FeedPlan(streams=streams, polls=polls, startup=[instruments])
+
+
+SWAP_SUFFIX = "-USDT-SWAP"
+
+
+def to_symbol(key: str) -> str:
+    return f"{key}{SWAP_SUFFIX}"
+
+
+def from_symbol(symbol: str) -> str | None:
+    return symbol[: -len(SWAP_SUFFIX)] if symbol.endswith(SWAP_SUFFIX) else None
+
+
+SPEC = ExchangeSpec(
+    id=EXCHANGE,
+    name="OKX",
+    short="okx",
+    ws_url="wss://ws.okx.com:8443/ws/v5/public",
+    rest_url="https://www.okx.com",
+    liquidations="throttled",  # at most one order per contract per second
+    parser=Parser,
+    plan=plan,
+    rest_limit=REST_LIMIT,
+    listing=listing,
+    listed_markets=listed_markets,
+    to_symbol=to_symbol,
+    from_symbol=from_symbol,
+    known_multiples=(),  # OKX lists plain assets (contract sizes carry the multiple)
+    # OKX adds the taker fee to the maintenance requirement; its tiers have no amount.
+    margin=MarginRule(
+        form="divided", tier1_mmr=0.004, fee_in_maintenance=0.0005, maint_amount=False
+    ),
+    ccxt_id="okx",
+    ccxt_config=lambda rest: {
+        "urls": {"api": {"rest": rest}},
+        "options": {"fetchMarkets": {"types": ["swap"]}},
+    },
+    ccxt_market=ccxt_usdt_market,
+    tiers="position tiers: GET /api/v5/public/position-tiers (public; calibrate --refresh-tiers)",
+)

@@ -10,26 +10,37 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest, TradeFlow
-from liqtui.feeds.base import (
-    NotTracked,
-    ParseError,
-    Refused,
+from liqtui.exchanges.common import (
+    ccxt_usdt_market,
     field,
+    from_usdt_symbol,
+    levels_array,
     listed,
     number,
     positive,
+    reduce_book,
     timestamp_ms,
+    to_usdt_symbol,
 )
-from liqtui.feeds.depth import levels_array, reduce_book
-from liqtui.feeds.plan import FeedPlan, PollSpec, RateLimit, StreamSpec, chunked, parse_duration
+from liqtui.exchanges.spec import (
+    Endpoints,
+    ExchangeSpec,
+    FeedOptions,
+    FeedPlan,
+    MarginRule,
+    NotTracked,
+    ParseError,
+    PollSpec,
+    RateLimit,
+    Refused,
+    StreamSpec,
+    chunked,
+    parse_duration,
+)
 from liqtui.markets import exchange_symbol, from_exchange_symbol
-
-if TYPE_CHECKING:
-    from liqtui.config import Endpoint, Feeds
 
 EXCHANGE = "binance"
 _ORDER_SIDE_TO_POSITION = {"SELL": "long", "BUY": "short"}
@@ -210,7 +221,7 @@ class Parser:
         return parse_rest(endpoint, msg)
 
 
-def listing(endpoint: Endpoint) -> PollSpec:
+def listing(endpoint: Endpoints) -> PollSpec:
     """The request that says which markets Binance lists (before anything is subscribed)."""
     return PollSpec(
         feed=EXCHANGE,
@@ -231,7 +242,7 @@ def listed_markets(msg: object) -> frozenset[str]:
     return listed(EXCHANGE, symbols, contractType="PERPETUAL", quoteAsset="USDT", status="TRADING")
 
 
-def plan(symbols: Sequence[str], endpoint: Endpoint, feeds: Feeds) -> FeedPlan:
+def plan(symbols: Sequence[str], endpoint: Endpoints, feeds: FeedOptions) -> FeedPlan:
     """Combined-stream connections (at most `feeds.streams_per_connection` streams each) for
     liquidations (all markets), mark price and 1m klines of the watched markets; REST polls for
     open interest (there is no OI stream) and depth, within Binance's request weight."""
@@ -247,7 +258,7 @@ def plan(symbols: Sequence[str], endpoint: Endpoint, feeds: Feeds) -> FeedPlan:
             url=f"{endpoint.ws_url}/stream?streams={'/'.join(group)}",
             stale_after_s=parse_duration(feeds.stale_after) / 1000,
             max_age_s=parse_duration(feeds.renew_after) / 1000,
-            liquidations_complete=False,  # at most one print per symbol per second
+            liquidations_complete=SPEC.liquidations_complete,
         )
         for group in chunked(streams, cap)
     ]
@@ -274,3 +285,46 @@ def plan(symbols: Sequence[str], endpoint: Endpoint, feeds: Feeds) -> FeedPlan:
                 )
             )
     return FeedPlan(streams=connections, polls=polls)
+
+
+SPEC = ExchangeSpec(
+    id=EXCHANGE,
+    name="Binance",
+    short="binance",
+    ws_url="wss://fstream.binance.com/market",
+    rest_url="https://fapi.binance.com",
+    liquidations="throttled",  # at most one print per symbol per second
+    parser=Parser,
+    plan=plan,
+    rest_limit=REST_LIMIT,
+    listing=listing,
+    listed_markets=listed_markets,
+    to_symbol=to_usdt_symbol,
+    from_symbol=from_usdt_symbol,
+    known_multiples=(
+        "1000PEPE",
+        "1000SHIB",
+        "1000BONK",
+        "1000FLOKI",
+        "1000LUNC",
+        "1000XEC",
+        "1000SATS",
+        "1000RATS",
+        "1000CAT",
+        "1000CHEEMS",
+        "1000WHY",
+        "1000X",
+        "1000000MOG",
+        "1MBABYDOGE",
+    ),
+    margin=MarginRule(form="divided", tier1_mmr=0.004),
+    ccxt_id="binanceusdm",
+    ccxt_config=lambda rest: {
+        "urls": {
+            "api": {f"fapiPublic{v}": f"{rest}/fapi/{v.lower() or 'v1'}" for v in ("", "V2", "V3")}
+        }
+    },
+    ccxt_market=ccxt_usdt_market,
+    # /fapi/v1/leverageBracket needs an API key: the brackets are shipped data.
+    tiers="shipped brackets (brackets.toml); /fapi/v1/leverageBracket needs an API key",
+)

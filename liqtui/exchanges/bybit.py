@@ -19,29 +19,41 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest, Side
-from liqtui.feeds.base import (
-    NotTracked,
-    ParseError,
-    PartlyBad,
-    Refused,
+from liqtui.exchanges.common import (
+    MinuteFlows,
+    Trade,
+    ccxt_usdt_market,
     field,
+    from_usdt_symbol,
     guard,
+    levels_array,
     listed,
     number,
     positive,
+    reduce_book,
     timestamp_ms,
+    to_usdt_symbol,
 )
-from liqtui.feeds.depth import levels_array, reduce_book
-from liqtui.feeds.plan import FeedPlan, Frame, PollSpec, RateLimit, StreamSpec, parse_duration
-from liqtui.feeds.tradeflow import MinuteFlows, Trade
+from liqtui.exchanges.spec import (
+    Endpoints,
+    ExchangeSpec,
+    FeedOptions,
+    FeedPlan,
+    Frame,
+    MarginRule,
+    NotTracked,
+    ParseError,
+    PartlyBad,
+    PollSpec,
+    RateLimit,
+    Refused,
+    StreamSpec,
+    parse_duration,
+)
 from liqtui.markets import exchange_symbol, from_exchange_symbol, market_of_symbol
-
-if TYPE_CHECKING:
-    from liqtui.config import Endpoint, Feeds
 
 EXCHANGE = "bybit"
 # Position side (allLiquidation docs: "When you receive a Buy update, this means that a long
@@ -340,7 +352,7 @@ def without(frame: Frame, markets: frozenset[str]) -> Frame | None:
     return {**frame, "args": args} if args else None
 
 
-def listing(endpoint: Endpoint) -> PollSpec:
+def listing(endpoint: Endpoints) -> PollSpec:
     """The request that says which markets Bybit lists (before anything is subscribed)."""
     return PollSpec(
         feed=EXCHANGE,
@@ -368,7 +380,7 @@ def listed_markets(msg: object) -> frozenset[str] | None:
     )
 
 
-def plan(symbols: Sequence[str], endpoint: Endpoint, feeds: Feeds) -> FeedPlan:
+def plan(symbols: Sequence[str], endpoint: Endpoints, feeds: FeedOptions) -> FeedPlan:
     """Liquidations, tickers and trades of the watched markets on the public linear stream
     (app-level {"op":"ping"} every 20 s), at most `feeds.streams_per_connection` topics per
     connection, and REST order-book polls for depth."""
@@ -386,7 +398,7 @@ def plan(symbols: Sequence[str], endpoint: Endpoint, feeds: Feeds) -> FeedPlan:
             ping_interval_s=20.0,
             stale_after_s=parse_duration(feeds.stale_after) / 1000,
             max_age_s=parse_duration(feeds.renew_after) / 1000,
-            liquidations_complete=True,  # allLiquidation pushes every liquidation
+            liquidations_complete=SPEC.liquidations_complete,
             without=without,
         )
         for group in _connections(args, feeds.streams_per_connection)
@@ -406,3 +418,40 @@ def plan(symbols: Sequence[str], endpoint: Endpoint, feeds: Feeds) -> FeedPlan:
             )
         )
     return FeedPlan(streams=streams, polls=polls)
+
+
+SPEC = ExchangeSpec(
+    id=EXCHANGE,
+    name="Bybit",
+    short="bybit",
+    ws_url="wss://stream.bybit.com/v5/public/linear",
+    rest_url="https://api.bybit.com",
+    liquidations="complete",  # allLiquidation pushes every liquidation
+    parser=Parser,
+    plan=plan,
+    rest_limit=REST_LIMIT,
+    listing=listing,
+    listed_markets=listed_markets,
+    to_symbol=to_usdt_symbol,
+    from_symbol=from_usdt_symbol,
+    known_multiples=(
+        "1000PEPE",
+        "SHIB1000",
+        "1000BONK",
+        "1000FLOKI",
+        "1000LUNC",
+        "1000XEC",
+        "1000RATS",
+        "1000CAT",
+        "1000000MOG",
+        "1000000BABYDOGE",
+    ),
+    margin=MarginRule(form="linear", tier1_mmr=0.005),
+    ccxt_id="bybit",
+    ccxt_config=lambda rest: {
+        "urls": {"api": {"public": rest}},
+        "options": {"fetchMarkets": {"types": ["linear"]}},
+    },
+    ccxt_market=ccxt_usdt_market,
+    tiers="risk limits: GET /v5/market/risk-limit (public; liqtui calibrate --refresh-tiers)",
+)

@@ -27,15 +27,16 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from liqtui import exchanges as registry
 from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest, Side, TradeFlow
-from liqtui.feeds.base import EventSink
 from liqtui.health import FeedHealth
 from liqtui.model.mechanics import liquidation_prices
+from liqtui.source import EventSink
 
 DEFAULT_START_MS = 1_767_225_600_000  # 2026-01-01 00:00 UTC: a fixed, minute-aligned clock
 DEMO_EXCHANGES: tuple[str, ...] = ("binance", "bybit", "okx")
-# Binance and OKX push at most one liquidation per symbol per second; Bybit pushes all of them.
-THROTTLED_EXCHANGES: frozenset[str] = frozenset({"binance", "okx"})
+# Exchanges that push at most one liquidation per symbol per second (Bybit pushes all of them).
+THROTTLED_EXCHANGES: frozenset[str] = registry.throttled()
 POSITION_CAP = 3_000  # live simulated positions per market and exchange (oldest are dropped)
 OI_INTERVAL_MS = 15_000
 FLOW_INTERVAL_MS = 60_000

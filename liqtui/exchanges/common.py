@@ -1,0 +1,279 @@
+"""Pure helpers the exchange parsers share: reading JSON values, order books, trades → minutes.
+
+Order books: a snapshot → cumulative resting notional within fixed distances of mid.
+
+Trades → one TradeFlow per market per closed clock minute (Bybit, OKX and Hyperliquid
+stream trades; Binance sends closed 1m klines instead).
+A minute is emitted when a trade of a later minute arrives. Trade ids of the open and the
+previous minute are remembered, so the overlap of two connections (a planned renewal, or a
+resubscription that replays recent trades) counts once. A trade for a minute already emitted
+cannot change it any more: it is counted as late and dropped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from liqtui.events import BookDepth, TradeFlow
+from liqtui.exchanges.spec import NotTracked, ParseError
+from liqtui.markets import SymbolError, market_key, market_of_symbol, split_multiple
+
+if TYPE_CHECKING:
+    import numpy as np
+
+T = TypeVar("T")
+QUOTE = "USDT"
+
+
+# -- symbols ------------------------------------------------------------------------------------
+def to_usdt_symbol(key: str) -> str:
+    """A listing key as a BTCUSDT-style symbol (Binance, Bybit)."""
+    return f"{key}{QUOTE}"
+
+
+def from_usdt_symbol(symbol: str) -> str | None:
+    """The listing key of a BTCUSDT-style symbol (None: another quote)."""
+    if not symbol.endswith(QUOTE) or len(symbol) <= len(QUOTE):
+        return None
+    return symbol[: -len(QUOTE)]
+
+
+def ccxt_usdt_market(market: Mapping[str, Any]) -> tuple[str, float] | None:
+    """Market key and units of the asset per contract of a ccxt USDT-settled swap."""
+    if market.get("settle") != QUOTE:
+        return None
+    try:
+        key = market_key(str(market.get("base") or ""))
+    except SymbolError:
+        return None
+    return key, split_multiple(str(market.get("baseName") or market.get("base") or "").upper())[1]
+
+
+# -- JSON values --------------------------------------------------------------------------------
+def number(obj: object, name: str) -> float:
+    """A finite number from a JSON value (exchanges send decimals as strings)."""
+    if isinstance(obj, bool) or not isinstance(obj, (str, int, float)):
+        raise ParseError(f"{name}: expected a number, got {type(obj).__name__}")
+    try:
+        value = float(obj)
+    except ValueError:
+        raise ParseError(f"{name}: {obj!r} is not a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ParseError(f"{name}: {obj!r} is not finite")
+    return value
+
+
+def positive(obj: object, name: str) -> float:
+    value = number(obj, name)
+    if value <= 0:
+        raise ParseError(f"{name}: {obj!r} is not positive")
+    return value
+
+
+def timestamp_ms(obj: object, name: str) -> int:
+    """Milliseconds since the epoch: an integer (or integral string) after 2001 and before 2100."""
+    if isinstance(obj, bool) or not isinstance(obj, (str, int)):
+        raise ParseError(f"{name}: expected integer milliseconds, got {type(obj).__name__}")
+    try:
+        value = int(obj)
+    except ValueError:
+        raise ParseError(f"{name}: {obj!r} is not an integer") from None
+    if not 1_000_000_000_000 <= value < 4_102_444_800_000:
+        raise ParseError(f"{name}: {value} is not a time in milliseconds")
+    return value
+
+
+def listed(exchange: str, items: list[object], **required: str) -> frozenset[str]:
+    """Market keys of the instruments in a listing whose fields equal `required` (contract
+    type, quote coin, trading status), by their `symbol`."""
+    markets = (
+        market_of_symbol(exchange, item.get("symbol"))
+        for item in items
+        if isinstance(item, dict) and all(item.get(k) == v for k, v in required.items())
+    )
+    return frozenset(m for m in markets if m is not None)
+
+
+def field(obj: dict[str, object], key: str, where: str) -> object:
+    try:
+        return obj[key]
+    except KeyError:
+        raise ParseError(f"{where}: missing {key!r}") from None
+
+
+_STRAY = (KeyError, TypeError, IndexError, AttributeError, ValueError, ArithmeticError)
+
+
+def schema_violation(where: str, exc: Exception) -> ParseError:
+    """A stray exception from walking a message, as the ParseError it really is."""
+    return ParseError(f"{where}{exc.__class__.__name__}: {exc}")
+
+
+def guard(call: Callable[[], T], where: str = "") -> T:
+    """Run a parse step; anything but ParseError/NotTracked becomes a ParseError."""
+    try:
+        return call()
+    except (ParseError, NotTracked):
+        raise
+    except _STRAY as exc:
+        raise schema_violation(where, exc) from None
+
+
+# -- order books --------------------------------------------------------------------------------
+DEPTH_DISTANCES: tuple[float, ...] = (0.005, 0.01, 0.02, 0.05)
+
+
+def levels_array(levels: object, name: str) -> np.ndarray:
+    """[[price, size, ...], ...] (strings or numbers) → float array of shape (n, 2)."""
+    import numpy as np  # here: reading settings (which asks the registry) must not load numpy
+
+    if not isinstance(levels, list):
+        raise ParseError(f"{name}: expected a list of [price, size]")
+    try:
+        # numpy parses the decimal strings itself: ~10× faster than float() per cell on a
+        # 1,000-level book. Extra columns (OKX's order count) are dropped.
+        arr = np.array(levels, dtype=np.float64)
+        if arr.ndim != 2 or arr.shape[1] < 2:
+            raise ValueError(name)
+        arr = arr[:, :2]
+    except (TypeError, ValueError, IndexError, KeyError):
+        if levels:
+            raise ParseError(f"{name}: bad price level") from None
+        arr = np.zeros((0, 2))
+    if not np.isfinite(arr).all() or (arr[:, 0] <= 0).any() or (arr[:, 1] < 0).any():
+        raise ParseError(f"{name}: non-finite, non-positive price or negative size")
+    return arr
+
+
+def reduce_book(
+    exchange: str,
+    symbol: str,
+    time_ms: int,
+    bids: np.ndarray,
+    asks: np.ndarray,
+    *,
+    size_to_base: float = 1.0,
+    distances: Sequence[float] = DEPTH_DISTANCES,
+) -> BookDepth:
+    """Cumulative bid and ask notional (USD) within each distance of mid."""
+    import numpy as np
+
+    if bids.size == 0 or asks.size == 0:
+        raise ParseError("order book has an empty side")
+    best_bid, best_ask = float(bids[:, 0].max()), float(asks[:, 0].min())
+    if best_bid >= best_ask:
+        raise ParseError("crossed order book")
+    mid = 0.5 * (best_bid + best_ask)
+    bid_dist = 1.0 - bids[:, 0] / mid
+    ask_dist = asks[:, 0] / mid - 1.0
+    bid_notional = bids[:, 0] * bids[:, 1] * size_to_base
+    ask_notional = asks[:, 0] * asks[:, 1] * size_to_base
+    d = np.asarray(distances, dtype=np.float64)
+    bid_usd = (bid_notional[None, :] * (bid_dist[None, :] <= d[:, None])).sum(axis=1)
+    ask_usd = (ask_notional[None, :] * (ask_dist[None, :] <= d[:, None])).sum(axis=1)
+    return BookDepth(
+        exchange=exchange,
+        symbol=symbol,
+        time_ms=time_ms,
+        mid=mid,
+        distances=tuple(float(x) for x in d),
+        bid_usd=tuple(float(x) for x in bid_usd),
+        ask_usd=tuple(float(x) for x in ask_usd),
+        bid_reach=float(bid_dist.max()),
+        ask_reach=float(ask_dist.max()),
+    )
+
+
+# -- trades → minutes -------------------------------------------------------------------------
+MINUTE_MS = 60_000
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """One trade, normalized: base units, the taker's side."""
+
+    market: str
+    time_ms: int
+    price: float
+    base: float
+    taker_buy: bool
+    trade_id: str | int | None = None
+
+
+@dataclass(slots=True)
+class _Minute:
+    start_ms: int
+    buy: float = 0.0
+    sell: float = 0.0
+    notional: float = 0.0
+    high: float = float("-inf")
+    low: float = float("inf")
+    last: float | None = None  # price of the latest trade (trades are added in time order)
+    ids: set[str | int] = dataclasses.field(default_factory=set)
+    previous_ids: set[str | int] = dataclasses.field(default_factory=set)
+
+    def seen(self, trade_id: str | int | None) -> bool:
+        return trade_id is not None and (trade_id in self.ids or trade_id in self.previous_ids)
+
+    def add(self, trade: Trade) -> None:
+        if trade.taker_buy:
+            self.buy += trade.base
+        else:
+            self.sell += trade.base
+        self.notional += trade.base * trade.price
+        self.high = max(self.high, trade.price)
+        self.low = min(self.low, trade.price)
+        self.last = trade.price
+        if trade.trade_id is not None:
+            self.ids.add(trade.trade_id)
+
+    def flow(self, exchange: str, market: str) -> TradeFlow:
+        volume = self.buy + self.sell
+        return TradeFlow(
+            exchange=exchange,
+            symbol=market,
+            time_ms=self.start_ms + MINUTE_MS,
+            interval_ms=MINUTE_MS,
+            taker_buy_base=self.buy,
+            taker_sell_base=self.sell,
+            vwap=self.notional / volume,
+            high=self.high,
+            low=self.low,
+            close=self.last,
+        )
+
+
+class MinuteFlows:
+    def __init__(self, exchange: str) -> None:
+        self.exchange = exchange
+        self.duplicates = 0  # seen on another connection
+        self.late = 0  # for a minute already emitted
+        self._open: dict[str, _Minute] = {}
+
+    @property
+    def open_minutes(self) -> int:
+        """Markets with trades counted in a minute not emitted yet."""
+        return len(self._open)
+
+    def add(self, trades: list[Trade]) -> list[TradeFlow]:
+        """Add validated trades (in any order); returns the minutes they closed."""
+        closed: list[TradeFlow] = []
+        for trade in sorted(trades, key=lambda t: t.time_ms):
+            start = trade.time_ms - trade.time_ms % MINUTE_MS
+            minute = self._open.get(trade.market)
+            if minute is None:
+                minute = self._open[trade.market] = _Minute(start)
+            elif minute.seen(trade.trade_id):
+                self.duplicates += 1
+                continue
+            elif start < minute.start_ms:
+                self.late += 1
+                continue
+            elif start > minute.start_ms:
+                closed.append(minute.flow(self.exchange, trade.market))
+                minute = self._open[trade.market] = _Minute(start, previous_ids=minute.ids)
+            minute.add(trade)
+        return closed

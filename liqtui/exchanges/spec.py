@@ -1,0 +1,230 @@
+"""What an exchange is to liqtui: one `ExchangeSpec` per exchange, the plan types its feed plan is
+made of, and the errors its parsers raise. Plain data and pure functions, so exchange modules
+stay importable without aiohttp or ccxt (replay and snapshots never load the network stack)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, TypeVar
+
+from liqtui.durations import parse_duration
+from liqtui.events import MarketEvent
+
+__all__ = [
+    "Endpoints",
+    "ExchangeParser",
+    "ExchangeSpec",
+    "FeedOptions",
+    "FeedPlan",
+    "Frame",
+    "MarginRule",
+    "NotTracked",
+    "ParseError",
+    "PartlyBad",
+    "PollSpec",
+    "RateLimit",
+    "Refused",
+    "StreamSpec",
+    "chunked",
+    "parse_duration",
+]
+
+Frame = str | dict[str, object]
+T = TypeVar("T")
+
+
+# -- parse errors -----------------------------------------------------------------------------
+class ParseError(ValueError):
+    """A message that violates the exchange's schema. The caller counts it and skips it."""
+
+
+class NotTracked(Exception):
+    """A valid message about something liqtui does not follow (a USDC or coin-margined market)."""
+
+
+class Refused(ParseError):
+    """The exchange refused a subscription (Bybit `success:false`, OKX `event:error`,
+    Hyperliquid's error channel, Binance `{"error":…}`). `markets` are the market keys it names,
+    when the answer names them: they are not subscribed there again."""
+
+    def __init__(self, message: str, markets: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.markets = markets
+
+
+class PartlyBad(ParseError):
+    """A batch in which some items are malformed: `events` are the valid items' events (kept),
+    `errors` say what was wrong with each bad item (each one counted as skipped)."""
+
+    def __init__(self, events: list[MarketEvent], errors: list[str]) -> None:
+        super().__init__(f"{len(errors)} bad item(s) in a batch: {errors[0] if errors else ''}")
+        self.events = events
+        self.errors = errors
+
+
+# -- what a feed plan is made of --------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """An exchange's documented REST limit for one IP: `weight` per `per_s` seconds."""
+
+    weight: float
+    per_s: float
+
+    @property
+    def per_second(self) -> float:
+        return self.weight / self.per_s
+
+
+def chunked(items: Sequence[T], size: int) -> list[list[T]]:
+    """`items` in consecutive groups of at most `size` (one group per connection)."""
+    size = max(size, 1)
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSpec:
+    """One WebSocket connection's recipe."""
+
+    feed: str  # health record name, e.g. "binance"
+    exchange: str  # recording "ex" and parser id
+    url: str
+    subscribe: Sequence[Frame] = ()
+    ping_frame: Frame | None = None  # application-level keep-alive (Bybit, OKX)
+    ping_interval_s: float = 20.0
+    stale_after_s: float = 60.0  # no message for this long: reconnect
+    max_age_s: float | None = None  # planned reconnect (overlapping) after this long
+    liquidations_complete: bool | None = None
+    # A server notice that this connection closes soon (OKX 64008): renew it now, overlapping.
+    renew_when: Callable[[object], bool] | None = None
+    # A subscribe frame without the given markets (None: nothing left to send). Markets the
+    # exchange refused are left out when the connection is opened again.
+    without: Callable[[Frame, frozenset[str]], Frame | None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PollSpec:
+    """One REST request repeated at its own pace (interval_s = 0: once, at start)."""
+
+    feed: str
+    exchange: str
+    endpoint: str  # path and query, recorded as "rest" and given to the parser
+    url: str  # full URL including the query
+    interval_s: float = 10.0
+    timeout_s: float = 10.0
+    initial_delay_s: float = 0.0  # wait before the first request (a refresh of startup data)
+    method: str = "GET"
+    body: dict[str, object] | None = None  # JSON body for POST (Hyperliquid's info endpoint)
+    weight: float = 1.0  # what the request costs against the exchange's REST limit
+    deliver: bool = True  # False: not market data (a listing): neither recorded nor parsed
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPlan:
+    streams: list[StreamSpec] = field(default_factory=list)
+    polls: list[PollSpec] = field(default_factory=list)
+    startup: list[PollSpec] = field(default_factory=list)  # before the streams (metadata)
+    note: str = ""  # shown in the feed's health (e.g. "no public liquidation feed")
+
+
+# -- what a plan is made from (config.Endpoint and config.Feeds satisfy these) ----------------
+class Endpoints(Protocol):
+    """Base URLs of one exchange's public API."""
+
+    @property
+    def ws_url(self) -> str: ...
+
+    @property
+    def rest_url(self) -> str: ...
+
+
+class FeedOptions(Protocol):
+    """The feed settings a plan reads (durations as written in settings: "15s")."""
+
+    @property
+    def oi_poll(self) -> str: ...
+
+    @property
+    def depth_poll(self) -> str: ...
+
+    @property
+    def stale_after(self) -> str: ...
+
+    @property
+    def renew_after(self) -> str: ...
+
+    @property
+    def streams_per_connection(self) -> int: ...
+
+
+class ExchangeParser(Protocol):
+    """Live clients and replay share parsers, so a recording reproduces a live run. Parsers are
+    objects because some exchanges need state (OKX contract sizes, Bybit's ticker deltas,
+    Hyperliquid's receive-time stamps); each session makes fresh ones."""
+
+    def __call__(self, msg: object) -> list[MarketEvent] | None:
+        """Events in one stream message; None if valid but unused. Raises ParseError or
+        NotTracked."""
+        ...
+
+    def rest(self, endpoint: str, msg: object) -> list[MarketEvent] | None:
+        """Events in one REST response; `endpoint` is the path and query that was requested."""
+        ...
+
+
+# -- the margin rules the model's liquidation maths reads -------------------------------------
+@dataclass(frozen=True, slots=True)
+class MarginRule:
+    """How an exchange computes an isolated position's liquidation price (models.md §4).
+
+    form "divided": LP = (EP·(1 ∓ 1/L) ∓ cum/Q) / (1 ∓ m)  (Binance, OKX, Hyperliquid)
+    form "linear":  LP = EP·(1 ∓ 1/L ± m) ∓ cum/Q          (Bybit)
+    """
+
+    form: Literal["divided", "linear"]
+    tier1_mmr: float  # maintenance margin rate when the caller gives none (BTC tier 1)
+    fee_in_maintenance: float = 0.0  # added to the MMR (OKX: the taker fee)
+    maint_amount: bool = True  # whether a tier's maintenance amount (cum, deduction) applies
+    # The MMR is half the initial margin at the tier's max leverage (Hyperliquid), not its `mmr`.
+    mmr_from_max_leverage: bool = False
+
+
+# -- one exchange ------------------------------------------------------------------------------
+Liquidations = Literal["complete", "throttled", "none"]
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeSpec:
+    """Everything liqtui knows about one exchange; the registry (liqtui.exchanges) holds one per
+    exchange, and nothing outside liqtui.exchanges names an exchange id."""
+
+    id: str  # config, recordings ("ex"), health records, events: "binance"
+    name: str  # display name: "Binance"
+    short: str  # where the status line is narrow: "hyperliq"
+    ws_url: str  # default public endpoints (overridable in [exchanges.<id>])
+    rest_url: str
+    # Whether the public liquidation stream carries every liquidation ("complete"), at most one
+    # per symbol and second ("throttled": a lower bound), or there is none at all.
+    liquidations: Liquidations
+    parser: Callable[[], ExchangeParser]  # a fresh (stateful) parser for one session
+    plan: Callable[[Sequence[str], Endpoints, FeedOptions], FeedPlan]
+    rest_limit: RateLimit  # documented REST limit per IP
+    listing: Callable[[Endpoints], PollSpec]  # the request that says which markets it lists
+    # Market keys listed in the answer to `listing` (None: incomplete, e.g. more pages).
+    listed_markets: Callable[[object], frozenset[str] | None]
+    # Symbol mapping: listing key ("1000PEPE") ↔ the exchange's own symbol ("1000PEPEUSDT").
+    to_symbol: Callable[[str], str]
+    from_symbol: Callable[[str], str | None]  # the listing key part, unvalidated; None: not ours
+    known_multiples: tuple[str, ...]  # listing keys that trade a multiple of their asset
+    margin: MarginRule
+    # ccxt: class name, constructor config for a REST base URL, and the listing key and units of
+    # the asset per contract of one ccxt market (None: not a perpetual liqtui follows).
+    ccxt_id: str
+    ccxt_config: Callable[[str], dict[str, Any]]
+    ccxt_market: Callable[[Mapping[str, Any]], tuple[str, float] | None]
+    tiers: str  # where the tier tables (brackets.toml) come from for this exchange
+
+    @property
+    def liquidations_complete(self) -> bool | None:
+        """As feed health reports it: True complete, False throttled, None no feed."""
+        return {"complete": True, "throttled": False}.get(self.liquidations)
