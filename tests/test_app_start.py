@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import SEED_T0, demo_engine_and_history
+from support.engines import SEED_T0, demo_engine_and_history
 
 from liqtui.cli import main
 from liqtui.config import load_settings

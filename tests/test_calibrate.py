@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from loopback import Loopback
-from recordings import force_order, line, write_recording
+from support.loopback import Loopback
+from support.recordings import force_order, line, write_recording
 
 from liqtui.config import ConfigError, Endpoint, Settings, load_settings
 from liqtui.events import Liquidation, MarkPrice, OpenInterest

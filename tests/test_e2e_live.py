@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from fake_exchanges import EXCHANGES, Cascade, FakeExchanges
-from loopback import loopback_settings, wait_until
+from support.fake_exchanges import EXCHANGES, Cascade, FakeExchanges
+from support.loopback import loopback_settings, wait_until
 
 from liqtui.config import Settings
 from liqtui.feeds.live import LiveSource

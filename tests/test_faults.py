@@ -35,7 +35,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import WSCloseCode, WSMsgType, web
-from loopback import Loopback, loopback_settings, send_json, wait_until
+from support.loopback import Loopback, loopback_settings, send_json, wait_until
 
 from liqtui.config import Endpoint, Feeds
 from liqtui.feeds import binance, bybit

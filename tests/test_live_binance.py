@@ -10,8 +10,8 @@ import time
 
 import pytest
 from aiohttp import web
-from loopback import Loopback, loopback_settings, read_frames, send_json, wait_until
-from recordings import envelope, force_order, mark_price
+from support.loopback import Loopback, loopback_settings, read_frames, send_json, wait_until
+from support.recordings import envelope, force_order, mark_price
 
 from liqtui.config import Endpoint
 from liqtui.feeds.binance import Parser, plan

@@ -15,8 +15,8 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import WSMsgType, web
-from loopback import Loopback, loopback_settings, send_json, wait_until
-from recordings import line, write_recording
+from support.loopback import Loopback, loopback_settings, send_json, wait_until
+from support.recordings import line, write_recording
 
 from liqtui.config import Endpoint, Settings
 from liqtui.events import BookDepth, Liquidation, MarkPrice, OpenInterest, TradeFlow

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 from aiohttp import WSMsgType, web
-from loopback import Loopback, loopback_settings, read_frames, send_json, wait_until
-from recordings import envelope, mark_price
+from support.loopback import Loopback, loopback_settings, read_frames, send_json, wait_until
+from support.recordings import envelope, mark_price
 
 from liqtui.cli import main
 from liqtui.config import Endpoint, Settings

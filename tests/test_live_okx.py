@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import WSMsgType, web
-from loopback import Loopback, loopback_settings, send_json, wait_until
+from support.loopback import Loopback, loopback_settings, send_json, wait_until
 
 from liqtui.config import Endpoint, Settings
 from liqtui.events import BookDepth, Liquidation, MarketEvent, MarkPrice, OpenInterest, TradeFlow

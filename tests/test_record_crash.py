@@ -18,11 +18,11 @@ import zlib
 from pathlib import Path
 
 import pytest
-from fake_exchanges import FakeExchanges
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
-from recordings import T0, force_order
+from support.fake_exchanges import FakeExchanges
+from support.recordings import T0, force_order
 
 from liqtui.feeds.recording import ReadStats, Recorder, read_recording
 

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import demo_engine_and_history, seed_engine
+from support.engines import demo_engine_and_history, seed_engine
 from test_ui import TrickleSource, make_app
 from textual.command import CommandPalette
 
