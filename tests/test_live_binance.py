@@ -4,13 +4,12 @@ REST open interest and depth, drops mid-burst, silence, planned renewal, refusal
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 
 import pytest
 from aiohttp import web
-from support.loopback import Loopback, loopback_settings, read_frames, send_json, wait_until
+from support.loopback import Loopback, loopback_settings, read_frames, send_json, stop, wait_until
 from support.recordings import envelope, force_order, mark_price
 
 from liqtui.config import Endpoint
@@ -64,12 +63,6 @@ def settings_for(loop: Loopback, **feeds: str):  # type: ignore[no-untyped-def]
 
 async def run_source(source: LiveSource, engine: Engine) -> asyncio.Task[None]:
     return asyncio.create_task(source.run(engine))
-
-
-async def stop(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
 
 
 def test_plan_subscribes_all_market_liquidations_on_the_market_path() -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import WSMsgType, web
-from support.loopback import Loopback, loopback_settings, send_json, wait_until
+from support.loopback import Loopback, loopback_settings, send_json, stop, wait_until
 from support.recordings import line, write_recording
 
 from liqtui.config import Endpoint, Settings
@@ -485,12 +485,6 @@ class FakeBybit:
 def settings_for(loop: Loopback, **feeds: str) -> Settings:
     endpoint = Endpoint(f"{loop.ws_base}/v5/public/linear", loop.http)
     return loopback_settings({"bybit": endpoint}, exchanges=["bybit"], **feeds)
-
-
-async def stop(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
 
 
 def batches(n: int, per: int = 5) -> list[dict[str, object]]:

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.app import TrickleSource, make_app
 from support.engines import demo_engine_and_history, seed_engine
-from test_ui import TrickleSource, make_app
 from textual.command import CommandPalette
 
 from liqtui.config import ConfigError, Settings, load_settings
