@@ -10,10 +10,27 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 from support.engines import SEED_PRICES, SEED_T0, demo_engine_and_history, seed_engine
 from support.recordings import force_order, line, mark_price, write_recording
 
 from liqtui.model.engine import Engine
+
+# Property-based tests (hypothesis) run the "fast" profile by default and in CI: reproducible
+# (derandomized), a few seconds per test. "deep" is on demand: 25× the examples on fresh random
+# seeds, a failure printed with its reproduction blob. Choose it with `LIQTUI_FUZZ=deep` or
+# `--hypothesis-profile=deep` (see docs/testing.md). Tests that want more examples than others
+# ask for a multiple of the profile's `max_examples`, so the one switch scales every test.
+_FUZZ_CHECKS = [HealthCheck.too_slow, HealthCheck.data_too_large]
+settings.register_profile(
+    "fast", max_examples=20, deadline=None, derandomize=True, database=None,
+    suppress_health_check=_FUZZ_CHECKS,
+)  # fmt: skip
+settings.register_profile(
+    "deep", max_examples=500, deadline=None, derandomize=False, print_blob=True,
+    suppress_health_check=_FUZZ_CHECKS,
+)  # fmt: skip
+settings.load_profile(os.environ.get("LIQTUI_FUZZ") or "fast")
 
 
 @pytest.fixture
