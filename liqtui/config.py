@@ -4,22 +4,40 @@ FILE < command-line flags.
 The user's file is $XDG_CONFIG_HOME/liqtui/config.toml (~/.config/liqtui/config.toml), or the
 file named by $LIQTUI_CONFIG. Every key is checked: a bad file gives one ConfigError line naming
 the file, the key and the problem.
+
+Every setting is declared once, below, as a field of a typed msgspec Struct: its type, its
+default, the words it accepts and its range (`Annotated[float, _range(0.2, 30)]`, a
+`msgspec.Meta(ge=..., le=...)` that also carries the `Range` shown in messages and --help).
+`msgspec.convert` checks a file against the declarations (types, ranges, words, unknown keys);
+its error's path (`$.model.window`) is turned into the one-line message naming the key. What
+msgspec cannot check itself (durations and numbers written as text, market names, the number of
+fitted weights) is checked by a `finish` step declared on the same field. RANGES, `choices()`
+and `--help` read the declarations (msgspec.json.schema could make a JSON schema of them).
+
+Why msgspec: one small C extension with no dependencies of its own, quick to import (this module
+is imported by `--help` and by every headless snapshot, so start-up time matters), and typed
+conversion, range constraints and JSON-schema generation all come from the same declarations.
+pydantic is much heavier to import; attrs + cattrs is two packages for the same.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cache, partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+import msgspec
+from msgspec import Meta, Struct, field
+from msgspec.structs import replace
 
 from liqtui.events import EXCHANGES
-from liqtui.markets import SymbolError, market_key
-from liqtui.model.presets import (
+from liqtui.markets import market_key
+from liqtui.presets import (
     FITTED,
     LEVERAGE_TIERS,
     OI_DECREASE_RULES,
@@ -27,9 +45,6 @@ from liqtui.model.presets import (
     TIER_FILTERS,
 )
 from liqtui.resources import data_path
-
-if TYPE_CHECKING:
-    from liqtui.model.density import ModelParams
 
 
 class ConfigError(Exception):
@@ -123,249 +138,14 @@ def _ms(text: str) -> int:
     return parse_duration(text)
 
 
-# The allowed range of every numeric setting, and of the command-line flags that set the same
-# things (--fps, --speed, --window, --seed) or only exist as flags (snapshot.*, calibrate.*).
-# Why the ends are where they are:
-# - polls and reconnects stay within what the exchanges tolerate before they throttle or ban
-#   an IP (Binance: 2,400 REST weight a minute, 300 connection attempts per 5 minutes);
-# - model sizes bound the memory per market (history: rows x 12 x cells x 4 bytes, at most
-#   about 40 MB; grid: at most 18,000 bins) and the work per step;
-# - a step under 1 s or a warm-up over 7 d only burns CPU.
-RANGES: dict[str, Range] = {
-    "general.fps": Range(0.2, 30),
-    "general.absolute_top_usd": Range(1, 1e12),
-    # Long windows are for replays of old recordings; memory follows the prints, not the window.
-    "model.window": Range(_ms("1m"), _ms("36500d"), "duration"),
-    "model.bin_pct": Range(0.0001, 0.01),
-    "model.span_pct": Range(0.05, 0.9),
-    "model.step": Range(_ms("1s"), _ms("1h"), "duration"),
-    "model.half_life": Range(_ms("10m"), _ms("365d"), "duration", words=("auto",)),
-    "model.imbalance_k": Range(0, 2),
-    "model.funding_tilt": Range(0, 0.3),
-    "model.entry_points": Range(1, 64, "whole"),
-    "model.position_usd": Range(1, 1e9),
-    "model.history_rows": Range(8, 480, "whole"),
-    "model.history_bin_pct": Range(0.001, 0.05),
-    "model.rho": Range(0, 1000),
-    "model.fitted_weights": Range(0, 1),  # each weight
-    "ladder.span_pct": Range(0.002, 0.35),
-    "ladder.realized_mark_usd": Range(0, 1e12),
-    "replay.speed": Range(0.01, 100_000, words=("max",)),
-    "replay.max_gap": Range(_ms("100ms"), _ms("1h"), "duration"),
-    "demo.seed": Range(0, 2**32 - 1, "whole"),
-    "demo.speed": Range(0.1, 1000),
-    "demo.warmup": Range(_ms("1m"), _ms("7d"), "duration"),
-    "feeds.oi_poll": Range(_ms("5s"), _ms("1h"), "duration"),
-    "feeds.depth_poll": Range(_ms("10s"), _ms("1h"), "duration"),
-    "feeds.stale_after": Range(_ms("10s"), _ms("1h"), "duration"),
-    "feeds.reconnect_initial": Range(_ms("250ms"), _ms("1m"), "duration"),
-    "feeds.reconnect_max": Range(_ms("5s"), _ms("1h"), "duration"),
-    "feeds.renew_after": Range(_ms("10m"), _ms("24h"), "duration"),
-    "feeds.streams_per_connection": Range(1, 200, "whole"),
-    "feeds.rest_share": Range(0.05, 0.9),
-    "alerts.realized_usd_per_min": Range(0, 1e12),
-    "alerts.dense_zone_usd": Range(0, 1e12),
-    "alerts.dense_zone_pct": Range(0.0001, 0.05),
-    "alerts.min_interval": Range(_ms("1s"), _ms("1d"), "duration"),
-    # Command-line only.
-    "snapshot.width": Range(20, 1000, "whole"),
-    "snapshot.height": Range(5, 1000, "whole"),
-    "snapshot.wait": Range(0.1, 3600),  # seconds
-    "snapshot.every": Range(_ms("100ms"), _ms("1d"), "duration"),
-    "snapshot.count": Range(1, 1_000_000_000, "whole"),
-    "calibrate.window": Range(_ms("1m"), _ms("7d"), "duration"),
-    "calibrate.warmup": Range(_ms("1s"), _ms("30d"), "duration"),
-    "calibrate.duration": Range(_ms("1h"), _ms("30d"), "duration"),
-    "calibrate.cell_pct": Range(0.0005, 0.05),
-    "calibrate.band": Range(0.01, 0.5),
-}
-
-
-def _choice(*options: str) -> dict[str, Any]:
-    return {"choices": options}
-
-
-@dataclass(frozen=True)
-class General:
-    watchlist: list[str] = field(default_factory=lambda: ["BTC", "ETH", "SOL"])
-    theme: str = "liqtui-dark"
-    fps: float = 4.0
-    themes_dir: str = ""
-    color: str = field(default="auto", metadata=_choice("auto", "truecolor", "256", "16", "none"))
-    view: str = field(
-        default="ladder", metadata=_choice("ladder", "heatmap", "cascade", "exchanges", "chart")
-    )
-    color_scale: str = field(default="relative", metadata=_choice("relative", "absolute"))
-    absolute_top_usd: float = 10_000_000.0
-    screenshot_dir: str = ""
-
-
-@dataclass(frozen=True)
-class Model:
-    # "fitted" is accepted too (the weights `liqtui calibrate --write` fitted), when set.
-    preset: str = field(default="high", metadata={**_choice(*PRESETS), "also": (FITTED,)})
-    tier_filter: str = field(default="all", metadata=_choice(*TIER_FILTERS))
-    window: str = "24h"
-    bin_pct: float = 0.0005
-    span_pct: float = 0.35
-    step: str = "1m"
-    half_life: str = "auto"
-    imbalance_k: float = 0.5
-    funding_tilt: float = 0.05
-    entry_points: int = 8
-    oi_decrease: str = field(default="side-aware", metadata=_choice(*OI_DECREASE_RULES))
-    position_usd: float = 10_000.0
-    history_rows: int = 96
-    history_bin_pct: float = 0.0025
-    tiers_file: str = ""
-    rho: float = 0.0
-    calibrated_preset: str = field(default="", metadata=_choice("", *PRESETS, FITTED))
-    calibrated_on: str = ""
-    fitted_weights: list[float] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Ladder:
-    span_pct: float = 0.08
-    realized_mark_usd: float = 100_000.0
-
-
-@dataclass(frozen=True)
-class Replay:
-    speed: str = "1"  # a multiple of real time, or "max"
-    max_gap: str = "5s"
-
-
-@dataclass(frozen=True)
-class Demo:
-    seed: int = 0
-    speed: float = 1.0
-    warmup: str = "6h"
-
-
-@dataclass(frozen=True)
-class Feeds:
-    exchanges: list[str] = field(default_factory=lambda: list(EXCHANGES))
-    oi_poll: str = "10s"
-    depth_poll: str = "15s"
-    stale_after: str = "60s"
-    reconnect_initial: str = "500ms"
-    reconnect_max: str = "30s"
-    renew_after: str = "23h"
-    # Subscriptions per WebSocket connection (Binance allows 200 streams on one).
-    streams_per_connection: int = 100
-    # Share of each exchange's documented REST rate limit liqtui may use (the rest: headroom).
-    rest_share: float = 0.5
-
-
-@dataclass(frozen=True)
-class Alerts:
-    enabled: bool = True
-    bell: bool = True
-    realized_usd_per_min: float = 0.0
-    dense_zone_usd: float = 0.0
-    dense_zone_pct: float = 0.002
-    cascade: bool = True
-    command: list[str] = field(default_factory=list)
-    min_interval: str = "60s"
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """Base URLs of one exchange's public API (override for testnets, proxies and tests)."""
-
-    ws_url: str
-    rest_url: str
-
-
-DEFAULT_ENDPOINTS: dict[str, Endpoint] = {
-    "binance": Endpoint("wss://fstream.binance.com/market", "https://fapi.binance.com"),
-    "bybit": Endpoint("wss://stream.bybit.com/v5/public/linear", "https://api.bybit.com"),
-    "okx": Endpoint("wss://ws.okx.com:8443/ws/v5/public", "https://www.okx.com"),
-    "hyperliquid": Endpoint("wss://api.hyperliquid.xyz/ws", "https://api.hyperliquid.xyz"),
-}
-
-
-@dataclass(frozen=True)
-class Settings:
-    general: General = field(default_factory=General)
-    model: Model = field(default_factory=Model)
-    ladder: Ladder = field(default_factory=Ladder)
-    replay: Replay = field(default_factory=Replay)
-    demo: Demo = field(default_factory=Demo)
-    feeds: Feeds = field(default_factory=Feeds)
-    alerts: Alerts = field(default_factory=Alerts)
-    keys: dict[str, str] = field(default_factory=dict)  # binding id → keys ([keys])
-    exchanges: dict[str, Endpoint] = field(default_factory=lambda: dict(DEFAULT_ENDPOINTS))
-    files: tuple[str, ...] = ()  # the files these settings came from, lowest precedence first
-
-    def model_params(self, window_ms: int | None = None) -> ModelParams:
-        from liqtui.model.density import ModelParams  # numpy: not needed to read settings
-
-        m = self.model
-        return ModelParams(
-            bin_pct=m.bin_pct,
-            span_pct=m.span_pct,
-            step_ms=parse_duration(m.step),
-            half_life_ms=0 if m.half_life == "auto" else parse_duration(m.half_life),
-            imbalance_k=m.imbalance_k,
-            funding_tilt=m.funding_tilt,
-            entry_points=m.entry_points,
-            oi_decrease=m.oi_decrease,
-            window_ms=window_ms or parse_duration(m.window),
-            history_rows=m.history_rows,
-            history_bin_pct=m.history_bin_pct,
-            position_usd=m.position_usd,
-        )
-
-    def tiers_path(self) -> Path:
-        """The refreshed tier tables (liqtui calibrate --refresh-tiers write them)."""
-        if self.model.tiers_file:
-            return Path(self.model.tiers_file).expanduser()
-        return user_config_path().parent / "tiers.toml"
-
-
-SECTIONS = {
-    f.name: f.type
-    for f in dataclasses.fields(Settings)
-    if f.name not in ("files", "exchanges", "keys")
-}
-_URL_SCHEMES = {"ws_url": ("ws://", "wss://"), "rest_url": ("http://", "https://")}
-
-
-def _apply_exchanges(
-    current: dict[str, Endpoint], body: dict[str, Any], path: Path | str
-) -> dict[str, Endpoint]:
-    out = dict(current)
-    for name, table in body.items():
-        if name not in DEFAULT_ENDPOINTS:
-            known = ", ".join(DEFAULT_ENDPOINTS)
-            raise ConfigError(f"{path}: unknown exchange [exchanges.{name}] (known: {known})")
-        if not isinstance(table, dict):
-            raise ConfigError(f"{path}: exchanges.{name} must be a table")
-        changes: dict[str, str] = {}
-        for key, value in table.items():
-            where = f"{path}: exchanges.{name}.{key}"
-            if key not in _URL_SCHEMES:
-                raise ConfigError(f"{path}: unknown key exchanges.{name}.{key} (ws_url, rest_url)")
-            if not isinstance(value, str) or not value.startswith(_URL_SCHEMES[key]):
-                schemes = " or ".join(_URL_SCHEMES[key])
-                raise ConfigError(f"{where}: expected a URL starting with {schemes}")
-            changes[key] = value.rstrip("/")
-        out[name] = dataclasses.replace(out[name], **changes)
-    return out
-
-
-def _type_name(f: dataclasses.Field[Any]) -> str:
-    return f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-
-
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _convert_ranged(value: Any, kind: str, rng: Range) -> Any:
-    """A numeric setting checked against its range; raises ValueError (the problem)."""
+    """A numeric setting checked against its range; raises ValueError (the problem). `kind`:
+    "float", "int", "str" (a duration, or a number or word written as text) or "list[float]"
+    (each item in range). msgspec checks the same ranges; this gives the message."""
     if kind == "list[float]":  # each item in range (model.fitted_weights)
         if not isinstance(value, list):
             raise ValueError(f"expected a list of numbers (allowed for each: {rng})")
@@ -392,57 +172,387 @@ def _convert_ranged(value: Any, kind: str, rng: Range) -> Any:
     return float(value) if kind == "float" else value
 
 
-def _convert(value: Any, f: dataclasses.Field[Any], key: str, where: str) -> Any:
-    """A setting's value from TOML, checked; `key` is "section.name"."""
-    kind = _type_name(f)
-    meta = f.metadata
-    rng = RANGES.get(key)
+# -- how the fields below are declared --------------------------------------------------------
+# Each helper returns the msgspec.Meta of one field. Its `extra` carries what liqtui adds:
+# "range" (a Range, for messages, --help and RANGES), "choices" (the words accepted),
+# "problem" (the message when msgspec refuses the value) and "finish" (a check or conversion
+# msgspec cannot do, applied to the value as written in the file; raises ValueError).
+
+
+class NumberText(str):
+    """A number (or a word like "max") kept as text; a TOML number is accepted as its text."""
+
+
+def _dec_hook(cls: type, value: Any) -> Any:
+    """msgspec's conversion of liqtui's own types (NumberText) from TOML values."""
+    if cls is NumberText and (isinstance(value, str) or _is_number(value)):
+        return NumberText(value)
+    raise TypeError(f"expected {cls.__name__}")
+
+
+def _range(lo: float, hi: float) -> Meta:
+    """A number, `lo` to `hi`: msgspec checks it (nan is refused as below the minimum)."""
+    return Meta(ge=lo, le=hi, extra={"range": Range(lo, hi)})
+
+
+def _whole(lo: int, hi: int) -> Meta:
+    """A whole number, `lo` to `hi`."""
+    return Meta(ge=lo, le=hi, extra={"range": Range(lo, hi, "whole")})
+
+
+def _text_range(rng: Range) -> Meta:
+    """A value written as text (a duration, or a number or word): msgspec checks it is text,
+    the finish step its form and range."""
+    return Meta(extra={"range": rng, "finish": partial(_convert_ranged, kind="str", rng=rng)})
+
+
+def _duration(lo: str, hi: str, *words: str) -> Meta:
+    """A duration like "90s", `lo` to `hi`, or one of `words`."""
+    return _text_range(Range(_ms(lo), _ms(hi), "duration", words))
+
+
+def _one_of(*words: str, problem: str = "{value!r} is not one of {choices}") -> Meta:
+    """Text that is one of `words`."""
+    pattern = "^(" + "|".join(re.escape(w) for w in words) + ")$"
+    return Meta(pattern=pattern, extra={"choices": words, "problem": problem})
+
+
+def _no_trailing_slash(url: str) -> str:
+    return url.rstrip("/")
+
+
+def _url(*schemes: str) -> Meta:
+    """A base URL starting with one of `schemes`; a trailing slash is dropped."""
+    pattern = "^(" + "|".join(re.escape(s) for s in schemes) + ")"
+    problem = f"expected a URL starting with {' or '.join(schemes)}"
+    return Meta(pattern=pattern, extra={"problem": problem, "finish": _no_trailing_slash})
+
+
+def _markets(names: list[str]) -> list[str]:
+    return [market_key(name) for name in names]  # SymbolError is a ValueError
+
+
+def _weights(weights: list[float]) -> list[float]:
+    if weights and len(weights) != len(LEVERAGE_TIERS):
+        tiers = "/".join(f"{t}x" for t in LEVERAGE_TIERS)
+        raise ValueError(f"expected {len(LEVERAGE_TIERS)} weights ({tiers})")
+    return [float(w) for w in weights]
+
+
+# -- the settings -----------------------------------------------------------------------------
+# The documented defaults are config.toml (shipped, applied first); tests/test_config.py checks
+# that it lists every key below with the same default and states each range.
+
+
+class _Table(Struct, frozen=True, forbid_unknown_fields=True):
+    """A table of settings: immutable (msgspec.structs.replace makes a changed copy). Each
+    subclass says frozen=True again for mypy."""
+
+
+class General(_Table, frozen=True):
+    watchlist: Annotated[
+        list[str],
+        Meta(
+            min_length=1,
+            extra={"problem": "the watchlist needs at least one market", "finish": _markets},
+        ),
+    ] = field(default_factory=lambda: ["BTC", "ETH", "SOL"])
+    theme: str = "liqtui-dark"
+    fps: Annotated[float, _range(0.2, 30)] = 4.0
+    themes_dir: str = ""
+    color: Annotated[str, _one_of("auto", "truecolor", "256", "16", "none")] = "auto"
+    view: Annotated[str, _one_of("ladder", "heatmap", "cascade", "exchanges", "chart")] = "ladder"
+    color_scale: Annotated[str, _one_of("relative", "absolute")] = "relative"
+    absolute_top_usd: Annotated[float, _range(1, 1e12)] = 10_000_000.0
+    screenshot_dir: str = ""
+
+
+class Model(_Table, frozen=True):
+    # "fitted": the weights `liqtui calibrate --write` fitted (load_settings checks they exist).
+    preset: Annotated[str, _one_of(*PRESETS, FITTED)] = "high"
+    tier_filter: Annotated[str, _one_of(*TIER_FILTERS)] = "all"
+    # Long windows are for replays of old recordings; memory follows the prints, not the window.
+    window: Annotated[str, _duration("1m", "36500d")] = "24h"
+    bin_pct: Annotated[float, _range(0.0001, 0.01)] = 0.0005
+    span_pct: Annotated[float, _range(0.05, 0.9)] = 0.35
+    step: Annotated[str, _duration("1s", "1h")] = "1m"  # under 1s only burns CPU
+    half_life: Annotated[str, _duration("10m", "365d", "auto")] = "auto"
+    imbalance_k: Annotated[float, _range(0, 2)] = 0.5
+    funding_tilt: Annotated[float, _range(0, 0.3)] = 0.05
+    entry_points: Annotated[int, _whole(1, 64)] = 8
+    oi_decrease: Annotated[str, _one_of(*OI_DECREASE_RULES)] = "side-aware"
+    position_usd: Annotated[float, _range(1, 1e9)] = 10_000.0
+    # Model sizes bound the memory per market (history: rows x 12 x cells x 4 bytes, at most
+    # about 40 MB; grid: at most 18,000 bins) and the work per step.
+    history_rows: Annotated[int, _whole(8, 480)] = 96
+    history_bin_pct: Annotated[float, _range(0.001, 0.05)] = 0.0025
+    tiers_file: str = ""
+    rho: Annotated[float, _range(0, 1000)] = 0.0
+    calibrated_preset: Annotated[str, _one_of("", *PRESETS, FITTED)] = ""
+    calibrated_on: str = ""
+    fitted_weights: Annotated[
+        list[Annotated[float, _range(0, 1)]], Meta(extra={"finish": _weights})
+    ] = field(default_factory=list)
+
+
+class Ladder(_Table, frozen=True):
+    span_pct: Annotated[float, _range(0.002, 0.35)] = 0.08
+    realized_mark_usd: Annotated[float, _range(0, 1e12)] = 100_000.0
+
+
+class Replay(_Table, frozen=True):
+    # A multiple of real time, or "max".
+    speed: Annotated[NumberText, _text_range(Range(0.01, 100_000, words=("max",)))] = NumberText(
+        "1"
+    )
+    max_gap: Annotated[str, _duration("100ms", "1h")] = "5s"
+
+
+class Demo(_Table, frozen=True):
+    seed: Annotated[int, _whole(0, 2**32 - 1)] = 0
+    speed: Annotated[float, _range(0.1, 1000)] = 1.0
+    warmup: Annotated[str, _duration("1m", "7d")] = "6h"  # a warm-up over 7d only burns CPU
+
+
+class Feeds(_Table, frozen=True):
+    exchanges: list[
+        Annotated[str, _one_of(*EXCHANGES, problem="unknown exchange {value!r} ({choices})")]
+    ] = field(default_factory=lambda: list(EXCHANGES))
+    # Polls and reconnects stay within what the exchanges tolerate before they throttle or ban
+    # an IP (Binance: 2,400 REST weight a minute, 300 connection attempts per 5 minutes).
+    oi_poll: Annotated[str, _duration("5s", "1h")] = "10s"
+    depth_poll: Annotated[str, _duration("10s", "1h")] = "15s"
+    stale_after: Annotated[str, _duration("10s", "1h")] = "60s"
+    reconnect_initial: Annotated[str, _duration("250ms", "1m")] = "500ms"
+    reconnect_max: Annotated[str, _duration("5s", "1h")] = "30s"
+    renew_after: Annotated[str, _duration("10m", "24h")] = "23h"
+    # Subscriptions per WebSocket connection (Binance allows 200 streams on one).
+    streams_per_connection: Annotated[int, _whole(1, 200)] = 100
+    # Share of each exchange's documented REST rate limit liqtui may use (the rest: headroom).
+    rest_share: Annotated[float, _range(0.05, 0.9)] = 0.5
+
+
+class Alerts(_Table, frozen=True):
+    enabled: bool = True
+    bell: bool = True
+    realized_usd_per_min: Annotated[float, _range(0, 1e12)] = 0.0
+    dense_zone_usd: Annotated[float, _range(0, 1e12)] = 0.0
+    dense_zone_pct: Annotated[float, _range(0.0001, 0.05)] = 0.002
+    cascade: bool = True
+    command: list[str] = field(default_factory=list)
+    min_interval: Annotated[str, _duration("1s", "1d")] = "60s"
+
+
+class Endpoint(_Table, frozen=True):
+    """Base URLs of one exchange's public API (override for testnets, proxies and tests)."""
+
+    ws_url: Annotated[str, _url("ws://", "wss://")]
+    rest_url: Annotated[str, _url("http://", "https://")]
+
+
+DEFAULT_ENDPOINTS: dict[str, Endpoint] = {
+    "binance": Endpoint("wss://fstream.binance.com/market", "https://fapi.binance.com"),
+    "bybit": Endpoint("wss://stream.bybit.com/v5/public/linear", "https://api.bybit.com"),
+    "okx": Endpoint("wss://ws.okx.com:8443/ws/v5/public", "https://www.okx.com"),
+    "hyperliquid": Endpoint("wss://api.hyperliquid.xyz/ws", "https://api.hyperliquid.xyz"),
+}
+
+
+class Settings(Struct, frozen=True, forbid_unknown_fields=True):
+    general: General = field(default_factory=General)
+    model: Model = field(default_factory=Model)
+    ladder: Ladder = field(default_factory=Ladder)
+    replay: Replay = field(default_factory=Replay)
+    demo: Demo = field(default_factory=Demo)
+    feeds: Feeds = field(default_factory=Feeds)
+    alerts: Alerts = field(default_factory=Alerts)
+    keys: dict[str, str] = field(default_factory=dict)  # binding id → keys ([keys])
+    exchanges: dict[str, Endpoint] = field(default_factory=lambda: dict(DEFAULT_ENDPOINTS))
+    files: tuple[str, ...] = ()  # the files these settings came from, lowest precedence first
+
+    def tiers_path(self) -> Path:
+        """The refreshed tier tables (liqtui calibrate --refresh-tiers write them)."""
+        if self.model.tiers_file:
+            return Path(self.model.tiers_file).expanduser()
+        return user_config_path().parent / "tiers.toml"
+
+
+# -- reading the declarations -----------------------------------------------------------------
+
+
+@cache
+def _fields(cls: type[Struct]) -> dict[str, Any]:
+    """Field name → its declared type (with the Annotated metadata)."""
+    return {f.name: f.type for f in msgspec.structs.fields(cls)}
+
+
+SECTIONS: dict[str, type[Struct]] = {
+    name: tp for name, tp in _fields(Settings).items() if name not in ("files", "exchanges", "keys")
+}
+
+
+def _base(tp: Any) -> Any:
+    """float for Annotated[float, ...]."""
+    return get_args(tp)[0] if get_origin(tp) is Annotated else tp
+
+
+def _extra(tp: Any, name: str) -> Any:
+    """The value `name` in the extra of the field's Meta (None if not declared)."""
+    for meta in get_args(tp)[1:] if get_origin(tp) is Annotated else ():
+        if isinstance(meta, Meta) and meta.extra and name in meta.extra:
+            return meta.extra[name]
+    return None
+
+
+def _item(tp: Any) -> Any:
+    """The declared type of a list's items (None if `tp` is not a list)."""
+    base = _base(tp)
+    return get_args(base)[0] if get_origin(base) is list else None
+
+
+def _ranged(tp: Any) -> tuple[str, Range] | None:
+    """(kind for _convert_ranged, range) of a ranged field."""
+    rng = _extra(tp, "range")
     if rng is not None:
-        try:
-            value = _convert_ranged(value, kind, rng)
-        except ValueError as exc:
-            raise ConfigError(f"{where}: {exc}") from None
-        if f.name == "fitted_weights" and value and len(value) != len(LEVERAGE_TIERS):
-            tiers = "/".join(f"{t}x" for t in LEVERAGE_TIERS)
-            raise ConfigError(f"{where}: expected {len(LEVERAGE_TIERS)} weights ({tiers})")
-        return value
-    if kind == "list[str]":
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{where}: expected a list of strings")
-        if f.name == "exchanges":
-            unknown = [v for v in value if v not in EXCHANGES]
-            if unknown:
-                raise ConfigError(
-                    f"{where}: unknown exchange {unknown[0]!r} ({', '.join(EXCHANGES)})"
-                )
-        if f.name == "watchlist":
-            if not value:
-                raise ConfigError(f"{where}: the watchlist needs at least one market")
-            try:
-                value = [market_key(v) for v in value]
-            except SymbolError as exc:
-                raise ConfigError(f"{where}: {exc}") from None
-        return list(value)
-    if kind == "bool":
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true or false, got {value!r}")
-        return value
-    if kind != "str":  # every numeric setting has a range (tests/test_config.py checks)
-        raise TypeError(f"{key}: no range declared in RANGES")
-    if not isinstance(value, str):
-        raise ConfigError(f"{where}: expected a string, got {value!r}")
-    accepted = (*meta.get("choices", ()), *meta.get("also", ()))
-    if accepted and value not in accepted:
-        raise ConfigError(f"{where}: {value!r} is not one of {', '.join(accepted)}")
-    return value
+        base = _base(tp)
+        return ("str" if issubclass(base, str) else base.__name__), rng
+    item = _item(tp)
+    if item is not None and _extra(item, "range") is not None:
+        return "list[float]", _extra(item, "range")
+    return None
+
+
+# Ranges of the command-line flags that set nothing in the config (snapshot.*, calibrate.*).
+_FLAG_RANGES: dict[str, Range] = {
+    "snapshot.width": Range(20, 1000, "whole"),
+    "snapshot.height": Range(5, 1000, "whole"),
+    "snapshot.wait": Range(0.1, 3600),  # seconds
+    "snapshot.every": Range(_ms("100ms"), _ms("1d"), "duration"),
+    "snapshot.count": Range(1, 1_000_000_000, "whole"),
+    "calibrate.window": Range(_ms("1m"), _ms("7d"), "duration"),
+    "calibrate.warmup": Range(_ms("1s"), _ms("30d"), "duration"),
+    "calibrate.duration": Range(_ms("1h"), _ms("30d"), "duration"),
+    "calibrate.cell_pct": Range(0.0005, 0.05),
+    "calibrate.band": Range(0.01, 0.5),
+}
+
+# The allowed range of every numeric setting ("model.window" → 1m to 36500d), declared on the
+# fields above, and of the command-line flags that set the same things (--fps, --speed,
+# --window, --seed) or only exist as flags.
+RANGES: dict[str, Range] = {
+    **{
+        f"{section}.{name}": ranged[1]
+        for section, cls in SECTIONS.items()
+        for name, tp in _fields(cls).items()
+        if (ranged := _ranged(tp)) is not None
+    },
+    **_FLAG_RANGES,
+}
 
 
 def choices(key: str) -> tuple[str, ...]:
     """The words a setting accepts ("general.view" → ladder, heatmap, ...), for --help."""
     section, name = key.split(".")
-    fields = {f.name: f for f in dataclasses.fields(getattr(Settings(), section))}
-    meta = fields[name].metadata
-    return (*meta["choices"], *meta.get("also", ()))
+    words: tuple[str, ...] = _extra(_fields(SECTIONS[section])[name], "choices")
+    return words
+
+
+# -- checking a file --------------------------------------------------------------------------
+
+
+def _value_problem(tp: Any, value: Any, index: int | None) -> str | None:
+    """Why msgspec refused `value` for a field declared as `tp` (None: no better words)."""
+    ranged = _ranged(tp)
+    if ranged is not None:
+        try:
+            _convert_ranged(value, *ranged)
+        except ValueError as exc:
+            return str(exc)
+        return None
+    base, item = _base(tp), _item(tp)
+    if base is bool:
+        return f"expected true or false, got {value!r}"
+    if item is not None:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return "expected a list of strings"
+        if index is not None and index < len(value):
+            return _value_problem(item, value[index], None)
+    problem = _extra(tp, "problem")
+    words = _extra(tp, "choices") or ()
+    if item is None and not isinstance(value, str) and (words or not problem):
+        return f"expected a string, got {value!r}"
+    return problem.format(value=value, choices=", ".join(words)) if problem else None
+
+
+_AT = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+
+
+def _split(exc: msgspec.ValidationError, doc: dict[str, Any]) -> tuple[str, str]:
+    """("Expected `float` >= 0.2", ".general.fps") from msgspec's error about `doc`."""
+    what = str(exc)
+    at = _AT.search(what)
+    what, path = (what[: at.start()], at["path"]) if at else (what, "")
+    if path.startswith(".exchanges[...]"):  # msgspec does not name the key of a dict
+        for name, table in doc["exchanges"].items():
+            try:
+                msgspec.convert(table, Endpoint)
+            except msgspec.ValidationError as inner:
+                what, path = _split(inner, table)
+                return what, f".exchanges.{name}{path}"
+    return what, path
+
+
+def _problem(exc: msgspec.ValidationError, doc: dict[str, Any]) -> str:
+    """msgspec's error ("Expected `float` >= 0.2 - at `$.general.fps`") as liqtui's message
+    ("general.fps: 0 is below the minimum 0.2 (allowed: 0.2 to 30)"); `doc` is what was
+    converted."""
+    what, path = _split(exc, doc)
+    names: list[str] = re.findall(r"\.([^.\[]+)", path)
+    index = re.search(r"\[(\d+)\]", path)
+    # The table the error is in: a section, or one exchange's endpoints.
+    depth = 2 if len(names) > 1 and names[0] == "exchanges" else 1
+    table, rest = ".".join(names[:depth]), names[depth:]
+    cls = Endpoint if depth == 2 else SECTIONS.get(table)
+    body: Any = doc
+    for name in names[:depth]:
+        body = body.get(name) if isinstance(body, dict) else None
+    unknown = re.search(r"unknown field `([^`]*)`", what)
+    if cls is not None and unknown and not rest:
+        known = ", ".join(_fields(cls))
+        return f"unknown key {table}.{unknown[1]} ({known if depth == 2 else 'known: ' + known})"
+    if table and not rest and what.startswith("Expected `object`"):
+        return f"{table} must be a table" + ("" if depth == 2 else f" ([{table}])")
+    if cls is not None and rest and isinstance(body, dict) and rest[0] in body:
+        tp = _fields(cls)[rest[0]]
+        problem = _value_problem(tp, body[rest[0]], int(index[1]) if index else None)
+        if problem:
+            return f"{table}.{rest[0]}: {problem}"
+    return f"{'.'.join(names)}: {what}" if names else what
+
+
+def _overlay(base: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """`data` over `base`, table by table: a file needs only the keys it changes."""
+    out = dict(base)
+    for key, value in data.items():
+        old = out.get(key)
+        if isinstance(old, dict) and isinstance(value, dict):
+            value = _overlay(old, value)
+        out[key] = value
+    return out
+
+
+def _finish(table: Struct, body: dict[str, Any], where: str) -> Struct:
+    """The `finish` steps of the keys `body` (a table as written in the file) sets."""
+    fields = _fields(type(table))
+    changes = {}
+    for key, value in body.items():
+        finish = _extra(fields[key], "finish")
+        if finish is not None:
+            try:
+                changes[key] = finish(value)
+            except ValueError as exc:
+                raise ConfigError(f"{where}.{key}: {exc}") from None
+    return replace(table, **changes) if changes else table
 
 
 def parse_speed(text: str) -> float | None:
@@ -467,34 +577,42 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
 
 
+def _tables_problem(data: dict[str, Any]) -> str | None:
+    """The tables msgspec would not name well: unknown sections and exchanges, [keys] ids."""
+    for name, body in data.items():
+        if name not in SECTIONS and not (name in ("exchanges", "keys") and isinstance(body, dict)):
+            return f"unknown section [{name}] (known: {', '.join(SECTIONS)})"
+    for name in data.get("exchanges", {}):
+        if name not in DEFAULT_ENDPOINTS:
+            known = ", ".join(DEFAULT_ENDPOINTS)
+            return f"unknown exchange [exchanges.{name}] (known: {known})"
+    if "keys" in data:
+        from liqtui.keys import check_keymap
+
+        return check_keymap(data["keys"])
+    return None
+
+
 def apply_file(settings: Settings, data: dict[str, Any], path: Path | str) -> Settings:
     """Overlay one parsed TOML document on `settings`, checking every key."""
-    sections: dict[str, Any] = {}
+    problem = _tables_problem(data)
+    if problem:
+        raise ConfigError(f"{path}: {problem}")
+    doc = _overlay(msgspec.to_builtins(settings, enc_hook=str), data)
+    try:
+        new = msgspec.convert(doc, Settings, dec_hook=_dec_hook)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{path}: {_problem(exc, doc)}") from None
+    changes: dict[str, Any] = {"files": (*settings.files, str(path))}
     for name, body in data.items():
-        if name == "exchanges" and isinstance(body, dict):
-            sections[name] = _apply_exchanges(settings.exchanges, body, path)
-            continue
-        if name == "keys" and isinstance(body, dict):
-            from liqtui.ui.keymap import check_keymap
-
-            problem = check_keymap(body)
-            if problem:
-                raise ConfigError(f"{path}: {problem}")
-            sections[name] = {**settings.keys, **body}
-            continue
-        if name not in SECTIONS:
-            raise ConfigError(f"{path}: unknown section [{name}] (known: {', '.join(SECTIONS)})")
-        if not isinstance(body, dict):
-            raise ConfigError(f"{path}: {name} must be a table ([{name}])")
-        current = getattr(settings, name)
-        fields = {f.name: f for f in dataclasses.fields(current)}
-        changes = {}
-        for key, value in body.items():
-            if key not in fields:
-                raise ConfigError(f"{path}: unknown key {name}.{key} (known: {', '.join(fields)})")
-            changes[key] = _convert(value, fields[key], f"{name}.{key}", f"{path}: {name}.{key}")
-        sections[name] = dataclasses.replace(current, **changes)
-    return dataclasses.replace(settings, files=(*settings.files, str(path)), **sections)
+        if name in SECTIONS:
+            changes[name] = _finish(getattr(new, name), body, f"{path}: {name}")
+        elif name == "exchanges":
+            changes[name] = {
+                exchange: _finish(endpoint, body.get(exchange, {}), f"{path}: {name}.{exchange}")
+                for exchange, endpoint in new.exchanges.items()
+            }
+    return replace(new, **changes)
 
 
 def user_config_path() -> Path:

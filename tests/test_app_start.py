@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from support.engines import SEED_T0, demo_engine_and_history
 
-from liqtui.cli import main
+from liqtui.cli import build_parser, main
+from liqtui.commands.tui import TuiOptions, make_app, start_options
 from liqtui.config import load_settings
 from liqtui.events import Liquidation, MarkPrice
 from liqtui.feeds.base import EventSink
@@ -21,7 +22,6 @@ from liqtui.model.engine import Engine
 from liqtui.ui.alerts import AlertMonitor, AlertRules
 from liqtui.ui.app import LiqApp
 from liqtui.ui.options import AppOptions
-from liqtui.ui.run import make_app, start_options
 
 # -- one mapping from settings to the app ---------------------------------------------------------
 
@@ -77,9 +77,10 @@ def test_options_from_settings_and_flags(tmp_path: Path) -> None:
 async def test_tui_start_and_reload_use_the_same_mapping(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text('[general]\nview = "heatmap"\ncolor_scale = "absolute"\n')
-    args = argparse.Namespace(config=config, symbol=["BTC"])
+    args = build_parser().parse_args(["--config", str(config), "--symbol", "BTC"])
+    options = TuiOptions.from_args(args, load_settings(config))
     engine, history = demo_engine_and_history()
-    app = make_app(start_options(load_settings(config), args), args, engine, None)
+    app = make_app(start_options(load_settings(config), options.screen), options, engine, None)
     app.history = history
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()

@@ -3,8 +3,6 @@ the tier refresh (against a loopback exchange, never a real host)."""
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import errno
 import io
 import json
@@ -12,23 +10,19 @@ import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import pytest
 from support.loopback import Loopback
 from support.recordings import force_order, line, write_recording
 
+from liqtui.cli import build_parser
+from liqtui.commands import calibrate
+from liqtui.commands.calibrate import merge_tiers_file, update_config
 from liqtui.config import ConfigError, Endpoint, Settings, load_settings
 from liqtui.events import Liquidation, MarkPrice, OpenInterest
-from liqtui.model import calibrate
-from liqtui.model.calibrate import (
-    Calibrator,
-    merge_tiers_file,
-    nnls,
-    rankdata,
-    refresh_tiers,
-    spearman,
-    update_config,
-)
+from liqtui.feeds.tiers import refresh_tiers
+from liqtui.model.calibrate import Calibrator, nnls, rankdata, spearman
 from liqtui.model.density import LONG, ModelParams, preset_weights
 from liqtui.model.engine import Engine, engine_from_settings
 from liqtui.model.mechanics import liquidation_price, load_tier_tables
@@ -459,7 +453,7 @@ async def test_refresh_tiers_from_bybit_and_okx_loopback(tmp_path: Path) -> None
         loop.rest("/api/v5/public/instruments", OKX_INSTRUMENT)
         loop.rest("/api/v5/public/position-tiers", OKX_TIERS)
         endpoint = Endpoint(loop.ws_base, loop.http)
-        settings = dataclasses.replace(
+        settings = msgspec.structs.replace(
             Settings(), exchanges={**Settings().exchanges, "bybit": endpoint, "okx": endpoint}
         )
         tables = await refresh_tiers(settings, ["BTC"])
@@ -492,12 +486,12 @@ def test_cli_refresh_tiers_writes_the_tiers_file(
 
     monkeypatch.setattr(calibrate, "refresh_tiers", fake_refresh)
     target = tmp_path / "tiers.toml"
-    settings = dataclasses.replace(
-        Settings(), model=dataclasses.replace(Settings().model, tiers_file=str(target))
+    settings = msgspec.structs.replace(
+        Settings(), model=msgspec.structs.replace(Settings().model, tiers_file=str(target))
     )
-    args = argparse.Namespace(refresh_tiers=True, symbol=["SOL"], replay=None, demo=False)
+    args = build_parser().parse_args(["calibrate", "--refresh-tiers", "--symbol", "SOL"])
     out = io.StringIO()
-    assert calibrate.run_calibrate(settings, args, out=out) == 0
+    assert calibrate.main(settings, args, out=out) == 0
     assert "wrote 1 tier tables (SOL)" in out.getvalue()
     assert engine_from_settings(settings).tiers.table("bybit", "SOL").tiers[0].mmr == 0.006
 

@@ -81,6 +81,46 @@ def test_help_lists_every_choice_without_escapes_or_heavy_imports(env: dict[str,
             assert text in out.stdout, (command, text)
 
 
+COMMAND_MODULES = ["snapshot", "record", "calibrate", "tui"]
+
+
+@pytest.mark.parametrize("command", COMMAND_MODULES)
+def test_command_modules_import_no_textual_nor_ccxt(env: dict[str, str], command: str) -> None:
+    """Loading a command imports neither Textual nor ccxt: the headless commands never need
+    Textual, and the TUI runner imports it only when it starts the app (after setting up the
+    terminal's colors, which Textual reads at import)."""
+    script = (
+        "import sys\n"
+        f"import liqtui.commands.{command}\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'textual', 'ccxt'}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", (command, out.stdout)
+
+
+def test_headless_snapshot_formats_import_no_textual_nor_ccxt(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """`liqtui snapshot` in text, json and csv runs without importing Textual or ccxt."""
+    script = (
+        "import sys\n"
+        "from liqtui.cli import main\n"
+        "for fmt in ('text', 'json', 'csv'):\n"
+        "    argv = ['snapshot', '--demo', '--symbol', 'BTC', '--format', fmt]\n"
+        "    assert main([*argv, '--output', sys.argv[1]]) == 0, fmt\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'textual', 'ccxt'}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "frame")],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", out.stdout
+
+
 def test_help_and_version(env: dict[str, str]) -> None:
     out = run(["--help"], env)
     assert out.returncode == 0 and "--replay FILE" in out.stdout and "snapshot" in out.stdout
@@ -304,7 +344,8 @@ def test_tui_replay_speed_reaches_the_source(
     """`liqtui --replay FILE --speed max` replays as fast as possible in the TUI (None), a
     number is that multiple of real time, and no flag means the config's speed (here "3").
     parse_speed's None ("max") used to read as "no flag" and fell back to the config."""
-    from liqtui.cli import build_parser, run_tui
+    from liqtui.cli import build_parser
+    from liqtui.commands.tui import main as run_tui
     from liqtui.config import load_settings
     from liqtui.ui.app import LiqApp
 
@@ -330,7 +371,8 @@ def test_demo_speed_comes_from_the_flag_or_the_config(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flags: list[str], expected: float
 ) -> None:
     """`liqtui --demo --speed N` runs the simulator at N× (it used to ignore the flag)."""
-    from liqtui.cli import build_parser, run_tui
+    from liqtui.cli import build_parser
+    from liqtui.commands.tui import main as run_tui
     from liqtui.config import load_settings
     from liqtui.ui.app import LiqApp
 

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest, TradeFlow
-from liqtui.feeds.base import FeedHealth
 from liqtui.feeds.demo import (
     _LEVERAGES,
     _LIQ_RATIO,
@@ -26,6 +25,7 @@ from liqtui.feeds.demo import (
     DemoSource,
     MarketSimulator,
 )
+from liqtui.health import FeedHealth
 from liqtui.model.mechanics import liquidation_prices
 
 SYMBOLS = ("BTC", "ETH", "SOL")

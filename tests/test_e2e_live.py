@@ -23,7 +23,7 @@ from liqtui.feeds.recording import Recorder
 from liqtui.feeds.replay import ReplaySource
 from liqtui.model.density import EXCHANGE_INDEX, ModelParams
 from liqtui.model.engine import Engine
-from liqtui.snapshot import snapshot_dict
+from liqtui.output.snapshot import snapshot_dict
 
 MINUTE = 60_000
 SEED = 3

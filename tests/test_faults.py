@@ -39,11 +39,11 @@ from support.loopback import Loopback, free_port, loopback_settings, send_json, 
 
 from liqtui.config import Endpoint, Feeds
 from liqtui.feeds import binance, bybit
-from liqtui.feeds.base import FeedHealth
 from liqtui.feeds.live import LiveSource
 from liqtui.feeds.plan import PollSpec, StreamSpec
 from liqtui.feeds.recording import Recorder
 from liqtui.feeds.stream import Backoff, RestPoller, StreamClient
+from liqtui.health import FeedHealth
 from liqtui.model.engine import Engine
 
 WS_PATH = "/v5/public/linear"

@@ -20,9 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from liqtui.feeds import binance, bybit, hyperliquid, okx
-from liqtui.feeds.base import FeedHealth, NotTracked, ParseError
+from liqtui.feeds.base import NotTracked, ParseError
 from liqtui.feeds.dispatch import deliver
 from liqtui.feeds.recording import ReadStats, read_recording
+from liqtui.health import FeedHealth
 from liqtui.model.engine import Engine
 
 BATCH = 100

@@ -12,10 +12,18 @@ from rich.color import Color as RichColor
 from rich.style import Style
 from support.engines import demo_engine_and_history
 
-from liqtui.ladder import LONG_MARK, SHORT_MARK, LadderRow, LadderView, RowLayout, row_segments
 from liqtui.model.engine import Engine, MarketSnapshot
-from liqtui.snapshot import ansi_palette, render_ansi, render_text
+from liqtui.output.ladder import (
+    LONG_MARK,
+    SHORT_MARK,
+    LadderRow,
+    LadderView,
+    RowLayout,
+    row_segments,
+)
+from liqtui.output.snapshot import render_ansi, render_text
 from liqtui.ui.app import LiqApp
+from liqtui.ui.themes import ansi_palette
 
 ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
 

@@ -20,7 +20,7 @@ from support.loopback import Loopback, loopback_settings, send_json, stop, wait_
 from liqtui.config import Endpoint, Settings
 from liqtui.events import BookDepth, MarketEvent, MarkPrice, OpenInterest, TradeFlow
 from liqtui.feeds import hyperliquid
-from liqtui.feeds.base import FeedHealth, NotTracked, ParseError
+from liqtui.feeds.base import NotTracked, ParseError
 from liqtui.feeds.dispatch import deliver
 from liqtui.feeds.hyperliquid import NOTE, Parser, coin_of, market_of, plan
 from liqtui.feeds.live import LiveSource
@@ -28,6 +28,7 @@ from liqtui.feeds.plan import PollSpec
 from liqtui.feeds.recording import Recorder, read_recording
 from liqtui.feeds.replay import ReplaySource
 from liqtui.feeds.stream import Backoff, RestPoller
+from liqtui.health import FeedHealth
 from liqtui.model.engine import Engine
 
 EX = "hyperliquid"

@@ -41,7 +41,7 @@ from liqtui.feeds.live import CONNECT_SPACING_S, LiveSource
 from liqtui.feeds.plan import RateLimit
 from liqtui.markets import exchange_symbol
 from liqtui.model.engine import Engine
-from liqtui.snapshot import snapshot_dict
+from liqtui.output.snapshot import snapshot_dict
 from liqtui.ui.widgets.status import fit_line, status_parts
 
 T0 = int(time.time() * 1000) - 60_000
@@ -704,7 +704,7 @@ async def test_okx_close_notice_overlaps_a_new_connection_and_loses_no_print(
 
 
 def test_a_snapshot_does_not_wait_for_an_exchange_listing_none_of_its_markets() -> None:
-    from liqtui.cli import _missing
+    from liqtui.commands.snapshot import missing as _missing
 
     engine = Engine()
     engine.feed("okx")  # lists XYZ, no data yet: missing

@@ -19,7 +19,7 @@ from liqtui.feeds.live import LiveSource
 from liqtui.feeds.recording import RECORDING_FEED, ReadStats, Recorder, read_recording
 from liqtui.model.density import ModelParams
 from liqtui.model.engine import Engine
-from liqtui.snapshot import snapshot_dict
+from liqtui.output.snapshot import snapshot_dict
 from liqtui.ui.widgets.status import status_parts
 
 REPO = Path(__file__).resolve().parent.parent

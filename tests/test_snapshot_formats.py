@@ -32,12 +32,11 @@ from support.recordings import T0, envelope, force_order, mark_price, write_reco
 
 from liqtui.cli import main
 from liqtui.events import Liquidation, MarkPrice
-from liqtui.feeds.base import FeedHealth
+from liqtui.health import FeedHealth
 from liqtui.model.engine import Engine, MarketSnapshot
 from liqtui.model.grid import PriceGrid
-from liqtui.model.risk import NO_ESTIMATE, NO_PRICE, e_within
-from liqtui.snapshot import (
-    RISK_DISTANCES,
+from liqtui.model.risk import DISTANCES, NO_ESTIMATE, NO_PRICE, e_within
+from liqtui.output.snapshot import (
     render_csv,
     render_json,
     render_text,
@@ -687,7 +686,7 @@ def test_json_risk_bands_are_the_models_e_within() -> None:
     snap = _snapshot(100.0, np.ones(20), 2 * np.ones(20), price_time_ms=T0)
     doc = validate_lines(render_json(snap))[0]
     risk = doc["risk"]
-    assert [b["distance_pct"] for b in risk["bands"]] == [d * 100 for d in RISK_DISTANCES]
+    assert [b["distance_pct"] for b in risk["bands"]] == [d * 100 for d in DISTANCES]
     within = e_within(snap)
     assert within.long_usd is not None and within.short_usd is not None
     # 0.5 % of 100 is half of the bin 99–100 (0.4999999999999996 before rounding).

@@ -15,9 +15,9 @@ from liqtui.events import Liquidation, MarkPrice
 from liqtui.feeds.base import EventSink
 from liqtui.feeds.replay import ReplaySource
 from liqtui.model.engine import Engine
+from liqtui.output.palette import DEFAULT_THEME
 from liqtui.ui.app import LiqApp
 from liqtui.ui.screens.help import HelpScreen
-from liqtui.ui.themes import DEFAULT_THEME
 
 
 class GateSource:

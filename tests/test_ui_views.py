@@ -10,6 +10,7 @@ import json
 import sys
 from pathlib import Path
 
+import msgspec
 import pytest
 from support.app import TrickleSource, make_app
 from support.engines import demo_engine_and_history, seed_engine
@@ -17,19 +18,25 @@ from textual.command import CommandPalette
 
 from liqtui.config import ConfigError, Settings, load_settings
 from liqtui.events import Liquidation
-from liqtui.ladder import compact_usd
+from liqtui.keys import (
+    ACTION_GROUPS,
+    BINDING_IDS,
+    KEYS,
+    SETTERS,
+    VIEW_ACTIONS,
+    check_keymap,
+)
 from liqtui.model.engine import Engine
-from liqtui.model.risk import NO_ESTIMATE, NO_PRICE, e_within
-from liqtui.snapshot import render_json
+from liqtui.model.risk import DISTANCES, NO_ESTIMATE, NO_PRICE, e_within
+from liqtui.output.ladder import compact_usd
+from liqtui.output.snapshot import render_json
 from liqtui.ui.alerts import Alert, AlertMonitor, AlertRules, command_args, run_command
 from liqtui.ui.app import VIEWS, LiqApp
-from liqtui.ui.keymap import BINDING_IDS, check_keymap
 from liqtui.ui.options import AppOptions
-from liqtui.ui.risk import BANDS, risk_view
 from liqtui.ui.scale import absolute_legend, absolute_level, apply_scale
 from liqtui.ui.screens.help import HelpScreen
 from liqtui.ui.terminal import ANSI_THEME, apply_color_setup, color_setup
-from liqtui.ui.widgets.cascade import cascade_lines
+from liqtui.ui.widgets.cascade import cascade_lines, risk_view
 from liqtui.ui.widgets.status import fit_line
 
 
@@ -61,6 +68,18 @@ def test_every_binding_has_a_known_id() -> None:
     assert sorted(ids) == sorted(BINDING_IDS)  # type: ignore[arg-type]
 
 
+def test_every_key_table_action_is_an_app_action() -> None:
+    """The key table (liqtui.keys) names only actions the app has, and every setter the
+    palette offers shares the group and the views of the key that cycles it."""
+    for key in KEYS:
+        assert callable(getattr(LiqApp, f"action_{key.action_name}", None)), key.id
+    for setter, cycler in SETTERS.items():
+        assert callable(getattr(LiqApp, f"action_{setter}", None)), setter
+        assert ACTION_GROUPS[setter] == ACTION_GROUPS[cycler]
+        for actions in VIEW_ACTIONS.values():
+            assert (setter in actions) == (cycler in actions), setter
+
+
 def test_keys_config_is_checked(tmp_path: Path) -> None:
     assert check_keymap({"pause": "p,space"}) is None
     assert "unknown binding id" in (check_keymap({"paws": "p"}) or "")
@@ -84,7 +103,7 @@ def test_new_config_options_have_documented_defaults() -> None:
     defaults = Settings()
     for key, value in shipped["alerts"].items():
         assert getattr(defaults.alerts, key) == value, key
-    assert {f.name for f in dataclasses.fields(defaults.alerts)} == set(shipped["alerts"])
+    assert {f.name for f in msgspec.structs.fields(defaults.alerts)} == set(shipped["alerts"])
     assert shipped["keys"] == {} == defaults.keys
 
 
@@ -413,11 +432,11 @@ async def test_cascade_panel_and_json_report_the_same_e_within() -> None:
         engine_snap = app.engine.snapshot("BTC")
     doc = json.loads(render_json(engine_snap))
     bands = doc["risk"]["bands"]
-    assert [b["distance_pct"] for b in bands] == [x * 100 for x in BANDS]
+    assert [b["distance_pct"] for b in bands] == [x * 100 for x in DISTANCES]
     assert [b["long_usd_below"] for b in bands] == [round(v, 2) for v in view.cum_long]
     assert [b["short_usd_above"] for b in bands] == [round(v, 2) for v in view.cum_short]
     assert max(view.cum_long) > 0 and max(view.cum_short) > 0  # the demo has E on both sides
-    within = e_within(engine_snap, BANDS)
+    within = e_within(engine_snap, DISTANCES)
     assert (view.cum_long, view.cum_short) == (within.long_usd, within.short_usd)
     # What the panel prints is those figures.
     longs = next(line for line in panel if line.startswith("▼ longs"))
@@ -549,7 +568,7 @@ def test_absolute_scale_and_relative_percentiles(seeded_engine) -> None:
     assert absolute_level(1_000, 10_000_000) == 1
     assert absolute_level(0, 10_000_000) == 0
     assert absolute_legend(1e7).bounds == (1e3, 1e4, 1e5, 1e6)
-    from liqtui.ladder import LadderView
+    from liqtui.output.ladder import LadderView
 
     rows = LadderView().rows(seeded_engine.snapshot("BTC"), 20)
     scaled, legend = apply_scale(rows, "relative")

@@ -1,12 +1,12 @@
-"""What every source of events (live feed, replay, demo) shares: health, parse errors, the sink."""
+"""What every source of events (live feed, replay, demo) shares: parse errors, the sink."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
 
 from liqtui.events import MarketEvent
+from liqtui.health import FeedHealth
 from liqtui.markets import market_of_symbol
 
 T = TypeVar("T")
@@ -38,47 +38,6 @@ class PartlyBad(ParseError):
         super().__init__(f"{len(errors)} bad item(s) in a batch: {errors[0] if errors else ''}")
         self.events = events
         self.errors = errors
-
-
-@dataclass(slots=True)
-class FeedHealth:
-    """Mutable health record of one feed; views only ever see `frozen()` copies."""
-
-    name: str
-    # connecting|connected|reconnecting|stale|down|replaying|finished|simulated, or failed (a
-    # recording that cannot be written, a replay file with nothing in it: see last_error)
-    state: str = "connecting"
-    last_event_ms: int | None = None  # source clock of the last message with data
-    messages: int = 0  # messages received
-    skipped: int = 0  # messages that could not be parsed (bad JSON, schema violations)
-    ignored: int = 0  # valid messages that carry nothing liqtui uses (acks, other streams)
-    last_error: str | None = None
-    liquidations_complete: bool | None = None  # False: exchange throttles its liquidation stream
-    note: str = ""
-    rate_per_s: float = 0.0  # messages per second, recent
-    reconnects: int = 0  # unplanned; on a complete feed each one may be a gap in R
-    failures: int = 0  # failed connection attempts in a row (reset by data)
-    next_retry_ms: int | None = None  # wall clock of the next attempt while down or reconnecting
-    refused: int = 0  # subscriptions the exchange refused
-    unlisted: tuple[str, ...] = ()  # watched markets this exchange does not list (or refused)
-    poll_stretch: float = 1.0  # REST poll intervals × this, to stay within the rate limit
-    retimed: int = 0  # events stamped over 5 min after their receive time, kept at receive time
-
-    def frozen(self) -> FeedHealth:
-        return replace(self)
-
-    def remarks(self) -> str:
-        """The note, with the watched markets the exchange does not list and how much slower
-        its REST polls run to stay within the rate limit."""
-        parts = [self.note] if self.note else []
-        if self.unlisted:
-            names = ", ".join(self.unlisted[:3]) + ("…" if len(self.unlisted) > 3 else "")
-            parts.append(f"{names} not listed")
-        if self.retimed:
-            parts.append(f"{self.retimed} events retimed (their clock was ahead)")
-        if self.poll_stretch > 1.05:
-            parts.append(f"polls ×{self.poll_stretch:.1f} slower (rate limit)")
-        return "; ".join(parts)
 
 
 class EventSink(Protocol):

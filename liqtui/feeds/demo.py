@@ -28,7 +28,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest, Side, TradeFlow
-from liqtui.feeds.base import EventSink, FeedHealth
+from liqtui.feeds.base import EventSink
+from liqtui.health import FeedHealth
 from liqtui.model.mechanics import liquidation_prices
 
 DEFAULT_START_MS = 1_767_225_600_000  # 2026-01-01 00:00 UTC: a fixed, minute-aligned clock

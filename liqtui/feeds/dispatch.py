@@ -7,8 +7,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from liqtui.events import implausible
-from liqtui.feeds.base import EventSink, FeedHealth, NotTracked, ParseError, PartlyBad, Refused
+from liqtui.feeds.base import EventSink, NotTracked, ParseError, PartlyBad, Refused
 from liqtui.feeds.recording import Recorder, report_recording
+from liqtui.health import FeedHealth
 from liqtui.markets import to_market_units
 
 # How far an event's time may lie ahead of its receive time (clock skew, batching). Further

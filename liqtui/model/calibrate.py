@@ -1,9 +1,10 @@
 """Calibration: the model's predicted consumption (C, E) against realized prints (R).
 
-`liqtui calibrate --replay FILE` replays a recording through the engine with a `Calibrator`
-attached to every market model, and in the same run scores the naive baseline (models.md §5.5:
-the taihey5555 "Model 1" map, all current open interest at the current price spread over the
-same leverage prior at ±1/L, no maintenance margin, no history). Figures, per model:
+Pure scoring (numpy): a `Calibrator` sits in front of the engine, attached to every market
+model, while a recording (or the simulator) is replayed through it, and in the same run scores
+the naive baseline (models.md §5.5: the taihey5555 "Model 1" map, all current open interest at
+the current price spread over the same leverage prior at ±1/L, no maintenance margin, no
+history). Figures, per model:
 
 - rank correlation per cell: Spearman over the (window, exchange, side, price cell) cells where
   C or R is non-zero;
@@ -16,34 +17,27 @@ same leverage prior at ±1/L, no maintenance margin, no history). Figures, per m
   OKX throttle their feeds: ρ from them is a lower bound).
 
 Only exchanges with both an estimated map (open interest) and realized prints are compared. The
-first `warmup` of the replay builds the map and is not scored. `--fit-weights` fits non-negative
-leverage weights (R ≈ Σ_tier w·C_tier over the cells, non-negative least squares) and ρ for them;
-`--write` stores ρ (and the fitted weights) in the user config, so the snapshot says the map is
-calibrated. `--refresh-tiers` fetches Bybit's risk limits and OKX's position tiers.
+first `warmup` of the replay builds the map and is not scored. The weight fit finds non-negative
+leverage weights (R ≈ Σ_tier w·C_tier over the cells, non-negative least squares) and ρ for them.
+
+The command (`liqtui calibrate`: sources, printing, --write into the config, the tiers file) is
+liqtui.commands.calibrate; fetching tier tables over HTTP is liqtui.feeds.tiers.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import itertools
-import json
 import math
-import sys
-import tomllib
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from liqtui.events import Liquidation, MarketEvent, OpenInterest
 from liqtui.model.density import (
-    FITTED,
     LEVERAGE_TIERS,
     LONG,
     SHORT,
@@ -53,13 +47,10 @@ from liqtui.model.density import (
 from liqtui.model.engine import Engine
 
 if TYPE_CHECKING:
-    from liqtui.config import Settings
-    from liqtui.feeds.base import FeedHealth
+    from liqtui.health import FeedHealth
 
 HOUR_MS, DAY_MS = 3_600_000, 86_400_000
-MIN_PRINTS_TO_WRITE = 50
 END_MAP_DISTANCES = (0.01, 0.02, 0.05, 0.10)  # E within these of the price at the end
-SIDE_NAMES = ("long", "short")
 # Binance and OKX send at most one liquidation per symbol (contract) per second.
 THROTTLED = {"binance", "okx"}
 
@@ -80,7 +71,9 @@ def rankdata(x: NDArray[np.float64]) -> NDArray[np.float64]:
     return ranks
 
 
-def spearman(a: Sequence[float], b: Sequence[float]) -> float | None:
+def spearman(
+    a: Sequence[float] | NDArray[np.float64], b: Sequence[float] | NDArray[np.float64]
+) -> float | None:
     """Spearman rank correlation (None with fewer than 3 points or a constant input)."""
     x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if x.size < 3:
@@ -113,7 +106,7 @@ def nnls(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
 # -- the collector ----------------------------------------------------------------------------
 
 
-def top_cells(cells: NDArray[np.int64], usd: NDArray[np.float64], share: float) -> set[int]:
+def top_cells(cells: NDArray[np.int64], usd: NDArray[Any], share: float) -> set[int]:
     """The cells among the top `share` of `cells` by notional (non-zero only)."""
     if cells.size == 0:
         return set()
@@ -553,406 +546,3 @@ class CalibrationResult:
     @property
     def comparable(self) -> bool:
         return self.prints > 0 and self.model.sum_c > 0
-
-
-# -- output -------------------------------------------------------------------------------------
-
-
-def _t(ms: int | None) -> str:
-    return (
-        "—" if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
-    )
-
-
-def _f(x: float | None, fmt: str = "{:.3f}") -> str:
-    return "n/a" if x is None else fmt.format(x)
-
-
-def _usd(x: float) -> str:
-    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(x) >= size:
-            return f"${x / size:.2f}{unit}"
-    return f"${x:.0f}"
-
-
-def format_result(res: CalibrationResult, source: str) -> str:
-    span = ""
-    if res.first_ms is not None and res.last_ms is not None:
-        span = f" ({(res.last_ms - res.first_ms) / DAY_MS:.1f} d)"
-    hours = res.window_ms / HOUR_MS
-    lines = [
-        f"liqtui calibrate: {source}, market {res.symbol}",
-        f"replayed {_t(res.first_ms)} → {_t(res.last_ms)} UTC{span}; scored from "
-        f"{_t(res.scored_from_ms)} (warm-up); windows {hours:g}h, cells {res.cell_pct * 100:g}% "
-        f"of price, top-20% among cells within ±{res.band * 100:g}%",
-    ]
-    if res.exchanges:
-        note = (
-            f" (throttled feed: R is a lower bound, so is ρ: {', '.join(res.throttled)})"
-            if res.throttled
-            else ""
-        )
-        lines.append(f"compared: {', '.join(res.exchanges)}; {res.prints} realized prints{note}")
-    else:
-        lines.append(f"compared: nothing — {res.not_comparable_reason}")
-    for ex, usd in sorted(res.excluded_realized_usd.items()):
-        lines.append(f"  not compared: {ex} R {_usd(usd)} (no estimated map for it)")
-    w = 38
-    head = f"{'':<{w}}{'model (' + res.preset + ')':>18}{'naive ±1/L':>16}"
-    lines += ["", head]
-    rows = [
-        ("rank corr C vs R, per cell", "rank_cells", "n_cells", "{:+.3f}"),
-        ("rank corr ΣC vs ΣR, per window", "rank_windows", "n_windows", "{:+.3f}"),
-    ]
-    for label, attr, n_attr, fmt in rows:
-        m, nv = res.model, res.naive
-        lines.append(
-            f"{label:<{w}}{_f(getattr(m, attr), fmt) + f' (n={getattr(m, n_attr)})':>18}"
-            f"{_f(getattr(nv, attr), fmt) + f' (n={getattr(nv, n_attr)})':>16}"
-        )
-    lines.append(
-        f"{'R share in top-20% cells before cross':<{w}}"
-        f"{_f(res.model.top_share, '{:.1%}'):>18}{_f(res.naive.top_share, '{:.1%}'):>16}"
-    )
-    lines.append(
-        f"{'ρ = ΣR/ΣC':<{w}}{_f(res.model.rho, '{:.4g}'):>18}{_f(res.naive.rho, '{:.4g}'):>16}"
-    )
-    m, nv = res.model, res.naive
-    lines.append(f"{'ΣC (E, predicted consumption)':<{w}}{_usd(m.sum_c):>18}{_usd(nv.sum_c):>16}")
-    lines.append(f"{'ΣR (R, realized)':<{w}}{_usd(m.sum_r):>18}{_usd(nv.sum_r):>16}")
-    if not res.exchanges:
-        lines.append(
-            f"{'ΣC, every exchange (nothing to compare)':<{w}}"
-            f"{_usd(res.model_c_all_exchanges_usd):>18}{_usd(res.naive_c_all_exchanges_usd):>16}"
-        )
-    if res.end_map:
-        m = res.end_map
-        for side, where in (("long", "below"), ("short", "above")):
-            near = " / ".join(_usd(m[f"{side}_within_{x:g}"]) for x in END_MAP_DISTANCES)
-            lines.append(
-                f"E {side}s at the end ({res.preset}): {_usd(m[f'{side}_total'])}; within "
-                f"1/2/5/10% {where} {m['price']:,.0f}: {near}"
-            )
-    if res.fit is not None:
-        weights = " ".join(
-            f"{t}x {v:.2f}" for t, v in zip(LEVERAGE_TIERS, res.fit.weights, strict=True)
-        )
-        lines += [
-            "",
-            f"fitted leverage weights (NNLS over {res.fit.n_cells} cells): {weights}",
-            f"  with them: ρ {_f(res.fit.rho, '{:.4g}')}, rank corr per cell "
-            f"{_f(res.fit.rank_cells, '{:+.3f}')} (in-sample)",
-        ]
-    if not res.comparable:
-        lines += ["", f"not calibrated (ρ undefined): {res.not_comparable_reason}"]
-    lines.append("E = estimated by the model, R = realized (exchange prints).")
-    return "\n".join(lines) + "\n"
-
-
-def result_json(res: CalibrationResult) -> dict[str, Any]:
-    doc = asdict(res)
-    doc["labels"] = {"C": "E (estimated consumption)", "R": "R (realized prints)"}
-    doc["comparable"] = res.comparable
-    return doc
-
-
-# -- writing the user config --------------------------------------------------------------------
-
-
-def _toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(float(value)) if isinstance(value, float) else str(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {value!r} to TOML")
-
-
-def update_config(path: Path, section: str, values: dict[str, object]) -> None:
-    """Set keys of one section of a TOML config file, keeping everything else as it is: the
-    file is edited as TOML (tomlkit), so comments, order, dotted keys (`model.rho = 0.3`) and
-    inline tables survive. The result is checked (liqtui.config) and then replaces the file
-    atomically; a file that would not load is never written, and a reader never sees half."""
-    import tomlkit
-    from tomlkit.exceptions import TOMLKitError
-
-    from liqtui.config import ConfigError, Settings, apply_file
-    from liqtui.files import write_atomic
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        text = ""
-    try:
-        doc = tomlkit.parse(text)
-        if section not in doc:
-            doc.add(section, tomlkit.table())
-        table = doc[section]
-        if not isinstance(table, dict):
-            raise ConfigError(f"{path}: {section} must be a table ([{section}])")
-        for key, value in values.items():
-            table[key] = value
-        out = tomlkit.dumps(doc)
-    except TOMLKitError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    apply_file(Settings(), tomllib.loads(out), path)  # raises ConfigError if it would not load
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, out)
-
-
-def calibration_values(res: CalibrationResult, source: str, *, fitted: bool) -> dict[str, object]:
-    when = datetime.now(UTC).strftime("%Y-%m-%d")
-    if fitted and res.fit is not None and res.fit.rho:
-        note = (
-            f"{when}: {source}, {res.symbol}, {res.prints} prints from {', '.join(res.exchanges)}, "
-            f"fitted weights"
-        )
-        return {
-            "preset": FITTED,
-            "fitted_weights": [round(w, 6) for w in res.fit.weights],
-            "rho": float(f"{res.fit.rho:.6g}"),
-            "calibrated_preset": FITTED,
-            "calibrated_on": note,
-        }
-    assert res.model.rho is not None
-    note = f"{when}: {source}, {res.symbol}, {res.prints} prints from {', '.join(res.exchanges)}"
-    return {
-        "rho": float(f"{res.model.rho:.6g}"),
-        "calibrated_preset": res.preset,
-        "calibrated_on": note,
-    }
-
-
-# -- tier tables from the exchanges' public endpoints -----------------------------------------
-
-
-async def _get_json(session: Any, url: str) -> Any:
-    async with session.get(url) as resp:
-        if resp.status != 200:
-            raise RuntimeError(f"{url}: HTTP {resp.status}")
-        return await resp.json(content_type=None)
-
-
-async def fetch_bybit_tiers(session: Any, rest_url: str, market: str) -> dict[str, Any]:
-    """Bybit linear risk limits (GET /v5/market/risk-limit, public) as a brackets.toml table."""
-    symbol = f"{market}USDT"
-    url = f"{rest_url}/v5/market/risk-limit?category=linear&symbol={symbol}"
-    rows: list[dict[str, Any]] = []
-    cursor = ""
-    for _ in range(20):
-        doc = await _get_json(session, url + (f"&cursor={cursor}" if cursor else ""))
-        if not isinstance(doc, dict) or doc.get("retCode") not in (0, "0"):
-            raise RuntimeError(
-                f"bybit risk-limit {symbol}: {doc.get('retMsg') if isinstance(doc, dict) else doc}"
-            )
-        result = doc.get("result") or {}
-        rows += [r for r in result.get("list", []) if r.get("symbol", symbol) == symbol]
-        cursor = result.get("nextPageCursor") or ""
-        if not cursor:
-            break
-    tiers = []
-    for r in sorted(rows, key=lambda r: float(r["riskLimitValue"])):
-        deduction = r.get("mmDeduction") or 0
-        tiers.append(
-            [
-                float(r["riskLimitValue"]),
-                float(r["maxLeverage"]),
-                float(r["maintenanceMargin"]),
-                float(deduction),
-            ]
-        )
-    if not tiers:
-        raise RuntimeError(f"bybit risk-limit {symbol}: no tiers")
-    return {"exchange": "bybit", "symbol": market, "cap_unit": "usd", "url": url, "tiers": tiers}
-
-
-async def fetch_okx_tiers(session: Any, rest_url: str, market: str) -> dict[str, Any]:
-    """OKX swap position tiers (GET /api/v5/public/position-tiers, public) in base units."""
-    inst = f"{market}-USDT-SWAP"
-    family = f"{market}-USDT"
-    doc = await _get_json(
-        session, f"{rest_url}/api/v5/public/instruments?instType=SWAP&instId={inst}"
-    )
-    data = doc.get("data") if isinstance(doc, dict) else None
-    if not data:
-        raise RuntimeError(f"okx instruments {inst}: {doc}")
-    ct_val = float(data[0]["ctVal"])
-    url = (
-        f"{rest_url}/api/v5/public/position-tiers?instType=SWAP&tdMode=isolated&instFamily={family}"
-    )
-    doc = await _get_json(session, url)
-    if not isinstance(doc, dict) or str(doc.get("code")) != "0":
-        raise RuntimeError(f"okx position-tiers {family}: {doc}")
-    rows = [r for r in doc.get("data", []) if r.get("instFamily", family) == family]
-    tiers = []
-    for r in sorted(rows, key=lambda r: int(r["tier"])):
-        cap = float(r["maxSz"]) * ct_val
-        tiers.append([cap, float(r["maxLever"]), float(r["mmr"]), 0.0])
-    if not tiers:
-        raise RuntimeError(f"okx position-tiers {family}: no tiers")
-    return {"exchange": "okx", "symbol": market, "cap_unit": "base", "url": url, "tiers": tiers}
-
-
-async def refresh_tiers(settings: Settings, markets: Sequence[str]) -> list[dict[str, Any]]:
-    import aiohttp
-
-    tables: list[dict[str, Any]] = []
-    timeout = aiohttp.ClientTimeout(total=20)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        for market in markets:
-            tables.append(
-                await fetch_bybit_tiers(session, settings.exchanges["bybit"].rest_url, market)
-            )
-            tables.append(
-                await fetch_okx_tiers(session, settings.exchanges["okx"].rest_url, market)
-            )
-    return tables
-
-
-def tiers_toml(tables: Sequence[dict[str, Any]], when: str) -> str:
-    """A tiers file in the brackets.toml format (the refreshed tables, dated)."""
-    out = [
-        "# Tier tables fetched by `liqtui calibrate --refresh-tiers` (overrides the shipped ones).",
-        "",
-    ]
-    for t in tables:
-        out += [
-            "[[table]]",
-            f"exchange = {_toml_value(t['exchange'])}",
-            f"symbol = {_toml_value(t['symbol'])}",
-            f"cap_unit = {_toml_value(t['cap_unit'])}",
-            f"source = {_toml_value('GET ' + t['url'])}",
-            f"date = {_toml_value(when)}",
-            f"checked = {_toml_value(when)}",
-            "verified = true",
-            "tiers = [",
-            *[f"    [{', '.join(_cap(v) for v in row)}]," for row in t["tiers"]],
-            "]",
-            "",
-        ]
-    return "\n".join(out)
-
-
-def _cap(v: float) -> str:
-    return "inf" if math.isinf(v) else repr(float(v))
-
-
-def merge_tiers_file(path: Path, tables: Sequence[dict[str, Any]], when: str) -> None:
-    """Write the fetched tables into the tiers file, keeping other markets already in it."""
-    from liqtui.files import write_atomic
-    from liqtui.model.mechanics import parse_tier_tables
-
-    keep: list[dict[str, Any]] = []
-    if path.exists():
-        with path.open("rb") as fh:
-            old = tomllib.load(fh)
-        fetched = {(t["exchange"], t["symbol"]) for t in tables}
-        for t in old.get("table", []):
-            if (t.get("exchange"), t.get("symbol")) not in fetched:
-                src = str(t.get("source", ""))
-                keep.append({**t, "url": src.removeprefix("GET ")})
-    text = tiers_toml([*keep, *tables], when)
-    parse_tier_tables(tomllib.loads(text), str(path))  # check before writing
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, text)
-
-
-# -- the command ------------------------------------------------------------------------------
-
-
-def run_calibrate(settings: Settings, args: argparse.Namespace, out: IO[str] | None = None) -> int:
-    """`liqtui calibrate`: 0 ok; 1 nothing to compare (or not enough to write); 2 usage."""
-    from liqtui.config import ConfigError, user_config_path
-    from liqtui.model.engine import engine_from_settings
-
-    out = out or sys.stdout
-    if args.refresh_tiers:
-        markets = list(args.symbol or ["BTC", "ETH"])
-        when = datetime.now(UTC).strftime("%Y-%m-%d")
-        tables = asyncio.run(refresh_tiers(settings, markets))
-        path = settings.tiers_path()
-        merge_tiers_file(path, tables, when)
-        print(f"liqtui: wrote {len(tables)} tier tables ({', '.join(markets)}) to {path}", file=out)
-        if args.replay is None and not args.demo:
-            return 0
-    if args.replay is None and not args.demo:
-        print("liqtui: error: calibrate needs --replay FILE or --demo", file=sys.stderr)
-        return 2
-    preset = args.preset or settings.model.preset  # both checked: argparse choices, config
-    engine = engine_from_settings(settings, preset=preset)
-    try:
-        preset_weights(preset, args.tier_filter, engine.fitted_weights)
-    except ValueError as exc:
-        print(f"liqtui: error: preset {preset!r}: {exc}", file=sys.stderr)
-        return 2
-    cal = Calibrator(
-        engine,
-        preset=preset,
-        tier_filter=args.tier_filter,
-        window_ms=args.window,
-        cell_pct=args.cell_pct,
-        band=args.band,
-        warmup_ms=args.warmup,
-        symbols=args.symbol,
-    )
-    if args.demo:
-        from liqtui.feeds.demo import DemoSource
-
-        symbols = list(args.symbol or ["BTC"])
-        source_name = f"demo simulator (synthetic), seed {args.seed}"
-        total = args.warmup + args.duration  # simulated in the demo's fast 30 s steps
-        DemoSource(symbols, seed=args.seed, warmup_ms=total, start_ms=1_767_225_600_000).run_sync(
-            cal
-        )
-    else:
-        from liqtui.feeds.replay import ReplaySource
-
-        if not args.replay.is_file():
-            print(f"liqtui: error: {args.replay}: no such recording", file=sys.stderr)
-            return 2
-        source_name = str(args.replay)
-        replay = ReplaySource(args.replay, speed=None)
-        replay.run_sync(cal)
-        problem = replay.problem()
-        if problem is not None:  # an empty or garbage file: say so, as snapshot does
-            print(f"liqtui: error: {problem}", file=sys.stderr)
-            return 1
-    symbols = list(args.symbol or engine.symbols())
-    if not symbols:
-        print("liqtui: no markets in the source", file=sys.stderr)
-        return 1
-    results = [cal.result(s) for s in symbols]
-    if args.format == "json":
-        for res in results:
-            out.write(json.dumps(result_json(res), allow_nan=False, default=str) + "\n")
-    else:
-        out.write("\n".join(format_result(res, source_name) for res in results))
-    out.flush()
-    comparable = [r for r in results if r.comparable]
-    if args.write:
-        if len(results) != 1:
-            print("liqtui: --write needs exactly one --symbol", file=sys.stderr)
-            return 2
-        res = results[0]
-        if not res.comparable:
-            print(f"liqtui: not written: {res.not_comparable_reason}", file=sys.stderr)
-            return 1
-        if res.prints < MIN_PRINTS_TO_WRITE or res.model.rho is None:
-            print(
-                f"liqtui: not written: {res.prints} realized prints compared "
-                f"(at least {MIN_PRINTS_TO_WRITE} needed)",
-                file=sys.stderr,
-            )
-            return 1
-        path = Path(args.config) if args.config else user_config_path()
-        values = calibration_values(res, source_name, fitted=args.fit_weights)
-        try:
-            update_config(path, "model", values)
-        except ConfigError as exc:
-            print(f"liqtui: error: not written: {exc}", file=sys.stderr)
-            return 2
-        print(f"liqtui: wrote {', '.join(values)} to [model] in {path}", file=out)
-    return 0 if comparable else 1

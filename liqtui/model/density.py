@@ -42,15 +42,16 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from liqtui.config import Model, parse_duration
 from liqtui.events import EXCHANGES, BookDepth, Liquidation, MarkPrice, OpenInterest, TradeFlow
 from liqtui.model.grid import PriceGrid, remap
 from liqtui.model.history import ActivityRing, HistoryRing
 from liqtui.model.mechanics import TierTables, model_level_factors, shipped_tier_tables
-from liqtui.model.presets import FITTED as FITTED  # re-exported: the model's named choices
-from liqtui.model.presets import LEVERAGE_TIERS as LEVERAGE_TIERS
-from liqtui.model.presets import OI_DECREASE_RULES as OI_DECREASE_RULES
-from liqtui.model.presets import PRESETS as PRESETS
-from liqtui.model.presets import TIER_FILTERS as TIER_FILTERS
+from liqtui.presets import FITTED as FITTED  # re-exported: the model's named choices
+from liqtui.presets import LEVERAGE_TIERS as LEVERAGE_TIERS
+from liqtui.presets import OI_DECREASE_RULES as OI_DECREASE_RULES
+from liqtui.presets import PRESETS as PRESETS
+from liqtui.presets import TIER_FILTERS as TIER_FILTERS
 
 EXCHANGE_INDEX: dict[str, int] = {name: i for i, name in enumerate(EXCHANGES)}
 # Highest leverage per exchange (BTC); the tier tables cap each market's tiers (HL BTC: 40x).
@@ -127,6 +128,24 @@ class ModelParams:
     @property
     def history_row_ms(self) -> int:
         return max(self.window_ms // self.history_rows, self.step_ms)
+
+    @classmethod
+    def from_settings(cls, model: Model, window_ms: int | None = None) -> ModelParams:
+        """The parameters of the [model] settings; `window_ms` overrides model.window."""
+        return cls(
+            bin_pct=model.bin_pct,
+            span_pct=model.span_pct,
+            step_ms=parse_duration(model.step),
+            half_life_ms=0 if model.half_life == "auto" else parse_duration(model.half_life),
+            imbalance_k=model.imbalance_k,
+            funding_tilt=model.funding_tilt,
+            entry_points=model.entry_points,
+            oi_decrease=model.oi_decrease,
+            window_ms=window_ms or parse_duration(model.window),
+            history_rows=model.history_rows,
+            history_bin_pct=model.history_bin_pct,
+            position_usd=model.position_usd,
+        )
 
 
 class ModelObserver(Protocol):

@@ -22,7 +22,7 @@ from liqtui.events import (
     TradeFlow,
     implausible,
 )
-from liqtui.feeds.base import FeedHealth
+from liqtui.health import FeedHealth
 from liqtui.model.density import (
     EXCHANGE_INDEX,
     LONG,
@@ -120,7 +120,9 @@ class MarketSnapshot:
     @property
     def scale_label(self) -> str:
         """How to read E in USD: "relative", or "calibrated ρ=0.12"."""
-        return f"calibrated ρ={self.scale:.3g}" if self.calibrated else SCALE_RELATIVE
+        if self.calibrated and self.scale is not None:
+            return f"calibrated ρ={self.scale:.3g}"
+        return SCALE_RELATIVE
 
 
 @dataclass
@@ -335,7 +337,7 @@ def engine_from_settings(
         print(f"liqtui: warning: {exc}; using the shipped tier tables", file=sys.stderr)
         tiers = shipped_tier_tables()
     return Engine(
-        params=settings.model_params(window_ms),
+        params=ModelParams.from_settings(settings.model, window_ms),
         preset=preset or m.preset,
         tier_filter=m.tier_filter,
         tiers=tiers,

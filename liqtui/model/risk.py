@@ -438,6 +438,12 @@ class RiskReport:
     )
 
 
+def calibration(snap: MarketSnapshot) -> tuple[bool, float | None]:
+    """(calibrated, ρ): whether `liqtui calibrate` fitted ρ for the snapshot's preset, and ρ
+    then (None when E in USD is relative)."""
+    return snap.calibrated, snap.scale if snap.calibrated else None
+
+
 def detector(
     stats: ActivityStats | None,
     *,
@@ -559,14 +565,13 @@ def risk_report(
     depth_max_age_ms: int = DEPTH_MAX_AGE_MS,
 ) -> RiskReport:
     """Cascade-risk indicators and scenarios for one snapshot (risk, not a forecast)."""
-    calibrated = bool(getattr(snap, "calibrated", False))
-    scale = getattr(snap, "scale", None)
+    calibrated, scale = calibration(snap)
     rho = float(scale) if calibrated and scale else 1.0
-    label = f"calibrated ρ={rho:.3g}" if calibrated and scale else "relative"
+    label = snap.scale_label
     notes: list[str] = []
     if not (calibrated and scale):
         notes.append("E is uncalibrated: ρ = 1 assumed, USD figures are relative")
-    det = detector(getattr(snap, "activity", None))
+    det = detector(snap.activity)
     shocks = tuple(shocks)
     if w_crit_shock not in shocks:
         shocks = (*shocks, w_crit_shock)

@@ -10,7 +10,8 @@ Three kinds, each configurable in [alerts] (see config.toml):
 - "cascade": the cascade detector started firing.
 
 `AlertMonitor.check` is pure bookkeeping (edge detection and the per-market rate limit, on the
-source clock); the app shows what it returns and, if a command is configured, runs it with
+source clock); `AlertMonitor.scan` checks every followed market of an engine. The app shows
+what they return and, if a command is configured, `CommandRunner` runs it with
 `asyncio.create_subprocess_exec` (an argument list, never a shell).
 
 An alert is an edge: a condition seen off, then on. The first look at a market, and every
@@ -22,12 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from liqtui.ladder import compact_usd
-from liqtui.model.engine import MarketSnapshot
+from liqtui.model.engine import Engine, MarketSnapshot
 from liqtui.model.risk import e_within
+from liqtui.output.ladder import compact_usd
+from liqtui.ui.widgets.cascade import risk_view
 
 KINDS = ("realized", "dense-zone", "cascade")
 
@@ -117,6 +119,53 @@ class AlertMonitor:
                 out.append(a)
         return out
 
+    def scan(
+        self,
+        engine: Engine,
+        symbols: Iterable[str],
+        *,
+        window_ms: int | None,
+        exchange: str | None,
+        present_from_ms: int | None,
+    ) -> list[Alert]:
+        """Alerts that start now in any of `symbols`. `present_from_ms`: the time (source
+        clock) from which events happen after the app's start (None: not known yet); earlier
+        data only records conditions, and R counts only prints from then on. `exchange`: the
+        app's exchange filter, which the cascade detector's last-minute R follows."""
+        if not self.rules.enabled:
+            return []
+        fired: list[Alert] = []
+        for symbol in symbols:
+            snap = engine.snapshot(symbol, window_ms=window_ms)
+            if snap.price is None:
+                continue
+            last_min = engine.snapshot(symbol, window_ms=60_000, exchange=exchange)
+            risk = risk_view(
+                snap,
+                realized_last_min_usd=last_min.realized_long_usd + last_min.realized_short_usd,
+            )
+            start = present_from_ms
+            fired += self.check(
+                snap,
+                realized_last_min_usd=realized_since(engine, snap, start, exchange=exchange),
+                cascade_firing=risk.firing,
+                cascade_reason="; ".join(risk.detector_reasons),
+                present=start is not None and snap.as_of_ms >= start,
+            )
+        return fired
+
+
+def realized_since(
+    engine: Engine, snap: MarketSnapshot, start_ms: int | None, *, exchange: str | None
+) -> float:
+    """R in the last minute, counting only prints from `start_ms` on (not a backfill)."""
+    if start_ms is not None and snap.as_of_ms < start_ms:
+        return 0.0
+    # (a window of 0 would mean the whole window; 1 ms counts the prints at start_ms)
+    window = 60_000 if start_ms is None else max(1, min(60_000, snap.as_of_ms - start_ms))
+    recent = engine.snapshot(snap.symbol, window_ms=window, exchange=exchange)
+    return recent.realized_long_usd + recent.realized_short_usd
+
 
 def command_args(template: Sequence[str], alert: Alert) -> list[str]:
     """The command's argument list with {symbol}, {kind} and {message} filled in."""
@@ -150,3 +199,18 @@ async def run_command(argv: Sequence[str], timeout_s: float = 30.0) -> int | Non
             proc.kill()
         await proc.wait()
         return None
+
+
+class CommandRunner:
+    """Runs the alert command for each alert, in the background (the running event loop);
+    keeps each task until it ends."""
+
+    def __init__(self) -> None:
+        self.started = 0
+        self._tasks: set[asyncio.Task[object]] = set()
+
+    def start(self, template: Sequence[str], alert: Alert) -> None:
+        task = asyncio.get_running_loop().create_task(run_command(command_args(template, alert)))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        self.started += 1

@@ -1,6 +1,6 @@
 """The command palette: every liqtui action, generated from the app's live key bindings and
 the option lists the keys cycle through (so the keys and the palette cannot drift apart);
-and a palette screen that stays safe under a key storm.
+a palette screen that stays safe under a key storm, and the app base that opens only those.
 """
 
 from __future__ import annotations
@@ -10,14 +10,24 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from textual import work
+from textual.app import App
 from textual.binding import Binding
-from textual.command import CommandList, CommandPalette, DiscoveryHit, Hit, Hits, Provider
+from textual.command import (
+    CommandList,
+    CommandListItem,
+    CommandPalette,
+    DiscoveryHit,
+    Hit,
+    Hits,
+    Provider,
+    SimpleProvider,
+)
 from textual.css.query import NoMatches
 from textual.markup import escape
 
 if TYPE_CHECKING:
-    from textual.app import App
     from textual.screen import Screen
+    from textual.widget import AwaitMount
     from textual.worker import Worker
 
 
@@ -178,3 +188,24 @@ class LiqPalette(CommandPalette):
     async def _watch__show_busy(self) -> None:
         if self._live():
             await super()._watch__show_busy()
+
+
+class PaletteApp(App[None]):
+    """An app whose every palette (commands, themes, a list of choices) is a LiqPalette."""
+
+    def action_command_palette(self) -> None:
+        if self.use_command_palette and not CommandPalette.is_open(self):  # type: ignore[arg-type]
+            self.push_screen(LiqPalette(id="--command-palette"))
+
+    def search_commands(
+        self, commands: Sequence[CommandListItem], placeholder: str = "Search for commands…"
+    ) -> AwaitMount:
+        provider = SimpleProvider(self.screen, list(commands))
+        return self.push_screen(
+            LiqPalette(providers=[provider], placeholder=placeholder)  # type: ignore[list-item]
+        )
+
+    def search_themes(self) -> None:
+        from textual.theme import ThemeProvider
+
+        self.push_screen(LiqPalette(providers=[ThemeProvider], placeholder="Search for themes…"))

@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from liqtui.events import MarketEvent
-from liqtui.feeds.base import FeedHealth
+from liqtui.health import FeedHealth
 from liqtui.model.engine import Engine
 
 DEFAULT_PERIOD_MS = 60_000

@@ -68,12 +68,6 @@ class AppOptions:
             screenshot_dir=Path(g.screenshot_dir).expanduser() if g.screenshot_dir else None,
         )
 
-    def app_kwargs(self) -> dict[str, object]:
-        """The options as LiqApp keyword arguments."""
-        kwargs = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        kwargs["watchlist"] = list(self.watchlist)
-        return kwargs
-
     def changed(self, other: AppOptions) -> set[str]:
         """Names of the options that differ from `other`."""
         return {

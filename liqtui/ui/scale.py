@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from liqtui.ladder import GLYPHS, LEVELS, LadderRow, compact_usd
 from liqtui.model.engine import MarketSnapshot
+from liqtui.output.ladder import GLYPHS, LEVELS, LadderRow, compact_usd
 
 SCALES = ("relative", "absolute")
 
@@ -94,11 +94,6 @@ def apply_scale(
         for r, lv_l, lv_s in zip(rows, long_lv, short_lv, strict=True)
     ]
     return out, legend
-
-
-def level_bounds(values: Sequence[float]) -> list[float]:
-    """Sorted non-zero values (for percentile lookups by `percentile_level`)."""
-    return sorted(v for v in values if v > 0)
 
 
 def percentile_level(sorted_values: Sequence[float], value: float) -> int:

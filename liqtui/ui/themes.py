@@ -1,4 +1,6 @@
-"""Theme files (themes/*.toml) → Textual `Theme`s, and the role → Rich `Style` palette.
+"""Theme files (themes/*.toml) → Textual `Theme`s, and a theme's role → Rich `Style` palette
+in Textual's colors (for the TUI's widgets and, through `ansi_palette`, for `liqtui snapshot
+--format ansi`). Which role gets which color is `liqtui.output.palette`.
 
 A theme file holds the fields of `textual.theme.Theme` plus a [variables] table; liqtui's own
 semantic colors are the `liq-*` variables. Loading never raises: a file that cannot be used is
@@ -17,21 +19,8 @@ from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
 from liqtui.config import ConfigError
-from liqtui.ladder import LEVELS
-
-DEFAULT_THEME = "liqtui-dark"
-
-# liqtui's semantic colors; a theme that leaves some out gets these
-# (via App.get_theme_variable_defaults).
-LIQ_VARIABLE_DEFAULTS: dict[str, str] = {
-    "liq-long": "#26d07c",
-    "liq-short": "#ff4d6a",
-    "liq-heat-low": "#1b2430",
-    "liq-realized": "#ffd166",
-    "liq-price": "#4f9cf9",
-    "liq-stale": "#8b95a7",
-    "liq-warning": "#f5a623",
-}
+from liqtui.output import palette
+from liqtui.output.palette import DEFAULT_THEME, LIQ_VARIABLE_DEFAULTS
 
 # The same values as themes/dark.toml, so liqtui looks right even when that file is broken/missing.
 BUILTIN_DARK = Theme(
@@ -63,20 +52,6 @@ _COLOR_FIELDS = (
     "surface",
     "panel",
     "boost",
-)
-
-
-PRICE_BAND = "@price"  # role suffix for cells of the current-price row
-PRICE_BAND_ROLES = (
-    "empty",
-    "axis",
-    "label",
-    "est-long",
-    "est-short",
-    "realized-long",
-    "realized-short",
-    "realized-long-big",
-    "realized-short-big",
 )
 
 
@@ -206,127 +181,36 @@ def pick_theme(themes: Mapping[str, Theme], name: str | None) -> Theme:
 # -- palette ------------------------------------------------------------------------------------
 
 
-def _color(variables: Mapping[str, str], name: str, fallback: str) -> Color:
+def ansi_palette(
+    theme: str | None = None, user_themes_dir: Path | None = None, *, monochrome: bool = False
+) -> dict[str, Style]:
+    """The TUI's role → Style palette for a theme (shipped or user file; default liqtui-dark),
+    for `liqtui.output.snapshot.render_ansi`. Raises UnknownThemeError for a theme no file or
+    built-in provides.
+
+    No background is laid under the roles: the frame sits on the terminal's own background.
+    `monochrome`: attributes only (bold, dim, reverse), no color, as the TUI under NO_COLOR.
+    """
+    chosen = pick_theme(available_themes(user_themes_dir)[0], theme)
+    # The same merge as Textual's App.get_css_variables.
+    variables = {
+        **LIQ_VARIABLE_DEFAULTS,
+        **chosen.to_color_system().generate(),
+        **chosen.variables,
+    }
+    return build_palette(variables, monochrome=monochrome)
+
+
+def _parse(text: str) -> Color | None:
     try:
-        return Color.parse(variables.get(name) or fallback)
+        return Color.parse(text)
     except ColorParseError:
-        return Color.parse(fallback)
-
-
-def heat_ramp(low: Color, high: Color, levels: int = LEVELS) -> list[tuple[Color, Color]]:
-    """(glyph color, cell background) per level 1..levels: the glyph climbs from near the
-    low end to the side color; the background is a dimmer step of the same ramp."""
-    ramp = []
-    for level in range(1, levels + 1):
-        t = level / levels
-        fg = low.blend(high, 0.30 + 0.70 * t)
-        bg = low.blend(high, 0.35 * t * t)
-        ramp.append((fg, bg))
-    return ramp
+        return None
 
 
 def build_palette(
     variables: Mapping[str, str], base: Style | None = None, *, monochrome: bool = False
 ) -> dict[str, Style]:
-    """Rich styles for every role the ladder, its header and the status bar use.
-
-    `variables` are the app's theme variables (Textual's generated ones plus liq-*); `base` is
-    the widget's own style (its background), laid under every role. A theme in ANSI colors (the
-    terminal's own palette, `Theme(ansi=True)`) cannot blend colors: its heat levels keep the
-    side's color and carry intensity in the glyphs, dim for the low levels and bold for the top.
-    `monochrome` (`--color none`, NO_COLOR): the same attributes with no color at all, so text
-    is in the terminal's own foreground on its own background and intensity is in the glyphs.
-    """
-    v = variables
-    d = LIQ_VARIABLE_DEFAULTS
-    background = _color(v, "background", "#0d1117")
-    foreground = _color(v, "foreground", "#d8dee9")
-    long_c = _color(v, "liq-long", d["liq-long"])
-    short_c = _color(v, "liq-short", d["liq-short"])
-    low = _color(v, "liq-heat-low", d["liq-heat-low"])
-    realized = _color(v, "liq-realized", d["liq-realized"])
-    price = _color(v, "liq-price", d["liq-price"])
-    stale = _color(v, "liq-stale", d["liq-stale"])
-    warning = _color(v, "liq-warning", d["liq-warning"])
-    error = _color(v, "error", "#ff5c5c")
-    primary = _color(v, "primary", "#4f9cf9")
-    success = _color(v, "success", "#3ddc84")
-    ansi = monochrome or any(c.ansi is not None for c in (background, foreground, long_c, short_c))
-
-    def style(fg: Color | None = None, bg: Color | None = None, **kw: bool) -> Style:
-        if monochrome:
-            return Style(**kw)
-        return Style(
-            color=fg.rich_color if fg is not None else None,
-            bgcolor=bg.rich_color if bg is not None else None,
-            **kw,
-        )
-
-    if ansi:
-        muted_style = Style(dim=True)
-        axis_style = Style(dim=True)
-        price_row = style(price, reverse=True, bold=True)
-        band = Style(reverse=True)
-        band_color = style(price)
-    else:
-        muted = foreground.blend(background, 0.40)
-        muted_style = style(muted)
-        axis_style = style(foreground.blend(background, 0.65))
-        price_bg = price.blend(background, 0.45)
-        price_fg = background if price_bg.brightness > 0.5 else foreground
-        price_row = style(price_fg, price_bg, bold=True)
-        band = Style(bgcolor=price_bg.rich_color)
-        band_color = Style()
-    palette: dict[str, Style] = {
-        "empty": Style(),
-        "text": style(foreground),
-        "label": muted_style,
-        "axis": axis_style,
-        "muted": muted_style,
-        "price-row": price_row,
-        "price": style(price, bold=True),
-        "est-long": style(long_c),
-        "est-short": style(short_c),
-        "long": style(long_c),
-        "short": style(short_c),
-        "realized": style(realized),
-        "realized-long": style(realized),
-        "realized-short": style(realized),
-        "realized-long-big": style(realized, bold=True),
-        "realized-short-big": style(realized, bold=True),
-        "symbol": style(primary, bold=True),
-        "paused": style(background, warning, bold=True)
-        if not ansi
-        else style(warning, reverse=True, bold=True),
-        "stale": style(stale),
-        "stale-badge": style(background, warning, bold=True)
-        if not ansi
-        else style(warning, reverse=True, bold=True),
-        "warning": style(warning),
-        "error": style(error, bold=True),
-        "ok": style(success),
-        "message": muted_style + Style(italic=True),
-        "cursor": Style(reverse=True, bold=True),
-        "cursor-mark": style(warning, bold=True),
-        "heading": style(primary, bold=True),
-        "good": style(success, bold=True),
-        "amber": style(warning, bold=True),
-        "bad": style(error, bold=True),
-    }
-    # The price row is one highlighted band: its non-heat cells get the price background.
-    for role in PRICE_BAND_ROLES:
-        palette[f"{role}{PRICE_BAND}"] = palette[role] + band_color + band
-    for side, color in (("long", long_c), ("short", short_c)):
-        if ansi:
-            palette[f"{side}0"] = Style(dim=True)
-            for level in range(1, LEVELS + 1):
-                palette[f"{side}{level}"] = style(
-                    color, dim=level <= LEVELS // 4, bold=level > 3 * LEVELS // 4
-                )
-        else:
-            palette[f"{side}0"] = style(low)
-            for level, (fg, bg) in enumerate(heat_ramp(low, color), start=1):
-                palette[f"{side}{level}"] = style(fg, bg)
-    if base is not None and not monochrome:  # monochrome: not even the widget's background
-        palette = {role: base + s for role, s in palette.items()}
-    return palette
+    """Rich styles for every role (`liqtui.output.palette.build_palette`) in Textual's colors:
+    `variables` are the app's theme variables, `base` the widget's own style."""
+    return palette.build_palette(variables, _parse, base, monochrome=monochrome)

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
 from aiohttp import WSMsgType, web
 
 from liqtui.config import Endpoint, Feeds, Settings
@@ -115,14 +115,15 @@ def loopback_settings(
 ) -> Settings:
     """Settings whose exchange URLs point at loopback servers; short timings for tests."""
     base = Settings()
-    feed_settings = dataclasses.replace(
+    feed_settings = msgspec.structs.replace(
         Feeds(),
         exchanges=exchanges or list(endpoints),
         reconnect_initial=feeds.pop("reconnect_initial", "50ms"),
         reconnect_max=feeds.pop("reconnect_max", "200ms"),
         **feeds,
     )
-    return dataclasses.replace(base, feeds=feed_settings, exchanges={**base.exchanges, **endpoints})
+    exchanges = {**base.exchanges, **endpoints}
+    return msgspec.structs.replace(base, feeds=feed_settings, exchanges=exchanges)
 
 
 async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:

@@ -1,4 +1,5 @@
-"""The help overlay: a modal list of the keys, generated from the app's live bindings."""
+"""The help overlay: a modal list of the keys, generated from the app's live bindings and
+grouped as the key table (`liqtui.keys`) says."""
 
 from __future__ import annotations
 
@@ -14,7 +15,18 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-GROUP_ORDER = ("General", "Symbols", "Ladder", "Other")
+from liqtui.keys import ACTION_GROUPS, GROUP_ORDER
+from liqtui.output.ladder import LONG_MARK, SHORT_MARK
+
+LEGEND = (
+    f"E = estimated liquidation levels (model; relative until calibrated); R = realized "
+    f"liquidations printed by exchanges in the window. {LONG_MARK} long positions (below the "
+    f"price), {SHORT_MARK} short (above); ● marks a large R row; ◆ is the cursor, and the line "
+    f"under the ladder gives E from the price to the cursor. Intensity ░▒▓█ grows with E "
+    f"(relative: percentile on screen; absolute: USD, see the legend). Views: ladder, "
+    f"time×price heat map, cascade risk, per exchange, chart. Cascade figures are indicators "
+    f"and scenarios, not forecasts."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,15 +49,14 @@ def help_entries(
     active: Mapping[str, ActiveBinding],
     *,
     key_display: Callable[[Binding], str],
-    groups: Mapping[str, str],
     namespace: object | None = None,
 ) -> list[HelpEntry]:
     """One entry per (group, description), listing every key bound to it, in binding order.
 
     `active` is a screen's `active_bindings` (so keymaps are applied), `key_display` formats
-    a Binding's key (`App.get_key_display`), `groups` maps action names to group titles;
-    with `namespace`, only the bindings of that node (the app) are listed. A binding's
-    tooltip is its long description; the footer shows the short one.
+    a Binding's key (`App.get_key_display`); with `namespace`, only the bindings of that node
+    (the app) are listed. Groups come from the key table. A binding's tooltip is its long
+    description; the footer shows the short one.
     """
     merged: dict[tuple[str, str], list[str]] = {}
     by_action: dict[str, tuple[str, str]] = {}  # bindings of one action share one entry
@@ -57,7 +68,7 @@ def help_entries(
         if not description:
             continue
         action = binding.action.removeprefix("app.").removeprefix("screen.")
-        group = groups.get(action.split("(", 1)[0], "Other")
+        group = ACTION_GROUPS.get(action.split("(", 1)[0], "Other")
         entry = by_action.setdefault(action, (group, description))
         keys = merged.setdefault(entry, [])
         shown = key_display(binding)
@@ -101,7 +112,7 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,question_mark,f1,q", "dismiss", "Close help", show=False),
     ]
 
-    def __init__(self, entries: list[HelpEntry], *, legend: str = "") -> None:
+    def __init__(self, entries: list[HelpEntry], *, legend: str = LEGEND) -> None:
         super().__init__()
         self.entries = entries
         self.legend = legend

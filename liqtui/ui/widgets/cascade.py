@@ -1,19 +1,94 @@
 """The cascade-risk panel: cumulative E near the price, R_X, W_crit, scenarios, the detector.
 
+What it shows is the risk model's report (`liqtui.model.risk.risk_report`) for one snapshot,
+plus the realized notional of the last minute the app measures. Every figure comes from the
+model, so the panel, the alerts and `liqtui snapshot` agree: "E within X%" is
+`liqtui.model.risk.e_within`, nothing here recomputes it.
+
 A Line API text panel (`TextLines`): each line is fitted to the width and only changed lines
 are redrawn. The wording says what these are: indicators and scenarios, not forecasts.
 """
 
 from __future__ import annotations
 
-from liqtui.ladder import LONG_MARK, SHORT_MARK, compact_usd
-from liqtui.model.risk import Scenario
-from liqtui.ui.risk import BANDS, RiskView
+from dataclasses import dataclass, field
+
+from liqtui.model.engine import Engine, MarketSnapshot
+from liqtui.model.risk import DISTANCES, RiskReport, Scenario, risk_report, w_level
+from liqtui.output.ladder import LONG_MARK, SHORT_MARK, compact_usd
 from liqtui.ui.widgets.status import Part, Seg, TextLines
 
-W_TYPICAL, W_STRESSED = 0.29, 0.06
 CELL = 22  # a scenario cell: stops at, amplification, forced E
 
+
+@dataclass(frozen=True, slots=True)
+class RiskView:
+    symbol: str
+    price: float | None
+    cum_long: tuple[float, ...] | None  # E within each band below the price (None: see note)
+    cum_short: tuple[float, ...] | None  # E within each band above
+    r_long: tuple[float | None, ...] | None = None  # R_X per band (None: no depth)
+    r_short: tuple[float | None, ...] | None = None
+    w_crit_long: float | None = None
+    w_crit_short: float | None = None
+    w_crit_shock: float | None = None
+    scenarios: tuple[Scenario, ...] = ()
+    detector_state: str = "quiet"  # quiet / firing
+    detector_reasons: tuple[str, ...] = ()
+    realized_last_min_usd: float = 0.0
+    move_15m: float | None = None
+    calibrated: bool | None = None
+    scale: float | None = None
+    within_reason: str | None = None  # why cum_long / cum_short are None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def firing(self) -> bool:
+        return self.detector_state == "firing"
+
+
+def risk_view(snap: MarketSnapshot, *, realized_last_min_usd: float = 0.0) -> RiskView:
+    """Everything the panel shows for one snapshot."""
+    return view_of(risk_report(snap, distances=DISTANCES), realized_last_min_usd)
+
+
+def view_of(report: RiskReport, realized_last_min_usd: float = 0.0) -> RiskView:
+    """The panel's fields from a risk report."""
+    ew = report.e_within
+    det = report.detector
+    r_x = {side: tuple(per.get(x) for x in DISTANCES) for side, per in report.r_x.items() if per}
+    return RiskView(
+        symbol=report.symbol,
+        price=report.price,
+        cum_long=ew.long_usd,
+        cum_short=ew.short_usd,
+        r_long=r_x.get("long"),
+        r_short=r_x.get("short"),
+        w_crit_long=report.w_crit.get("long"),
+        w_crit_short=report.w_crit.get("short"),
+        w_crit_shock=report.w_crit_shock,
+        scenarios=report.scenarios,
+        detector_state="firing" if det is not None and det.firing else "quiet",
+        detector_reasons=det.reasons if det is not None else (),
+        realized_last_min_usd=realized_last_min_usd,
+        move_15m=det.move_15m if det is not None else None,
+        calibrated=report.calibrated,
+        scale=report.rho if report.calibrated else None,
+        within_reason=ew.reason,
+        notes=report.notes,
+    )
+
+
+# -- the panel's lines ------------------------------------------------------------------------
+
+
+
+def cascade_view(engine: Engine, snap: MarketSnapshot, *, exchange: str | None) -> RiskView:
+    """What the panel shows for `snap`, with R of the last minute (of `exchange`, or all)."""
+    last_min = engine.snapshot(snap.symbol, window_ms=60_000, exchange=exchange)
+    return risk_view(
+        snap, realized_last_min_usd=last_min.realized_long_usd + last_min.realized_short_usd
+    )
 
 def scenario_header(view: RiskView) -> list[list[Part]]:
     regimes = list(dict.fromkeys(sc.regime for sc in view.scenarios))
@@ -29,14 +104,12 @@ def _pct(x: float) -> str:
     return f"{x * 100:g}%"
 
 
+_W_ROLES = {"low": "good", "elevated": "amber", "high": "bad"}
+
+
 def _w_role(w: float | None) -> str:
-    if w is None:
-        return "muted"
-    if w < W_STRESSED:
-        return "good"
-    if w <= W_TYPICAL:
-        return "amber"
-    return "bad"
+    """W_crit's color by its level (`liqtui.model.risk.w_level`)."""
+    return _W_ROLES.get(w_level(w) or "", "muted")
 
 
 def _row(label: str, role: str, values: list[str], width: int = 8) -> list[Part]:
@@ -57,10 +130,10 @@ def cascade_lines(view: RiskView | None) -> list[list[Part]]:
     if view.price is None:
         lines.append([Part.of(f"waiting for data for {view.symbol}…", "message", 10)])
         return lines
-    lines.append(_row("E within", "label", [_pct(b) for b in BANDS]))
+    lines.append(_row("E within", "label", [_pct(b) for b in DISTANCES]))
 
     def usd(values: tuple[float, ...] | None) -> list[str]:
-        return ["—"] * len(BANDS) if values is None else [compact_usd(v) for v in values]
+        return ["—"] * len(DISTANCES) if values is None else [compact_usd(v) for v in values]
 
     lines.append(_row(f"{LONG_MARK} longs", "long", usd(view.cum_long)))
     lines.append(_row(f"{SHORT_MARK} shorts", "short", usd(view.cum_short)))
@@ -68,7 +141,7 @@ def cascade_lines(view: RiskView | None) -> list[list[Part]]:
     if has_depth:
 
         def fmt(vals: tuple[float | None, ...] | None) -> list[str]:
-            return ["—" if v is None else f"{v:.3g}" for v in (vals or (None,) * len(BANDS))]
+            return ["—" if v is None else f"{v:.3g}" for v in (vals or (None,) * len(DISTANCES))]
 
         lines.append(_row(f"R_X {LONG_MARK} bid", "long", fmt(view.r_long)))
         lines.append(_row(f"R_X {SHORT_MARK} ask", "short", fmt(view.r_short)))
@@ -85,8 +158,8 @@ def cascade_lines(view: RiskView | None) -> list[list[Part]]:
             ]
         )
     if view.w_crit_long is not None or view.w_crit_short is not None:
-        shock = f" (shock {_pct(view.w_crit_shock)})" if view.w_crit_shock else ""
-        segs: list[Seg] = [(f"W_crit{shock} ", "label")]
+        at = f" (shock {_pct(view.w_crit_shock)})" if view.w_crit_shock else ""
+        segs: list[Seg] = [(f"W_crit{at} ", "label")]
         for mark, w in ((LONG_MARK, view.w_crit_long), (SHORT_MARK, view.w_crit_short)):
             segs.append((f"{mark}", "long" if mark == LONG_MARK else "short"))
             segs.append((("—" if w is None else f"{w:.3f}") + " ", _w_role(w)))
@@ -104,26 +177,7 @@ def cascade_lines(view: RiskView | None) -> list[list[Part]]:
     lines.append([Part(tuple(det), 9)])
     if view.scenarios:
         lines.extend(scenario_header(view))
-        by_shock: dict[float, dict[str, Scenario]] = {}
-        for sc in view.scenarios:
-            by_shock.setdefault(sc.shock, {})[sc.regime] = sc
-        regimes = list(dict.fromkeys(sc.regime for sc in view.scenarios))
-        for shock, cells in by_shock.items():
-            segs: list[Seg] = [
-                (f"{shock * 100:+.1f}%".ljust(7), "short" if shock > 0 else "long"),
-            ]
-            for regime in regimes:
-                sc = cells.get(regime)
-                if sc is None:
-                    segs.append((" " * CELL, "empty"))
-                elif sc.runaway or sc.stop is None:
-                    segs.append((f"{'RUNAWAY':>7}{'':>6} {compact_usd(sc.forced_usd):>6}  ", "bad"))
-                else:
-                    amp = f"×{sc.amplification:.1f}" if sc.amplification is not None else ""
-                    role = "amber" if (sc.amplification or 1.0) >= 1.5 else "text"
-                    cell = f"{sc.stop * 100:+6.1f}%{amp:>6} {compact_usd(sc.forced_usd):>6}  "
-                    segs.append((cell, role))
-            lines.append([Part(tuple(segs), 8)])
+        lines.extend(scenario_lines(view.scenarios))
     if view.calibrated is not None or view.scale is not None:
         cal = "calibrated" if view.calibrated else "uncalibrated (relative)"
         rho = f" ρ={view.scale:.3g}" if view.scale is not None else ""
@@ -131,6 +185,33 @@ def cascade_lines(view: RiskView | None) -> list[list[Part]]:
     for note in view.notes:
         if note != view.within_reason:  # already said on the R_X line
             lines.append([Part.of(note, "warning", 5)])
+    return lines
+
+
+def scenario_lines(scenarios: tuple[Scenario, ...]) -> list[list[Part]]:
+    """One line per shock: where the price stops, the amplification and the forced E under
+    each book regime (RUNAWAY when the cascade reaches the map's edge)."""
+    by_shock: dict[float, dict[str, Scenario]] = {}
+    for sc in scenarios:
+        by_shock.setdefault(sc.shock, {})[sc.regime] = sc
+    regimes = list(dict.fromkeys(sc.regime for sc in scenarios))
+    lines: list[list[Part]] = []
+    for shock, cells in by_shock.items():
+        segs: list[Seg] = [
+            (f"{shock * 100:+.1f}%".ljust(7), "short" if shock > 0 else "long"),
+        ]
+        for regime in regimes:
+            cell = cells.get(regime)
+            if cell is None:
+                segs.append((" " * CELL, "empty"))
+            elif cell.runaway or cell.stop is None:
+                segs.append((f"{'RUNAWAY':>7}{'':>6} {compact_usd(cell.forced_usd):>6}  ", "bad"))
+            else:
+                amp = f"×{cell.amplification:.1f}" if cell.amplification is not None else ""
+                role = "amber" if (cell.amplification or 1.0) >= 1.5 else "text"
+                forced = compact_usd(cell.forced_usd)
+                segs.append((f"{cell.stop * 100:+6.1f}%{amp:>6} {forced:>6}  ", role))
+        lines.append([Part(tuple(segs), 8)])
     return lines
 
 

@@ -1,6 +1,6 @@
 """The chart view: price with open interest, or realized liquidations over time (plotext).
 
-plotext builds a chart in tens of milliseconds (tui.md measured 43–66 ms for plotext 5), so the
+plotext builds a chart in tens of milliseconds (tui.md measured 43–66 ms), so the
 chart is rebuilt at most once every `min_interval_s` (0.5 s), only while its view is visible,
 and only when its data changed. Each chart is built on its own plotext figure object, never on
 plotext's module-level figure, so two apps (or tests) never share plot state. The chart is
@@ -10,19 +10,23 @@ frame and ticks muted), then drawn through the Line API: only changed lines are 
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from textual.geometry import Region
 from textual.strip import Strip
 
+from liqtui.events import EXCHANGES
+from liqtui.model.engine import Engine, MarketSnapshot
+from liqtui.output.ladder import LONG_MARK, SHORT_MARK
+from liqtui.ui.history import History
 from liqtui.ui.widgets.status import Seg, ThemedLines
 
 CHART_MODES = ("price", "realized")
+CHART_TITLES = {"price": "price and open interest", "realized": "realized liquidations"}
 MIN_INTERVAL_S = 0.5
-_ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
 _MARKS = set("▖▗▘▙▚▛▜▝▞▟▀▄▌▐█•") | {chr(c) for c in range(0x2801, 0x2900)}
 
 
@@ -35,7 +39,67 @@ class Series:
     kind: str = "line"  # "line" or "bar"
 
 
-def _figure_v6(width: int, height: int) -> object:
+def chart_series(
+    engine: Engine, history: History, snap: MarketSnapshot, mode: str, *, exchange: str | None
+) -> tuple[object, list[Series], str]:
+    """The chart's key (changes when its data does), series and a message if empty."""
+    if mode == "price":
+        cols = history.columns(snap.symbol)
+        pts = [(c.t_ms, c.price, c.oi_usd) for c in cols if c.price]
+        if snap.price:
+            oi = sum(snap.open_interest.values()) * snap.price
+            pts.append((snap.as_of_ms, snap.price, oi))
+        now = snap.as_of_ms
+        x = tuple((t - now) / 60_000 for t, _, _ in pts)
+        prices = [p for _, p, _ in pts]
+        punit, pdiv = ("k", 1e3) if prices and max(prices) >= 10_000 else ("", 1.0)
+        title = f"{snap.symbol} price{f' ({punit} USD)' if punit else ''}, minutes ago"
+        series = [Series(title, x, tuple(p / pdiv for p in prices), "price")]
+        ois = [o for _, _, o in pts]
+        if any(ois):
+            unit, div = _unit(max(ois))
+            series.append(
+                Series(f"open interest ({unit} USD)", x, tuple(o / div for o in ois), "text")
+            )
+        key: tuple[object, ...] = ("price", snap.symbol, history.version, snap.price)
+        return key, series, f"{snap.symbol}: collecting price history…"
+    # realized liquidations over time, from the realized log (the window's prints)
+    model = engine.markets.get(snap.symbol)
+    if model is None:
+        return (("realized", snap.symbol, None), [], f"no realized liquidations for {snap.symbol}")
+    t, side, exch, _prices, notional = model.realized.columns()
+    span = min(snap.window_ms, 6 * 3600 * 1000)
+    n_buckets = 60
+    bucket = max(span // n_buckets, 60_000)
+    now = snap.as_of_ms
+    start = now - bucket * n_buckets
+    series = []
+    mask = t >= start
+    if exchange is not None:
+        mask &= exch == EXCHANGES.index(exchange)
+    idx = ((t[mask] - start) // bucket).clip(0, n_buckets - 1)
+    x = tuple(-(n_buckets - i - 0.5) * bucket / 60_000 for i in range(n_buckets))
+    for label, s, role in (
+        (f"{LONG_MARK} longs", 0, "long"),
+        (f"{SHORT_MARK} shorts", 1, "short"),
+    ):
+        sel = side[mask] == s
+        sums = np.bincount(idx[sel], weights=notional[mask][sel], minlength=n_buckets)
+        unit, div = _unit(float(sums.max(initial=0.0)))
+        title = f"R {label} liquidated per {bucket // 60_000}m ({unit} USD, minutes ago)"
+        series.append(Series(title, x, tuple(float(v) / div for v in sums), role, "bar"))
+    key = ("realized", snap.symbol, int(mask.sum()), now // bucket, exchange)
+    return key, series, f"no realized liquidations for {snap.symbol}"
+
+
+def _unit(peak: float) -> tuple[str, float]:
+    for unit, div in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if peak >= div:
+            return unit, div
+    return "", 1.0
+
+
+def _figure(width: int, height: int) -> object:
     from plotext._kernel.terminal import terminal  # plotext >= 6: one figure per terminal
 
     term = terminal()
@@ -45,8 +109,9 @@ def _figure_v6(width: int, height: int) -> object:
     return fig
 
 
-def _build_v6(series: Series, width: int, height: int) -> list[str]:
-    fig = _figure_v6(width, height)
+def build_chart(series: Series, width: int, height: int) -> list[str]:
+    """One chart as colorless text lines, on a figure of its own."""
+    fig = _figure(width, height)
     if series.kind == "bar":
         fig.draw(fig.bar(list(series.x), list(series.y)))  # type: ignore[attr-defined]
     else:
@@ -54,28 +119,6 @@ def _build_v6(series: Series, width: int, height: int) -> list[str]:
     fig.title(series.title)  # type: ignore[attr-defined]
     text = fig.build().string(colorless=True)  # type: ignore[attr-defined]
     return str(text).split("\n")
-
-
-def _build_v5(series: Series, width: int, height: int) -> list[str]:
-    from plotext._figure import _figure_class  # type: ignore[import-not-found]  # plotext 5.x
-
-    fig = _figure_class()
-    fig.plotsize(width, height)
-    fig.theme("clear")
-    if series.kind == "bar":
-        fig.bar(list(series.x), list(series.y), marker="sd")
-    else:
-        fig.plot(list(series.x), list(series.y), marker="braille")
-    fig.title(series.title)
-    return _ANSI_RE.sub("", fig.build()).split("\n")
-
-
-def _builder() -> Callable[[Series, int, int], list[str]]:
-    try:
-        import plotext._kernel.terminal  # noqa: F401
-    except ImportError:
-        return _build_v5
-    return _build_v6
 
 
 def color_line(text: str, role: str, width: int) -> tuple[Seg, ...]:
@@ -111,12 +154,18 @@ class ChartWidget(ThemedLines):
         self._data_key: object = None
         self._last: tuple[object, Sequence[Series], str] | None = None
         self._shown: list[tuple[Seg, ...]] = []
-        self._build = _builder()
+        self._build = build_chart
         self.message = ""
 
     @property
     def rows_text(self) -> list[str]:
         return ["".join(t for t, _ in k) for k in self._shown]
+
+    def set_mode(self, mode: str) -> None:
+        """Show the other chart (price or realized); drawn at once on the next `show`."""
+        self.mode = mode
+        self._data_key = None
+        self._built_at = -1e9
 
     def show(self, key: object, series: Sequence[Series], message: str = "") -> None:
         """Draw `series` (stacked) unless the same data is on screen; at most once per

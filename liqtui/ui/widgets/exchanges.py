@@ -17,20 +17,20 @@ from textual.geometry import Region
 from textual.strip import Strip
 
 from liqtui.events import EXCHANGES
-from liqtui.ladder import (
+from liqtui.model.engine import Engine, MarketSnapshot
+from liqtui.output.ladder import (
     LONG_MARK,
     PRICE_MARK,
     SHORT_MARK,
     LadderRow,
-    LadderView,
     compact_usd,
     crop_segments,
     format_price,
     step_decimals,
 )
-from liqtui.model.engine import MarketSnapshot
 from liqtui.ui.scale import percentile_level
-from liqtui.ui.widgets.status import Seg, ThemedLines
+from liqtui.ui.widgets.axis import PriceAxisView
+from liqtui.ui.widgets.status import Seg
 
 RowKey = tuple[Seg, ...]
 FOOTER_LINES = 2
@@ -41,6 +41,27 @@ class ExchangeData:
     name: str
     snapshot: MarketSnapshot
     note: str = ""
+
+
+def exchange_data(
+    engine: Engine, snap: MarketSnapshot, *, window_ms: int | None, exchange: str | None
+) -> list[ExchangeData]:
+    """Each exchange's snapshot of the market (those with data or a feed note; only
+    `exchange` when the app filters on one)."""
+    notes = {f.name: f.remarks() for f in snap.feeds}
+    names = [
+        ex
+        for ex in EXCHANGES
+        if ex in snap.estimated_by_exchange or ex in snap.realized_by_exchange or ex in notes
+    ]
+    if exchange is not None:
+        names = [ex for ex in names if ex == exchange]
+    return [
+        ExchangeData(
+            ex, engine.snapshot(snap.symbol, window_ms=window_ms, exchange=ex), notes.get(ex, "")
+        )
+        for ex in names
+    ]
 
 
 def row_sums(snap: MarketSnapshot, rows: Sequence[LadderRow]) -> tuple[np.ndarray, np.ndarray]:
@@ -72,15 +93,12 @@ def _cell(long_usd: float, short_usd: float, width: int, sorted_vals: list[float
     return (f"{text:>{width}}"[:width], f"{side}{max(level, 1)}")
 
 
-class ExchangeTable(ThemedLines):
+class ExchangeTable(PriceAxisView):
     """Price rows × exchanges."""
 
     def __init__(self, *, span_pct: float = 0.08, name: str | None = None, id: str | None = None):
-        super().__init__(name=name, id=id)
-        self.view = LadderView(span_pct=span_pct)
+        super().__init__(span_pct=span_pct, name=name, id=id)
         self.exchanges: list[ExchangeData] = []
-        self.total: MarketSnapshot | None = None
-        self.rows: list[LadderRow] = []
         self._shown: list[RowKey] = []
         self.last_dirty_rows = 0
 
@@ -89,19 +107,18 @@ class ExchangeTable(ThemedLines):
         return ["".join(t for t, _ in key) for key in self._shown]
 
     def show(self, total: MarketSnapshot, exchanges: list[ExchangeData]) -> None:
-        self.total = total
+        self.snapshot = total
         self.exchanges = exchanges
         self._update()
 
-    def reset_view(self) -> None:
-        self.view.reset()
-        self.view.recentre()
+    def redraw(self) -> None:
+        self._update()
 
     def on_resize(self) -> None:
         self._update(full=True)
 
     def _compute(self, width: int, height: int) -> list[RowKey]:
-        snap = self.total
+        snap = self.snapshot
         blank: RowKey = ((" " * width, "empty"),)
         if width <= 0 or height <= 0:
             return []
@@ -159,7 +176,7 @@ class ExchangeTable(ThemedLines):
         totals: list[Seg] = [("E ", "text")]
         real: list[Seg] = [("R ", "realized")]
         notes: list[Seg] = []
-        snap = self.total
+        snap = self.snapshot
         assert snap is not None
         grand = sum(a + b for a, b in snap.estimated_by_exchange.values()) or 1.0
         for name in EXCHANGES:

@@ -23,11 +23,12 @@ import numpy as np
 from textual.geometry import Region
 from textual.strip import Strip
 
-from liqtui.ladder import GLYPHS, LEVELS, LadderRow, LadderView, format_price, step_decimals
-from liqtui.model.engine import MarketSnapshot
-from liqtui.ui.history import Column
+from liqtui.model.engine import Engine, MarketSnapshot
+from liqtui.output.ladder import GLYPHS, LEVELS, format_price, step_decimals
+from liqtui.ui.history import Column, History, columns_from_model
 from liqtui.ui.scale import absolute_level
-from liqtui.ui.widgets.status import Seg, ThemedLines
+from liqtui.ui.widgets.axis import PriceAxisView
+from liqtui.ui.widgets.status import Seg
 
 Cell = tuple[str, str]
 PRICE_GLYPH = "•"
@@ -61,7 +62,34 @@ def _merge(cells: Sequence[Cell]) -> tuple[Seg, ...]:
     return tuple(out)
 
 
-class HeatmapWidget(ThemedLines):
+def heatmap_columns(
+    engine: Engine,
+    history: History,
+    snap: MarketSnapshot,
+    *,
+    window_ms: int | None,
+    exchange: str | None,
+) -> tuple[list[Column], object]:
+    """The heat map's columns and their version: the model's history H when it covers more
+    time than the UI's own per-minute samples (e.g. a long replay), else the samples."""
+    ui = history.columns(snap.symbol)
+    try:
+        model_view = engine.snapshot(
+            snap.symbol, window_ms=window_ms, exchange=exchange, history=True
+        ).history  # type: ignore[call-arg]
+    except TypeError:  # an engine without H
+        model_view = None
+    model = columns_from_model(model_view, ui) if model_view is not None else []
+
+    def span(cols: list[Column]) -> int:
+        return cols[-1].t_ms - cols[0].t_ms if len(cols) > 1 else 0
+
+    if model and span(model) > span(ui) * 1.5:
+        return model, ("model", len(model), model[-1].t_ms)
+    return ui, ("ui", history.version)
+
+
+class HeatmapWidget(PriceAxisView):
     """Price rows × time columns."""
 
     def __init__(
@@ -72,9 +100,7 @@ class HeatmapWidget(ThemedLines):
         name: str | None = None,
         id: str | None = None,
     ) -> None:
-        super().__init__(name=name, id=id)
-        self.view = LadderView(span_pct=span_pct)
-        self.rows: list[LadderRow] = []  # the price levels on screen, top first
+        super().__init__(span_pct=span_pct, name=name, id=id)
         self.absolute_top_usd = absolute_top_usd  # None: relative (sticky) scale
         self.top = 0.0
         self._cells: list[list[Cell]] = []  # what is on screen, per row
@@ -87,6 +113,7 @@ class HeatmapWidget(ThemedLines):
         self.updates = 0
         self.message: str | None = None
         self._last: tuple[MarketSnapshot, Sequence[Column]] | None = None
+        self._version: object = None
         self._sums_cache: dict[object, np.ndarray] = {}
         self._sums_layout: object = None
 
@@ -95,12 +122,16 @@ class HeatmapWidget(ThemedLines):
         return ["".join(c for c, _ in row) for row in self._cells]
 
     def reset_view(self) -> None:
-        self.view.reset()
-        self.view.recentre()
+        super().reset_view()
         self._base_t = None
         self.top = 0.0
 
-    def show(self, snap: MarketSnapshot, columns: Sequence[Column], version: int) -> None:
+    def redraw(self) -> None:
+        if self._last is not None:
+            self.show(*self._last, self._version)
+
+    def show(self, snap: MarketSnapshot, columns: Sequence[Column], version: object) -> None:
+        self.snapshot = snap
         view = self.view  # zoom and scroll keys change the rows without new data
         key = (
             snap.symbol,
@@ -117,6 +148,7 @@ class HeatmapWidget(ThemedLines):
         full = snap.symbol != self._symbol
         self._symbol = snap.symbol
         self._last = (snap, columns)
+        self._version = version
         self._draw(snap, columns, full=full)
 
     def on_resize(self) -> None:
@@ -282,6 +314,6 @@ class HeatmapWidget(ThemedLines):
 
 
 def _compact(v: float) -> str:
-    from liqtui.ladder import compact_usd
+    from liqtui.output.ladder import compact_usd
 
     return compact_usd(v)

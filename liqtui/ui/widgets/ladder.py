@@ -14,10 +14,10 @@ import math
 from textual.geometry import Region
 from textual.strip import Strip
 
-from liqtui.ladder import (
+from liqtui.model.engine import MarketSnapshot
+from liqtui.output.ladder import (
     LONG_MARK,
     SHORT_MARK,
-    LadderRow,
     LadderView,
     RowLayout,
     compact_usd,
@@ -26,10 +26,10 @@ from liqtui.ladder import (
     row_segments,
     step_decimals,
 )
-from liqtui.model.engine import MarketSnapshot
+from liqtui.output.palette import PRICE_BAND, PRICE_BAND_ROLES
 from liqtui.ui.scale import Legend, Readout, apply_scale, cumulative_to
-from liqtui.ui.themes import PRICE_BAND, PRICE_BAND_ROLES
-from liqtui.ui.widgets.status import Part, Seg, TextLines, ThemedLines
+from liqtui.ui.widgets.axis import PriceAxisView
+from liqtui.ui.widgets.status import Part, Seg, TextLines
 
 RowKey = tuple[Seg, ...]
 _BAND = frozenset(PRICE_BAND_ROLES)
@@ -97,8 +97,10 @@ def _centred(text: str, width: int, role: str) -> RowKey:
     )
 
 
-class LadderWidget(ThemedLines):
-    """Price rows with E heat bars and E / R columns, drawn from the last snapshot shown."""
+class LadderWidget(PriceAxisView):
+    """Price rows with E heat bars and E / R columns, drawn from the last snapshot shown.
+    The row keys move a cursor (the view scrolls to keep it on screen); the line under the
+    ladder gives E from the price to it."""
 
     def __init__(
         self,
@@ -112,9 +114,8 @@ class LadderWidget(ThemedLines):
         name: str | None = None,
         id: str | None = None,
     ) -> None:
-        super().__init__(name=name, id=id)
+        super().__init__(view=view or LadderView(), name=name, id=id)
         self.realized_mark_usd = realized_mark_usd
-        self.view = view or LadderView()
         self.header = header  # kept in step with the rows' column layout
         self.info = info  # cursor readout and legend
         self.scale = scale
@@ -122,8 +123,6 @@ class LadderWidget(ThemedLines):
         self.cursor_group: int | None = None  # absolute row group of the cursor; None: price
         self.legend: Legend | None = None
         self.readout: Readout | None = None
-        self.snapshot: MarketSnapshot | None = None
-        self.rows: list[LadderRow] = []
         self.message: str | None = "waiting for data…"
         self.header_parts: list[Part] = [Part.of("price", "label", 10)]
         self._shown: list[RowKey] = []
@@ -140,13 +139,6 @@ class LadderWidget(ThemedLines):
         return ["".join(t for t, _ in key) for key in self._shown]
 
     @property
-    def row_step(self) -> float | None:
-        """Price span of one row as shown (None when no rows are shown)."""
-        if not self.rows:
-            return None
-        return self.rows[0].price_high - self.rows[0].price_low
-
-    @property
     def page_rows(self) -> int:
         return max(1, self.size.height - 2)
 
@@ -156,15 +148,28 @@ class LadderWidget(ThemedLines):
         self.snapshot = snap
         self._update(full=new_symbol)
 
-    def relayout(self) -> None:
+    def redraw(self) -> None:
         """Lay the current snapshot out again (after a view change); changed rows only."""
         self._update(full=False)
 
     def reset_view(self) -> None:
         """Forget zoom anchor, scroll position and cursor (a new symbol); the zoom is kept."""
-        self.view.reset()
-        self.view.recentre()
+        super().reset_view()
         self.cursor_group = None
+
+    # -- keys: the cursor moves, the view follows it --------------------------------------------
+    def action_cursor(self, rows: int) -> None:
+        self.move_cursor(rows)
+
+    def action_page(self, direction: int) -> None:
+        page = self.page_rows
+        start = self.cursor_group if self.cursor_group is not None else self.price_group()
+        self.view.scroll(direction * page)
+        if start is not None:
+            self.cursor_group = start + direction * page
+
+    def to_edge(self, group: int, direction: int) -> None:
+        self.cursor_to(group)
 
     # -- cursor ---------------------------------------------------------------------------------
     def _groups(self) -> list[int]:

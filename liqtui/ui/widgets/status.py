@@ -9,7 +9,6 @@ lines.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,9 +19,9 @@ from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 
-from liqtui.ladder import LONG_MARK, SHORT_MARK, compact_usd, format_price
 from liqtui.model.engine import MarketSnapshot
-from liqtui.snapshot import format_age, format_duration, price_origin
+from liqtui.output.ladder import LONG_MARK, SHORT_MARK, compact_usd, format_price
+from liqtui.output.render import format_age, format_duration, price_decimals, price_origin
 from liqtui.ui.themes import build_palette
 
 Seg = tuple[str, str]  # (text, role)
@@ -224,8 +223,7 @@ def _price(snap: MarketSnapshot) -> list[Part]:
     """The price, and where and when it was observed; a stale price is dimmed and badged."""
     if snap.price is None:
         return [Part.of("price —", "muted", 9)]
-    decimals = max(0, min(8, 5 - math.floor(math.log10(snap.price))))
-    text = format_price(snap.price, decimals)
+    text = format_price(snap.price, price_decimals(snap.price))
     age = format_age(snap.price_age_ms or 0)
     if snap.price_stale:
         return [
@@ -415,11 +413,6 @@ def status_parts(
     problem = feed_problem(snap)
     if problem is not None:
         second.append(problem)
-    calibrated = getattr(snap, "calibrated", None)
-    rho = getattr(snap, "scale", None)
-    scale_label = (
-        f" calibrated ρ={rho:.3g}" if calibrated and isinstance(rho, int | float) else " relative"
-    )
     if snap.has_estimate:
         el = float(snap.estimated_long.sum())
         es = float(snap.estimated_short.sum())
@@ -429,7 +422,7 @@ def status_parts(
             (" ", "empty"),
             (f"{SHORT_MARK}{compact_usd(es)}", "short"),
         )
-        second.append(Part((*e_segs, (scale_label, "muted")), 7, e_segs))
+        second.append(Part((*e_segs, (f" {snap.scale_label}", "muted")), 7, e_segs))
     else:
         second.append(Part.of("E none yet", "muted", 7, short="E —"))
     skipped = snap.skipped_messages

@@ -4,9 +4,10 @@ colors, JSON or CSV. (SVG is drawn by the Textual app itself; see `liqtui.cli`.)
 Every figure is labelled: E = estimated by the model (relative until calibrated),
 R = realized, i.e. printed by an exchange's liquidation feed.
 
-The text and ANSI printers draw the same `Frame`: lines of (text, role) segments. Text drops the
-roles (the glyph ramp carries intensity), ANSI maps them through the TUI's theme palette, so the
-two share one line layout and stripping the escapes from ANSI gives the text lines back.
+The text and ANSI printers draw the same `Frame` (`liqtui.output.render`): lines of (text, role)
+segments. Text drops the roles (the glyph ramp carries intensity), ANSI maps them through the
+TUI's theme palette (built by the caller: `liqtui.ui.themes.ansi_palette`), so the two share
+one line layout and stripping the escapes from ANSI gives the text lines back.
 """
 
 from __future__ import annotations
@@ -16,29 +17,15 @@ import io
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from importlib import resources
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from liqtui import __version__
-from liqtui.ladder import (
-    LONG_MARK,
-    SHORT_MARK,
-    LadderRow,
-    LadderView,
-    RowLayout,
-    Segment,
-    compact_usd,
-    crop_segments,
-    format_price,
-    ladder_header,
-    row_segments,
-    step_decimals,
-)
 from liqtui.model.engine import MarketSnapshot
-from liqtui.model.risk import e_within
+from liqtui.model.risk import DISTANCES, calibration, e_within
+from liqtui.output.ladder import LadderRow, LadderView
+from liqtui.output.palette import PRICE_BAND, PRICE_BAND_ROLES
+from liqtui.output.render import build_frame, iso_time, segments_text, visible_rows
 
 if TYPE_CHECKING:
     from rich.color import ColorSystem
@@ -46,11 +33,7 @@ if TYPE_CHECKING:
 
     from liqtui.events import BookDepth
 
-HEADER_LINES = 3
-FOOTER_LINES = 1
 SCHEMA_VERSION = 2  # 2: price_source names only the source (stale is price_stale)
-# Distances from the price (fractions) for the cascade-risk figures; also the depth distances.
-RISK_DISTANCES: tuple[float, ...] = (0.005, 0.01, 0.02, 0.05)
 LABELS = {
     "E": "estimated by the model from open interest, taker flow and a leverage prior "
     "(relative scale until calibrated)",
@@ -68,186 +51,6 @@ CSV_COLUMNS = (
     "price",
     "price_row",
 )
-# Feed state → role, as in the TUI status bar.
-FEED_STATE_ROLES = {
-    "connected": "text",
-    "replaying": "text",
-    "simulated": "text",
-    "finished": "muted",
-    "connecting": "warning",
-    "reconnecting": "warning",
-    "stale": "warning",
-    "down": "error",
-    "failed": "error",
-}
-
-
-def format_duration(ms: int) -> str:
-    """86_400_000 → '24h', 2_592_000_000 → '30d' (days only from two days up)."""
-    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
-        if ms >= size and ms % size == 0 and (unit != "d" or ms >= 2 * size):
-            return f"{ms // size}{unit}"
-    return f"{ms / 1000:g}s"
-
-
-def format_time(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def iso_time(ms: int) -> str:
-    """RFC 3339 UTC with milliseconds: 2026-01-01T00:00:00.000Z."""
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-PRICE_SOURCE_NAMES = {
-    "mark": "mark",
-    "kline": "kline close",
-    "trades": "last trade",
-    "liquidation": "liquidation print",
-}
-
-
-def price_origin(snap: MarketSnapshot) -> str:
-    """Where the price comes from: "mark binance/okx" (their median), "liquidation print okx"."""
-    name = PRICE_SOURCE_NAMES.get(snap.price_source or "", snap.price_source or "?")
-    return f"{name} {'/'.join(snap.price_exchanges)}".rstrip()
-
-
-def format_age(ms: int) -> str:
-    """4_000 → '4s', 600_000 → '10m00s', 7_500_000 → '2h05m', 200_000_000 → '2d07h'."""
-    s = max(ms, 0) // 1000
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    if s < 86_400:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 86_400}d{s % 86_400 // 3600:02d}h"
-
-
-def price_text(snap: MarketSnapshot) -> str:
-    """The price with its source and age; a stale one says STALE first."""
-    if snap.price is None:
-        return "price —"
-    decimals = max(0, min(8, 5 - math.floor(math.log10(snap.price))))
-    age = format_age(snap.price_age_ms or 0)
-    if snap.price_stale:
-        return f"{format_price(snap.price, decimals)} STALE {age} ({price_origin(snap)})"
-    return f"{format_price(snap.price, decimals)} ({price_origin(snap)} {age})"
-
-
-# -- the frame: lines of (text, role) segments ------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Frame:
-    lines: list[list[Segment]]
-    price_line: int | None = None  # index of the line holding the current price
-
-
-def _text(segs: Sequence[Segment]) -> str:
-    return "".join(t for t, _ in segs)
-
-
-def _length(segs: Sequence[Segment]) -> int:
-    return sum(len(t) for t, _ in segs)
-
-
-def _summary_segments(snap: MarketSnapshot, width: int = 1_000) -> list[list[Segment]]:
-    scope = snap.exchange_filter or "all exchanges"
-    price_role = "muted" if snap.price is None else "stale" if snap.price_stale else "price"
-    first: list[Segment] = [
-        (snap.symbol, "symbol"),
-        ("  ", "empty"),
-        (price_text(snap), price_role),
-    ]
-    # What follows the price goes whole or not at all, so the line keeps to `width`.
-    tail = (
-        f"as of {format_time(snap.as_of_ms)}",
-        f"window {format_duration(snap.window_ms)}",
-        scope,
-    )
-    for text in tail:
-        if _length(first) + 2 + len(text) > width:
-            continue
-        first.append((f"  {text}", "muted"))
-    second: list[Segment] = [
-        ("R ", "realized"),
-        (f"{LONG_MARK}{compact_usd(snap.realized_long_usd)}", "long"),
-        (" ", "empty"),
-        (f"{SHORT_MARK}{compact_usd(snap.realized_short_usd)}", "short"),
-        (f" {snap.realized_count} prints | ", "muted"),
-    ]
-    if snap.has_estimate:
-        est_long = float(snap.estimated_long.sum())
-        est_short = float(snap.estimated_short.sum())
-        second += [
-            ("E ", "text"),
-            (f"{LONG_MARK}{compact_usd(est_long)}", "long"),
-            (" ", "empty"),
-            (f"{SHORT_MARK}{compact_usd(est_short)}", "short"),
-            (" (relative)", "muted"),
-        ]
-    else:
-        second.append(("E none yet (needs open interest)", "muted"))
-    tiers = "" if snap.tier_filter == "all" else f" {snap.tier_filter}"
-    second.append((f" | model {snap.preset}{tiers}", "muted"))
-    return [first, second]
-
-
-def summary_lines(snap: MarketSnapshot) -> list[str]:
-    """The two header lines of a frame (plain text)."""
-    return [_text(segs) for segs in _summary_segments(snap)]
-
-
-def _feed_segments(snap: MarketSnapshot) -> list[Segment]:
-    segs: list[Segment] = [("feeds: ", "muted")]
-    if not snap.feeds:
-        return [*segs, ("none", "muted")]
-    for i, f in enumerate(snap.feeds):
-        if i:
-            segs.append(("; ", "muted"))
-        segs.append((f"{f.name} {f.state}", FEED_STATE_ROLES.get(f.state, "text")))
-        segs.append((f" {f.messages} msgs", "muted"))
-        if f.skipped:
-            segs.append((f" {f.skipped} skipped", "warning"))
-        if f.liquidations_complete is False:
-            segs.append((" (throttled)", "muted"))
-    return segs
-
-
-def feed_line(snap: MarketSnapshot) -> str:
-    return _text(_feed_segments(snap))
-
-
-def build_frame(
-    snap: MarketSnapshot,
-    *,
-    width: int = 100,
-    height: int = 40,
-    view: LadderView | None = None,
-    realized_mark_usd: float = 100_000.0,
-) -> Frame:
-    """The lines of one market frame: two summary lines, the legend, the ladder rows (as many
-    as fit in `height`), the feed line."""
-    width = max(width, 20)
-    lines = [crop_segments(segs, width) for segs in _summary_segments(snap, width)]
-    n_rows = max(height - HEADER_LINES - FOOTER_LINES, 1)
-    rows = (view or LadderView()).rows(snap, n_rows) if snap.grid and snap.price else []
-    if not rows:
-        lines.append([("no data for this market in the window", "message")])
-        lines.append(crop_segments(_feed_segments(snap), width))
-        return Frame(lines)
-    step = rows[0].price_high - rows[0].price_low
-    layout = RowLayout.for_width(width, rows, step_decimals(step))
-    lines.append(ladder_header(layout, step, width))
-    price_line = None
-    for row in rows:
-        if row.is_price_row:
-            price_line = len(lines)
-        lines.append(row_segments(row, layout, realized_mark_usd=realized_mark_usd))
-    lines.append(crop_segments(_feed_segments(snap), width))
-    return Frame(lines, price_line)
 
 
 def render_text(
@@ -262,31 +65,10 @@ def render_text(
     frame = build_frame(
         snap, width=width, height=height, view=view, realized_mark_usd=realized_mark_usd
     )
-    return "\n".join(_text(segs).rstrip() for segs in frame.lines) + "\n"
+    return "\n".join(segments_text(segs).rstrip() for segs in frame.lines) + "\n"
 
 
 # -- ANSI ---------------------------------------------------------------------------------------
-
-
-def ansi_palette(
-    theme: str | None = None, user_themes_dir: Path | None = None, *, monochrome: bool = False
-) -> dict[str, Style]:
-    """The TUI's role → Style palette for a theme (shipped or user file; default liqtui-dark).
-    Raises UnknownThemeError for a theme no file or built-in provides.
-
-    No background is laid under the roles: the frame sits on the terminal's own background.
-    `monochrome`: attributes only (bold, dim, reverse), no color, as the TUI under NO_COLOR.
-    """
-    from liqtui.ui.themes import LIQ_VARIABLE_DEFAULTS, available_themes, build_palette, pick_theme
-
-    chosen = pick_theme(available_themes(user_themes_dir)[0], theme)
-    # The same merge as Textual's App.get_css_variables.
-    variables = {
-        **LIQ_VARIABLE_DEFAULTS,
-        **chosen.to_color_system().generate(),
-        **chosen.variables,
-    }
-    return build_palette(variables, monochrome=monochrome)
 
 
 def render_ansi(
@@ -301,8 +83,6 @@ def render_ansi(
 ) -> str:
     """The text frame with the TUI's colors: SGR escape codes, 24-bit or 256 colors."""
     from rich.color import ColorSystem
-
-    from liqtui.ui.themes import PRICE_BAND, PRICE_BAND_ROLES
 
     system = ColorSystem.TRUECOLOR if truecolor else ColorSystem.EIGHT_BIT
     frame = build_frame(
@@ -338,12 +118,6 @@ _SGR_ATTRS = (("bold", "1"), ("dim", "2"), ("italic", "3"), ("underline", "4"), 
 # -- cascade risk -------------------------------------------------------------------------------
 
 
-def calibration(snap: MarketSnapshot) -> tuple[bool, float | None]:
-    """(calibrated, ρ). getattr: older engines have no calibration fields (never calibrated)."""
-    calibrated = bool(getattr(snap, "calibrated", False))
-    return calibrated, getattr(snap, "scale", None) if calibrated else None
-
-
 def _scale_name(snap: MarketSnapshot) -> str:
     return "calibrated" if calibration(snap)[0] else "relative"
 
@@ -351,7 +125,7 @@ def _scale_name(snap: MarketSnapshot) -> str:
 def cascade_risk(
     snap: MarketSnapshot,
     depth: Mapping[str, BookDepth] | None = None,
-    distances: Sequence[float] = RISK_DISTANCES,
+    distances: Sequence[float] = DISTANCES,
 ) -> dict[str, object]:
     """E within each distance of the price (`liqtui.model.risk.e_within`, the figures the
     cascade panel shows): longs below, shorts above; null, with `reason`, when they cannot be
@@ -367,7 +141,7 @@ def cascade_risk(
         for i, d in enumerate(within.distances)
     ]
     if depth is None:
-        depth = {d.exchange: d for d in getattr(snap, "depth", ())}
+        depth = {d.exchange: d for d in snap.depth}
     book: dict[str, object] | None = None
     if depth:
         book = {
@@ -462,10 +236,6 @@ def _level_json(row: LadderRow) -> dict[str, object]:
     }
 
 
-def _ladder(snap: MarketSnapshot, rows: int, view: LadderView | None) -> list[LadderRow]:
-    return (view or LadderView()).rows(snap, rows) if snap.grid and snap.price else []
-
-
 def snapshot_dict(
     snap: MarketSnapshot,
     *,
@@ -475,7 +245,7 @@ def snapshot_dict(
 ) -> dict[str, object]:
     """The JSON document: the same rows the text ladder shows, highest price first.
     Its shape is `liqtui/schema/snapshot.schema.json`."""
-    ladder = _ladder(snap, rows, view)
+    ladder = visible_rows(snap, rows, view)
     return {
         "schema_version": SCHEMA_VERSION,
         "liqtui_version": __version__,
@@ -577,7 +347,7 @@ def render_csv(
     writer = csv.writer(buf, lineterminator="\n")
     if header:
         writer.writerow(CSV_COLUMNS)
-    for r in _ladder(snap, rows, view):
+    for r in visible_rows(snap, rows, view):
         level = _level_json(r)
         values = {**level, "symbol": snap.symbol, "as_of": snap.as_of_ms, "price": snap.price}
         values["price_row"] = int(r.is_price_row)

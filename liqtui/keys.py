@@ -1,0 +1,259 @@
+"""The one table of liqtui's keys: pure data (no Textual), read by the UI and the config.
+
+Each `Key` is one binding: its id (the name a [keys] table in the config remaps), the action it
+runs, its default keys, the words shown in the footer and in the help screen and palette, its
+help group, the views where it applies (None: every view) and whether the footer shows it.
+From this table `liqtui.ui.app` builds its `BINDINGS`, the help screen its groups, the palette
+and the footer what the current view offers, and `liqtui.config` checks a user's [keys] table.
+
+Keys of the price views (cursor, scroll, zoom, centre) are bound on the app, so they work
+wherever the focus is; the app hands them to the visible view, which owns that state
+(`liqtui.ui.widgets.axis.PriceAxisView`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+VIEWS = ("ladder", "heatmap", "cascade", "exchanges", "chart")
+PRICE_VIEWS = frozenset({"ladder", "heatmap", "exchanges"})  # views of price levels
+_SCALED = frozenset({"ladder", "heatmap"})  # views with a color scale (relative / absolute)
+
+# Help-screen groups, in the order the help screen lists them (then any other group).
+GROUP_ORDER = ("General", "Symbols", "Ladder", "Other")
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    id: str  # binding id: what a [keys] table remaps
+    action: str  # the app action, with its parameters: "cursor(1)"
+    keys: str  # default keys, as Textual writes them: "q", "question_mark,f1"
+    description: str  # short, for the footer
+    tooltip: str  # long, for the help screen and the palette
+    group: str  # help-screen group
+    views: frozenset[str] | None = None  # views where it applies; None: every view
+    show: bool = False  # shown in the footer
+    priority: bool = False  # wins over the focused widget's and the screen's own keys
+
+    @property
+    def action_name(self) -> str:
+        return self.action.split("(", 1)[0]
+
+
+KEYS: tuple[Key, ...] = (
+    Key("quit", "quit", "q", "Quit", "Quit liqtui", "General", show=True),
+    Key("quit_ctrl_c", "quit", "ctrl+c", "Quit", "Quit liqtui", "General", priority=True),
+    Key("help", "help", "question_mark,f1", "Help", "This help", "General", show=True),
+    Key(
+        "command_palette",
+        "command_palette",
+        "ctrl+p",
+        "Palette",
+        "Command palette (every command, themes, keys)",
+        "General",
+        priority=True,
+    ),
+    Key(
+        "pause",
+        "toggle_pause",
+        "space",
+        "Pause",
+        "Pause / resume drawing (data keeps being collected)",
+        "General",
+        show=True,
+    ),
+    Key("faster", "faster", "plus,equals_sign", "Faster", "Redraw more often (+fps)", "General"),
+    Key("slower", "slower", "minus", "Slower", "Redraw less often (-fps)", "General"),
+    # tab/shift+tab are the screen's focus keys by default: priority makes them ours.
+    Key(
+        "next_symbol",
+        "next_symbol",
+        "tab,right_square_bracket",
+        "Next",
+        "Next symbol in the watchlist",
+        "Symbols",
+        show=True,
+        priority=True,
+    ),
+    Key(
+        "previous_symbol",
+        "previous_symbol",
+        "shift+tab,left_square_bracket",
+        "Previous",
+        "Previous symbol in the watchlist",
+        "Symbols",
+        priority=True,
+    ),
+    *(
+        Key(f"slot_{n}", f"slot({n})", str(n), f"Slot {n}", "Jump to watchlist slot N", "Symbols")
+        for n in range(1, 10)
+    ),
+    Key(
+        "pick_market",
+        "pick_market",
+        "slash",
+        "Market",
+        "Find a market (fuzzy, every market with data)",
+        "Symbols",
+        show=True,
+    ),
+    Key("next_view", "next_view", "v", "View", "Next view", "Views", show=True),
+    Key("cursor_up", "cursor(1)", "up,k", "Up", "Cursor / view up a row", "Ladder", PRICE_VIEWS),
+    Key(
+        "cursor_down",
+        "cursor(-1)",
+        "down,j",
+        "Down",
+        "Cursor / view down a row",
+        "Ladder",
+        PRICE_VIEWS,
+    ),
+    Key("page_up", "page(1)", "pageup", "Page up", "Scroll up a page", "Ladder", PRICE_VIEWS),
+    Key(
+        "page_down",
+        "page(-1)",
+        "pagedown",
+        "Page down",
+        "Scroll down a page",
+        "Ladder",
+        PRICE_VIEWS,
+    ),
+    Key(
+        "top", "edge(1)", "g,home", "Top", "To the highest level on the map", "Ladder", PRICE_VIEWS
+    ),
+    Key(
+        "bottom",
+        "edge(-1)",
+        "G,end",
+        "Bottom",
+        "To the lowest level on the map",
+        "Ladder",
+        PRICE_VIEWS,
+    ),
+    Key(
+        "recentre",
+        "recentre",
+        "m,0",
+        "Centre",
+        "Re-centre on the price",
+        "Ladder",
+        PRICE_VIEWS,
+        show=True,
+    ),
+    Key(
+        "zoom_in",
+        "zoom_in",
+        "z,less_than_sign",
+        "Zoom",
+        "Zoom in (narrower price span)",
+        "Ladder",
+        PRICE_VIEWS,
+        show=True,
+    ),
+    Key(
+        "zoom_out",
+        "zoom_out",
+        "Z,greater_than_sign",
+        "Zoom out",
+        "Zoom out (wider price span)",
+        "Ladder",
+        PRICE_VIEWS,
+    ),
+    Key(
+        "color_scale",
+        "toggle_scale",
+        "s",
+        "Scale",
+        "Color scale: relative (percentile on screen) / absolute (USD)",
+        "Ladder",
+        _SCALED,
+    ),
+    Key(
+        "preset",
+        "cycle_preset",
+        "l",
+        "Leverage",
+        "Leverage preset: high / balanced / observed-low",
+        "Model",
+    ),
+    Key("tier_filter", "cycle_tier", "f", "Tiers", "Tier filter: all / 25x+ only", "Model"),
+    Key(
+        "exchange_filter",
+        "cycle_exchange",
+        "e",
+        "Exchange",
+        "Exchange filter: all / binance / bybit / okx / hyperliquid",
+        "Model",
+    ),
+    Key(
+        "chart_mode",
+        "chart_mode",
+        "c",
+        "Chart",
+        "Chart: price and open interest / realized liquidations",
+        "Views",
+        frozenset({"chart"}),
+    ),
+    Key("theme", "pick_theme", "t", "Theme", "Theme picker", "General"),
+    Key("reload", "reload", "ctrl+r", "Reload", "Reload config and themes", "General"),
+    Key("screenshot", "save_svg", "ctrl+s", "Screenshot", "Save an SVG screenshot", "General"),
+    Key(
+        "escape",
+        "clear_cursor",
+        "escape",
+        "Back",
+        "Close an overlay; put the cursor back on the price",
+        "Ladder",
+        frozenset({"ladder"}),
+    ),
+)
+
+# Palette commands that set a value directly (no key of their own) → the key action that cycles
+# through the same values: they share its help group and its views.
+SETTERS: dict[str, str] = {
+    "show": "next_view",
+    "market": "slot",
+    "set_preset": "cycle_preset",
+    "set_tier": "cycle_tier",
+    "set_exchange": "cycle_exchange",
+    "set_chart_mode": "chart_mode",
+    "set_scale": "toggle_scale",
+}
+
+BINDING_IDS: tuple[str, ...] = tuple(k.id for k in KEYS)
+
+_BY_ACTION: dict[str, Key] = {}
+for _key in KEYS:
+    _BY_ACTION.setdefault(_key.action_name, _key)
+
+# Action name → help group (the bound actions and the setters).
+ACTION_GROUPS: dict[str, str] = {
+    **{name: key.group for name, key in _BY_ACTION.items()},
+    **{setter: _BY_ACTION[cycler].group for setter, cycler in SETTERS.items()},
+}
+
+
+def _views_of(action: str) -> frozenset[str] | None:
+    return _BY_ACTION[SETTERS.get(action, action)].views
+
+
+# View → the actions about that view's content it offers (footer, help, palette); in the other
+# views these actions are not offered and their keys do nothing.
+VIEW_ACTIONS: dict[str, frozenset[str]] = {
+    view: frozenset(a for a in ACTION_GROUPS if view in (_views_of(a) or ())) for view in VIEWS
+}
+VIEW_ONLY_ACTIONS: frozenset[str] = frozenset(a for a in ACTION_GROUPS if _views_of(a) is not None)
+
+# A key list as Textual writes it: "q", "ctrl+c", "question_mark,f1", "shift+tab".
+_KEYS_RE = re.compile(r"^[A-Za-z0-9_+\-]+(,[A-Za-z0-9_+\-]+)*$")
+
+
+def check_keymap(keymap: dict[str, object]) -> str | None:
+    """The first problem in a [keys] table (id → "key,key"), or None."""
+    for binding_id, keys in keymap.items():
+        if binding_id not in BINDING_IDS:
+            return f"keys.{binding_id}: unknown binding id (known: {', '.join(BINDING_IDS)})"
+        if not isinstance(keys, str) or not _KEYS_RE.match(keys.replace(" ", "")):
+            return f'keys.{binding_id}: expected keys like "p" or "ctrl+r,f5", got {keys!r}'
+    return None

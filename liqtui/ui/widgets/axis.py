@@ -1,0 +1,106 @@
+"""The shared base of the views of price levels (ladder, time × price, per exchange).
+
+Each such view holds its own `LadderView` (which prices its rows cover: zoom, scroll, whether
+it follows the price) and answers the keys that move it: a row or a page up or down, to the
+highest or lowest level with E or R, back to the price, zoom in and out. The keys are bound on
+the app (so they work wherever the focus is, see `liqtui.keys`), which hands them to the
+visible view and then redraws.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from liqtui.model.engine import MarketSnapshot
+from liqtui.output.ladder import LadderRow, LadderView
+from liqtui.ui.widgets.status import ThemedLines
+
+ZOOM_STEP = 1.5
+
+
+class PriceAxisView(ThemedLines):
+    """A Line API view whose rows are price levels, top first."""
+
+    def __init__(
+        self,
+        *,
+        view: LadderView | None = None,
+        span_pct: float = 0.08,
+        name: str | None = None,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id)
+        self.view = view or LadderView(span_pct=span_pct)
+        self.rows: list[LadderRow] = []  # the price levels on screen, top first
+        self.snapshot: MarketSnapshot | None = None  # the last one shown
+
+    def redraw(self) -> None:
+        """Lay the last snapshot out again (the view's rows changed, the data did not)."""
+        raise NotImplementedError
+
+    @property
+    def row_step(self) -> float | None:
+        """Price span of one row as shown (None when no rows are shown)."""
+        if not self.rows:
+            return None
+        return self.rows[0].price_high - self.rows[0].price_low
+
+    def reset_view(self) -> None:
+        """Forget the zoom anchor and the scroll position (a new symbol); the zoom is kept."""
+        self.view.reset()
+        self.view.recentre()
+
+    # -- keys ------------------------------------------------------------------------------------
+    def action_cursor(self, rows: int) -> None:
+        """Up (positive) or down by rows."""
+        self.view.scroll(rows)
+
+    def action_page(self, direction: int) -> None:
+        self.view.scroll(direction * max(1, self.size.height - 3))
+
+    def action_edge(self, direction: int) -> None:
+        """To the highest (1) or lowest (-1) price with E or R on the map."""
+        group = self._edge_group(direction)
+        if group is not None:
+            self.to_edge(group, direction)
+
+    def to_edge(self, group: int, direction: int) -> None:
+        """Scroll so that row group `group` is the top (1) or bottom (-1) row."""
+        step = self.row_step
+        assert step is not None
+        top = round(self.rows[0].price_low / step)
+        target_top = group + (0 if direction > 0 else len(self.rows) - 1)
+        self.view.scroll(target_top - top)
+
+    def _edge_group(self, direction: int) -> int | None:
+        snap, step = self.snapshot, self.row_step
+        if snap is None or snap.grid is None or step is None:
+            return None
+        mass = snap.estimated_long + snap.estimated_short
+        if snap.realized_long.size == mass.size:
+            mass = mass + snap.realized_long + snap.realized_short
+        nz = np.flatnonzero(mass > 0)
+        if nz.size == 0:
+            return None
+        b = int(nz[-1] if direction > 0 else nz[0])
+        price = snap.grid.origin + (b + 0.5) * snap.grid.width
+        return int(price // step)
+
+    def action_recentre(self) -> None:
+        self.view.recentre()
+
+    def action_zoom_in(self) -> None:
+        self.zoom(1 / ZOOM_STEP)
+
+    def action_zoom_out(self) -> None:
+        self.zoom(ZOOM_STEP)
+
+    def zoom(self, factor: float) -> None:
+        """Zoom until the row step changes (row steps are rounded to "nice" prices, so one
+        factor may not be enough), at most a few steps."""
+        before = self.row_step
+        for _ in range(4):
+            self.view.zoom(factor)
+            self.redraw()
+            if before is None or self.row_step != before:
+                break
