@@ -18,9 +18,9 @@ on a noisy machine):
 - soak (only when asked: ≥ 6 minutes): an hour of the busy market at 10× through the app
   (soak.py).
 
-liqtui is imported from the installed package (`pip install .`), tests/fake_exchanges.py from
-the checkout. The busy-market recordings are generated once into /tmp/liqtui-bench (the 24 h one
-takes a while the first time) and reused.
+liqtui is imported from the installed package (`pip install .`),
+tests/support/fake_exchanges.py from the checkout. The busy-market recordings are generated once
+into /tmp/liqtui-bench (the 24 h one takes a while the first time) and reused.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ trades, order-book polls) for BTC, ETH and SOL, written with liqtui's Recorder (
     python benchmarks/busy_market.py --hours 24 --force    # regenerate
 
 Content: `liqtui.demo.MarketSimulator` (deterministic for a seed) encoded into each
-exchange's own messages by tests/fake_exchanges.py — the same encoders the loopback fake
+exchange's own messages by tests/support/fake_exchanges.py — the same encoders the loopback fake
 exchanges serve — as one live connection per exchange would receive them:
 - streams: everything liqtui subscribes to (Binance combined streams `!forceOrder@arr`,
   `<sym>@markPrice@1s`, `<sym>@kline_1m`; Bybit `allLiquidation`, `tickers` (a snapshot, then
@@ -46,8 +46,8 @@ PING_S = {"bybit": 20, "okx": 25}
 
 
 def _tests_path() -> None:
-    """tests/ (fake_exchanges.py) from the repository checkout, liqtui from wherever it is
-    installed."""
+    """tests/ (the `support` package: support/fake_exchanges.py) from the repository checkout,
+    liqtui from wherever it is installed."""
     tests = str(ROOT / "tests")
     if tests not in sys.path:
         sys.path.insert(0, tests)
@@ -78,7 +78,7 @@ class BusyMarket:
         import liqtui.demo as demo
 
         _tests_path()
-        import fake_exchanges
+        from support import fake_exchanges
 
         h = hashlib.sha256()
         for path in (Path(demo.__file__), Path(fake_exchanges.__file__)):
@@ -152,7 +152,7 @@ def subscriptions(markets: object) -> dict[str, set[str]]:
 def _generate(spec: BusyMarket, out: Path, *, quiet: bool) -> dict[str, object]:
     _tests_path()
 
-    import fake_exchanges as fx
+    from support import fake_exchanges as fx
 
     from liqtui import demo
 
@@ -173,7 +173,7 @@ def _generate_with(
 ) -> dict[str, object]:
     from urllib.parse import parse_qsl, urlsplit
 
-    import fake_exchanges as fx
+    from support import fake_exchanges as fx
 
     from liqtui.config import Endpoint, Feeds
     from liqtui.demo import DEFAULT_START_MS, POSITION_CAP, MarketSimulator

@@ -3,7 +3,7 @@
 Run: python benchmarks/feed_bench.py            (prints a table; loopback only, no exchange host)
      python benchmarks/feed_bench.py --binance 50000 --bybit 10000 --items 10 --no-ccxt
 
-Two bursts, shaped like the exchanges' own messages (tests/fake_exchanges.py):
+Two bursts, shaped like the exchanges' own messages (tests/support/fake_exchanges.py):
   (i)  Binance `!forceOrder@arr`: N forceOrder combined-stream envelopes, one print each;
   (ii) Bybit `allLiquidation.BTCUSDT`: N batches of K prints each.
 Each is measured

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import SEED_T0, demo_engine_and_history
+from support.engines import SEED_T0, demo_engine_and_history
 
 from liqtui.cli import build_parser, main
 from liqtui.commands.tui import TuiOptions, make_app, start_options

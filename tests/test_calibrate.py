@@ -13,8 +13,8 @@ from pathlib import Path
 import msgspec
 import numpy as np
 import pytest
-from loopback import Loopback
-from recordings import force_order, line, write_recording
+from support.loopback import Loopback
+from support.recordings import force_order, line, write_recording
 
 from liqtui.cli import build_parser
 from liqtui.commands import calibrate

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from recordings import T0, force_order, line, mark_price, write_recording
+from support.recordings import T0, force_order, line, mark_price, write_recording
 
 from liqtui import __version__
 

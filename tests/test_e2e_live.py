@@ -8,15 +8,14 @@ exchange's own rules, not with liqtui's parsers."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import json
 import sys
 from pathlib import Path
 
 import pytest
-from fake_exchanges import EXCHANGES, Cascade, FakeExchanges
-from loopback import loopback_settings, wait_until
+from support.fake_exchanges import EXCHANGES, Cascade, FakeExchanges
+from support.loopback import loopback_settings, stop, wait_until
 
 from liqtui.config import Settings
 from liqtui.feeds.live import LiveSource
@@ -53,12 +52,6 @@ def quick_engine() -> Engine:
     # Live model steps follow the wall clock; a quarter-second interval instead of a minute lets
     # E (built from open-interest rises between steps) appear within the test.
     return Engine(params=dataclasses.replace(ModelParams(), step_ms=250))
-
-
-async def stop(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
 
 
 def expected_realized(fake: FakeExchanges, market: str) -> dict[str, tuple[float, float, int]]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from loopback import Loopback, loopback_settings, read_frames, wait_until
+from support.loopback import Loopback, loopback_settings, read_frames, wait_until
 
 from liqtui import exchanges
 from liqtui.config import ConfigError, Endpoint, Feeds, Settings, load_settings

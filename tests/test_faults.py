@@ -35,7 +35,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import WSCloseCode, WSMsgType, web
-from loopback import Loopback, loopback_settings, send_json, wait_until
+from support.loopback import Loopback, free_port, loopback_settings, send_json, stop, wait_until
 
 from liqtui.config import Endpoint, Feeds
 from liqtui.exchanges import binance, bybit
@@ -301,12 +301,6 @@ def live_session(**timeouts: float) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, **timeouts)
     )
-
-
-async def stop(task: asyncio.Task[Any]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
 
 
 def gaps_of(times: list[float]) -> list[float]:
@@ -584,13 +578,6 @@ async def test_live_source_gives_up_on_a_stalled_handshake() -> None:
         release.set()
         server.close()
         await server.wait_closed()
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (connections to it are refused)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def test_refused_connection_is_down_with_its_error_and_backs_off_until_it_recovers() -> None:

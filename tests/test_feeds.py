@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from recordings import T0, envelope, force_order, line, mark_price, write_recording
+from support.recordings import T0, envelope, force_order, line, mark_price, write_recording
 
 from liqtui.events import Liquidation, MarkPrice
 from liqtui.exchanges import binance

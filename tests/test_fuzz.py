@@ -1,7 +1,9 @@
 """Property-based tests for every exchange parser and the recording reader.
 
-Each parser sees at least 10,000 generated messages per run (batches of 100 × 100 examples):
-valid messages mixed with messages made invalid by one known mutation, plus arbitrary JSON.
+Each parser sees batches of 100 generated messages, as many batches as the hypothesis profile
+has examples (tests/conftest.py): 2,000 messages per parser in the "fast" profile (the default,
+CI), 50,000 in the "deep" one (`LIQTUI_FUZZ=deep`, docs/testing.md). Valid messages are mixed
+with messages made invalid by one known mutation, plus arbitrary JSON.
 Properties: no exception escapes `deliver`; the skipped count is exactly the number of invalid
 messages; every valid liquidation is kept.
 """
@@ -25,14 +27,10 @@ from liqtui.health import FeedHealth
 from liqtui.model.engine import Engine
 
 BATCH = 100
-EXAMPLES = 100  # × BATCH = 10,000 messages per parser
 T0 = 1_767_225_600_000
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    derandomize=True,  # the regular run is reproducible; CI never flakes on a new seed
-)
+# Examples, seeds and deadlines come from the profile (tests/conftest.py): "fast" is derandomized,
+# so the regular run is reproducible and CI never flakes on a new seed.
+FUZZ = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 prices = st.floats(min_value=0.0001, max_value=200_000, allow_nan=False, allow_infinity=False)
 # Valid prints stay below the plausibility bound of 1e11 USD (price ≤ 2e5 × quantity ≤ 1e5).
@@ -283,7 +281,7 @@ PARSERS: dict[str, Callable[[], Any]] = {
 }
 
 
-@settings(max_examples=400, deadline=None, derandomize=True)
+@settings(max_examples=20 * settings.default.max_examples)  # one message each: cheap
 @given(st.sampled_from(sorted(PARSERS)), json_values)
 def test_arbitrary_json_never_escapes(exchange: str, msg: object) -> None:
     parser = PARSERS[exchange]()

@@ -8,9 +8,9 @@ import re
 
 import numpy as np
 import pytest
-from conftest import demo_engine_and_history
 from rich.color import Color as RichColor
 from rich.style import Style
+from support.engines import demo_engine_and_history
 
 from liqtui.model.engine import Engine, MarketSnapshot
 from liqtui.output.ladder import (

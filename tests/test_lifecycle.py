@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fake_exchanges import FakeExchanges
+from support.fake_exchanges import FakeExchanges
 
 from liqtui.ui.lifecycle import HANGUP_STATUS, TERM_STATUS
 

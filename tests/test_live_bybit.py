@@ -15,8 +15,8 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import WSMsgType, web
-from loopback import Loopback, loopback_settings, send_json, wait_until
-from recordings import line, write_recording
+from support.loopback import Loopback, loopback_settings, send_json, stop, wait_until
+from support.recordings import line, write_recording
 
 from liqtui.config import Endpoint, Settings
 from liqtui.events import BookDepth, Liquidation, MarkPrice, OpenInterest, TradeFlow
@@ -484,12 +484,6 @@ class FakeBybit:
 def settings_for(loop: Loopback, **feeds: str) -> Settings:
     endpoint = Endpoint(f"{loop.ws_base}/v5/public/linear", loop.http)
     return loopback_settings({"bybit": endpoint}, exchanges=["bybit"], **feeds)
-
-
-async def stop(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
 
 
 def batches(n: int, per: int = 5) -> list[dict[str, object]]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import WSMsgType, web
-from loopback import Loopback, loopback_settings, send_json, wait_until
+from support.loopback import Loopback, loopback_settings, send_json, stop, wait_until
 
 from liqtui.config import Endpoint, Settings
 from liqtui.events import BookDepth, MarketEvent, MarkPrice, OpenInterest, TradeFlow
@@ -463,12 +463,6 @@ def minute_burst(n: int, start: int = 0) -> list[dict[str, object]]:
 def burst_flow(n: int) -> tuple[float, float]:
     buy = sum(0.001 * (i + 1) for i in range(n) if i % 2)
     return buy, sum(0.001 * (i + 1) for i in range(n)) - buy
-
-
-async def stop(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
 
 
 async def test_live_feed_fills_the_model() -> None:

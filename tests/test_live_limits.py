@@ -17,14 +17,20 @@ import contextlib
 import json
 import random
 import re
-import socket
 import time
 from pathlib import Path
 
 import pytest
 from aiohttp import WSMsgType, web
-from loopback import Loopback, loopback_settings, read_frames, send_json, wait_until
-from recordings import envelope, mark_price
+from support.loopback import (
+    Loopback,
+    free_port,
+    loopback_settings,
+    read_frames,
+    send_json,
+    wait_until,
+)
+from support.recordings import envelope, mark_price
 
 from liqtui.cli import main
 from liqtui.config import Endpoint, Settings
@@ -52,13 +58,6 @@ async def stop(source: LiveSource, task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on: connections to it are refused at once."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 # -- clocks -----------------------------------------------------------------------------------

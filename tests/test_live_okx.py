@@ -5,7 +5,6 @@ per arg, text ping/pong, instruments before the stream, drops mid-burst, bad fra
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import json
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import WSMsgType, web
-from loopback import Loopback, loopback_settings, send_json, wait_until
+from support.loopback import Loopback, loopback_settings, send_json, stop, wait_until
 
 from liqtui.config import Endpoint, Settings
 from liqtui.events import BookDepth, Liquidation, MarketEvent, MarkPrice, OpenInterest, TradeFlow
@@ -524,12 +523,6 @@ class SpyEngine(Engine):
     def apply(self, event: MarketEvent) -> None:
         self.applied.append(event)
         super().apply(event)
-
-
-async def stop(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
 
 
 def cascade(n: int, start: int = 0) -> list[dict[str, object]]:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from loopback import Loopback, loopback_settings, read_frames, send_json, wait_until
-from recordings import T0, envelope, force_order, line, mark_price, write_recording
+from support.loopback import Loopback, loopback_settings, read_frames, send_json, wait_until
+from support.recordings import T0, envelope, force_order, line, mark_price, write_recording
 
 from liqtui.cli import main
 from liqtui.config import Endpoint, Settings

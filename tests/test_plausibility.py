@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from recordings import T0, envelope, force_order, line, write_recording
+from support.recordings import T0, envelope, force_order, line, write_recording
 
 from liqtui.cli import main
 from liqtui.events import (

@@ -18,11 +18,11 @@ import zlib
 from pathlib import Path
 
 import pytest
-from fake_exchanges import FakeExchanges
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
-from recordings import T0, force_order
+from support.fake_exchanges import FakeExchanges
+from support.recordings import T0, force_order
 
 from liqtui.feeds.recording import ReadStats, Recorder, read_recording
 
@@ -193,8 +193,8 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, list[int]
     return path.read_bytes(), ends, ts
 
 
-@hyp_settings(
-    max_examples=300, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
+@hyp_settings(  # examples, seeds, deadline: the profile's (tests/conftest.py), 15× its examples
+    max_examples=15 * hyp_settings.default.max_examples, suppress_health_check=list(HealthCheck)
 )
 @given(
     op=st.sampled_from(["insert", "overwrite", "truncate"]),

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from fake_exchanges import FakeExchanges
-from loopback import loopback_settings, wait_until
+from support.fake_exchanges import FakeExchanges
+from support.loopback import loopback_settings, wait_until
 
 from liqtui.feeds.live import LiveSource
 from liqtui.feeds.recording import RECORDING_FEED, ReadStats, Recorder, read_recording

@@ -15,8 +15,8 @@ import zlib
 from pathlib import Path
 
 import pytest
-from fake_exchanges import FakeExchanges
-from recordings import T0, force_order
+from support.fake_exchanges import FakeExchanges
+from support.recordings import T0, force_order
 
 from liqtui.feeds import recording
 from liqtui.feeds.recording import ReadStats, Recorder, read_recording

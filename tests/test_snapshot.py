@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from recordings import T0, envelope, force_order, line, mark_price, write_recording
+from support.recordings import T0, envelope, force_order, line, mark_price, write_recording
 
 from liqtui.cli import main
 

@@ -27,8 +27,8 @@ import jsonschema
 import numpy as np
 import pytest
 from aiohttp import web
-from loopback import Loopback, send_json
-from recordings import T0, envelope, force_order, mark_price, write_recording
+from support.loopback import Loopback, send_json
+from support.recordings import T0, envelope, force_order, mark_price, write_recording
 
 from liqtui.cli import main
 from liqtui.events import Liquidation, MarkPrice

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import demo_engine_and_history
+from support.engines import demo_engine_and_history
 from textual import events
 from textual.command import CommandInput, CommandList, CommandPalette
 from textual.widgets import ContentSwitcher

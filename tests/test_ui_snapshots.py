@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 
 import pytest
-from conftest import demo_engine_and_history
+from support.engines import demo_engine_and_history
 
 from liqtui.model.engine import Engine
 from liqtui.ui.app import VIEWS, LiqApp

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from conftest import demo_engine_and_history, seed_engine
-from test_ui import TrickleSource, make_app
+from support.app import TrickleSource, make_app
+from support.engines import demo_engine_and_history, seed_engine
 from textual.command import CommandPalette
 
 from liqtui.config import ConfigError, Settings, load_settings

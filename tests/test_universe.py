@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from aiohttp import web
-from loopback import Loopback, loopback_settings
+from support.loopback import Loopback, loopback_settings
 
 from liqtui.config import Endpoint
 from liqtui.feeds.universe import fetch_universe

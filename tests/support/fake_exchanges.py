@@ -1,7 +1,7 @@
 """Binance, Bybit, OKX and Hyperliquid on 127.0.0.1, speaking their public protocols, with the
 market simulator's data. For end-to-end tests, benchmarks, and a developer's liqtui:
 
-    python tests/fake_exchanges.py --port 0        # prints a config file for `liqtui --config`
+    python tests/support/fake_exchanges.py --port 0  # prints a config file for `liqtui --config`
 
 `FakeExchanges` is one aiohttp server (port 0 by default) with a path prefix per exchange:
 
