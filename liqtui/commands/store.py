@@ -45,7 +45,7 @@ class StoreOptions:
     @classmethod
     def from_args(cls, args: argparse.Namespace, settings: Settings) -> StoreOptions:
         action = args.store_command
-        fmt = args.format or ("text" if action == "info" else "jsonl")
+        fmt = getattr(args, "format", None) or ("text" if action == "info" else "jsonl")
         return cls(
             action=action,
             directory=args.store_dir or default_store_dir(),
