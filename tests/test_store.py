@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from liqtui.cli import main
-from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest, TradeFlow
+from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest, Side, TradeFlow
 from liqtui.store import STORE_FILE, MinuteRow, default_store_dir
 from liqtui.store.minutes import MINUTE_MS, aggregate, events_from_rows
 from liqtui.store.sqlite import SCHEMA_VERSION, SQLiteStore
@@ -75,7 +75,7 @@ def market_events(
             for _ in range(prints_per_minute):
                 q = round(rng.uniform(0.001, 2), 3)
                 p = price * (1 + rng.gauss(0, 0.001))
-                side = "long" if rng.random() < 0.5 else "short"
+                side: Side = "long" if rng.random() < 0.5 else "short"
                 out.append(Liquidation(ex, symbol, base + rng.randrange(60_000), side, p, q, p * q))
     out.sort(key=lambda e: e.time_ms)
     return out
