@@ -635,3 +635,21 @@ def test_cli_store_info_of_a_damaged_store(
     assert captured.err.startswith("liqtui: warning: store ") and "moved aside" in captured.err
     assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
     assert "0 minute rows" in captured.out
+
+
+def test_a_writer_bug_is_counted_not_raised(
+    store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from liqtui.store import sqlite as store_sqlite
+
+    class Broken(store_sqlite.MinuteAggregator):
+        def add(self, event: MarketEvent) -> bool:
+            raise RuntimeError("boom")
+
+    monkeypatch.setattr(store_sqlite, "MinuteAggregator", Broken)
+    with SQLiteStore.open(store_dir / STORE_FILE, commit_interval_s=0.05) as store:
+        store.write(market_events(1))
+        assert store.flush(5)
+        s = store.stats
+        assert (s.errors, s.dropped, s.queued, store.available) == (1, 30, 0, False)
+        assert s.last_error == "writer stopped: RuntimeError: boom"

@@ -156,9 +156,14 @@ def _minute_values(row: MinuteRow) -> tuple[Any, ...]:
     return tuple(getattr(row, name) for name in _MINUTE_COLUMNS)
 
 
+_KLINE = _MINUTE_COLUMNS.index("flow_kline")
+
+
 def _minute_row(values: Sequence[Any]) -> MinuteRow:
-    row = MinuteRow(*values)
-    return row if row.flow_kline is None else replace(row, flow_kline=bool(row.flow_kline))
+    if values[_KLINE] is not None:  # stored as 0/1
+        values = list(values)
+        values[_KLINE] = bool(values[_KLINE])
+    return MinuteRow(*values)
 
 
 def _print_values(ev: Liquidation) -> tuple[Any, ...]:
@@ -411,6 +416,20 @@ class SQLiteStore:
             self._c.stats.last_error = f"{what}: {one_line(exc)}"
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        except Exception as exc:  # a bug: stop storing, but count it and lose nothing silently
+            with self._lock:
+                s, c = self._c.stats, self._c
+                s.errors += 1
+                s.last_error = f"writer stopped: {type(exc).__name__}: {one_line(exc)}"
+                s.dropped += c.enqueued - c.settled
+                c.settled = c.enqueued
+                self._queue.clear()
+                self._available = False
+                self._lock.notify_all()
+
+    def _loop(self) -> None:
         conn: sqlite3.Connection | None = None
         agg = MinuteAggregator()
         pending = 0  # events folded into agg since the last commit
