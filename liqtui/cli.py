@@ -263,7 +263,39 @@ def build_parser() -> argparse.ArgumentParser:
         "--fit-weights the fitted leverage weights) in your config. See docs/model.md.",
     )
     _add_calibrate_arguments(cal)
+    _add_store_parser(sub)
     return parser
+
+
+def _duration(text: str) -> int:
+    from liqtui.config import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_store_parser(sub: Any) -> None:
+    """`liqtui store info|prune|export` (liqtui.commands.store runs it)."""
+    store = sub.add_parser(
+        "store",
+        help="the local store of collected data: info, prune, export",
+        description="What liqtui keeps between runs (minute rows and liquidation prints) in "
+        "$XDG_STATE_HOME/liqtui (usually ~/.local/state/liqtui), unless --store-dir says.",
+    )
+    actions = store.add_subparsers(dest="store_command", metavar="ACTION", required=True)
+    folder = argparse.ArgumentParser(add_help=False)
+    folder.add_argument("--store-dir", type=Path, metavar="DIR", help="the store's folder")
+    info = actions.add_parser("info", parents=[folder], help="markets, time ranges, rows, size")
+    info.add_argument("--format", choices=("text", "json"), help="(text)")
+    prune = actions.add_parser("prune", parents=[folder], help="delete old rows")
+    prune.add_argument(
+        "--older-than", type=_duration, metavar="DURATION", help="rows older than this (30d)"
+    )
+    export = actions.add_parser("export", parents=[folder], help="every row, JSON Lines or CSV")
+    export.add_argument("--format", choices=("jsonl", "csv"), help="(jsonl)")
+    export.add_argument("--output", "-o", type=Path, metavar="FILE", help="(stdout)")
 
 
 def _add_calibrate_arguments(p: argparse.ArgumentParser) -> None:
@@ -367,6 +399,10 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         from liqtui.commands import calibrate
 
         return calibrate.main(settings, args)
+    if args.command == "store":
+        from liqtui.commands import store
+
+        return store.main(settings, args)
     from liqtui.commands import tui
     from liqtui.ui.lifecycle import HANGUP_STATUS, terminal_gone
 

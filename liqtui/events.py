@@ -139,3 +139,14 @@ def implausible(event: MarketEvent) -> str | None:
         if not all(0 <= usd < MAX_OPEN_INTEREST_USD for usd in (*event.bid_usd, *event.ask_usd)):
             return f"book depth is not below {MAX_OPEN_INTEREST_USD:g} USD"
     return None
+
+
+PrintKey = tuple[str, int, Side, float, float]
+# The identity of a liquidation print within its market (the fields of `print_key`, in order).
+PRINT_KEY_FIELDS: tuple[str, ...] = ("exchange", "time_ms", "side", "quantity", "price")
+
+
+def print_key(event: Liquidation) -> PrintKey:
+    """Two prints of one market with the same key are one print (a reconnect overlap, a doubled
+    recording): the engine's realized log and the local store (liqtui.store) both dedupe on it."""
+    return (event.exchange, event.time_ms, event.side, event.quantity, event.price)

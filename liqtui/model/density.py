@@ -44,7 +44,15 @@ from numpy.typing import NDArray
 
 from liqtui import exchanges as registry
 from liqtui.config import Model, parse_duration
-from liqtui.events import BookDepth, Liquidation, MarkPrice, OpenInterest, TradeFlow
+from liqtui.events import (
+    BookDepth,
+    Liquidation,
+    MarkPrice,
+    OpenInterest,
+    PrintKey,
+    TradeFlow,
+    print_key,
+)
 from liqtui.model.grid import PriceGrid, remap
 from liqtui.model.history import ActivityRing, HistoryRing
 from liqtui.model.mechanics import TierTables, model_level_factors, shipped_tier_tables
@@ -211,7 +219,7 @@ class RealizedLog:
         self.notional = np.zeros(capacity, dtype=np.float64)
         self._size = 0
         self.duplicates = 0
-        self._seen: set[tuple[str, int, int, float, float]] = set()
+        self._seen: set[PrintKey] = set()
         self._newest = 0
         self._pending: list[tuple[int, int, int, float, float]] = []
 
@@ -221,12 +229,12 @@ class RealizedLog:
 
     def add(self, ev: Liquidation) -> bool:
         """Append a print; False if it is a duplicate (same exchange, time, side, qty, price)."""
-        side = LONG if ev.side == "long" else SHORT
-        key = (ev.exchange, ev.time_ms, side, ev.quantity, ev.price)
+        key = print_key(ev)
         if key in self._seen:
             self.duplicates += 1
             return False
         self._seen.add(key)
+        side = LONG if ev.side == "long" else SHORT
         ex = EXCHANGE_INDEX.get(ev.exchange, len(EXCHANGE_INDEX))
         self._pending.append((ev.time_ms, side, ex, ev.price, ev.notional_usd))
         if ev.time_ms > self._newest:
