@@ -82,13 +82,13 @@ def view_of(report: RiskReport, realized_last_min_usd: float = 0.0) -> RiskView:
 # -- the panel's lines ------------------------------------------------------------------------
 
 
-
 def cascade_view(engine: Engine, snap: MarketSnapshot, *, exchange: str | None) -> RiskView:
     """What the panel shows for `snap`, with R of the last minute (of `exchange`, or all)."""
     last_min = engine.snapshot(snap.symbol, window_ms=60_000, exchange=exchange)
     return risk_view(
         snap, realized_last_min_usd=last_min.realized_long_usd + last_min.realized_short_usd
     )
+
 
 def scenario_header(view: RiskView) -> list[list[Part]]:
     regimes = list(dict.fromkeys(sc.regime for sc in view.scenarios))
