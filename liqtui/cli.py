@@ -282,7 +282,8 @@ def _add_store_parser(sub: Any) -> None:
         "store",
         help="the local store of collected data: info, prune, export",
         description="What liqtui keeps between runs (minute rows and liquidation prints) in "
-        "$XDG_STATE_HOME/liqtui (usually ~/.local/state/liqtui), unless --store-dir says.",
+        "[store] dir, else $XDG_STATE_HOME/liqtui (usually ~/.local/state/liqtui), unless "
+        "--store-dir says.",
     )
     actions = store.add_subparsers(dest="store_command", metavar="ACTION", required=True)
     folder = argparse.ArgumentParser(add_help=False)
@@ -291,7 +292,10 @@ def _add_store_parser(sub: Any) -> None:
     info.add_argument("--format", choices=("text", "json"), help="(text)")
     prune = actions.add_parser("prune", parents=[folder], help="delete old rows")
     prune.add_argument(
-        "--older-than", type=_duration, metavar="DURATION", help="rows older than this (30d)"
+        "--older-than",
+        type=_duration,
+        metavar="DURATION",
+        help="rows older than this ([store] retention: 30d)",
     )
     export = actions.add_parser("export", parents=[folder], help="every row, JSON Lines or CSV")
     export.add_argument("--format", choices=("jsonl", "csv"), help="(jsonl)")

@@ -373,22 +373,37 @@ def _failed_feeds(engine: Engine, feeds: list[str]) -> list[str]:
 # -- running the source -------------------------------------------------------------------------
 
 
+def _history_ready(source: object) -> bool:
+    """The live source's history (the store, the backfill) is in; other sources have none."""
+    return bool(getattr(source, "history_ready", True))
+
+
 async def _wait_for_data(
-    engine: Engine, symbols: list[str], feeds: list[str], wait_s: float, stop: asyncio.Event
+    engine: Engine,
+    symbols: list[str],
+    feeds: list[str],
+    wait_s: float,
+    stop: asyncio.Event,
+    source: object = None,
 ) -> None:
-    """Until every market and feed has data, `wait_s` elapses or `stop` is set, or every feed
-    still missing has failed (unreachable: no network, a refused port) while no working feed
-    could still bring a missing market. Then one line per failed feed on stderr."""
+    """Until every market and feed has data and the live source's history (the local store,
+    the backfill) is in, `wait_s` elapses or `stop` is set, or every feed still missing has
+    failed (unreachable: no network, a refused port) while no working feed could still bring a
+    missing market. Then one line per failed feed on stderr."""
     import asyncio
 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_s
     while loop.time() < deadline:
         no_market, no_feed = missing(engine, symbols, feeds)
-        if not no_market and not no_feed:
+        if not no_market and not no_feed and _history_ready(source):
             break
         failed = _failed_feeds(engine, no_feed)
         if no_feed and len(failed) == len(no_feed) and (not no_market or failed == feeds):
+            if not _history_ready(source) and not no_market:  # the history may still come
+                if await stopped_within(stop, 0.1):
+                    return
+                continue
             for name in failed:
                 health = engine.feeds[name]
                 print(
@@ -411,7 +426,7 @@ async def _collect_live(
 
     task = asyncio.create_task(source.run(engine))
     try:
-        await _wait_for_data(engine, symbols, feeds, wait_s, asyncio.Event())
+        await _wait_for_data(engine, symbols, feeds, wait_s, asyncio.Event(), source)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -449,7 +464,7 @@ async def _run_every(
         if options.source.demo:  # the warm-up in one go: the first record has its history
             source.run_sync(engine)  # type: ignore[union-attr]
         task = asyncio.create_task(source.run(engine))
-        await _wait_for_data(engine, symbols, feeds, options.wait, stop)
+        await _wait_for_data(engine, symbols, feeds, options.wait, stop, source)
         period = options.every / 1000
         next_at = loop.time()
         written = 0

@@ -1,6 +1,6 @@
 """`liqtui store info|prune|export`: what the local store keeps (liqtui.store), delete old rows,
-write every row out as JSON Lines or CSV. The store's folder: --store-dir, else the default
-(`$XDG_STATE_HOME/liqtui`, usually `~/.local/state/liqtui`).
+write every row out as JSON Lines or CSV. The store's folder: --store-dir, else `[store] dir`,
+else the default (`$XDG_STATE_HOME/liqtui`, usually `~/.local/state/liqtui`).
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from liqtui.commands.common import EXIT_OK, EXIT_UNAVAILABLE, fail
+from liqtui.commands.common import EXIT_OK, EXIT_UNAVAILABLE, fail, store_dir
+from liqtui.durations import parse_duration
 from liqtui.store import (
     STORE_FILE,
     ExportFormat,
     Store,
     StoreInfo,
-    default_store_dir,
     open_store,
 )
 
@@ -48,9 +48,10 @@ class StoreOptions:
         fmt = getattr(args, "format", None) or ("text" if action == "info" else "jsonl")
         return cls(
             action=action,
-            directory=args.store_dir or default_store_dir(),
+            directory=args.store_dir or store_dir(settings),
             format=fmt,
-            older_than_ms=getattr(args, "older_than", None) or DEFAULT_RETENTION_MS,
+            older_than_ms=getattr(args, "older_than", None)
+            or parse_duration(settings.store.retention),
             output=getattr(args, "output", None),
         )
 
