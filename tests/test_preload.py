@@ -277,7 +277,9 @@ async def test_cli_restart_keeps_realized_prints(tmp_path: Path) -> None:
     second = json.loads(out)
     assert second["realized"]["count"] >= first["realized"]["count"]
     assert set(second["realized"]["by_exchange"]) == set(first["realized"]["by_exchange"])
-    assert {"binance", "bybit", "okx"} <= set(second["estimated"]["by_exchange"])
+    # E of exchanges the second run did not hear: built from the first run's stored minutes
+    # (the fake's 10-minute backlog of open interest; Binance's comes by a slower REST poll).
+    assert {"bybit", "okx"} <= set(second["estimated"]["by_exchange"])
     assert (state / "liqtui" / STORE_FILE).is_file()
 
 
@@ -337,20 +339,33 @@ def test_warm_start_to_a_full_map(tmp_path: Path) -> None:
     now = (int(time.time() * 1000) // MINUTE_MS) * MINUTE_MS
     _fill_store(tmp_path, symbols, 7, now)
 
-    async def start() -> tuple[float, Engine]:
+    def full(engine: Engine) -> bool:
+        engine.advance(now)
+        return all(
+            (snap := engine.snapshot(s)).has_estimate
+            and snap.realized_count > 0
+            and len(snap.estimated_by_exchange) == 3
+            for s in symbols
+        )
+
+    async def start() -> tuple[float, float, Engine]:
         pre, warnings = _preloader(_options(tmp_path, None, backfill_ms=7 * DAY_MS), now)
         engine = Engine()
         t0 = time.perf_counter()
         await pre.start(engine, None, {}, symbols)  # type: ignore[arg-type]
+        while not full(engine):
+            await asyncio.sleep(0.05)
+        first = time.perf_counter() - t0
         await pre.wait_idle()
         took = time.perf_counter() - t0
         await pre.stop()
         assert warnings == []
-        return took, engine
+        return first, took, engine
 
-    took, engine = asyncio.run(start())
-    for symbol in symbols:
-        snap = engine.snapshot(symbol)
-        assert snap.has_estimate and snap.realized_count > 0, symbol
-    print(f"\nwarm start, 7 days x 3 exchanges x 3 markets: {took:.2f} s")
-    assert took < 20  # the figure is reported (docs); the bound only catches a hang
+    first, took, engine = asyncio.run(start())
+    assert full(engine)
+    print(
+        f"\nwarm start, 3 markets x 3 exchanges: a full map (the last 24 h) in {first:.2f} s, "
+        f"all 7 days in {took:.2f} s"
+    )
+    assert took < 30  # the figures are reported (README); the bound only catches a hang

@@ -155,6 +155,8 @@ class _Market:
     builds: int = 0
     builder: asyncio.Task[None] | None = None
     stored: dict[str, list[int]] = field(default_factory=dict)  # exchange → stored minutes
+    # Set when the market shows its recent history (built and adopted, or none stored).
+    first: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass(slots=True)
@@ -293,6 +295,12 @@ class Preloader:
             self._publish()
             window_from = max(market.until_ms - self.options.window_ms, market.since_ms)
             await self._load_stored(market, window_from, market.until_ms)
+            if market.builder is None:
+                market.first.set()  # nothing stored of late
+            # Every loading market shows its recent history before older history is read (the
+            # map is full at once; the rest refines it).
+            for other in list(self.markets.values()):
+                await other.first.wait()
             await self._load_stored(market, market.since_ms, window_from)
             await asyncio.gather(*(self._fetch(market, ex) for ex in backfilled))
             if market.builder is not None:
@@ -409,12 +417,14 @@ class Preloader:
             raise
         except Exception as exc:  # a bug here must not take live data down: say it, go on
             market.dirty = False
+            market.first.set()
             self.warn(f"history of {market.symbol}: {type(exc).__name__}: {exc}")
 
     async def _rebuild(self, market: _Market) -> None:
         host = self._host
         if host is None:
             market.dirty = False
+            market.first.set()
             return
         while market.dirty:
             if market.builds and market.waiting:
@@ -431,10 +441,12 @@ class Preloader:
             if self._sink is not None:
                 fork.advance(self._sink.clock_ms)
             host.adopt(market.symbol, fork)
+            market.first.set()
             market.builds += 1
             self.builds += 1
 
     def _finish(self, market: _Market) -> None:
+        market.first.set()
         market.live.clear()
         self.markets.pop(market.symbol, None)
         self.loaded.add(market.symbol)
