@@ -13,7 +13,10 @@ import os
 import sqlite3
 import sys
 import time
+from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -71,7 +74,8 @@ def test_find_gaps() -> None:
 
 
 async def test_cold_start_builds_the_map_a_replay_of_the_same_data_builds(tmp_path: Path) -> None:
-    fake = FakeBackfill(available={"binance": 30 * DAY_MS, "bybit": DAY_MS // 2, "hyperliquid": None})
+    available = {"binance": 30 * DAY_MS, "bybit": DAY_MS // 2, "hyperliquid": None}
+    fake = FakeBackfill(available=available)
     pre, warnings = _preloader(_options(tmp_path, fake))
     pre.exchanges = ["binance", "bybit", "hyperliquid"]
     engine = Engine()
@@ -95,7 +99,7 @@ async def test_cold_start_builds_the_map_a_replay_of_the_same_data_builds(tmp_pa
     assert "store only" in feeds["hyperliquid"].remarks()
     assert history_progress(list(feeds.values())) is None  # nothing loads any more
     await pre.stop()
-    with open_store(tmp_path) as store:  # the backfilled rows were written to the store
+    with closing(open_store(tmp_path)) as store:  # the backfilled rows were written to the store
         info = {(m.exchange, m.symbol): m.minutes for m in store.info().markets}
     assert info[("binance", "BTC")] == 24 * 60
     assert info[("bybit", "BTC")] == 12 * 60
@@ -214,9 +218,7 @@ def _settings_0s() -> Settings:
     import msgspec
 
     base = Settings()
-    return msgspec.structs.replace(
-        base, feeds=msgspec.structs.replace(base.feeds, backfill="0s")
-    )
+    return msgspec.structs.replace(base, feeds=msgspec.structs.replace(base.feeds, backfill="0s"))
 
 
 # -- live source, loopback exchanges -------------------------------------------------------------
@@ -240,7 +242,7 @@ async def test_cold_start_against_loopback_shows_e_at_once(tmp_path: Path) -> No
             assert engine.feeds["binance"].history == "done"
         finally:
             await stop(task)
-    with open_store(tmp_path) as store:  # live events and backfilled rows were written
+    with closing(open_store(tmp_path)) as store:  # live events and backfilled rows were written
         markets = {(m.exchange, m.symbol): m for m in store.info().markets}
     assert markets[("binance", "BTC")].minutes >= 24 * 60 - 1
     assert markets[("hyperliquid", "BTC")].minutes >= 1  # live only
@@ -268,9 +270,8 @@ async def test_cli_restart_keeps_realized_prints(tmp_path: Path) -> None:
         first = json.loads(out)
         assert first["realized"]["count"] > 0
         # The second run hears only Hyperliquid (no public liquidation feed).
-        config = fake.write_config(
-            tmp_path / "hl.toml", feeds={"backfill": "0s", "exchanges": ["hyperliquid"]}
-        )
+        only_hl: dict[str, Any] = {"backfill": "0s", "exchanges": ["hyperliquid"]}
+        config = fake.write_config(tmp_path / "hl.toml", feeds=only_hl)
         code, out, err = await _snapshot(config)
     assert code == 0, err
     assert "Traceback" not in err
@@ -307,12 +308,12 @@ async def test_cli_two_processes_share_a_store_and_a_corrupt_one_is_rebuilt(
     finally:
         conn.close()
     counts = [json.loads(out)["realized"]["count"] for out in (out_a, out_b)]
-    assert 0 < prints  # both wrote; each print once (its key is the primary key)
+    assert prints > 0  # both wrote; each print once (its key is the primary key)
     assert prints <= sum(counts)
 
 
 def test_replay_and_demo_leave_the_store_alone(
-    recording, capsys: pytest.CaptureFixture[str]  # type: ignore[no-untyped-def]
+    recording: Callable[..., Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     from liqtui.cli import main
 
@@ -327,7 +328,7 @@ def test_replay_and_demo_leave_the_store_alone(
 # -- warm start: store present, three markets --------------------------------------------------
 def _fill_store(store_dir: Path, symbols: list[str], days: int, now_ms: int) -> None:
     backfill = FakeBackfill(print_every=20)
-    with open_store(store_dir) as store:
+    with closing(open_store(store_dir)) as store:
         for symbol in symbols:
             for exchange in ("binance", "bybit", "okx"):
                 store.write(backfill.events(exchange, symbol, now_ms - days * DAY_MS, now_ms))

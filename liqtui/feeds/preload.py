@@ -200,6 +200,7 @@ class Preloader:
         self._started = False
         self._idle = asyncio.Event()
         self._idle.set()
+        self._opened = asyncio.Event()  # the store is open (or there is none)
         self._closed = False
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -210,19 +211,9 @@ class Preloader:
         budgets: Mapping[str, RestBudget],
         symbols: Sequence[str],
     ) -> EventSink:
-        """Open the store (off the loop), start loading `symbols`; the sink live events go to
-        (it writes them to the store and logs those of loading markets)."""
-        if self.store is None and self.options.store_dir is not None:
-            from liqtui.store import open_store
-
-            self.store = await asyncio.to_thread(
-                open_store,
-                self.options.store_dir,
-                retention_ms=self.options.retention_ms,
-                lock_timeout_s=self.options.lock_timeout_s,
-            )
-            if self.store.warning:
-                self.warn(self.store.warning)
+        """Start opening the store (off the loop) and loading `symbols`; returns at once with
+        the sink live events go to (it writes them to the store and logs those of loading
+        markets). Neither the store nor the history holds the streams back."""
         if self.options.backfill_ms > 0 and self.options.make_backfill is not None:
             self.backfill = self.options.make_backfill(
                 self.settings, session, budgets, recorder=self.recorder, clock=self.clock
@@ -230,10 +221,27 @@ class Preloader:
         self._host = sink if callable(getattr(sink, "fork", None)) else None
         self._sink = _StoringSink(sink, self)
         self._started = True
+        self._spawn(self._open())
         self._spawn(self._write_loop())
         for symbol in symbols:
             self.watch(symbol)
         return self._sink
+
+    async def _open(self) -> None:
+        try:
+            if self.store is None and self.options.store_dir is not None:
+                from liqtui.store import open_store
+
+                self.store = await asyncio.to_thread(
+                    open_store,
+                    self.options.store_dir,
+                    retention_ms=self.options.retention_ms,
+                    lock_timeout_s=self.options.lock_timeout_s,
+                )
+                if self.store.warning:
+                    self.warn(self.store.warning)
+        finally:
+            self._opened.set()
 
     def watch(self, symbol: str) -> None:
         """Load `symbol`'s history (once per run; before start(): when it starts)."""
@@ -244,6 +252,14 @@ class Preloader:
         self.markets[symbol] = market
         self._idle.clear()
         self._spawn(self._load(market))
+
+    @property
+    def opened(self) -> bool:
+        return self._opened.is_set()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     @property
     def idle(self) -> bool:
@@ -288,6 +304,7 @@ class Preloader:
     async def _load(self, market: _Market) -> None:
         symbol = market.symbol
         try:
+            await self._opened.wait()
             backfilled = self._backfill_exchanges(symbol)
             market.waiting = 2 + len(backfilled)  # the store's recent part and the rest
             for exchange in backfilled:
@@ -466,9 +483,7 @@ class Preloader:
                 continue
             mine = {m: f for (ex, m), f in self.fetches.items() if ex == exchange}
             # The store part of a market still loading counts as loading on every exchange.
-            loading = sorted(
-                m for m in self.markets if m not in mine or mine[m].state == "loading"
-            )
+            loading = sorted(m for m in self.markets if m not in mine or mine[m].state == "loading")
             if loading:
                 health.history = "loading"
             elif mine:
@@ -547,8 +562,9 @@ class _StoringSink:
         return self.inner.feed(name)
 
     def hand_over(self) -> None:
-        """Queue the live events received since the last call for the store."""
-        if self._pending:
+        """Queue the live events received since the last call for the store (kept until the
+        store is open)."""
+        if self._pending and (self.preloader.opened or self.preloader.closed):
             pending, self._pending = self._pending, []
             store = self.preloader.store
             if store is not None:

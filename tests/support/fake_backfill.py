@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest, TradeFlow
+from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest, Side, TradeFlow
 
 MINUTE_MS = 60_000
 DAY_MS = 86_400_000
@@ -58,7 +58,7 @@ def made_up(
         out.append(MarkPrice(exchange, market, minute + 30_000, p, 0.0001))
         out.append(OpenInterest(exchange, market, minute + 59_000, oi))
         if print_every and k % print_every == 0:
-            side = "long" if k % 2 else "short"
+            side: Side = "long" if k % 2 else "short"
             px = p * (0.995 if side == "long" else 1.005)
             qty = 200_000.0 / px
             out.append(Liquidation(exchange, market, minute + 45_000, side, px, qty, qty * px))
