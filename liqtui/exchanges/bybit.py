@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from functools import partial
 from urllib.parse import parse_qs, urlsplit
 
 from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest, Side
@@ -104,6 +105,18 @@ def _liquidation(
     )
 
 
+def _batch_item(item: dict[str, object]) -> Liquidation:
+    where = "allLiquidation"
+    return _liquidation(
+        field(item, "s", where),
+        field(item, "T", where),
+        field(item, "S", where),
+        field(item, "v", where),
+        field(item, "p", where),
+        where,
+    )
+
+
 def parse_all_liquidation(msg: dict[str, object]) -> list[Liquidation]:
     """Every item of an `allLiquidation` push (a batch of up to 500 ms of prints)."""
     data = field(msg, "data", "allLiquidation")
@@ -116,19 +129,7 @@ def parse_all_liquidation(msg: dict[str, object]) -> list[Liquidation]:
         try:
             if not isinstance(item, dict):
                 raise ParseError("allLiquidation: an item is not an object")
-            events.append(
-                guard(
-                    lambda item=item: _liquidation(
-                        field(item, "s", "allLiquidation"),
-                        field(item, "T", "allLiquidation"),
-                        field(item, "S", "allLiquidation"),
-                        field(item, "v", "allLiquidation"),
-                        field(item, "p", "allLiquidation"),
-                        "allLiquidation",
-                    ),
-                    "allLiquidation: ",
-                )
-            )
+            events.append(guard(partial(_batch_item, item), "allLiquidation: "))
         except NotTracked as exc:
             untracked = exc  # a USDC or dated contract in the batch: drop it, keep the rest
         except ParseError as exc:
@@ -342,12 +343,11 @@ def subscribe_frames(args: Sequence[str], first_req_id: int = 1) -> list[Frame]:
 
 def without(frame: Frame, markets: frozenset[str]) -> Frame | None:
     """A subscribe frame without the topics of `markets` (None when none is left)."""
-    if not isinstance(frame, dict) or not isinstance(frame.get("args"), list):
+    old_args = frame.get("args") if isinstance(frame, dict) else None
+    if not isinstance(frame, dict) or not isinstance(old_args, list):
         return frame
     args = [
-        a
-        for a in frame["args"]  # type: ignore[union-attr]
-        if market_of_symbol(EXCHANGE, str(a).partition(".")[2]) not in markets
+        a for a in old_args if market_of_symbol(EXCHANGE, str(a).partition(".")[2]) not in markets
     ]
     return {**frame, "args": args} if args else None
 

@@ -253,7 +253,7 @@ class Parser:
         arg = _obj(field(body, "arg", "message"), "arg")
         channel = arg.get("channel")
         data = _items(field(body, "data", "message"), f"{channel}.data")
-        handler = self._channels.get(channel)  # type: ignore[arg-type]
+        handler = self._channels.get(channel) if isinstance(channel, str) else None
         if handler is None:
             return None  # a channel liqtui does not use
         return handler(data)
@@ -267,7 +267,7 @@ class Parser:
             # The channel covers every swap: skip others without failing the rest.
             try:
                 entry = _obj(raw, "liquidation-orders.data[]")
-                ct_val = self.contract_sizes.get(entry.get("instId"))  # type: ignore[arg-type]
+                ct_val = self.contract_sizes.get(str(entry.get("instId")))
                 events.extend(parse_liquidation_entry(entry, ct_val))
             except NotTracked:
                 untracked += 1
@@ -289,7 +289,7 @@ class Parser:
         out: list[MarketEvent] = []
         for raw in data:
             item = _obj(raw, "open-interest.data[]")
-            ct_val = self.contract_sizes.get(item.get("instId"))  # type: ignore[arg-type]
+            ct_val = self.contract_sizes.get(str(item.get("instId")))
             out.append(parse_open_interest(item, ct_val))
         return out or None
 
@@ -304,7 +304,7 @@ class Parser:
                     symbol=_market(inst_id),
                     time_ms=timestamp_ms(field(item, "ts", "mark-price"), "mark-price.ts"),
                     mark_price=positive(field(item, "markPx", "mark-price"), "mark-price.markPx"),
-                    funding_rate=self.funding.get(inst_id),  # type: ignore[arg-type]
+                    funding_rate=self.funding.get(str(inst_id)),
                 )
             )
         return out or None
@@ -414,11 +414,12 @@ def close_notice(msg: object) -> bool:
 
 def without(frame: Frame, markets: frozenset[str]) -> Frame | None:
     """A subscribe frame without the instruments of `markets` (None when nothing is left)."""
-    if not isinstance(frame, dict) or not isinstance(frame.get("args"), list):
+    old_args = frame.get("args") if isinstance(frame, dict) else None
+    if not isinstance(frame, dict) or not isinstance(old_args, list):
         return frame
     args = [
         a
-        for a in frame["args"]  # type: ignore[union-attr]
+        for a in old_args
         if not isinstance(a, dict) or market_of_symbol(EXCHANGE, a.get("instId")) not in markets
     ]
     return {**frame, "args": args} if args else None
