@@ -20,6 +20,7 @@ import json
 import re
 from collections.abc import Sequence
 from functools import partial
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest, Side
@@ -44,6 +45,7 @@ from liqtui.exchanges.spec import (
     FeedOptions,
     FeedPlan,
     Frame,
+    GetJson,
     MarginRule,
     NotTracked,
     ParseError,
@@ -420,6 +422,39 @@ def plan(symbols: Sequence[str], endpoint: Endpoints, feeds: FeedOptions) -> Fee
     return FeedPlan(streams=streams, polls=polls)
 
 
+async def fetch_tiers(get_json: GetJson, rest_url: str, market: str) -> dict[str, Any]:
+    """Bybit linear risk limits (GET /v5/market/risk-limit, public) as a brackets.toml table."""
+    symbol = f"{market}USDT"
+    url = f"{rest_url}/v5/market/risk-limit?category=linear&symbol={symbol}"
+    rows: list[dict[str, Any]] = []
+    cursor = ""
+    for _ in range(20):
+        doc = await get_json(url + (f"&cursor={cursor}" if cursor else ""))
+        if not isinstance(doc, dict) or doc.get("retCode") not in (0, "0"):
+            raise RuntimeError(
+                f"bybit risk-limit {symbol}: {doc.get('retMsg') if isinstance(doc, dict) else doc}"
+            )
+        result = doc.get("result") or {}
+        rows += [r for r in result.get("list", []) if r.get("symbol", symbol) == symbol]
+        cursor = result.get("nextPageCursor") or ""
+        if not cursor:
+            break
+    tiers = []
+    for r in sorted(rows, key=lambda r: float(r["riskLimitValue"])):
+        deduction = r.get("mmDeduction") or 0
+        tiers.append(
+            [
+                float(r["riskLimitValue"]),
+                float(r["maxLeverage"]),
+                float(r["maintenanceMargin"]),
+                float(deduction),
+            ]
+        )
+    if not tiers:
+        raise RuntimeError(f"bybit risk-limit {symbol}: no tiers")
+    return {"exchange": "bybit", "symbol": market, "cap_unit": "usd", "url": url, "tiers": tiers}
+
+
 SPEC = ExchangeSpec(
     id=EXCHANGE,
     name="Bybit",
@@ -453,5 +488,6 @@ SPEC = ExchangeSpec(
         "options": {"fetchMarkets": {"types": ["linear"]}},
     },
     ccxt_market=ccxt_usdt_market,
+    fetch_tiers=fetch_tiers,
     tiers="risk limits: GET /v5/market/risk-limit (public; liqtui calibrate --refresh-tiers)",
 )

@@ -20,6 +20,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest
@@ -41,6 +42,7 @@ from liqtui.exchanges.spec import (
     FeedOptions,
     FeedPlan,
     Frame,
+    GetJson,
     MarginRule,
     NotTracked,
     ParseError,
@@ -511,6 +513,31 @@ def from_symbol(symbol: str) -> str | None:
     return symbol[: -len(SWAP_SUFFIX)] if symbol.endswith(SWAP_SUFFIX) else None
 
 
+async def fetch_tiers(get_json: GetJson, rest_url: str, market: str) -> dict[str, Any]:
+    """OKX swap position tiers (GET /api/v5/public/position-tiers, public) in base units."""
+    inst = f"{market}-USDT-SWAP"
+    family = f"{market}-USDT"
+    doc = await get_json(f"{rest_url}/api/v5/public/instruments?instType=SWAP&instId={inst}")
+    data = doc.get("data") if isinstance(doc, dict) else None
+    if not data:
+        raise RuntimeError(f"okx instruments {inst}: {doc}")
+    ct_val = float(data[0]["ctVal"])
+    url = (
+        f"{rest_url}/api/v5/public/position-tiers?instType=SWAP&tdMode=isolated&instFamily={family}"
+    )
+    doc = await get_json(url)
+    if not isinstance(doc, dict) or str(doc.get("code")) != "0":
+        raise RuntimeError(f"okx position-tiers {family}: {doc}")
+    rows = [r for r in doc.get("data", []) if r.get("instFamily", family) == family]
+    tiers = []
+    for r in sorted(rows, key=lambda r: int(r["tier"])):
+        cap = float(r["maxSz"]) * ct_val
+        tiers.append([cap, float(r["maxLever"]), float(r["mmr"]), 0.0])
+    if not tiers:
+        raise RuntimeError(f"okx position-tiers {family}: no tiers")
+    return {"exchange": "okx", "symbol": market, "cap_unit": "base", "url": url, "tiers": tiers}
+
+
 SPEC = ExchangeSpec(
     id=EXCHANGE,
     name="OKX",
@@ -536,5 +563,6 @@ SPEC = ExchangeSpec(
         "options": {"fetchMarkets": {"types": ["swap"]}},
     },
     ccxt_market=ccxt_usdt_market,
+    fetch_tiers=fetch_tiers,
     tiers="position tiers: GET /api/v5/public/position-tiers (public; calibrate --refresh-tiers)",
 )
