@@ -9,7 +9,7 @@ Realized notional is the filled quantity `z` × the average price `ap`, placed a
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from urllib.parse import parse_qs, urlsplit
 
 from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest, TradeFlow
@@ -128,7 +128,7 @@ def parse_kline(event: dict[str, object]) -> TradeFlow | None:
     )
 
 
-_EVENT_PARSERS = {
+_EVENT_PARSERS: dict[str, Callable[[dict[str, object]], MarketEvent | None]] = {
     "forceOrder": parse_force_order,
     "markPriceUpdate": parse_mark_price,
     "kline": parse_kline,
@@ -165,7 +165,7 @@ def parse_message(msg: object) -> list[MarketEvent] | None:
         if isinstance(error, dict):  # {"error":{"code":2,"msg":"Invalid request: …"},"id":1}
             raise Refused(f"error {error.get('code')}: {error.get('msg')} (id {msg.get('id')})")
         raise ParseError("no event type 'e'")
-    parser = _EVENT_PARSERS.get(kind)  # type: ignore[arg-type]
+    parser = _EVENT_PARSERS.get(kind)
     if parser is None:
         return None  # a stream liqtui does not use (yet)
     event = parser(msg)
