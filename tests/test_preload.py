@@ -200,6 +200,28 @@ async def test_restart_keeps_prints_and_map_and_fills_the_gap(tmp_path: Path) ->
     await pre.stop()
 
 
+async def test_a_market_added_later_gets_its_history(tmp_path: Path) -> None:
+    fake = FakeBackfill()
+    pre, _ = _preloader(_options(tmp_path, fake))
+    pre.exchanges = ["binance"]
+    engine = Engine()
+    sink = await pre.start(engine, None, {}, ["BTC"])  # type: ignore[arg-type]
+    await asyncio.wait_for(pre.wait_idle(), 10)
+    sink.advance(T + 1_000)  # live data moved the clock on
+    pre.watch("ETH")  # the user picked ETH
+    assert not pre.idle
+    await asyncio.wait_for(pre.wait_idle(), 10)
+    assert [c[1] for c in fake.calls] == ["BTC", "ETH"]
+    replayed = Engine()
+    replay_into(replayed, [all_events(fake, fake.calls[1:])], [])
+    for e in (engine, replayed):
+        e.advance(T + 2_000)
+    _same_map(engine, replayed, "ETH")
+    pre.watch("ETH")  # once per run
+    assert pre.idle and len(fake.calls) == 2
+    await pre.stop()
+
+
 async def test_no_store_and_no_backfill(tmp_path: Path) -> None:
     """backfill "0s" and no store folder: nothing loads, live events still pass."""
     options = HistoryOptions.from_settings(_settings_0s(), None)

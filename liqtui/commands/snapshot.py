@@ -119,6 +119,12 @@ def run(options: SnapshotOptions, settings: Settings, *, out: IO[str] | None = N
             return EXIT_IOERR if recording_failed(recorder) else status
         if live:
             asyncio.run(_collect_live(source, engine, symbols, feeds, options.wait))  # type: ignore[arg-type]
+            if not _history_ready(source):  # the frame has what came within --wait
+                print(
+                    f"liqtui: history still loading after --wait {options.wait:g} s "
+                    "(the frame holds what arrived)",
+                    file=sys.stderr,
+                )
         else:
             source.run_sync(engine)  # type: ignore[union-attr]
         problem = getattr(source, "problem", lambda: None)()
