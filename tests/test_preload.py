@@ -392,3 +392,51 @@ def test_warm_start_to_a_full_map(tmp_path: Path) -> None:
         f"all 7 days in {took:.2f} s"
     )
     assert took < 30  # the figures are reported (README); the bound only catches a hang
+
+
+# -- settings and the status line -------------------------------------------------------------
+def test_settings_backfill_0s_and_store_dir(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from liqtui.cli import main
+    from liqtui.commands.common import store_dir
+    from liqtui.config import ConfigError, load_settings
+
+    folder = tmp_path / "my store"
+    config = tmp_path / "c.toml"
+    config.write_text(f'[feeds]\nbackfill = "0s"\n[store]\ndir = "{folder}"\nretention = "2d"\n')
+    settings = load_settings(config)
+    assert settings.feeds.backfill == "0s" and store_dir(settings) == folder
+    options = HistoryOptions.from_settings(settings, folder)
+    assert (options.backfill_ms, options.retention_ms, options.span_ms) == (0, 2 * DAY_MS, DAY_MS)
+    _fill_store(folder, ["BTC"], 1, (int(time.time() * 1000) // MINUTE_MS) * MINUTE_MS)
+    monkeypatch.setenv("LIQTUI_CONFIG", str(config))  # the user's config file
+    assert main(["store", "info", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["symbols"] == ["BTC"]  # [store] dir was read
+    monkeypatch.delenv("LIQTUI_CONFIG")
+    config.write_text('[feeds]\nbackfill = "0m"\n')
+    with pytest.raises(ConfigError, match=r"feeds.backfill: .*allowed: 1m to 365d, or 0s"):
+        load_settings(config)
+
+
+def test_status_line_shows_history_progress() -> None:
+    from liqtui.health import FeedHealth
+    from liqtui.ui.widgets.status import status_parts
+
+    engine = Engine()
+    engine.apply(MarkPrice("binance", "BTC", T, 97_000.0, None))
+    feeds = [
+        FeedHealth("binance", history="done", history_progress=1.0),
+        FeedHealth("bybit", history="loading", history_markets=("BTC",), history_progress=0.5),
+        FeedHealth("okx", history="loading", history_markets=("BTC", "ETH"), history_progress=0.2),
+        FeedHealth("hyperliquid", history="store", history_note="no open-interest history"),
+    ]
+    assert history_progress(feeds) == "history BTC, ETH 2/4 exchanges, 68%"
+    engine.feeds = {f.name: f for f in feeds}
+    lines = status_parts(engine.snapshot("BTC"))
+    text = " ".join(seg for part in lines[1] for seg, _ in part.segs)
+    assert "history BTC, ETH 2/4 exchanges, 68%" in text
+    assert "history store: no open-interest history" in text
+    for f in feeds:
+        f.history, f.history_markets = "done", ()
+    assert history_progress(feeds) is None
