@@ -270,6 +270,43 @@ async def test_cold_start_against_loopback_shows_e_at_once(tmp_path: Path) -> No
     assert markets[("hyperliquid", "BTC")].minutes >= 1  # live only
 
 
+async def test_the_app_shows_history_progress_then_the_backfilled_map(tmp_path: Path) -> None:
+    """The TUI's sink (the UI history in front of the engine) forks and adopts too; the status
+    line shows the progress while the backfill is held back, then the map."""
+    from liqtui.ui.app import LiqApp
+
+    async with FakeExchanges(["BTC"], seed=1, speed=1.0, history_ms=2 * MINUTE_MS) as fake:
+        assert fake.sim is not None
+        gate = asyncio.Event()
+        backfill = FakeBackfill(
+            prices={"BTC": fake.sim.price("BTC")},
+            available={"binance": DAY_MS, "hyperliquid": None},
+            gate=gate,
+        )
+        settings = loopback_settings(fake.endpoints(), exchanges=["binance", "hyperliquid"])
+        source = LiveSource(settings, ["BTC"], history=_options(tmp_path, backfill))
+        engine = Engine()
+        app = LiqApp(engine, source, watchlist=["BTC"])
+        async with app.run_test(size=(160, 40)) as pilot:
+
+            def shown() -> str:
+                return "\n".join(app.status.lines_text)
+
+            for _ in range(100):
+                if "history BTC 1/2 exchanges" in shown():
+                    break
+                await pilot.pause(0.1)
+            assert "history BTC 1/2 exchanges" in shown(), shown()
+            gate.set()
+            for _ in range(100):
+                if source.history_ready and "history BTC" not in shown():
+                    break
+                await pilot.pause(0.1)
+            assert source.history_ready and "history BTC" not in shown(), shown()
+            assert "binance" in engine.snapshot("BTC").estimated_by_exchange
+            assert engine.events_by_market["BTC"] > 3 * 24 * 60  # a day of history
+
+
 async def _snapshot(config: Path, *extra: str, env: dict[str, str] | None = None) -> tuple:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "liqtui", "snapshot", "--config", str(config),
@@ -332,6 +369,31 @@ async def test_cli_two_processes_share_a_store_and_a_corrupt_one_is_rebuilt(
     counts = [json.loads(out)["realized"]["count"] for out in (out_a, out_b)]
     assert prints > 0  # both wrote; each print once (its key is the primary key)
     assert prints <= sum(counts)
+
+
+async def test_cli_every_writes_the_store_until_sigterm(tmp_path: Path) -> None:
+    import signal
+
+    store = Path(os.environ["XDG_STATE_HOME"]) / "liqtui" / STORE_FILE
+    async with FakeExchanges(["BTC"], seed=4, speed=1.0) as fake:
+        config = fake.write_config(tmp_path / "fake.toml", feeds={"backfill": "0s"})
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "liqtui", "snapshot", "--config", str(config),
+            "--symbol", "BTC", "--format", "json", "--wait", "10", "--every", "1s",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=REPO,
+        )  # fmt: skip
+        assert proc.stdout is not None
+        first = json.loads(await asyncio.wait_for(proc.stdout.readline(), 30))
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err.decode()
+    assert first["realized"]["count"] > 0
+    conn = sqlite3.connect(store)
+    try:
+        prints = conn.execute("SELECT count(*) FROM prints").fetchone()[0]
+    finally:
+        conn.close()
+    assert prints >= first["realized"]["count"]  # flushed on the way out
 
 
 def test_replay_and_demo_leave_the_store_alone(
