@@ -39,11 +39,11 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from liqtui.events import MarketEvent
 from liqtui.health import FeedHealth
-from liqtui.source import EventSink
+from liqtui.source import EventSink, HistoryHost
 from liqtui.store.minutes import MINUTE_MS, events_from_rows
 
 if TYPE_CHECKING:
@@ -194,7 +194,7 @@ class Preloader:
         self.fetches: dict[tuple[str, str], _Fetch] = {}  # (exchange, market) → its backfill
         self.loaded: set[str] = set()  # markets whose history is in
         self.builds = 0  # rebuilds adopted (for tests and benchmarks)
-        self._host: Any = None  # the sink that forks and adopts (None: no history applied)
+        self._host: HistoryHost | None = None  # forks and adopts (None: history not applied)
         self._sink: _StoringSink | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
@@ -218,7 +218,8 @@ class Preloader:
             self.backfill = self.options.make_backfill(
                 self.settings, session, budgets, recorder=self.recorder, clock=self.clock
             )
-        self._host = sink if callable(getattr(sink, "fork", None)) else None
+        has_fork = callable(getattr(sink, "fork", None)) and callable(getattr(sink, "adopt", None))
+        self._host = cast("HistoryHost", sink) if has_fork else None
         self._sink = _StoringSink(sink, self)
         self._started = True
         self._spawn(self._open())
