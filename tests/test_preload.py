@@ -262,6 +262,7 @@ async def test_cold_start_against_loopback_shows_e_at_once(tmp_path: Path) -> No
             assert engine.events_by_market["BTC"] > 3 * 24 * 60
             assert engine.feeds["hyperliquid"].history == "store"
             assert engine.feeds["binance"].history == "done"
+            await wait_until(lambda: engine.feeds["hyperliquid"].last_event_ms is not None, 15)
         finally:
             await stop(task)
     with closing(open_store(tmp_path)) as store:  # live events and backfilled rows were written
