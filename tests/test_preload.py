@@ -410,6 +410,27 @@ def test_replay_and_demo_leave_the_store_alone(
     assert not (state / "liqtui").exists()
 
 
+def test_store_import_takes_a_recording_in_when_asked(
+    recording: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from liqtui.cli import main
+
+    path = recording(120)
+    assert main(["store", "import", str(path)]) == 0
+    first = capsys.readouterr().out
+    assert "imported" in first and "(36 prints; 0 already stored)" in first, first
+    assert main(["store", "info", "--format", "json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["symbols"] == ["BTC", "ETH"] and info["print_rows"] == 36
+    assert info["minute_rows"] == 2 * 2  # two markets, two minutes
+    assert main(["store", "import", str(path)]) == 0  # again: nothing counted twice
+    assert "36 already stored" in capsys.readouterr().out
+    assert main(["store", "info", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["print_rows"] == 36
+    assert main(["store", "import", str(path.parent / "missing.jsonl")]) == 1
+    assert "no such recording" in capsys.readouterr().err
+
+
 # -- warm start: store present, three markets --------------------------------------------------
 def _fill_store(store_dir: Path, symbols: list[str], days: int, now_ms: int) -> None:
     backfill = FakeBackfill(print_every=20)
