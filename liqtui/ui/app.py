@@ -21,7 +21,6 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -35,9 +34,7 @@ from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Footer
 from textual.worker import Worker, WorkerState
 
-from liqtui.exchanges import ids as exchange_ids
 from liqtui.keys import ACTION_GROUPS, KEYS, VIEW_ACTIONS, VIEW_ONLY_ACTIONS, VIEWS, Key
-from liqtui.model.density import FITTED, PRESETS, TIER_FILTERS
 from liqtui.model.engine import Engine, MarketSnapshot
 from liqtui.output.ladder import LadderView
 from liqtui.output.palette import DEFAULT_THEME, LIQ_VARIABLE_DEFAULTS
@@ -47,17 +44,19 @@ from liqtui.ui.alerts import (
     AlertMonitor,
     CommandRunner,
 )
-from liqtui.ui.commands import Choice, LiqCommands, PaletteApp
+from liqtui.ui.commands import Choice, LiqCommands, PaletteApp, next_in, setting_choices
+from liqtui.ui.filters import ModelFilters
+from liqtui.ui.frame import VIEW_TITLES, Frame, draw_view
 from liqtui.ui.history import History, HistorySink
 from liqtui.ui.options import AppOptions
 from liqtui.ui.scale import SCALES
 from liqtui.ui.screens.help import HelpScreen, help_entries
 from liqtui.ui.themes import available_themes
 from liqtui.ui.widgets.axis import PriceAxisView
-from liqtui.ui.widgets.cascade import CascadePanel, cascade_view
-from liqtui.ui.widgets.chart import CHART_MODES, CHART_TITLES, ChartWidget, chart_series
-from liqtui.ui.widgets.exchanges import ExchangeTable, exchange_data
-from liqtui.ui.widgets.heatmap import HeatmapWidget, heatmap_columns
+from liqtui.ui.widgets.cascade import CascadePanel
+from liqtui.ui.widgets.chart import CHART_MODES, ChartWidget
+from liqtui.ui.widgets.exchanges import ExchangeTable
+from liqtui.ui.widgets.heatmap import HeatmapWidget
 from liqtui.ui.widgets.ladder import LadderHeader, LadderInfo, LadderWidget
 from liqtui.ui.widgets.status import StatusBar
 
@@ -65,18 +64,8 @@ MIN_FPS, MAX_FPS = 0.2, 30.0
 FPS_STEPS = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 SSH_CHECK_S = 5.0
 ALERT_CHECK_S = 1.0
-VIEW_TITLES = {
-    "ladder": "ladder",
-    "heatmap": "time×price",
-    "cascade": "cascade risk",
-    "exchanges": "per exchange",
-    "chart": "chart",
-}
-EXCHANGES = exchange_ids()
-EXCHANGE_CYCLE: tuple[str | None, ...] = (None, *EXCHANGES)
 # Actions about the main view: disabled while a modal screen (help, a picker) is on top.
 _MAIN_VIEW_ACTIONS = frozenset(ACTION_GROUPS) - {"quit", "command_palette"}
-_SETTING_TOASTS = ("leverage preset: ", "tier filter: ", "exchange filter: ")
 
 
 def _binding(key: Key) -> Binding:
@@ -96,27 +85,6 @@ def _stdin_is_tty() -> bool:
         return sys.stdin is not None and sys.stdin.isatty()
     except (ValueError, OSError):  # closed or detached stdin
         return False
-
-
-def _next_in(options: tuple, current: object, step: int = 1) -> object:
-    try:
-        i = options.index(current)
-    except ValueError:
-        i = -1
-    return options[(i + step) % len(options)]
-
-
-def _tier_label(tier: str) -> str:
-    return "all tiers" if tier == "all" else f"{tier} only"
-
-
-@dataclass
-class _Frame:
-    """What is on screen: the market's snapshot and what each view pulled with it (frozen
-    together while paused)."""
-
-    snap: MarketSnapshot
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 class LiqApp(PaletteApp):
@@ -165,17 +133,17 @@ class LiqApp(PaletteApp):
         self.fps = min(max(opts.fps, MIN_FPS), MAX_FPS) if opts.fps > 0 else 4.0
         self.view_name = opts.view if opts.view in VIEWS else "ladder"
         self.color_scale = opts.color_scale if opts.color_scale in SCALES else "relative"
-        self.exchange_filter: str | None = None
+        self.filters = ModelFilters(self, engine, self._pull_again)  # preset, tiers, exchange
         self.alert_monitor = AlertMonitor(opts.alerts)
         self.alert_commands = CommandRunner()
         self._started_ms = int(clock() * 1000)  # the present of a live feed (wall clock)
         self._engine_start_ms = engine.clock_ms  # without a source: what the engine holds
-        self._settled: set[str] = set()  # markets whose views were centred on a real price
+        self.settled: set[str] = set()  # markets whose views were centred on a real price
         self.feed_error: str | None = None
         self.theme_problems: list[str] = []
         self.last_screenshot: str | None = None
         self._paused = False
-        self._frame: _Frame | None = None  # what is on screen (frozen while paused)
+        self._frame: Frame | None = None  # what is on screen (frozen while paused)
         self._stdin_was_tty = _stdin_is_tty()
         self._ui_errors: set[str] = set()
         self._tick_timer: Timer | None = None
@@ -233,14 +201,6 @@ class LiqApp(PaletteApp):
         return self._frame.snap if self._frame is not None else None
 
     @property
-    def preset(self) -> str:
-        return self.engine.preset
-
-    @property
-    def tier_filter(self) -> str:
-        return self.engine.tier_filter
-
-    @property
     def present_from_ms(self) -> int | None:
         """Time on the source clock from which events happen after the app's start. Earlier
         ones are warm-up, backfill or replay catch-up: they fire no alert, and the views keep
@@ -261,7 +221,7 @@ class LiqApp(PaletteApp):
         return self.engine.snapshot(
             symbol or self.current_symbol,
             window_ms=self.options.window_ms,
-            exchange=self.exchange_filter,
+            exchange=self.filters.exchange,
         )
 
     def refresh_now(self) -> None:
@@ -272,10 +232,10 @@ class LiqApp(PaletteApp):
             return
         frame = self._frame
         if not (self._paused and frame is not None and frame.snap.symbol == self.current_symbol):
-            frame = _Frame(self.pull())
+            frame = Frame(self.pull())
             self._frame = frame
         with self.batch_update():
-            self._draw_view(frame)
+            draw_view(self, frame)
             self._draw_status()
 
     def switch_symbol(self, symbol: str) -> None:
@@ -435,48 +395,6 @@ class LiqApp(PaletteApp):
             fps=self.fps,
         )
 
-    def _keep_centred(self, snap: MarketSnapshot) -> None:
-        """Until a market's data is of the present and priced by a mark (not a warm-up price,
-        not an old liquidation print), its price views centre on the latest price on every
-        frame, unless the user moved them; from then on they follow the price near an edge."""
-        if snap.symbol in self._settled or snap.price is None:
-            return
-        for widget in self.price_views().values():
-            if widget.view.following:
-                widget.view.recentre()
-        if self.caught_up(snap) and (snap.price_source or "").startswith("mark"):
-            self._settled.add(snap.symbol)
-
-    def _draw_view(self, frame: _Frame) -> None:
-        """Hand the frame to the visible view, with what that view pulls besides the snapshot
-        (prepared beside its widget; kept with the frame while paused)."""
-        view, snap = self.view_name, frame.snap
-        engine, window, exchange = self.engine, self.options.window_ms, self.exchange_filter
-
-        def extra(make: Callable[[], object]) -> Any:
-            if view not in frame.extras or not self._paused:
-                frame.extras[view] = make()
-            return frame.extras[view]
-
-        self._keep_centred(snap)
-        if view == "ladder":
-            self.ladder.show(snap)
-        elif view == "heatmap":
-            cols, version = extra(
-                lambda: heatmap_columns(
-                    engine, self.history, snap, window_ms=window, exchange=exchange
-                )
-            )
-            self.heatmap.show(snap, cols, version)
-        elif view == "cascade":
-            self.cascade.show(extra(lambda: cascade_view(engine, snap, exchange=exchange)))
-        elif view == "exchanges":
-            data = extra(lambda: exchange_data(engine, snap, window_ms=window, exchange=exchange))
-            self.exchanges_table.show(snap, data)
-        elif view == "chart":
-            mode = self.chart.mode
-            self.chart.show(*chart_series(engine, self.history, snap, mode, exchange=exchange))
-
     # -- alerts ---------------------------------------------------------------------------------
     def check_alerts(self) -> list[Alert]:
         """Check every followed market against the alert thresholds (also while paused or
@@ -489,7 +407,7 @@ class LiqApp(PaletteApp):
                 self.engine,
                 self.history_symbols(),
                 window_ms=self.options.window_ms,
-                exchange=self.exchange_filter,
+                exchange=self.filters.exchange,
                 present_from_ms=self.present_from_ms,
             )
         except Exception as exc:
@@ -522,53 +440,7 @@ class LiqApp(PaletteApp):
 
     def setting_choices(self) -> list[Choice]:
         """What the palette can set directly: every value the keys cycle through."""
-        return [
-            Choice(
-                "View", "show", [(v, VIEW_TITLES[v]) for v in VIEWS], self.view_name, "next_view"
-            ),
-            Choice(
-                "Market",
-                "market",
-                [(s, f"{s} (slot {i})") for i, s in enumerate(self.watchlist, 1)],
-                self.current_symbol,
-                "slot",
-            ),
-            Choice(
-                "Leverage preset",
-                "set_preset",
-                [(p, p) for p in self.preset_options()],
-                self.engine.preset,
-                "cycle_preset",
-            ),
-            Choice(
-                "Tier filter",
-                "set_tier",
-                [(t, _tier_label(t)) for t in TIER_FILTERS],
-                self.tier_filter,
-                "cycle_tier",
-            ),
-            Choice(
-                "Exchange filter",
-                "set_exchange",
-                [(e or "all", e or "all exchanges") for e in EXCHANGE_CYCLE],
-                self.exchange_filter or "all",
-                "cycle_exchange",
-            ),
-            Choice(
-                "Chart",
-                "set_chart_mode",
-                [(m, CHART_TITLES.get(m, m)) for m in CHART_MODES],
-                self.chart.mode,
-                "chart_mode",
-            ),
-            Choice(
-                "Color scale",
-                "set_scale",
-                [(s, s) for s in SCALES],
-                self.color_scale,
-                "toggle_scale",
-            ),
-        ]
+        return setting_choices(self)
 
     # -- general keys ---------------------------------------------------------------------------
     def action_help(self) -> None:
@@ -662,7 +534,7 @@ class LiqApp(PaletteApp):
 
     # -- views ----------------------------------------------------------------------------------
     def action_next_view(self) -> None:
-        self.show_view(str(_next_in(VIEWS, self.view_name)))
+        self.show_view(str(next_in(VIEWS, self.view_name)))
 
     def action_show(self, view: str) -> None:
         self.show_view(view)
@@ -679,7 +551,7 @@ class LiqApp(PaletteApp):
         self.refresh_now()
 
     def action_chart_mode(self) -> None:
-        self.action_set_chart_mode(str(_next_in(CHART_MODES, self.chart.mode)))
+        self.action_set_chart_mode(str(next_in(CHART_MODES, self.chart.mode)))
 
     def action_set_chart_mode(self, mode: str) -> None:
         if mode not in CHART_MODES:
@@ -689,7 +561,7 @@ class LiqApp(PaletteApp):
             self.refresh_now()
 
     def action_toggle_scale(self) -> None:
-        self.action_set_scale(str(_next_in(SCALES, self.color_scale)))
+        self.action_set_scale(str(next_in(SCALES, self.color_scale)))
 
     def action_set_scale(self, scale: str) -> None:
         if scale not in SCALES:
@@ -741,49 +613,23 @@ class LiqApp(PaletteApp):
         self._frame = None
         self.refresh_now()
 
-    def preset_options(self) -> tuple[str, ...]:
-        """The leverage presets `l` cycles through (with "fitted" once calibrate fitted it)."""
-        fitted = (FITTED,) if getattr(self.engine, "fitted_weights", None) else ()
-        return (*PRESETS, *fitted)
-
-    def _announce(self, setting: str, value: str) -> None:
-        """A brief toast naming a model setting a key just changed (the status line keeps it).
-        It replaces the previous one, so a quick run of l/f/e does not stack toasts."""
-        for shown in list(self._notifications):  # Textual 8.2.8 has no public "replace"
-            if shown.message.startswith(_SETTING_TOASTS):
-                self._unnotify(shown, refresh=False)
-        self.notify(f"{setting}: {value}", timeout=2.5, markup=False)
-
     def action_cycle_preset(self) -> None:
-        self.action_set_preset(str(_next_in(self.preset_options(), self.engine.preset)))
+        self.filters.cycle_preset()
 
     def action_set_preset(self, preset: str) -> None:
-        if preset not in self.preset_options():
-            return
-        self.engine.preset = preset
-        self._pull_again()
-        self._announce("leverage preset", preset)
+        self.filters.set_preset(preset)
 
     def action_cycle_tier(self) -> None:
-        self.action_set_tier(str(_next_in(TIER_FILTERS, self.engine.tier_filter)))
+        self.filters.cycle_tier()
 
     def action_set_tier(self, tier: str) -> None:
-        if tier not in TIER_FILTERS:
-            return
-        self.engine.tier_filter = tier
-        self._pull_again()
-        self._announce("tier filter", _tier_label(tier))
+        self.filters.set_tier(tier)
 
     def action_cycle_exchange(self) -> None:
-        self.action_set_exchange(str(_next_in(EXCHANGE_CYCLE, self.exchange_filter) or "all"))
+        self.filters.cycle_exchange()
 
     def action_set_exchange(self, exchange: str) -> None:
-        """One exchange's data only, or "all"."""
-        if exchange != "all" and exchange not in EXCHANGES:
-            return
-        self.exchange_filter = None if exchange == "all" else exchange
-        self._pull_again()
-        self._announce("exchange filter", exchange if exchange != "all" else "all exchanges")
+        self.filters.set_exchange(exchange)
 
     # -- settings reload ------------------------------------------------------------------------
     def action_reload(self) -> None:
