@@ -27,37 +27,36 @@ from typing import Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.command import SimpleCommand
-from textual.containers import Vertical
-from textual.theme import BUILTIN_THEMES
 from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Footer
 from textual.worker import Worker, WorkerState
 
 from liqtui.keys import ACTION_GROUPS, KEYS, VIEW_ACTIONS, VIEW_ONLY_ACTIONS, VIEWS, Key
 from liqtui.model.engine import Engine, MarketSnapshot
-from liqtui.output.ladder import LadderView
-from liqtui.output.palette import DEFAULT_THEME, LIQ_VARIABLE_DEFAULTS
+from liqtui.output.palette import LIQ_VARIABLE_DEFAULTS
 from liqtui.source import Source
-from liqtui.ui.alerts import (
-    Alert,
-    AlertMonitor,
-    CommandRunner,
+from liqtui.ui.alerts import Alert, AlertMonitor, CommandRunner, sound_alerts
+from liqtui.ui.commands import (
+    Choice,
+    LiqCommands,
+    PaletteApp,
+    market_commands,
+    next_in,
+    setting_choices,
 )
-from liqtui.ui.commands import Choice, LiqCommands, PaletteApp, next_in, setting_choices
 from liqtui.ui.filters import ModelFilters
-from liqtui.ui.frame import VIEW_TITLES, Frame, draw_view
 from liqtui.ui.history import History, HistorySink
 from liqtui.ui.options import AppOptions
 from liqtui.ui.scale import SCALES
 from liqtui.ui.screens.help import HelpScreen, help_entries
-from liqtui.ui.themes import available_themes
+from liqtui.ui.themes import install_themes
+from liqtui.ui.views import Frame, compose_views, draw_status, draw_view
 from liqtui.ui.widgets.axis import PriceAxisView
 from liqtui.ui.widgets.cascade import CascadePanel
 from liqtui.ui.widgets.chart import CHART_MODES, ChartWidget
 from liqtui.ui.widgets.exchanges import ExchangeTable
 from liqtui.ui.widgets.heatmap import HeatmapWidget
-from liqtui.ui.widgets.ladder import LadderHeader, LadderInfo, LadderWidget
+from liqtui.ui.widgets.ladder import LadderHeader, LadderWidget
 from liqtui.ui.widgets.status import StatusBar
 
 MIN_FPS, MAX_FPS = 0.2, 30.0
@@ -191,7 +190,7 @@ class LiqApp(PaletteApp):
             return
         self._paused = value
         if value:
-            self._draw_status()  # the PAUSED badge; the views keep the frozen snapshot
+            draw_status(self)  # the PAUSED badge; the views keep the frozen snapshot
         else:
             self.refresh_now()  # unpausing shows current data at once
 
@@ -236,7 +235,7 @@ class LiqApp(PaletteApp):
             self._frame = frame
         with self.batch_update():
             draw_view(self, frame)
-            self._draw_status()
+            draw_status(self)
 
     def switch_symbol(self, symbol: str) -> None:
         """Show another market: reset the views and draw it at once (even when paused).
@@ -259,7 +258,7 @@ class LiqApp(PaletteApp):
         market the connected exchanges list."""
         return list(dict.fromkeys([*self.watchlist, *self.engine.symbols(), *self.universe]))
 
-    def _slot_of(self, symbol: str) -> int | None:
+    def slot_of(self, symbol: str) -> int | None:
         try:
             return self.watchlist.index(symbol) + 1
         except ValueError:
@@ -270,31 +269,8 @@ class LiqApp(PaletteApp):
         return dict(LIQ_VARIABLE_DEFAULTS)
 
     def compose(self) -> ComposeResult:
-        opts = self.options
         yield StatusBar(id="status")
-        with ContentSwitcher(initial=f"view-{self.view_name}", id="views"):
-            with Vertical(id="view-ladder"):
-                header = LadderHeader(id="ladder-header")
-                info = LadderInfo(id="ladder-info")
-                yield header
-                yield LadderWidget(
-                    realized_mark_usd=opts.realized_mark_usd,
-                    header=header,
-                    info=info,
-                    view=LadderView(span_pct=opts.ladder_span_pct),
-                    scale=self.color_scale,
-                    absolute_top_usd=opts.absolute_top_usd,
-                    id="ladder",
-                )
-                yield info
-            yield HeatmapWidget(
-                span_pct=opts.ladder_span_pct,
-                absolute_top_usd=opts.absolute_top_usd if self.color_scale == "absolute" else None,
-                id="view-heatmap",
-            )
-            yield CascadePanel(id="view-cascade")
-            yield ExchangeTable(span_pct=opts.ladder_span_pct, id="view-exchanges")
-            yield ChartWidget(id="view-chart")
+        yield from compose_views(self)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -327,24 +303,8 @@ class LiqApp(PaletteApp):
             self.log.warning("market lists unavailable", missing)
 
     def _load_themes(self) -> None:
-        themes, problems = available_themes(self.options.user_themes_dir)
-        for theme in themes.values():
-            if theme is not BUILTIN_THEMES.get(theme.name):  # Textual's own are there already
-                self.register_theme(theme)
-        wanted = self.options.theme
-        if wanted not in self.available_themes:
-            problems.append(f"theme {wanted!r} is not available; using {DEFAULT_THEME}")
-            wanted = DEFAULT_THEME
-        self.theme = wanted
-        self.theme_problems = problems
-        if problems:
-            self.notify(
-                "\n".join(problems),
-                title="Theme problem" if len(problems) == 1 else "Theme problems",
-                severity="warning",
-                timeout=12,
-                markup=False,
-            )
+        opts = self.options
+        self.theme_problems = install_themes(self, opts.user_themes_dir, opts.theme)
 
     def _tick(self) -> None:
         if self._paused or len(self.screen_stack) > 1:
@@ -376,24 +336,7 @@ class LiqApp(PaletteApp):
             self.notify(
                 self.feed_error, title="Feed stopped", severity="error", timeout=15, markup=False
             )
-            self._draw_status()
-
-    # -- drawing --------------------------------------------------------------------------------
-    def _draw_status(self) -> None:
-        if not self.is_running:
-            return
-        frame = self._frame
-        snap = frame.snap if frame is not None else None
-        if snap is None or snap.symbol != self.current_symbol:
-            snap = self.pull()
-        self.status.show(
-            snap,
-            slot=self._slot_of(self.current_symbol),
-            paused=self._paused,
-            error=self.feed_error,
-            view=VIEW_TITLES[self.view_name],
-            fps=self.fps,
-        )
+            draw_status(self)
 
     # -- alerts ---------------------------------------------------------------------------------
     def check_alerts(self) -> list[Alert]:
@@ -413,18 +356,7 @@ class LiqApp(PaletteApp):
         except Exception as exc:
             self._report_ui_error(exc)
             return []
-        for alert in fired:
-            self.notify(
-                alert.message,
-                title=f"Alert: {alert.kind}",
-                severity="warning",
-                timeout=10,
-                markup=False,
-            )
-            if rules.bell:
-                self.bell()
-            if rules.command:
-                self.alert_commands.start(rules.command, alert)
+        sound_alerts(self, fired, rules, self.alert_commands)
         return fired
 
     # -- which actions are offered --------------------------------------------------------------
@@ -462,7 +394,7 @@ class LiqApp(PaletteApp):
         if self._tick_timer is not None:
             self._tick_timer.stop()
         self._tick_timer = self.set_interval(1 / self.fps, self._tick, name="pull-snapshot")
-        self._draw_status()
+        draw_status(self)
 
     def action_faster(self) -> None:
         higher = [f for f in FPS_STEPS if f > self.fps + 1e-9]
@@ -517,20 +449,7 @@ class LiqApp(PaletteApp):
         self.switch_symbol(symbol)
 
     def action_pick_market(self) -> None:
-        commands = []
-        for symbol in self.markets():
-            slot = self._slot_of(symbol)
-            n = self.engine.events_by_market.get(symbol, 0)
-            where = f"watchlist {slot}" if slot else "not in the watchlist"
-            listed = ", ".join(self.universe.get(symbol, ()))
-            commands.append(
-                SimpleCommand(
-                    symbol,
-                    lambda s=symbol: self.switch_symbol(s),
-                    f"{where}; {n} events" + (f"; on {listed}" if listed else ""),
-                )
-            )
-        self.search_commands(commands, placeholder="Market (fuzzy)…")
+        self.search_commands(market_commands(self), placeholder="Market (fuzzy)…")
 
     # -- views ----------------------------------------------------------------------------------
     def action_next_view(self) -> None:

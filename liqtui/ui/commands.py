@@ -22,14 +22,15 @@ from textual.command import (
     Hit,
     Hits,
     Provider,
+    SimpleCommand,
     SimpleProvider,
 )
 from textual.css.query import NoMatches
 from textual.markup import escape
 
 from liqtui.keys import VIEWS
-from liqtui.ui.frame import VIEW_TITLES
 from liqtui.ui.scale import SCALES
+from liqtui.ui.views import VIEW_TITLES
 from liqtui.ui.widgets.chart import CHART_MODES, CHART_TITLES
 
 if TYPE_CHECKING:
@@ -84,6 +85,25 @@ def setting_choices(app: LiqApp) -> list[Choice]:
             "Color scale", "set_scale", [(s, s) for s in SCALES], app.color_scale, "toggle_scale"
         ),
     ]
+
+
+def market_commands(app: LiqApp) -> list[SimpleCommand]:
+    """The market picker's entries: every market the app offers, with its watchlist slot, its
+    event count and the exchanges listing it."""
+    commands = []
+    for symbol in app.markets():
+        slot = app.slot_of(symbol)
+        n = app.engine.events_by_market.get(symbol, 0)
+        where = f"watchlist {slot}" if slot else "not in the watchlist"
+        listed = ", ".join(app.universe.get(symbol, ()))
+        commands.append(
+            SimpleCommand(
+                symbol,
+                lambda s=symbol: app.switch_symbol(s),
+                f"{where}; {n} events" + (f"; on {listed}" if listed else ""),
+            )
+        )
+    return commands
 
 
 class CommandSource(Protocol):

@@ -1,6 +1,7 @@
-"""What is on screen: a frame (the market's snapshot and what the visible view pulled with it)
-and how it is drawn on the app's views. Each view's data preparation lives beside its widget
-(`ui/widgets/`); here each view is handed what it shows.
+"""The app's views: built from its options (`compose_views`), and what is on screen, a frame
+(the market's snapshot and what the visible view pulled with it), drawn on the visible view and
+the status line. Each view's data preparation lives beside its widget (`ui/widgets/`); here
+each view is handed what it shows.
 """
 
 from __future__ import annotations
@@ -9,11 +10,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import ContentSwitcher
+
 from liqtui.model.engine import MarketSnapshot
-from liqtui.ui.widgets.cascade import cascade_view
-from liqtui.ui.widgets.chart import chart_series
-from liqtui.ui.widgets.exchanges import exchange_data
-from liqtui.ui.widgets.heatmap import heatmap_columns
+from liqtui.output.ladder import LadderView
+from liqtui.ui.widgets.cascade import CascadePanel, cascade_view
+from liqtui.ui.widgets.chart import ChartWidget, chart_series
+from liqtui.ui.widgets.exchanges import ExchangeTable, exchange_data
+from liqtui.ui.widgets.heatmap import HeatmapWidget, heatmap_columns
+from liqtui.ui.widgets.ladder import LadderHeader, LadderInfo, LadderWidget
 
 if TYPE_CHECKING:
     from liqtui.ui.app import LiqApp
@@ -25,6 +32,34 @@ VIEW_TITLES = {
     "exchanges": "per exchange",
     "chart": "chart",
 }
+
+
+def compose_views(app: LiqApp) -> ComposeResult:
+    """The views, in a switcher showing the app's view."""
+    opts, scale = app.options, app.color_scale
+    with ContentSwitcher(initial=f"view-{app.view_name}", id="views"):
+        with Vertical(id="view-ladder"):
+            header = LadderHeader(id="ladder-header")
+            info = LadderInfo(id="ladder-info")
+            yield header
+            yield LadderWidget(
+                realized_mark_usd=opts.realized_mark_usd,
+                header=header,
+                info=info,
+                view=LadderView(span_pct=opts.ladder_span_pct),
+                scale=scale,
+                absolute_top_usd=opts.absolute_top_usd,
+                id="ladder",
+            )
+            yield info
+        yield HeatmapWidget(
+            span_pct=opts.ladder_span_pct,
+            absolute_top_usd=opts.absolute_top_usd if scale == "absolute" else None,
+            id="view-heatmap",
+        )
+        yield CascadePanel(id="view-cascade")
+        yield ExchangeTable(span_pct=opts.ladder_span_pct, id="view-exchanges")
+        yield ChartWidget(id="view-chart")
 
 
 @dataclass
@@ -63,6 +98,23 @@ def draw_view(app: LiqApp, frame: Frame) -> None:
     elif view == "chart":
         mode = app.chart.mode
         app.chart.show(*chart_series(engine, app.history, snap, mode, exchange=exchange))
+
+
+def draw_status(app: LiqApp) -> None:
+    """The status line, for the snapshot on screen (or a fresh one of the current market)."""
+    if not app.is_running:
+        return
+    snap = app.snapshot
+    if snap is None or snap.symbol != app.current_symbol:
+        snap = app.pull()
+    app.status.show(
+        snap,
+        slot=app.slot_of(app.current_symbol),
+        paused=app.paused,
+        error=app.feed_error,
+        view=VIEW_TITLES[app.view_name],
+        fps=app.fps,
+    )
 
 
 def keep_centred(app: LiqApp, snap: MarketSnapshot) -> None:
