@@ -9,9 +9,11 @@ changed. Pausing stops the drawing, not the collecting; nothing is drawn while a
 
 Where things live: the keys in `liqtui.keys` (one table: bindings, remappable ids, help groups,
 the views each key applies to); each view's data preparation and its own keys beside its widget
-(`ui/widgets/`; the price views share `PriceAxisView`); alert checks in `ui/alerts.py`; the
-options from settings and flags in `ui/options.py`. The app holds the global state (market,
-view, pause, fps, model filters) and its keys.
+(`ui/widgets/`; the price views share `PriceAxisView`); building the views and drawing a frame
+on them in `ui/views.py`; the model filters in `ui/filters.py`; the palette's commands and
+settable choices in `ui/commands.py`; alert checks in `ui/alerts.py`; themes in `ui/themes.py`;
+the options from settings and flags in `ui/options.py`. The app holds the global state (market,
+view, pause, fps, the filters) and its keys, which delegate to those.
 """
 
 from __future__ import annotations
