@@ -52,7 +52,6 @@ if TYPE_CHECKING:
 
 MAX_TRIES = 5  # per request: the first try and four retries
 TIMEOUT_S = 15.0  # per request
-MAX_SPLITS = 8  # follow-up requests for the edges of a short page, at most this deep
 RETRY = Backoff(initial_s=1.0, cap_s=30.0)
 _NOTHING = object()
 
@@ -162,7 +161,7 @@ class Backfill:
         try:
             for series, lo, hi in ranges:
                 for start, end in _windows(series, lo, hi):
-                    await self._window(run, series, start, end, None, 0)
+                    await self._window(run, series, start, end)
                     run.step()
         except Exception as exc:  # a bug must not take the caller down: partial, reported
             run.failed += 1
@@ -184,32 +183,36 @@ class Backfill:
             hi = min(hi, now - series.step_ms)  # the bar still open is not history yet
         return lo, hi
 
-    async def _window(
-        self, run: _Run, series: HistorySeries, start: int, end: int, cursor: str | None,
-        depth: int,
-    ) -> None:  # fmt: skip
-        request = series.request(run.symbol, start, end, cursor)
-        msg = await self._get(run, series, request)
-        if msg is _NOTHING:
-            return
-        self._deliver(run, request, msg)
-        page = series.page(msg)
-        if page.error is not None:
-            run.fail(series, page.error)
-            return
-        times = [t for t in page.times if start <= t <= end]
-        if not times:
-            return  # nothing there: a gap, or before the market existed
-        if page.cursor:
-            await self._window(run, series, start, end, page.cursor, depth)
-            return
-        if len(times) >= _slots(series, start, end) or depth >= MAX_SPLITS:
-            return
-        first, last = min(times), max(times)  # a short page: ask for the edges it missed
-        if first - start >= series.step_ms:
-            await self._window(run, series, start, first - 1, None, depth + 1)
-        if end - last >= series.step_ms:
-            await self._window(run, series, last + 1, end, None, depth + 1)
+    async def _window(self, run: _Run, series: HistorySeries, start: int, end: int) -> None:
+        """Every item of [start, end]: one request, then the exchange's cursor, or requests for
+        the edges a short page left out (each strictly smaller: it ends)."""
+        pending: list[tuple[int, int, str | None]] = [(start, end, None)]
+        budget = _slots(series, start, end) + 2  # every page brings an item: a cursor loop ends
+        while pending and budget > 0:
+            budget -= 1
+            a, b, cursor = pending.pop()
+            request = series.request(run.symbol, a, b, cursor)
+            msg = await self._get(run, series, request)
+            if msg is _NOTHING:
+                continue
+            self._deliver(run, request, msg)
+            page = series.page(msg)
+            if page.error is not None:
+                run.fail(series, page.error)
+                continue
+            times = [t for t in page.times if a <= t <= b]
+            if not times:
+                continue  # nothing there: a gap, or before the market existed
+            if page.cursor:
+                pending.append((a, b, page.cursor))
+                continue
+            if len(times) >= _slots(series, a, b):
+                continue
+            first, last = min(times), max(times)  # a short page: ask for the edges it missed
+            if b - last >= series.step_ms:
+                pending.append((last + 1, b, None))
+            if first - a >= series.step_ms:
+                pending.append((a, first - 1, None))
 
     async def _get(self, run: _Run, series: HistorySeries, request: HistoryRequest) -> object:
         """The decoded answer (retried within the budget), or _NOTHING after MAX_TRIES."""
