@@ -19,7 +19,7 @@ from support.loopback import loopback_settings
 from liqtui import exchanges as registry
 from liqtui.events import MarketEvent, MarkPrice, OpenInterest, TradeFlow
 from liqtui.exchanges.spec import PartlyBad
-from liqtui.feeds.backfill import Backfill, BackfillResult
+from liqtui.feeds.backfill import Backfill, BackfillResult, is_history, tidy
 from liqtui.feeds.budget import Clock, RestBudget
 from liqtui.feeds.recording import Recorder, read_recording
 from liqtui.feeds.replay import apply_line
@@ -336,7 +336,9 @@ async def test_recorded_answers_replay_to_the_same_events(
             fake.history.fault(exchange).page_cap = 150  # short pages are recorded too
             results[exchange] = await fetch(fake, exchange, 0.5, recorder=recorder)
     lines = list(read_recording(path))
-    assert lines and all(line.rest for line in lines)
+    assert lines and all(line.rest and is_history(line.ex, line.rest) for line in lines)
+    assert not is_history("binance", "/fapi/v1/openInterest?symbol=BTCUSDT")
+    assert not is_history("hyperliquid", "/info?type=l2Book&coin=BTC")
     assert sum(r.requests for r in results.values()) == len(lines)
     sink = Collect()
     parsers = registry.make_parsers()
@@ -346,6 +348,7 @@ async def test_recorded_answers_replay_to_the_same_events(
         replayed = [e for e in sink.events if e.exchange == exchange]
         assert set(replayed) == set(result.events), exchange
         assert len(replayed) == len(result.events), exchange  # no page overlapped another
+        assert tidy(replayed) == result.events, exchange
 
 
 async def test_seven_days_of_btc_on_three_exchanges(fake: FakeExchanges) -> None:

@@ -187,6 +187,24 @@ class HistoryPlan:
     def get(self, kind: HistoryKind) -> HistorySeries | None:
         return next((s for s in self.series if s.kind == kind), None)
 
+    def answers(self, endpoint: str) -> bool:
+        """Whether a recorded REST line's `endpoint` is one of these history requests (replay
+        applies history as history, not at the line's time)."""
+        path, _, query = endpoint.partition("?")
+        for series in self.series:
+            sample, _, sample_query = series.request("X", 0, 0, None).endpoint.partition("?")
+            if sample == path and _kind(sample_query) == _kind(query):
+                return True
+        return False
+
+
+def _kind(query: str) -> str:
+    """The `type` of an info request (Hyperliquid names its POST requests so); "" if none."""
+    for part in query.split("&"):
+        if part.startswith("type="):
+            return part[5:]
+    return ""
+
     @property
     def open_interest_lookback_ms(self) -> int | None:
         """How far back open-interest history goes (None: the exchange has none)."""

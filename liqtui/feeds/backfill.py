@@ -283,6 +283,19 @@ def _windows(series: HistorySeries, lo: int, hi: int) -> list[tuple[int, int]]:
     return out
 
 
+def is_history(exchange: str, endpoint: str) -> bool:
+    """Whether a recorded REST line (`ex`, `rest`) is a backfill answer: its events are history,
+    to be applied as the backfill's are (`tidy`), not at the line's receive time."""
+    spec = registry.find(exchange)
+    return spec is not None and spec.history.answers(endpoint)
+
+
+def tidy(events: list[MarketEvent]) -> list[MarketEvent]:
+    """What `fetch` does to the parsers' events: market units, plausible ones only, one per
+    time and kind, in time order (for replayed backfill answers)."""
+    return _tidy(events)
+
+
 def _tidy(events: list[MarketEvent]) -> list[MarketEvent]:
     """Market units, plausible, one per time and kind (overlapping pages), in time order."""
     seen: dict[object, MarketEvent] = {}
