@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -17,6 +18,7 @@ from support.fake_exchanges import FakeExchanges
 from support.loopback import loopback_settings
 
 from liqtui import exchanges as registry
+from liqtui.config import Endpoint
 from liqtui.events import MarketEvent, MarkPrice, OpenInterest, TradeFlow
 from liqtui.exchanges.spec import PartlyBad
 from liqtui.feeds.backfill import Backfill, BackfillResult, is_history, tidy
@@ -168,14 +170,14 @@ def test_hyperliquid_has_candles_but_no_open_interest_history() -> None:
 async def fetch(
     fake: FakeExchanges, exchange: str, days: float, *, clock: Clock | None = None,
     budgets: dict[str, RestBudget] | None = None, recorder: Recorder | None = None,
-    market: str = "BTC",
+    market: str = "BTC", progress: Callable[[float], None] | None = None,
 ) -> BackfillResult:  # fmt: skip
     settings = loopback_settings(fake.endpoints())
     async with aiohttp.ClientSession() as session:
         backfill = Backfill(settings, session, budgets or {}, recorder=recorder,
                             clock=clock or FastClock())  # fmt: skip
         now = int(time.time() * 1000)
-        return await backfill.fetch(exchange, market, now - int(days * DAY), now)
+        return await backfill.fetch(exchange, market, now - int(days * DAY), now, progress)
 
 
 def check_series(result: BackfillResult) -> None:
@@ -194,8 +196,10 @@ async def fake() -> FakeExchanges:
 
 async def test_one_day_of_each_exchange(fake: FakeExchanges) -> None:
     for exchange in ("binance", "bybit", "okx", "hyperliquid"):
-        result = await fetch(fake, exchange, 1)
+        shown: list[float] = []
+        result = await fetch(fake, exchange, 1, progress=shown.append)
         assert result.complete and result.error is None, exchange
+        assert shown == sorted(shown) and shown[-1] == 1.0 and len(shown) >= 2, exchange
         check_series(result)
         counts = kinds(result.events)
         assert 1438 <= counts["TradeFlow"] <= 1440, exchange
@@ -283,6 +287,15 @@ async def test_a_failing_exchange_gives_a_partial_result(fake: FakeExchanges) ->
     unknown = await fetch(fake, "bybit", 0.1, market="NOPE")
     assert not unknown.complete and unknown.error is not None and "10001" in unknown.error
     assert (await fetch(fake, "kraken", 1)).error == "kraken: unknown exchange"
+    assert (await fetch(fake, "okx", -1)) == BackfillResult([], 0, True, None, None)  # no range
+    closed = {**fake.endpoints()}
+    closed["okx"] = Endpoint(closed["okx"].ws_url, "http://127.0.0.1:9")  # nothing listens
+    async with aiohttp.ClientSession() as session:
+        backfill = Backfill(loopback_settings(closed), session, {}, clock=FastClock(1000))
+        now = int(time.time() * 1000)
+        down = await backfill.fetch("okx", "BTC", now - DAY, now)
+    assert not down.complete and down.events == [] and down.covered_from_ms is None
+    assert down.error is not None and "after 5 tries" in down.error
 
 
 async def test_malformed_items_are_skipped(fake: FakeExchanges) -> None:

@@ -295,9 +295,7 @@ def _funding_rate(funding: FundingHistory, item: object) -> list[MarketEvent]:
     return []
 
 
-def parse_history(
-    endpoint: str, msg: object, funding: FundingHistory
-) -> list[MarketEvent] | None:
+def parse_history(endpoint: str, msg: object, funding: FundingHistory) -> list[MarketEvent] | None:
     """Events of a history answer (None: not a history endpoint). Malformed items are skipped
     (PartlyBad); funding rates are learned, and ride on the closing marks of later klines."""
     path = urlsplit(endpoint).path

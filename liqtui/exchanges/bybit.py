@@ -396,9 +396,7 @@ def _funding_rate(funding: FundingHistory, item: object) -> list[MarketEvent]:
     return []
 
 
-def parse_history(
-    endpoint: str, msg: object, funding: FundingHistory
-) -> list[MarketEvent] | None:
+def parse_history(endpoint: str, msg: object, funding: FundingHistory) -> list[MarketEvent] | None:
     """Events of a history answer (None: not a history endpoint); malformed items are skipped
     (PartlyBad)."""
     path = urlsplit(endpoint).path

@@ -197,14 +197,6 @@ class HistoryPlan:
                 return True
         return False
 
-
-def _kind(query: str) -> str:
-    """The `type` of an info request (Hyperliquid names its POST requests so); "" if none."""
-    for part in query.split("&"):
-        if part.startswith("type="):
-            return part[5:]
-    return ""
-
     @property
     def open_interest_lookback_ms(self) -> int | None:
         """How far back open-interest history goes (None: the exchange has none)."""
@@ -215,6 +207,14 @@ def _kind(query: str) -> str:
 
 
 MAX_HISTORY_MS = 365 * 86_400_000  # a series without a documented cap: a year at most
+
+
+def _kind(query: str) -> str:
+    """The `type` of an info request (Hyperliquid names its POST requests so); "" if none."""
+    for part in query.split("&"):
+        if part.startswith("type="):
+            return part[5:]
+    return ""
 
 
 # -- what a plan is made from (config.Endpoint and config.Feeds satisfy these) ----------------
