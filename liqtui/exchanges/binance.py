@@ -202,6 +202,7 @@ KLINES_LIMIT = 1500
 # /fapi/v1/klines weight by limit: [1,100) 1, [100,500) 2, [500,1000] 5, > 1000 10.
 KLINES_WEIGHT = 10
 FUNDING_LIMIT = 1000
+FUNDING_STEP_MS = 3_600_000  # settlements are 1 to 8 hours apart (by symbol)
 FIVE_MINUTES_MS = 300_000
 
 
@@ -315,8 +316,8 @@ def parse_history(endpoint: str, msg: object, funding: FundingHistory) -> list[M
 
 HISTORY = HistoryPlan(
     series=(
-        HistorySeries("funding", 8 * 3_600_000, FUNDING_LIMIT, None, _funding_request,
-                      _page("fundingTime")),
+        HistorySeries("funding", FUNDING_STEP_MS, FUNDING_LIMIT, None, _funding_request,
+                      _page("fundingTime"), dense=False),
         HistorySeries("open_interest", FIVE_MINUTES_MS, OI_HISTORY_LIMIT, OI_HISTORY_LOOKBACK_MS,
                       _oi_request, _page("timestamp")),
         HistorySeries("klines", 60_000, KLINES_LIMIT, None, _klines_request, _page(0)),

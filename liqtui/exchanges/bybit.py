@@ -415,8 +415,8 @@ def parse_history(endpoint: str, msg: object, funding: FundingHistory) -> list[M
 
 HISTORY = HistoryPlan(
     series=(
-        HistorySeries("funding", 8 * 3_600_000, FUNDING_LIMIT, None, _funding_request,
-                      _page("fundingRateTimestamp")),
+        HistorySeries("funding", 3_600_000, FUNDING_LIMIT, None, _funding_request,
+                      _page("fundingRateTimestamp"), dense=False),
         HistorySeries("open_interest", 300_000, OI_HISTORY_LIMIT, None, _oi_request,
                       _page("timestamp")),
         HistorySeries("klines", 60_000, KLINE_LIMIT, None, _kline_request, _page(0)),

@@ -18,11 +18,12 @@ than, `before`/`begin` = newer than the given time:
 - `/api/v5/rubik/stat/contracts/open-interest-history` (instId, period 5m, 100 a request; only
   the latest 1,440 points, so 5 days; 10 requests / 2 s per IP and instrument): [ts, oi, oiCcy,
   oiUsd], one side in base units from `oiCcy` (else oi × ctVal);
-- `/api/v5/market/history-candles` 1m (100 a request, paged with `after`): [ts, o, h, l, c, vol,
+- `/api/v5/market/history-candles` 1m (300 a request, paged with `after`): [ts, o, h, l, c, vol,
   volCcy, volCcyQuote, confirm], `volCcy` in base units (else vol × ctVal); an unconfirmed bar is
   skipped. No taker split: half the volume counts as bought (as Bybit); VWAP = volCcyQuote /
   volCcy;
-- `/api/v5/public/funding-rate-history` (100 a request): settled rates, on the closing marks.
+- `/api/v5/public/funding-rate-history` (400 a request, three months): settled rates (1 to 8
+  hours apart), on the closing marks.
 """
 
 from __future__ import annotations
@@ -437,7 +438,10 @@ OI_HISTORY_PATH = "/api/v5/rubik/stat/contracts/open-interest-history"
 CANDLES_PATH = "/api/v5/market/history-candles"
 FUNDING_PATH = "/api/v5/public/funding-rate-history"
 _HISTORY_PATHS = (OI_HISTORY_PATH, CANDLES_PATH, FUNDING_PATH)
-HISTORY_LIMIT = 100  # each of the three returns at most 100 a request
+HISTORY_LIMIT = 100  # open-interest history: at most 100 a request
+CANDLES_LIMIT = 300  # history-candles: "The maximum is 300"
+FUNDING_LIMIT = 400  # funding-rate-history: "The maximum is 400"
+FUNDING_LOOKBACK_MS = 90 * 86_400_000  # "can return data up to three months"
 OI_HISTORY_POINTS = 1440  # "This endpoint can retrieve the latest 1,440 data entries."
 # The shared budget is OKX's 20 requests / 2 s; OI and funding history allow 10 / 2 s.
 SLOW_WEIGHT = 2
@@ -451,12 +455,12 @@ def _oi_request(inst_id: str, start: int, end: int, cursor: str | None) -> Histo
 
 def _candles_request(inst_id: str, start: int, end: int, cursor: str | None) -> HistoryRequest:
     query = {"instId": inst_id, "bar": "1m", "after": end + 1, "before": start - 1,
-             "limit": HISTORY_LIMIT}  # fmt: skip
+             "limit": CANDLES_LIMIT}  # fmt: skip
     return HistoryRequest(f"{CANDLES_PATH}?{urlencode(query)}")
 
 
 def _funding_request(inst_id: str, start: int, end: int, cursor: str | None) -> HistoryRequest:
-    query = {"instId": inst_id, "after": end + 1, "before": start - 1, "limit": HISTORY_LIMIT}
+    query = {"instId": inst_id, "after": end + 1, "before": start - 1, "limit": FUNDING_LIMIT}
     return HistoryRequest(f"{FUNDING_PATH}?{urlencode(query)}", weight=SLOW_WEIGHT)
 
 
@@ -517,11 +521,11 @@ def _candle(
 
 HISTORY = HistoryPlan(
     series=(
-        HistorySeries("funding", 8 * 3_600_000, HISTORY_LIMIT, None, _funding_request,
-                      _history_page("fundingTime")),
+        HistorySeries("funding", 3_600_000, FUNDING_LIMIT, FUNDING_LOOKBACK_MS,
+                      _funding_request, _history_page("fundingTime"), dense=False),
         HistorySeries("open_interest", 300_000, HISTORY_LIMIT, OI_HISTORY_POINTS * 300_000,
                       _oi_request, _history_page(0)),
-        HistorySeries("klines", 60_000, HISTORY_LIMIT, None, _candles_request, _history_page(0)),
+        HistorySeries("klines", 60_000, CANDLES_LIMIT, None, _candles_request, _history_page(0)),
     ),
     note="candles carry no taker split: half of each minute's volume counts as bought",
 )  # fmt: skip

@@ -168,11 +168,14 @@ class HistorySeries:
     the same events."""
 
     kind: HistoryKind
-    step_ms: int  # spacing of the items: 5 min of OI, 1 min bars, 8 h of funding
+    step_ms: int  # spacing of the items (at least): 5 min of OI, 1 min bars, 1 h of funding
     page_items: int  # the most items one request returns
     lookback_ms: int | None  # how far back from now the exchange serves it (None: no cap known)
     request: Callable[[str, int, int, str | None], HistoryRequest]
     page: Callable[[object], HistoryPage]
+    # Every step has an item (bars, OI points): a page with fewer items than its window holds
+    # was cut short. False (funding: 1 to 8 hours apart): only a full page may have more.
+    dense: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -208,6 +208,8 @@ class Backfill:
                 continue
             if len(times) >= _slots(series, a, b):
                 continue
+            if not series.dense and len(page.times) < series.page_items:
+                continue  # sparse items (funding): only a full page may have been cut
             first, last = min(times), max(times)  # a short page: ask for the edges it missed
             if b - last >= series.step_ms:
                 pending.append((last + 1, b, None))

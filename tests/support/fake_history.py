@@ -15,8 +15,8 @@ Answers (`answer(exchange, path, query_or_body, now_ms)` → (status, JSON, head
 - Bybit: open-interest (intervalTime 5min, limit ≤ 200, newest first, `nextPageCursor` when the
   range holds more), kline (limit ≤ 1000, newest first), funding/history (limit ≤ 200);
 - OKX: rubik open-interest-history (only the latest 1,440 points, begin/end exclusive, ≤ 100),
-  history-candles (after/before exclusive, ≤ 100, newest first, the open bar unconfirmed),
-  funding-rate-history (≤ 100);
+  history-candles (after/before exclusive, ≤ 300, newest first, the open bar unconfirmed),
+  funding-rate-history (≤ 400);
 - Hyperliquid: candleSnapshot (only the latest 5,000 bars).
 
 Faults (`HistoryFaults`, per exchange): the next `rate_limited` answers are 429 with Retry-After,
@@ -371,7 +371,7 @@ class HistoryServer:
         if q.get("bar", "1m") != "1m":
             return self._okx_error("51000", "Parameter bar error")
         limit = int(q.get("limit", 100))
-        if not 1 <= limit <= 100:
+        if not 1 <= limit <= 300:
             return self._okx_error("51000", "Parameter limit error")
         start, end = self._okx_range(q, "after", "before", now)
         ct = CT_VAL.get(h.key, 1.0)
@@ -394,7 +394,7 @@ class HistoryServer:
         h = self._market(q.get("instId"), "-USDT-SWAP")
         if h is None:
             return self._okx_error("51001", "Instrument ID does not exist")
-        limit = min(int(q.get("limit", 100)), 100)
+        limit = min(int(q.get("limit", 400)), 400)
         start, end = self._okx_range(q, "after", "before", now)
         items = [
             {"instType": "SWAP", "instId": f"{h.key}-USDT-SWAP",
