@@ -86,17 +86,15 @@ def to_market_units(event: E) -> E:
     if k == 1.0:
         return event
     if isinstance(event, Liquidation):
-        return dataclasses.replace(  # type: ignore[return-value]
+        return dataclasses.replace(
             event, symbol=asset, price=event.price / k, quantity=event.quantity * k
         )
     if isinstance(event, MarkPrice):
-        return dataclasses.replace(event, symbol=asset, mark_price=event.mark_price / k)  # type: ignore[return-value]
+        return dataclasses.replace(event, symbol=asset, mark_price=event.mark_price / k)
     if isinstance(event, OpenInterest):
-        return dataclasses.replace(  # type: ignore[return-value]
-            event, symbol=asset, open_interest=event.open_interest * k
-        )
+        return dataclasses.replace(event, symbol=asset, open_interest=event.open_interest * k)
     if isinstance(event, TradeFlow):
-        return dataclasses.replace(  # type: ignore[return-value]
+        return dataclasses.replace(
             event,
             symbol=asset,
             taker_buy_base=event.taker_buy_base * k,
@@ -107,7 +105,7 @@ def to_market_units(event: E) -> E:
             close=None if event.close is None else event.close / k,
         )
     if isinstance(event, BookDepth):
-        return dataclasses.replace(event, symbol=asset, mid=event.mid / k)  # type: ignore[return-value]
+        return dataclasses.replace(event, symbol=asset, mid=event.mid / k)
     return event
 
 

@@ -141,7 +141,7 @@ def parse_kline(event: dict[str, object]) -> TradeFlow | None:
     )
 
 
-_EVENT_PARSERS = {
+_EVENT_PARSERS: dict[str, Callable[[dict[str, object]], MarketEvent | None]] = {
     "forceOrder": parse_force_order,
     "markPriceUpdate": parse_mark_price,
     "kline": parse_kline,
@@ -178,7 +178,7 @@ def parse_message(msg: object) -> list[MarketEvent] | None:
         if isinstance(error, dict):  # {"error":{"code":2,"msg":"Invalid request: …"},"id":1}
             raise Refused(f"error {error.get('code')}: {error.get('msg')} (id {msg.get('id')})")
         raise ParseError("no event type 'e'")
-    parser = _EVENT_PARSERS.get(kind)  # type: ignore[arg-type]
+    parser = _EVENT_PARSERS.get(kind)
     if parser is None:
         return None  # a stream liqtui does not use (yet)
     event = parser(msg)

@@ -28,6 +28,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest, Side
@@ -56,6 +58,7 @@ from liqtui.exchanges.spec import (
     FeedOptions,
     FeedPlan,
     Frame,
+    GetJson,
     HistoryPage,
     HistoryPlan,
     HistoryRequest,
@@ -121,6 +124,18 @@ def _liquidation(
     )
 
 
+def _batch_item(item: dict[str, object]) -> Liquidation:
+    where = "allLiquidation"
+    return _liquidation(
+        field(item, "s", where),
+        field(item, "T", where),
+        field(item, "S", where),
+        field(item, "v", where),
+        field(item, "p", where),
+        where,
+    )
+
+
 def parse_all_liquidation(msg: dict[str, object]) -> list[Liquidation]:
     """Every item of an `allLiquidation` push (a batch of up to 500 ms of prints)."""
     data = field(msg, "data", "allLiquidation")
@@ -133,19 +148,7 @@ def parse_all_liquidation(msg: dict[str, object]) -> list[Liquidation]:
         try:
             if not isinstance(item, dict):
                 raise ParseError("allLiquidation: an item is not an object")
-            events.append(
-                guard(
-                    lambda item=item: _liquidation(
-                        field(item, "s", "allLiquidation"),
-                        field(item, "T", "allLiquidation"),
-                        field(item, "S", "allLiquidation"),
-                        field(item, "v", "allLiquidation"),
-                        field(item, "p", "allLiquidation"),
-                        "allLiquidation",
-                    ),
-                    "allLiquidation: ",
-                )
-            )
+            events.append(guard(partial(_batch_item, item), "allLiquidation: "))
         except NotTracked as exc:
             untracked = exc  # a USDC or dated contract in the batch: drop it, keep the rest
         except ParseError as exc:
@@ -496,12 +499,11 @@ def subscribe_frames(args: Sequence[str], first_req_id: int = 1) -> list[Frame]:
 
 def without(frame: Frame, markets: frozenset[str]) -> Frame | None:
     """A subscribe frame without the topics of `markets` (None when none is left)."""
-    if not isinstance(frame, dict) or not isinstance(frame.get("args"), list):
+    old_args = frame.get("args") if isinstance(frame, dict) else None
+    if not isinstance(frame, dict) or not isinstance(old_args, list):
         return frame
     args = [
-        a
-        for a in frame["args"]  # type: ignore[union-attr]
-        if market_of_symbol(EXCHANGE, str(a).partition(".")[2]) not in markets
+        a for a in old_args if market_of_symbol(EXCHANGE, str(a).partition(".")[2]) not in markets
     ]
     return {**frame, "args": args} if args else None
 
@@ -574,6 +576,39 @@ def plan(symbols: Sequence[str], endpoint: Endpoints, feeds: FeedOptions) -> Fee
     return FeedPlan(streams=streams, polls=polls)
 
 
+async def fetch_tiers(get_json: GetJson, rest_url: str, market: str) -> dict[str, Any]:
+    """Bybit linear risk limits (GET /v5/market/risk-limit, public) as a brackets.toml table."""
+    symbol = f"{market}USDT"
+    url = f"{rest_url}/v5/market/risk-limit?category=linear&symbol={symbol}"
+    rows: list[dict[str, Any]] = []
+    cursor = ""
+    for _ in range(20):
+        doc = await get_json(url + (f"&cursor={cursor}" if cursor else ""))
+        if not isinstance(doc, dict) or doc.get("retCode") not in (0, "0"):
+            raise RuntimeError(
+                f"bybit risk-limit {symbol}: {doc.get('retMsg') if isinstance(doc, dict) else doc}"
+            )
+        result = doc.get("result") or {}
+        rows += [r for r in result.get("list", []) if r.get("symbol", symbol) == symbol]
+        cursor = result.get("nextPageCursor") or ""
+        if not cursor:
+            break
+    tiers = []
+    for r in sorted(rows, key=lambda r: float(r["riskLimitValue"])):
+        deduction = r.get("mmDeduction") or 0
+        tiers.append(
+            [
+                float(r["riskLimitValue"]),
+                float(r["maxLeverage"]),
+                float(r["maintenanceMargin"]),
+                float(deduction),
+            ]
+        )
+    if not tiers:
+        raise RuntimeError(f"bybit risk-limit {symbol}: no tiers")
+    return {"exchange": "bybit", "symbol": market, "cap_unit": "usd", "url": url, "tiers": tiers}
+
+
 SPEC = ExchangeSpec(
     id=EXCHANGE,
     name="Bybit",
@@ -607,6 +642,7 @@ SPEC = ExchangeSpec(
         "options": {"fetchMarkets": {"types": ["linear"]}},
     },
     ccxt_market=ccxt_usdt_market,
+    fetch_tiers=fetch_tiers,
     tiers="risk limits: GET /v5/market/risk-limit (public; liqtui calibrate --refresh-tiers)",
     history=HISTORY,
 )

@@ -32,6 +32,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest
@@ -57,6 +58,7 @@ from liqtui.exchanges.spec import (
     FeedOptions,
     FeedPlan,
     Frame,
+    GetJson,
     HistoryPage,
     HistoryPlan,
     HistoryRequest,
@@ -274,7 +276,7 @@ class Parser:
         arg = _obj(field(body, "arg", "message"), "arg")
         channel = arg.get("channel")
         data = _items(field(body, "data", "message"), f"{channel}.data")
-        handler = self._channels.get(channel)  # type: ignore[arg-type]
+        handler = self._channels.get(channel) if isinstance(channel, str) else None
         if handler is None:
             return None  # a channel liqtui does not use
         return handler(data)
@@ -288,7 +290,7 @@ class Parser:
             # The channel covers every swap: skip others without failing the rest.
             try:
                 entry = _obj(raw, "liquidation-orders.data[]")
-                ct_val = self.contract_sizes.get(entry.get("instId"))  # type: ignore[arg-type]
+                ct_val = self.contract_sizes.get(str(entry.get("instId")))
                 events.extend(parse_liquidation_entry(entry, ct_val))
             except NotTracked:
                 untracked += 1
@@ -310,7 +312,7 @@ class Parser:
         out: list[MarketEvent] = []
         for raw in data:
             item = _obj(raw, "open-interest.data[]")
-            ct_val = self.contract_sizes.get(item.get("instId"))  # type: ignore[arg-type]
+            ct_val = self.contract_sizes.get(str(item.get("instId")))
             out.append(parse_open_interest(item, ct_val))
         return out or None
 
@@ -325,7 +327,7 @@ class Parser:
                     symbol=_market(inst_id),
                     time_ms=timestamp_ms(field(item, "ts", "mark-price"), "mark-price.ts"),
                     mark_price=positive(field(item, "markPx", "mark-price"), "mark-price.markPx"),
-                    funding_rate=self.funding.get(inst_id),  # type: ignore[arg-type]
+                    funding_rate=self.funding.get(str(inst_id)),
                 )
             )
         return out or None
@@ -560,11 +562,12 @@ def close_notice(msg: object) -> bool:
 
 def without(frame: Frame, markets: frozenset[str]) -> Frame | None:
     """A subscribe frame without the instruments of `markets` (None when nothing is left)."""
-    if not isinstance(frame, dict) or not isinstance(frame.get("args"), list):
+    old_args = frame.get("args") if isinstance(frame, dict) else None
+    if not isinstance(frame, dict) or not isinstance(old_args, list):
         return frame
     args = [
         a
-        for a in frame["args"]  # type: ignore[union-attr]
+        for a in old_args
         if not isinstance(a, dict) or market_of_symbol(EXCHANGE, a.get("instId")) not in markets
     ]
     return {**frame, "args": args} if args else None
@@ -656,6 +659,31 @@ def from_symbol(symbol: str) -> str | None:
     return symbol[: -len(SWAP_SUFFIX)] if symbol.endswith(SWAP_SUFFIX) else None
 
 
+async def fetch_tiers(get_json: GetJson, rest_url: str, market: str) -> dict[str, Any]:
+    """OKX swap position tiers (GET /api/v5/public/position-tiers, public) in base units."""
+    inst = f"{market}-USDT-SWAP"
+    family = f"{market}-USDT"
+    doc = await get_json(f"{rest_url}/api/v5/public/instruments?instType=SWAP&instId={inst}")
+    data = doc.get("data") if isinstance(doc, dict) else None
+    if not data:
+        raise RuntimeError(f"okx instruments {inst}: {doc}")
+    ct_val = float(data[0]["ctVal"])
+    url = (
+        f"{rest_url}/api/v5/public/position-tiers?instType=SWAP&tdMode=isolated&instFamily={family}"
+    )
+    doc = await get_json(url)
+    if not isinstance(doc, dict) or str(doc.get("code")) != "0":
+        raise RuntimeError(f"okx position-tiers {family}: {doc}")
+    rows = [r for r in doc.get("data", []) if r.get("instFamily", family) == family]
+    tiers = []
+    for r in sorted(rows, key=lambda r: int(r["tier"])):
+        cap = float(r["maxSz"]) * ct_val
+        tiers.append([cap, float(r["maxLever"]), float(r["mmr"]), 0.0])
+    if not tiers:
+        raise RuntimeError(f"okx position-tiers {family}: no tiers")
+    return {"exchange": "okx", "symbol": market, "cap_unit": "base", "url": url, "tiers": tiers}
+
+
 SPEC = ExchangeSpec(
     id=EXCHANGE,
     name="OKX",
@@ -681,6 +709,7 @@ SPEC = ExchangeSpec(
         "options": {"fetchMarkets": {"types": ["swap"]}},
     },
     ccxt_market=ccxt_usdt_market,
+    fetch_tiers=fetch_tiers,
     tiers="position tiers: GET /api/v5/public/position-tiers (public; calibrate --refresh-tiers)",
     history=HISTORY,
 )

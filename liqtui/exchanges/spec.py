@@ -4,7 +4,7 @@ stay importable without aiohttp or ccxt (replay and snapshots never load the net
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -35,6 +35,9 @@ __all__ = [
 ]
 
 Frame = str | dict[str, object]
+# An HTTP GET of a URL that returns the decoded JSON (the caller's client: specs do no I/O).
+GetJson = Callable[[str], Awaitable[Any]]
+TierFetch = Callable[[GetJson, str, str], Awaitable[dict[str, Any]]]
 T = TypeVar("T")
 
 
@@ -316,6 +319,9 @@ class ExchangeSpec:
     ccxt_config: Callable[[str], dict[str, Any]]
     ccxt_market: Callable[[Mapping[str, Any]], tuple[str, float] | None]
     tiers: str  # where the tier tables (brackets.toml) come from for this exchange
+    # Fetch one market's tier table from the public REST API as a brackets.toml table, with the
+    # caller's HTTP GET (`liqtui calibrate --refresh-tiers`); None: no public endpoint.
+    fetch_tiers: TierFetch | None = None
     # Public history for backfill (liqtui.feeds.backfill); empty: the exchange offers none.
     history: HistoryPlan = field(default_factory=HistoryPlan)
 

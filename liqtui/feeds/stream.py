@@ -94,7 +94,9 @@ def ws_proxy(url: str) -> str | None:
     """The proxy for a WebSocket URL from the environment: WSS_PROXY / WS_PROXY, else
     HTTPS_PROXY / HTTP_PROXY (aiohttp looks up only the former), unless NO_PROXY covers it."""
     parts = urlsplit(url)
-    if parts.hostname and urllib.request.proxy_bypass_environment(parts.hostname):
+    # proxy_bypass_environment is CPython's (since 3.x), missing from typeshed.
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+    if parts.hostname and bypass(parts.hostname):
         return None
     proxies = urllib.request.getproxies_environment()
     http = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
@@ -259,8 +261,8 @@ class StreamClient(_Connector):
             if pinger is not None and reader.done():
                 pinger.cancel()
         if reader in done:
-            if not reader.cancelled() and (exc := reader.exception()) is not None:
-                self.health.last_error = f"reader failed: {type(exc).__name__}: {exc}"[:200]
+            if not reader.cancelled() and (failure := reader.exception()) is not None:
+                self.health.last_error = f"reader failed: {type(failure).__name__}: {failure}"[:200]
             return None
         return reader  # planned renewal: keep draining until the successor delivers
 

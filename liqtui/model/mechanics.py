@@ -218,7 +218,7 @@ def liquidation_prices(
     if quantity is None:
         if np.any(cum != 0):
             raise ValueError("a maintenance amount needs the position quantity")
-        per_unit = np.float64(0.0)
+        per_unit: np.float64 | NDArray[np.float64] = np.float64(0.0)
     else:
         q = np.asarray(quantity, dtype=np.float64)
         if np.any(~(q > 0)):

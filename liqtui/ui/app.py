@@ -98,7 +98,7 @@ def _stdin_is_tty() -> bool:
         return False
 
 
-def _next_in(options: tuple, current: object, step: int = 1) -> object:  # type: ignore[type-arg]
+def _next_in(options: tuple, current: object, step: int = 1) -> object:
     try:
         i = options.index(current)
     except ValueError:
@@ -124,7 +124,7 @@ class LiqApp(PaletteApp):
 
     CSS_PATH = "liqtui.tcss"
     TITLE = "liqtui"
-    COMMANDS: ClassVar = {LiqCommands}  # type: ignore[assignment]
+    COMMANDS: ClassVar = {LiqCommands}
     BINDINGS: ClassVar[list[BindingType]] = [_binding(key) for key in KEYS]
 
     def __init__(
@@ -248,7 +248,7 @@ class LiqApp(PaletteApp):
         if self.source is None:
             return self._engine_start_ms
         if hasattr(self.source, "live_from_ms"):  # demo (after its warm-up), replay
-            return self.source.live_from_ms  # type: ignore[no-any-return]
+            return self.source.live_from_ms
         return self._started_ms  # live feeds run on the wall clock
 
     def caught_up(self, snap: MarketSnapshot) -> bool:

@@ -5,12 +5,13 @@ a palette screen that stays safe under a key storm, and the app base that opens 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from textual import work
 from textual.app import App
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding
 from textual.command import (
     CommandList,
@@ -123,7 +124,7 @@ def palette_commands(app: App[object], screen: Screen[object]) -> list[PaletteCo
 class LiqCommands(Provider):
     """The palette's liqtui commands (see `palette_commands`)."""
 
-    def _run(self, action: str):  # type: ignore[no-untyped-def]
+    def _run(self, action: str) -> Callable[[], object]:
         # Runs after the palette is dismissed, through the app's own action dispatch (and so
         # through the same check_action as the key).
         return lambda: self.app.run_action(action)
@@ -175,7 +176,7 @@ class LiqPalette(CommandPalette):
             if self._live():
                 raise  # a real bug, not a palette going away
 
-    def dismiss(self, result: object = None):  # type: ignore[no-untyped-def,override]
+    def dismiss(self, result: None = None) -> AwaitComplete:
         self._stop_busy_countdown()
         self._stop_no_matches_countdown()
         self._cancel_gather_commands()

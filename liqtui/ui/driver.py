@@ -22,6 +22,7 @@ import contextlib
 import functools
 import os
 import selectors
+import sys
 import threading
 from codecs import getincrementaldecoder
 from typing import IO, TYPE_CHECKING, Any
@@ -79,16 +80,18 @@ class TerminalDriver(LinuxDriver):
     def __init__(self, app: App[Any], **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
         self.terminal_lost = False
-        self._output = _TerminalOutput(self._file, self._lose)
-        self._file = self._output  # what Textual's WriterThread writes to
+        terminal = self._file or sys.stderr  # sys.__stderr__ is None only without a console
+        self._output = _TerminalOutput(terminal, self._lose)
+        # What Textual's WriterThread writes to: it only calls write, flush and fileno.
+        self._file = self._output  # type: ignore[assignment]
         running = lifecycle.active()
         if running is not None:  # SIGHUP, SIGTERM, a hung-up tty: the app exits with a status
             loop, app_exit = self._loop, app.exit
-            pending = running.attach_app(
-                lambda status: loop.call_soon_threadsafe(
-                    functools.partial(app_exit, return_code=status)
-                )
-            )
+
+            def exit_app(status: int) -> None:
+                loop.call_soon_threadsafe(functools.partial(app_exit, return_code=status))
+
+            pending = running.attach_app(exit_app)
             if pending is not None:  # gone during start-up: Textual skips application mode
                 app.exit(return_code=pending)
 

@@ -168,7 +168,7 @@ class Lifecycle:
                     target=self._last_resort, name="liqtui-watchdog", daemon=True
                 )
             watchdog, status = self._watchdog, self.status
-        if start:
+        if start and watchdog is not None:
             watchdog.start()
         self._ask_app(status)
 

@@ -34,7 +34,7 @@ class Legend:
     mode: str
     bounds: tuple[float, ...]  # 4 values, ascending; 0 when the view is empty
 
-    def parts(self) -> list[tuple[str, str]]:
+    def parts(self) -> list[tuple[str, int]]:
         """(glyph + amount, level role) pairs: "░1k", "▒10k", ..."""
         glyphs = GLYPHS.strip()
         out = []

@@ -125,10 +125,10 @@ class ExchangeTable(PriceAxisView):
         n_rows = max(height - 1 - FOOTER_LINES, 1) if height > 4 else height
         self.rows = self.view.rows(snap, n_rows) if snap is not None else []
         if not self.rows or snap is None:
-            keys = [blank] * height
+            waiting = [blank] * height
             msg = "waiting for data…" if snap is None else f"waiting for data for {snap.symbol}…"
-            keys[height // 2] = ((msg[:width].center(width), "message"),)
-            return keys
+            waiting[height // 2] = ((msg[:width].center(width), "message"),)
+            return waiting
         step = self.rows[0].price_high - self.rows[0].price_low
         decimals = step_decimals(step)
         label_w = max(len(format_price(r.price_low, decimals)) for r in self.rows)

@@ -76,7 +76,7 @@ def heatmap_columns(
     try:
         model_view = engine.snapshot(
             snap.symbol, window_ms=window_ms, exchange=exchange, history=True
-        ).history  # type: ignore[call-arg]
+        ).history
     except TypeError:  # an engine without H
         model_view = None
     model = columns_from_model(model_view, ui) if model_view is not None else []
@@ -198,12 +198,12 @@ class HeatmapWidget(PriceAxisView):
         rows = self.view.rows(snap, n_rows) if n_rows > 0 else []
         self.rows = rows
         if not rows:
-            out = [list(blank) for _ in range(height)]
+            waiting = [list(blank) for _ in range(height)]
             msg = f"waiting for data for {snap.symbol}…"[:width]
             start = (width - len(msg)) // 2
             for i, ch in enumerate(msg):
-                out[height // 2][start + i] = (ch, "message")
-            return out
+                waiting[height // 2][start + i] = (ch, "message")
+            return waiting
         step = rows[0].price_high - rows[0].price_low
         decimals = step_decimals(step)
         labels = [format_price(r.price_low, decimals) for r in rows]

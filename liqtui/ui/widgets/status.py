@@ -22,7 +22,13 @@ from textual.widget import Widget
 from liqtui.exchanges import specs as exchange_specs
 from liqtui.model.engine import MarketSnapshot
 from liqtui.output.ladder import LONG_MARK, SHORT_MARK, compact_usd, format_price
-from liqtui.output.render import format_age, format_duration, price_decimals, price_origin
+from liqtui.output.render import (
+    FEED_STATE_ROLES,
+    format_age,
+    format_duration,
+    price_decimals,
+    price_origin,
+)
 from liqtui.ui.themes import build_palette
 
 Seg = tuple[str, str]  # (text, role)
@@ -242,17 +248,8 @@ def _price(snap: MarketSnapshot) -> list[Part]:
     ]
 
 
-_FEED_ROLES = {
-    "connected": "ok",
-    "replaying": "text",
-    "simulated": "text",
-    "finished": "muted",
-    "connecting": "warning",
-    "reconnecting": "warning",
-    "stale": "warning",
-    "down": "error",
-    "failed": "error",
-}
+# The headless printers' roles, with a connected feed in the TUI's "ok" color.
+_FEED_ROLES = {**FEED_STATE_ROLES, "connected": "ok"}
 
 
 def feed_badges(snap: MarketSnapshot) -> Part:
