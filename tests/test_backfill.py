@@ -414,3 +414,20 @@ async def test_backfilled_minutes_are_the_store_s_minutes_and_build_a_map(
     snapshot = engine.snapshot("BTC")
     assert snapshot.has_estimate
     assert float(snapshot.estimated_long.sum()) > 0 and float(snapshot.estimated_short.sum()) > 0
+
+
+def test_multiples_come_out_in_market_units() -> None:
+    """1000PEPEUSDT history, tidied as `fetch` does: the market PEPE, priced per 1 PEPE."""
+    parser = registry.get("binance").parser()
+    row = [T, "0.0100", "0.0102", "0.0099", "0.0101", "1000000", T + MIN - 1, "10100", 5,
+           "600000", "6060", "0"]  # fmt: skip
+    events = parser.rest("/fapi/v1/klines?symbol=1000PEPEUSDT&interval=1m", [row])
+    events += parser.rest(
+        "/futures/data/openInterestHist?symbol=1000PEPEUSDT&period=5m",
+        [{"symbol": "1000PEPEUSDT", "sumOpenInterest": "5000000", "timestamp": T}],
+    )
+    tidied = tidy(events)
+    assert {e.symbol for e in tidied} == {"PEPE"}
+    assert next(e for e in tidied if isinstance(e, OpenInterest)).open_interest == 5e9
+    (flow,) = [e for e in tidied if isinstance(e, TradeFlow)]
+    assert flow.close == pytest.approx(1.01e-5) and flow.taker_buy_base == pytest.approx(6e8)
