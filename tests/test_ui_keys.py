@@ -322,7 +322,7 @@ async def test_palette_commands_perform_their_actions(demo, tmp_path: Path) -> N
         await _run_command(pilot, app, "leverage preset balanced", "Leverage preset: balanced")
         assert engine.preset == "balanced" and app.snapshot.preset == "balanced"
         await _run_command(pilot, app, "exchange filter okx", "Exchange filter: okx")
-        assert app.exchange_filter == "okx"
+        assert app.filters.exchange == "okx"
         await _run_command(pilot, app, "market eth", "Market: ETH")
         assert app.current_symbol == "ETH"
         await _run_command(pilot, app, "view time", "View: time×price")
@@ -362,7 +362,7 @@ async def test_model_settings_stay_in_the_status_line(width: int, demo) -> None:
     every setting the keys reach (abbreviated when narrow, never cut off), paused or stale."""
     app = app_over(demo)
     async with app.run_test(size=(width, 24)) as pilot:
-        for _preset in app.preset_options():
+        for _preset in app.filters.preset_options():
             for _tier in range(2):
                 for _exchange in range(5):
                     snap = app.snapshot

@@ -10,9 +10,9 @@ Three kinds, each configurable in [alerts] (see config.toml):
 - "cascade": the cascade detector started firing.
 
 `AlertMonitor.check` is pure bookkeeping (edge detection and the per-market rate limit, on the
-source clock); `AlertMonitor.scan` checks every followed market of an engine. The app shows
-what they return and, if a command is configured, `CommandRunner` runs it with
-`asyncio.create_subprocess_exec` (an argument list, never a shell).
+source clock); `AlertMonitor.scan` checks every followed market of an engine. `sound_alerts`
+shows what they return in the app and, if a command is configured, `CommandRunner` runs it
+with `asyncio.create_subprocess_exec` (an argument list, never a shell).
 
 An alert is an edge: a condition seen off, then on. The first look at a market, and every
 look before the app's start (warm-up, backfill, replay catch-up: `present=False`), only
@@ -25,11 +25,15 @@ import asyncio
 import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from liqtui.model.engine import Engine, MarketSnapshot
 from liqtui.model.risk import e_within
 from liqtui.output.ladder import compact_usd
 from liqtui.ui.widgets.cascade import risk_view
+
+if TYPE_CHECKING:
+    from textual.app import App
 
 KINDS = ("realized", "dense-zone", "cascade")
 
@@ -214,3 +218,21 @@ class CommandRunner:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         self.started += 1
+
+
+def sound_alerts(
+    app: App[Any], alerts: Iterable[Alert], rules: AlertRules, commands: CommandRunner
+) -> None:
+    """Each alert as `rules` say: a notification, the bell, the command."""
+    for alert in alerts:
+        app.notify(
+            alert.message,
+            title=f"Alert: {alert.kind}",
+            severity="warning",
+            timeout=10,
+            markup=False,
+        )
+        if rules.bell:
+            app.bell()
+        if rules.command:
+            commands.start(rules.command, alert)

@@ -9,9 +9,11 @@ changed. Pausing stops the drawing, not the collecting; nothing is drawn while a
 
 Where things live: the keys in `liqtui.keys` (one table: bindings, remappable ids, help groups,
 the views each key applies to); each view's data preparation and its own keys beside its widget
-(`ui/widgets/`; the price views share `PriceAxisView`); alert checks in `ui/alerts.py`; the
-options from settings and flags in `ui/options.py`. The app holds the global state (market,
-view, pause, fps, model filters) and its keys.
+(`ui/widgets/`; the price views share `PriceAxisView`); building the views and drawing a frame
+on them in `ui/views.py`; the model filters in `ui/filters.py`; the palette's commands and
+settable choices in `ui/commands.py`; alert checks in `ui/alerts.py`; themes in `ui/themes.py`;
+the options from settings and flags in `ui/options.py`. The app holds the global state (market,
+view, pause, fps, the filters) and its keys, which delegate to those.
 """
 
 from __future__ import annotations
@@ -21,62 +23,50 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.command import SimpleCommand
-from textual.containers import Vertical
-from textual.theme import BUILTIN_THEMES
 from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Footer
 from textual.worker import Worker, WorkerState
 
-from liqtui.exchanges import ids as exchange_ids
 from liqtui.keys import ACTION_GROUPS, KEYS, VIEW_ACTIONS, VIEW_ONLY_ACTIONS, VIEWS, Key
-from liqtui.model.density import FITTED, PRESETS, TIER_FILTERS
 from liqtui.model.engine import Engine, MarketSnapshot
-from liqtui.output.ladder import LadderView
-from liqtui.output.palette import DEFAULT_THEME, LIQ_VARIABLE_DEFAULTS
+from liqtui.output.palette import LIQ_VARIABLE_DEFAULTS
 from liqtui.source import Source
-from liqtui.ui.alerts import (
-    Alert,
-    AlertMonitor,
-    CommandRunner,
+from liqtui.ui.alerts import Alert, AlertMonitor, CommandRunner, sound_alerts
+from liqtui.ui.commands import (
+    Choice,
+    LiqCommands,
+    PaletteApp,
+    market_commands,
+    next_in,
+    setting_choices,
 )
-from liqtui.ui.commands import Choice, LiqCommands, PaletteApp
+from liqtui.ui.filters import ModelFilters
 from liqtui.ui.history import History, HistorySink
 from liqtui.ui.options import AppOptions
 from liqtui.ui.scale import SCALES
 from liqtui.ui.screens.help import HelpScreen, help_entries
-from liqtui.ui.themes import available_themes
+from liqtui.ui.themes import install_themes
+from liqtui.ui.views import Frame, compose_views, draw_status, draw_view
 from liqtui.ui.widgets.axis import PriceAxisView
-from liqtui.ui.widgets.cascade import CascadePanel, cascade_view
-from liqtui.ui.widgets.chart import CHART_MODES, CHART_TITLES, ChartWidget, chart_series
-from liqtui.ui.widgets.exchanges import ExchangeTable, exchange_data
-from liqtui.ui.widgets.heatmap import HeatmapWidget, heatmap_columns
-from liqtui.ui.widgets.ladder import LadderHeader, LadderInfo, LadderWidget
+from liqtui.ui.widgets.cascade import CascadePanel
+from liqtui.ui.widgets.chart import CHART_MODES, ChartWidget
+from liqtui.ui.widgets.exchanges import ExchangeTable
+from liqtui.ui.widgets.heatmap import HeatmapWidget
+from liqtui.ui.widgets.ladder import LadderHeader, LadderWidget
 from liqtui.ui.widgets.status import StatusBar
 
 MIN_FPS, MAX_FPS = 0.2, 30.0
 FPS_STEPS = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 SSH_CHECK_S = 5.0
 ALERT_CHECK_S = 1.0
-VIEW_TITLES = {
-    "ladder": "ladder",
-    "heatmap": "time×price",
-    "cascade": "cascade risk",
-    "exchanges": "per exchange",
-    "chart": "chart",
-}
-EXCHANGES = exchange_ids()
-EXCHANGE_CYCLE: tuple[str | None, ...] = (None, *EXCHANGES)
 # Actions about the main view: disabled while a modal screen (help, a picker) is on top.
 _MAIN_VIEW_ACTIONS = frozenset(ACTION_GROUPS) - {"quit", "command_palette"}
-_SETTING_TOASTS = ("leverage preset: ", "tier filter: ", "exchange filter: ")
 
 
 def _binding(key: Key) -> Binding:
@@ -96,27 +86,6 @@ def _stdin_is_tty() -> bool:
         return sys.stdin is not None and sys.stdin.isatty()
     except (ValueError, OSError):  # closed or detached stdin
         return False
-
-
-def _next_in(options: tuple, current: object, step: int = 1) -> object:
-    try:
-        i = options.index(current)
-    except ValueError:
-        i = -1
-    return options[(i + step) % len(options)]
-
-
-def _tier_label(tier: str) -> str:
-    return "all tiers" if tier == "all" else f"{tier} only"
-
-
-@dataclass
-class _Frame:
-    """What is on screen: the market's snapshot and what each view pulled with it (frozen
-    together while paused)."""
-
-    snap: MarketSnapshot
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 class LiqApp(PaletteApp):
@@ -165,17 +134,17 @@ class LiqApp(PaletteApp):
         self.fps = min(max(opts.fps, MIN_FPS), MAX_FPS) if opts.fps > 0 else 4.0
         self.view_name = opts.view if opts.view in VIEWS else "ladder"
         self.color_scale = opts.color_scale if opts.color_scale in SCALES else "relative"
-        self.exchange_filter: str | None = None
+        self.filters = ModelFilters(self, engine, self._pull_again)  # preset, tiers, exchange
         self.alert_monitor = AlertMonitor(opts.alerts)
         self.alert_commands = CommandRunner()
         self._started_ms = int(clock() * 1000)  # the present of a live feed (wall clock)
         self._engine_start_ms = engine.clock_ms  # without a source: what the engine holds
-        self._settled: set[str] = set()  # markets whose views were centred on a real price
+        self.settled: set[str] = set()  # markets whose views were centred on a real price
         self.feed_error: str | None = None
         self.theme_problems: list[str] = []
         self.last_screenshot: str | None = None
         self._paused = False
-        self._frame: _Frame | None = None  # what is on screen (frozen while paused)
+        self._frame: Frame | None = None  # what is on screen (frozen while paused)
         self._stdin_was_tty = _stdin_is_tty()
         self._ui_errors: set[str] = set()
         self._tick_timer: Timer | None = None
@@ -223,7 +192,7 @@ class LiqApp(PaletteApp):
             return
         self._paused = value
         if value:
-            self._draw_status()  # the PAUSED badge; the views keep the frozen snapshot
+            draw_status(self)  # the PAUSED badge; the views keep the frozen snapshot
         else:
             self.refresh_now()  # unpausing shows current data at once
 
@@ -231,14 +200,6 @@ class LiqApp(PaletteApp):
     def snapshot(self) -> MarketSnapshot | None:
         """The snapshot on screen."""
         return self._frame.snap if self._frame is not None else None
-
-    @property
-    def preset(self) -> str:
-        return self.engine.preset
-
-    @property
-    def tier_filter(self) -> str:
-        return self.engine.tier_filter
 
     @property
     def present_from_ms(self) -> int | None:
@@ -261,7 +222,7 @@ class LiqApp(PaletteApp):
         return self.engine.snapshot(
             symbol or self.current_symbol,
             window_ms=self.options.window_ms,
-            exchange=self.exchange_filter,
+            exchange=self.filters.exchange,
         )
 
     def refresh_now(self) -> None:
@@ -272,11 +233,11 @@ class LiqApp(PaletteApp):
             return
         frame = self._frame
         if not (self._paused and frame is not None and frame.snap.symbol == self.current_symbol):
-            frame = _Frame(self.pull())
+            frame = Frame(self.pull())
             self._frame = frame
         with self.batch_update():
-            self._draw_view(frame)
-            self._draw_status()
+            draw_view(self, frame)
+            draw_status(self)
 
     def switch_symbol(self, symbol: str) -> None:
         """Show another market: reset the views and draw it at once (even when paused).
@@ -299,7 +260,7 @@ class LiqApp(PaletteApp):
         market the connected exchanges list."""
         return list(dict.fromkeys([*self.watchlist, *self.engine.symbols(), *self.universe]))
 
-    def _slot_of(self, symbol: str) -> int | None:
+    def slot_of(self, symbol: str) -> int | None:
         try:
             return self.watchlist.index(symbol) + 1
         except ValueError:
@@ -310,31 +271,8 @@ class LiqApp(PaletteApp):
         return dict(LIQ_VARIABLE_DEFAULTS)
 
     def compose(self) -> ComposeResult:
-        opts = self.options
         yield StatusBar(id="status")
-        with ContentSwitcher(initial=f"view-{self.view_name}", id="views"):
-            with Vertical(id="view-ladder"):
-                header = LadderHeader(id="ladder-header")
-                info = LadderInfo(id="ladder-info")
-                yield header
-                yield LadderWidget(
-                    realized_mark_usd=opts.realized_mark_usd,
-                    header=header,
-                    info=info,
-                    view=LadderView(span_pct=opts.ladder_span_pct),
-                    scale=self.color_scale,
-                    absolute_top_usd=opts.absolute_top_usd,
-                    id="ladder",
-                )
-                yield info
-            yield HeatmapWidget(
-                span_pct=opts.ladder_span_pct,
-                absolute_top_usd=opts.absolute_top_usd if self.color_scale == "absolute" else None,
-                id="view-heatmap",
-            )
-            yield CascadePanel(id="view-cascade")
-            yield ExchangeTable(span_pct=opts.ladder_span_pct, id="view-exchanges")
-            yield ChartWidget(id="view-chart")
+        yield from compose_views(self)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -367,24 +305,8 @@ class LiqApp(PaletteApp):
             self.log.warning("market lists unavailable", missing)
 
     def _load_themes(self) -> None:
-        themes, problems = available_themes(self.options.user_themes_dir)
-        for theme in themes.values():
-            if theme is not BUILTIN_THEMES.get(theme.name):  # Textual's own are there already
-                self.register_theme(theme)
-        wanted = self.options.theme
-        if wanted not in self.available_themes:
-            problems.append(f"theme {wanted!r} is not available; using {DEFAULT_THEME}")
-            wanted = DEFAULT_THEME
-        self.theme = wanted
-        self.theme_problems = problems
-        if problems:
-            self.notify(
-                "\n".join(problems),
-                title="Theme problem" if len(problems) == 1 else "Theme problems",
-                severity="warning",
-                timeout=12,
-                markup=False,
-            )
+        opts = self.options
+        self.theme_problems = install_themes(self, opts.user_themes_dir, opts.theme)
 
     def _tick(self) -> None:
         if self._paused or len(self.screen_stack) > 1:
@@ -416,66 +338,7 @@ class LiqApp(PaletteApp):
             self.notify(
                 self.feed_error, title="Feed stopped", severity="error", timeout=15, markup=False
             )
-            self._draw_status()
-
-    # -- drawing --------------------------------------------------------------------------------
-    def _draw_status(self) -> None:
-        if not self.is_running:
-            return
-        frame = self._frame
-        snap = frame.snap if frame is not None else None
-        if snap is None or snap.symbol != self.current_symbol:
-            snap = self.pull()
-        self.status.show(
-            snap,
-            slot=self._slot_of(self.current_symbol),
-            paused=self._paused,
-            error=self.feed_error,
-            view=VIEW_TITLES[self.view_name],
-            fps=self.fps,
-        )
-
-    def _keep_centred(self, snap: MarketSnapshot) -> None:
-        """Until a market's data is of the present and priced by a mark (not a warm-up price,
-        not an old liquidation print), its price views centre on the latest price on every
-        frame, unless the user moved them; from then on they follow the price near an edge."""
-        if snap.symbol in self._settled or snap.price is None:
-            return
-        for widget in self.price_views().values():
-            if widget.view.following:
-                widget.view.recentre()
-        if self.caught_up(snap) and (snap.price_source or "").startswith("mark"):
-            self._settled.add(snap.symbol)
-
-    def _draw_view(self, frame: _Frame) -> None:
-        """Hand the frame to the visible view, with what that view pulls besides the snapshot
-        (prepared beside its widget; kept with the frame while paused)."""
-        view, snap = self.view_name, frame.snap
-        engine, window, exchange = self.engine, self.options.window_ms, self.exchange_filter
-
-        def extra(make: Callable[[], object]) -> Any:
-            if view not in frame.extras or not self._paused:
-                frame.extras[view] = make()
-            return frame.extras[view]
-
-        self._keep_centred(snap)
-        if view == "ladder":
-            self.ladder.show(snap)
-        elif view == "heatmap":
-            cols, version = extra(
-                lambda: heatmap_columns(
-                    engine, self.history, snap, window_ms=window, exchange=exchange
-                )
-            )
-            self.heatmap.show(snap, cols, version)
-        elif view == "cascade":
-            self.cascade.show(extra(lambda: cascade_view(engine, snap, exchange=exchange)))
-        elif view == "exchanges":
-            data = extra(lambda: exchange_data(engine, snap, window_ms=window, exchange=exchange))
-            self.exchanges_table.show(snap, data)
-        elif view == "chart":
-            mode = self.chart.mode
-            self.chart.show(*chart_series(engine, self.history, snap, mode, exchange=exchange))
+            draw_status(self)
 
     # -- alerts ---------------------------------------------------------------------------------
     def check_alerts(self) -> list[Alert]:
@@ -489,24 +352,13 @@ class LiqApp(PaletteApp):
                 self.engine,
                 self.history_symbols(),
                 window_ms=self.options.window_ms,
-                exchange=self.exchange_filter,
+                exchange=self.filters.exchange,
                 present_from_ms=self.present_from_ms,
             )
         except Exception as exc:
             self._report_ui_error(exc)
             return []
-        for alert in fired:
-            self.notify(
-                alert.message,
-                title=f"Alert: {alert.kind}",
-                severity="warning",
-                timeout=10,
-                markup=False,
-            )
-            if rules.bell:
-                self.bell()
-            if rules.command:
-                self.alert_commands.start(rules.command, alert)
+        sound_alerts(self, fired, rules, self.alert_commands)
         return fired
 
     # -- which actions are offered --------------------------------------------------------------
@@ -522,53 +374,7 @@ class LiqApp(PaletteApp):
 
     def setting_choices(self) -> list[Choice]:
         """What the palette can set directly: every value the keys cycle through."""
-        return [
-            Choice(
-                "View", "show", [(v, VIEW_TITLES[v]) for v in VIEWS], self.view_name, "next_view"
-            ),
-            Choice(
-                "Market",
-                "market",
-                [(s, f"{s} (slot {i})") for i, s in enumerate(self.watchlist, 1)],
-                self.current_symbol,
-                "slot",
-            ),
-            Choice(
-                "Leverage preset",
-                "set_preset",
-                [(p, p) for p in self.preset_options()],
-                self.engine.preset,
-                "cycle_preset",
-            ),
-            Choice(
-                "Tier filter",
-                "set_tier",
-                [(t, _tier_label(t)) for t in TIER_FILTERS],
-                self.tier_filter,
-                "cycle_tier",
-            ),
-            Choice(
-                "Exchange filter",
-                "set_exchange",
-                [(e or "all", e or "all exchanges") for e in EXCHANGE_CYCLE],
-                self.exchange_filter or "all",
-                "cycle_exchange",
-            ),
-            Choice(
-                "Chart",
-                "set_chart_mode",
-                [(m, CHART_TITLES.get(m, m)) for m in CHART_MODES],
-                self.chart.mode,
-                "chart_mode",
-            ),
-            Choice(
-                "Color scale",
-                "set_scale",
-                [(s, s) for s in SCALES],
-                self.color_scale,
-                "toggle_scale",
-            ),
-        ]
+        return setting_choices(self)
 
     # -- general keys ---------------------------------------------------------------------------
     def action_help(self) -> None:
@@ -590,7 +396,7 @@ class LiqApp(PaletteApp):
         if self._tick_timer is not None:
             self._tick_timer.stop()
         self._tick_timer = self.set_interval(1 / self.fps, self._tick, name="pull-snapshot")
-        self._draw_status()
+        draw_status(self)
 
     def action_faster(self) -> None:
         higher = [f for f in FPS_STEPS if f > self.fps + 1e-9]
@@ -645,24 +451,11 @@ class LiqApp(PaletteApp):
         self.switch_symbol(symbol)
 
     def action_pick_market(self) -> None:
-        commands = []
-        for symbol in self.markets():
-            slot = self._slot_of(symbol)
-            n = self.engine.events_by_market.get(symbol, 0)
-            where = f"watchlist {slot}" if slot else "not in the watchlist"
-            listed = ", ".join(self.universe.get(symbol, ()))
-            commands.append(
-                SimpleCommand(
-                    symbol,
-                    lambda s=symbol: self.switch_symbol(s),
-                    f"{where}; {n} events" + (f"; on {listed}" if listed else ""),
-                )
-            )
-        self.search_commands(commands, placeholder="Market (fuzzy)…")
+        self.search_commands(market_commands(self), placeholder="Market (fuzzy)…")
 
     # -- views ----------------------------------------------------------------------------------
     def action_next_view(self) -> None:
-        self.show_view(str(_next_in(VIEWS, self.view_name)))
+        self.show_view(str(next_in(VIEWS, self.view_name)))
 
     def action_show(self, view: str) -> None:
         self.show_view(view)
@@ -679,7 +472,7 @@ class LiqApp(PaletteApp):
         self.refresh_now()
 
     def action_chart_mode(self) -> None:
-        self.action_set_chart_mode(str(_next_in(CHART_MODES, self.chart.mode)))
+        self.action_set_chart_mode(str(next_in(CHART_MODES, self.chart.mode)))
 
     def action_set_chart_mode(self, mode: str) -> None:
         if mode not in CHART_MODES:
@@ -689,7 +482,7 @@ class LiqApp(PaletteApp):
             self.refresh_now()
 
     def action_toggle_scale(self) -> None:
-        self.action_set_scale(str(_next_in(SCALES, self.color_scale)))
+        self.action_set_scale(str(next_in(SCALES, self.color_scale)))
 
     def action_set_scale(self, scale: str) -> None:
         if scale not in SCALES:
@@ -741,49 +534,23 @@ class LiqApp(PaletteApp):
         self._frame = None
         self.refresh_now()
 
-    def preset_options(self) -> tuple[str, ...]:
-        """The leverage presets `l` cycles through (with "fitted" once calibrate fitted it)."""
-        fitted = (FITTED,) if getattr(self.engine, "fitted_weights", None) else ()
-        return (*PRESETS, *fitted)
-
-    def _announce(self, setting: str, value: str) -> None:
-        """A brief toast naming a model setting a key just changed (the status line keeps it).
-        It replaces the previous one, so a quick run of l/f/e does not stack toasts."""
-        for shown in list(self._notifications):  # Textual 8.2.8 has no public "replace"
-            if shown.message.startswith(_SETTING_TOASTS):
-                self._unnotify(shown, refresh=False)
-        self.notify(f"{setting}: {value}", timeout=2.5, markup=False)
-
     def action_cycle_preset(self) -> None:
-        self.action_set_preset(str(_next_in(self.preset_options(), self.engine.preset)))
+        self.filters.cycle_preset()
 
     def action_set_preset(self, preset: str) -> None:
-        if preset not in self.preset_options():
-            return
-        self.engine.preset = preset
-        self._pull_again()
-        self._announce("leverage preset", preset)
+        self.filters.set_preset(preset)
 
     def action_cycle_tier(self) -> None:
-        self.action_set_tier(str(_next_in(TIER_FILTERS, self.engine.tier_filter)))
+        self.filters.cycle_tier()
 
     def action_set_tier(self, tier: str) -> None:
-        if tier not in TIER_FILTERS:
-            return
-        self.engine.tier_filter = tier
-        self._pull_again()
-        self._announce("tier filter", _tier_label(tier))
+        self.filters.set_tier(tier)
 
     def action_cycle_exchange(self) -> None:
-        self.action_set_exchange(str(_next_in(EXCHANGE_CYCLE, self.exchange_filter) or "all"))
+        self.filters.cycle_exchange()
 
     def action_set_exchange(self, exchange: str) -> None:
-        """One exchange's data only, or "all"."""
-        if exchange != "all" and exchange not in EXCHANGES:
-            return
-        self.exchange_filter = None if exchange == "all" else exchange
-        self._pull_again()
-        self._announce("exchange filter", exchange if exchange != "all" else "all exchanges")
+        self.filters.set_exchange(exchange)
 
     # -- settings reload ------------------------------------------------------------------------
     def action_reload(self) -> None:

@@ -1,6 +1,7 @@
 """The command palette: every liqtui action, generated from the app's live key bindings and
-the option lists the keys cycle through (so the keys and the palette cannot drift apart);
-a palette screen that stays safe under a key storm, and the app base that opens only those.
+the option lists the keys cycle through (`setting_choices`: so the keys and the palette cannot
+drift apart); a palette screen that stays safe under a key storm, and the app base that opens
+only those.
 """
 
 from __future__ import annotations
@@ -21,15 +22,23 @@ from textual.command import (
     Hit,
     Hits,
     Provider,
+    SimpleCommand,
     SimpleProvider,
 )
 from textual.css.query import NoMatches
 from textual.markup import escape
 
+from liqtui.keys import VIEWS
+from liqtui.ui.scale import SCALES
+from liqtui.ui.views import VIEW_TITLES
+from liqtui.ui.widgets.chart import CHART_MODES, CHART_TITLES
+
 if TYPE_CHECKING:
     from textual.screen import Screen
     from textual.widget import AwaitMount
     from textual.worker import Worker
+
+    from liqtui.ui.app import LiqApp
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +50,60 @@ class Choice:
     options: Sequence[tuple[str, str]]  # (value, label)
     current: str  # the value in effect
     cycled_by: str | None = None  # the bound action that steps through the same options
+
+
+def next_in(options: Sequence[object], current: object, step: int = 1) -> object:
+    """The option after `current` (the first when `current` is not one): what a key that
+    cycles through a setting sets."""
+    try:
+        i = options.index(current)
+    except ValueError:
+        i = -1
+    return options[(i + step) % len(options)]
+
+
+def setting_choices(app: LiqApp) -> list[Choice]:
+    """What the palette can set directly: every value the app's keys cycle through."""
+    return [
+        Choice("View", "show", [(v, VIEW_TITLES[v]) for v in VIEWS], app.view_name, "next_view"),
+        Choice(
+            "Market",
+            "market",
+            [(s, f"{s} (slot {i})") for i, s in enumerate(app.watchlist, 1)],
+            app.current_symbol,
+            "slot",
+        ),
+        *app.filters.choices(),
+        Choice(
+            "Chart",
+            "set_chart_mode",
+            [(m, CHART_TITLES.get(m, m)) for m in CHART_MODES],
+            app.chart.mode,
+            "chart_mode",
+        ),
+        Choice(
+            "Color scale", "set_scale", [(s, s) for s in SCALES], app.color_scale, "toggle_scale"
+        ),
+    ]
+
+
+def market_commands(app: LiqApp) -> list[SimpleCommand]:
+    """The market picker's entries: every market the app offers, with its watchlist slot, its
+    event count and the exchanges listing it."""
+    commands = []
+    for symbol in app.markets():
+        slot = app.slot_of(symbol)
+        n = app.engine.events_by_market.get(symbol, 0)
+        where = f"watchlist {slot}" if slot else "not in the watchlist"
+        listed = ", ".join(app.universe.get(symbol, ()))
+        commands.append(
+            SimpleCommand(
+                symbol,
+                lambda s=symbol: app.switch_symbol(s),
+                f"{where}; {n} events" + (f"; on {listed}" if listed else ""),
+            )
+        )
+    return commands
 
 
 class CommandSource(Protocol):

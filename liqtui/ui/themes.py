@@ -13,6 +13,7 @@ import dataclasses
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.style import Style
 from textual.color import Color, ColorParseError
@@ -21,6 +22,9 @@ from textual.theme import Theme
 from liqtui.config import ConfigError
 from liqtui.output import palette
 from liqtui.output.palette import DEFAULT_THEME, LIQ_VARIABLE_DEFAULTS
+
+if TYPE_CHECKING:
+    from textual.app import App
 
 # The same values as themes/dark.toml, so liqtui looks right even when that file is broken/missing.
 BUILTIN_DARK = Theme(
@@ -168,6 +172,30 @@ def available_themes(user_themes_dir: Path | None) -> tuple[dict[str, Theme], li
     files, problems = load_themes([shipped, user_themes_dir])
     themes.update(files)
     return themes, problems
+
+
+def install_themes(app: App[Any], user_themes_dir: Path | None, wanted: str) -> list[str]:
+    """Register every theme with `app` and switch to `wanted` (the default when it is not
+    available); notify the problems met, and return them."""
+    from textual.theme import BUILTIN_THEMES
+
+    themes, problems = available_themes(user_themes_dir)
+    for theme in themes.values():
+        if theme is not BUILTIN_THEMES.get(theme.name):  # Textual's own are there already
+            app.register_theme(theme)
+    if wanted not in app.available_themes:
+        problems.append(f"theme {wanted!r} is not available; using {DEFAULT_THEME}")
+        wanted = DEFAULT_THEME
+    app.theme = wanted
+    if problems:
+        app.notify(
+            "\n".join(problems),
+            title="Theme problem" if len(problems) == 1 else "Theme problems",
+            severity="warning",
+            timeout=12,
+            markup=False,
+        )
+    return problems
 
 
 def pick_theme(themes: Mapping[str, Theme], name: str | None) -> Theme:

@@ -1,0 +1,130 @@
+"""The app's views: built from its options (`compose_views`), and what is on screen, a frame
+(the market's snapshot and what the visible view pulled with it), drawn on the visible view and
+the status line. Each view's data preparation lives beside its widget (`ui/widgets/`); here
+each view is handed what it shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import ContentSwitcher
+
+from liqtui.model.engine import MarketSnapshot
+from liqtui.output.ladder import LadderView
+from liqtui.ui.widgets.cascade import CascadePanel, cascade_view
+from liqtui.ui.widgets.chart import ChartWidget, chart_series
+from liqtui.ui.widgets.exchanges import ExchangeTable, exchange_data
+from liqtui.ui.widgets.heatmap import HeatmapWidget, heatmap_columns
+from liqtui.ui.widgets.ladder import LadderHeader, LadderInfo, LadderWidget
+
+if TYPE_CHECKING:
+    from liqtui.ui.app import LiqApp
+
+VIEW_TITLES = {
+    "ladder": "ladder",
+    "heatmap": "time×price",
+    "cascade": "cascade risk",
+    "exchanges": "per exchange",
+    "chart": "chart",
+}
+
+
+def compose_views(app: LiqApp) -> ComposeResult:
+    """The views, in a switcher showing the app's view."""
+    opts, scale = app.options, app.color_scale
+    with ContentSwitcher(initial=f"view-{app.view_name}", id="views"):
+        with Vertical(id="view-ladder"):
+            header = LadderHeader(id="ladder-header")
+            info = LadderInfo(id="ladder-info")
+            yield header
+            yield LadderWidget(
+                realized_mark_usd=opts.realized_mark_usd,
+                header=header,
+                info=info,
+                view=LadderView(span_pct=opts.ladder_span_pct),
+                scale=scale,
+                absolute_top_usd=opts.absolute_top_usd,
+                id="ladder",
+            )
+            yield info
+        yield HeatmapWidget(
+            span_pct=opts.ladder_span_pct,
+            absolute_top_usd=opts.absolute_top_usd if scale == "absolute" else None,
+            id="view-heatmap",
+        )
+        yield CascadePanel(id="view-cascade")
+        yield ExchangeTable(span_pct=opts.ladder_span_pct, id="view-exchanges")
+        yield ChartWidget(id="view-chart")
+
+
+@dataclass
+class Frame:
+    """What is on screen: the market's snapshot and what each view pulled with it (frozen
+    together while paused)."""
+
+    snap: MarketSnapshot
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def draw_view(app: LiqApp, frame: Frame) -> None:
+    """Hand the frame to the app's visible view, with what that view pulls besides the
+    snapshot (prepared beside its widget; kept with the frame while paused)."""
+    view, snap = app.view_name, frame.snap
+    engine, window, exchange = app.engine, app.options.window_ms, app.filters.exchange
+
+    def extra(make: Callable[[], object]) -> Any:
+        if view not in frame.extras or not app.paused:
+            frame.extras[view] = make()
+        return frame.extras[view]
+
+    keep_centred(app, snap)
+    if view == "ladder":
+        app.ladder.show(snap)
+    elif view == "heatmap":
+        cols, version = extra(
+            lambda: heatmap_columns(engine, app.history, snap, window_ms=window, exchange=exchange)
+        )
+        app.heatmap.show(snap, cols, version)
+    elif view == "cascade":
+        app.cascade.show(extra(lambda: cascade_view(engine, snap, exchange=exchange)))
+    elif view == "exchanges":
+        data = extra(lambda: exchange_data(engine, snap, window_ms=window, exchange=exchange))
+        app.exchanges_table.show(snap, data)
+    elif view == "chart":
+        mode = app.chart.mode
+        app.chart.show(*chart_series(engine, app.history, snap, mode, exchange=exchange))
+
+
+def draw_status(app: LiqApp) -> None:
+    """The status line, for the snapshot on screen (or a fresh one of the current market)."""
+    if not app.is_running:
+        return
+    snap = app.snapshot
+    if snap is None or snap.symbol != app.current_symbol:
+        snap = app.pull()
+    app.status.show(
+        snap,
+        slot=app.slot_of(app.current_symbol),
+        paused=app.paused,
+        error=app.feed_error,
+        view=VIEW_TITLES[app.view_name],
+        fps=app.fps,
+    )
+
+
+def keep_centred(app: LiqApp, snap: MarketSnapshot) -> None:
+    """Until a market's data is of the present and priced by a mark (not a warm-up price,
+    not an old liquidation print), its price views centre on the latest price on every
+    frame, unless the user moved them; from then on they follow the price near an edge."""
+    if snap.symbol in app.settled or snap.price is None:
+        return
+    for widget in app.price_views().values():
+        if widget.view.following:
+            widget.view.recentre()
+    if app.caught_up(snap) and (snap.price_source or "").startswith("mark"):
+        app.settled.add(snap.symbol)
