@@ -4,19 +4,28 @@ Accepts the raw event and the combined-stream envelope {"stream": …, "data": �
 `S` on a forceOrder is the liquidation *order* side: SELL closes (liquidates) a long.
 Realized notional is the filled quantity `z` × the average price `ap`, placed at `ap`
 (`p` is the protective order price, about the maintenance rate beyond the fill).
+
+History (backfill, docs/exchanges.md "History"): `/futures/data/openInterestHist` (5-minute
+`sumOpenInterest`, base units, 500 a request, the last 30 days only), `/fapi/v1/klines` 1m (1,500
+a request; the taker-buy base volume column gives the taker split, VWAP = quote volume /
+volume), `/fapi/v1/fundingRate` (settled rates, 1,000 a request).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest, TradeFlow
 from liqtui.exchanges.common import (
+    FundingHistory,
+    bar_events,
+    batch,
     ccxt_usdt_market,
     field,
     from_usdt_symbol,
+    item_times,
     levels_array,
     listed,
     number,
@@ -30,6 +39,10 @@ from liqtui.exchanges.spec import (
     ExchangeSpec,
     FeedOptions,
     FeedPlan,
+    HistoryPage,
+    HistoryPlan,
+    HistoryRequest,
+    HistorySeries,
     MarginRule,
     NotTracked,
     ParseError,
@@ -179,6 +192,139 @@ def _query_symbol(endpoint: str) -> str:
     return _market(values[0])
 
 
+# -- history ------------------------------------------------------------------------------------
+OI_HISTORY_PATH = "/futures/data/openInterestHist"
+KLINES_PATH = "/fapi/v1/klines"
+FUNDING_PATH = "/fapi/v1/fundingRate"
+OI_HISTORY_LIMIT = 500
+OI_HISTORY_LOOKBACK_MS = 30 * 86_400_000  # "Only the data of the latest 30 days is available"
+KLINES_LIMIT = 1500
+# /fapi/v1/klines weight by limit: [1,100) 1, [100,500) 2, [500,1000] 5, > 1000 10.
+KLINES_WEIGHT = 10
+FUNDING_LIMIT = 1000
+FUNDING_STEP_MS = 3_600_000  # settlements are 1 to 8 hours apart (by symbol)
+FIVE_MINUTES_MS = 300_000
+
+
+def _history_request(path: str, weight: float, **query: object) -> HistoryRequest:
+    return HistoryRequest(endpoint=f"{path}?{urlencode(query)}", weight=weight)
+
+
+def _oi_request(sym: str, start: int, end: int, cursor: str | None) -> HistoryRequest:
+    return _history_request(
+        OI_HISTORY_PATH, 1, symbol=sym, period="5m", limit=OI_HISTORY_LIMIT, startTime=start,
+        endTime=end,
+    )  # fmt: skip
+
+
+def _klines_request(sym: str, start: int, end: int, cursor: str | None) -> HistoryRequest:
+    return _history_request(
+        KLINES_PATH, KLINES_WEIGHT, symbol=sym, interval="1m", startTime=start, endTime=end,
+        limit=KLINES_LIMIT,
+    )  # fmt: skip
+
+
+def _funding_request(sym: str, start: int, end: int, cursor: str | None) -> HistoryRequest:
+    return _history_request(
+        FUNDING_PATH, 1, symbol=sym, startTime=start, endTime=end, limit=FUNDING_LIMIT
+    )
+
+
+def _error_text(msg: object) -> str | None:
+    if isinstance(msg, dict) and "code" in msg:
+        return f"error {msg.get('code')}: {msg.get('msg')}"
+    if not isinstance(msg, list):
+        return f"expected a JSON array, got {type(msg).__name__}"
+    return None
+
+
+def _page(read: str | int) -> Callable[[object], HistoryPage]:
+    def page(msg: object) -> HistoryPage:
+        error = _error_text(msg)
+        if error is not None:
+            return HistoryPage(error=error)
+        return HistoryPage(item_times(msg, lambda item: item[read]))  # type: ignore[index]
+
+    return page
+
+
+def _oi_point(item: object) -> list[MarketEvent]:
+    if not isinstance(item, dict):
+        raise ParseError("an item is not an object")
+    amount = number(field(item, "sumOpenInterest", "openInterestHist"), "sumOpenInterest")
+    if amount < 0:
+        raise ParseError(f"sumOpenInterest {amount} is negative")
+    return [
+        OpenInterest(
+            exchange=EXCHANGE,
+            symbol=_market(field(item, "symbol", "openInterestHist")),
+            time_ms=timestamp_ms(field(item, "timestamp", "openInterestHist"), "timestamp"),
+            open_interest=amount,  # one side, base units, as /fapi/v1/openInterest
+        )
+    ]
+
+
+def _kline_row(market: str, funding: FundingHistory, row: object) -> list[MarketEvent]:
+    """[openTime, open, high, low, close, volume, closeTime, quoteVolume, trades,
+    takerBuyBase, takerBuyQuote, ignore]"""
+    if not isinstance(row, list) or len(row) < 10:
+        raise ParseError("a kline is not an array of at least 10 fields")
+    start = timestamp_ms(row[0], "kline.openTime")
+    bar = (
+        positive(row[1], "kline.open"),
+        positive(row[2], "kline.high"),
+        positive(row[3], "kline.low"),
+        positive(row[4], "kline.close"),
+    )
+    return bar_events(
+        EXCHANGE, market, start, bar,
+        volume=number(row[5], "kline.volume"),
+        quote=number(row[7], "kline.quoteVolume"),
+        taker_buy=number(row[9], "kline.takerBuyBase"),
+        funding=funding.at(market, start),
+    )  # fmt: skip
+
+
+def _funding_rate(funding: FundingHistory, item: object) -> list[MarketEvent]:
+    """{"symbol", "fundingTime", "fundingRate", "markPrice"}: learned, no event of its own."""
+    if not isinstance(item, dict):
+        raise ParseError("an item is not an object")
+    market = _market(field(item, "symbol", "fundingRate"))
+    when = timestamp_ms(field(item, "fundingTime", "fundingRate"), "fundingTime")
+    rate = number(field(item, "fundingRate", "fundingRate"), "fundingRate")
+    funding.add(market, {when: rate})
+    return []
+
+
+def parse_history(endpoint: str, msg: object, funding: FundingHistory) -> list[MarketEvent] | None:
+    """Events of a history answer (None: not a history endpoint). Malformed items are skipped
+    (PartlyBad); funding rates are learned, and ride on the closing marks of later klines."""
+    path = urlsplit(endpoint).path
+    if path not in (OI_HISTORY_PATH, KLINES_PATH, FUNDING_PATH):
+        return None
+    error = _error_text(msg)
+    if error is not None:
+        raise ParseError(f"REST {path}: {error}")
+    assert isinstance(msg, list)
+    if path == OI_HISTORY_PATH:
+        return batch(msg, _oi_point, "openInterestHist")
+    if path == FUNDING_PATH:
+        return batch(msg, lambda item: _funding_rate(funding, item), "fundingRate")
+    market = _query_symbol(endpoint)
+    return batch(msg, lambda row: _kline_row(market, funding, row), "klines")
+
+
+HISTORY = HistoryPlan(
+    series=(
+        HistorySeries("funding", FUNDING_STEP_MS, FUNDING_LIMIT, None, _funding_request,
+                      _page("fundingTime"), dense=False),
+        HistorySeries("open_interest", FIVE_MINUTES_MS, OI_HISTORY_LIMIT, OI_HISTORY_LOOKBACK_MS,
+                      _oi_request, _page("timestamp")),
+        HistorySeries("klines", 60_000, KLINES_LIMIT, None, _klines_request, _page(0)),
+    )
+)  # fmt: skip
+
+
 def parse_rest(endpoint: str, msg: object) -> list[MarketEvent] | None:
     """Events in a REST response; `endpoint` is the requested path and query."""
     path = urlsplit(endpoint).path
@@ -212,13 +358,17 @@ def parse_rest(endpoint: str, msg: object) -> list[MarketEvent] | None:
 
 
 class Parser:
-    """Binance needs no state between messages."""
+    """The streams need no state; history keeps the settled funding rates it has read."""
+
+    def __init__(self) -> None:
+        self.funding = FundingHistory()
 
     def __call__(self, msg: object) -> list[MarketEvent] | None:
         return parse_message(msg)
 
     def rest(self, endpoint: str, msg: object) -> list[MarketEvent] | None:
-        return parse_rest(endpoint, msg)
+        history = parse_history(endpoint, msg, self.funding)
+        return history if history is not None else parse_rest(endpoint, msg)
 
 
 def listing(endpoint: Endpoints) -> PollSpec:
@@ -327,4 +477,5 @@ SPEC = ExchangeSpec(
     ccxt_market=ccxt_usdt_market,
     # /fapi/v1/leverageBracket needs an API key: the brackets are shipped data.
     tiers="shipped brackets (brackets.toml); /fapi/v1/leverageBracket needs an API key",
+    history=HISTORY,
 )

@@ -12,25 +12,38 @@ Topics, one set per watched symbol (Bybit has no all-symbols wildcard):
   is `singleOpenInterest` when present, else half of `openInterest` (base units for linear).
 - `publicTrade.<SYM>`: `S` is the taker side; aggregated into one TradeFlow per closed minute.
 REST `/v5/market/orderbook` → BookDepth. Bybit reports API errors with HTTP 200 and retCode ≠ 0.
+
+History (backfill, docs/exchanges.md "History"), every list newest first:
+- `/v5/market/open-interest` (intervalTime 5min, 200 a page, `nextPageCursor`): read like the
+  ticker, one side = `singleOpenInterest` when present, else half of `openInterest`;
+- `/v5/market/kline` 1m (1,000 a request): [start, open, high, low, close, volume, turnover].
+  Bybit's klines carry NO taker split: half of each minute's volume is taken as bought and half
+  as sold (no imbalance is invented; the map's OI attribution then leans on price moves alone);
+  VWAP = turnover / volume;
+- `/v5/market/funding/history` (200 a request): settled rates, carried by the closing marks.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest, Side
 from liqtui.exchanges.common import (
+    FundingHistory,
     MinuteFlows,
     Trade,
+    bar_events,
+    batch,
     ccxt_usdt_market,
     field,
     from_usdt_symbol,
     guard,
+    item_times,
     levels_array,
     listed,
     number,
@@ -46,6 +59,10 @@ from liqtui.exchanges.spec import (
     FeedPlan,
     Frame,
     GetJson,
+    HistoryPage,
+    HistoryPlan,
+    HistoryRequest,
+    HistorySeries,
     MarginRule,
     NotTracked,
     ParseError,
@@ -279,17 +296,154 @@ def parse_order_book(endpoint: str, msg: object) -> list[MarketEvent] | None:
     return [reduce_book(EXCHANGE, _market(symbol), when, bids, asks)]
 
 
+# -- history ------------------------------------------------------------------------------------
+OI_HISTORY_PATH = "/v5/market/open-interest"
+KLINE_PATH = "/v5/market/kline"
+FUNDING_PATH = "/v5/market/funding/history"
+OI_HISTORY_LIMIT = 200
+KLINE_LIMIT = 1000
+FUNDING_LIMIT = 200
+_HISTORY_PATHS = (OI_HISTORY_PATH, KLINE_PATH, FUNDING_PATH)
+
+
+def _oi_request(sym: str, start: int, end: int, cursor: str | None) -> HistoryRequest:
+    # Both bounds: a lone startTime is ignored (the list is anchored at its end).
+    query: dict[str, object] = {
+        "category": "linear", "symbol": sym, "intervalTime": "5min", "startTime": start,
+        "endTime": end, "limit": OI_HISTORY_LIMIT,
+    }  # fmt: skip
+    if cursor:
+        query["cursor"] = cursor
+    return HistoryRequest(f"{OI_HISTORY_PATH}?{urlencode(query)}")
+
+
+def _kline_request(sym: str, start: int, end: int, cursor: str | None) -> HistoryRequest:
+    query = {"category": "linear", "symbol": sym, "interval": "1", "start": start, "end": end,
+             "limit": KLINE_LIMIT}  # fmt: skip
+    return HistoryRequest(f"{KLINE_PATH}?{urlencode(query)}")
+
+
+def _funding_request(sym: str, start: int, end: int, cursor: str | None) -> HistoryRequest:
+    query = {"category": "linear", "symbol": sym, "startTime": start, "endTime": end,
+             "limit": FUNDING_LIMIT}  # fmt: skip
+    return HistoryRequest(f"{FUNDING_PATH}?{urlencode(query)}")
+
+
+def _result(msg: object, where: str) -> dict[str, object]:
+    if not isinstance(msg, dict):
+        raise ParseError(f"{where}: expected a JSON object")
+    code = field(msg, "retCode", where)
+    if code != 0:
+        raise ParseError(f"{where}: retCode {code}: {msg.get('retMsg')}")
+    result = field(msg, "result", where)
+    if not isinstance(result, dict) or not isinstance(result.get("list"), list):
+        raise ParseError(f"{where}: no 'result.list'")
+    return result
+
+
+def _page(read: str | int) -> Callable[[object], HistoryPage]:
+    def page(msg: object) -> HistoryPage:
+        try:
+            result = _result(msg, "history")
+        except ParseError as exc:
+            return HistoryPage(error=str(exc))
+        cursor = result.get("nextPageCursor")
+        return HistoryPage(
+            item_times(result["list"], lambda item: item[read]),  # type: ignore[index]
+            cursor if isinstance(cursor, str) and cursor else None,
+        )
+
+    return page
+
+
+def _oi_point(market: str, item: object) -> list[MarketEvent]:
+    if not isinstance(item, dict):
+        raise ParseError("an item is not an object")
+    single = item.get("singleOpenInterest")
+    if single not in (None, ""):
+        amount = number(single, "singleOpenInterest")
+    else:  # documented as the sum of both sides, as on the ticker
+        amount = number(field(item, "openInterest", "open-interest"), "openInterest") / 2
+    if amount < 0:
+        raise ParseError(f"openInterest {amount} is negative")
+    when = timestamp_ms(field(item, "timestamp", "open-interest"), "open-interest.timestamp")
+    return [OpenInterest(EXCHANGE, market, when, amount)]
+
+
+def _kline_row(market: str, funding: FundingHistory, row: object) -> list[MarketEvent]:
+    """[startTime, open, high, low, close, volume, turnover], strings."""
+    if not isinstance(row, list) or len(row) < 7:
+        raise ParseError("a kline is not an array of 7 fields")
+    start = timestamp_ms(row[0], "kline.startTime")
+    bar = (
+        positive(row[1], "kline.open"),
+        positive(row[2], "kline.high"),
+        positive(row[3], "kline.low"),
+        positive(row[4], "kline.close"),
+    )
+    return bar_events(
+        EXCHANGE, market, start, bar,
+        volume=number(row[5], "kline.volume"),
+        quote=number(row[6], "kline.turnover"),
+        taker_buy=None,  # no taker split in Bybit's klines: half and half
+        funding=funding.at(market, start),
+    )  # fmt: skip
+
+
+def _funding_rate(funding: FundingHistory, item: object) -> list[MarketEvent]:
+    if not isinstance(item, dict):
+        raise ParseError("an item is not an object")
+    market = _market(field(item, "symbol", "funding/history"))
+    when = timestamp_ms(field(item, "fundingRateTimestamp", "funding/history"), "funding time")
+    funding.add(market, {when: number(field(item, "fundingRate", "funding/history"), "rate")})
+    return []
+
+
+def parse_history(endpoint: str, msg: object, funding: FundingHistory) -> list[MarketEvent] | None:
+    """Events of a history answer (None: not a history endpoint); malformed items are skipped
+    (PartlyBad)."""
+    path = urlsplit(endpoint).path
+    if path not in _HISTORY_PATHS:
+        return None
+    items = _result(msg, f"REST {path}")["list"]
+    assert isinstance(items, list)
+    if path == FUNDING_PATH:
+        return batch(items, lambda item: _funding_rate(funding, item), "funding/history")
+    symbol = parse_qs(urlsplit(endpoint).query).get("symbol", [None])[0]
+    market = _market(symbol)
+    if path == OI_HISTORY_PATH:
+        return batch(items, lambda item: _oi_point(market, item), "open-interest")
+    return batch(items, lambda row: _kline_row(market, funding, row), "kline")
+
+
+HISTORY = HistoryPlan(
+    series=(
+        HistorySeries("funding", 3_600_000, FUNDING_LIMIT, None, _funding_request,
+                      _page("fundingRateTimestamp"), dense=False),
+        HistorySeries("open_interest", 300_000, OI_HISTORY_LIMIT, None, _oi_request,
+                      _page("timestamp")),
+        HistorySeries("klines", 60_000, KLINE_LIMIT, None, _kline_request, _page(0)),
+    ),
+    note="klines carry no taker split: half of each minute's volume counts as bought",
+)  # fmt: skip
+
+
 class Parser:
-    """Stateful: ticker deltas need the snapshot, trades are aggregated per minute."""
+    """Stateful: ticker deltas need the snapshot, trades are aggregated per minute, history
+    keeps the settled funding rates it has read."""
 
     def __init__(self) -> None:
         self.tickers = TickerState()
         self.trades = MinuteFlows(EXCHANGE)
+        self.funding = FundingHistory()
 
     def __call__(self, msg: object) -> list[MarketEvent] | None:
         return guard(lambda: self._parse(msg), "malformed message: ")
 
     def rest(self, endpoint: str, msg: object) -> list[MarketEvent] | None:
+        history = guard(lambda: parse_history(endpoint, msg, self.funding), "malformed: ")
+        if history is not None:
+            return history
         return guard(lambda: parse_order_book(endpoint, msg), "malformed response: ")
 
     def _parse(self, msg: object) -> list[MarketEvent] | None:
@@ -490,4 +644,5 @@ SPEC = ExchangeSpec(
     ccxt_market=ccxt_usdt_market,
     fetch_tiers=fetch_tiers,
     tiers="risk limits: GET /v5/market/risk-limit (public; liqtui calibrate --refresh-tiers)",
+    history=HISTORY,
 )

@@ -12,13 +12,14 @@ cannot change it any more: it is counted as late and dropped.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from liqtui.events import BookDepth, TradeFlow
-from liqtui.exchanges.spec import NotTracked, ParseError
+from liqtui.events import BookDepth, MarketEvent, MarkPrice, TradeFlow
+from liqtui.exchanges.spec import NotTracked, ParseError, PartlyBad
 from liqtui.markets import SymbolError, market_key, market_of_symbol, split_multiple
 
 if TYPE_CHECKING:
@@ -277,3 +278,140 @@ class MinuteFlows:
                 minute = self._open[trade.market] = _Minute(start, previous_ids=minute.ids)
             minute.add(trade)
         return closed
+
+
+# -- history (backfill) -------------------------------------------------------------------------
+# A backfilled 1m bar becomes the events a live minute leaves behind, in the local store's own
+# shape (liqtui.store.minutes): marks from the bar's open (at the minute start) through its
+# extremes to its close (at the minute's last second), one TradeFlow at the end of the minute.
+# Stored and reloaded, the minute gives back the same events.
+MARK_CLOSE_MS = 59_000  # the close mark of a backfilled minute: its last second
+
+
+def minute_marks(
+    exchange: str,
+    market: str,
+    start_ms: int,
+    bar: tuple[float, float, float, float],
+    funding: float | None = None,
+) -> list[MarkPrice]:
+    """The mark path of one minute from its OHLC `bar`: open → low → high → close for a minute
+    that closed at or above its open, open → high → low → close otherwise (the usual OHLC path
+    assumption), evenly spaced from the minute start to its last second; equal neighbours are
+    left out; the close carries the funding rate."""
+    open_, high, low, close = bar
+    t0, t1 = start_ms, start_ms + MARK_CLOSE_MS
+    points = [open_]
+    for price in (low, high) if close >= open_ else (high, low):
+        if price != points[-1] and price != close:
+            points.append(price)
+    points.append(close)
+    n = len(points) - 1
+    return [
+        MarkPrice(
+            exchange,
+            market,
+            t1 if i == n else t0 + (t1 - t0) * i // n,
+            price,
+            funding if i == n else None,
+        )
+        for i, price in enumerate(points)
+    ]
+
+
+def bar_events(
+    exchange: str,
+    market: str,
+    start_ms: int,
+    bar: tuple[float, float, float, float],
+    volume: float,
+    quote: float | None,
+    taker_buy: float | None,
+    funding: float | None = None,
+) -> list[MarketEvent]:
+    """The events of one closed 1m bar: its mark path (`minute_marks`) and one TradeFlow at the
+    end of the minute (where a live closed kline is stamped). VWAP = quote volume / volume (the
+    close when there was no volume or no quote volume). `taker_buy` None: the exchange gives no
+    taker split, and half the volume is taken as bought (no imbalance is invented)."""
+    open_, high, low, close = bar
+    if not (low <= min(open_, close) and max(open_, close) <= high):
+        raise ParseError(f"bar: open/close outside low..high ({bar})")
+    if volume < 0 or (quote is not None and quote < 0):
+        raise ParseError("bar: negative volume")
+    buy = volume / 2 if taker_buy is None else taker_buy
+    if not 0 <= buy <= volume * (1 + 1e-9):
+        raise ParseError("bar: taker-buy volume outside 0..volume")
+    vwap = quote / volume if quote and volume > 0 else close
+    flow = TradeFlow(
+        exchange=exchange,
+        symbol=market,
+        time_ms=start_ms + MINUTE_MS,
+        interval_ms=MINUTE_MS,
+        taker_buy_base=buy,
+        taker_sell_base=max(volume - buy, 0.0),
+        vwap=min(max(vwap, low), high),
+        high=high,
+        low=low,
+        close=close,
+        source="kline",
+    )
+    return [*minute_marks(exchange, market, start_ms, bar, funding), flow]
+
+
+class FundingHistory:
+    """Settled funding rates learned from a funding-history answer, per market. A backfilled
+    minute's closing mark carries the rate of the settlement that ends the funding interval the
+    minute lies in (the rate that accrued during it, which the live feed shows as the current
+    rate); minutes after the last settlement carry the last one."""
+
+    def __init__(self) -> None:
+        self._rates: dict[str, dict[int, float]] = {}
+        self._sorted: dict[str, tuple[list[int], list[float]]] = {}
+
+    def add(self, market: str, rates: Mapping[int, float]) -> None:
+        if rates:
+            self._rates.setdefault(market, {}).update(rates)
+            self._sorted.pop(market, None)
+
+    def at(self, market: str, time_ms: int) -> float | None:
+        table = self._sorted.get(market)
+        if table is None:
+            rates = self._rates.get(market)
+            if not rates:
+                return None
+            times = sorted(rates)
+            table = self._sorted[market] = (times, [rates[t] for t in times])
+        times, values = table
+        i = bisect.bisect_right(times, time_ms)
+        return values[min(i, len(values) - 1)]
+
+
+def batch(
+    items: Sequence[object], parse: Callable[[object], list[MarketEvent]], where: str
+) -> list[MarketEvent]:
+    """Every item's events; a malformed item costs only itself (PartlyBad when there were any)."""
+    events: list[MarketEvent] = []
+    errors: list[str] = []
+    for item in items:
+        try:
+            events.extend(guard(lambda item=item: parse(item), f"{where}: "))  # type: ignore[misc]
+        except NotTracked:
+            continue
+        except ParseError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise PartlyBad(events, errors)
+    return events
+
+
+def item_times(items: object, read: Callable[[object], object]) -> tuple[int, ...]:
+    """The times of the items of a history answer that have one (for paging; never raises)."""
+    if not isinstance(items, list):
+        return ()
+    out: list[int] = []
+    for item in items:
+        try:
+            out.append(timestamp_ms(read(item), "time"))
+        except (ParseError, *_STRAY):
+            continue
+    return tuple(out)

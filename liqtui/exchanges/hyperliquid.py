@@ -12,6 +12,11 @@ model can still use: mark price and funding plus open interest (`activeAssetCtx`
 - `funding` is Hyperliquid's HOURLY rate (it settles every hour), passed through unchanged.
 - Trade `side` is the aggressor's: "B" = taker bought, "A" = taker sold.
 - Asset contexts carry no timestamp: they are stamped with the receive time (`Parser.now_ms`).
+
+History (backfill): there is NO public open-interest history, so a backfill gives Hyperliquid no
+E (the local store is its only history); `candleSnapshot` 1m bars (only the latest 5,000, about
+3.5 days; weight 20 plus 1 per 60 bars) give the price path and volume. Candles carry no quote
+volume and no taker split: VWAP is taken as the close, half the volume as bought.
 """
 
 from __future__ import annotations
@@ -27,8 +32,11 @@ from liqtui.events import MarketEvent, MarkPrice, OpenInterest
 from liqtui.exchanges.common import (
     MinuteFlows,
     Trade,
+    bar_events,
+    batch,
     field,
     guard,
+    item_times,
     levels_array,
     number,
     positive,
@@ -41,6 +49,10 @@ from liqtui.exchanges.spec import (
     FeedOptions,
     FeedPlan,
     Frame,
+    HistoryPage,
+    HistoryPlan,
+    HistoryRequest,
+    HistorySeries,
     MarginRule,
     NotTracked,
     ParseError,
@@ -269,6 +281,8 @@ class Parser:
             return self._meta_and_asset_ctxs(msg, watched)
         if kind == "l2Book":
             return parse_l2_book(query.get("coin", [None])[0], msg)
+        if kind == "candleSnapshot":
+            return parse_candles(query.get("coin", [None])[0], msg)
         return None
 
     def _meta_and_asset_ctxs(self, msg: object, watched: set[str] | None) -> list[MarketEvent]:
@@ -425,6 +439,64 @@ def plan(symbols: Sequence[str], endpoint: Endpoints, feeds: FeedOptions) -> Fee
     return FeedPlan(streams=streams, polls=polls if coins else [], note=note)
 
 
+# -- history ------------------------------------------------------------------------------------
+CANDLES_KEPT = 5000  # candleSnapshot serves only the most recent 5,000 bars of an interval
+CANDLES_PAGE = 2500
+CANDLE_WEIGHT = 20 + CANDLES_PAGE / 60  # 20, plus 1 per 60 bars returned
+
+
+def _candles_request(symbol: str, start: int, end: int, cursor: str | None) -> HistoryRequest:
+    # The body does not go into recordings; the endpoint names what it asked for.
+    kilo = _THOUSAND_RE.match(symbol)
+    coin = f"k{kilo.group(1)}" if kilo else symbol  # 1000PEPE is the coin kPEPE
+    return HistoryRequest(
+        endpoint=f"/info?type=candleSnapshot&coin={coin}&interval=1m&startTime={start}"
+        f"&endTime={end}",
+        method="POST",
+        body={"type": "candleSnapshot",
+              "req": {"coin": coin, "interval": "1m", "startTime": start, "endTime": end}},
+        weight=CANDLE_WEIGHT,
+    )  # fmt: skip
+
+
+def _candles_page(msg: object) -> HistoryPage:
+    if not isinstance(msg, list):
+        return HistoryPage(error=f"candleSnapshot: {str(msg)[:80]}")
+    return HistoryPage(item_times(msg, lambda item: item["t"]))  # type: ignore[index]
+
+
+def _candle(market: str, item: object) -> list[MarketEvent]:
+    """{"t": start, "T": end, "s": coin, "i": "1m", "o", "c", "h", "l", "v": base, "n"}"""
+    if not isinstance(item, dict):
+        raise ParseError("a candle is not an object")
+    start = timestamp_ms(field(item, "t", "candle"), "candle.t")
+    bar = (
+        positive(field(item, "o", "candle"), "candle.o"),
+        positive(field(item, "h", "candle"), "candle.h"),
+        positive(field(item, "l", "candle"), "candle.l"),
+        positive(field(item, "c", "candle"), "candle.c"),
+    )
+    volume = number(field(item, "v", "candle"), "candle.v")
+    return bar_events(EXCHANGE, market, start, bar, volume=volume, quote=None, taker_buy=None)
+
+
+def parse_candles(coin: str | None, msg: object) -> list[MarketEvent]:
+    """A candleSnapshot answer → each bar's marks and flow (malformed bars: PartlyBad)."""
+    if not isinstance(msg, list):
+        raise ParseError("candleSnapshot: expected a list of candles")
+    market = market_of(coin)  # the listing key ("1000PEPE"): dispatch makes it PEPE units
+    return batch(msg, lambda item: _candle(market, item), "candleSnapshot")
+
+
+HISTORY = HistoryPlan(
+    series=(
+        HistorySeries("klines", 60_000, CANDLES_PAGE, CANDLES_KEPT * 60_000, _candles_request,
+                      _candles_page),
+    ),
+    note="no public open-interest history: E comes from the local store only",
+)  # fmt: skip
+
+
 def ccxt_market(market: Mapping[str, Any]) -> tuple[str, float] | None:
     """Listing key and units per contract of a ccxt Hyperliquid swap (kPEPE: 1,000 PEPE)."""
     base = str(market.get("baseName") or market.get("base") or "")
@@ -471,4 +543,5 @@ SPEC = ExchangeSpec(
     },
     ccxt_market=ccxt_market,
     tiers="max leverage per coin: info metaAndAssetCtxs (shipped defaults in brackets.toml)",
+    history=HISTORY,
 )

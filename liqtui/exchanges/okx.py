@@ -12,6 +12,18 @@ Liquidations (`liquidation-orders`, instType SWAP, every swap on the exchange):
 - `bkPx` is the liquidation mark price ("bankruptcy price" in the field name): the print is
   placed at it, as reported (ccxt does the same; docs/feeds.md);
 - OKX shows at most one order per contract per second: a lower bound.
+
+History (backfill, docs/exchanges.md "History"), every list newest first, `after`/`end` = older
+than, `before`/`begin` = newer than the given time:
+- `/api/v5/rubik/stat/contracts/open-interest-history` (instId, period 5m, 100 a request; only
+  the latest 1,440 points, so 5 days; 10 requests / 2 s per IP and instrument): [ts, oi, oiCcy,
+  oiUsd], one side in base units from `oiCcy` (else oi × ctVal);
+- `/api/v5/market/history-candles` 1m (300 a request, paged with `after`): [ts, o, h, l, c, vol,
+  volCcy, volCcyQuote, confirm], `volCcy` in base units (else vol × ctVal); an unconfirmed bar is
+  skipped. No taker split: half the volume counts as bought (as Bybit); VWAP = volCcyQuote /
+  volCcy;
+- `/api/v5/public/funding-rate-history` (400 a request, three months): settled rates (1 to 8
+  hours apart), on the closing marks.
 """
 
 from __future__ import annotations
@@ -21,15 +33,19 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest
 from liqtui.exchanges.common import (
+    FundingHistory,
     MinuteFlows,
     Trade,
+    bar_events,
+    batch,
     ccxt_usdt_market,
     field,
     guard,
+    item_times,
     levels_array,
     number,
     positive,
@@ -43,6 +59,10 @@ from liqtui.exchanges.spec import (
     FeedPlan,
     Frame,
     GetJson,
+    HistoryPage,
+    HistoryPlan,
+    HistoryRequest,
+    HistorySeries,
     MarginRule,
     NotTracked,
     ParseError,
@@ -222,6 +242,7 @@ class Parser:
     def __init__(self) -> None:
         self.contract_sizes: dict[str, float] = {}
         self.funding: dict[str, float] = {}
+        self.settled = FundingHistory()  # from funding-rate history (backfill)
         self._flows = MinuteFlows(EXCHANGE)  # trades → one TradeFlow per closed minute
         self._channels: dict[str, Callable[[list[object]], list[MarketEvent] | None]] = {
             "liquidation-orders": self._liquidations,
@@ -358,7 +379,34 @@ class Parser:
             return []  # used: contract sizes for what follows
         if path == BOOKS_PATH:
             return [self._book(endpoint, msg)]
+        if path in _HISTORY_PATHS:
+            return self._history(path, endpoint, msg)
         return None
+
+    def _history(self, path: str, endpoint: str, msg: object) -> list[MarketEvent]:
+        body = _obj(msg, "history")
+        code = field(body, "code", "history")
+        if code != "0":
+            raise ParseError(f"{path}: error {code}: {body.get('msg', '')}")
+        data = _items(field(body, "data", "history"), f"{path}.data")
+        if path == FUNDING_PATH:
+            return batch(data, self._settled_rate, "funding-rate-history")
+        inst_id = parse_qs(urlsplit(endpoint).query).get("instId", [""])[0]
+        market = _market(inst_id)
+        ct_val = self.contract_sizes.get(inst_id)
+        if path == OI_HISTORY_PATH:
+            return batch(data, lambda row: _oi_point(market, ct_val, row), "open-interest-history")
+        return batch(
+            data, lambda row: _candle(market, ct_val, self.settled, row), "history-candles"
+        )
+
+    def _settled_rate(self, item: object) -> list[MarketEvent]:
+        entry = _obj(item, "funding-rate-history[]")
+        market = _market(field(entry, "instId", "funding-rate-history"))
+        when = timestamp_ms(field(entry, "fundingTime", "funding-rate-history"), "fundingTime")
+        rate = entry.get("realizedRate") or field(entry, "fundingRate", "funding-rate-history")
+        self.settled.add(market, {when: number(rate, "fundingRate")})
+        return []
 
     def _book(self, endpoint: str, msg: object) -> MarketEvent:
         body = _obj(msg, "books")
@@ -385,6 +433,104 @@ class Parser:
             levels_array(field(book, "asks", "books"), "books.asks"),
             size_to_base=ct_val,
         )
+
+
+# -- history ------------------------------------------------------------------------------------
+OI_HISTORY_PATH = "/api/v5/rubik/stat/contracts/open-interest-history"
+CANDLES_PATH = "/api/v5/market/history-candles"
+FUNDING_PATH = "/api/v5/public/funding-rate-history"
+_HISTORY_PATHS = (OI_HISTORY_PATH, CANDLES_PATH, FUNDING_PATH)
+HISTORY_LIMIT = 100  # open-interest history: at most 100 a request
+CANDLES_LIMIT = 300  # history-candles: "The maximum is 300"
+FUNDING_LIMIT = 400  # funding-rate-history: "The maximum is 400"
+FUNDING_LOOKBACK_MS = 90 * 86_400_000  # "can return data up to three months"
+OI_HISTORY_POINTS = 1440  # "This endpoint can retrieve the latest 1,440 data entries."
+# The shared budget is OKX's 20 requests / 2 s; OI and funding history allow 10 / 2 s.
+SLOW_WEIGHT = 2
+
+
+def _oi_request(inst_id: str, start: int, end: int, cursor: str | None) -> HistoryRequest:
+    query = {"instId": inst_id, "period": "5m", "begin": start - 1, "end": end + 1,
+             "limit": HISTORY_LIMIT}  # fmt: skip
+    return HistoryRequest(f"{OI_HISTORY_PATH}?{urlencode(query)}", weight=SLOW_WEIGHT)
+
+
+def _candles_request(inst_id: str, start: int, end: int, cursor: str | None) -> HistoryRequest:
+    query = {"instId": inst_id, "bar": "1m", "after": end + 1, "before": start - 1,
+             "limit": CANDLES_LIMIT}  # fmt: skip
+    return HistoryRequest(f"{CANDLES_PATH}?{urlencode(query)}")
+
+
+def _funding_request(inst_id: str, start: int, end: int, cursor: str | None) -> HistoryRequest:
+    query = {"instId": inst_id, "after": end + 1, "before": start - 1, "limit": FUNDING_LIMIT}
+    return HistoryRequest(f"{FUNDING_PATH}?{urlencode(query)}", weight=SLOW_WEIGHT)
+
+
+def _history_page(read: str | int) -> Callable[[object], HistoryPage]:
+    def page(msg: object) -> HistoryPage:
+        if not isinstance(msg, dict) or msg.get("code") != "0":
+            code = msg.get("code") if isinstance(msg, dict) else None
+            text = msg.get("msg") if isinstance(msg, dict) else "not a JSON object"
+            return HistoryPage(error=f"error {code}: {text}")
+        return HistoryPage(item_times(msg.get("data"), lambda item: item[read]))  # type: ignore[index]
+
+    return page
+
+
+def _in_base(row: list[object], coin: int, contracts: int, ct_val: float | None) -> float:
+    """A quantity in base units: the coin column, else contracts × ctVal."""
+    if len(row) > coin and row[coin] not in (None, ""):
+        return number(row[coin], "base quantity")
+    if ct_val is None:
+        raise _UnknownSize("contract size unknown")
+    return number(row[contracts], "contracts") * ct_val
+
+
+def _oi_point(market: str, ct_val: float | None, row: object) -> list[MarketEvent]:
+    """[ts, oi (contracts), oiCcy (base), oiUsd]"""
+    if not isinstance(row, list) or len(row) < 2:
+        raise ParseError("an open-interest point is not [ts, oi, oiCcy, oiUsd]")
+    amount = _in_base(row, 2, 1, ct_val)
+    if amount < 0:
+        raise ParseError(f"open interest {amount} is negative")
+    return [OpenInterest(EXCHANGE, market, timestamp_ms(row[0], "open-interest.ts"), amount)]
+
+
+def _candle(
+    market: str, ct_val: float | None, funding: FundingHistory, row: object
+) -> list[MarketEvent]:
+    """[ts, o, h, l, c, vol (contracts), volCcy (base), volCcyQuote, confirm]"""
+    if not isinstance(row, list) or len(row) < 6:
+        raise ParseError("a candle is not [ts, o, h, l, c, vol, volCcy, volCcyQuote, confirm]")
+    if len(row) > 8 and row[8] == "0":
+        return []  # the bar still open: not history yet
+    start = timestamp_ms(row[0], "candle.ts")
+    bar = (
+        positive(row[1], "candle.o"),
+        positive(row[2], "candle.h"),
+        positive(row[3], "candle.l"),
+        positive(row[4], "candle.c"),
+    )
+    quote = number(row[7], "candle.volCcyQuote") if len(row) > 7 and row[7] != "" else None
+    return bar_events(
+        EXCHANGE, market, start, bar,
+        volume=_in_base(row, 6, 5, ct_val),
+        quote=quote,
+        taker_buy=None,  # no taker split in OKX candles: half and half
+        funding=funding.at(market, start),
+    )  # fmt: skip
+
+
+HISTORY = HistoryPlan(
+    series=(
+        HistorySeries("funding", 3_600_000, FUNDING_LIMIT, FUNDING_LOOKBACK_MS,
+                      _funding_request, _history_page("fundingTime"), dense=False),
+        HistorySeries("open_interest", 300_000, HISTORY_LIMIT, OI_HISTORY_POINTS * 300_000,
+                      _oi_request, _history_page(0)),
+        HistorySeries("klines", 60_000, CANDLES_LIMIT, None, _candles_request, _history_page(0)),
+    ),
+    note="candles carry no taker split: half of each minute's volume counts as bought",
+)  # fmt: skip
 
 
 # -- plan -------------------------------------------------------------------------------------
@@ -565,4 +711,5 @@ SPEC = ExchangeSpec(
     ccxt_market=ccxt_usdt_market,
     fetch_tiers=fetch_tiers,
     tiers="position tiers: GET /api/v5/public/position-tiers (public; calibrate --refresh-tiers)",
+    history=HISTORY,
 )

@@ -18,6 +18,10 @@ __all__ = [
     "FeedOptions",
     "FeedPlan",
     "Frame",
+    "HistoryPage",
+    "HistoryPlan",
+    "HistoryRequest",
+    "HistorySeries",
     "MarginRule",
     "NotTracked",
     "ParseError",
@@ -130,6 +134,95 @@ class FeedPlan:
     note: str = ""  # shown in the feed's health (e.g. "no public liquidation feed")
 
 
+# -- public history (backfill) -----------------------------------------------------------------
+HistoryKind = Literal["open_interest", "klines", "funding"]
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRequest:
+    """One request of a history series: `endpoint` (path and query) is appended to the REST
+    base URL, recorded as the line's "rest" and handed to `parser.rest` like any poll."""
+
+    endpoint: str
+    method: str = "GET"
+    body: dict[str, object] | None = None  # JSON body for POST (Hyperliquid's info endpoint)
+    weight: float = 1.0  # what it costs against the exchange's REST limit
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """What the fetcher needs to know about one answer to page on: the times of its valid
+    items (the start of each 5-minute OI point, 1m bar or funding settlement), the cursor of the
+    next page when the exchange pages by cursor, and the exchange's error when it refused."""
+
+    times: tuple[int, ...] = ()
+    cursor: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HistorySeries:
+    """One public history endpoint of one exchange.
+
+    `request(exchange_symbol, start_ms, end_ms, cursor)` asks for the items whose time lies in
+    [start_ms, end_ms] (both inclusive; at most `page_items` of them, `step_ms` apart); `page`
+    reads an answer's item times and cursor without raising. The events themselves come from
+    the exchange's `parser.rest(endpoint, answer)`, so a recording of the answers replays to
+    the same events."""
+
+    kind: HistoryKind
+    step_ms: int  # spacing of the items (at least): 5 min of OI, 1 min bars, 1 h of funding
+    page_items: int  # the most items one request returns
+    lookback_ms: int | None  # how far back from now the exchange serves it (None: no cap known)
+    request: Callable[[str, int, int, str | None], HistoryRequest]
+    page: Callable[[object], HistoryPage]
+    # Every step has an item (bars, OI points): a page with fewer items than its window holds
+    # was cut short. False (funding: 1 to 8 hours apart): only a full page may have more.
+    dense: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPlan:
+    """What an exchange's public REST history offers, fetched in `series` order (funding before
+    klines: the settled rates ride on the minutes' closing marks). `note` says what is missing
+    ("no public open-interest history")."""
+
+    series: tuple[HistorySeries, ...] = ()
+    note: str = ""
+
+    def get(self, kind: HistoryKind) -> HistorySeries | None:
+        return next((s for s in self.series if s.kind == kind), None)
+
+    def answers(self, endpoint: str) -> bool:
+        """Whether a recorded REST line's `endpoint` is one of these history requests (replay
+        applies history as history, not at the line's time)."""
+        path, _, query = endpoint.partition("?")
+        for series in self.series:
+            sample, _, sample_query = series.request("X", 0, 0, None).endpoint.partition("?")
+            if sample == path and _kind(sample_query) == _kind(query):
+                return True
+        return False
+
+    @property
+    def open_interest_lookback_ms(self) -> int | None:
+        """How far back open-interest history goes (None: the exchange has none)."""
+        series = self.get("open_interest")
+        if series is None:
+            return None
+        return series.lookback_ms if series.lookback_ms is not None else MAX_HISTORY_MS
+
+
+MAX_HISTORY_MS = 365 * 86_400_000  # a series without a documented cap: a year at most
+
+
+def _kind(query: str) -> str:
+    """The `type` of an info request (Hyperliquid names its POST requests so); "" if none."""
+    for part in query.split("&"):
+        if part.startswith("type="):
+            return part[5:]
+    return ""
+
+
 # -- what a plan is made from (config.Endpoint and config.Feeds satisfy these) ----------------
 class Endpoints(Protocol):
     """Base URLs of one exchange's public API."""
@@ -229,6 +322,8 @@ class ExchangeSpec:
     # Fetch one market's tier table from the public REST API as a brackets.toml table, with the
     # caller's HTTP GET (`liqtui calibrate --refresh-tiers`); None: no public endpoint.
     fetch_tiers: TierFetch | None = None
+    # Public history for backfill (liqtui.feeds.backfill); empty: the exchange offers none.
+    history: HistoryPlan = field(default_factory=HistoryPlan)
 
     @property
     def liquidations_complete(self) -> bool | None:

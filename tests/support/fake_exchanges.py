@@ -13,7 +13,12 @@ market simulator's data. For end-to-end tests, benchmarks, and a developer's liq
     okx          ws   /okx/ws/v5/public                      subscribe + ack per arg, ping → pong
                  GET  /okx/api/v5/public/instruments, /okx/api/v5/market/books
     hyperliquid  ws   /hyperliquid/ws                        subscriptionResponse, ping → pong
-                 POST /hyperliquid/info                      meta, metaAndAssetCtxs, l2Book
+                 POST /hyperliquid/info                      meta, metaAndAssetCtxs, l2Book,
+                                                             candleSnapshot
+    history      GET  binance openInterestHist, klines, fundingRate; bybit open-interest, kline,
+                      funding/history; okx rubik open-interest-history, history-candles,
+                      funding-rate-history (tests/support/fake_history.py: shapes, limits,
+                      caps, 429, short pages, gaps; `fake.history.fault(exchange)`)
 
 `endpoints()` gives each exchange's liqtui.config.Endpoint; `write_config()` a TOML file.
 
@@ -80,6 +85,11 @@ from liqtui.demo import MarketSimulator
 from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest, TradeFlow
 from liqtui.exchanges.hyperliquid import coin_of
 from liqtui.markets import exchange_symbol
+
+try:
+    from support.fake_history import HistoryServer, MarketHistory
+except ImportError:  # run as a script: python tests/support/fake_exchanges.py
+    from fake_history import HistoryServer, MarketHistory  # type: ignore[no-redef]
 
 EXCHANGES: tuple[str, ...] = ("binance", "bybit", "okx", "hyperliquid")
 BYBIT_MMR = 0.005  # allLiquidation `p`: the bankruptcy price, the maintenance rate beyond
@@ -761,6 +771,7 @@ class FakeExchanges:
         self.offset_ms = 0  # exchange time = simulator time + offset_ms
         self.history_start_ms = 0  # exchange time
         self.markets: dict[str, _Market] = {}
+        self.history = HistoryServer({})  # REST history (backfill), from start()
         self._encoder: _Encoder | None = None
         self._runner: web.AppRunner | None = None
         self._producer: asyncio.Task[None] | None = None
@@ -781,6 +792,10 @@ class FakeExchanges:
         while sim.now_ms < warm_end:  # warm-up: positions and history, not sent
             sim.step(min(30_000, warm_end - sim.now_ms))
         self.history_start_ms = sim.now_ms + self.offset_ms
+        self.history = HistoryServer({
+            k: MarketHistory(k, self.seed, self.history_start_ms, sim.price(k))
+            for k in self.symbols
+        })  # fmt: skip
         for cascade in self.cascades:
             inject_cascade(sim, cascade, sim.now_ms)
         encoder.initial(sim)
@@ -1184,6 +1199,18 @@ class FakeExchanges:
         r.add_get("/okx/api/v5/market/books", self._okx_books)
         r.add_get("/hyperliquid/ws", self._hl_ws)
         r.add_post("/hyperliquid/info", self._hl_info)
+        for path in ("/binance/futures/data/openInterestHist", "/binance/fapi/v1/klines",
+                     "/binance/fapi/v1/fundingRate", "/bybit/v5/market/open-interest",
+                     "/bybit/v5/market/kline", "/bybit/v5/market/funding/history",
+                     "/okx/api/v5/rubik/stat/contracts/open-interest-history",
+                     "/okx/api/v5/market/history-candles",
+                     "/okx/api/v5/public/funding-rate-history"):  # fmt: skip
+            r.add_get(path, self._history)
+
+    async def _history(self, request: web.Request) -> web.StreamResponse:
+        exchange, _, path = request.path.strip("/").partition("/")
+        status, body, headers = self.history.answer(exchange, path, request.query, wall_ms())
+        return web.json_response(body, status=status, headers=headers)
 
     def _market_by(self, attr: str, value: object) -> _Market | None:
         return next((m for m in self.markets.values() if getattr(m, attr) == value), None)
@@ -1481,6 +1508,12 @@ class FakeExchanges:
             ctxs.append(hl_ctx(0.05, 0.0, 0.0))
             meta = {"universe": universe, "marginTables": [], "collateralToken": 0}
             return web.json_response([meta, ctxs])
+        if kind == "candleSnapshot":
+            req = body.get("req") if isinstance(body.get("req"), dict) else {}
+            m = self._market_by("coin", req.get("coin"))
+            req = {**req, "coin": m.key} if m is not None else req
+            status, candles, headers = self.history.candle_snapshot(req, wall_ms())
+            return web.json_response(candles, status=status, headers=headers)
         if kind == "l2Book":
             m = self._market_by("coin", body.get("coin"))
             if m is None:
