@@ -118,8 +118,9 @@ def run(options: SnapshotOptions, settings: Settings, *, out: IO[str] | None = N
                 recorder.close()  # its last second first: the status says if the recording failed
             return EXIT_IOERR if recording_failed(recorder) else status
         if live:
-            asyncio.run(_collect_live(source, engine, symbols, feeds, options.wait))  # type: ignore[arg-type]
-            if not _history_ready(source):  # the frame has what came within --wait
+            loading = asyncio.run(_collect_live(source, engine, symbols, feeds, options.wait))  # type: ignore[arg-type]
+            priced = any(engine.snapshot(s).price is not None for s in symbols)
+            if priced and loading:  # the frame holds what came within --wait
                 print(
                     f"liqtui: history still loading after --wait {options.wait:g} s "
                     "(the frame holds what arrived)",
@@ -379,9 +380,17 @@ def _failed_feeds(engine: Engine, feeds: list[str]) -> list[str]:
 # -- running the source -------------------------------------------------------------------------
 
 
-def _history_ready(source: object) -> bool:
-    """The live source's history (the store, the backfill) is in; other sources have none."""
-    return bool(getattr(source, "history_ready", True))
+def _history_pending(source: object, engine: Engine, feeds: list[str]) -> bool:
+    """The live source's history (the store, the backfill) is still loading on a feed that has
+    not given up (a feed that cannot connect is not waited for). Other sources have none."""
+    if getattr(source, "history_ready", True):
+        return False
+    failed = set(_failed_feeds(engine, feeds))
+    return any(
+        (h := engine.feeds.get(f)) is None or h.history in ("", "loading")
+        for f in feeds
+        if f not in failed
+    )
 
 
 async def _wait_for_data(
@@ -402,11 +411,11 @@ async def _wait_for_data(
     deadline = loop.time() + wait_s
     while loop.time() < deadline:
         no_market, no_feed = missing(engine, symbols, feeds)
-        if not no_market and not no_feed and _history_ready(source):
+        if not no_market and not no_feed and not _history_pending(source, engine, feeds):
             break
         failed = _failed_feeds(engine, no_feed)
         if no_feed and len(failed) == len(no_feed) and (not no_market or failed == feeds):
-            if not _history_ready(source) and not no_market:  # the history may still come
+            if not no_market and _history_pending(source, engine, feeds):  # it may still come
                 if await stopped_within(stop, 0.1):
                     return
                 continue
@@ -426,13 +435,15 @@ async def _wait_for_data(
 
 async def _collect_live(
     source: LiveSource, engine: Engine, symbols: list[str], feeds: list[str], wait_s: float
-) -> None:
-    """Run the live feeds until every market and feed has data, or `wait_s` elapses."""
+) -> bool:
+    """Run the live feeds until every market and feed has data and the history is in, or
+    `wait_s` elapses; True when history was still loading then."""
     import asyncio
 
     task = asyncio.create_task(source.run(engine))
     try:
         await _wait_for_data(engine, symbols, feeds, wait_s, asyncio.Event(), source)
+        return _history_pending(source, engine, feeds)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):

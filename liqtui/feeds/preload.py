@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,7 +49,7 @@ if TYPE_CHECKING:
     import aiohttp
 
     from liqtui.config import Settings
-    from liqtui.feeds.budget import RestBudget
+    from liqtui.feeds.budget import Clock, RestBudget
     from liqtui.feeds.recording import Recorder
     from liqtui.store import MinuteRow, Store
 
@@ -98,15 +97,12 @@ def default_backfill(
     budgets: Mapping[str, RestBudget],
     *,
     recorder: Recorder | None = None,
-    clock: object = None,
-) -> Backfiller | None:
-    """liqtui.feeds.backfill.Backfill (None while this version has none: store only)."""
-    try:
-        module = importlib.import_module("liqtui.feeds.backfill")
-    except ImportError:
-        return None
-    made: Backfiller = module.Backfill(settings, session, budgets, recorder=recorder, clock=clock)
-    return made
+    clock: Clock | None = None,
+) -> Backfiller:
+    """liqtui.feeds.backfill.Backfill: the exchanges' public REST history."""
+    from liqtui.feeds.backfill import Backfill
+
+    return Backfill(settings, session, budgets, recorder=recorder, clock=clock)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +173,7 @@ class Preloader:
         options: HistoryOptions,
         *,
         recorder: Recorder | None = None,
-        clock: object = None,
+        clock: Clock | None = None,
         warn: Callable[[str], None] | None = None,
         now_ms: Callable[[], int] | None = None,
     ) -> None:
@@ -338,7 +334,7 @@ class Preloader:
         for exchange in self.exchanges:
             key = (exchange, symbol)
             if self.backfill is None:
-                self.fetches[key] = _Fetch(HISTORY_STORE, 1.0, "no backfill in this version")
+                self.fetches[key] = _Fetch(HISTORY_STORE, 1.0, "no backfill: from the store only")
             elif self.backfill.available_ms(exchange) is None:
                 why = "no open-interest history: its estimate comes from the store only"
                 self.fetches[key] = _Fetch(HISTORY_STORE, 1.0, why)
