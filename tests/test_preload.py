@@ -25,7 +25,7 @@ from support.fake_exchanges import FakeExchanges
 from support.loopback import loopback_settings, stop, wait_until
 
 from liqtui.config import Settings
-from liqtui.events import Liquidation, MarkPrice, OpenInterest
+from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest
 from liqtui.feeds.live import LiveSource
 from liqtui.feeds.preload import HistoryOptions, Preloader, find_gaps, replay_into
 from liqtui.health import history_progress
@@ -306,6 +306,65 @@ async def test_the_app_shows_history_progress_then_the_backfilled_map(tmp_path: 
             assert source.history_ready and "history BTC" not in shown(), shown()
             assert "binance" in engine.snapshot("BTC").estimated_by_exchange
             assert engine.events_by_market["BTC"] > 3 * 24 * 60  # a day of history
+
+
+async def test_a_recording_made_at_a_cold_start_replays_to_the_backfilled_map(
+    tmp_path: Path,
+) -> None:
+    """The real backfill against the fake exchanges' history endpoints, recorded: the replay
+    applies the recorded answers as history first (liqtui.feeds.replay.apply_history), so it
+    builds the map the live start built from the same answers."""
+    from liqtui.feeds.backfill import BackfillResult
+    from liqtui.feeds.preload import default_backfill
+    from liqtui.feeds.recording import Recorder
+    from liqtui.feeds.replay import ReplaySource, history_events
+
+    fetched: list[MarketEvent] = []
+
+    def capturing(*args: Any, **kw: Any) -> Any:
+        real = default_backfill(*args, **kw)
+
+        class Capture:
+            def available_ms(self, exchange: str) -> int | None:
+                return real.available_ms(exchange)
+
+            async def fetch(self, *a: Any, **k: Any) -> BackfillResult:
+                result = await real.fetch(*a, **k)
+                fetched.extend(result.events)
+                return result  # type: ignore[return-value]
+
+        return Capture()
+
+    path = tmp_path / "cold.jsonl"
+    async with FakeExchanges(["BTC"], seed=5, speed=1.0, history_ms=2 * MINUTE_MS) as fake:
+        settings = loopback_settings(fake.endpoints(), exchanges=["binance", "bybit"])
+        options = HistoryOptions(tmp_path / "store", DAY_MS, 30 * DAY_MS, DAY_MS, capturing)
+        recorder = Recorder(path)
+        source = LiveSource(settings, ["BTC"], recorder=recorder, history=options)
+        live = Engine()
+        task = asyncio.create_task(source.run(live))
+        try:
+            await wait_until(lambda: source.history_ready and bool(fetched), 60)
+            assert live.feeds["binance"].history == "done", live.feeds["binance"].history_note
+        finally:
+            await stop(task)
+            recorder.close()
+    recorded = history_events(path)
+    assert len(recorded) > 24 * 60  # a day of history: 1m klines, 5m open interest
+
+    def key(ev: MarketEvent) -> tuple[int, str, str]:
+        return ev.time_ms, ev.exchange, repr(ev)
+
+    assert sorted(recorded, key=key) == sorted(fetched, key=key)
+    from_backfill = Engine()
+    replay_into(from_backfill, [fetched], [])
+    replayed = Engine()
+    ReplaySource(path, speed=None).run_sync(replayed)
+    assert replayed.events_by_market["BTC"] > len(recorded)  # the history, then the live lines
+    assert {"binance", "bybit"} <= set(from_backfill.snapshot("BTC").estimated_by_exchange)
+    assert {"binance", "bybit"} <= set(replayed.snapshot("BTC").estimated_by_exchange)
+    for ex in ("binance", "bybit"):  # the live lines' counts: the answers are not messages
+        assert replayed.feeds[ex].messages == live.feeds[ex].messages, ex
 
 
 async def _snapshot(config: Path, *extra: str, env: dict[str, str] | None = None) -> tuple:
