@@ -271,6 +271,46 @@ async def test_cold_start_against_loopback_shows_e_at_once(tmp_path: Path) -> No
     assert markets[("hyperliquid", "BTC")].minutes >= 1  # live only
 
 
+async def test_a_live_snapshot_waits_until_the_slowest_backfill_is_in_the_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15: a cold `liqtui snapshot` waits (within --wait) until every exchange's history
+    is applied, not only received. OKX answers long after the others, and building the map
+    with its answer takes a while: the wait must not end when OKX's answer arrives (its health
+    said "done" then, while the build was still running) but when the build is adopted."""
+    from liqtui.commands import snapshot as snapshot_command
+    from liqtui.feeds import preload
+
+    building_okx: list[float] = []
+
+    def slow_replay(sink: Any, pieces: Any, live: Any) -> None:
+        pieces = list(pieces)
+        if any(piece and piece[0].exchange == "okx" for piece in pieces):
+            building_okx.append(time.monotonic())
+            time.sleep(1.0)  # a long history takes a while to build
+        replay_into(sink, pieces, live)
+
+    monkeypatch.setattr(preload, "replay_into", slow_replay)
+    async with FakeExchanges(["BTC"], seed=1, speed=1.0, history_ms=2 * MINUTE_MS) as fake:
+        assert fake.sim is not None
+        backfill = FakeBackfill(
+            prices={"BTC": fake.sim.price("BTC")},
+            available={"binance": DAY_MS, "bybit": DAY_MS, "okx": DAY_MS},
+            delays={"okx": 3.0},
+        )
+        exchanges = ["binance", "bybit", "okx"]
+        settings = loopback_settings(fake.endpoints(), exchanges=exchanges)
+        options = _options(tmp_path, backfill, backfill_ms=HOUR_MS)
+        source = LiveSource(settings, ["BTC"], history=options)
+        assert not source.history_ready  # nothing asked for yet is not "in"
+        engine = Engine()
+        loading = await snapshot_command._collect_live(source, engine, ["BTC"], exchanges, 30)
+    assert not loading and building_okx
+    # What the first record shows: every exchange's history, OKX's too.
+    assert set(engine.snapshot("BTC").estimated_by_exchange) == set(exchanges)
+    assert engine.feeds["okx"].history == "done"
+
+
 async def test_the_app_shows_history_progress_then_the_backfilled_map(tmp_path: Path) -> None:
     """The TUI's sink (the UI history in front of the engine) forks and adopts too; the status
     line shows the progress while the backfill is held back, then the map."""

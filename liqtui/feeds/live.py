@@ -87,8 +87,9 @@ class LiveSource:
 
     @property
     def history_ready(self) -> bool:
-        """The history of every watched market is in (or failed): nothing is loading."""
-        return self.preload is None or self.preload.idle
+        """The history of every watched market is in the engine (or failed): nothing is loading.
+        False until run() has started the loading (before it, nothing has been asked for yet)."""
+        return self.preload is None or (self.preload.started and self.preload.idle)
 
     def close_store(self) -> None:
         """Hand what is pending to the store and close it (a signal path may call this)."""

@@ -58,7 +58,7 @@ MAX_GAPS = 6  # gaps backfilled per exchange and market; more: one span over the
 STORE_WRITE_S = 0.5  # live events are handed to the store this often
 REBUILD_DELAY_S = 0.2  # pieces arriving this close together are built in one go
 HISTORY_FAILED, HISTORY_PARTIAL, HISTORY_STORE = "failed", "partial", "store"
-_RANK = {"done": 0, HISTORY_STORE: 1, HISTORY_PARTIAL: 2, HISTORY_FAILED: 3}
+_RANK = {"done": 0, HISTORY_STORE: 1, HISTORY_PARTIAL: 2, HISTORY_FAILED: 3, "loading": 4}
 
 
 class BackfillResult(Protocol):
@@ -145,6 +145,7 @@ class _Market:
     since_ms: int  # the history asked for starts here
     until_ms: int  # and ends here (the load's start): live data follows
     pieces: list[list[MarketEvent]] = field(default_factory=list)
+    applied: int = 0  # of `pieces`, how many the engine holds (the last adopted build's)
     live: list[tuple[int, MarketEvent]] = field(default_factory=list)  # (clock, event)
     waiting: int = 0  # pieces still to come
     dirty: bool = False
@@ -157,11 +158,15 @@ class _Market:
 
 @dataclass(slots=True)
 class _Fetch:
-    """One exchange's backfill of one market."""
+    """One exchange's backfill of one market (or its store-only history)."""
 
     state: str = "loading"
     progress: float = 0.0
     note: str = ""
+    # The market's pieces the engine must hold before this history counts as in: it is not
+    # "done" when its answer is received but when the build holding it is adopted (None: its
+    # piece has not come yet).
+    upto: int | None = None
 
 
 class Preloader:
@@ -251,6 +256,11 @@ class Preloader:
         self._spawn(self._load(market))
 
     @property
+    def started(self) -> bool:
+        """start() was called: the markets given to it are watched."""
+        return self._started
+
+    @property
     def opened(self) -> bool:
         return self._opened.is_set()
 
@@ -316,6 +326,11 @@ class Preloader:
             for other in list(self.markets.values()):
                 await other.first.wait()
             await self._load_stored(market, market.since_ms, window_from)
+            for exchange in self.exchanges:  # store-only exchanges: the store part is all
+                fetch = self.fetches.get((exchange, symbol))
+                if fetch is not None and exchange not in backfilled:
+                    fetch.upto = len(market.pieces)
+            self._publish()
             await asyncio.gather(*(self._fetch(market, ex) for ex in backfilled))
             if market.builder is not None:
                 await market.builder
@@ -412,15 +427,19 @@ class Preloader:
         state.progress = 1.0
         if events and self.store is not None:
             self.store.write(events)
-        self._add_piece(market, sorted(events, key=lambda ev: ev.time_ms))
+        self._add_piece(market, sorted(events, key=lambda ev: ev.time_ms), state)
 
-    def _add_piece(self, market: _Market, events: list[MarketEvent]) -> None:
+    def _add_piece(
+        self, market: _Market, events: list[MarketEvent], fetch: _Fetch | None = None
+    ) -> None:
         market.waiting -= 1
         if events:
             market.pieces.append(events)
             market.dirty = True
             if market.builder is None or market.builder.done():
                 market.builder = asyncio.ensure_future(self._build(market))
+        if fetch is not None:
+            fetch.upto = len(market.pieces)  # in once the engine holds every piece so far
         self._publish()
 
     async def _build(self, market: _Market) -> None:
@@ -431,14 +450,18 @@ class Preloader:
             raise
         except Exception as exc:  # a bug here must not take live data down: say it, go on
             market.dirty = False
+            market.applied = len(market.pieces)  # nothing more will come of these pieces
             market.first.set()
+            self._publish()
             self.warn(f"history of {market.symbol}: {type(exc).__name__}: {exc}")
 
     async def _rebuild(self, market: _Market) -> None:
         host = self._host
         if host is None:
             market.dirty = False
+            market.applied = len(market.pieces)
             market.first.set()
+            self._publish()
             return
         while market.dirty:
             if market.builds and market.waiting:
@@ -455,9 +478,11 @@ class Preloader:
             if self._sink is not None:
                 fork.advance(self._sink.clock_ms)
             host.adopt(market.symbol, fork)
+            market.applied = len(pieces)
             market.first.set()
             market.builds += 1
             self.builds += 1
+            self._publish()
 
     def _finish(self, market: _Market) -> None:
         market.first.set()
@@ -479,8 +504,13 @@ class Preloader:
             if health is None:
                 continue
             mine = {m: f for (ex, m), f in self.fetches.items() if ex == exchange}
-            # The store part of a market still loading counts as loading on every exchange.
-            loading = sorted(m for m in self.markets if m not in mine or mine[m].state == "loading")
+            # The store part of a market still loading counts as loading on every exchange, and
+            # an exchange's history until the engine holds it (not when its answer came).
+            loading = sorted(
+                m
+                for m, market in self.markets.items()
+                if m not in mine or _pending(market, mine[m])
+            )
             if loading:
                 health.history = "loading"
             elif mine:
@@ -493,6 +523,11 @@ class Preloader:
             health.history_progress = sum(shares) / len(shares) if shares else 1.0
             notes = [f.note for f in mine.values() if f.note and f.state != "loading"]
             health.history_note = notes[-1] if notes else ""
+
+
+def _pending(market: _Market, fetch: _Fetch) -> bool:
+    """The exchange's history of the (still loading) market is not in the engine yet."""
+    return fetch.state == "loading" or fetch.upto is None or market.applied < fetch.upto
 
 
 def find_gaps(minutes: Sequence[int], start_ms: int, end_ms: int) -> list[tuple[int, int]]:

@@ -67,9 +67,10 @@ def made_up(
 
 class FakeBackfill:
     """Answers `fetch` with `made_up` history. `available` says how far back each exchange
-    keeps open interest (None: none, as Hyperliquid); `fail` maps an exchange to the error it
-    answers with (nothing received); `partial` to the error after half of the span; `gate`
-    holds every fetch until set (tests interleave live data with a loading history)."""
+        keeps open interest (None: none, as Hyperliquid); `fail` maps an exchange to the error it
+        answers with (nothing received); `partial` to the error after half of the span; `gate`
+        holds every fetch until set (tests interleave live data with a loading history); `delays`
+    holds one exchange's answers that many seconds more (it answers much later than others)."""
 
     def __init__(
         self,
@@ -81,6 +82,7 @@ class FakeBackfill:
         gate: asyncio.Event | None = None,
         print_every: int = 0,
         delay_s: float = 0.0,
+        delays: Mapping[str, float] | None = None,
     ) -> None:
         self.available = dict(OI_HISTORY_MS if available is None else available)
         self.prices = dict(PRICES if prices is None else prices)
@@ -89,6 +91,7 @@ class FakeBackfill:
         self.gate = gate
         self.print_every = print_every
         self.delay_s = delay_s
+        self.delays = dict(delays or {})
         self.calls: list[tuple[str, str, int, int]] = []
         self.made: list[Any] = []  # what the factory was called with
 
@@ -121,8 +124,8 @@ class FakeBackfill:
         self.calls.append((exchange, market, since_ms, until_ms))
         if self.gate is not None:
             await self.gate.wait()
-        if self.delay_s:
-            await asyncio.sleep(self.delay_s)
+        if self.delay_s or self.delays.get(exchange):
+            await asyncio.sleep(self.delay_s + self.delays.get(exchange, 0.0))
         if exchange in self.fail:
             return FakeResult([], 1, False, self.fail[exchange], None)
         if exchange in self.partial:
