@@ -184,6 +184,7 @@ class HeatmapWidget(PriceAxisView):
             snap.symbol,
             snap.as_of_ms,
             snap.price,
+            (snap.preset, snap.tier_filter, snap.exchange_filter),  # same time, other E
             version,
             self.size,
             self.absolute_top_usd,
