@@ -187,3 +187,38 @@ def test_lookback_setting_starts_the_heat_map_there() -> None:
             assert app.heatmap.rows_text[-1].rstrip().endswith("lookback 3d")
 
     asyncio.run(run())
+
+
+def test_a_preset_change_redraws_the_lookback_columns() -> None:
+    """The lookback's columns are rebuilt with the same times under another preset: the map
+    after `l` equals a map started with that preset (no column sums kept from the old one)."""
+    import asyncio
+
+    from support.engines import demo_engine_and_history
+
+    from liqtui.ui.app import LiqApp
+    from liqtui.ui.options import AppOptions
+
+    engine, history = demo_engine_and_history()
+    opts = AppOptions(
+        watchlist=("BTC",),
+        view="heatmap",
+        lookback="24h",
+        color_scale="absolute",
+        absolute_top_usd=1e9,
+    )
+
+    async def rows(press: list[str]) -> list[str]:
+        app = LiqApp(engine, None, opts, history=history)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            for key in press:
+                await pilot.press(key)
+                await pilot.pause()
+            return app.heatmap.rows_text
+
+    before = asyncio.run(rows([]))
+    after_key = asyncio.run(rows(["l"]))
+    assert after_key != before
+    started_there = asyncio.run(rows([]))  # the engine keeps the preset `l` chose
+    assert after_key == started_there

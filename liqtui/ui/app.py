@@ -282,6 +282,8 @@ class LiqApp(PaletteApp):
         if self.options.keymap:
             self.set_keymap(self.options.keymap)
         self.refresh_now()
+        if self.view_name == "heatmap":  # a lookback fits its columns to the view's size
+            self.call_after_refresh(self.refresh_now)
         self._tick_timer = self.set_interval(1 / self.fps, self._tick, name="pull-snapshot")
         self.set_interval(SSH_CHECK_S, self._check_terminal, name="ssh-guard")
         self.set_interval(ALERT_CHECK_S, self.check_alerts, name="alerts")

@@ -289,7 +289,14 @@ class HeatmapWidget(PriceAxisView):
         # is summed every frame)
         lows = np.array([r.price_low for r in rows])
         highs = np.array([r.price_high for r in rows])
-        layout = (float(lows[0]), float(highs[0] - lows[0]), len(rows))
+        # what a cached column's sums depend on besides the column: its rows, and the preset
+        # and filters (the model's columns are rebuilt, with the same times, when they change)
+        layout = (
+            float(lows[0]),
+            float(highs[0] - lows[0]),
+            len(rows),
+            (snap.preset, snap.tier_filter, snap.exchange_filter, self.lookback),
+        )
         if layout != self._sums_layout:
             self._sums_cache = {}
             self._sums_layout = layout
