@@ -106,7 +106,7 @@ def test_memory_is_bounded(eight_days: tuple[Engine, int, int]) -> None:
     assert rows == 96 + 84 + 90
     ring_bytes = sum(r.nbytes for r in model.rings)
     assert ring_bytes <= rows * (2 * 6 * cells * 4 + 32) + 3 * h._index.nbytes
-    assert ring_bytes < 4_500_000  # ≈ 3.7 MB a market with the defaults (docs/model.md)
+    assert ring_bytes < 4_500_000  # ≈ 3.9 MB a market with the defaults (docs/model.md)
 
 
 def test_window_view_is_unchanged_without_a_lookback(eight_days: tuple[Engine, int, int]) -> None:

@@ -128,7 +128,7 @@ class ModelParams:
     position_usd: float = 10_000.0  # representative position for the tier tables
     detector_days: int = 7  # per-minute activity kept for the cascade detector
     # Longer, coarser rings of H for the heat map's lookbacks beyond the window: (rows, row
-    # time); 7 days of 2 h rows and 30 days of 8 h rows (≈ 2.4 MB a market in all).
+    # time); 7 days of 2 h rows and 30 days of 8 h rows (≈ 2.5 MB a market in all).
     lookback_rings: tuple[tuple[int, int], ...] = ((84, 2 * HOUR_MS), (90, 8 * HOUR_MS))
 
     @property

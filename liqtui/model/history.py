@@ -10,11 +10,11 @@ rows × 32 bytes: ≈ 1.3 MB for the defaults (96 rows, 6 tiers, ≈ 282 cells a
 
 Lookbacks beyond the window (the heat map's 3d, 7d, 30d) come from longer, coarser rings of the
 same kind (`ModelParams.lookback_rings`: 84 rows of 2 h = 7 days, 90 rows of 8 h = 30 days;
-≈ 1.14 MB + 1.22 MB a market), filled as events flow in time order, so a store load or a
+≈ 1.2 MB + 1.3 MB a market with E), filled as events flow in time order, so a store load or a
 backfill fills them on a cold start. `pick_ring` takes the finest ring that covers a lookback;
 `HistoryRing.lookback` returns its rows on a dense time axis (a missing row is an empty column),
 merged into at most `max_columns` columns aligned to whole multiples of the row time (so the
-columns stay put as time goes on). With the defaults one market holds ≈ 3.7 MB of H in all.
+columns stay put as time goes on). With the defaults one market holds ≈ 3.9 MB of H in all.
 
 `ActivityRing` keeps, per minute over `days` (7 by default), realized liquidation notional per
 side and the last price: the inputs of the live cascade detector (models.md §3.3 item 5).
