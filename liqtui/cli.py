@@ -277,12 +277,13 @@ def _duration(text: str) -> int:
 
 
 def _add_store_parser(sub: Any) -> None:
-    """`liqtui store info|prune|export` (liqtui.commands.store runs it)."""
+    """`liqtui store info|prune|export|import` (liqtui.commands.store runs it)."""
     store = sub.add_parser(
         "store",
-        help="the local store of collected data: info, prune, export",
+        help="the local store of collected data: info, prune, export, import",
         description="What liqtui keeps between runs (minute rows and liquidation prints) in "
-        "$XDG_STATE_HOME/liqtui (usually ~/.local/state/liqtui), unless --store-dir says.",
+        "[store] dir, else $XDG_STATE_HOME/liqtui (usually ~/.local/state/liqtui), unless "
+        "--store-dir says.",
     )
     actions = store.add_subparsers(dest="store_command", metavar="ACTION", required=True)
     folder = argparse.ArgumentParser(add_help=False)
@@ -291,11 +292,20 @@ def _add_store_parser(sub: Any) -> None:
     info.add_argument("--format", choices=("text", "json"), help="(text)")
     prune = actions.add_parser("prune", parents=[folder], help="delete old rows")
     prune.add_argument(
-        "--older-than", type=_duration, metavar="DURATION", help="rows older than this (30d)"
+        "--older-than",
+        type=_duration,
+        metavar="DURATION",
+        help="rows older than this ([store] retention: 30d)",
     )
     export = actions.add_parser("export", parents=[folder], help="every row, JSON Lines or CSV")
     export.add_argument("--format", choices=("jsonl", "csv"), help="(jsonl)")
     export.add_argument("--output", "-o", type=Path, metavar="FILE", help="(stdout)")
+    imported = actions.add_parser(
+        "import",
+        parents=[folder],
+        help="a recording's data into the store (replays never write it on their own)",
+    )
+    imported.add_argument("recording", type=Path, metavar="FILE", help="a liqtui recording")
 
 
 def _add_calibrate_arguments(p: argparse.ArgumentParser) -> None:

@@ -315,6 +315,9 @@ class Feeds(_Table, frozen=True):
     streams_per_connection: Annotated[int, _whole(1, 200)] = 100
     # Share of each exchange's documented REST rate limit liqtui may use (the rest: headroom).
     rest_share: Annotated[float, _range(0.05, 0.9)] = 0.5
+    # History fetched from the exchanges' public REST APIs on a live start (only what the local
+    # store lacks; capped by what each exchange keeps). "0s": none.
+    backfill: Annotated[str, _duration("1m", "365d", "0s")] = "7d"
 
 
 class Alerts(_Table, frozen=True):
@@ -326,6 +329,13 @@ class Alerts(_Table, frozen=True):
     cascade: bool = True
     command: list[str] = field(default_factory=list)
     min_interval: Annotated[str, _duration("1s", "1d")] = "60s"
+
+
+class StoreSettings(_Table, frozen=True):
+    """[store]: the local store of what liqtui collects (liqtui.store)."""
+
+    dir: str = ""  # "": $XDG_STATE_HOME/liqtui (usually ~/.local/state/liqtui)
+    retention: Annotated[str, _duration("1h", "3650d")] = "30d"
 
 
 class Endpoint(_Table, frozen=True):
@@ -348,6 +358,7 @@ class Settings(Struct, frozen=True, forbid_unknown_fields=True):
     demo: Demo = field(default_factory=Demo)
     feeds: Feeds = field(default_factory=Feeds)
     alerts: Alerts = field(default_factory=Alerts)
+    store: StoreSettings = field(default_factory=StoreSettings)
     keys: dict[str, str] = field(default_factory=dict)  # binding id → keys ([keys])
     exchanges: dict[str, Endpoint] = field(default_factory=default_endpoints)
     files: tuple[str, ...] = ()  # the files these settings came from, lowest precedence first

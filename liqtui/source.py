@@ -26,6 +26,20 @@ class EventSink(Protocol):
         ...
 
 
+class HistoryHost(EventSink, Protocol):
+    """A sink that can take a market's past built off to the side (the model engine): its clock
+    is one for every market and never runs backwards, so history that arrives after live data
+    is applied to a `fork()` (the way a replay applies it) and then `adopt`ed."""
+
+    def fork(self) -> EventSink:
+        """An empty sink with the same parameters, on a clock of its own."""
+        ...
+
+    def adopt(self, symbol: str, fork: EventSink) -> bool:
+        """Take `symbol`'s state from `fork`; False when the fork has none."""
+        ...
+
+
 class Source(Protocol):
     """A producer of events: a live exchange client, a replay or the demo simulator."""
 

@@ -65,6 +65,8 @@ def recording(tmp_path: Path) -> Callable[..., Path]:
 def _isolated_user_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Keep the developer's own ~/.config/liqtui (config and themes) out of every test."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg")))
+    # ... and their local store (~/.local/state/liqtui): live runs write one, even in a child.
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
     monkeypatch.delenv("LIQTUI_CONFIG", raising=False)
     monkeypatch.delenv("NO_COLOR", raising=False)
     # Live feeds honour proxies from the environment: loopback servers must not go through one.

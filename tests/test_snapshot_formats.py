@@ -600,6 +600,7 @@ def live_config(tmp_path: Path, loop: Loopback, *, bybit_closed: bool = False) -
     text = (
         f'[exchanges.binance]\nws_url = "{loop.ws_base}/market"\nrest_url = "{loop.http}"\n'
         "[feeds]\n"  # the shipped reconnect timings: shorter ones are refused (exchange limits)
+        'backfill = "0s"\n'  # this loopback serves no history endpoints (tests/test_preload.py)
     )
     if bybit_closed:
         import socket

@@ -129,6 +129,9 @@ def make_source(
     headless: bool,
     recorder: Recorder | None = None,
 ) -> DemoSource | ReplaySource | LiveSource:
+    """The source the options ask for. Live: with the local store and the backfill (their
+    warnings on stderr; the TUI shows them in the app instead). Demo and replay never touch
+    the store."""
     from liqtui.config import parse_duration, parse_speed
 
     symbols = list(options.symbols)
@@ -155,8 +158,25 @@ def make_source(
             max_gap_s=parse_duration(settings.replay.max_gap) / 1000,
         )
     from liqtui.feeds.live import LiveSource
+    from liqtui.feeds.preload import HistoryOptions
 
-    return LiveSource(settings, symbols, recorder=recorder)
+    directory = store_dir(settings)
+    history = HistoryOptions.from_settings(settings, directory, window_ms=options.window_ms)
+    return LiveSource(settings, symbols, recorder=recorder, history=history, warn=warn)
+
+
+def store_dir(settings: Settings) -> Path:
+    """The local store's folder: `[store] dir`, else $XDG_STATE_HOME/liqtui."""
+    if settings.store.dir:
+        return Path(settings.store.dir).expanduser()
+    from liqtui.store import default_store_dir
+
+    return default_store_dir()
+
+
+def warn(message: str) -> None:
+    """One warning line on stderr (the store moved aside, ...)."""
+    print(f"liqtui: warning: {message}", file=sys.stderr)
 
 
 def open_recorder(options: SourceOptions) -> Recorder | None:

@@ -15,6 +15,8 @@ from liqtui.commands.common import (
     make_recorder,
     recording_failed,
     stopped_within,
+    store_dir,
+    warn,
 )
 
 if TYPE_CHECKING:
@@ -48,6 +50,7 @@ def run(options: RecordOptions, settings: Settings) -> int:
     import time
 
     from liqtui.feeds.live import LiveSource
+    from liqtui.feeds.preload import HistoryOptions
     from liqtui.model.density import ModelParams
     from liqtui.model.engine import Engine
 
@@ -55,7 +58,9 @@ def run(options: RecordOptions, settings: Settings) -> int:
     path = options.out or Path(time.strftime("liqtui-%Y%m%d-%H%M%S.jsonl.gz"))
     recorder = make_recorder(path, "--out")
     engine = Engine(params=ModelParams.from_settings(settings.model))
-    source = LiveSource(settings, symbols, recorder=recorder)
+    # The store is written as by every live run; the backfill's answers are recorded.
+    history = HistoryOptions.from_settings(settings, store_dir(settings))
+    source = LiveSource(settings, symbols, recorder=recorder, history=history, warn=warn)
     print(f"liqtui: recording {', '.join(symbols)} to {path} (ctrl+c stops)", file=sys.stderr)
 
     async def record() -> None:

@@ -118,7 +118,14 @@ def run(options: SnapshotOptions, settings: Settings, *, out: IO[str] | None = N
                 recorder.close()  # its last second first: the status says if the recording failed
             return EXIT_IOERR if recording_failed(recorder) else status
         if live:
-            asyncio.run(_collect_live(source, engine, symbols, feeds, options.wait))  # type: ignore[arg-type]
+            loading = asyncio.run(_collect_live(source, engine, symbols, feeds, options.wait))  # type: ignore[arg-type]
+            priced = any(engine.snapshot(s).price is not None for s in symbols)
+            if priced and loading:  # the frame holds what came within --wait
+                print(
+                    f"liqtui: history still loading after --wait {options.wait:g} s "
+                    "(the frame holds what arrived)",
+                    file=sys.stderr,
+                )
         else:
             source.run_sync(engine)  # type: ignore[union-attr]
         problem = getattr(source, "problem", lambda: None)()
@@ -373,22 +380,45 @@ def _failed_feeds(engine: Engine, feeds: list[str]) -> list[str]:
 # -- running the source -------------------------------------------------------------------------
 
 
+def _history_pending(source: object, engine: Engine, feeds: list[str]) -> bool:
+    """The live source's history (the store, the backfill) is still loading on a feed that has
+    not given up (a feed that cannot connect is not waited for). Other sources have none."""
+    if getattr(source, "history_ready", True):
+        return False
+    failed = set(_failed_feeds(engine, feeds))
+    return any(
+        (h := engine.feeds.get(f)) is None or h.history in ("", "loading")
+        for f in feeds
+        if f not in failed
+    )
+
+
 async def _wait_for_data(
-    engine: Engine, symbols: list[str], feeds: list[str], wait_s: float, stop: asyncio.Event
+    engine: Engine,
+    symbols: list[str],
+    feeds: list[str],
+    wait_s: float,
+    stop: asyncio.Event,
+    source: object = None,
 ) -> None:
-    """Until every market and feed has data, `wait_s` elapses or `stop` is set, or every feed
-    still missing has failed (unreachable: no network, a refused port) while no working feed
-    could still bring a missing market. Then one line per failed feed on stderr."""
+    """Until every market and feed has data and the live source's history (the local store,
+    the backfill) is in, `wait_s` elapses or `stop` is set, or every feed still missing has
+    failed (unreachable: no network, a refused port) while no working feed could still bring a
+    missing market. Then one line per failed feed on stderr."""
     import asyncio
 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_s
     while loop.time() < deadline:
         no_market, no_feed = missing(engine, symbols, feeds)
-        if not no_market and not no_feed:
+        if not no_market and not no_feed and not _history_pending(source, engine, feeds):
             break
         failed = _failed_feeds(engine, no_feed)
         if no_feed and len(failed) == len(no_feed) and (not no_market or failed == feeds):
+            if not no_market and _history_pending(source, engine, feeds):  # it may still come
+                if await stopped_within(stop, 0.1):
+                    return
+                continue
             for name in failed:
                 health = engine.feeds[name]
                 print(
@@ -405,13 +435,15 @@ async def _wait_for_data(
 
 async def _collect_live(
     source: LiveSource, engine: Engine, symbols: list[str], feeds: list[str], wait_s: float
-) -> None:
-    """Run the live feeds until every market and feed has data, or `wait_s` elapses."""
+) -> bool:
+    """Run the live feeds until every market and feed has data and the history is in, or
+    `wait_s` elapses; True when history was still loading then."""
     import asyncio
 
     task = asyncio.create_task(source.run(engine))
     try:
-        await _wait_for_data(engine, symbols, feeds, wait_s, asyncio.Event())
+        await _wait_for_data(engine, symbols, feeds, wait_s, asyncio.Event(), source)
+        return _history_pending(source, engine, feeds)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -449,7 +481,7 @@ async def _run_every(
         if options.source.demo:  # the warm-up in one go: the first record has its history
             source.run_sync(engine)  # type: ignore[union-attr]
         task = asyncio.create_task(source.run(engine))
-        await _wait_for_data(engine, symbols, feeds, options.wait, stop)
+        await _wait_for_data(engine, symbols, feeds, options.wait, stop, source)
         period = options.every / 1000
         next_at = loop.time()
         written = 0

@@ -1,6 +1,7 @@
-"""`liqtui store info|prune|export`: what the local store keeps (liqtui.store), delete old rows,
-write every row out as JSON Lines or CSV. The store's folder: --store-dir, else the default
-(`$XDG_STATE_HOME/liqtui`, usually `~/.local/state/liqtui`).
+"""`liqtui store info|prune|export|import`: what the local store keeps (liqtui.store), delete old
+rows, write every row out as JSON Lines or CSV, take a recording's data in. The store's folder:
+--store-dir, else `[store] dir`, else the default (`$XDG_STATE_HOME/liqtui`, usually
+`~/.local/state/liqtui`).
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from liqtui.commands.common import EXIT_OK, EXIT_UNAVAILABLE, fail
+from liqtui.commands.common import EXIT_OK, EXIT_UNAVAILABLE, fail, store_dir
+from liqtui.durations import parse_duration
+from liqtui.events import Liquidation, MarketEvent, implausible
+from liqtui.health import FeedHealth
 from liqtui.store import (
     STORE_FILE,
     ExportFormat,
     Store,
     StoreInfo,
-    default_store_dir,
     open_store,
 )
 
@@ -36,11 +39,12 @@ LOCK_TIMEOUT_S = 5.0
 class StoreOptions:
     """`liqtui store ACTION [flags]`."""
 
-    action: str  # info, prune or export
+    action: str  # info, prune, export or import
     directory: Path
     format: str = "text"  # info: text or json; export: jsonl or csv
     older_than_ms: int = DEFAULT_RETENTION_MS  # prune
     output: Path | None = None  # export (None: stdout)
+    recording: Path | None = None  # import
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, settings: Settings) -> StoreOptions:
@@ -48,10 +52,12 @@ class StoreOptions:
         fmt = getattr(args, "format", None) or ("text" if action == "info" else "jsonl")
         return cls(
             action=action,
-            directory=args.store_dir or default_store_dir(),
+            directory=args.store_dir or store_dir(settings),
             format=fmt,
-            older_than_ms=getattr(args, "older_than", None) or DEFAULT_RETENTION_MS,
+            older_than_ms=getattr(args, "older_than", None)
+            or parse_duration(settings.store.retention),
             output=getattr(args, "output", None),
+            recording=getattr(args, "recording", None),
         )
 
     @property
@@ -132,6 +138,8 @@ def _open(options: StoreOptions) -> Store | None:
 
 def run(options: StoreOptions, *, out: IO[str] | None = None) -> int:
     out = out or sys.stdout
+    if options.action == "import":
+        return import_recording(options, out)
     if not options.path.exists():
         if options.action == "export":
             return fail(f"no store at {options.path} (nothing kept yet)", EXIT_UNAVAILABLE)
@@ -168,6 +176,79 @@ def run(options: StoreOptions, *, out: IO[str] | None = None) -> int:
                     store.export(fmt, f)
     except sqlite3.Error as exc:
         return fail(f"store {options.path}: {' '.join(str(exc).split())}", EXIT_UNAVAILABLE)
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+class _Collector:
+    """The sink a replay delivers to when it is imported: events go to the store in batches."""
+
+    BATCH = 50_000
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.events = 0
+        self.prints = 0
+        self.feeds: dict[str, FeedHealth] = {}
+        self._batch: list[MarketEvent] = []
+
+    def apply(self, event: MarketEvent) -> bool:
+        if implausible(event) is not None:
+            return False
+        self._batch.append(event)
+        self.events += 1
+        self.prints += isinstance(event, Liquidation)
+        if len(self._batch) >= self.BATCH:
+            self.hand_over()
+        return True
+
+    def advance(self, now_ms: int) -> None:
+        pass
+
+    def feed(self, name: str) -> FeedHealth:
+        health = self.feeds.get(name)
+        if health is None:
+            health = self.feeds[name] = FeedHealth(name)
+        return health
+
+    def hand_over(self) -> None:
+        batch, self._batch = self._batch, []
+        self.store.write(batch)
+
+
+def import_recording(options: StoreOptions, out: IO[str]) -> int:
+    """`liqtui store import FILE`: a recording's data into the store (replay and demo never
+    write the store on their own). Minutes merge and prints dedupe as with any writer, so a
+    recording of a run that also wrote the store counts nothing twice."""
+    from liqtui.feeds.replay import ReplaySource
+
+    recording = options.recording
+    if recording is None or not recording.is_file():
+        return fail(f"{recording}: no such recording", EXIT_UNAVAILABLE)
+    store = _open(options)
+    if store is None:
+        return EXIT_UNAVAILABLE
+    try:
+        sink = _Collector(store)
+        source = ReplaySource(recording, speed=None)
+        source.run_sync(sink)
+        sink.hand_over()
+        problem = source.problem()
+        if problem is not None:
+            return fail(problem, EXIT_UNAVAILABLE)
+        if not store.flush(timeout=600):
+            return fail(f"store {options.path}: the import was not committed in time")
+        stats = store.stats
+        if stats.errors:
+            return fail(f"store {options.path}: {stats.last_error}", EXIT_UNAVAILABLE)
+        skipped = source.stats.skipped
+        print(
+            f"imported {sink.events:,} events ({sink.prints:,} prints; "
+            f"{stats.duplicates:,} already stored) from {recording} into {options.path}"
+            + (f"; {skipped:,} bad lines skipped" if skipped else ""),
+            file=out,
+        )
     finally:
         store.close()
     return EXIT_OK

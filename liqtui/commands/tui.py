@@ -72,6 +72,12 @@ def run(options: TuiOptions, settings: Settings) -> int:
             lifecycle.add_closer(recorder.close)
         source = make_source(settings, options.source, headless=False, recorder=recorder)
         app = make_app(app_options, options, engine, source, theme_override=theme)
+        preload = getattr(source, "preload", None)
+        if preload is not None:  # live: the store is closed (flushed) on every way out
+            lifecycle.add_closer(preload.close_store)
+            preload.warn = lambda message: app.notify(
+                message, title="store", severity="warning", timeout=30
+            )
         try:
             app.run()
         finally:

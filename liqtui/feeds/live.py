@@ -41,6 +41,7 @@ from liqtui.source import EventSink
 CONNECT_SPACING_S = 0.5
 
 if TYPE_CHECKING:
+    from liqtui.feeds.preload import HistoryOptions, Preloader
     from liqtui.feeds.recording import Recorder
     from liqtui.feeds.universe import MarketUniverse
 
@@ -56,6 +57,8 @@ class LiveSource:
         recorder: Recorder | None = None,
         rng: random.Random | None = None,
         clock: Clock | None = None,
+        history: HistoryOptions | None = None,
+        warn: Callable[[str], None] | None = None,
     ) -> None:
         self.settings = settings
         self.symbols = list(symbols)
@@ -73,6 +76,24 @@ class LiveSource:
         self._listings: dict[str, frozenset[str]] = {}  # exchange → markets it lists
         self._planned: set[str] = set()  # exchanges whose clients of the current plan exist
         self._replan = asyncio.Event()
+        # The local store and the backfill (liqtui.feeds.preload); None: neither (tests).
+        self.preload: Preloader | None = None
+        if history is not None:
+            from liqtui.feeds.preload import Preloader
+
+            self.preload = Preloader(
+                settings, history, recorder=recorder, clock=self.clock, warn=warn
+            )
+
+    @property
+    def history_ready(self) -> bool:
+        """The history of every watched market is in (or failed): nothing is loading."""
+        return self.preload is None or self.preload.idle
+
+    def close_store(self) -> None:
+        """Hand what is pending to the store and close it (a signal path may call this)."""
+        if self.preload is not None:
+            self.preload.close_store()
 
     def watch(self, symbol: str) -> bool:
         """Follow one more market (the user picked it). The exchanges' connections are
@@ -81,6 +102,8 @@ class LiveSource:
             return False
         self.symbols.append(symbol)
         self._replan.set()
+        if self.preload is not None:
+            self.preload.watch(symbol)
         return True
 
     async def list_markets(self) -> MarketUniverse:
@@ -95,6 +118,12 @@ class LiveSource:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
         self.budgets, self._listings = {}, {}
         async with aiohttp.ClientSession(timeout=timeout, trust_env=True) as session:
+            for name in names:  # one budget per exchange, shared by polls and the backfill
+                self.budgets[name] = RestBudget(
+                    registry.get(name).rest_limit, self.settings.feeds.rest_share, self.clock
+                )
+            if self.preload is not None:
+                sink = await self.preload.start(sink, session, self.budgets, self.symbols)
             clock = asyncio.create_task(self._clock(sink))
             tasks: list[asyncio.Task[None]] = []
             replan: asyncio.Task[bool] | None = None
@@ -122,6 +151,8 @@ class LiveSource:
                         return
             finally:
                 await _cancel([*tasks, clock, *([replan] if replan is not None else [])])
+                if self.preload is not None:
+                    await self.preload.stop()
 
     async def _until_delivering(self, names: list[str], *, timeout_s: float) -> None:
         loop = asyncio.get_running_loop()

@@ -18,8 +18,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
+from liqtui.events import MarketEvent
 from liqtui.exchanges import make_parsers
-from liqtui.exchanges.spec import ExchangeParser
+from liqtui.exchanges.spec import ExchangeParser, PartlyBad
+from liqtui.feeds.backfill import is_history, tidy
 from liqtui.feeds.dispatch import MAX_CLOCK_LEAD_MS, deliver
 from liqtui.feeds.recording import RECORDING_FEED, ReadStats, RecordLine, read_recording
 from liqtui.source import EventSink
@@ -90,6 +92,38 @@ def _count_held_line(sink: EventSink) -> Callable[[RecordLine, int], None]:
     return hold
 
 
+def _history_line(line: RecordLine) -> bool:
+    """A backfill answer (docs/recording.md): history, applied before the recording's lines."""
+    return line.rest is not None and is_history(line.ex, line.rest)
+
+
+def history_events(path: str | Path) -> list[MarketEvent]:
+    """The events of a recording's backfill answers, as the backfill made them (market units,
+    plausible, one per time and kind, in time order); bad answers give none."""
+    parsers = make_parsers()  # of their own: the replay's keep their live state
+    events: list[MarketEvent] = []
+    for line in read_recording(path):
+        if not _history_line(line) or line.ex not in parsers:
+            continue
+        assert line.rest is not None
+        try:
+            events.extend(parsers[line.ex].rest(line.rest, line.msg) or [])
+        except PartlyBad as exc:
+            events.extend(exc.events)
+        except Exception:  # a bad answer: it gave nothing in the live run either
+            continue
+    return tidy(events)
+
+
+def apply_history(events: list[MarketEvent], sink: EventSink) -> None:
+    """Apply a recording's backfill answers (`history_events`) before its lines, the way the
+    live run built its history (liqtui.feeds.preload: history in time order, then the live
+    data), so a replay of a recording made at a cold start reproduces the backfilled map."""
+    for event in events:
+        sink.advance(event.time_ms)
+        sink.apply(event)
+
+
 class ReplaySource:
     name = "replay"
 
@@ -145,10 +179,12 @@ class ReplaySource:
     def run_sync(self, sink: EventSink) -> None:
         """Replay the whole file at once (headless snapshot)."""
         seen_bad = 0
+        apply_history(history_events(self.path), sink)
         lines = steady_clock(read_recording(self.path, self.stats), _count_held_line(sink))
         for line in lines:
             seen_bad = self._account_bad_lines(sink, seen_bad)
-            apply_line(line, sink, self.parsers)
+            if not _history_line(line):
+                apply_line(line, sink, self.parsers)
         self._account_bad_lines(sink, seen_bad)
         self._finish(sink)
 
@@ -159,9 +195,12 @@ class ReplaySource:
         last_t: int | None = None
         wall_start = time.monotonic()
         budget_start = time.monotonic()
+        apply_history(await asyncio.to_thread(history_events, self.path), sink)
         lines = steady_clock(read_recording(self.path, self.stats), _count_held_line(sink))
         for line in lines:
             seen_bad = self._account_bad_lines(sink, seen_bad)
+            if _history_line(line):
+                continue
             health = sink.feed(line.ex)
             if health.state not in ("replaying", "finished"):
                 health.state = "replaying"

@@ -201,6 +201,35 @@ class Engine:
             model.step(boundary)
         self._next_step_ms = boundary + step
 
+    # -- a market's past, built off to the side -----------------------------------------------
+    def fork(self) -> Engine:
+        """An empty engine with the same parameters, tier tables and calibration, on a clock
+        of its own. This engine's clock is one for every market and never runs backwards, so
+        once live data moved it to the present, a market's past (the local store, a backfill)
+        cannot be applied here: it is applied to a fork the way a replay applies it (advance
+        to each event's time, then apply) and the market is then `adopt`ed."""
+        return Engine(
+            params=self.params,
+            preset=self.preset,
+            tier_filter=self.tier_filter,
+            tiers=self.tiers,
+            rho=self.rho,
+            calibrated_preset=self.calibrated_preset,
+            fitted_weights=self.fitted_weights,
+        )
+
+    def adopt(self, symbol: str, fork: object) -> bool:
+        """Put `symbol`'s model built in `fork` (an engine from `fork()`) in place of this
+        engine's; False (nothing changes) when the fork has no data of it. The model steps
+        with this engine's clock from its next interval boundary on."""
+        model = fork.markets.get(symbol) if isinstance(fork, Engine) else None
+        if model is None:
+            return False
+        assert isinstance(fork, Engine)
+        self.markets[symbol] = model
+        self.events_by_market[symbol] = fork.events_by_market.get(symbol, 0)
+        return True
+
     # -- reading ----------------------------------------------------------------------------
     def symbols(self) -> list[str]:
         """Markets with data, busiest first."""

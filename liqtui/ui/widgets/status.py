@@ -20,6 +20,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from liqtui.exchanges import specs as exchange_specs
+from liqtui.health import history_progress
 from liqtui.model.engine import MarketSnapshot
 from liqtui.output.ladder import LONG_MARK, SHORT_MARK, compact_usd, format_price
 from liqtui.output.render import (
@@ -423,6 +424,9 @@ def status_parts(
         second.append(Part((*e_segs, (f" {snap.scale_label}", "muted")), 7, e_segs))
     else:
         second.append(Part.of("E none yet", "muted", 7, short="E —"))
+    loading = history_progress(snap.feeds)  # "history BTC 2/3 exchanges, 62%"
+    if loading is not None:
+        second.append(Part.of(loading, "warning", 6, short=loading.split(" exchanges")[0]))
     skipped = snap.skipped_messages
     if skipped:
         second.append(Part.of(f"skipped {skipped}", "warning", 8))
