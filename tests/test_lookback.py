@@ -222,3 +222,43 @@ def test_a_preset_change_redraws_the_lookback_columns() -> None:
     assert after_key != before
     started_there = asyncio.run(rows([]))  # the engine keeps the preset `l` chose
     assert after_key == started_there
+
+
+def test_a_cold_start_backfill_fills_the_long_lookbacks(tmp_path: object) -> None:
+    """8 days of exchange history, loaded the way a live start loads it (liqtui.feeds.preload:
+    built off to the side in time order, then adopted): the 7d lookback has E and a price
+    over the whole week at once."""
+    import asyncio
+    from pathlib import Path
+
+    from support.fake_backfill import DAY_MS, FakeBackfill
+
+    from liqtui.config import Settings
+    from liqtui.feeds.preload import HistoryOptions, Preloader
+
+    now = 1_767_225_600_000 + 10 * DAY_MS
+    fake = FakeBackfill(print_every=20)
+    options = HistoryOptions(
+        store_dir=Path(str(tmp_path)),
+        backfill_ms=8 * DAY_MS,
+        retention_ms=3650 * DAY_MS,
+        window_ms=DAY_MS,
+        make_backfill=fake.factory(),
+    )
+
+    async def start() -> Engine:
+        pre = Preloader(Settings(), options, warn=lambda _w: None, now_ms=lambda: now)
+        engine = Engine()
+        await pre.start(engine, None, {}, ["BTC"])  # type: ignore[arg-type]
+        await pre.wait_idle()
+        await pre.stop()
+        engine.advance(now)
+        return engine
+
+    engine = asyncio.run(start())
+    view = engine.snapshot("BTC", history=True, lookback_ms=7 * DAY, columns=70).history
+    assert view is not None and view.price is not None
+    assert view.row_ms == 2 * HOUR * 2  # 84 rows of 2 h merged in pairs to fit 70 columns
+    filled = np.isfinite(view.price) & (view.long_usd.sum(axis=1) > 0)
+    assert filled[1:].all(), f"{int(filled.sum())} of {len(filled)} columns"  # a whole week
+    assert now - view.times_ms[-1] <= view.row_ms
