@@ -793,7 +793,14 @@ class FakeExchanges:
             sim.step(min(30_000, warm_end - sim.now_ms))
         self.history_start_ms = sim.now_ms + self.offset_ms
         self.history = HistoryServer({
-            k: MarketHistory(k, self.seed, self.history_start_ms, sim.price(k))
+            k: MarketHistory(
+                k, self.seed, self.history_start_ms, sim.price(k),
+                # the live OI where the history meets it (Hyperliquid's is Binance's share)
+                open_interest={
+                    **{ex: sim.open_interest(k, ex) for ex in demo.DEMO_EXCHANGES},
+                    "hyperliquid": sim.open_interest(k, "binance") * HL_SHARE,
+                },
+            )
             for k in self.symbols
         })  # fmt: skip
         for cascade in self.cascades:

@@ -60,8 +60,12 @@ class MarketHistory:
 
     def __init__(
         self, key: str, seed: int, end_ms: int, price: float, *, days: int = 31,
-        ahead_days: int = 2,
+        ahead_days: int = 2, open_interest: Mapping[str, float] | None = None,
     ) -> None:  # fmt: skip
+        """`open_interest`: each exchange's OI (base units, as its live feed reports it) at
+        `end_ms`, where the history meets the live market: without it, one made-up level
+        ($8B over the exchanges by SHARE). A history that ended elsewhere than the live OI
+        would read as a mass of closed positions at the seam."""
         self.key = key
         end = end_ms - end_ms % MINUTE_MS
         self.origin = end - days * DAY_MS
@@ -83,8 +87,8 @@ class MarketHistory:
         m = n // 5
         oi_steps = rng.normal(0.0, 0.002, m)
         log_oi = np.cumsum(oi_steps)
-        log_oi += math.log(8e9 / price) - log_oi[days * 1440 // 5]
-        self.oi = np.exp(log_oi)
+        self.oi = np.exp(log_oi - log_oi[days * 1440 // 5])  # 1.0 at end_ms
+        self.oi_level = dict(open_interest or {ex: 8e9 / price * s for ex, s in SHARE.items()})
         k = n * MINUTE_MS // FUNDING_MS + 1
         self.funding = 1e-4 + rng.normal(0.0, 5e-5, k)
 
@@ -110,8 +114,9 @@ class MarketHistory:
         last = min(hi, now, self.origin + (len(self.oi) - 1) * FIVE_MIN_MS)
         return list(range(first, last + 1, FIVE_MIN_MS)) if first <= last else []
 
-    def oi_at(self, t: int, share: float) -> float:
-        return float(self.oi[(t - self.origin) // FIVE_MIN_MS]) * share
+    def oi_at(self, t: int, exchange: str) -> float:
+        """`exchange`'s open interest at `t` (base units, one side)."""
+        return float(self.oi[(t - self.origin) // FIVE_MIN_MS]) * self.oi_level[exchange]
 
     def settlements(self, lo: int, hi: int, now: int) -> list[int]:
         first = max(lo, self.origin)
@@ -199,9 +204,10 @@ class HistoryServer:
         if start < now - BINANCE_OI_DAYS * DAY_MS:
             return self._binance_error(-1130, "Data sent for parameter 'startTime' is not valid.")
         times = self._keep(h.oi_points(start, end, now), faults)
+        oi = {t: h.oi_at(t, "binance") for t in times}
         items: list[Any] = [
-            {"symbol": f"{h.key}USDT", "sumOpenInterest": _s(h.oi_at(t, 1.0)),
-             "sumOpenInterestValue": _s(h.oi_at(t, 1.0) * h.bar(min(t, now - MINUTE_MS), 1)[3]),
+            {"symbol": f"{h.key}USDT", "sumOpenInterest": _s(oi[t]),
+             "sumOpenInterestValue": _s(oi[t] * h.bar(min(t, now - MINUTE_MS), 1)[3]),
              "timestamp": t}
             for t in times
         ]  # fmt: skip
@@ -279,7 +285,7 @@ class HistoryServer:
         cap = min(limit, faults.page_cap or limit)
         page, rest = times[:cap], times[cap:]
         items: list[Any] = [
-            {"openInterest": _s(2 * h.oi_at(t, SHARE["bybit"])), "timestamp": str(t)} for t in page
+            {"openInterest": _s(2 * h.oi_at(t, "bybit")), "timestamp": str(t)} for t in page
         ]
         if faults.malformed and items:
             items.append({"openInterest": "NaN?", "timestamp": str(now)})
@@ -355,7 +361,7 @@ class HistoryServer:
         ct = CT_VAL.get(h.key, 1.0)
         rows: list[Any] = []
         for t in self._keep(h.oi_points(start, end, now), faults):
-            base = h.oi_at(t, SHARE["okx"])
+            base = h.oi_at(t, "okx")
             rows.append([str(t), _s(base / ct), _s(base), _s(base * h.bar(t, 1)[3])])
         rows = self._cap(rows, limit, faults, newest_first=True)
         if faults.malformed and rows:
