@@ -166,6 +166,7 @@ def measure(*, quick: bool = False) -> dict[str, float]:
     h = model.history
     out["history_rows"], out["history_cells"] = h.rows, h.cells.n_bins
     out["history_bytes"] = h.nbytes
+    out["lookback_bytes"] = sum(r.nbytes for r in model.lookback_history)
     out["state_1_bytes"] = model.nbytes
     out["state_per_symbol_exchange_bytes"] = sum(m.nbytes for m in many.markets.values()) / 150
     return out
@@ -187,6 +188,8 @@ def main() -> None:
          f"({t_loop / t_one:.0f}× the numpy step)"),
         ("history H (24 h)", f"{int(f['history_rows'])} rows × 2 sides × {n_tiers} tiers × "
          f"{int(f['history_cells'])} cells float32 = {f['history_bytes'] / 1e6:.2f} MB per market"),
+        ("H lookback rings (7 d of 2 h, 30 d of 8 h rows)",
+         f"{f['lookback_bytes'] / 1e6:.2f} MB per market with E"),
         ("state, market with 1 exchange (E, C, H, detector, R)",
          f"{f['state_1_bytes'] / 1e6:.2f} MB"),
         ("state per symbol-exchange, 50 × 3",

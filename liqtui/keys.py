@@ -195,6 +195,15 @@ KEYS: tuple[Key, ...] = (
         "Views",
         frozenset({"chart"}),
     ),
+    Key(
+        "lookback",
+        "cycle_lookback",
+        "w",
+        "Lookback",
+        "Time × price lookback: auto / 12h / 24h / 3d / 7d / 30d",
+        "Views",
+        frozenset({"heatmap"}),
+    ),
     Key("theme", "pick_theme", "t", "Theme", "Theme picker", "General"),
     Key("reload", "reload", "ctrl+r", "Reload", "Reload config and themes", "General"),
     Key("screenshot", "save_svg", "ctrl+s", "Screenshot", "Save an SVG screenshot", "General"),
@@ -219,6 +228,7 @@ SETTERS: dict[str, str] = {
     "set_exchange": "cycle_exchange",
     "set_chart_mode": "chart_mode",
     "set_scale": "toggle_scale",
+    "set_lookback": "cycle_lookback",
 }
 
 BINDING_IDS: tuple[str, ...] = tuple(k.id for k in KEYS)

@@ -127,6 +127,9 @@ class ModelParams:
     history_bin_pct: float = 0.0025  # price cell of H ≈ 0.25% of price (whole grid bins)
     position_usd: float = 10_000.0  # representative position for the tier tables
     detector_days: int = 7  # per-minute activity kept for the cascade detector
+    # Longer, coarser rings of H for the heat map's lookbacks beyond the window: (rows, row
+    # time); 7 days of 2 h rows and 30 days of 8 h rows (≈ 2.5 MB a market in all).
+    lookback_rings: tuple[tuple[int, int], ...] = ((84, 2 * HOUR_MS), (90, 8 * HOUR_MS))
 
     @property
     def half_life(self) -> int:
@@ -306,6 +309,7 @@ class MarketModel:
     long_top: list[int] = field(default_factory=list)  # highest long bin with mass, per slot
     short_bottom: list[int] = field(default_factory=list)  # lowest short bin with mass
     history: HistoryRing | None = None
+    lookback_history: tuple[HistoryRing, ...] = ()  # longer, coarser rings (lookbacks)
     activity: ActivityRing = field(init=False)
     realized: RealizedLog = field(init=False)
     intervals: dict[str, _Interval] = field(default_factory=dict)
@@ -347,6 +351,11 @@ class MarketModel:
         return self.window_consumed
 
     @property
+    def rings(self) -> tuple[HistoryRing, ...]:
+        """Every ring of H: the window's, then the lookback rings."""
+        return (*((self.history,) if self.history is not None else ()), *self.lookback_history)
+
+    @property
     def half_life_ms(self) -> int:
         return int(self._half_life)
 
@@ -357,8 +366,8 @@ class MarketModel:
         for arr in (self.stored, self.window_consumed):
             if arr is not None:
                 total += arr.nbytes
-        if self.history is not None:
-            total += self.history.nbytes
+        for ring in self.rings:
+            total += ring.nbytes
         r = self.realized
         total += sum(
             getattr(r, n).nbytes for n in ("time", "side", "exchange", "price", "notional")
@@ -392,8 +401,8 @@ class MarketModel:
                 self.stored = remap(self.stored, self.grid, new)
                 self.window_consumed = remap(self.window_consumed, self.grid, new)
                 self._recompute_extents(new)
-            if self.history is not None:
-                self.history.regrid(new, price)
+            for ring in self.rings:
+                ring.regrid(new, price)
             self.grid = new
             self.factors.clear()  # OKX tiers are by size: re-evaluate at the new price
 
@@ -471,6 +480,13 @@ class MarketModel:
             self.observer.stepping(self, now_ms)
         if self.stored is not None and dt > 0:
             self.scale *= 0.5 ** (dt / self._half_life)
+        low, high = math.inf, -math.inf  # the interval's price range (the price path of H)
+        for iv in self.intervals.values():
+            low = min(low, iv.mark_low, iv.flow_low)
+            high = max(high, iv.mark_high, iv.flow_high)
+        if low <= high:
+            for ring in self.rings:
+                ring.note_price(low, high)
         for exchange, iv in self.intervals.items():
             slot = self.slots.get(exchange)
             if slot is not None and iv.mark_low <= iv.mark_high:
@@ -488,9 +504,13 @@ class MarketModel:
         """History row and the window roll of C."""
         if self.stored is None or self.window_consumed is None:
             return
-        h = self.history
-        if h is not None and h.due(now_ms):
-            h.capture(now_ms, (self.stored * self.scale[:, :, None, None]).sum(axis=0))
+        summed: NDArray[np.float64] | None = None
+        for ring in self.rings:
+            if ring.due(now_ms):
+                if summed is None:
+                    summed = (self.stored * self.scale[:, :, None, None]).sum(axis=0)
+                quote = self.price_quote(now_ms)
+                ring.capture(now_ms, summed, quote.price if quote is not None else None)
         if self.consumed_since_ms is None:
             self.consumed_since_ms = now_ms
         elif now_ms - self.consumed_since_ms >= self.params.window_ms:
@@ -512,6 +532,7 @@ class MarketModel:
         if self.stored is None or self.window_consumed is None:
             self.stored, self.window_consumed = np.zeros(shape), np.zeros(shape)
             self.scale = np.ones((1, 2))
+            self._add_lookback_rings()
         else:
             self.stored = np.concatenate([self.stored, np.zeros(shape)])
             self.window_consumed = np.concatenate([self.window_consumed, np.zeros(shape)])
@@ -520,6 +541,23 @@ class MarketModel:
         self.long_top.append(-1)
         self.short_bottom.append(self.grid.n_bins)
         return slot
+
+    def _add_lookback_rings(self) -> None:
+        """The lookback rings, with the first E: a market that only ever has prints (no open
+        interest, so no E) keeps none (≈ 2.5 MB saved a market)."""
+        p, grid = self.params, self.grid
+        assert grid is not None
+        self.lookback_history = tuple(
+            HistoryRing(
+                grid,
+                grid.centre,
+                rows=rows,
+                row_ms=max(row_ms, p.step_ms),
+                n_tiers=len(LEVERAGE_TIERS),
+                cell_pct=p.history_bin_pct,
+            )
+            for rows, row_ms in p.lookback_rings
+        )
 
     def _consume(self, exchange: str, slot: int, iv: _Interval) -> None:
         grid = self.grid

@@ -33,7 +33,7 @@ from liqtui.model.density import (
     preset_weights,
 )
 from liqtui.model.grid import PriceGrid
-from liqtui.model.history import ActivityStats, HistoryView
+from liqtui.model.history import ActivityStats, HistoryView, pick_ring
 from liqtui.model.mechanics import TierTables, shipped_tier_tables
 
 if TYPE_CHECKING:
@@ -247,8 +247,13 @@ class Engine:
         preset: str | None = None,
         tier_filter: str | None = None,
         history: bool = False,
+        lookback_ms: int | None = None,
+        columns: int | None = None,
     ) -> MarketSnapshot:
-        """One market's view. `history=True` adds the time × price history H (costs ≈ 1 ms)."""
+        """One market's view. `history=True` adds the time × price history H (costs ≈ 1 ms):
+        over the window, or with `lookback_ms` over that lookback from the finest ring that
+        covers it, on a dense time axis of at most `columns` columns (see HistoryRing.lookback).
+        """
         preset = preset or self.preset
         tier_filter = tier_filter or self.tier_filter
         window = min(window_ms or self.params.window_ms, self.params.window_ms)
@@ -310,7 +315,11 @@ class Engine:
             d for name, d in sorted(model.depth.items()) if exchange is None or name == exchange
         )
         hist = None
-        if history and model.history is not None:
+        if history and lookback_ms is not None:
+            ring = pick_ring(model.rings, lookback_ms)
+            if ring is not None:
+                hist = ring.lookback(weights, now - lookback_ms, now, columns)
+        elif history and model.history is not None:
             hist = model.history.view(weights, since_ms=now - self.params.window_ms)
         return MarketSnapshot(
             symbol=symbol,

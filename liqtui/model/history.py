@@ -4,9 +4,17 @@ H (`HistoryRing`) keeps `rows` snapshots of the estimated map E, summed over exc
 per side and per leverage tier, at a coarser price resolution than the model grid (cells of whole
 grid bins, about `cell_pct` of price). Keeping the tier axis means a leverage preset applies to the
 history exactly as it does to the live map. One row is written every `row_ms` of source time, so
-the ring covers `rows × row_ms` (the model's window). Memory is fixed at
-rows × 2 × tiers × cells × 4 bytes (float32) + rows × 8 bytes: ≈ 1.3 MB for the defaults
-(96 rows, 6 tiers, ≈ 282 cells at 0.25% over ±35%).
+the ring covers `rows × row_ms` (the model's window). Each row also keeps the price path of its
+interval (last, low, high). Memory is fixed at rows × 2 × tiers × cells × 4 bytes (float32) +
+rows × 32 bytes: ≈ 1.3 MB for the defaults (96 rows, 6 tiers, ≈ 282 cells at 0.25% over ±35%).
+
+Lookbacks beyond the window (the heat map's 3d, 7d, 30d) come from longer, coarser rings of the
+same kind (`ModelParams.lookback_rings`: 84 rows of 2 h = 7 days, 90 rows of 8 h = 30 days;
+≈ 1.2 MB + 1.3 MB a market with E), filled as events flow in time order, so a store load or a
+backfill fills them on a cold start. `pick_ring` takes the finest ring that covers a lookback;
+`HistoryRing.lookback` returns its rows on a dense time axis (a missing row is an empty column),
+merged into at most `max_columns` columns aligned to whole multiples of the row time (so the
+columns stay put as time goes on). With the defaults one market holds ≈ 3.9 MB of H in all.
 
 `ActivityRing` keeps, per minute over `days` (7 by default), realized liquidation notional per
 side and the last price: the inputs of the live cascade detector (models.md §3.3 item 5).
@@ -16,7 +24,9 @@ side and the last price: the inputs of the live cascade detector (models.md §3.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -46,7 +56,10 @@ class HistoryView:
     cells: PriceGrid  # price cells (rows of a heat map)
     long_usd: NDArray[np.float64]  # [time, cell] estimated long liquidation notional (E)
     short_usd: NDArray[np.float64]
-    row_ms: int
+    row_ms: int  # time per column
+    price: NDArray[np.float64] | None = None  # last price of each column's interval (NaN: none)
+    price_low: NDArray[np.float64] | None = None  # its low and high
+    price_high: NDArray[np.float64] | None = None
 
 
 class HistoryRing:
@@ -71,13 +84,27 @@ class HistoryRing:
         self.grid = grid
         self.data = np.zeros((rows, 2, n_tiers, self.cells.n_bins), dtype=np.float32)
         self.times = np.full(rows, -1, dtype=np.int64)
+        self.prices = np.full((rows, 3), np.nan)  # last, low, high of each row's interval
+        self._low, self._high = math.inf, -math.inf  # the row being filled
         self.head = 0  # next row to write
         self.next_ms: int | None = None
         self._index = self._bin_index(grid)
 
     @property
     def nbytes(self) -> int:
-        return self.data.nbytes + self.times.nbytes + self._index.nbytes
+        return self.data.nbytes + self.times.nbytes + self.prices.nbytes + self._index.nbytes
+
+    @property
+    def span_ms(self) -> int:
+        """The time the ring covers when full."""
+        return self.rows * self.row_ms
+
+    def note_price(self, low: float, high: float) -> None:
+        """One step's price range (called every model step; the row keeps the extremes)."""
+        if low < self._low:
+            self._low = low
+        if high > self._high:
+            self._high = high
 
     def _bin_index(self, grid: PriceGrid) -> NDArray[np.int32]:
         """Flat target of every (side, tier, bin) of the model grid in (side, tier, cell)."""
@@ -91,14 +118,26 @@ class HistoryRing:
             return False
         return now_ms >= self.next_ms
 
-    def capture(self, now_ms: int, estimated: NDArray[np.float64]) -> None:
-        """Write one row from E summed over exchanges: shape (2, tiers, model bins), USD."""
+    def capture(
+        self, now_ms: int, estimated: NDArray[np.float64], price: float | None = None
+    ) -> None:
+        """Write one row from E summed over exchanges: shape (2, tiers, model bins), USD, and
+        the row's price path (the last price, the extremes noted since the previous row)."""
         n_cells = self.cells.n_bins
         summed = np.bincount(
             self._index, weights=estimated.ravel(), minlength=2 * self.n_tiers * n_cells
         )
         self.data[self.head] = summed.reshape(2, self.n_tiers, n_cells)
         self.times[self.head] = now_ms
+        last = math.nan if price is None else float(price)
+        if self._low <= self._high:
+            low, high = self._low, self._high
+            if price is not None:
+                low, high = min(low, last), max(high, last)
+        else:
+            low = high = last
+        self.prices[self.head] = (last, low, high)
+        self._low, self._high = math.inf, -math.inf
         self.head = (self.head + 1) % self.rows
         self.next_ms = now_ms - now_ms % self.row_ms + self.row_ms
 
@@ -124,7 +163,76 @@ class HistoryRing:
         for arr in (times, weighted):
             arr.flags.writeable = False
         long_usd, short_usd = weighted[:, 0], weighted[:, 1]
-        return HistoryView(times, self.cells, long_usd, short_usd, self.row_ms)
+        last, low, high = (_frozen(self.prices[keep, i].copy()) for i in range(3))
+        return HistoryView(times, self.cells, long_usd, short_usd, self.row_ms, last, low, high)
+
+    def lookback(
+        self,
+        weights: NDArray[np.float64],
+        since_ms: int,
+        now_ms: int,
+        max_columns: int | None = None,
+    ) -> HistoryView:
+        """The rows ending in (since_ms, now_ms] on a dense time axis (one column per row time,
+        empty where no row was written), merged into at most `max_columns` columns: a column
+        of g rows shows its newest row's E and price and its rows' low and high. Groups are
+        aligned to whole multiples of g × row_ms, so columns stay put as time goes on."""
+        r = self.row_ms
+        first, last = since_ms // r + 1, now_ms // r  # ends (in rows) of the rows in range
+        n = max(last - first + 1, 1)
+        g = max(1, -(-n // max_columns)) if max_columns else 1
+        g0 = (first - 1) // g
+        n_groups = (last - 1) // g - g0 + 1
+        t = self.times
+        present = np.flatnonzero((t > since_ms) & (t <= now_ms))
+        present = present[np.argsort(t[present], kind="stable")]
+        # a row belongs to the row time it ends (ceil: a row written a step late stays in it)
+        group = np.minimum((-(-t[present] // r) - 1) // g - g0, n_groups - 1)
+        # the newest row of each group: the first occurrence in the reversed order
+        uniq, first_rev = np.unique(group[::-1], return_index=True)
+        chosen = present[::-1][first_rev]
+        w = weights.astype(np.float32)
+        weighted = np.zeros((n_groups, 2, self.cells.n_bins))
+        weighted[uniq] = np.einsum("rstc,t->rsc", self.data[chosen], w)
+        times = np.minimum((g0 + np.arange(n_groups) + 1) * g * r, now_ms).astype(np.int64)
+        times[uniq] = t[chosen]
+        price = np.full(n_groups, np.nan)
+        price[uniq] = self.prices[chosen, 0]
+        low = np.full(n_groups, np.inf)
+        high = np.full(n_groups, -np.inf)
+        np.fmin.at(low, group, self.prices[present, 1])
+        np.fmax.at(high, group, self.prices[present, 2])
+        low[~np.isfinite(low)] = np.nan
+        high[~np.isfinite(high)] = np.nan
+        if max_columns and n_groups > max_columns:  # the oldest, partial group
+            cut = n_groups - max_columns
+            times, weighted = times[cut:], weighted[cut:]
+            price, low, high = price[cut:], low[cut:], high[cut:]
+        return HistoryView(
+            _frozen(times),
+            self.cells,
+            _frozen(weighted[:, 0]),
+            _frozen(weighted[:, 1]),
+            g * r,
+            _frozen(price),
+            _frozen(low),
+            _frozen(high),
+        )
+
+
+def pick_ring(rings: Sequence[HistoryRing], lookback_ms: int) -> HistoryRing | None:
+    """The ring for a lookback: the finest one that covers it, else the longest."""
+    if not rings:
+        return None
+    covering = [h for h in rings if h.span_ms >= lookback_ms]
+    if covering:
+        return min(covering, key=lambda h: h.row_ms)
+    return max(rings, key=lambda h: h.span_ms)
+
+
+def _frozen(a: NDArray[Any]) -> NDArray[Any]:
+    a.flags.writeable = False
+    return a
 
 
 @dataclass(frozen=True, slots=True)

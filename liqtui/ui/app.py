@@ -57,7 +57,7 @@ from liqtui.ui.widgets.axis import PriceAxisView
 from liqtui.ui.widgets.cascade import CascadePanel
 from liqtui.ui.widgets.chart import CHART_MODES, ChartWidget
 from liqtui.ui.widgets.exchanges import ExchangeTable
-from liqtui.ui.widgets.heatmap import HeatmapWidget
+from liqtui.ui.widgets.heatmap import LOOKBACKS, HeatmapWidget
 from liqtui.ui.widgets.ladder import LadderHeader, LadderWidget
 from liqtui.ui.widgets.status import StatusBar
 
@@ -282,6 +282,8 @@ class LiqApp(PaletteApp):
         if self.options.keymap:
             self.set_keymap(self.options.keymap)
         self.refresh_now()
+        if self.view_name == "heatmap":  # a lookback fits its columns to the view's size
+            self.call_after_refresh(self.refresh_now)
         self._tick_timer = self.set_interval(1 / self.fps, self._tick, name="pull-snapshot")
         self.set_interval(SSH_CHECK_S, self._check_terminal, name="ssh-guard")
         self.set_interval(ALERT_CHECK_S, self.check_alerts, name="alerts")
@@ -497,6 +499,17 @@ class LiqApp(PaletteApp):
         top = self.options.absolute_top_usd
         self.heatmap.absolute_top_usd = top if self.color_scale == "absolute" else None
 
+    def action_cycle_lookback(self) -> None:
+        self.action_set_lookback(str(next_in(LOOKBACKS, self.heatmap.lookback)))
+
+    def action_set_lookback(self, lookback: str) -> None:
+        """The time × price view's lookback (auto, 12h … 30d): pulled again even when paused."""
+        if lookback not in LOOKBACKS:
+            return
+        self.heatmap.set_lookback(lookback)
+        if self.view_name == "heatmap":
+            self._pull_again()
+
     # -- keys of the price views: handled by the visible one (PriceAxisView) ---------------------
     def _on_price_view(self, action: str, *args: int) -> None:
         widget = self.price_views().get(self.view_name)
@@ -591,6 +604,8 @@ class LiqApp(PaletteApp):
             self.set_keymap(options.keymap)
         if "fps" in changed and options.fps != self.fps:
             self.set_fps(options.fps)
+        if "lookback" in changed:
+            self.action_set_lookback(options.lookback)
         if "view" in changed:
             self.show_view(options.view)
 

@@ -32,6 +32,7 @@ from liqtui.keys import VIEWS
 from liqtui.ui.scale import SCALES
 from liqtui.ui.views import VIEW_TITLES
 from liqtui.ui.widgets.chart import CHART_MODES, CHART_TITLES
+from liqtui.ui.widgets.heatmap import LOOKBACKS
 
 if TYPE_CHECKING:
     from textual.screen import Screen
@@ -83,6 +84,13 @@ def setting_choices(app: LiqApp) -> list[Choice]:
         ),
         Choice(
             "Color scale", "set_scale", [(s, s) for s in SCALES], app.color_scale, "toggle_scale"
+        ),
+        Choice(
+            "Lookback",
+            "set_lookback",
+            [(lb, lb if lb != "auto" else "auto (window / minutes)") for lb in LOOKBACKS],
+            app.heatmap.lookback,
+            "cycle_lookback",
         ),
     ]
 

@@ -39,6 +39,8 @@ class Column:
     width: float  # bin width
     long: NDArray[np.float32]  # E per bin
     short: NDArray[np.float32]
+    price_low: float | None = None  # the period's price range (the model's lookback columns)
+    price_high: float | None = None
 
     def sums(self, low: float, high: float) -> tuple[float, float]:
         """E long and short in bins whose lower edge lies in [low, high)."""
@@ -151,16 +153,42 @@ class HistorySink:
         return getattr(self.engine, name)
 
 
-def columns_from_model(view: object, ui_columns: list[Column]) -> list[Column]:
+def _price(values: object, i: int) -> float | None:
+    if values is None:
+        return None
+    v = float(np.asarray(values)[i])
+    return v if math.isfinite(v) else None
+
+
+def columns_from_model(
+    view: object, ui_columns: list[Column], *, own_prices: bool = False
+) -> list[Column]:
     """The model's time × price history H (`MarketSnapshot.history`, a HistoryView) as columns,
-    with the price of each row taken from the UI's own samples (the nearest in time; H keeps
-    no prices). Empty when there is no usable H."""
+    with the price of each row taken from the UI's own samples (the nearest in time), or with
+    `own_prices` from H's own price path (last, low, high of each row). Empty when there is no
+    usable H."""
     times = getattr(view, "times_ms", None)
     cells = getattr(view, "cells", None)
     longs = getattr(view, "long_usd", None)
     shorts = getattr(view, "short_usd", None)
     if times is None or cells is None or longs is None or shorts is None or not len(times):
         return []
+    if own_prices:
+        last, low, high = (getattr(view, n, None) for n in ("price", "price_low", "price_high"))
+        return [
+            Column(
+                t_ms=int(t),
+                price=_price(last, i),
+                oi_usd=0.0,
+                origin_bin=int(cells.origin_bin),
+                width=float(cells.width),
+                long=np.asarray(longs[i], dtype=np.float32),
+                short=np.asarray(shorts[i], dtype=np.float32),
+                price_low=_price(low, i),
+                price_high=_price(high, i),
+            )
+            for i, t in enumerate(np.asarray(times).tolist())
+        ]
     priced = [(c.t_ms, c.price) for c in ui_columns if c.price]
     stamps = [t for t, _ in priced]
     out = []

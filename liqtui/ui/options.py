@@ -32,6 +32,7 @@ class AppOptions:
     ladder_span_pct: float = 0.08
     view: str = "ladder"
     color_scale: str = "relative"
+    lookback: str = "auto"  # the time × price view's lookback at start
     absolute_top_usd: float = 10_000_000.0
     keymap: Mapping[str, str] = field(default_factory=dict)
     alerts: AlertRules = field(default_factory=AlertRules)
@@ -62,6 +63,7 @@ class AppOptions:
             ladder_span_pct=settings.ladder.span_pct,
             view=getattr(f, "view", None) or g.view,
             color_scale=g.color_scale,
+            lookback=g.lookback,
             absolute_top_usd=g.absolute_top_usd,
             keymap=dict(settings.keys),
             alerts=rules_from_settings(settings),

@@ -37,6 +37,12 @@ VIEW_TITLES = {
 def compose_views(app: LiqApp) -> ComposeResult:
     """The views, in a switcher showing the app's view."""
     opts, scale = app.options, app.color_scale
+    heatmap = HeatmapWidget(
+        span_pct=opts.ladder_span_pct,
+        absolute_top_usd=opts.absolute_top_usd if scale == "absolute" else None,
+        id="view-heatmap",
+    )
+    heatmap.set_lookback(opts.lookback)
     with ContentSwitcher(initial=f"view-{app.view_name}", id="views"):
         with Vertical(id="view-ladder"):
             header = LadderHeader(id="ladder-header")
@@ -52,11 +58,7 @@ def compose_views(app: LiqApp) -> ComposeResult:
                 id="ladder",
             )
             yield info
-        yield HeatmapWidget(
-            span_pct=opts.ladder_span_pct,
-            absolute_top_usd=opts.absolute_top_usd if scale == "absolute" else None,
-            id="view-heatmap",
-        )
+        yield heatmap
         yield CascadePanel(id="view-cascade")
         yield ExchangeTable(span_pct=opts.ladder_span_pct, id="view-exchanges")
         yield ChartWidget(id="view-chart")
@@ -86,8 +88,17 @@ def draw_view(app: LiqApp, frame: Frame) -> None:
     if view == "ladder":
         app.ladder.show(snap)
     elif view == "heatmap":
+        heatmap = app.heatmap
         cols, version = extra(
-            lambda: heatmap_columns(engine, app.history, snap, window_ms=window, exchange=exchange)
+            lambda: heatmap_columns(
+                engine,
+                app.history,
+                snap,
+                window_ms=window,
+                exchange=exchange,
+                lookback=heatmap.lookback,
+                columns=heatmap.max_columns(),
+            )
         )
         app.heatmap.show(snap, cols, version)
     elif view == "cascade":

@@ -5,8 +5,15 @@ history's periods, then a live "now" column from the current snapshot. Each cell
 that row at that time: ▼ longs below the price and ▲ shorts above carry the side's color, the
 glyph (░▒▓█) carries intensity, so the map reads without color too; `•` is the price.
 
+Lookbacks (`LOOKBACKS`, the key `w`): "auto" draws the UI's per-minute samples, or the
+model's history H over the window once it covers more time; 12h, 24h, 3d, 7d and 30d draw that
+span from the model's rings of H (the finest ring covering it, merged to fit the width, empty
+columns where nothing was recorded), with each column's price path (its low to high range `·`,
+its last price `•`). The time axis names the lookback on its right.
+
 Columns are placed at fixed screen positions: new columns are appended to the right of the
-last one, and only when the screen is full does the map shift left by a quarter of its width.
+last one, and only when the screen is full does the map shift left by a quarter of its width
+(a lookback fits its whole span to the width instead).
 Each update refreshes only the cells that changed (usually the newest column), and the color
 scale is sticky (its top moves in factors of 2), so appending a column does not repaint the
 rest of the map.
@@ -23,6 +30,7 @@ import numpy as np
 from textual.geometry import Region
 from textual.strip import Strip
 
+from liqtui.durations import parse_duration
 from liqtui.model.engine import Engine, MarketSnapshot
 from liqtui.output.ladder import GLYPHS, LEVELS, format_price, step_decimals
 from liqtui.ui.history import Column, History, columns_from_model
@@ -32,6 +40,16 @@ from liqtui.ui.widgets.status import Seg
 
 Cell = tuple[str, str]
 PRICE_GLYPH = "•"
+RANGE_GLYPH = "·"  # where the price traded during a lookback column's period
+# The lookbacks the key `w` cycles through (general.lookback at start; config.py lists them).
+LOOKBACKS: tuple[str, ...] = ("auto", "12h", "24h", "3d", "7d", "30d")
+
+
+def lookback_ms(lookback: str) -> int | None:
+    """The span of a lookback ("7d" → 7 days in ms); None for "auto" (or an unknown one)."""
+    if lookback not in LOOKBACKS or lookback == "auto":
+        return None
+    return parse_duration(lookback)
 
 
 def heat_level(value: float, top: float) -> int:
@@ -69,9 +87,26 @@ def heatmap_columns(
     *,
     window_ms: int | None,
     exchange: str | None,
+    lookback: str = "auto",
+    columns: int | None = None,
 ) -> tuple[list[Column], object]:
-    """The heat map's columns and their version: the model's history H when it covers more
-    time than the UI's own per-minute samples (e.g. a long replay), else the samples."""
+    """The heat map's columns and their version. A lookback ("12h" … "30d"): its span from the
+    model's rings of H, at most `columns` columns, with H's own price path. "auto": the
+    model's history H over the window when it covers more time than the UI's own per-minute
+    samples (e.g. a long replay), else the samples."""
+    span_ms = lookback_ms(lookback)
+    if span_ms is not None:
+        view = engine.snapshot(
+            snap.symbol,
+            window_ms=window_ms,
+            exchange=exchange,
+            history=True,
+            lookback_ms=span_ms,
+            columns=columns,
+        ).history
+        cols = columns_from_model(view, [], own_prices=True) if view is not None else []
+        last = (cols[-1].t_ms, cols[-1].price) if cols else None
+        return cols, ("lookback", lookback, columns, len(cols), last)
     ui = history.columns(snap.symbol)
     try:
         model_view = engine.snapshot(
@@ -102,6 +137,7 @@ class HeatmapWidget(PriceAxisView):
     ) -> None:
         super().__init__(span_pct=span_pct, name=name, id=id)
         self.absolute_top_usd = absolute_top_usd  # None: relative (sticky) scale
+        self.lookback = "auto"  # one of LOOKBACKS
         self.top = 0.0
         self._cells: list[list[Cell]] = []  # what is on screen, per row
         self._keys: list[tuple[Seg, ...]] = []
@@ -130,6 +166,17 @@ class HeatmapWidget(PriceAxisView):
         if self._last is not None:
             self.show(*self._last, self._version)
 
+    def set_lookback(self, lookback: str) -> None:
+        """Draw another lookback (the columns come with the next `show`)."""
+        if lookback in LOOKBACKS and lookback != self.lookback:
+            self.lookback = lookback
+            self._base_t = None
+            self._cells = []  # repaint all: every column moves
+
+    def max_columns(self) -> int:
+        """About how many history columns fit beside the price labels and the live column."""
+        return max(self.size.width - 12, 4)
+
     def show(self, snap: MarketSnapshot, columns: Sequence[Column], version: object) -> None:
         self.snapshot = snap
         view = self.view  # zoom and scroll keys change the rows without new data
@@ -141,6 +188,7 @@ class HeatmapWidget(PriceAxisView):
             version,
             self.size,
             self.absolute_top_usd,
+            self.lookback,
             (view.span_pct, view.anchor_group, view.following),
         )
         if key == self._key:
@@ -216,9 +264,12 @@ class HeatmapWidget(PriceAxisView):
         # move the rest): append to the right, shift left by a quarter of the width when full
         n_hist = len(columns)
         first = 0
-        if self._base_t is not None:
+        if self.lookback != "auto":  # the whole span, fitted to the width (newest kept)
+            first = max(0, n_hist + 1 - plot_w)
+            self._base_t = None
+        elif self._base_t is not None:
             first = bisect.bisect_left([c.t_ms for c in columns], self._base_t)
-        if self._base_t is None or n_hist - first + 1 > plot_w:
+        if self.lookback == "auto" and (self._base_t is None or n_hist - first + 1 > plot_w):
             chunk = max(1, plot_w // 4)
             first = max(0, n_hist + 1 - plot_w + chunk - 1) if n_hist + 1 > plot_w else 0
             self._base_t = columns[first].t_ms if first < n_hist else snap.as_of_ms
@@ -238,13 +289,20 @@ class HeatmapWidget(PriceAxisView):
         # is summed every frame)
         lows = np.array([r.price_low for r in rows])
         highs = np.array([r.price_high for r in rows])
-        layout = (float(lows[0]), float(highs[0] - lows[0]), len(rows))
+        # what a cached column's sums depend on besides the column: its rows, and the preset
+        # and filters (the model's columns are rebuilt, with the same times, when they change)
+        layout = (
+            float(lows[0]),
+            float(highs[0] - lows[0]),
+            len(rows),
+            (snap.preset, snap.tier_filter, snap.exchange_filter, self.lookback),
+        )
         if layout != self._sums_layout:
             self._sums_cache = {}
             self._sums_layout = layout
         per_col = []
         for col in shown_cols:
-            key = (col.t_ms, col.origin_bin) if col is not live else None
+            key = (col.t_ms, col.origin_bin, col.price) if col is not live else None
             sums = self._sums_cache.get(key) if key is not None else None
             if sums is None:
                 sums = col.row_sums(lows, highs)
@@ -253,6 +311,11 @@ class HeatmapWidget(PriceAxisView):
             per_col.append(sums)
         if len(self._sums_cache) > 4 * max(plot_w, 1):
             self._sums_cache = {}
+        if self.lookback != "auto" and 0 < len(shown_cols) < plot_w:
+            # a lookback spans the width: its columns (equal periods) widened to fill it
+            idx = (np.arange(plot_w) * len(shown_cols)) // plot_w
+            shown_cols = [shown_cols[i] for i in idx]
+            per_col = [per_col[i] for i in idx]
         values: list[list[tuple[float, float]]] = [
             [(float(c[0, y]), float(c[1, y])) for c in per_col] for y in range(len(rows))
         ]
@@ -271,6 +334,14 @@ class HeatmapWidget(PriceAxisView):
             for x, col in enumerate(shown_cols):
                 if col.price is not None and r.price_low <= col.price < r.price_high:
                     line.append((PRICE_GLYPH, "price"))
+                    continue
+                if (
+                    col.price_low is not None
+                    and col.price_high is not None
+                    and r.price_high > col.price_low
+                    and r.price_low <= col.price_high
+                ):
+                    line.append((RANGE_GLYPH, "price"))
                     continue
                 lv_long, lv_short = values[y][x]
                 v = max(lv_long, lv_short)
@@ -292,11 +363,20 @@ class HeatmapWidget(PriceAxisView):
     def _axis(self, cols: Sequence[Column], label_w: int, width: int) -> list[Cell]:
         line: list[Cell] = [(" ", "empty")] * width
         offset = label_w + (1 if label_w else 0)
+        # the lookback, on the right: "lookback 7d" ("7d" when narrow)
+        tag = f"lookback {self.lookback}" if width >= 60 else self.lookback
+        tag = tag if len(tag) + 2 <= width - offset else ""
+        end = width - len(tag) - 1 if tag else width
+        for i, ch in enumerate(tag):
+            line[end + 1 + i] = (ch, "muted")
+        span = lookback_ms(self.lookback)
+        day = 86_400_000
+        fmt = "%H:%M" if span is None or span <= day else "%a %Hh" if span <= 7 * day else "%m-%d"
         x = 0
         while x < len(cols):
-            stamp = datetime.fromtimestamp(cols[x].t_ms / 1000, tz=UTC).strftime("%H:%M")
+            stamp = datetime.fromtimestamp(cols[x].t_ms / 1000, tz=UTC).strftime(fmt)
             text = "└" + stamp if x < len(cols) - 1 else "└now"
-            if offset + x + len(text) > width:
+            if offset + x + len(text) > end:
                 break
             for i, ch in enumerate(text):
                 line[offset + x + i] = (ch, "muted")
