@@ -516,6 +516,23 @@ async def test_cli_kill_9_during_backfill_leaves_a_consistent_store(tmp_path: Pa
     assert minute_rows() >= kept
 
 
+async def test_an_offline_restart_prints_all_the_stored_history_at_once(tmp_path: Path) -> None:
+    """Every exchange unreachable on the second run: the first record already holds the whole
+    stored history (the store is local: it is waited for), so no later record differs."""
+    async with FakeExchanges(["BTC"], seed=6, speed=1.0) as fake:
+        config = fake.write_config(tmp_path / "fake.toml", feeds={"backfill": "2d"})
+        code, out, err = await _snapshot(config, "--wait", "60")
+        assert code == 0, err
+    code, out, err = await _snapshot(config, "--wait", "20", "--every", "2s", "--count", "3")
+    assert "Traceback" not in err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert len(records) == 3, err
+    estimated = [r["estimated"]["by_exchange"] for r in records]
+    assert {"binance", "bybit", "okx"} <= set(estimated[0])
+    assert estimated[0] == estimated[-1]
+    assert records[0]["realized"]["count"] == records[-1]["realized"]["count"] > 0
+
+
 async def test_cli_every_writes_the_store_until_sigterm(tmp_path: Path) -> None:
     import signal
 

@@ -385,6 +385,8 @@ def _history_pending(source: object, engine: Engine, feeds: list[str]) -> bool:
     not given up (a feed that cannot connect is not waited for). Other sources have none."""
     if getattr(source, "history_ready", True):
         return False
+    if getattr(source, "store_loading", False):
+        return True  # local: waited for even when the exchanges cannot be reached
     failed = set(_failed_feeds(engine, feeds))
     return any(
         (h := engine.feeds.get(f)) is None or h.history in ("", "loading")
@@ -415,7 +417,8 @@ async def _wait_for_data(
             break
         failed = _failed_feeds(engine, no_feed)
         if no_feed and len(failed) == len(no_feed) and (not no_market or failed == feeds):
-            if not no_market and _history_pending(source, engine, feeds):  # it may still come
+            local = getattr(source, "store_loading", False)  # the store, not the network
+            if (local or not no_market) and _history_pending(source, engine, feeds):
                 if await stopped_within(stop, 0.1):
                     return
                 continue

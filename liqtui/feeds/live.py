@@ -91,6 +91,11 @@ class LiveSource:
         False until run() has started the loading (before it, nothing has been asked for yet)."""
         return self.preload is None or (self.preload.started and self.preload.idle)
 
+    @property
+    def store_loading(self) -> bool:
+        """The local store's history is still being applied (see Preloader.store_loading)."""
+        return self.preload is not None and (not self.preload.started or self.preload.store_loading)
+
     def close_store(self) -> None:
         """Hand what is pending to the store and close it (a signal path may call this)."""
         if self.preload is not None:

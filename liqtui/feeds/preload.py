@@ -152,6 +152,7 @@ class _Market:
     builds: int = 0
     builder: asyncio.Task[None] | None = None
     stored: dict[str, list[int]] = field(default_factory=dict)  # exchange → stored minutes
+    store_upto: int | None = None  # pieces the store gave (None: still reading it)
     # Set when the market shows its recent history (built and adopted, or none stored).
     first: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -269,6 +270,12 @@ class Preloader:
         return self._closed
 
     @property
+    def store_loading(self) -> bool:
+        """Some market's stored history is not in the engine yet. It is local, so it is waited
+        for even when every exchange is unreachable (a restart offline shows what was kept)."""
+        return any(m.store_upto is None or m.applied < m.store_upto for m in self.markets.values())
+
+    @property
     def idle(self) -> bool:
         """Every watched market's history is in (or failed)."""
         return self._idle.is_set()
@@ -326,6 +333,7 @@ class Preloader:
             for other in list(self.markets.values()):
                 await other.first.wait()
             await self._load_stored(market, market.since_ms, window_from)
+            market.store_upto = len(market.pieces)
             for exchange in self.exchanges:  # store-only exchanges: the store part is all
                 fetch = self.fetches.get((exchange, symbol))
                 if fetch is not None and exchange not in backfilled:
