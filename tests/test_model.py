@@ -485,3 +485,20 @@ def test_state_is_bounded_and_stated() -> None:
     assert model.nbytes < 4_500_000
     assert [r.rows for r in model.lookback_history] == [84, 90]
     assert model.history.data.dtype == np.float32 and model.history.data.shape[0] == 96
+
+
+def test_an_exchange_heard_before_its_first_mark_gets_a_real_price_range() -> None:
+    """Open interest and flow of an exchange that has no mark yet, an interval closes, then its
+    marks come (history answers in another order than a live feed): the next interval's range
+    is the marks', not NaN (which made the deposit raise and replay exit 70)."""
+    engine = Engine(params=ModelParams(half_life_ms=10**15), preset="high")
+    engine.apply(MarkPrice("binance", "BTC", T0, 100_000.0))  # the market has a grid
+    engine.apply(OpenInterest("okx", "BTC", T0, 1_000.0))  # okx: no mark yet
+    engine.advance(T0 + MIN)  # okx's interval closes without a mark
+    engine.apply(MarkPrice("okx", "BTC", T0 + MIN + 1_000, 100_000.0))
+    engine.apply(MarkPrice("okx", "BTC", T0 + MIN + 2_000, 100_500.0))
+    engine.apply(OpenInterest("okx", "BTC", T0 + MIN + 3_000, 1_010.0))
+    engine.advance(T0 + 2 * MIN)
+    snap = engine.snapshot("BTC")
+    assert "okx" in snap.estimated_by_exchange
+    assert snap.estimated_long.sum() > 0 and np.isfinite(snap.estimated_long).all()

@@ -200,6 +200,31 @@ async def test_restart_keeps_prints_and_map_and_fills_the_gap(tmp_path: Path) ->
     await pre.stop()
 
 
+async def test_a_restart_in_the_same_minute_keeps_that_minutes_prints(tmp_path: Path) -> None:
+    """A print of the minute in progress, stored by the run that just ended: the next run
+    (still in that minute) shows it, as no exchange sends it again."""
+    t = T + 20_000  # 20 s into a minute
+    pre, _ = _preloader(_options(tmp_path, None), now_ms=t)
+    pre.exchanges = ["binance"]
+    engine = Engine()
+    sink = await pre.start(engine, None, {}, ["BTC"])  # type: ignore[arg-type]
+    await asyncio.wait_for(pre.wait_idle(), 10)
+    sink.advance(t)
+    sink.apply(Liquidation("binance", "BTC", t, "long", 96_500.0, 2.0, 193_000.0))
+    await pre.stop()
+
+    pre, _ = _preloader(_options(tmp_path, None), now_ms=t + 10_000)  # same minute
+    pre.exchanges = ["binance"]
+    engine = Engine()
+    sink = await pre.start(engine, None, {}, ["BTC"])  # type: ignore[arg-type]
+    await asyncio.wait_for(pre.wait_idle(), 10)
+    engine.advance(t + 10_000)
+    assert engine.snapshot("BTC").realized_count == 1
+    sink.apply(Liquidation("binance", "BTC", t, "long", 96_500.0, 2.0, 193_000.0))  # again
+    assert engine.snapshot("BTC").realized_count == 1  # the engine drops a print it holds
+    await pre.stop()
+
+
 async def test_a_market_added_later_gets_its_history(tmp_path: Path) -> None:
     fake = FakeBackfill()
     pre, _ = _preloader(_options(tmp_path, fake))

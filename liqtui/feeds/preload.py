@@ -370,12 +370,14 @@ class Preloader:
         if store is None or not store.available or end_ms <= start_ms:
             self._add_piece(market, [])
             return
-        # The minute in progress is left out: this run's live data covers it.
+        # The minute in progress is left out of the minute rows: this run's live data covers
+        # it (its closing kline would count the minute's taker flow twice). Not of the prints:
+        # no exchange sends a past print again, and the engine drops one it already holds.
         end = end_ms - end_ms % MINUTE_MS
 
         def read() -> tuple[list[MinuteRow], list[MarketEvent]]:
             rows = store.minutes(start_ms, end, symbols=[market.symbol])
-            prints = store.prints(start_ms, end, symbols=[market.symbol])
+            prints = store.prints(start_ms, end_ms, symbols=[market.symbol])
             return rows, events_from_rows(rows, prints)
 
         try:

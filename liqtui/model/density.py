@@ -197,7 +197,10 @@ class _Interval:
         self.mark_low = min(self.mark_low, price)
 
     def reset(self) -> None:
-        self.mark_high = self.mark_low = self.mark_last
+        if math.isnan(self.mark_last):  # no mark yet: an empty range (NaN would stick forever)
+            self.mark_high, self.mark_low = -math.inf, math.inf
+        else:
+            self.mark_high = self.mark_low = self.mark_last
         self.oi_start = self.oi_last
         self.taker_buy = self.taker_sell = self.flow_notional = 0.0
         self.flow_high, self.flow_low = -math.inf, math.inf
