@@ -606,6 +606,8 @@ class MarketModel:
             f_long = min(max(f_long, 0.2), 0.8)
             low = min(iv.mark_low, iv.flow_low, vwap)
             high = max(iv.mark_high, iv.flow_high, vwap)
+            if not (0 < low <= high < math.inf):  # never place levels off a broken range
+                low = high = vwap
             self._deposit(exchange, delta * vwap, f_long, low, high)
             return
         slot = self.slots.get(exchange)
