@@ -653,3 +653,38 @@ def test_a_writer_bug_is_counted_not_raised(
         s = store.stats
         assert (s.errors, s.dropped, s.queued, store.available) == (1, 30, 0, False)
         assert s.last_error == "writer stopped: RuntimeError: boom"
+
+
+def test_processes_opening_one_damaged_store_at_once_move_it_aside_once(tmp_path: Path) -> None:
+    """Several liqtui processes start together on a damaged store: exactly one moves it aside
+    and starts a fresh one; the others open that fresh store (none moves it aside again)."""
+    path = tmp_path / STORE_FILE
+    path.write_bytes(b"not a database " * 500)
+    code = textwrap.dedent(
+        f"""
+        import sys, time
+        from pathlib import Path
+        from liqtui.store.sqlite import SQLiteStore
+        start = float(sys.argv[1])
+        while time.time() < start:
+            pass
+        store = SQLiteStore.open(Path({str(path)!r}))
+        print(store.warning or "-", store.available)
+        store.close()
+        """
+    )
+    start = time.time() + 1.5
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(start)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=_env(),
+        )
+        for _ in range(4)
+    ]
+    outs = [p.communicate(timeout=60)[0].strip() for p in procs]
+    assert all(out.endswith("True") for out in outs), outs
+    assert sum("moved aside" in out for out in outs) == 1, outs
+    assert len(list(tmp_path.glob(f"{STORE_FILE}.bad-*"))) == 1
+    assert _quick_check(path) == "ok"

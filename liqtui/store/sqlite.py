@@ -39,6 +39,7 @@ import contextlib
 import csv
 import json
 import math
+import os
 import sqlite3
 import threading
 import time
@@ -235,6 +236,41 @@ def _prepare(path: Path, lock_timeout_s: float) -> None:
         conn.close()
 
 
+@contextlib.contextmanager
+def _open_lock(path: Path, timeout_s: float) -> Iterator[bool]:
+    """An exclusive advisory lock (`<name>.lock`) held while a store file is checked and maybe
+    moved aside: two processes opening a damaged store at once must not both move a file aside
+    (the second would move the first one's fresh store). The kernel drops it with its process.
+    Yields False when it cannot be had within `timeout_s`."""
+    try:
+        import fcntl
+    except ImportError:  # no advisory locks here: open unguarded
+        yield True
+        return
+    try:
+        fd = os.open(path.with_name(f"{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        yield True  # a read-only folder fails later, with its own message
+        return
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if time.monotonic() >= deadline:
+                    yield False
+                    return
+                time.sleep(0.02)
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
 _SIDECARS = ("-wal", "-shm", "-journal")
 
 
@@ -309,37 +345,46 @@ class SQLiteStore:
     ) -> SQLiteStore:
         """Open (or create) the store at `path`; never raises for a bad file (module doc)."""
         warning: str | None = None
+
+        def unavailable(why: str) -> SQLiteStore:
+            return cls(path, available=False, warning=why, retention_ms=retention_ms, **kw)
+
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             why = exc.strerror or one_line(exc)
-            msg = f"store {path.parent}: cannot create the folder ({why}); running without it"
-            return cls(path, available=False, warning=msg, retention_ms=retention_ms, **kw)
-        try:
-            _prepare(path, lock_timeout_s)
-        except _Problem as problem:
-            if problem.kind in ("damaged", "newer"):
+            return unavailable(
+                f"store {path.parent}: cannot create the folder ({why}); running without it"
+            )
+        with _open_lock(path, lock_timeout_s) as locked:
+            if not locked:
+                return unavailable(
+                    f"store {path} is being opened by another process (waited "
+                    f"{lock_timeout_s:g} s): running without the store this time"
+                )
+            try:
+                _prepare(path, lock_timeout_s)
+            except _Problem as problem:
+                if problem.kind == "locked":
+                    return unavailable(
+                        f"store {path} is locked by another process (waited {lock_timeout_s:g} s): "
+                        "running without the store this time; nothing was moved"
+                    )
+                if problem.kind not in ("damaged", "newer"):
+                    return unavailable(f"store {path}: {problem.detail}; running without it")
                 try:
                     moved = move_aside(path)
                     _prepare(path, lock_timeout_s)
                 except (OSError, _Problem) as exc:
-                    msg = f"store {path} {problem.detail}; cannot start a fresh one: {exc}"
-                    return cls(path, available=False, warning=msg, retention_ms=retention_ms, **kw)
+                    return unavailable(
+                        f"store {path} {problem.detail}; cannot start a fresh one: {exc}"
+                    )
                 what = (
                     f"is damaged ({problem.detail})"
                     if problem.kind == "damaged"
                     else f"{problem.detail} (written by a newer liqtui)"
                 )
                 warning = f"store {path} {what}; moved aside as {moved.name}, started a fresh one"
-            elif problem.kind == "locked":
-                msg = (
-                    f"store {path} is locked by another process (waited {lock_timeout_s:g} s): "
-                    "running without the store this time; nothing was moved"
-                )
-                return cls(path, available=False, warning=msg, retention_ms=retention_ms, **kw)
-            else:
-                msg = f"store {path}: {problem.detail}; running without it"
-                return cls(path, available=False, warning=msg, retention_ms=retention_ms, **kw)
         return cls(path, warning=warning, retention_ms=retention_ms, **kw)
 
     @property
