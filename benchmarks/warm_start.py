@@ -117,6 +117,31 @@ def _ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}×" if b > 0 else "–"
 
 
+def measure(
+    days: int = 7, markets: tuple[str, ...] = ("BTC", "ETH", "SOL"), rounds: int = 3
+) -> dict:
+    """Write the store once, then `rounds` × (warm start, peers) on it: every round's seconds
+    (first, done, read_window, direct_window, read_all, direct_all), the store and peak RSS."""
+    now = int(time.time() * 1000) // MINUTE_MS * MINUTE_MS
+    runs: list[dict[str, float]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        wrote = fill(folder, list(markets), days, now)
+        size = sum(f.stat().st_size for f in folder.glob(f"{STORE_FILE}*"))
+        for _ in range(max(rounds, 1)):
+            first, done = asyncio.run(start(folder, list(markets), days, now))
+            runs.append({"first": first, "done": done, **peers(folder, list(markets), days, now)})
+    return {
+        "days": days,
+        "markets": list(markets),
+        "runs": runs,
+        "wrote_s": wrote,
+        "size_bytes": size,
+        "per_day_bytes": size / (len(markets) * len(EXCHANGES) * days),
+        "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=7)
@@ -124,17 +149,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="warm start + peers, each round")
     args = parser.parse_args()
     markets = args.markets.split(",")
-    now = int(time.time() * 1000) // MINUTE_MS * MINUTE_MS
-    runs: list[dict[str, float]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        wrote = fill(folder, markets, args.days, now)
-        size = sum(f.stat().st_size for f in folder.glob(f"{STORE_FILE}*"))
-        for _ in range(max(args.rounds, 1)):
-            first, done = asyncio.run(start(folder, markets, args.days, now))
-            runs.append({"first": first, "done": done, **peers(folder, markets, args.days, now)})
-    per_day = size / (len(markets) * len(EXCHANGES) * args.days)
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    m = measure(args.days, tuple(markets), args.rounds)
+    runs: list[dict[str, float]] = m["runs"]
+    wrote, size, per_day, rss_mb = (
+        m["wrote_s"],
+        m["size_bytes"],
+        m["per_day_bytes"],
+        m["max_rss_mb"],
+    )
 
     def med(key: str) -> float:
         return statistics.median(r[key] for r in runs)
