@@ -16,7 +16,11 @@ on a noisy machine):
 - app: start → first frame, `liqtui snapshot` wall time, replay speed, peak memory after 24 h
   of a busy market (app_bench.py);
 - soak (only when asked: ≥ 6 minutes): an hour of the busy market at 10× through the app
-  (soak.py).
+  (soak.py);
+- history (only when asked: about 2 minutes, 1 with --quick): warm start from a store of 7
+  days × 3 markets × 3 exchanges beside a bare SQLite read and a direct Engine replay of the
+  same rows (warm_start.py), and a cold 7-day backfill against the loopback fakes beside the
+  budget floor and an unlimited budget (backfill_bench.py).
 
 liqtui is imported from the installed package (`pip install .`),
 tests/support/fake_exchanges.py from the checkout. The busy-market recordings are generated once
@@ -35,7 +39,7 @@ from pathlib import Path
 from benchmarks import Row, machine, machine_text, prefer_installed_liqtui, render_table
 
 SECTIONS = ("model", "feed", "tui", "app")
-OPTIONAL = ("soak",)
+OPTIONAL = ("soak", "history")
 
 
 def log(text: str) -> None:
@@ -179,12 +183,44 @@ def soak_rows(quick: bool, raw: dict[str, object]) -> list[Row]:
     ]  # fmt: skip
 
 
+# -- history (issue 15) -----------------------------------------------------------------------
+def history_rows(quick: bool, raw: dict[str, object]) -> list[Row]:
+    import asyncio
+
+    from benchmarks import backfill_bench, warm_start
+
+    days = 3 if quick else 7
+    w = warm_start.measure(days=days, rounds=2 if quick else 3)
+    b = asyncio.run(backfill_bench.measure_both(float(days), ("BTC", "ETH", "SOL")))
+    raw["history"] = {"warm_start": w, "backfill": b}
+    runs: list[dict[str, float]] = w["runs"]
+    col: Callable[[str], list[float]] = lambda k: [r[k] for r in runs]  # noqa: E731
+    real, free = b["limited"], b["unlimited"]
+    store = f"store of {days} days × 3 markets × 3 exchanges"
+    return [
+        Row("history", f"warm start to a full map ({store})", col("first"), "s",
+            "SQLite read of the window, no model", col("read_window"),
+            note=f"target {warm_start.TARGET_S} s"),
+        Row("history", "warm start to a full map", col("first"), "s",
+            "direct Engine replay of the window (no preloader)", col("direct_window")),
+        Row("history", "warm start, every day in", col("done"), "s",
+            "direct Engine replay of every day", col("direct_all")),
+        Row("history", "store size per market-exchange-day", [w["per_day_bytes"]], "B"),
+        Row("history", f"cold {days}-day backfill, BTC+ETH+SOL × 3 exchanges, wall",
+            [real["seconds"]], "s", "budget floor (weight ÷ allowed rate)", [real["floor_s"]],
+            note=f"{real['requests']} requests"),
+        Row("history", f"cold {days}-day backfill, wall", [real["seconds"]], "s",
+            "same fetch, unlimited budget", [free["seconds"]]),
+    ]  # fmt: skip
+
+
 RUNNERS: dict[str, Callable[[bool, dict[str, object]], list[Row]]] = {
     "model": model_rows,
     "feed": feed_rows,
     "tui": tui_rows,
     "app": app_rows,
     "soak": soak_rows,
+    "history": history_rows,
 }
 
 
