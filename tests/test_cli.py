@@ -55,7 +55,7 @@ HELP_CHOICES = {
 def test_help_lists_every_choice_without_escapes_or_heavy_imports(env: dict[str, str]) -> None:
     """Every subcommand's --help works, lists every preset (fitted too) and choice, shows no
     argparse escape (%%), and imports neither ccxt, textual nor numpy (it stays quick)."""
-    from liqtui.model.density import FITTED, PRESETS, TIER_FILTERS
+    from liqtui.presets import FITTED, PRESETS, TIER_FILTERS
 
     assert HELP_CHOICES[()][0] == "{" + ",".join((*PRESETS, FITTED)) + "}"
     assert HELP_CHOICES[("calibrate",)][1] == "{" + ",".join(TIER_FILTERS) + "}"

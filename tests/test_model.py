@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from liqtui.events import Liquidation, MarkPrice, OpenInterest, TradeFlow
-from liqtui.model.density import LEVERAGE_TIERS, LONG, SHORT, ModelParams, preset_weights
+from liqtui.model.density import LONG, SHORT, ModelParams, preset_weights
 from liqtui.model.engine import Engine
 from liqtui.model.mechanics import liquidation_price
+from liqtui.presets import LEVERAGE_TIERS
 
 T0 = 1_767_225_600_000  # aligned to the minute
 MIN = 60_000

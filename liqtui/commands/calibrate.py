@@ -25,7 +25,8 @@ from liqtui.model.calibrate import (
     CalibrationResult,
     Calibrator,
 )
-from liqtui.model.density import FITTED, LEVERAGE_TIERS, preset_weights
+from liqtui.model.density import preset_weights
+from liqtui.presets import FITTED, LEVERAGE_TIERS
 
 if TYPE_CHECKING:
     from liqtui.config import Settings

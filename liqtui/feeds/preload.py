@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     import aiohttp
 
     from liqtui.config import Settings
+    from liqtui.feeds.backfill import BackfillResult
     from liqtui.feeds.budget import Clock, RestBudget
     from liqtui.feeds.recording import Recorder
     from liqtui.store import MinuteRow, Store
@@ -59,16 +60,6 @@ STORE_WRITE_S = 0.5  # live events are handed to the store this often
 REBUILD_DELAY_S = 0.2  # pieces arriving this close together are built in one go
 HISTORY_FAILED, HISTORY_PARTIAL, HISTORY_STORE = "failed", "partial", "store"
 _RANK = {"done": 0, HISTORY_STORE: 1, HISTORY_PARTIAL: 2, HISTORY_FAILED: 3, "loading": 4}
-
-
-class BackfillResult(Protocol):
-    """What liqtui.feeds.backfill.BackfillResult holds."""
-
-    events: list[MarketEvent]
-    requests: int
-    complete: bool
-    error: str | None
-    covered_from_ms: int | None
 
 
 class Backfiller(Protocol):

@@ -38,14 +38,9 @@ from numpy.typing import NDArray
 
 from liqtui import exchanges as registry
 from liqtui.events import Liquidation, MarketEvent, OpenInterest
-from liqtui.model.density import (
-    LEVERAGE_TIERS,
-    LONG,
-    SHORT,
-    MarketModel,
-    preset_weights,
-)
+from liqtui.model.density import LONG, SHORT, MarketModel, preset_weights
 from liqtui.model.engine import Engine
+from liqtui.presets import LEVERAGE_TIERS
 
 if TYPE_CHECKING:
     from liqtui.health import FeedHealth

@@ -56,11 +56,7 @@ from liqtui.events import (
 from liqtui.model.grid import PriceGrid, remap
 from liqtui.model.history import ActivityRing, HistoryRing
 from liqtui.model.mechanics import TierTables, model_level_factors, shipped_tier_tables
-from liqtui.presets import FITTED as FITTED  # re-exported: the model's named choices
-from liqtui.presets import LEVERAGE_TIERS as LEVERAGE_TIERS
-from liqtui.presets import OI_DECREASE_RULES as OI_DECREASE_RULES
-from liqtui.presets import PRESETS as PRESETS
-from liqtui.presets import TIER_FILTERS as TIER_FILTERS
+from liqtui.presets import FITTED, LEVERAGE_TIERS, PRESETS
 
 EXCHANGE_INDEX: dict[str, int] = {name: i for i, name in enumerate(registry.ids())}
 LONG, SHORT = 0, 1

@@ -12,8 +12,8 @@ from typing import Any
 from textual.app import App
 
 from liqtui.exchanges import ids as exchange_ids
-from liqtui.model.density import FITTED, PRESETS, TIER_FILTERS
 from liqtui.model.engine import Engine
+from liqtui.presets import FITTED, PRESETS, TIER_FILTERS
 from liqtui.ui.commands import Choice, next_in
 
 EXCHANGES = exchange_ids()

@@ -13,24 +13,15 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest, Side, TradeFlow
+from liqtui.feeds.backfill import BackfillResult
 
 MINUTE_MS = 60_000
 DAY_MS = 86_400_000
 OI_HISTORY_MS = {"binance": 30 * DAY_MS, "bybit": 200 * DAY_MS, "okx": 30 * DAY_MS}
 PRICES = {"BTC": 97_000.0, "ETH": 3_400.0, "SOL": 180.0}
-
-
-@dataclass(slots=True)
-class FakeResult:
-    events: list[MarketEvent]
-    requests: int
-    complete: bool
-    error: str | None
-    covered_from_ms: int | None
 
 
 def made_up(
@@ -120,23 +111,23 @@ class FakeBackfill:
         since_ms: int,
         until_ms: int,
         progress: Callable[..., None] | None = None,
-    ) -> FakeResult:
+    ) -> BackfillResult:
         self.calls.append((exchange, market, since_ms, until_ms))
         if self.gate is not None:
             await self.gate.wait()
         if self.delay_s or self.delays.get(exchange):
             await asyncio.sleep(self.delay_s + self.delays.get(exchange, 0.0))
         if exchange in self.fail:
-            return FakeResult([], 1, False, self.fail[exchange], None)
+            return BackfillResult([], 1, False, self.fail[exchange], None)
         if exchange in self.partial:
             middle = (since_ms + until_ms) // 2
             events = self.events(exchange, market, middle, until_ms)
-            return FakeResult(events, 2, False, self.partial[exchange], middle)
+            return BackfillResult(events, 2, False, self.partial[exchange], middle)
         events = self.events(exchange, market, since_ms, until_ms)
         if progress is not None:
             progress(1, 2)
             progress(2, 2)
-        return FakeResult(events, 3, True, None, since_ms)
+        return BackfillResult(events, 3, True, None, since_ms)
 
 
 def all_events(backfill: FakeBackfill, calls: Iterable[tuple[str, str, int, int]]) -> list:

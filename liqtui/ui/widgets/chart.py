@@ -18,7 +18,7 @@ import numpy as np
 from textual.geometry import Region
 from textual.strip import Strip
 
-from liqtui.exchanges import ids as exchange_ids
+from liqtui.model.density import EXCHANGE_INDEX
 from liqtui.model.engine import Engine, MarketSnapshot
 from liqtui.output.ladder import LONG_MARK, SHORT_MARK
 from liqtui.ui.history import History
@@ -76,7 +76,7 @@ def chart_series(
     series = []
     mask = t >= start
     if exchange is not None:
-        mask &= exch == exchange_ids().index(exchange)
+        mask &= exch == EXCHANGE_INDEX.get(exchange, -1)
     idx = ((t[mask] - start) // bucket).clip(0, n_buckets - 1)
     x = tuple(-(n_buckets - i - 0.5) * bucket / 60_000 for i in range(n_buckets))
     for label, s, role in (
