@@ -179,8 +179,21 @@ class HeatmapWidget(PriceAxisView):
 
     def show(self, snap: MarketSnapshot, columns: Sequence[Column], version: object) -> None:
         self.snapshot = snap
+        key = self._show_key(snap, version)
+        if key == self._key:
+            return  # nothing new to draw
+        full = snap.symbol != self._symbol
+        self._symbol = snap.symbol
+        self._last = (snap, columns)
+        self._version = version
+        self._draw(snap, columns, full=full)
+        # Drawing anchors the view on its first rows: key what is now on screen, or the next
+        # tick would draw the same rows again.
+        self._key = self._show_key(snap, version)
+
+    def _show_key(self, snap: MarketSnapshot, version: object) -> object:
         view = self.view  # zoom and scroll keys change the rows without new data
-        key = (
+        return (
             snap.symbol,
             snap.as_of_ms,
             snap.price,
@@ -191,20 +204,13 @@ class HeatmapWidget(PriceAxisView):
             self.lookback,
             (view.span_pct, view.anchor_group, view.following),
         )
-        if key == self._key:
-            return  # nothing new to draw
-        self._key = key
-        full = snap.symbol != self._symbol
-        self._symbol = snap.symbol
-        self._last = (snap, columns)
-        self._version = version
-        self._draw(snap, columns, full=full)
 
     def on_resize(self) -> None:
+        # Through `show`, so the new size is remembered and the next timer tick draws nothing.
         self._key = None
-        self._cells = []
+        self._cells = []  # a full repaint: every row moves
         if self._last is not None:
-            self._draw(*self._last, full=True)
+            self.show(*self._last, self._version)
 
     def _draw(self, snap: MarketSnapshot, columns: Sequence[Column], *, full: bool) -> None:
         width, height = self.size.width, self.size.height
