@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+import msgspec
 
 from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest, TradeFlow
 from liqtui.exchanges.common import (
     FundingHistory,
     bar_events,
     batch,
+    book_message,
     ccxt_usdt_market,
     field,
     from_usdt_symbol,
@@ -48,6 +52,7 @@ from liqtui.exchanges.spec import (
     ParseError,
     PollSpec,
     RateLimit,
+    RawJSON,
     Refused,
     StreamSpec,
     chunked,
@@ -357,16 +362,34 @@ def parse_rest(endpoint: str, msg: object) -> list[MarketEvent] | None:
     return None
 
 
+class _Depth(msgspec.Struct, forbid_unknown_fields=True):
+    """/fapi/v1/depth as Binance sends it: the typed shape `book_message` reads."""
+
+    bids: list[tuple[float, float]]
+    asks: list[tuple[float, float]]
+    lastUpdateId: Any = msgspec.UNSET
+    E: Any = msgspec.UNSET
+    T: Any = msgspec.UNSET
+
+
+_DEPTH = msgspec.json.Decoder(_Depth, strict=False).decode  # strict=False: "1.5" → 1.5
+
+
 class Parser:
     """The streams need no state; history keeps the settled funding rates it has read."""
+
+    reads_raw = True  # takes RawJSON (dispatch.deliver): order books decode typed
 
     def __init__(self) -> None:
         self.funding = FundingHistory()
 
     def __call__(self, msg: object) -> list[MarketEvent] | None:
-        return parse_message(msg)
+        return parse_message(msg.value if type(msg) is RawJSON else msg)
 
     def rest(self, endpoint: str, msg: object) -> list[MarketEvent] | None:
+        if type(msg) is RawJSON:
+            depth = urlsplit(endpoint).path.endswith("/depth")
+            msg = book_message(msg, _DEPTH) if depth else msg.value
         history = parse_history(endpoint, msg, self.funding)
         return history if history is not None else parse_rest(endpoint, msg)
 

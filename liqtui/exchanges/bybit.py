@@ -32,6 +32,8 @@ from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import msgspec
+
 from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest, Side
 from liqtui.exchanges.common import (
     FundingHistory,
@@ -39,6 +41,7 @@ from liqtui.exchanges.common import (
     Trade,
     bar_events,
     batch,
+    book_message,
     ccxt_usdt_market,
     field,
     from_usdt_symbol,
@@ -69,6 +72,7 @@ from liqtui.exchanges.spec import (
     PartlyBad,
     PollSpec,
     RateLimit,
+    RawJSON,
     Refused,
     StreamSpec,
     parse_duration,
@@ -428,9 +432,34 @@ HISTORY = HistoryPlan(
 )  # fmt: skip
 
 
+class _BookResult(msgspec.Struct, forbid_unknown_fields=True):
+    b: list[tuple[float, float]]
+    a: list[tuple[float, float]]
+    s: Any = msgspec.UNSET
+    ts: Any = msgspec.UNSET
+    u: Any = msgspec.UNSET
+    seq: Any = msgspec.UNSET
+    cts: Any = msgspec.UNSET
+
+
+class _Book(msgspec.Struct, forbid_unknown_fields=True):
+    """/v5/market/orderbook as Bybit sends it: the typed shape `book_message` reads."""
+
+    result: _BookResult
+    retCode: Any = msgspec.UNSET
+    retMsg: Any = msgspec.UNSET
+    retExtInfo: Any = msgspec.UNSET
+    time: Any = msgspec.UNSET
+
+
+_BOOK = msgspec.json.Decoder(_Book, strict=False).decode  # strict=False: "1.5" → 1.5
+
+
 class Parser:
     """Stateful: ticker deltas need the snapshot, trades are aggregated per minute, history
     keeps the settled funding rates it has read."""
+
+    reads_raw = True  # takes RawJSON (dispatch.deliver): order books decode typed
 
     def __init__(self) -> None:
         self.tickers = TickerState()
@@ -438,9 +467,14 @@ class Parser:
         self.funding = FundingHistory()
 
     def __call__(self, msg: object) -> list[MarketEvent] | None:
+        if type(msg) is RawJSON:
+            msg = msg.value
         return guard(lambda: self._parse(msg), "malformed message: ")
 
     def rest(self, endpoint: str, msg: object) -> list[MarketEvent] | None:
+        if type(msg) is RawJSON:
+            book = urlsplit(endpoint).path.endswith("/v5/market/orderbook")
+            msg = book_message(msg, _BOOK) if book else msg.value
         history = guard(lambda: parse_history(endpoint, msg, self.funding), "malformed: ")
         if history is not None:
             return history

@@ -16,10 +16,11 @@ import bisect
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from liqtui.events import BookDepth, MarketEvent, MarkPrice, TradeFlow
-from liqtui.exchanges.spec import NotTracked, ParseError, PartlyBad
+from liqtui.exchanges.spec import NotTracked, ParseError, PartlyBad, RawJSON
 from liqtui.markets import SymbolError, market_key, market_of_symbol, split_multiple
 
 if TYPE_CHECKING:
@@ -127,10 +128,88 @@ def guard(call: Callable[[], T], where: str = "") -> T:
 DEPTH_DISTANCES: tuple[float, ...] = (0.005, 0.01, 0.02, 0.05)
 
 
+class Levels:
+    """A side of an order book read by a typed decoder (`book_message`): its (n, 2) array of
+    prices and sizes, already checked (finite, positive), for `levels_array` to hand on."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+
+
+# Up to 2**53 every integer is a float exactly, so a number decodes to the same float whether
+# it was written as an integer or as a decimal, by whichever decoder.
+_EXACT = float(2**53)
+
+
+def _levels(rows: list[tuple[float, ...]]) -> Levels | None:
+    """A typed side as `Levels`, or None where the generic path must judge it: empty, or a
+    value that is not finite and positive (a size of "-0" decodes as 0.0 in msgspec but as
+    -0.0 in numpy), or too large for every decoder to agree on."""
+    import numpy as np
+
+    if not rows:
+        return None
+    n, width = len(rows), len(rows[0])  # the typed decoder made every row this wide
+    flat = np.fromiter(chain.from_iterable(rows), np.float64, count=n * width)
+    arr = flat.reshape(n, width)[:, :2]  # laid out as levels_array's own
+    if not ((arr > 0) & (arr <= _EXACT)).all():  # NaN fails both
+        return None
+    return Levels(arr)
+
+
+def _plain(obj: object) -> object:
+    """A typed book as the generic JSON value the parse code walks (objects as dicts, fields
+    that were absent left out), its level lists as `Levels`; None if a side must go the
+    generic way."""
+    import msgspec
+
+    if isinstance(obj, msgspec.Struct):
+        out: dict[str, object] = {}
+        for name in obj.__struct_fields__:
+            value = getattr(obj, name)
+            if value is msgspec.UNSET:
+                continue
+            value = _plain(value)
+            if value is None and isinstance(getattr(obj, name), list):
+                return None
+            out[name] = value
+        return out
+    if isinstance(obj, list) and obj and isinstance(obj[0], tuple):
+        return _levels(obj)
+    if isinstance(obj, list) and obj and isinstance(obj[0], msgspec.Struct):
+        items = [_plain(item) for item in obj]
+        return None if any(item is None for item in items) else items
+    return obj
+
+
+def book_message(msg: object, decoder: Callable[[bytes], object]) -> object:
+    """An order-book answer for the parse code. A `RawJSON` one is read by the exchange's typed
+    `decoder` (a msgspec Struct of exactly the fields the exchange sends, levels as floats):
+    the result is the generic value the parse code would have walked, the same in every field
+    but the level lists, which come as checked `Levels` of the same floats — so the parse code
+    takes the same path to the same event, without a Python string per price and size. A book
+    that does not fit the typed shape (another field, a bad level, an empty side, an error
+    answer) is decoded in full and parsed exactly as before."""
+    if type(msg) is not RawJSON:
+        return msg
+    import msgspec
+
+    try:
+        typed = decoder(msg.data)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return msg.value
+    plain = _plain(typed)
+    return plain if plain is not None else msg.value
+
+
 def levels_array(levels: object, name: str) -> np.ndarray:
     """[[price, size, ...], ...] (strings or numbers) → float array of shape (n, 2)."""
     import numpy as np  # here: reading settings (which asks the registry) must not load numpy
 
+    if type(levels) is Levels:
+        return levels.array
     if not isinstance(levels, list):
         raise ParseError(f"{name}: expected a list of [price, size]")
     try:

@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import msgspec
+
 from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest
 from liqtui.exchanges.common import (
     FundingHistory,
@@ -42,6 +44,7 @@ from liqtui.exchanges.common import (
     Trade,
     bar_events,
     batch,
+    book_message,
     ccxt_usdt_market,
     field,
     guard,
@@ -69,6 +72,7 @@ from liqtui.exchanges.spec import (
     PartlyBad,
     PollSpec,
     RateLimit,
+    RawJSON,
     Refused,
     StreamSpec,
     chunked,
@@ -235,9 +239,28 @@ def parse_trade(item: dict[str, object]) -> _Trade:
     )
 
 
+class _BookData(msgspec.Struct, forbid_unknown_fields=True):
+    asks: list[tuple[float, float, float, float]]  # price, size, "0" (deprecated), orders
+    bids: list[tuple[float, float, float, float]]
+    ts: Any = msgspec.UNSET
+
+
+class _Books(msgspec.Struct, forbid_unknown_fields=True):
+    """/api/v5/market/books as OKX sends it: the typed shape `book_message` reads."""
+
+    data: list[_BookData]
+    code: Any = msgspec.UNSET
+    msg: Any = msgspec.UNSET
+
+
+_BOOKS = msgspec.json.Decoder(_Books, strict=False).decode  # strict=False: "1.5" → 1.5
+
+
 class Parser:
     """OKX needs state: contract sizes (from the instruments response), the latest funding rate
     per instrument (attached to mark prices) and the open minute of trades per instrument."""
+
+    reads_raw = True  # takes RawJSON (dispatch.deliver): order books decode typed
 
     def __init__(self) -> None:
         self.contract_sizes: dict[str, float] = {}
@@ -254,6 +277,8 @@ class Parser:
 
     # -- stream ---------------------------------------------------------------------------------
     def __call__(self, msg: object) -> list[MarketEvent] | None:
+        if type(msg) is RawJSON:
+            msg = msg.value
         return guard(lambda: self._parse(msg), "malformed message: ")
 
     def _parse(self, msg: object) -> list[MarketEvent] | None:
@@ -370,6 +395,9 @@ class Parser:
 
     # -- REST -----------------------------------------------------------------------------------
     def rest(self, endpoint: str, msg: object) -> list[MarketEvent] | None:
+        if type(msg) is RawJSON:
+            book = urlsplit(endpoint).path == BOOKS_PATH
+            msg = book_message(msg, _BOOKS) if book else msg.value
         return guard(lambda: self._rest(endpoint, msg), f"REST {endpoint}: ")
 
     def _rest(self, endpoint: str, msg: object) -> list[MarketEvent] | None:

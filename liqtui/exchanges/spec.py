@@ -4,6 +4,8 @@ stay importable without aiohttp or ccxt (replay and snapshots never load the net
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
@@ -28,6 +30,7 @@ __all__ = [
     "PartlyBad",
     "PollSpec",
     "RateLimit",
+    "RawJSON",
     "Refused",
     "StreamSpec",
     "chunked",
@@ -39,6 +42,57 @@ Frame = str | dict[str, object]
 GetJson = Callable[[str], Awaitable[Any]]
 TierFetch = Callable[[GetJson, str, str], Awaitable[dict[str, Any]]]
 T = TypeVar("T")
+
+
+# -- a message not decoded yet ----------------------------------------------------------------
+class RawJSON:
+    """A message's JSON text (ASCII, already checked to be JSON), decoded when first asked.
+
+    Replay hands messages on in this form, so a parser with a typed decoder for the message's
+    shape (an order book) reads only the fields it uses, straight from the text, and never builds
+    the generic objects; every other consumer asks for `value`. `value` is exactly what
+    `json.loads` gives: msgspec's decoder where it agrees, json.loads where msgspec refuses
+    (a number beyond a float's range, say)."""
+
+    __slots__ = ("_value", "data")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self._value: object = _UNDECODED
+
+    @property
+    def value(self) -> object:
+        value = self._value
+        if value is _UNDECODED:
+            try:
+                value = _decode_any(self.data)
+            except (ValueError, RecursionError):  # msgspec.DecodeError/ValidationError are these
+                value = json.loads(self.data)
+            self._value = value
+        return value
+
+    def __repr__(self) -> str:
+        return f"RawJSON({self.data[:60]!r}{'…' if len(self.data) > 60 else ''})"
+
+
+_UNDECODED = object()
+
+
+_decoder: Callable[[bytes], object] | None = None
+
+
+def _decode_any(data: bytes) -> object:
+    global _decoder
+    if _decoder is None:
+        import msgspec.json  # here: the `--help` path stays light
+
+        _decoder = msgspec.json.Decoder().decode
+    return _decoder(data)
+
+
+def decoded(msg: object) -> object:
+    """A message as its decoded JSON value (a `RawJSON` decoded, anything else as it is)."""
+    return msg.value if type(msg) is RawJSON else msg
 
 
 # -- parse errors -----------------------------------------------------------------------------
@@ -197,11 +251,8 @@ class HistoryPlan:
         """Whether a recorded REST line's `endpoint` is one of these history requests (replay
         applies history as history, not at the line's time)."""
         path, _, query = endpoint.partition("?")
-        for series in self.series:
-            sample, _, sample_query = series.request("X", 0, 0, None).endpoint.partition("?")
-            if sample == path and _kind(sample_query) == _kind(query):
-                return True
-        return False
+        kinds = _request_kinds(self).get(path)
+        return kinds is not None and _kind(query) in kinds
 
     @property
     def open_interest_lookback_ms(self) -> int | None:
@@ -213,6 +264,17 @@ class HistoryPlan:
 
 
 MAX_HISTORY_MS = 365 * 86_400_000  # a series without a documented cap: a year at most
+
+
+@functools.cache
+def _request_kinds(plan: HistoryPlan) -> dict[str, frozenset[str]]:
+    """Path → the request kinds (`_kind`) of a plan's series there: built once per plan, as
+    replay asks about every REST line it reads."""
+    kinds: dict[str, set[str]] = {}
+    for series in plan.series:
+        sample, _, sample_query = series.request("X", 0, 0, None).endpoint.partition("?")
+        kinds.setdefault(sample, set()).add(_kind(sample_query))
+    return {path: frozenset(k) for path, k in kinds.items()}
 
 
 def _kind(query: str) -> str:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 
 from liqtui import exchanges as registry
-from liqtui.events import MarketEvent, OpenInterest, TradeFlow, implausible
+from liqtui.events import MarketEvent, OpenInterest
 from liqtui.exchanges.spec import (
     ExchangeParser,
     HistoryRequest,
@@ -42,9 +42,10 @@ from liqtui.exchanges.spec import (
     ParseError,
     PartlyBad,
 )
+from liqtui.feeds.backfilled import _tidy, is_history, tidy
 from liqtui.feeds.budget import Clock, RestBudget
 from liqtui.feeds.stream import Backoff, _retry_after
-from liqtui.markets import SymbolError, exchange_symbol, to_market_units
+from liqtui.markets import SymbolError, exchange_symbol
 
 if TYPE_CHECKING:
     from liqtui.config import Settings
@@ -285,32 +286,4 @@ def _windows(series: HistorySeries, lo: int, hi: int) -> list[tuple[int, int]]:
     return out
 
 
-def is_history(exchange: str, endpoint: str) -> bool:
-    """Whether a recorded REST line (`ex`, `rest`) is a backfill answer: its events are history,
-    to be applied as the backfill's are (`tidy`), not at the line's receive time."""
-    spec = registry.find(exchange)
-    return spec is not None and spec.history.answers(endpoint)
-
-
-def tidy(events: list[MarketEvent]) -> list[MarketEvent]:
-    """What `fetch` does to the parsers' events: market units, plausible ones only, one per
-    time and kind, in time order (for replayed backfill answers)."""
-    return _tidy(events)
-
-
-def _tidy(events: list[MarketEvent]) -> list[MarketEvent]:
-    """Market units, plausible, one per time and kind (overlapping pages), in time order."""
-    seen: dict[object, MarketEvent] = {}
-    for raw in events:
-        event = to_market_units(raw)
-        if implausible(event) is not None:
-            continue
-        if isinstance(event, (OpenInterest, TradeFlow)):
-            key: object = (type(event), event.exchange, event.symbol, event.time_ms)
-        else:
-            key = event
-        seen.setdefault(key, event)
-    return sorted(seen.values(), key=lambda e: e.time_ms)
-
-
-__all__ = ["Backfill", "BackfillResult"]
+__all__ = ["Backfill", "BackfillResult", "is_history", "tidy"]

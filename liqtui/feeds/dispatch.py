@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from liqtui.events import implausible
-from liqtui.exchanges.spec import NotTracked, ParseError, PartlyBad, Refused
+from liqtui.exchanges.spec import NotTracked, ParseError, PartlyBad, RawJSON, Refused
 from liqtui.feeds.recording import Recorder, report_recording
 from liqtui.health import FeedHealth
 from liqtui.markets import to_market_units
@@ -36,7 +36,12 @@ def deliver(
 ) -> bool:
     """Record, parse and apply one received message; never raises on its content.
 
+    `msg` may be `RawJSON` (replay): a parser that says `reads_raw` decodes it itself, only the
+    fields it uses; any other gets the decoded value.
+
     Returns True when the message carried data (not an ack, a pong or a bad message)."""
+    if type(msg) is RawJSON and (recorder is not None or not getattr(parser, "reads_raw", False)):
+        msg = msg.value
     if recorder is not None:
         recorder.write(exchange, msg, t=receive_ms, rest=rest)  # never raises: a full disk …
         if recorder.error is not None:  # … is shown in health, and the message still counts

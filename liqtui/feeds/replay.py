@@ -20,8 +20,8 @@ from pathlib import Path
 
 from liqtui.events import MarketEvent
 from liqtui.exchanges import make_parsers
-from liqtui.exchanges.spec import ExchangeParser, PartlyBad
-from liqtui.feeds.backfill import is_history, tidy
+from liqtui.exchanges.spec import ExchangeParser, PartlyBad, decoded
+from liqtui.feeds.backfilled import is_history, tidy
 from liqtui.feeds.dispatch import MAX_CLOCK_LEAD_MS, deliver
 from liqtui.feeds.recording import RECORDING_FEED, ReadStats, RecordLine, read_recording
 from liqtui.source import EventSink
@@ -102,12 +102,12 @@ def history_events(path: str | Path) -> list[MarketEvent]:
     plausible, one per time and kind, in time order); bad answers give none."""
     parsers = make_parsers()  # of their own: the replay's keep their live state
     events: list[MarketEvent] = []
-    for line in read_recording(path):
+    for line in read_recording(path, raw=True, rest=True):
         if not _history_line(line) or line.ex not in parsers:
             continue
         assert line.rest is not None
         try:
-            events.extend(parsers[line.ex].rest(line.rest, line.msg) or [])
+            events.extend(parsers[line.ex].rest(line.rest, decoded(line.msg)) or [])
         except PartlyBad as exc:
             events.extend(exc.events)
         except Exception:  # a bad answer: it gave nothing in the live run either
@@ -180,7 +180,9 @@ class ReplaySource:
         """Replay the whole file at once (headless snapshot)."""
         seen_bad = 0
         apply_history(history_events(self.path), sink)
-        lines = steady_clock(read_recording(self.path, self.stats), _count_held_line(sink))
+        lines = steady_clock(
+            read_recording(self.path, self.stats, raw=True), _count_held_line(sink)
+        )
         for line in lines:
             seen_bad = self._account_bad_lines(sink, seen_bad)
             if not _history_line(line):
@@ -196,7 +198,9 @@ class ReplaySource:
         wall_start = time.monotonic()
         budget_start = time.monotonic()
         apply_history(await asyncio.to_thread(history_events, self.path), sink)
-        lines = steady_clock(read_recording(self.path, self.stats), _count_held_line(sink))
+        lines = steady_clock(
+            read_recording(self.path, self.stats, raw=True), _count_held_line(sink)
+        )
         for line in lines:
             seen_bad = self._account_bad_lines(sink, seen_bad)
             if _history_line(line):
