@@ -14,6 +14,7 @@ exchange's prints and levels land on one ladder. Typing 1000PEPE means PEPE too.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from typing import TypeVar
 
@@ -36,6 +37,7 @@ _listed_as: dict[tuple[str, str], str] = {}  # (exchange, asset) → listing key
 _seeded: set[str] = set()  # exchanges whose known multiples are in _listed_as
 
 
+@functools.lru_cache(maxsize=4096)  # called for every event: a handful of keys, over and over
 def split_multiple(key: str) -> tuple[str, float]:
     """(asset, units of the asset per unit of `key`): "1000PEPE" → ("PEPE", 1000.0)."""
     m = _PREFIX_RE.match(key)
@@ -139,13 +141,23 @@ def from_exchange_symbol(exchange: str, symbol: object) -> str | None:
     spec = registry.find(exchange)
     if spec is None or not isinstance(symbol, str):
         return None
-    base = spec.from_symbol(symbol)
+    known = _bases.get((exchange, symbol))
+    if known is not None and known[0] is spec:  # every message names its symbol: read it once
+        base = known[1]
+    else:
+        base = spec.from_symbol(symbol)
+        if base is not None and not _BASE_RE.match(base):
+            base = None
+        if len(_bases) >= 4096:  # a stream of made-up symbols must not grow it without end
+            _bases.clear()
+        _bases[(exchange, symbol)] = (spec, base)
     if base is None:
-        return None
-    if not _BASE_RE.match(base):
         return None
     remember_listing(exchange, base)
     return base
+
+
+_bases: dict[tuple[str, str], tuple[object, str | None]] = {}  # → (spec, listing key or None)
 
 
 def market_of_symbol(exchange: str, symbol: object) -> str | None:

@@ -154,7 +154,7 @@ def _levels(rows: list[tuple[float, ...]]) -> Levels | None:
     n, width = len(rows), len(rows[0])  # the typed decoder made every row this wide
     flat = np.fromiter(chain.from_iterable(rows), np.float64, count=n * width)
     arr = flat.reshape(n, width)[:, :2]  # laid out as levels_array's own
-    if not ((arr > 0) & (arr <= _EXACT)).all():  # NaN fails both
+    if not (arr.min() > 0 and arr.max() <= _EXACT):  # NaN fails both
         return None
     return Levels(arr)
 
@@ -184,7 +184,7 @@ def _plain(obj: object) -> object:
     return obj
 
 
-def book_message(msg: object, decoder: Callable[[bytes], object]) -> object:
+def book_message(msg: object, decoder: Callable[[Any], object]) -> object:
     """An order-book answer for the parse code. A `RawJSON` one is read by the exchange's typed
     `decoder` (a msgspec Struct of exactly the fields the exchange sends, levels as floats):
     the result is the generic value the parse code would have walked, the same in every field

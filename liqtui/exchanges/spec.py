@@ -8,10 +8,13 @@ import functools
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from liqtui.durations import parse_duration
 from liqtui.events import MarketEvent
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
 
 __all__ = [
     "Endpoints",
@@ -56,8 +59,8 @@ class RawJSON:
 
     __slots__ = ("_value", "data")
 
-    def __init__(self, data: bytes) -> None:
-        self.data = data
+    def __init__(self, data: Buffer) -> None:
+        self.data = data  # bytes, or msgspec.Raw (a view of the recording line it came in)
         self._value: object = _UNDECODED
 
     @property
@@ -67,21 +70,22 @@ class RawJSON:
             try:
                 value = _decode_any(self.data)
             except (ValueError, RecursionError):  # msgspec.DecodeError/ValidationError are these
-                value = json.loads(self.data)
+                value = json.loads(bytes(self.data))
             self._value = value
         return value
 
     def __repr__(self) -> str:
-        return f"RawJSON({self.data[:60]!r}{'…' if len(self.data) > 60 else ''})"
+        text = bytes(self.data)
+        return f"RawJSON({text[:60]!r}{'…' if len(text) > 60 else ''})"
 
 
 _UNDECODED = object()
 
 
-_decoder: Callable[[bytes], object] | None = None
+_decoder: Callable[[Buffer], object] | None = None
 
 
-def _decode_any(data: bytes) -> object:
+def _decode_any(data: Buffer) -> object:
     global _decoder
     if _decoder is None:
         import msgspec.json  # here: the `--help` path stays light

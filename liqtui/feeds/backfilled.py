@@ -16,6 +16,12 @@ def is_history(exchange: str, endpoint: str) -> bool:
     return spec is not None and spec.history.answers(endpoint)
 
 
+def maybe_history(endpoint: str) -> bool:
+    """Whether a REST line with this endpoint may be a backfill answer, whatever its exchange
+    (replay's pass for them reads only such lines)."""
+    return any(spec.history.answers(endpoint) for spec in registry.specs())
+
+
 def tidy(events: list[MarketEvent]) -> list[MarketEvent]:
     """What `fetch` does to the parsers' events: market units, plausible ones only, one per
     time and kind, in time order (for replayed backfill answers)."""

@@ -179,26 +179,48 @@ def _fast_line(text: bytes) -> RecordLine | None:
         or (rest is not None and type(rest) is not str)
     ):
         return None
-    return RecordLine(t, ex, RawJSON(bytes(line.msg)), rest)
+    return RecordLine(t, ex, RawJSON(line.msg), rest)
+
+
+def _tail_endpoint(text: bytes) -> str | None:
+    """The endpoint of a REST line as the recorder ends it, `,"rest":"<endpoint>"}`, read
+    without decoding the line; None when it does not end so. In a line without a backslash
+    every quote is JSON's own, so those are the last key and value of the line's object."""
+    if not text.endswith(b'"}'):
+        return None
+    at = text.rfind(b',"rest":"')
+    endpoint = text[at + 9 : -2]
+    if at < 0 or b'"' in endpoint or not endpoint.isascii() or b"\\" in text:
+        return None
+    return endpoint.decode()
 
 
 def read_recording(
-    path: str | Path, stats: ReadStats | None = None, *, raw: bool = False, rest: bool = False
+    path: str | Path,
+    stats: ReadStats | None = None,
+    *,
+    raw: bool = False,
+    rest: Callable[[str], bool] | None = None,
 ) -> Iterator[RecordLine]:
     """Yield the valid lines of a recording; count the rest in `stats`. Never raises on content.
     With `raw`, a line's message may come as `RawJSON` (not decoded yet: parsers decode what
-    they use; `liqtui.exchanges.spec.decoded` gives the value). With `rest`, only the lines that
-    may be REST answers are read (those without the text "rest" are passed over undecoded, and
-    `stats` counts only the lines read).
+    they use; `liqtui.exchanges.spec.decoded` gives the value). With `rest`, only REST lines
+    whose endpoint `rest` accepts are wanted: lines without the text "rest", and lines that end
+    in an endpoint it refuses, are passed over undecoded (and `stats` counts only the lines
+    read); the caller still checks the lines it gets.
 
     Raises OSError when the file cannot be opened."""
     stats = stats if stats is not None else ReadStats()
     path = Path(path)
     with path.open("rb") as fh:
         for raw_line, kind in _raw_lines(fh, path, stats):
-            # Without an escape, a line holds the key "rest" only as that very text.
-            if rest and b'"rest"' not in raw_line and b"\\" not in raw_line:
-                continue
+            if rest is not None:
+                # Without an escape, a line holds the key "rest" only as that very text.
+                if b'"rest"' not in raw_line and b"\\" not in raw_line:
+                    continue
+                endpoint = _tail_endpoint(raw_line.strip())
+                if endpoint is not None and not rest(endpoint):
+                    continue
             text = raw_line.strip()
             if not text:
                 continue

@@ -21,7 +21,7 @@ from pathlib import Path
 from liqtui.events import MarketEvent
 from liqtui.exchanges import make_parsers
 from liqtui.exchanges.spec import ExchangeParser, PartlyBad, decoded
-from liqtui.feeds.backfilled import is_history, tidy
+from liqtui.feeds.backfilled import is_history, maybe_history, tidy
 from liqtui.feeds.dispatch import MAX_CLOCK_LEAD_MS, deliver
 from liqtui.feeds.recording import RECORDING_FEED, ReadStats, RecordLine, read_recording
 from liqtui.source import EventSink
@@ -102,7 +102,7 @@ def history_events(path: str | Path) -> list[MarketEvent]:
     plausible, one per time and kind, in time order); bad answers give none."""
     parsers = make_parsers()  # of their own: the replay's keep their live state
     events: list[MarketEvent] = []
-    for line in read_recording(path, raw=True, rest=True):
+    for line in read_recording(path, raw=True, rest=maybe_history):
         if not _history_line(line) or line.ex not in parsers:
             continue
         assert line.rest is not None
