@@ -143,21 +143,24 @@ def from_exchange_symbol(exchange: str, symbol: object) -> str | None:
         return None
     known = _bases.get((exchange, symbol))
     if known is not None and known[0] is spec:  # every message names its symbol: read it once
-        base = known[1]
+        base, multiple = known[1], known[2]
     else:
         base = spec.from_symbol(symbol)
         if base is not None and not _BASE_RE.match(base):
             base = None
+        multiple = base is not None and split_multiple(base)[1] != 1.0
         if len(_bases) >= 4096:  # a stream of made-up symbols must not grow it without end
             _bases.clear()
-        _bases[(exchange, symbol)] = (spec, base)
+        _bases[(exchange, symbol)] = (spec, base, multiple)
     if base is None:
         return None
-    remember_listing(exchange, base)
+    if multiple:  # (remember_listing notes only multiples)
+        remember_listing(exchange, base)
     return base
 
 
-_bases: dict[tuple[str, str], tuple[object, str | None]] = {}  # → (spec, listing key or None)
+# (exchange, symbol) → (its spec, listing key or None, whether the key is a multiple)
+_bases: dict[tuple[str, str], tuple[object, str | None, bool]] = {}
 
 
 def market_of_symbol(exchange: str, symbol: object) -> str | None:

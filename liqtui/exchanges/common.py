@@ -57,6 +57,15 @@ def ccxt_usdt_market(market: Mapping[str, Any]) -> tuple[str, float] | None:
 # -- JSON values --------------------------------------------------------------------------------
 def number(obj: object, name: str) -> float:
     """A finite number from a JSON value (exchanges send decimals as strings)."""
+    kind = type(obj)
+    if kind is str or kind is float or kind is int:  # the usual values, checked the same way
+        try:
+            value = float(obj)  # type: ignore[arg-type]
+        except ValueError:
+            raise ParseError(f"{name}: {obj!r} is not a number") from None
+        if value - value == 0.0:  # finite: inf - inf and NaN - NaN are NaN
+            return value
+        raise ParseError(f"{name}: {obj!r} is not finite")
     if isinstance(obj, bool) or not isinstance(obj, (str, int, float)):
         raise ParseError(f"{name}: expected a number, got {type(obj).__name__}")
     try:
@@ -77,6 +86,8 @@ def positive(obj: object, name: str) -> float:
 
 def timestamp_ms(obj: object, name: str) -> int:
     """Milliseconds since the epoch: an integer (or integral string) after 2001 and before 2100."""
+    if type(obj) is int and 1_000_000_000_000 <= obj < 4_102_444_800_000:  # the usual value
+        return obj
     if isinstance(obj, bool) or not isinstance(obj, (str, int)):
         raise ParseError(f"{name}: expected integer milliseconds, got {type(obj).__name__}")
     try:

@@ -49,7 +49,8 @@ T = TypeVar("T")
 
 # -- a message not decoded yet ----------------------------------------------------------------
 class RawJSON:
-    """A message's JSON text (ASCII, already checked to be JSON), decoded when first asked.
+    """A message's JSON text (UTF-8, already checked to be JSON that json.loads reads the same:
+    `frame_message`, the recording reader), decoded when first asked.
 
     Replay hands messages on in this form, so a parser with a typed decoder for the message's
     shape (an order book) reads only the fields it uses, straight from the text, and never builds
@@ -92,6 +93,51 @@ def _decode_any(data: Buffer) -> object:
 
         _decoder = msgspec.json.Decoder().decode
     return _decoder(data)
+
+
+# json.loads gives up on nesting about 1,000 deep (the interpreter's recursion limit, less the
+# caller's stack), msgspec later: a text nested this deep takes json.loads' path, so both say
+# the same about it. A text with fewer brackets cannot be nested deeper than it has brackets.
+_DEEP = 500
+_NOT_BRACKETS = bytes(c for c in range(256) if c not in b"[]{}")
+
+
+def too_deep(text: bytes) -> bool:
+    """Whether a JSON text may nest `_DEEP` or more levels (a text with escapes and that many
+    brackets is taken to: its quotes cannot be told apart cheaply)."""
+    if len(text) < 2 * _DEEP or text.count(b"[") + text.count(b"{") < _DEEP:
+        return False
+    if b"\\" in text:
+        return True
+    outside = b"".join(text.split(b'"')[::2])  # no backslash: every quote opens or closes
+    brackets = outside.translate(None, delete=_NOT_BRACKETS)
+    depth = 0
+    while brackets and depth < _DEEP:  # each round takes off the innermost pairs
+        brackets = brackets.replace(b"[]", b"").replace(b"{}", b"")
+        depth += 1
+    return depth >= _DEEP
+
+
+_raw_decoder: Callable[[str], Any] | None = None
+
+
+def frame_message(text: str) -> RawJSON | None:
+    """A received text frame as `RawJSON` when msgspec finds it to be JSON that json.loads
+    reads the same (no NaN or Infinity, no lone surrogate, not nested deeply); None: decode
+    it the old way (it may be no JSON at all: OKX's "pong")."""
+    global _raw_decoder
+    if _raw_decoder is None:
+        import msgspec.json
+
+        _raw_decoder = msgspec.json.Decoder(msgspec.Raw).decode
+    data = text.encode("utf-8", "surrogatepass")
+    if too_deep(data):
+        return None
+    try:
+        raw = _raw_decoder(text)
+    except (ValueError, RecursionError):  # msgspec.DecodeError is a ValueError
+        return None
+    return RawJSON(raw)
 
 
 def decoded(msg: object) -> object:

@@ -39,7 +39,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import msgspec
 
-from liqtui.exchanges.spec import RawJSON
+from liqtui.exchanges.spec import RawJSON, too_deep
 
 
 def _inflater() -> tuple[ModuleType, tuple[type[Exception], ...]]:
@@ -134,37 +134,13 @@ class _Line(msgspec.Struct):
 
 
 _LINE_DECODER = msgspec.json.Decoder(_Line)
-# json.loads gives up on nesting about 1,000 deep (the interpreter's recursion limit, less the
-# caller's stack), msgspec later: a line nested this deep takes json.loads' path, so both say
-# the same about it. A line with fewer brackets cannot be nested deeper than it has brackets.
-_DEEP = 500
-
-
-def _nesting(text: bytes, stop: int) -> int:
-    """How deep the brackets of a JSON text without escapes nest, counted up to `stop`."""
-    outside = b"".join(text.split(b'"')[::2])  # no backslash: every quote opens or closes
-    brackets = outside.translate(None, delete=_NOT_BRACKETS)
-    depth = 0
-    while brackets and depth < stop:  # each round takes off the innermost pairs
-        brackets = brackets.replace(b"[]", b"").replace(b"{}", b"")
-        depth += 1
-    return depth
-
-
-_NOT_BRACKETS = bytes(c for c in range(256) if c not in b"[]{}")
 
 
 def _fast_line(text: bytes) -> RecordLine | None:
     """The line with its message as `RawJSON`, when msgspec can vouch that json.loads would
     read it the same (pure ASCII, not nested deeply, a valid line); None: take json.loads'
     path, which also says what is wrong with a bad line."""
-    if not text.isascii():
-        return None
-    if (
-        len(text) >= 2 * _DEEP
-        and text.count(b"[") + text.count(b"{") >= _DEEP
-        and (b"\\" in text or _nesting(text, _DEEP) >= _DEEP)
-    ):
+    if not text.isascii() or too_deep(text):
         return None
     try:
         line = _LINE_DECODER.decode(text)

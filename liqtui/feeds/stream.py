@@ -32,7 +32,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from liqtui.exchanges.spec import ExchangeParser, Frame, PollSpec, StreamSpec
+from liqtui.exchanges.spec import ExchangeParser, Frame, PollSpec, StreamSpec, decoded
+from liqtui.exchanges.spec import frame_message as spec_frame_message
 from liqtui.feeds.budget import Clock, RestBudget
 from liqtui.feeds.dispatch import deliver
 from liqtui.feeds.recording import Recorder
@@ -59,12 +60,22 @@ def _no_constant(name: str) -> object:
     raise ValueError(f"{name} is not JSON")  # NaN/Infinity: not JSON, and not recordable
 
 
+_FRAME_DECODER = json.JSONDecoder(parse_constant=_no_constant)  # one, not one per frame
+
+
 def decode_frame(text: str) -> object:
     """A JSON frame as its object; anything else (OKX's "pong") as the string itself."""
     try:
-        return json.loads(text, parse_constant=_no_constant)
+        return _FRAME_DECODER.decode(text)
     except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         return text
+
+
+def frame_message(text: str) -> object:
+    """A frame as the parsers take it: `RawJSON` (decoded by the parser, only the fields it
+    uses) when msgspec vouches for it, else as `decode_frame` gives it."""
+    raw = spec_frame_message(text)
+    return raw if raw is not None else decode_frame(text)
 
 
 class _RateMeter:
@@ -301,9 +312,9 @@ class StreamClient(_Connector):
                         answered = True
                         self.health.state = "connected"
                     self.health.rate_per_s = self._rate.tick()
-                    decoded = decode_frame(data)
+                    message = frame_message(data)
                     if deliver(
-                        decoded,
+                        message,
                         exchange=spec.exchange,
                         parser=self.parser,
                         sink=self.sink,
@@ -318,7 +329,7 @@ class StreamClient(_Connector):
                         self.health.failures = 0
                         if self.health.state == "stale":
                             self.health.state = "connected"
-                    elif (spec.renew_when is not None and spec.renew_when(decoded)) or (
+                    elif (spec.renew_when is not None and spec.renew_when(decoded(message))) or (
                         spec.without is not None and self.health.unlisted != unlisted
                     ):
                         # The server will close this connection soon, or refused a market
