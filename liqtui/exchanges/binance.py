@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import msgspec
@@ -365,6 +365,7 @@ def parse_rest(endpoint: str, msg: object) -> list[MarketEvent] | None:
 class _Depth(msgspec.Struct, forbid_unknown_fields=True):
     """/fapi/v1/depth as Binance sends it: the typed shape `book_message` reads."""
 
+    book_sides: ClassVar[tuple[str, ...]] = ("bids", "asks")
     bids: list[tuple[float, float]]
     asks: list[tuple[float, float]]
     lastUpdateId: Any = msgspec.UNSET

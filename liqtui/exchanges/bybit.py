@@ -29,7 +29,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import msgspec
@@ -433,6 +433,7 @@ HISTORY = HistoryPlan(
 
 
 class _BookResult(msgspec.Struct, forbid_unknown_fields=True):
+    book_sides: ClassVar[tuple[str, ...]] = ("b", "a")
     b: list[tuple[float, float]]
     a: list[tuple[float, float]]
     s: Any = msgspec.UNSET

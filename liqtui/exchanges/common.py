@@ -154,44 +154,45 @@ class Levels:
 _EXACT = float(2**53)
 
 
-def _levels(rows: list[tuple[float, ...]]) -> Levels | None:
-    """A typed side as `Levels`, or None where the generic path must judge it: empty, or a
+class _Generic(Exception):
+    """A typed book with a side the generic path must judge."""
+
+
+def _levels(rows: list[tuple[float, ...]]) -> Levels:
+    """A typed side as `Levels`; _Generic where the generic path must judge it: empty, or a
     value that is not finite and positive (a size of "-0" decodes as 0.0 in msgspec but as
     -0.0 in numpy), or too large for every decoder to agree on."""
     import numpy as np
 
     if not rows:
-        return None
+        raise _Generic
     n, width = len(rows), len(rows[0])  # the typed decoder made every row this wide
     flat = np.fromiter(chain.from_iterable(rows), np.float64, count=n * width)
     arr = flat.reshape(n, width)[:, :2]  # laid out as levels_array's own
     if not (arr.min() > 0 and arr.max() <= _EXACT):  # NaN fails both
-        return None
+        raise _Generic
     return Levels(arr)
 
 
-def _plain(obj: object) -> object:
+def _plain(obj: object, levels: bool = False) -> object:
     """A typed book as the generic JSON value the parse code walks (objects as dicts, fields
-    that were absent left out), its level lists as `Levels`; None if a side must go the
+    that were absent left out), its level lists (`levels`: the Struct's fields typed as lists
+    of tuples, named in its `book_sides`) as `Levels`. Raises _Generic if a side must go the
     generic way."""
     import msgspec
 
     if isinstance(obj, msgspec.Struct):
         out: dict[str, object] = {}
+        sides = getattr(obj, "book_sides", ())
         for name in obj.__struct_fields__:
             value = getattr(obj, name)
-            if value is msgspec.UNSET:
-                continue
-            value = _plain(value)
-            if value is None and isinstance(getattr(obj, name), list):
-                return None
-            out[name] = value
+            if value is not msgspec.UNSET:
+                out[name] = _plain(value, name in sides)
         return out
-    if isinstance(obj, list) and obj and isinstance(obj[0], tuple):
-        return _levels(obj)
-    if isinstance(obj, list) and obj and isinstance(obj[0], msgspec.Struct):
-        items = [_plain(item) for item in obj]
-        return None if any(item is None for item in items) else items
+    if levels:
+        return _levels(obj)  # type: ignore[arg-type]
+    if isinstance(obj, list):
+        return [_plain(item) for item in obj]
     return obj
 
 
@@ -208,11 +209,9 @@ def book_message(msg: object, decoder: Callable[[Any], object]) -> object:
     import msgspec
 
     try:
-        typed = decoder(msg.data)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+        return _plain(decoder(msg.data))
+    except (msgspec.DecodeError, msgspec.ValidationError, _Generic):
         return msg.value
-    plain = _plain(typed)
-    return plain if plain is not None else msg.value
 
 
 def levels_array(levels: object, name: str) -> np.ndarray:

@@ -32,7 +32,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import msgspec
@@ -240,6 +240,7 @@ def parse_trade(item: dict[str, object]) -> _Trade:
 
 
 class _BookData(msgspec.Struct, forbid_unknown_fields=True):
+    book_sides: ClassVar[tuple[str, ...]] = ("asks", "bids")
     asks: list[tuple[float, float, float, float]]  # price, size, "0" (deprecated), orders
     bids: list[tuple[float, float, float, float]]
     ts: Any = msgspec.UNSET
