@@ -4,7 +4,6 @@ stay importable without aiohttp or ccxt (replay and snapshots never load the net
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -316,15 +315,23 @@ class HistoryPlan:
 MAX_HISTORY_MS = 365 * 86_400_000  # a series without a documented cap: a year at most
 
 
-@functools.cache
 def _request_kinds(plan: HistoryPlan) -> dict[str, frozenset[str]]:
-    """Path → the request kinds (`_kind`) of a plan's series there: built once per plan, as
-    replay asks about every REST line it reads."""
+    """Path → the request kinds (`_kind`) of a plan's series there: built once per plan (by
+    identity: hashing a plan costs more than the lookup saves), as replay asks about every
+    REST line it reads."""
+    known = _KINDS.get(id(plan))
+    if known is not None and known[0] is plan:
+        return known[1]
     kinds: dict[str, set[str]] = {}
     for series in plan.series:
         sample, _, sample_query = series.request("X", 0, 0, None).endpoint.partition("?")
         kinds.setdefault(sample, set()).add(_kind(sample_query))
-    return {path: frozenset(k) for path, k in kinds.items()}
+    table = {path: frozenset(k) for path, k in kinds.items()}
+    _KINDS[id(plan)] = (plan, table)  # the plan is kept: its id stays its own
+    return table
+
+
+_KINDS: dict[int, tuple[HistoryPlan, dict[str, frozenset[str]]]] = {}
 
 
 def _kind(query: str) -> str:
