@@ -4,7 +4,6 @@ stay importable without aiohttp or ccxt (replay and snapshots never load the net
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
@@ -70,6 +69,8 @@ class RawJSON:
             try:
                 value = _decode_any(self.data)
             except (ValueError, RecursionError):  # msgspec.DecodeError/ValidationError are these
+                import json  # here: the `--help` path stays light
+
                 value = json.loads(bytes(self.data))
             self._value = value
         return value
