@@ -78,6 +78,11 @@ class MapColumns:
     def peak(self) -> float:
         return float(self.total.max(initial=0.0))
 
+    def levels(self, price: float) -> Floats:
+        """The price each row's cumulative figure reaches, which labels the row: the top edge
+        above the price, the bottom edge below it, the price itself on its row."""
+        return np.where(self.side > 0, self.highs, np.where(self.side < 0, self.lows, price))
+
 
 def _prefix(values: Floats) -> Floats:
     """Prefix sums along the last axis with a leading 0: P[..., j] = sum of values[..., :j]."""
@@ -219,7 +224,7 @@ class MapLayout:
 
     @classmethod
     def for_width(cls, width: int, label: int) -> MapLayout:
-        total, real = 7, 8
+        total, real = 8, 8
         bar = width - label - 2 - total - real
         if bar < 8:
             real = 0
@@ -245,13 +250,13 @@ def map_row(
 ) -> RowKey:
     """Row i as (text, role) segments of exactly the layout's width."""
     side = int(cols.side[i])
-    label = f"{format_price(cols.lows[i], decimals):>{layout.label}}"
+    level = float(cols.levels(price)[i])
+    label = f"{format_price(level, decimals):>{layout.label}}"
     segs: list[Seg] = []
     if side == 0:
         segs.append((label, "price-row"))
         segs.append((" " + PRICE_MARK, "price-row"))
-        text = f"─ price {format_price(price, max(decimals, 1) if price < 100 else decimals)} "
-        segs.append((text.ljust(layout.bar, "─")[: layout.bar], "price"))
+        segs.append(("─ price ".ljust(layout.bar, "─")[: layout.bar], "price"))
     else:
         segs.append((label, "cursor" if cursor else "label"))
         segs.append((" ◆" if cursor else " │", "cursor-mark" if cursor else "axis"))
@@ -334,13 +339,14 @@ def readout_parts(
     cursor (i None), the totals from the price to the screen's top and bottom rows."""
     if i is None or cols.side[i] == 0:
         lines: list[Part] = []
+        levels = cols.levels(price)
         for j, (mark, word, role) in (
             (0, (SHORT_MARK, "shorts", "short")),
             (len(cols.total) - 1, (LONG_MARK, "longs", "long")),
         ):
             if j < 0 or cols.side[j] == 0:
                 continue
-            edge = cols.highs[j] if cols.side[j] > 0 else cols.lows[j]
+            edge = float(levels[j])
             pct = edge / price - 1.0
             lines.append(
                 Part(
@@ -358,7 +364,7 @@ def readout_parts(
         return [*lines, hint], _split(cols, edges, "to the edges:")
     side = int(cols.side[i])
     up = side > 0
-    edge = float(cols.highs[i] if up else cols.lows[i])
+    edge = float(cols.levels(price)[i])
     pct = edge / price - 1.0
     word, role, mark = ("shorts", "short", SHORT_MARK) if up else ("longs", "long", LONG_MARK)
     main = Part(
@@ -544,7 +550,7 @@ class LiqMapWidget(PriceAxisView):
         )
         self.columns = cols
         roles, glyphs = self._exchange_style(cols.exchanges)
-        label = max(len(format_price(r.price_low, decimals)) for r in self.rows)
+        label = max(len(format_price(p, decimals)) for p in cols.levels(snap.price))
         layout = MapLayout.for_width(width, label)
         peak = cols.peak
         if self.cursor_group is not None:
