@@ -253,3 +253,31 @@ async def test_exchange_filter_draws_one_exchange() -> None:
         app.action_set_exchange("all")
         await pilot.pause()
         assert len(app.liqmap.columns.exchanges) > 1
+
+
+def test_map_data_is_reused_until_the_model_steps() -> None:
+    from liqtui.events import MarkPrice
+    from liqtui.ui.widgets.liqmap import map_data
+
+    engine, _ = demo_engine_and_history(symbols=("BTC",))
+    snap = engine.snapshot("BTC")
+    first = map_data(engine, snap, window_ms=None, exchange=None)
+    assert set(first.estimated) == {"binance", "bybit", "okx", "hyperliquid"}
+    for ex, (longs, shorts) in first.estimated.items():
+        one = engine.snapshot("BTC", exchange=ex)
+        np.testing.assert_array_equal(longs, one.estimated_long)
+        np.testing.assert_array_equal(shorts, one.estimated_short)
+    total = sum(a for a, _ in first.estimated.values())
+    np.testing.assert_allclose(total, snap.estimated_long, rtol=1e-9, atol=1e-6)
+    # a mark within the interval changes no E: the same input comes back
+    price = snap.price or 1.0
+    engine.apply(MarkPrice("binance", "BTC", engine.clock_ms + 1_000, price, 0.0001))
+    engine.advance(engine.clock_ms + 1_000)
+    again = map_data(engine, engine.snapshot("BTC"), window_ms=None, exchange=None, previous=first)
+    assert again is first
+    # the next interval steps the model: computed again
+    engine.advance(engine.clock_ms + engine.params.step_ms)
+    later = map_data(engine, engine.snapshot("BTC"), window_ms=None, exchange=None, previous=first)
+    assert later is not first
+    only = map_data(engine, engine.snapshot("BTC"), window_ms=None, exchange="okx", previous=later)
+    assert set(only.estimated) == {"okx"}

@@ -117,8 +117,13 @@ def draw_view(app: LiqApp, frame: Frame) -> None:
         mode = app.chart.mode
         app.chart.show(*chart_series(engine, app.history, snap, mode, exchange=exchange))
     elif view == "map":
-        data = extra(lambda: map_data(engine, snap, window_ms=window, exchange=exchange))
-        app.liqmap.show(snap, data)
+        liqmap = app.liqmap
+        data = extra(
+            lambda: map_data(
+                engine, snap, window_ms=window, exchange=exchange, previous=liqmap.data
+            )
+        )
+        liqmap.show(snap, data)
 
 
 def draw_status(app: LiqApp) -> None:

@@ -163,16 +163,37 @@ def cumulative_map(
 
 @dataclass(frozen=True, slots=True)
 class MapInput:
-    """What the map draws besides the total snapshot: each exchange's E per bin."""
+    """What the map draws besides the total snapshot: each exchange's E per bin, and what
+    it was computed from (`key`)."""
 
     estimated: dict[str, tuple[Floats, Floats]]
+    key: tuple[object, ...] = ()
 
 
 def map_data(
-    engine: Engine, snap: MarketSnapshot, *, window_ms: int | None, exchange: str | None
+    engine: Engine,
+    snap: MarketSnapshot,
+    *,
+    window_ms: int | None,
+    exchange: str | None,
+    previous: MapInput | None = None,
 ) -> MapInput:
     """Each exchange's E per bin (in registry order; only `exchange` when the app filters on
-    one; only exchanges with an estimate)."""
+    one; only exchanges with an estimate). E changes only when the market's model steps or
+    moves its grid, so `previous` is handed back while neither happened (nor a setting)."""
+    model = engine.markets.get(snap.symbol)
+    key = (
+        snap.symbol,
+        id(model),
+        getattr(model, "steps", None),
+        snap.grid,
+        snap.preset,
+        snap.tier_filter,
+        exchange,
+        engine.fitted_weights,
+    )
+    if previous is not None and previous.key == key:
+        return previous
     names = [ex for ex in exchange_ids() if ex in snap.estimated_by_exchange]
     if exchange is not None:
         names = [ex for ex in names if ex == exchange]
@@ -181,7 +202,7 @@ def map_data(
         one = engine.snapshot(snap.symbol, window_ms=window_ms, exchange=ex)
         if one.grid == snap.grid and one.estimated_long.size == snap.estimated_long.size:
             out[ex] = (one.estimated_long, one.estimated_short)
-    return MapInput(out)
+    return MapInput(out, key)
 
 
 # -- laying rows out ---------------------------------------------------------------------------
