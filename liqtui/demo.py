@@ -80,6 +80,7 @@ _PROFILES: dict[str, _Profile] = {
     "XRP": _Profile(2.3, 0.90, 1.4, 0.3 * _BTC_OI_USD),
     "DOGE": _Profile(0.33, 1.00, 1.6, 0.2 * _BTC_OI_USD),
     "BNB": _Profile(690.0, 0.60, 0.9, 0.15 * _BTC_OI_USD),
+    "HYPE": _Profile(25.0, 1.10, 1.6, 0.06 * _BTC_OI_USD),  # Hyperliquid's own token
 }
 # Unknown markets: a mid-cap alt. A fixed price keeps runs comparable across symbol lists.
 _DEFAULT_PROFILE = _Profile(10.0, 1.00, 1.5, 0.1 * _BTC_OI_USD)
@@ -151,7 +152,7 @@ _TRICKLE_RATE = 0.45
 _TRICKLE_MEDIAN_USD = 1_500.0
 _TRICKLE_SIGMA = 1.3
 _TRICKLE_MAX_USD = 250_000.0
-_TRICKLE_MEMORY_S = 30  # the side follows the move over the last half minute
+_TRICKLE_MEMORY_MS = 30_000  # the side follows the move over the last half minute
 # The visible book: USD within 1% of mid as a share of the exchange's open interest (Binance
 # BTCUSDT ≈ $244M against ≈ $8B OI, models.md), growing with distance as u^κ up to the reach
 # of the exchange's book snapshot (beyond it, the snapshot shows nothing more).
@@ -299,7 +300,9 @@ class _Market:
         self.rng = rng
         self.log_p0 = math.log(self.profile.price)
         self.log_price = self.log_p0
-        self.recent_log_price = np.full(_TRICKLE_MEMORY_S, self.log_p0)  # the last ticks
+        # The last half minute's ticks (times, log prices): where the trickle's move starts.
+        self.recent_t = np.empty(0, dtype=np.int64)
+        self.recent_log_price = np.empty(0)
         self.sigma = self.profile.vol / _SQRT_YEAR_S  # per sqrt(second)
         self.basis = rng.normal(0.0, _BASIS_SD, _N_EX)
         self.funding = _FUNDING_MEAN + rng.normal(0.0, _FUNDING_SD, _N_EX)
@@ -423,13 +426,17 @@ class _Market:
         total = tick.size
         # Longs are liquidated as the price falls, shorts as it rises: the side follows the
         # move over the last half minute (this chunk's path, the carried price before it).
+        path_t = np.concatenate([self.recent_t, grid.ticks])
         path = np.concatenate([self.recent_log_price, log_path])
-        self.recent_log_price = path[-_TRICKLE_MEMORY_S:]
+        keep = path_t > grid.ticks[-1] - _TRICKLE_MEMORY_MS
+        self.recent_t, self.recent_log_price = path_t[keep], path[keep]
         if total == 0:
             empty = np.empty(0, dtype=np.int64)
             return empty, empty, np.empty(0), np.empty(0)
-        move = path[_TRICKLE_MEMORY_S:] - path[:-_TRICKLE_MEMORY_S]
-        move_sd = self.sigma * math.sqrt(_TRICKLE_MEMORY_S)
+        # the move since the first tick of the last half minute (path holds every tick)
+        start = np.searchsorted(path_t, grid.ticks - _TRICKLE_MEMORY_MS, side="left")
+        move = log_path - path[start]
+        move_sd = self.sigma * math.sqrt(_TRICKLE_MEMORY_MS / 1000)
         p_long = np.clip(0.5 - 0.4 * np.tanh(move / move_sd), 0.08, 0.92)[tick]
         u, pick, size_z = rng.random((3, total))
         sign = np.where(u < p_long, 1.0, -1.0)
