@@ -317,6 +317,16 @@ def test_a_print_every_few_seconds_between_the_cascades(two_hours_events) -> Non
     assert 500 < np.median(usd) < 10_000
 
 
+def test_live_ticks_print_every_few_seconds_too() -> None:
+    """At the live cadence (250 ms steps) the trickle keeps its rate: five minutes of BTC."""
+    sim = MarketSimulator(["BTC"], seed=5)
+    sim.step(30 * 60_000)
+    events = flatten(run_steps(sim, [250] * (4 * 300)))
+    times = np.array([e.time_ms for e in events if isinstance(e, Liquidation)])
+    assert times.size > 60  # more than one every 5 s on average
+    assert np.diff(times).max() <= 45_000
+
+
 def test_the_trickle_follows_the_move(two_hours_events) -> None:
     """More longs are liquidated in minutes the price falls, more shorts when it rises."""
     times, prices = marks_by_key(two_hours_events)[("binance", "BTC")]
