@@ -177,6 +177,8 @@ async def test_cursor_reads_out_cumulative_longs_and_shorts() -> None:
             readout = liqmap.readout_text
             assert f"${compact_usd(expected.usd)} of {side}s between here and the price" in readout
             assert liqmap.columns.total[i] == pytest.approx(expected.usd, rel=1e-9)
+            if expected.realized_usd > 0:  # the R printed in the same range, as the ladder's
+                assert f"R ${compact_usd(expected.realized_usd)} printed" in readout
             # the split by exchange names each exchange with E on that side
             split = liqmap.rows_text[-1]
             assert split.startswith("by exchange:")
