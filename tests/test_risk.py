@@ -25,6 +25,7 @@ from liqtui.model.risk import (
     profile,
     risk_report,
     simulate_cascade,
+    simulate_cascades,
     w_crit,
     w_level,
 )
@@ -67,35 +68,115 @@ def test_cumulative_profile_splits_the_bin_at_the_price() -> None:
 
 
 def test_cascade_stops_where_the_hand_computation_says(hand_map) -> None:  # type: ignore[no-untyped-def]
+    """docs/model.md's worked example (issue 13): flow is conserved, so the shock's own flow
+    D(s) and the forced flow ρ·V(u) are absorbed together: u = D⁻¹(D(s) + ρ·V(u)/W)."""
     grid, longs = hand_map
     prof = profile(grid, 100_000.0, longs, "long")
-    book = power_law(1e9, 1.0)  # D(u) = $1B·u: $10M within 1%
-    # A 1.2% fall crosses the $15M cluster; the book absorbs $15M by 1.5%; nothing more until
-    # 1.55%: it stops at 1.5%.
+    book = power_law(1e9, 1.0)  # D(u) = $1B·u with u a fraction: $10M within 1%
+    # A 1.2% fall: $12M of flow, plus the $15M cluster it crossed: $27M needs 2.7%, which
+    # crosses the $10M cluster: $37M needs 3.7%, and nothing more lies before it.
     calm = simulate_cascade(prof, book, 0.012, 1.0)
-    assert calm.stop == pytest.approx(0.015) and not calm.runaway
-    assert calm.amplification == pytest.approx(1.25) and calm.forced_usd == pytest.approx(15e6)
-    # Half the book: $15M needs 3%, which crosses the $10M cluster too: $25M needs 5%.
+    assert calm.stop == pytest.approx(0.037) and not calm.runaway
+    assert calm.amplification == pytest.approx(0.037 / 0.012)
+    assert calm.forced_usd == pytest.approx(25e6)
+    # A 2% fall crosses both levels: $20M + $25M → 4.5%.
+    two = simulate_cascade(prof, book, 0.02, 1.0)
+    assert two.stop == pytest.approx(0.045) and two.forced_usd == pytest.approx(25e6)
+    # Half the book: the forced flow counts double: $12M + $30M → 4.2%, $12M + $50M → 6.2%.
     half = simulate_cascade(prof, book, 0.012, 0.5)
-    assert half.stop == pytest.approx(0.05) and half.forced_usd == pytest.approx(25e6)
+    assert half.stop == pytest.approx(0.062) and half.forced_usd == pytest.approx(25e6)
     # A book thinned 1000×: the path runs off the map.
     thin = simulate_cascade(prof, book, 0.012, 0.001)
     assert thin.runaway and thin.stop == pytest.approx(prof.edge)
     # ρ scales the forced flow: ρ = 0.5 is the same as twice the book.
-    assert simulate_cascade(prof, book, 0.012, 0.5, rho=0.5).stop == pytest.approx(0.015)
+    assert simulate_cascade(prof, book, 0.012, 0.5, rho=0.5).stop == pytest.approx(0.037)
+    # Past every level, a shock forces nothing more than what it crossed: 5% + $25M → 7.5%.
+    assert simulate_cascade(prof, book, 0.05, 1.0).stop == pytest.approx(0.075)
+    # A shock short of the first level forces nothing and stops where it is.
+    quiet = simulate_cascade(prof, book, 0.005, 0.06)
+    assert quiet.stop == pytest.approx(0.005) and quiet.forced_usd == 0.0
+
+
+def test_cascade_is_symmetric_for_shorts_and_a_rise() -> None:
+    grid = PriceGrid(origin=50_000.0, width=50.0, n_bins=2_000)
+    shorts = np.zeros(grid.n_bins)
+    shorts[grid.index_of(101_000)] = 15e6  # 1.00–1.05% above
+    shorts[grid.index_of(101_550)] = 10e6  # 1.55–1.60% above
+    prof = profile(grid, 100_000.0, shorts, "short")
+    book = power_law(1e9, 1.0)
+    assert simulate_cascade(prof, book, 0.012, 1.0).stop == pytest.approx(0.037)
+    assert simulate_cascade(prof, book, 0.02, 1.0).stop == pytest.approx(0.045)
+    assert w_crit(prof, book, 0.012) == pytest.approx(25 / 12)
+
+
+def test_cascades_run_vectorised_and_conserve_flow(hand_map) -> None:  # type: ignore[no-untyped-def]
+    grid, longs = hand_map
+    prof = profile(grid, 100_000.0, longs, "long")
+    # Two exchanges with different κ: the inverse is Newton's, not a closed form.
+    book = DepthCurve(
+        (DepthFit("a", 6e8, 1.16, True, 1.0, (), ()), DepthFit("b", 3e8, 0.9, True, 1.0, (), ()))
+    )
+    shocks = np.array([0.008, 0.012, 0.02, 0.012, 0.02])
+    survivals = np.array([1.0, 1.0, 0.29, 0.29, 0.06])
+    paths = simulate_cascades(prof, book, shocks, survivals, rho=0.8)
+    for i, (s, w) in enumerate(zip(shocks, survivals, strict=True)):
+        one = simulate_cascade(prof, book, float(s), float(w), rho=0.8)
+        assert paths.stop[i] == pytest.approx(one.stop) and paths.runaway[i] == one.runaway
+        if not one.runaway:
+            # At the stop the withdrawn book beyond the shock holds exactly the forced flow.
+            absorbed = w * (float(book(one.stop)) - float(book(float(s))))
+            assert absorbed == pytest.approx(0.8 * float(prof(one.stop)), rel=1e-6, abs=1.0)
+            assert one.stop >= s
+
+
+def test_runaway_is_reaching_the_edge_of_the_map() -> None:
+    """A map that ends 5% below the price: the calm fall stops inside it (3.7%); under a
+    typical withdrawal the fixed point lies past the edge ($12M + $15M/0.29 → 6.4%), and
+    nothing beyond the map is known, so it is a runaway stopped at the edge."""
+    grid = PriceGrid(origin=95_000.0, width=50.0, n_bins=200)
+    longs = np.zeros(grid.n_bins)
+    longs[grid.index_of(98_950)] = 15e6
+    longs[grid.index_of(98_400)] = 10e6
+    prof = profile(grid, 100_000.0, longs, "long")
+    assert prof.edge == pytest.approx(0.05)
+    book = power_law(1e9, 1.0)
+    calm = simulate_cascade(prof, book, 0.012, 1.0)
+    assert calm.stop == pytest.approx(0.037) and not calm.runaway
+    typical = simulate_cascade(prof, book, 0.012, 0.29)
+    assert typical.runaway and typical.stop == pytest.approx(0.05)
+    assert typical.forced_usd == pytest.approx(25e6)
+    # A shock past the edge is a runaway at once.
+    assert simulate_cascade(prof, book, 0.06, 1.0).runaway
 
 
 def test_w_crit_is_the_survival_below_which_the_shock_doubles(hand_map) -> None:  # type: ignore[no-untyped-def]
     grid, longs = hand_map
     prof = profile(grid, 100_000.0, longs, "long")
     book = power_law(1e9, 1.0)
-    # min over [1.2%, 2.4%) of V/D is at 1.55%, just before the second cluster: 15/15.5.
+    # min over (1.2%, 2.4%] of ρ·V(u)/(D(u) − D(1.2%)): $25M against the $12M of book between
+    # 1.2% and 2.4%, i.e. 25/12 — above 1, so even the calm book lets a 1.2% fall double.
     wc = w_crit(prof, book, 0.012)
-    assert wc == pytest.approx(15 / 15.5)
+    assert wc == pytest.approx(25 / 12)
     below = simulate_cascade(prof, book, 0.012, wc * 0.98)
     above = simulate_cascade(prof, book, 0.012, wc * 1.02)
     assert below.stop >= 0.024 > above.stop
+    # Nothing forced within the shock's reach: W_crit is 0 (it stops whatever the book).
+    assert w_crit(prof, book, 0.004) == 0.0
     assert [w_level(x) for x in (0.01, 0.1, 0.5, None)] == ["low", "elevated", "high", None]
+
+
+@pytest.mark.parametrize("shock", [0.006, 0.009, 0.012, 0.02])
+def test_w_crit_separates_doubling_from_stopping_on_a_smooth_map(shock: float) -> None:
+    grid = PriceGrid(origin=50_000.0, width=50.0, n_bins=2_000)
+    lows = grid.lows()
+    dist = 1 - lows / 100_000
+    longs = np.where((dist > 0) & (dist < 0.1), 4e6 * np.exp(-(((dist - 0.02) / 0.01) ** 2)), 0.0)
+    prof = profile(grid, 100_000.0, longs, "long")
+    book = power_law(3e9, DEFAULT_KAPPA)
+    wc = w_crit(prof, book, shock)
+    assert 0 < wc < math.inf
+    assert simulate_cascade(prof, book, shock, wc * 0.97).stop >= 2 * shock
+    assert simulate_cascade(prof, book, shock, wc * 1.03).stop < 2 * shock
 
 
 def test_depth_fit_default_kappa_when_the_book_is_shallow() -> None:

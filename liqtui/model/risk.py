@@ -13,12 +13,15 @@ Per side (longs below the price, liquidated by a fall; shorts above, by a rise):
 - R_X = ρ·E within X% / visible book depth within X% (bids for longs, asks for shorts); beyond the
   distance the visible book reaches, the depth is extrapolated with D(u) = A·u^κ fitted to the
   book (κ = 1.16, the median of models.md §3.2, when a fit is impossible);
-- W_crit(s, k) = min over u in [s, k·s) of ρ·V(u) / D(u): a shock s at least k-folds (k = 2) when
-  the book keeps less than W_crit of its depth (models.md §3.3 item 2); < 0.06 low, 0.06–0.29
-  elevated, > 0.29 high (a typical withdrawal is enough);
-- the iterative cascade (item 3) for shocks of 1, 2 and 5% under depth survival W = 1, 0.29, 0.06
-  (calm / typical / stressed): u₀ = s, u_{k+1} = max(u_k, D⁻¹(ρ·V(u_k)/W)) until it stops, or it
-  reaches the edge of the map (runaway);
+- the iterative cascade (item 3, with flow conserved) for shocks of 1, 2 and 5% under depth
+  survival W = 1, 0.29, 0.06 (calm / typical / stressed): the flow that moved the price by s
+  (W·D(s)) and the forced flow ρ·V(u) of the levels crossed are absorbed by the same book, so
+  u₀ = s, u_{k+1} = max(u_k, D⁻¹(D(s) + ρ·V(u_k)/W)) until it stops, or it reaches the edge of
+  the map (runaway). models.md's item 3 writes D⁻¹(ρ·V/W): that lets the forced flow use book
+  depth the shock had already consumed, and understates every cascade (issue 13);
+- W_crit(s, k) = min over u in (s, k·s] of ρ·V(u) / (D(u) − D(s)): a shock s at least k-folds
+  (k = 2) when the book keeps less than W_crit of its depth; < 0.06 low, 0.06–0.29 elevated,
+  > 0.29 high (a typical withdrawal is enough);
 - a live cascade detector: realized notional in the last minute against the median active minute
   of the last 7 days, and a price move of at least 300 bp in 15 minutes that is also ≥ 3 σ of
   the 15-minute moves of the last 7 days (the absolute threshold keeps z-scores from firing on
@@ -244,23 +247,32 @@ class DepthCurve:
                 extrapolated = True
         return total, extrapolated
 
-    def inverse(self, v: float) -> float:
-        """The distance u at which D(u) = v."""
-        if v <= 0:
-            return 0.0
-        if len(self.fits) == 1:
-            f = self.fits[0]
-            return (v / f.a) ** (1.0 / f.kappa)
-        lo, hi = 1e-9, 1.0
-        while self(hi) < v and hi < 1e6:
-            hi *= 2.0
-        for _ in range(100):  # bisection in log space
-            mid = math.sqrt(lo * hi)
-            if self(mid) < v:
-                lo = mid
-            else:
-                hi = mid
-        return hi
+    def inverse(self, v: float | NDArray[np.float64]) -> float | NDArray[np.float64]:
+        """The distance u at which D(u) = v (vectorised over v; 0 where v ≤ 0).
+
+        One exchange: (v/A)^(1/κ). Several: Newton on log D against log u, which is convex
+        (a log-sum-exp of lines) and increasing, started right of the root at the smallest
+        one-exchange inverse (each A_e·u^κ_e ≤ D(u)), so it converges from the right.
+        """
+        vv = np.asarray(v, dtype=np.float64)
+        pos = vv > 0
+        safe = np.where(pos, vv, 1.0)
+        a = np.array([f.a for f in self.fits], dtype=np.float64)[:, None]
+        kappa = np.array([f.kappa for f in self.fits], dtype=np.float64)[:, None]
+        flat = safe.reshape(1, -1)
+        u = ((flat / a) ** (1.0 / kappa)).min(axis=0)
+        if len(self.fits) > 1:
+            target = np.log(flat[0])
+            for _ in range(60):
+                terms = a * u**kappa
+                d = terms.sum(axis=0)
+                slope = (kappa * terms).sum(axis=0) / d  # d log D / d log u
+                step = (np.log(d) - target) / slope
+                u = u * np.exp(-step)
+                if np.abs(step).max() < 1e-13:
+                    break
+        out = np.where(pos, u.reshape(vv.shape), 0.0)
+        return float(out) if out.ndim == 0 else out
 
 
 def depth_curves(
@@ -299,11 +311,23 @@ def depth_curves(
 def w_crit(
     profile_: Profile, depth: DepthCurve, shock: float, *, k: float = W_CRIT_K, rho: float = 1.0
 ) -> float:
-    """min over u in [s, k·s) of ρ·V(u)/D(u): the depth survival below which shock s k-folds."""
-    grid = np.linspace(shock, k * shock, 512, endpoint=False)
-    inside = profile_.u[(profile_.u >= shock) & (profile_.u < k * shock)]
+    """min over u in (s, k·s] of ρ·V(u) / (D(u) − D(s)): the depth survival below which shock s
+    at least k-folds.
+
+    A cascade under survival W stops at the first u ≥ s where the withdrawn book beyond the
+    shock absorbs the forced flow, W·(D(u) − D(s)) ≥ ρ·V(u) (`simulate_cascade`); it therefore
+    passes k·s exactly when ρ·V(u)/(D(u) − D(s)) > W all the way. Where nothing is forced
+    (V = 0) the ratio is 0: the shock stops where it is, whatever the book. Evaluated on 512
+    points and at every knot of V (and just before it), k·s included (V and D are continuous,
+    so the infimum over [s, k·s) is the value there).
+    """
+    grid = np.linspace(shock, k * shock, 513)[1:]
+    inside = profile_.u[(profile_.u > shock) & (profile_.u <= k * shock)]
     u = np.concatenate([grid, inside, np.maximum(inside - 1e-12, shock)])
-    ratio = rho * np.asarray(profile_(u)) / np.asarray(depth(u))
+    forced = rho * np.asarray(profile_(u))
+    room = np.asarray(depth(u)) - float(depth(shock))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(forced > 0, np.where(room > 0, forced / room, np.inf), 0.0)
     return float(ratio.min())
 
 
@@ -325,6 +349,72 @@ class CascadeResult:
     iterations: int
 
 
+@dataclass(frozen=True, slots=True)
+class CascadePaths:
+    """`simulate_cascades` for several (shock, survival) pairs at once; arrays of one shape."""
+
+    stop: NDArray[np.float64]
+    forced_usd: NDArray[np.float64]
+    runaway: NDArray[np.bool_]
+    iterations: NDArray[np.int64]
+
+
+def simulate_cascades(
+    profile_: Profile,
+    depth: DepthCurve,
+    shocks: NDArray[np.float64] | Sequence[float],
+    survivals: NDArray[np.float64] | Sequence[float],
+    *,
+    rho: float = 1.0,
+    tol: float = 1e-9,
+    max_iter: int = 10_000,
+) -> CascadePaths:
+    """The cascade after a shock s under depth survival W, for many (s, W) pairs at once.
+
+    Flow is conserved: the shock's own flow and the forced flow are absorbed by the same book.
+    The flow that moved the price by s is what the withdrawn book W·D holds within s, W·D(s);
+    the crossed levels then force ρ·V(u) more, and price goes as far as the book absorbs both:
+
+        W·D(u) = W·D(s) + ρ·V(u)   ⇔   u = D⁻¹(D(s) + ρ·V(u)/W)
+
+    iterated from u₀ = s (u_{k+1} = max(u_k, D⁻¹(D(s) + ρ·V(u_k)/W))); V and D only grow, so
+    the path climbs to the first fixed point, where it stops (steps ≤ `tol`). Runaway: the
+    path reaches the edge of the map (nothing beyond is known); its stop is the edge.
+    """
+    s, w = np.broadcast_arrays(
+        np.asarray(shocks, dtype=np.float64), np.asarray(survivals, dtype=np.float64)
+    )
+    s, w = s.astype(np.float64).ravel(), w.astype(np.float64).ravel()
+    if not (np.all(s > 0) and np.all(w > 0)):
+        raise ValueError("shock and survival must be positive")
+    edge = profile_.edge
+    base = np.asarray(depth(s), dtype=np.float64).reshape(s.shape)  # D(s): the shock's flow / W
+    u = np.minimum(s, edge)
+    runaway = s >= edge
+    active = ~runaway
+    iterations = np.zeros(s.shape, dtype=np.int64)
+    for _ in range(max_iter):
+        if not active.any():
+            break
+        iterations[active] += 1
+        ua = u[active]
+        flow = base[active] + rho * np.asarray(profile_(ua)) / w[active]
+        nxt = np.maximum(ua, np.asarray(depth.inverse(flow)).reshape(ua.shape))
+        off = nxt >= edge
+        idx = np.flatnonzero(active)
+        u[idx] = np.where(off, edge, nxt)
+        runaway[idx[off]] = True
+        done = off | (nxt - ua <= tol)
+        active[idx[done]] = False
+    shape = np.shape(np.broadcast_arrays(np.asarray(shocks), np.asarray(survivals))[0])
+    return CascadePaths(
+        stop=u.reshape(shape),
+        forced_usd=(rho * np.asarray(profile_(u))).reshape(shape),
+        runaway=runaway.reshape(shape),
+        iterations=iterations.reshape(shape),
+    )
+
+
 def simulate_cascade(
     profile_: Profile,
     depth: DepthCurve,
@@ -335,33 +425,17 @@ def simulate_cascade(
     tol: float = 1e-9,
     max_iter: int = 10_000,
 ) -> CascadeResult:
-    """models.md §3.3 item 3: u₀ = s; u_{k+1} = max(u_k, D⁻¹(ρ·V(u_k)/W)) until it stops.
-
-    D(u) = W·A·u^κ is the book after withdrawal; the forced flow V is what the crossed levels
-    liquidate. Runaway: the path reaches the edge of the map (nothing beyond is known).
-    """
-    if not shock > 0 or not survival > 0:
-        raise ValueError("shock and survival must be positive")
-    edge = profile_.edge
-    u = min(shock, edge)
-    runaway = shock >= edge
-    it = 0
-    while not runaway and it < max_iter:
-        it += 1
-        forced = rho * float(profile_(u))
-        nxt = max(u, depth.inverse(forced / survival))
-        if nxt >= edge:
-            u, runaway = edge, True
-            break
-        if nxt - u <= tol:
-            break
-        u = nxt
+    """One shock under one survival (`simulate_cascades`: u = D⁻¹(D(s) + ρ·V(u)/W))."""
+    paths = simulate_cascades(
+        profile_, depth, [shock], [survival], rho=rho, tol=tol, max_iter=max_iter
+    )
+    stop = float(paths.stop[0])
     return CascadeResult(
-        stop=u,
-        amplification=u / shock,
-        forced_usd=rho * float(profile_(u)),
-        runaway=runaway,
-        iterations=it,
+        stop=stop,
+        amplification=stop / shock,
+        forced_usd=float(paths.forced_usd[0]),
+        runaway=bool(paths.runaway[0]),
+        iterations=int(paths.iterations[0]),
     )
 
 
@@ -516,25 +590,29 @@ def _side_risk(
         d, e = curve.measured(x)
         depth_usd[x], extrap[x] = d, e
         ratio[x] = rho * e_usd[x] / d if d > 0 else None
-    wc: dict[float, float | None] = {}
+    wc: dict[float, float | None] = {
+        s: w_crit(prof, curve, s, k=k, rho=rho) if curve is not None else None for s in shocks
+    }
     scenarios: list[Scenario] = []
-    for s in shocks:
-        wc[s] = w_crit(prof, curve, s, k=k, rho=rho) if curve is not None else None
-        if curve is None:
-            continue
-        for regime, survival in regimes:
-            r = simulate_cascade(prof, curve, s, survival, rho=rho)
+    if curve is not None and shocks and regimes:
+        # Every (shock, regime) pair in one vectorised run.
+        pairs = [(s, regime, survival) for s in shocks for regime, survival in regimes]
+        paths = simulate_cascades(
+            prof, curve, [p[0] for p in pairs], [p[2] for p in pairs], rho=rho
+        )
+        for i, (s, regime, survival) in enumerate(pairs):
+            runaway, stop = bool(paths.runaway[i]), float(paths.stop[i])
             scenarios.append(
                 Scenario(
                     side=side,
                     shock=sign * s,
                     regime=regime,
                     survival=survival,
-                    stop=None if r.runaway else sign * r.stop,
-                    amplification=None if r.runaway else r.amplification,
-                    forced_usd=r.forced_usd,
-                    runaway=r.runaway,
-                    iterations=r.iterations,
+                    stop=None if runaway else sign * stop,
+                    amplification=None if runaway else stop / s,
+                    forced_usd=float(paths.forced_usd[i]),
+                    runaway=runaway,
+                    iterations=int(paths.iterations[i]),
                 )
             )
     fits = curve.fits if curve is not None else ()
