@@ -278,11 +278,16 @@ def test_risk_report_per_side_with_a_book() -> None:
         assert st.runaway or (c.stop is not None and st.stop is not None and st.stop <= c.stop)
 
 
-def test_risk_report_uses_rho_when_calibrated_and_says_what_is_missing() -> None:
+def test_risk_report_never_applies_the_calibrated_rho_and_says_what_is_missing() -> None:
+    """A ρ measured on throttled feeds is a lower bound: the risk figures keep ρ = 1 (or the
+    configured model.risk_rho) and say which they apply; the calibrated one is shown only."""
     engine = _engine_with_map()
     engine.rho, engine.calibrated_preset = 0.25, "high"
     plain = risk_report(engine.snapshot("BTC"))
-    assert plain.calibrated and plain.rho == 0.25 and plain.scale_label == "calibrated ρ=0.25"
+    assert plain.calibrated and plain.scale_label == "calibrated ρ=0.25"
+    assert plain.rho == 1.0 and plain.rho_source == "default" and plain.calibrated_rho == 0.25
+    assert "ρ = 1 applied (default: every estimated position is forced)" in plain.rho_note
+    assert "lower bound" in plain.rho_note and "0.25 is not applied" in plain.rho_note
     assert plain.long is not None and plain.long.ratio[0.01] is None  # no book
     assert plain.scenarios == () and any("no fresh order-book depth" in n for n in plain.notes)
     engine.apply(_book(engine.clock_ms - 10 * MIN))  # a stale book is left out
@@ -296,7 +301,15 @@ def test_risk_report_uses_rho_when_calibrated_and_says_what_is_missing() -> None
     # E within is the map's E; ρ scales it only where it meets the book (R_X, W_crit, scenarios).
     assert fresh.long.e_within_usd[0.05] == pytest.approx(e5)
     depth = fresh.long.depth_usd[0.05]
-    assert depth is not None and fresh.r_x["long"][0.05] == pytest.approx(0.25 * e5 / depth)
+    assert depth is not None and fresh.r_x["long"][0.05] == pytest.approx(e5 / depth)
+    # A configured ρ is applied, and said to be configured.
+    engine.risk_rho = 0.5
+    configured = risk_report(engine.snapshot("BTC"))
+    assert configured.rho == 0.5 and configured.rho_source == "configured"
+    assert "configured: model.risk_rho" in configured.rho_note
+    assert configured.r_x["long"][0.05] == pytest.approx(0.5 * e5 / depth)
+    w_default, w_half = fresh.w_crit["long"], configured.w_crit["long"]
+    assert w_default is not None and w_half == pytest.approx(0.5 * w_default)
 
 
 def test_risk_report_without_data() -> None:
@@ -344,3 +357,31 @@ def test_e_within_counts_a_bin_by_the_share_of_its_range_inside() -> None:
     assert off.long_usd is not None and off.short_usd is not None
     assert off.long_usd[0] == pytest.approx(0.5 + 0.0025, rel=1e-9)
     assert off.short_usd[0] == pytest.approx(2 * (0.5 + 0.0025), rel=1e-9)  # to 101.0025
+
+
+def test_snapshot_json_carries_the_panel_figures_and_the_rho_applied() -> None:
+    """The JSON's risk section is the report's: R_X per band, W_crit, the 18 scenarios, and
+    which ρ they apply (configured here), valid against the shipped schema."""
+    import json
+
+    import jsonschema
+
+    from liqtui.output.snapshot import render_json, schema_text
+
+    engine = _engine_with_map()
+    engine.rho, engine.calibrated_preset, engine.risk_rho = 0.25, "high", 0.5
+    engine.apply(_book(engine.clock_ms))
+    snap = engine.snapshot("BTC")
+    doc = json.loads(render_json(snap))
+    jsonschema.validate(doc, json.loads(schema_text()))
+    risk, report = doc["risk"], risk_report(snap)
+    assert risk["rho"]["applied"] == 0.5 and risk["rho"]["source"] == "configured"
+    assert risk["rho"]["calibrated"] == 0.25 and "lower bound" in risk["rho"]["note"]
+    assert [b["r_long"] for b in risk["bands"]] == pytest.approx(
+        [report.r_x["long"][x] for x in D4]
+    )
+    assert risk["w_crit"]["long"] == pytest.approx(report.w_crit["long"])
+    assert len(risk["scenarios"]) == 18
+    first = report.scenarios[0]
+    assert risk["scenarios"][0]["shock_pct"] == pytest.approx(first.shock * 100)
+    assert risk["notes"] == list(report.notes)

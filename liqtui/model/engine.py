@@ -91,6 +91,7 @@ class MarketSnapshot:
     history: HistoryView | None = None  # time × price H (all exchanges), when asked for
     price_time_ms: int | None = None  # when the price was observed (exchange clock)
     price_exchanges: tuple[str, ...] = ()  # where it was observed (several: median of marks)
+    risk_rho: float = 1.0  # ρ the risk figures apply (model.risk_rho; 1: every position forced)
 
     @property
     def skipped_messages(self) -> int:
@@ -142,6 +143,8 @@ class Engine:
     rho: float = 0.0  # ΣR/ΣC from liqtui calibrate; 0: not calibrated
     calibrated_preset: str = ""  # the preset ρ was fitted for
     fitted_weights: tuple[float, ...] | None = None  # the "fitted" preset's weights
+    # ρ the risk figures apply (model.risk_rho): never the calibrated one above (throttled feeds)
+    risk_rho: float = 1.0
     _next_step_ms: int = 0
 
     # -- EventSink --------------------------------------------------------------------------------
@@ -216,6 +219,7 @@ class Engine:
             rho=self.rho,
             calibrated_preset=self.calibrated_preset,
             fitted_weights=self.fitted_weights,
+            risk_rho=self.risk_rho,
         )
 
     def adopt(self, symbol: str, fork: object) -> bool:
@@ -268,6 +272,7 @@ class Engine:
                 symbol, now, None, None, None, empty, empty, empty, empty, 0.0, 0.0, 0, window,
                 preset, tier_filter, exchange, {}, {}, {}, {}, feeds, 0,
                 calibrated=calibrated, scale=rho, half_life_ms=self.params.half_life,
+                risk_rho=self.risk_rho,
             )  # fmt: skip
         grid = model.grid
         n = grid.n_bins
@@ -356,6 +361,7 @@ class Engine:
             history=hist,
             price_time_ms=quote.time_ms if quote is not None else None,
             price_exchanges=quote.exchanges if quote is not None else (),
+            risk_rho=self.risk_rho,
         )
 
 
@@ -382,4 +388,5 @@ def engine_from_settings(
         rho=m.rho,
         calibrated_preset=m.calibrated_preset,
         fitted_weights=tuple(m.fitted_weights) or None,
+        risk_rho=m.risk_rho,
     )

@@ -27,8 +27,12 @@ Per side (longs below the price, liquidated by a fall; shorts above, by a rise):
   the 15-minute moves of the last 7 days (the absolute threshold keeps z-scores from firing on
   quiet-market noise).
 
-ρ is the snapshot's calibrated scale; an uncalibrated map uses ρ = 1 and its USD figures are
-relative, which the report's notes say.
+ρ, the share of estimated notional treated as forced, is explicit (`snapshot.risk_rho`, the
+setting `model.risk_rho`): 1 by default (every estimated position is liquidated when price
+crosses it), or a configured value, and the report says which (`rho`, `rho_source`,
+`rho_note`). The ρ `liqtui calibrate` measures is never applied on its own: Binance's and OKX's
+liquidation streams are throttled, so a ρ measured on them is a lower bound, and applying it
+would scale every risk figure down without saying so. E within X% is never scaled by ρ.
 """
 
 from __future__ import annotations
@@ -63,6 +67,8 @@ MOVE_Z = 3.0
 MULTIPLE_THRESHOLD = 10.0  # realized minute ≥ 10× the median active minute
 MIN_BASELINE_MINUTES = 30  # active minutes needed before the multiple means anything
 SIDES = ("long", "short")
+RHO_DEFAULT = 1.0  # every estimated position is forced when price crosses it
+THROTTLED = "a ρ measured on throttled liquidation feeds (Binance, OKX) is a lower bound"
 
 
 # -- estimated notional as a function of distance ----------------------------------------------
@@ -493,9 +499,9 @@ class RiskReport:
     as_of_ms: int
     price: float | None
     preset: str
-    calibrated: bool
-    rho: float  # the scale applied to E (1.0 when uncalibrated: figures are relative)
-    scale_label: str  # "relative" or "calibrated ρ=…"
+    calibrated: bool  # the map's E has a calibrated ρ (`calibrated_rho`); not applied here
+    rho: float  # ρ applied where E meets the book (R_X, W_crit, scenarios)
+    scale_label: str  # "relative" or "calibrated ρ=…": how to read E in USD
     long: SideRisk | None  # None: no price, or no estimated levels (see e_within.reason)
     short: SideRisk | None
     e_within: EWithin
@@ -505,6 +511,9 @@ class RiskReport:
     scenarios: tuple[Scenario, ...]
     detector: Detector | None
     notes: tuple[str, ...] = ()
+    rho_source: str = "default"  # "default" (ρ = 1) or "configured" (model.risk_rho)
+    rho_note: str = ""  # which ρ is applied and why, for the panel and the JSON
+    calibrated_rho: float | None = None  # liqtui calibrate's ρ (a lower bound), never applied
     disclaimer: str = DISCLAIMER
     distances: tuple[float, ...] = DISTANCES
     labels: dict[str, str] = field(
@@ -516,6 +525,27 @@ def calibration(snap: MarketSnapshot) -> tuple[bool, float | None]:
     """(calibrated, ρ): whether `liqtui calibrate` fitted ρ for the snapshot's preset, and ρ
     then (None when E in USD is relative)."""
     return snap.calibrated, snap.scale if snap.calibrated else None
+
+
+def applied_rho(snap: MarketSnapshot) -> tuple[float, str]:
+    """(ρ the risk figures apply, "default" | "configured"): the snapshot's `risk_rho`
+    (model.risk_rho), never the calibrated ρ."""
+    rho = float(snap.risk_rho)
+    return rho, "default" if rho == RHO_DEFAULT else "configured"
+
+
+def rho_note(rho: float, source: str, calibrated_rho: float | None) -> str:
+    """What the panel and the JSON say about ρ: which is applied, where it came from, and that
+    a measured one is a lower bound."""
+    why = (
+        "default: every estimated position is forced"
+        if source == "default"
+        else "configured: model.risk_rho"
+    )
+    text = f"ρ = {rho:.3g} applied ({why}); {THROTTLED}"
+    if calibrated_rho is not None:
+        text += f"; the calibrated ρ = {calibrated_rho:.3g} is not applied"
+    return text
 
 
 def detector(
@@ -644,11 +674,13 @@ def risk_report(
 ) -> RiskReport:
     """Cascade-risk indicators and scenarios for one snapshot (risk, not a forecast)."""
     calibrated, scale = calibration(snap)
-    rho = float(scale) if calibrated and scale else 1.0
+    rho, rho_source = applied_rho(snap)
     label = snap.scale_label
+    cal_rho = float(scale) if calibrated and scale else None
+    about_rho = rho_note(rho, rho_source, cal_rho)
     notes: list[str] = []
-    if not (calibrated and scale):
-        notes.append("E is uncalibrated: ρ = 1 assumed, USD figures are relative")
+    if cal_rho is None:
+        notes.append("E is uncalibrated: its USD figures are relative")
     det = detector(snap.activity)
     shocks = tuple(shocks)
     if w_crit_shock not in shocks:
@@ -661,6 +693,7 @@ def risk_report(
             calibrated=calibrated, rho=rho, scale_label=label, long=None, short=None,
             e_within=within, r_x={}, w_crit={}, w_crit_shock=w_crit_shock, scenarios=(),
             detector=det, notes=(*notes, within.reason or NO_PRICE), distances=tuple(distances),
+            rho_source=rho_source, rho_note=about_rho, calibrated_rho=cal_rho,
         )  # fmt: skip
     bid, ask, depth_notes = depth_curves(
         snap.depth, price, snap.as_of_ms, max_age_ms=depth_max_age_ms, default_kappa=default_kappa
@@ -702,4 +735,7 @@ def risk_report(
         detector=det,
         notes=tuple(notes),
         distances=tuple(distances),
+        rho_source=rho_source,
+        rho_note=about_rho,
+        calibrated_rho=cal_rho,
     )

@@ -17,12 +17,13 @@ import io
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from importlib import resources
 from typing import TYPE_CHECKING
 
 from liqtui import __version__
 from liqtui.model.engine import MarketSnapshot
-from liqtui.model.risk import DISTANCES, calibration, e_within
+from liqtui.model.risk import DISTANCES, calibration, risk_report, w_level
 from liqtui.output.ladder import LadderRow, LadderView
 from liqtui.output.palette import PRICE_BAND, PRICE_BAND_ROLES
 from liqtui.output.render import build_frame, iso_time, segments_text, visible_rows
@@ -127,21 +128,46 @@ def cascade_risk(
     depth: Mapping[str, BookDepth] | None = None,
     distances: Sequence[float] = DISTANCES,
 ) -> dict[str, object]:
-    """E within each distance of the price (`liqtui.model.risk.e_within`, the figures the
-    cascade panel shows): longs below, shorts above; null, with `reason`, when they cannot be
-    computed. And the latest visible order-book depth per exchange (`depth`, else the
-    snapshot's own; null when there is none)."""
-    within = e_within(snap, distances)
+    """The cascade panel's figures (`liqtui.model.risk.risk_report`): E within each distance
+    of the price (longs below, shorts above; null, with `reason`, when they cannot be
+    computed), R_X beside them, W_crit and the scenarios, the ρ they apply (`rho`), and the
+    latest visible order-book depth per exchange (`depth`, else the snapshot's own; null when
+    there is none)."""
+    if depth is None:
+        depth = {d.exchange: d for d in snap.depth}
+    else:
+        snap = replace(snap, depth=tuple(d for _, d in sorted(depth.items())))
+    report = risk_report(snap, distances=distances)
+    within = report.e_within
+    r_x = report.r_x
     bands: list[dict[str, object]] = [
         {
             "distance_pct": d * 100,
             "long_usd_below": None if within.long_usd is None else within.long_usd[i],
             "short_usd_above": None if within.short_usd is None else within.short_usd[i],
+            "r_long": r_x.get("long", {}).get(d),
+            "r_short": r_x.get("short", {}).get(d),
         }
         for i, d in enumerate(within.distances)
     ]
-    if depth is None:
-        depth = {d.exchange: d for d in snap.depth}
+    w_crit: dict[str, object] = {"shock_pct": report.w_crit_shock * 100}
+    for side in ("long", "short"):
+        value = report.w_crit.get(side)
+        w_crit[side] = value
+        w_crit[f"{side}_level"] = w_level(value)
+    scenarios = [
+        {
+            "side": sc.side,
+            "shock_pct": sc.shock * 100,
+            "regime": sc.regime,
+            "survival": sc.survival,
+            "stop_pct": None if sc.stop is None else sc.stop * 100,
+            "amplification": sc.amplification,
+            "forced_usd": sc.forced_usd,
+            "runaway": sc.runaway,
+        }
+        for sc in report.scenarios
+    ]
     book: dict[str, object] | None = None
     if depth:
         book = {
@@ -159,6 +185,15 @@ def cascade_risk(
         "scale": _scale_name(snap),
         "bands": bands,
         "reason": within.reason,
+        "rho": {
+            "applied": report.rho,
+            "source": report.rho_source,
+            "calibrated": report.calibrated_rho,
+            "note": report.rho_note,
+        },
+        "w_crit": w_crit,
+        "scenarios": scenarios,
+        "notes": list(report.notes),
         "book_depth": book,
     }
 

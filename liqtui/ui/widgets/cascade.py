@@ -38,7 +38,9 @@ class RiskView:
     realized_last_min_usd: float = 0.0
     move_15m: float | None = None
     calibrated: bool | None = None
-    scale: float | None = None
+    scale: float | None = None  # the calibrated ρ (a lower bound): shown, never applied
+    rho: float = 1.0  # ρ applied to E in R_X, W_crit and the scenarios
+    rho_source: str = "default"  # "default" (1: every position forced) or "configured"
     within_reason: str | None = None  # why cum_long / cum_short are None
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -73,7 +75,9 @@ def view_of(report: RiskReport, realized_last_min_usd: float = 0.0) -> RiskView:
         realized_last_min_usd=realized_last_min_usd,
         move_15m=det.move_15m if det is not None else None,
         calibrated=report.calibrated,
-        scale=report.rho if report.calibrated else None,
+        scale=report.calibrated_rho,
+        rho=report.rho,
+        rho_source=report.rho_source,
         within_reason=ew.reason,
         notes=report.notes,
     )
@@ -178,14 +182,29 @@ def cascade_lines(view: RiskView | None) -> list[list[Part]]:
     if view.scenarios:
         lines.extend(scenario_header(view))
         lines.extend(scenario_lines(view.scenarios))
+    lines.append(rho_line(view))
     if view.calibrated is not None or view.scale is not None:
         cal = "calibrated" if view.calibrated else "uncalibrated (relative)"
-        rho = f" ρ={view.scale:.3g}" if view.scale is not None else ""
+        rho = f" ρ={view.scale:.3g} (lower bound, not applied)" if view.scale is not None else ""
         lines.append([Part.of(f"map {cal}{rho}", "muted", 5)])
     for note in view.notes:
         if note != view.within_reason:  # already said on the R_X line
             lines.append([Part.of(note, "warning", 5)])
     return lines
+
+
+def rho_line(view: RiskView) -> list[Part]:
+    """Which ρ the figures apply, and that a measured one is a lower bound."""
+    why = "default: every position forced" if view.rho_source == "default" else "configured"
+    return [
+        Part.of(f"ρ {view.rho:.3g} applied ({why})", "text", 7, short=f"ρ {view.rho:.3g}"),
+        Part.of(
+            "ρ measured on throttled feeds (Binance, OKX) is a lower bound",
+            "muted",
+            4,
+            short="measured ρ: lower bound",
+        ),
+    ]
 
 
 def scenario_lines(scenarios: tuple[Scenario, ...]) -> list[list[Part]]:
