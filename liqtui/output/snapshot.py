@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
     from liqtui.events import BookDepth
 
+HOUR_MS = 3_600_000
 SCHEMA_VERSION = 2  # 2: price_source names only the source (stale is price_stale)
 LABELS = {
     "E": "estimated by the model from open interest, taker flow and a leverage prior "
@@ -198,6 +199,17 @@ def cascade_risk(
     }
 
 
+def map_history(snap: MarketSnapshot) -> dict[str, object]:
+    """How much open-interest history the map holds per exchange (hours from its first reading
+    to `as_of`: the store, a backfill, a replay or live), the decay half-life, and the map's
+    confidence (`liqtui.model.engine.history_confidence`)."""
+    return {
+        "hours": {ex: ms / HOUR_MS for ex, ms in sorted(snap.oi_history_ms.items())},
+        "half_life_hours": snap.half_life_ms / HOUR_MS,
+        "confidence": snap.confidence,
+    }
+
+
 # -- number precision (JSON and CSV) -------------------------------------------------------------
 
 
@@ -215,10 +227,13 @@ _PRECISION: dict[str, Callable[[float], float]] = {
     "mid": lambda x: _significant(x, 8),
     "scale": lambda x: _significant(x, 6),
     "rate_per_s": lambda x: round(x, 2),
+    "hours": lambda x: round(x, 2),
+    "half_life_hours": lambda x: round(x, 2),
+    "confidence": lambda x: round(x, 3),
 }
 _DEFAULT_PRECISION = 8
 # Objects whose keys are names (exchanges), not fields: their values take the object's rule.
-_NAMED_KEYS = frozenset({"open_interest", "by_exchange", "book_depth"})
+_NAMED_KEYS = frozenset({"open_interest", "by_exchange", "book_depth", "hours"})
 
 
 def _is_usd(field: str) -> bool:
@@ -317,6 +332,7 @@ def snapshot_dict(
                 ex: {"long_usd": lo, "short_usd": sh}
                 for ex, (lo, sh) in sorted(snap.estimated_by_exchange.items())
             },
+            "history": map_history(snap),
         },
         "risk": cascade_risk(snap, depth),
         # Until `liqtui calibrate` has fitted ρ for this preset: not calibrated, scale null.

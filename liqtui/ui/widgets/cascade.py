@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from liqtui.model.engine import Engine, MarketSnapshot
 from liqtui.model.risk import DISTANCES, RiskReport, Scenario, risk_report, w_level
 from liqtui.output.ladder import LONG_MARK, SHORT_MARK, compact_usd
+from liqtui.output.render import LOW_CONFIDENCE, hours_text
 from liqtui.ui.widgets.status import Part, Seg, TextLines
 
 CELL = 22  # a scenario cell: stops at, amplification, forced E
@@ -42,6 +43,8 @@ class RiskView:
     rho: float = 1.0  # ρ applied to E in R_X, W_crit and the scenarios
     rho_source: str = "default"  # "default" (1: every position forced) or "configured"
     within_reason: str | None = None  # why cum_long / cum_short are None
+    history: str = ""  # how much history the map holds, per exchange, and its confidence
+    confidence: float | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -51,11 +54,27 @@ class RiskView:
 
 def risk_view(snap: MarketSnapshot, *, realized_last_min_usd: float = 0.0) -> RiskView:
     """Everything the panel shows for one snapshot."""
-    return view_of(risk_report(snap, distances=DISTANCES), realized_last_min_usd)
+    spans = " · ".join(f"{ex} {hours_text(ms)}" for ex, ms in snap.oi_history_ms.items())
+    history = (
+        f"map history {spans or '0 h'} · confidence {snap.confidence:.0%}"
+        f" (half-life {hours_text(snap.half_life_ms)})"
+    )
+    return view_of(
+        risk_report(snap, distances=DISTANCES),
+        realized_last_min_usd,
+        history=history,
+        confidence=snap.confidence,
+    )
 
 
-def view_of(report: RiskReport, realized_last_min_usd: float = 0.0) -> RiskView:
-    """The panel's fields from a risk report."""
+def view_of(
+    report: RiskReport,
+    realized_last_min_usd: float = 0.0,
+    *,
+    history: str = "",
+    confidence: float | None = None,
+) -> RiskView:
+    """The panel's fields from a risk report (and the map's history, said beside them)."""
     ew = report.e_within
     det = report.detector
     r_x = {side: tuple(per.get(x) for x in DISTANCES) for side, per in report.r_x.items() if per}
@@ -80,6 +99,8 @@ def view_of(report: RiskReport, realized_last_min_usd: float = 0.0) -> RiskView:
         rho_source=report.rho_source,
         within_reason=ew.reason,
         notes=report.notes,
+        history=history,
+        confidence=confidence,
     )
 
 
@@ -183,6 +204,9 @@ def cascade_lines(view: RiskView | None) -> list[list[Part]]:
         lines.extend(scenario_header(view))
         lines.extend(scenario_lines(view.scenarios))
     lines.append(rho_line(view))
+    if view.history:
+        low = view.confidence is not None and view.confidence < LOW_CONFIDENCE
+        lines.append([Part.of(view.history, "warning" if low else "muted", 6)])
     if view.calibrated is not None or view.scale is not None:
         cal = "calibrated" if view.calibrated else "uncalibrated (relative)"
         rho = f" ρ={view.scale:.3g} (lower bound, not applied)" if view.scale is not None else ""

@@ -25,8 +25,10 @@ from liqtui.model.engine import MarketSnapshot
 from liqtui.output.ladder import LONG_MARK, SHORT_MARK, compact_usd, format_price
 from liqtui.output.render import (
     FEED_STATE_ROLES,
+    LOW_CONFIDENCE,
     format_age,
     format_duration,
+    history_text,
     price_decimals,
     price_origin,
 )
@@ -424,6 +426,11 @@ def status_parts(
         second.append(Part((*e_segs, (f" {snap.scale_label}", "muted")), 7, e_segs))
     else:
         second.append(Part.of("E none yet", "muted", 7, short="E —"))
+    # How much history the map holds: low confidence (a cold start) in a warning color.
+    role = "warning" if snap.confidence < LOW_CONFIDENCE else "muted"
+    second.append(
+        Part.of(history_text(snap), role, 7, short=history_text(snap, short=True), shorten_at=5)
+    )
     loading = history_progress(snap.feeds)  # "history BTC 2/3 exchanges, 62%"
     if loading is not None:
         second.append(Part.of(loading, "warning", 6, short=loading.split(" exchanges")[0]))
