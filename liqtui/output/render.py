@@ -115,9 +115,14 @@ class Frame:
     price_line: int | None = None  # index of the line holding the current price
 
 
-def hours_text(ms: int) -> str:
-    """A span of history in hours: "0 h" (under 3 minutes), "2.5 h", "36 h"."""
+def hours_text(ms: int, *, compact: bool = False) -> str:
+    """A span of history in hours: "0 h" (under 3 minutes), "2.5 h", "36 h"; compact: "0h",
+    "0.5h", "3h", "36h" (tenths only under an hour)."""
     hours = max(ms, 0) / 3_600_000
+    if compact:
+        if hours < 0.05:
+            return "0h"
+        return f"{hours:.1f}h" if hours < 0.95 else f"{hours:.0f}h"
     if hours < 0.05:
         return "0 h"
     return f"{hours:.1f} h" if hours < 10 else f"{hours:.0f} h"
@@ -126,11 +131,11 @@ def hours_text(ms: int) -> str:
 def history_text(snap: MarketSnapshot, *, short: bool = False) -> str:
     """How much history the map holds and the confidence that gives it, in one phrase:
     "map history 0 h · confidence 0%", "map history 2.0–24 h · confidence 45%" (the least
-    and the most of the exchanges with open interest); short: "hist 24 h 45%"."""
+    and the most of the exchanges with open interest); short: "hist 2–24h 45%"."""
     spans = sorted(snap.oi_history_ms.values())
     low, high = (spans[0], spans[-1]) if spans else (0, 0)
-    a, b = hours_text(low), hours_text(high)
-    span = a if a == b else f"{a.removesuffix(' h')}–{b}"
+    a, b = hours_text(low, compact=short), hours_text(high, compact=short)
+    span = a if a == b else f"{a.removesuffix('h').rstrip()}–{b}"
     confidence = f"{snap.confidence:.0%}"
     if short:
         return f"hist {span} {confidence}"

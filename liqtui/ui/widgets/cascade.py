@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from liqtui.model.engine import Engine, MarketSnapshot
 from liqtui.model.risk import DISTANCES, RiskReport, Scenario, risk_report, w_level
 from liqtui.output.ladder import LONG_MARK, SHORT_MARK, compact_usd
-from liqtui.output.render import LOW_CONFIDENCE, hours_text
+from liqtui.output.render import LOW_CONFIDENCE, history_text, hours_text
 from liqtui.ui.widgets.status import Part, Seg, TextLines
 
 CELL = 22  # a scenario cell: stops at, amplification, forced E
@@ -44,6 +44,8 @@ class RiskView:
     rho_source: str = "default"  # "default" (1: every position forced) or "configured"
     within_reason: str | None = None  # why cum_long / cum_short are None
     history: str = ""  # how much history the map holds, per exchange, and its confidence
+    history_short: str = ""  # the same without the exchanges (narrow panels)
+    half_life_ms: int = 0
     confidence: float | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -55,15 +57,13 @@ class RiskView:
 def risk_view(snap: MarketSnapshot, *, realized_last_min_usd: float = 0.0) -> RiskView:
     """Everything the panel shows for one snapshot."""
     spans = " · ".join(f"{ex} {hours_text(ms)}" for ex, ms in snap.oi_history_ms.items())
-    history = (
-        f"map history {spans or '0 h'} · confidence {snap.confidence:.0%}"
-        f" (half-life {hours_text(snap.half_life_ms)})"
-    )
     return view_of(
         risk_report(snap, distances=DISTANCES),
         realized_last_min_usd,
-        history=history,
+        history=f"{spans or '0 h'} · confidence {snap.confidence:.0%}",
+        history_short=history_text(snap).removeprefix("map history "),
         confidence=snap.confidence,
+        half_life_ms=snap.half_life_ms,
     )
 
 
@@ -72,7 +72,9 @@ def view_of(
     realized_last_min_usd: float = 0.0,
     *,
     history: str = "",
+    history_short: str = "",
     confidence: float | None = None,
+    half_life_ms: int = 0,
 ) -> RiskView:
     """The panel's fields from a risk report (and the map's history, said beside them)."""
     ew = report.e_within
@@ -100,7 +102,9 @@ def view_of(
         within_reason=ew.reason,
         notes=report.notes,
         history=history,
+        history_short=history_short,
         confidence=confidence,
+        half_life_ms=half_life_ms,
     )
 
 
@@ -206,7 +210,14 @@ def cascade_lines(view: RiskView | None) -> list[list[Part]]:
     lines.append(rho_line(view))
     if view.history:
         low = view.confidence is not None and view.confidence < LOW_CONFIDENCE
-        lines.append([Part.of(view.history, "warning" if low else "muted", 6)])
+        role = "warning" if low else "muted"
+        lines.append(
+            [
+                Part.of("map history", "label", 10),
+                Part.of(view.history, role, 6, short=view.history_short or None),
+                Part.of(f"(half-life {hours_text(view.half_life_ms)})", "muted", 3),
+            ]
+        )
     if view.calibrated is not None or view.scale is not None:
         cal = "calibrated" if view.calibrated else "uncalibrated (relative)"
         rho = f" ρ={view.scale:.3g} (lower bound, not applied)" if view.scale is not None else ""
