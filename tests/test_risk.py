@@ -129,6 +129,30 @@ def test_cascades_run_vectorised_and_conserve_flow(hand_map) -> None:  # type: i
             assert one.stop >= s
 
 
+def test_a_near_tangent_cascade_is_finished_exactly() -> None:
+    """Forced flow per unit of distance 0.998 of the book's: the iteration's steps shrink by
+    0.998 each, thousands of them; after `max_iter` the path is finished exactly. $1B of longs
+    per unit of distance from 0.95% below, D(u) = $1.002B·u: a 1% fall stops where
+    1.002·(u − 0.01) = u − 0.0095, at 26%."""
+    grid = PriceGrid(origin=50_000.0, width=50.0, n_bins=2_000)
+    dist = 1 - grid.lows() / 100_000
+    longs = np.where((dist > 0.0095) & (dist < 0.3), 0.5e6, 0.0)  # $0.5M per 0.05% bin
+    prof = profile(grid, 100_000.0, longs, "long")
+    for book in (
+        power_law(1.002e9, 1.0),
+        DepthCurve((DepthFit("a", 0.501e9, 1.0, True, 1.0, (), ()),) * 2),
+    ):
+        fast = simulate_cascade(prof, book, 0.01, 1.0)
+        assert fast.stop == pytest.approx(0.26, rel=1e-9) and not fast.runaway
+        assert fast.iterations == 50  # finished by bracketing, not by stepping
+        slow = simulate_cascade(prof, book, 0.01, 1.0, max_iter=100_000)
+        assert slow.iterations > 5_000 and slow.stop == pytest.approx(0.26, rel=1e-5)
+    # A book a little thinner than the flow: the path crosses every level (to 30%); past them
+    # the forced flow stops growing and the book catches up soon after.
+    thin = simulate_cascade(prof, power_law(0.99e9, 1.0), 0.01, 1.0)
+    assert not thin.runaway and thin.stop > 0.3
+
+
 def test_runaway_is_reaching_the_edge_of_the_map() -> None:
     """A map that ends 5% below the price: the calm fall stops inside it (3.7%); under a
     typical withdrawal the fixed point lies past the edge ($12M + $15M/0.29 → 6.4%), and

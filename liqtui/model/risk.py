@@ -239,7 +239,10 @@ class DepthCurve:
 
     def __call__(self, u: float | NDArray[np.float64]) -> float | NDArray[np.float64]:
         uu = np.asarray(u, dtype=np.float64)
-        out = sum(f.a * uu**f.kappa for f in self.fits)
+        f = self.fits[0]
+        out = f.a * uu**f.kappa
+        for f in self.fits[1:]:
+            out = out + f.a * uu**f.kappa
         return float(out) if np.ndim(out) == 0 else out
 
     def measured(self, u: float) -> tuple[float, bool]:
@@ -263,20 +266,23 @@ class DepthCurve:
         vv = np.asarray(v, dtype=np.float64)
         pos = vv > 0
         safe = np.where(pos, vv, 1.0)
+        if len(self.fits) == 1:  # the common case (one fresh book), in closed form
+            f = self.fits[0]
+            out = np.where(pos, (safe / f.a) ** (1.0 / f.kappa), 0.0)
+            return float(out) if out.ndim == 0 else out
         a = np.array([f.a for f in self.fits], dtype=np.float64)[:, None]
         kappa = np.array([f.kappa for f in self.fits], dtype=np.float64)[:, None]
         flat = safe.reshape(1, -1)
         u = ((flat / a) ** (1.0 / kappa)).min(axis=0)
-        if len(self.fits) > 1:
-            target = np.log(flat[0])
-            for _ in range(60):
-                terms = a * u**kappa
-                d = terms.sum(axis=0)
-                slope = (kappa * terms).sum(axis=0) / d  # d log D / d log u
-                step = (np.log(d) - target) / slope
-                u = u * np.exp(-step)
-                if np.abs(step).max() < 1e-13:
-                    break
+        target = np.log(flat[0])
+        for _ in range(60):
+            terms = a * u**kappa
+            d = terms.sum(axis=0)
+            slope = (kappa * terms).sum(axis=0) / d  # d log D / d log u
+            step = (np.log(d) - target) / slope
+            u = u * np.exp(-step)
+            if np.abs(step).max() < 1e-13:
+                break
         out = np.where(pos, u.reshape(vv.shape), 0.0)
         return float(out) if out.ndim == 0 else out
 
@@ -373,7 +379,7 @@ def simulate_cascades(
     *,
     rho: float = 1.0,
     tol: float = 1e-9,
-    max_iter: int = 10_000,
+    max_iter: int = 50,
 ) -> CascadePaths:
     """The cascade after a shock s under depth survival W, for many (s, W) pairs at once.
 
@@ -386,6 +392,11 @@ def simulate_cascades(
     iterated from u₀ = s (u_{k+1} = max(u_k, D⁻¹(D(s) + ρ·V(u_k)/W))); V and D only grow, so
     the path climbs to the first fixed point, where it stops (steps ≤ `tol`). Runaway: the
     path reaches the edge of the map (nothing beyond is known); its stop is the edge.
+
+    Near a tangency (forced flow per unit of distance almost equal to the book's) the steps
+    shrink geometrically and the iteration can take thousands of steps; a path still moving
+    after `max_iter` is finished exactly instead (`_first_fixed_point`): the same first fixed
+    point, bracketed between V's knots above where the path has got to and bisected.
     """
     s, w = np.broadcast_arrays(
         np.asarray(shocks, dtype=np.float64), np.asarray(survivals, dtype=np.float64)
@@ -399,19 +410,22 @@ def simulate_cascades(
     runaway = s >= edge
     active = ~runaway
     iterations = np.zeros(s.shape, dtype=np.int64)
-    for _ in range(max_iter):
+    for _ in range(max_iter):  # every path at once (a handful): no per-path indexing
         if not active.any():
             break
-        iterations[active] += 1
-        ua = u[active]
-        flow = base[active] + rho * np.asarray(profile_(ua)) / w[active]
-        nxt = np.maximum(ua, np.asarray(depth.inverse(flow)).reshape(ua.shape))
-        off = nxt >= edge
+        iterations += active
+        flow = base + rho * np.asarray(profile_(u)) / w
+        nxt = np.maximum(u, np.asarray(depth.inverse(flow)).reshape(u.shape))
+        off = active & (nxt >= edge)
+        done = off | (active & (nxt - u <= tol))
+        u = np.where(off, edge, np.where(active, nxt, u))
+        runaway |= off
+        active &= ~done
+    if active.any():
         idx = np.flatnonzero(active)
-        u[idx] = np.where(off, edge, nxt)
-        runaway[idx[off]] = True
-        done = off | (nxt - ua <= tol)
-        active[idx[done]] = False
+        stop, off = _first_fixed_point(profile_, depth, u[idx], base[idx], w[idx], rho, edge)
+        u[idx] = stop
+        runaway[idx] = off
     shape = np.shape(np.broadcast_arrays(np.asarray(shocks), np.asarray(survivals))[0])
     return CascadePaths(
         stop=u.reshape(shape),
@@ -419,6 +433,40 @@ def simulate_cascades(
         runaway=runaway.reshape(shape),
         iterations=iterations.reshape(shape),
     )
+
+
+def _first_fixed_point(
+    profile_: Profile,
+    depth: DepthCurve,
+    start: NDArray[np.float64],
+    base: NDArray[np.float64],
+    survival: NDArray[np.float64],
+    rho: float,
+    edge: float,
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """The first u ≥ `start` where the book absorbs both flows, W·(D(u) − D(s)) ≥ ρ·V(u), for
+    paths the iteration left below it (start is below the first fixed point: the iteration
+    never passes it). V is linear between its knots (one per grid bin) and D smooth, so the
+    first knot where the book catches up brackets the point; 60 bisections place it. Past
+    the map's edge: runaway, stopped at the edge."""
+
+    def short(u: NDArray[np.float64]) -> NDArray[np.float64]:  # > 0: the path moves on
+        forced = rho * np.asarray(profile_(u))
+        return forced - survival[:, None] * (np.asarray(depth(u)) - base[:, None])
+
+    knots = np.concatenate([profile_.u[profile_.u < edge], [edge]])
+    points = np.maximum(knots[None, :], start[:, None])  # (path, knot)
+    caught = short(points) <= 0
+    off: NDArray[np.bool_] = np.asarray(~caught.any(axis=1), dtype=np.bool_)
+    first = np.where(off, knots.size - 1, caught.argmax(axis=1))
+    rows = np.arange(start.size)
+    hi = points[rows, first]
+    lo = np.where(first > 0, points[rows, np.maximum(first - 1, 0)], start)
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        moving = short(mid[:, None])[:, 0] > 0
+        lo, hi = np.where(moving, mid, lo), np.where(moving, hi, mid)
+    return np.asarray(np.where(off, edge, hi), dtype=np.float64), off
 
 
 def simulate_cascade(
@@ -429,7 +477,7 @@ def simulate_cascade(
     *,
     rho: float = 1.0,
     tol: float = 1e-9,
-    max_iter: int = 10_000,
+    max_iter: int = 50,
 ) -> CascadeResult:
     """One shock under one survival (`simulate_cascades`: u = D⁻¹(D(s) + ρ·V(u)/W))."""
     paths = simulate_cascades(
