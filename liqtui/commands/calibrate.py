@@ -1,6 +1,8 @@
-"""`liqtui calibrate`: score the estimated map against realized prints (liqtui.model.calibrate
-does the scoring), print the figures (text or JSON), --write ρ (and the fitted weights) into the
-user's config, and --refresh-tiers: fetch tier tables (liqtui.feeds.tiers) into the tiers file.
+"""`liqtui calibrate`: score the estimated map against realized prints per window and side
+(liqtui.model.calibrate collects, liqtui.model.scoring scores), print the figures (text, or JSON
+with every scored window), --write ρ (and the fitted weights) into the user's config, saying so
+when ρ comes from throttled feeds, and --refresh-tiers: fetch tier tables (liqtui.feeds.tiers)
+into the tiers file.
 """
 
 from __future__ import annotations
