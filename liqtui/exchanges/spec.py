@@ -301,8 +301,7 @@ class HistoryPlan:
         """Whether a recorded REST line's `endpoint` is one of these history requests (replay
         applies history as history, not at the line's time)."""
         path, _, query = endpoint.partition("?")
-        kinds = _request_kinds(self).get(path)
-        return kinds is not None and _kind(query) in kinds
+        return (path, _kind(query)) in _request_shapes(self)
 
     @property
     def open_interest_lookback_ms(self) -> int | None:
@@ -316,23 +315,22 @@ class HistoryPlan:
 MAX_HISTORY_MS = 365 * 86_400_000  # a series without a documented cap: a year at most
 
 
-def _request_kinds(plan: HistoryPlan) -> dict[str, frozenset[str]]:
-    """Path → the request kinds (`_kind`) of a plan's series there: built once per plan (by
-    identity: hashing a plan costs more than the lookup saves), as replay asks about every
-    REST line it reads."""
-    known = _KINDS.get(id(plan))
+def _request_shapes(plan: HistoryPlan) -> frozenset[tuple[str, str]]:
+    """(path, kind) of each series' requests: built once per plan, as replay asks for every
+    REST line (building sample requests each time cost seconds over a long recording). Kept by
+    the plan's identity: hashing a frozen plan on every line cost more than the lookup saves."""
+    known = _SHAPES.get(id(plan))
     if known is not None and known[0] is plan:
         return known[1]
-    kinds: dict[str, set[str]] = {}
+    shapes = set()
     for series in plan.series:
         sample, _, sample_query = series.request("X", 0, 0, None).endpoint.partition("?")
-        kinds.setdefault(sample, set()).add(_kind(sample_query))
-    table = {path: frozenset(k) for path, k in kinds.items()}
-    _KINDS[id(plan)] = (plan, table)  # the plan is kept: its id stays its own
-    return table
+        shapes.add((sample, _kind(sample_query)))
+    _SHAPES[id(plan)] = (plan, frozenset(shapes))  # the plan is kept: its id stays its own
+    return _SHAPES[id(plan)][1]
 
 
-_KINDS: dict[int, tuple[HistoryPlan, dict[str, frozenset[str]]]] = {}
+_SHAPES: dict[int, tuple[HistoryPlan, frozenset[tuple[str, str]]]] = {}
 
 
 def _kind(query: str) -> str:
