@@ -16,8 +16,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-VIEWS = ("ladder", "heatmap", "cascade", "exchanges", "chart")
+VIEWS = ("ladder", "heatmap", "cascade", "exchanges", "chart", "overview")
 PRICE_VIEWS = frozenset({"ladder", "heatmap", "exchanges"})  # views of price levels
+_ROWS = PRICE_VIEWS | {"overview"}  # views with rows the cursor keys move through
 _SCALED = frozenset({"ladder", "heatmap"})  # views with a color scale (relative / absolute)
 
 # Help-screen groups, in the order the help screen lists them (then any other group).
@@ -99,7 +100,7 @@ KEYS: tuple[Key, ...] = (
         show=True,
     ),
     Key("next_view", "next_view", "v", "View", "Next view", "Views", show=True),
-    Key("cursor_up", "cursor(1)", "up,k", "Up", "Cursor / view up a row", "Ladder", PRICE_VIEWS),
+    Key("cursor_up", "cursor(1)", "up,k", "Up", "Cursor / view up a row", "Ladder", _ROWS),
     Key(
         "cursor_down",
         "cursor(-1)",
@@ -107,9 +108,9 @@ KEYS: tuple[Key, ...] = (
         "Down",
         "Cursor / view down a row",
         "Ladder",
-        PRICE_VIEWS,
+        _ROWS,
     ),
-    Key("page_up", "page(1)", "pageup", "Page up", "Scroll up a page", "Ladder", PRICE_VIEWS),
+    Key("page_up", "page(1)", "pageup", "Page up", "Scroll up a page", "Ladder", _ROWS),
     Key(
         "page_down",
         "page(-1)",
@@ -117,7 +118,7 @@ KEYS: tuple[Key, ...] = (
         "Page down",
         "Scroll down a page",
         "Ladder",
-        PRICE_VIEWS,
+        _ROWS,
     ),
     Key(
         "top", "edge(1)", "g,home", "Top", "To the highest level on the map", "Ladder", PRICE_VIEWS
@@ -204,6 +205,35 @@ KEYS: tuple[Key, ...] = (
         "Views",
         frozenset({"heatmap"}),
     ),
+    Key(
+        "sort_column",
+        "cycle_sort",
+        "s",
+        "Sort",
+        "Overview: sort by the next column",
+        "Views",
+        frozenset({"overview"}),
+        show=True,
+    ),
+    Key(
+        "sort_reverse",
+        "reverse_sort",
+        "S",
+        "Reverse",
+        "Overview: reverse the sort order",
+        "Views",
+        frozenset({"overview"}),
+    ),
+    Key(
+        "open_market",
+        "open_market",
+        "enter",
+        "Open",
+        "Overview: open the market under the cursor in the ladder",
+        "Views",
+        frozenset({"overview"}),
+        show=True,
+    ),
     Key("theme", "pick_theme", "t", "Theme", "Theme picker", "General"),
     Key("reload", "reload", "ctrl+r", "Reload", "Reload config and themes", "General"),
     Key("screenshot", "save_svg", "ctrl+s", "Screenshot", "Save an SVG screenshot", "General"),
@@ -229,6 +259,7 @@ SETTERS: dict[str, str] = {
     "set_chart_mode": "chart_mode",
     "set_scale": "toggle_scale",
     "set_lookback": "cycle_lookback",
+    "set_sort": "cycle_sort",
 }
 
 BINDING_IDS: tuple[str, ...] = tuple(k.id for k in KEYS)

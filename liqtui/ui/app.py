@@ -59,6 +59,7 @@ from liqtui.ui.widgets.chart import CHART_MODES, ChartWidget
 from liqtui.ui.widgets.exchanges import ExchangeTable
 from liqtui.ui.widgets.heatmap import LOOKBACKS, HeatmapWidget
 from liqtui.ui.widgets.ladder import LadderHeader, LadderWidget
+from liqtui.ui.widgets.overview import OverviewTable
 from liqtui.ui.widgets.status import StatusBar
 
 MIN_FPS, MAX_FPS = 0.2, 30.0
@@ -177,6 +178,10 @@ class LiqApp(PaletteApp):
     @property
     def chart(self) -> ChartWidget:
         return self.query_one(ChartWidget)
+
+    @property
+    def overview(self) -> OverviewTable:
+        return self.query_one(OverviewTable)
 
     def price_views(self) -> dict[str, PriceAxisView]:
         return {"ladder": self.ladder, "heatmap": self.heatmap, "exchanges": self.exchanges_table}
@@ -510,6 +515,24 @@ class LiqApp(PaletteApp):
         if self.view_name == "heatmap":
             self._pull_again()
 
+    # -- the overview's keys -------------------------------------------------------------------
+    def action_cycle_sort(self) -> None:
+        self.overview.cycle_sort()
+
+    def action_set_sort(self, column: str) -> None:
+        self.overview.set_sort(column)
+
+    def action_reverse_sort(self) -> None:
+        self.overview.reverse_sort()
+
+    def action_open_market(self) -> None:
+        """The market under the overview's cursor, in the ladder."""
+        symbol = self.overview.selected
+        if symbol is None:
+            return
+        self.switch_symbol(symbol)
+        self.show_view("ladder")
+
     # -- keys of the price views: handled by the visible one (PriceAxisView) ---------------------
     def _on_price_view(self, action: str, *args: int) -> None:
         widget = self.price_views().get(self.view_name)
@@ -518,9 +541,15 @@ class LiqApp(PaletteApp):
             self.refresh_now()
 
     def action_cursor(self, rows: int) -> None:
+        if self.view_name == "overview":
+            self.overview.move(-rows)  # up (positive) is the row above
+            return
         self._on_price_view("cursor", rows)
 
     def action_page(self, direction: int) -> None:
+        if self.view_name == "overview":
+            self.overview.page(-direction)
+            return
         self._on_price_view("page", direction)
 
     def action_edge(self, direction: int) -> None:

@@ -33,6 +33,7 @@ from liqtui.ui.scale import SCALES
 from liqtui.ui.views import VIEW_TITLES
 from liqtui.ui.widgets.chart import CHART_MODES, CHART_TITLES
 from liqtui.ui.widgets.heatmap import LOOKBACKS
+from liqtui.ui.widgets.overview import COLUMN_IDS, SORT_TITLES
 
 if TYPE_CHECKING:
     from textual.screen import Screen
@@ -91,6 +92,13 @@ def setting_choices(app: LiqApp) -> list[Choice]:
             [(lb, lb if lb != "auto" else "auto (window / minutes)") for lb in LOOKBACKS],
             app.heatmap.lookback,
             "cycle_lookback",
+        ),
+        Choice(
+            "Overview sort",
+            "set_sort",
+            [(c, SORT_TITLES[c]) for c in COLUMN_IDS],
+            app.overview.sort_column,
+            "cycle_sort",
         ),
     ]
 

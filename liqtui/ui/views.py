@@ -21,6 +21,7 @@ from liqtui.ui.widgets.chart import ChartWidget, chart_series
 from liqtui.ui.widgets.exchanges import ExchangeTable, exchange_data
 from liqtui.ui.widgets.heatmap import HeatmapWidget, heatmap_columns
 from liqtui.ui.widgets.ladder import LadderHeader, LadderInfo, LadderWidget
+from liqtui.ui.widgets.overview import OverviewTable, overview_rows
 
 if TYPE_CHECKING:
     from liqtui.ui.app import LiqApp
@@ -31,6 +32,7 @@ VIEW_TITLES = {
     "cascade": "cascade risk",
     "exchanges": "per exchange",
     "chart": "chart",
+    "overview": "overview",
 }
 
 
@@ -62,6 +64,7 @@ def compose_views(app: LiqApp) -> ComposeResult:
         yield CascadePanel(id="view-cascade")
         yield ExchangeTable(span_pct=opts.ladder_span_pct, id="view-exchanges")
         yield ChartWidget(id="view-chart")
+        yield OverviewTable(id="view-overview")
 
 
 @dataclass
@@ -109,6 +112,26 @@ def draw_view(app: LiqApp, frame: Frame) -> None:
     elif view == "chart":
         mode = app.chart.mode
         app.chart.show(*chart_series(engine, app.history, snap, mode, exchange=exchange))
+    elif view == "overview":
+        draw_overview(app, snap)
+
+
+def draw_overview(app: LiqApp, snap: MarketSnapshot) -> None:
+    """The overview's rows, computed again when their inputs changed (also while paused: a
+    filter key pulls again) or, while drawing, once they are REFRESH_S old."""
+    table, engine = app.overview, app.engine
+    key = (tuple(app.watchlist), app.options.window_ms, app.filters.exchange, engine.preset,
+           engine.tier_filter)  # fmt: skip
+    if table.stale(key) and (not app.paused or key != table.inputs):
+        rows = overview_rows(
+            engine,
+            app.watchlist,
+            window_ms=app.options.window_ms,
+            exchange=app.filters.exchange,
+            current=snap,
+        )
+        table.set_rows(rows, key)
+    table.show(app.watchlist, app.current_symbol)
 
 
 def draw_status(app: LiqApp) -> None:
