@@ -14,6 +14,7 @@ import math
 from textual.geometry import Region
 from textual.strip import Strip
 
+from liqtui.model.clusters import NearestClusters, nearest_clusters
 from liqtui.model.engine import MarketSnapshot
 from liqtui.output.ladder import (
     LONG_MARK,
@@ -125,6 +126,8 @@ class LadderWidget(PriceAxisView):
         self.readout: Readout | None = None
         self.message: str | None = "waiting for data…"
         self.header_parts: list[Part] = [Part.of("price", "label", 10)]
+        self.clusters: NearestClusters | None = None  # of the snapshot shown (the header's)
+        self._clusters_of: MarketSnapshot | None = None
         self._shown: list[RowKey] = []
         self._shown_symbol: str | None = None
         self._laid_out = (0, 0)
@@ -233,21 +236,24 @@ class LadderWidget(PriceAxisView):
         self.rows, self.legend = apply_scale(self.rows, self.scale, self.absolute_top_usd)
         step = self.rows[0].price_high - self.rows[0].price_low
         decimals = step_decimals(step)
-        layout = RowLayout.for_width(width, self.rows, decimals)
+        layout = RowLayout.for_width(width, self.rows, decimals, distance=True)
+        assert snap is not None
+        if self._clusters_of is not snap:  # the nearest clusters, once per snapshot
+            self.clusters, self._clusters_of = nearest_clusters(snap), snap
         self.header_parts = [Part(self._header(layout, step, width), 10)]
         mark = self.realized_mark_usd
         cursor = self.cursor_group
+        axis = 3 if layout.dist else 2  # the segment of the axis mark (│ or ▶)
         keys = []
         self.readout = None
         for row in self.rows:
-            segs = row_segments(row, layout, realized_mark_usd=mark)
+            segs = row_segments(row, layout, realized_mark_usd=mark, price=snap.price)
             if row.is_price_row:  # one highlighted band across the whole row
                 segs = [(t, f"{r}{PRICE_BAND}" if r in _BAND else r) for t, r in segs]
             if cursor is not None and round(row.price_low / step) == cursor:
                 segs[0] = (segs[0][0], "cursor")
-                if not row.is_price_row and len(segs) > 2:
-                    segs[2] = ("◆", "cursor-mark")
-                assert snap is not None
+                if not row.is_price_row and len(segs) > axis:
+                    segs[axis] = ("◆", "cursor-mark")
                 self.readout = cumulative_to(snap, row.price_low, row.price_high)
             keys.append(tuple(segs))
         if self.info is not None:
@@ -255,7 +261,15 @@ class LadderWidget(PriceAxisView):
         return keys
 
     def _header(self, layout: RowLayout, step: float, width: int) -> tuple[Seg, ...]:
-        return tuple(ladder_header(layout, step, width, realized_mark_usd=self.realized_mark_usd))
+        return tuple(
+            ladder_header(
+                layout,
+                step,
+                width,
+                realized_mark_usd=self.realized_mark_usd,
+                clusters=self.clusters,
+            )
+        )
 
     def _update(self, *, full: bool) -> None:
         width, height = self.size.width, self.size.height
