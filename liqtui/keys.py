@@ -232,7 +232,6 @@ KEYS: tuple[Key, ...] = (
         "Overview: open the market under the cursor in the ladder",
         "Views",
         frozenset({"overview"}),
-        show=True,
     ),
     Key("theme", "pick_theme", "t", "Theme", "Theme picker", "General"),
     Key("reload", "reload", "ctrl+r", "Reload", "Reload config and themes", "General"),

@@ -42,7 +42,7 @@ def recording(tmp_path: Path) -> Path:
 
 
 HELP_CHOICES = {
-    (): ["{high,balanced,observed-low,fitted}", "{ladder,heatmap,cascade,exchanges,chart}",
+    (): ["{high,balanced,observed-low,fitted}", "{ladder,heatmap,cascade,exchanges,chart,overview}",
          "{auto,truecolor,256,16,none}", "snapshot", "record", "calibrate"],
     ("snapshot",): ["{high,balanced,observed-low,fitted}", "{text,ansi,json,csv,svg}",
                     "{auto,always,none,never}", "--every DURATION", "100ms to 1d"],

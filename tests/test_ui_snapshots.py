@@ -38,6 +38,11 @@ def test_theme(snap_compare, theme: str, size: tuple[int, int]) -> None:
     assert snap_compare(app_for("ladder", theme), terminal_size=size, press=["j", "j"])
 
 
+def test_overview_ansi_theme(snap_compare) -> None:
+    """The overview in the terminal's own 16 colors (--color 16), the cursor on ETH."""
+    assert snap_compare(app_for("overview", "liqtui-ansi"), terminal_size=(80, 24), press=["j"])
+
+
 def test_heatmap_light_theme(snap_compare) -> None:
     assert snap_compare(app_for("heatmap", "liqtui-light"), terminal_size=(80, 24))
 

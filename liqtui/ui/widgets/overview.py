@@ -227,7 +227,8 @@ def _fit(segs: Sequence[Seg], width: int, align: str) -> list[Seg]:
 def sorted_rows(
     rows: Sequence[OverviewRow], column: str, descending: bool, slots: dict[str, int]
 ) -> list[OverviewRow]:
-    """`rows` sorted by a column (markets without a value last, then in watchlist order)."""
+    """`rows` sorted by a column: markets without a value (or without data at all) last, ties
+    and those in watchlist order."""
     col = _BY_ID.get(column, COLUMNS[0])
 
     def slot(r: OverviewRow) -> int:
@@ -235,10 +236,13 @@ def sorted_rows(
 
     if col.id == "market":
         return sorted(rows, key=slot, reverse=descending)
-    known = [r for r in rows if col.key(r) is not None]
-    missing = sorted((r for r in rows if col.key(r) is None), key=slot)
-    known.sort(key=slot)  # stable: ties keep the watchlist order
-    known.sort(key=lambda r: col.key(r), reverse=descending)  # type: ignore[arg-type,return-value]
+
+    def key(r: OverviewRow) -> float | str | None:
+        return col.key(r) if r.price is not None or col.id == "health" else None
+
+    known = sorted((r for r in rows if key(r) is not None), key=slot)
+    missing = sorted((r for r in rows if key(r) is None), key=slot)
+    known.sort(key=key, reverse=descending)  # type: ignore[arg-type]  # stable: ties by slot
     return known + missing
 
 
