@@ -1,6 +1,7 @@
 """TUI benchmark: CPU and terminal bytes/s of the real app in a pseudo-terminal (tui.md App. A).
 
     python benchmarks/tui_bench.py [--seconds 10] [--warmup 3] [--fps 4] [--size 160x50]
+                                   [--view ladder] [--watchlist BTC,ETH,...]
 
 Each scenario runs the liqtui app in a child process on a pty of the given size (TERM
 xterm-256color, COLORTERM truecolor), the parent counting every byte the app writes. The child
@@ -11,8 +12,11 @@ simulator so the ladder is full):
 - quiet: marks every 250 ms with small moves, a liquidation every 2 s;
 - burst: a cascade: price falls 0.2% a second with ~40 liquidations a second across levels;
 and each of them again with the ladder forced to a whole-widget refresh every frame (what a
-`Static`-style redraw costs), in the same run. The ratios at the end are what matter (tui.md:
-absolute numbers depend on the machine). Not a test: nothing here is timed by pytest.
+`Static`-style redraw costs), in the same run. `--view` measures another view the same way (the
+whole-widget comparison is the ladder's); `--watchlist` warms every market in it with the demo
+(and gives each a visible book, so the overview computes R_X): the overview draws them all. The
+ratios at the end are what matter (tui.md: absolute numbers depend on the machine). Not a test:
+nothing here is timed by pytest.
 """
 
 from __future__ import annotations
@@ -78,7 +82,16 @@ class BenchSource:
             await asyncio.sleep(0.25)
 
 
-def child(mode: str, full: bool, fps: float, warmup: float, seconds: float, report: str) -> None:
+def child(
+    mode: str,
+    full: bool,
+    fps: float,
+    warmup: float,
+    seconds: float,
+    report: str,
+    view: str = "ladder",
+    watchlist: tuple[str, ...] = ("BTC",),
+) -> None:
     os.environ["TERM"] = "xterm-256color"
     os.environ["COLORTERM"] = "truecolor"
     if importlib.util.find_spec("liqtui") is None:  # not installed: the checkout's
@@ -89,9 +102,19 @@ def child(mode: str, full: bool, fps: float, warmup: float, seconds: float, repo
     from liqtui.ui.widgets.ladder import LadderWidget
 
     engine = Engine()
-    DemoSource(["BTC"], seed=3, warmup_ms=3 * 3600 * 1000, start_ms=1_767_225_600_000).run_sync(
+    markets = list(dict.fromkeys(["BTC", *watchlist]))
+    DemoSource(markets, seed=3, warmup_ms=3 * 3600 * 1000, start_ms=1_767_225_600_000).run_sync(
         engine
     )
+    if len(markets) > 1:
+        from liqtui.events import BookDepth
+
+        for symbol in markets:  # a visible book: the overview's R_X is computed, not skipped
+            p = engine.snapshot(symbol).price or 1.0
+            engine.apply(
+                BookDepth("binance", symbol, engine.clock_ms, p, (0.001, 0.002, 0.005),
+                          (2e7, 4.4e7, 1.1e8), (2e7, 4.2e7, 1e8), 0.005, 0.005)
+            )  # fmt: skip
     price = engine.snapshot("BTC").price or 95_000.0
     if full:  # the comparison: every frame repaints the whole ladder
         original = LadderWidget._update
@@ -102,7 +125,7 @@ def child(mode: str, full: bool, fps: float, warmup: float, seconds: float, repo
         LadderWidget._update = whole  # type: ignore[method-assign]
 
     source = BenchSource(mode, engine.clock_ms, price)
-    app = LiqApp(engine, source, watchlist=["BTC"], fps=fps)
+    app = LiqApp(engine, source, watchlist=list(watchlist), fps=fps, view=view)
     marks: dict[str, float] = {}
 
     def start() -> None:
@@ -111,10 +134,12 @@ def child(mode: str, full: bool, fps: float, warmup: float, seconds: float, repo
     def stop() -> None:
         cpu = time.process_time() - marks["cpu0"]
         wall = time.perf_counter() - marks["wall0"]
+        widget = app.overview if view == "overview" else app.ladder
         Path(report).write_text(
             json.dumps(
-                {"cpu": cpu, "wall": wall, "updates": app.ladder.updates,
-                 "dirty_rows": app.ladder.total_dirty_rows, "events": engine.events_applied}
+                {"cpu": cpu, "wall": wall, "updates": widget.updates,
+                 "dirty_rows": widget.total_dirty_rows, "events": engine.events_applied,
+                 "rows_computed": getattr(widget, "computed", None)}
             )
         )  # fmt: skip
         app.exit()
@@ -136,7 +161,8 @@ def run_one(mode: str, full: bool, args: argparse.Namespace) -> dict[str, float]
     pid, fd = pty.fork()
     if pid == 0:  # child
         try:
-            child(mode, full, args.fps, args.warmup, args.seconds, report)
+            child(mode, full, args.fps, args.warmup, args.seconds, report, args.view,
+                  args.watchlist)  # fmt: skip
         finally:
             os._exit(0)
     import fcntl
@@ -185,20 +211,27 @@ def measure(
     fps: float = 4.0,
     size: tuple[int, int] = (160, 50),
     progress: bool = False,
+    view: str = "ladder",
+    watchlist: tuple[str, ...] = ("BTC",),
+    modes: tuple[str, ...] = ("quiet", "burst"),
+    whole: bool = True,
 ) -> dict[str, dict[str, float]]:
     """Every scenario as data: {"quiet", "quiet whole-widget", "burst", "burst whole-widget":
     {cpu_pct, bytes_per_s, cpu, wall, updates, dirty_rows, events, total_bytes}}."""
-    args = argparse.Namespace(seconds=seconds, warmup=warmup, fps=fps, size=size)
+    args = argparse.Namespace(
+        seconds=seconds, warmup=warmup, fps=fps, size=size, view=view, watchlist=watchlist
+    )
     results: dict[str, dict[str, float]] = {}
-    for mode in ("quiet", "burst"):
-        for full in (False, True):
+    for mode in modes:
+        for full in (False, True) if whole else (False,):
             name = f"{mode}{' whole-widget' if full else ''}"
             results[name] = r = run_one(mode, full, args)
             if progress:
                 print(
                     f"{name:<20} CPU {r['cpu_pct']:5.1f}% of one core   "
-                    f"{r['bytes_per_s'] / 1000:7.1f} KB/s   ladder updates {r['updates']}, "
-                    f"rows repainted {r['dirty_rows']}",
+                    f"{r['bytes_per_s'] / 1000:7.1f} KB/s   {view} updates {r['updates']}, "
+                    f"rows repainted {r['dirty_rows']}"
+                    + (f", rows computed {r['rows_computed']}" if r.get("rows_computed") else ""),
                     flush=True,
                 )
     return results
@@ -212,17 +245,31 @@ def main() -> None:
     p.add_argument("--warmup", type=float, default=3.0)
     p.add_argument("--fps", type=float, default=4.0)
     p.add_argument("--size", type=lambda s: tuple(int(x) for x in s.split("x")), default=(160, 50))
-    args = p.parse_args()
-    results = measure(
-        seconds=args.seconds, warmup=args.warmup, fps=args.fps, size=args.size, progress=True
+    p.add_argument("--view", default="ladder", help="the view measured (default ladder)")
+    p.add_argument(
+        "--watchlist",
+        type=lambda s: tuple(x.strip().upper() for x in s.split(",") if x.strip()),
+        default=("BTC",),
+        help="markets warmed with the demo and watched, comma-separated (default BTC)",
     )
-    for mode in ("quiet", "burst"):
+    p.add_argument("--quiet-only", action="store_true", help="only the quiet scenario")
+    args = p.parse_args()
+    modes = ("quiet",) if args.quiet_only else ("quiet", "burst")
+    whole = args.view == "ladder"  # the whole-widget comparison patches the ladder
+    results = measure(
+        seconds=args.seconds, warmup=args.warmup, fps=args.fps, size=args.size, progress=True,
+        view=args.view, watchlist=args.watchlist, modes=modes, whole=whole,
+    )  # fmt: skip
+    for mode in modes if whole else ():
         line, whole = results[mode], results[f"{mode} whole-widget"]
         ratio = whole["bytes_per_s"] / max(line["bytes_per_s"], 1e-9)
         cpu = whole["cpu_pct"] / max(line["cpu_pct"], 1e-9)
         print(f"{mode}: whole-widget refresh sends {ratio:.1f}x the bytes, {cpu:.1f}x the CPU")
     cols, rows = args.size
-    print(f"({cols}x{rows}, {args.fps:g} fps, {args.seconds:g} s measured after {args.warmup:g} s)")
+    print(
+        f"({args.view}, {len(args.watchlist)} markets, {cols}x{rows}, {args.fps:g} fps, "
+        f"{args.seconds:g} s measured after {args.warmup:g} s)"
+    )
 
 
 if __name__ == "__main__":

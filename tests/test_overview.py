@@ -252,3 +252,15 @@ def test_ratio_text_keeps_to_its_cells() -> None:
         (None, "—", "—"),
     ):
         assert ratio_text(value) == full and ratio_text(value, narrow=True) == narrow
+
+
+def test_r_x_alone_is_the_risk_reports() -> None:
+    from liqtui.model.risk import r_x, risk_report
+
+    engine = _demo()
+    for symbol in ("BTC", "ETH"):
+        snap = engine.snapshot(symbol)
+        assert r_x(snap) == risk_report(snap).r_x
+        assert r_x(snap, (0.02,)) == {s: {0.02: v[0.02]} for s, v in risk_report(snap).r_x.items()}
+    empty = Engine().snapshot("BTC")
+    assert r_x(empty) == {} == risk_report(empty).r_x

@@ -109,8 +109,10 @@ def nearest_clusters(
     values = np.concatenate([short_lv[short_lv > 0], long_lv[long_lv > 0]])
     if values.size < min_levels:
         return NearestClusters(None, None, None, None, step, reach_pct * 100, TOO_FEW)
-    median = float(np.median(values))
-    threshold = max(multiple * median, float(np.quantile(values, quantile)))
+    ranked = np.sort(values)  # median and quantile from one sort (np.quantile's linear rule)
+    median = float(np.interp(0.5 * (ranked.size - 1), np.arange(ranked.size), ranked))
+    top = float(np.interp(quantile * (ranked.size - 1), np.arange(ranked.size), ranked))
+    threshold = max(multiple * median, top)
     g_price = math.floor(price / step) - first
     g_lows = (first + np.arange(n_groups, dtype=np.float64)) * step
     up = _run(short_lv, threshold, g_price, +1)

@@ -249,10 +249,13 @@ class Engine:
         history: bool = False,
         lookback_ms: int | None = None,
         columns: int | None = None,
+        activity: bool = True,
     ) -> MarketSnapshot:
         """One market's view. `history=True` adds the time × price history H (costs ≈ 1 ms):
         over the window, or with `lookback_ms` over that lookback from the finest ring that
         covers it, on a dense time axis of at most `columns` columns (see HistoryRing.lookback).
+        `activity=False` leaves out the cascade detector's inputs (a median over 7 days of
+        minutes, ≈ 0.3 ms) for a caller that does not use them (the overview's other markets).
         """
         preset = preset or self.preset
         tier_filter = tier_filter or self.tier_filter
@@ -352,7 +355,7 @@ class Engine:
             consumed_since_ms=model.consumed_since_ms,
             depth=depth,
             half_life_ms=model.half_life_ms,
-            activity=model.activity.stats(now),
+            activity=model.activity.stats(now) if activity else None,
             history=hist,
             price_time_ms=quote.time_ms if quote is not None else None,
             price_exchanges=quote.exchanges if quote is not None else (),

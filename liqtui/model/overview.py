@@ -26,7 +26,7 @@ from liqtui.model.clusters import NearestClusters, nearest_clusters
 from liqtui.model.density import EXCHANGE_INDEX, LONG, MarketModel
 from liqtui.model.engine import Engine, MarketSnapshot
 from liqtui.model.history import MINUTE_MS
-from liqtui.model.risk import risk_report
+from liqtui.model.risk import r_x
 
 HOUR_MS, DAY_MS = 3_600_000, 86_400_000
 RISK_DISTANCE = 0.02  # R_X at 2%
@@ -78,16 +78,16 @@ def price_change(
     ring = model.activity
     ring.flush()
     now_m = now_ms // MINUTE_MS
-    first_m = now_m - span_ms // MINUTE_MS
-    ok = (ring.minute >= first_m) & (ring.minute <= now_m) & np.isfinite(ring.price)
-    if not ok.any():
+    first_m = max(now_m - span_ms // MINUTE_MS, now_m - ring.minutes + 1)
+    wanted = np.arange(first_m, now_m + 1)  # only the span's slots, oldest first
+    slots = wanted % ring.minutes
+    ok = np.flatnonzero((ring.minute[slots] == wanted) & np.isfinite(ring.price[slots]))
+    if not ok.size:
         return None, None
-    minutes = ring.minute[ok]
-    i = int(np.argmin(minutes))
-    then = float(ring.price[ok][i])
+    then = float(ring.price[slots[ok[0]]])
     if not then > 0:
         return None, None
-    return (price / then - 1.0) * 100, int(now_ms - int(minutes[i]) * MINUTE_MS)
+    return (price / then - 1.0) * 100, int(now_ms - int(wanted[ok[0]]) * MINUTE_MS)
 
 
 def realized_totals(
@@ -150,7 +150,7 @@ def overview_row(engine: Engine, snap: MarketSnapshot) -> OverviewRow:
     change, change_span = price_change(model, snap.price, now)
     span = min(DAY_MS, engine.params.window_ms)
     ex = snap.exchange_filter
-    report = risk_report(snap, distances=(RISK_DISTANCE,), shocks=(), regimes=())
+    ratios = r_x(snap, (RISK_DISTANCE,))
     health, live, total, note = feed_health(snap)
     return OverviewRow(
         symbol=snap.symbol,
@@ -164,8 +164,8 @@ def overview_row(engine: Engine, snap: MarketSnapshot) -> OverviewRow:
         realized_span_ms=span,
         clusters=nearest_clusters(snap),
         r_x=(
-            report.r_x.get("long", {}).get(RISK_DISTANCE),
-            report.r_x.get("short", {}).get(RISK_DISTANCE),
+            ratios.get("long", {}).get(RISK_DISTANCE),
+            ratios.get("short", {}).get(RISK_DISTANCE),
         ),
         health=health,
         feeds_live=live,

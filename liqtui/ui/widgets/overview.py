@@ -52,7 +52,7 @@ def overview_rows(
         if current is not None and current.symbol == symbol:
             snap = current
         else:
-            snap = engine.snapshot(symbol, window_ms=window_ms, exchange=exchange)
+            snap = engine.snapshot(symbol, window_ms=window_ms, exchange=exchange, activity=False)
         rows.append(overview_row(engine, snap))
     return rows
 
