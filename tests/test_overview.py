@@ -57,7 +57,7 @@ def test_a_flat_map_has_no_large_cluster() -> None:
     c = nearest_clusters(snapshot(long_e, short_e), level_pct=0.005)
     assert c.reason is None and c.level_step == 5.0
     assert c.median_usd == pytest.approx(5.0)
-    assert c.threshold_usd == pytest.approx(10.0)  # 2 × the median binds on a flat map
+    assert c.threshold_usd == pytest.approx(7.5)  # 1.5 × the median binds on a flat map
     assert c.above is None and c.below is None
 
 

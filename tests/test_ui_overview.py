@@ -11,6 +11,7 @@ from support.engines import demo_engine_and_history
 
 from liqtui.model.clusters import nearest_clusters
 from liqtui.model.engine import Engine
+from liqtui.output.ladder import cluster_distance, distance_decimals, distance_text
 from liqtui.ui.app import LiqApp
 from liqtui.ui.commands import palette_commands
 from liqtui.ui.history import History
@@ -159,15 +160,16 @@ async def test_ladder_distance_column_and_cluster_header(width: int) -> None:
         above, below = clusters.above, clusters.below
         assert above is not None and below is not None
         header = app.header.lines_text[0]
-        assert f"{above.distance_pct:+.2f}%" in header
-        assert f"{below.distance_pct:+.2f}%" in header
+        assert cluster_distance(above.distance_pct) in header
+        assert cluster_distance(below.distance_pct) in header
+        assert cluster_distance(0.4249) == "+0.42%" and cluster_distance(-4.249) == "-4.2%"
         for row, text in zip(app.ladder.rows, app.ladder.rows_text, strict=True):
             if row.is_price_row:
                 continue
             pct = (row.price_low / snap.price - 1) * 100
-            assert f"{pct:+.2f}%" in text or f"{pct:+.1f}%" in text, text
+            assert f"{pct:+.1f}%" in text, text  # rows over 0.1% apart: one decimal
         if width >= 160:  # the full form, with the cluster's price
-            assert f"nearest ▲ {above.price:,.0f} {above.distance_pct:+.2f}% E" in header
+            assert f"nearest ▲ {above.price:,.0f} {above.distance_pct:+.1f}% E" in header
 
 
 async def test_overview_without_color_keeps_the_cursor_row_and_signs(
@@ -190,3 +192,12 @@ async def test_overview_without_color_keeps_the_cursor_row_and_signs(
         assert not any(s.style and s.style.reverse for s in table.render_line(other))
         text = "\n".join(table.rows_text)
         assert "▲cluster" in text and "▼cluster" in text and "-3.2%*" in text
+
+
+def test_distance_figures_keep_to_their_column() -> None:
+    assert distance_text(101_000, 100_000) == "+1.00%"
+    assert distance_text(101_000, 100_000, distance_decimals(1_000, 100_000)) == "+1.0%"
+    assert distance_decimals(50, 100_000) == 2  # rows 0.05% apart need the second decimal
+    assert distance_text(88_000, 100_000) == "-12.0%"
+    assert distance_text(250_000, 100_000) == "+150%"
+    assert all(len(distance_text(p, 100.0)) <= 6 for p in (0.01, 50.0, 99.99, 150.0, 999.0))

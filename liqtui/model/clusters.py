@@ -8,9 +8,9 @@ One definition, used by the overview, the ladder's header and `liqtui snapshot`:
   level holds the E short there (a rise liquidates it), below the price the E long (a fall
   does); the level holding the price is split at the price, each bin's E spread evenly over its
   range (as `liqtui.model.risk.e_within` counts it).
-- **large**: a level holding at least `LARGE_MULTIPLE` (2) times the median non-empty level
+- **large**: a level holding at least `LARGE_MULTIPLE` (1.5) times the median non-empty level
   (both sides pooled) *and* in the top decile (`LARGE_QUANTILE`) of them. The median keeps a
-  flat map from showing clusters that are not there (nothing is twice the median); the decile
+  flat map from showing clusters that are not there (nothing is 1.5× the median); the decile
   keeps a map with a few huge walls from calling every modest level large. With fewer than
   `MIN_LEVELS` non-empty levels nothing is called large.
 - **cluster**: the run of adjacent large levels starting with the one nearest the price; its
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 LEVEL_PCT = 0.0025
 REACH_PCT = 0.15
-LARGE_MULTIPLE = 2.0
+LARGE_MULTIPLE = 1.5
 LARGE_QUANTILE = 0.9
 MIN_LEVELS = 5
 

@@ -254,12 +254,22 @@ def _side_cell(usd: float, mark: str, width: int, role: str, *, big: bool | None
     return (" " + _fit(prefix + mark + compact_usd(usd), width), role + ("-big" if big else ""))
 
 
-def distance_text(target: float, price: float) -> str:
-    """The distance from `price` to `target` in at most DIST_WIDTH cells: "+4.75%", "-12.3%"."""
+def distance_text(target: float, price: float, decimals: int = 2) -> str:
+    """The distance from `price` to `target` in at most DIST_WIDTH cells: "+4.75%", "-12.3%"
+    (`decimals` at most; fewer when the figure is large)."""
     d = (target / price - 1.0) * 100
     if abs(d) >= 99.95:
         return f"{d:+.0f}%"
-    return f"{d:+.1f}%" if abs(d) >= 9.995 else f"{d:+.2f}%"
+    if abs(d) >= 9.995:
+        decimals = min(decimals, 1)
+    return f"{d:+.{decimals}f}%"
+
+
+def distance_decimals(step: float, price: float) -> int:
+    """Decimals that tell adjacent rows apart: 1 when a row spans 0.1% or more, else 2. No
+    more than that: each change of the figures repaints every row, and with 2 decimals a quiet
+    market's ticks would change them every few seconds."""
+    return 1 if step / price >= 0.001 else 2
 
 
 def row_segments(
@@ -272,7 +282,12 @@ def row_segments(
     label_role = "price-row" if row.is_price_row else "label"
     segs.append((_fit(format_price(row.price_low, layout.decimals), layout.label), label_role))
     if layout.dist:
-        text = "" if row.is_price_row or not price else distance_text(row.price_low, price)
+        step = row.price_high - row.price_low
+        text = (
+            ""
+            if row.is_price_row or not price
+            else distance_text(row.price_low, price, distance_decimals(step, price))
+        )
         segs.append((" " + _fit(text, layout.dist), "axis"))
     segs.append((" ", "axis"))
     segs.append(
@@ -318,9 +333,15 @@ def crop_segments(segs: Sequence[Segment], width: int, *, pad: bool = False) -> 
     return out
 
 
+def cluster_distance(pct: float) -> str:
+    """A cluster's distance: "+0.42%" within 1%, "+4.2%" beyond (fewer repaints as the price
+    ticks)."""
+    return f"{pct:+.2f}%" if abs(pct) < 0.995 else f"{pct:+.1f}%"
+
+
 def cluster_segments(clusters: NearestClusters, decimals: int, *, short: bool) -> list[Segment]:
-    """The nearest large clusters: "nearest ▲ 98,375 +4.75% E 10.2M  ▼ 91,875 -2.17% E 10.5M"
-    (`short`: "▲+4.75% 10.2M ▼-2.17% 10.5M"); "none within 15%" for a side without one."""
+    """The nearest large clusters: "nearest ▲ 98,375 +4.8% E 10.2M  ▼ 91,875 -2.2% E 10.5M"
+    (`short`: "▲+4.8% 10.2M ▼-2.2% 10.5M"); "none within 15%" for a side without one."""
     segs: list[Segment] = [] if short else [("nearest ", "muted")]
     sides: tuple[tuple[str, Cluster | None, str], ...] = (
         (SHORT_MARK, clusters.above, "short"),
@@ -333,7 +354,7 @@ def cluster_segments(clusters: NearestClusters, decimals: int, *, short: bool) -
             none = "—" if short else f"none within {clusters.reach_pct:g}%"
             segs.append((f"{mark}{'' if short else ' '}{none}", "muted"))
             continue
-        dist = f"{cluster.distance_pct:+.2f}%"
+        dist = cluster_distance(cluster.distance_pct)
         usd = compact_usd(cluster.usd)
         if short:
             segs.append((f"{mark}{dist} {usd}", role))
