@@ -15,7 +15,7 @@ from liqtui.output.ladder import cluster_distance, distance_decimals, distance_t
 from liqtui.ui.app import LiqApp
 from liqtui.ui.commands import palette_commands
 from liqtui.ui.history import History
-from liqtui.ui.widgets.overview import COLUMN_IDS, REFRESH_S
+from liqtui.ui.widgets.overview import COLUMN_IDS, REFRESH_S, ROWS_BUDGET
 
 
 @functools.cache
@@ -142,6 +142,15 @@ async def test_rows_are_computed_at_most_once_per_refresh_unless_their_inputs_ch
         table._at -= REFRESH_S  # as if a second had passed
         app.refresh_now()
         assert table.computed == computed + 2
+        table.set_rows(table.rows, table.inputs, cost_s=0.1)  # 100 ms of rows: every 5 s
+        assert table.interval == pytest.approx(0.1 / ROWS_BUDGET) == pytest.approx(5.0)
+        table._at -= REFRESH_S
+        app.refresh_now()
+        assert table.computed == computed + 3  # not due yet
+        table._at -= 5.0
+        app.refresh_now()
+        assert table.computed == computed + 4 and table.interval < 5.0
+        computed += 2
         await pilot.press("space")  # paused: frozen
         table._at -= REFRESH_S
         app.refresh_now()

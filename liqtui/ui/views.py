@@ -6,6 +6,7 @@ each view is handed what it shows.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -118,11 +119,13 @@ def draw_view(app: LiqApp, frame: Frame) -> None:
 
 def draw_overview(app: LiqApp, snap: MarketSnapshot) -> None:
     """The overview's rows, computed again when their inputs changed (also while paused: a
-    filter key pulls again) or, while drawing, once they are REFRESH_S old."""
+    filter key pulls again) or, while drawing, once they are the table's `interval` old (a
+    second, longer when computing them costs more than ROWS_BUDGET of a core)."""
     table, engine = app.overview, app.engine
     key = (tuple(app.watchlist), app.options.window_ms, app.filters.exchange, engine.preset,
            engine.tier_filter)  # fmt: skip
     if table.stale(key) and (not app.paused or key != table.inputs):
+        started = time.perf_counter()
         rows = overview_rows(
             engine,
             app.watchlist,
@@ -130,7 +133,7 @@ def draw_overview(app: LiqApp, snap: MarketSnapshot) -> None:
             exchange=app.filters.exchange,
             current=snap,
         )
-        table.set_rows(rows, key)
+        table.set_rows(rows, key, cost_s=time.perf_counter() - started)
     table.show(app.watchlist, app.current_symbol)
 
 

@@ -8,8 +8,10 @@ first, nearest cluster first, worst health first), `S` reverses, ↑/↓ (and Pg
 cursor, enter opens the market under it in the ladder.
 
 Computing a row means a snapshot of the market (≈ 0.3–0.9 ms) and its R_X (≈ 0.8 ms), so the
-rows are computed again at most once every `REFRESH_S` (and at once when the watchlist, the
-window or a model filter changes); the timer's other frames re-lay out the rows they have. A
+rows are computed again at most once every `REFRESH_S`, or less often when computing them took
+more than `ROWS_BUDGET` of that time (a long watchlist: 40 ms of rows → every 2 s), and at once
+when the watchlist, the window or a model filter changes; the timer's other frames re-lay out
+the rows they have. A
 Line API widget: only lines whose content changed are refreshed. Narrow terminals use shorter
 column forms, then drop the 1 h columns, then R 24 h, then R_X (`Column.drop`).
 """
@@ -32,6 +34,7 @@ from liqtui.output.render import format_age, price_decimals
 from liqtui.ui.widgets.status import Part, Seg, ThemedLines, fit_line
 
 REFRESH_S = 1.0
+ROWS_BUDGET = 0.02  # share of a core the rows may take: a long watchlist refreshes less often
 CURSOR = "@cursor"  # role suffix of the cells of the cursor's row
 FOOTER_LINES = 2
 RowKey = tuple[Seg, ...]
@@ -260,6 +263,7 @@ class OverviewTable(ThemedLines):
         self.computed = 0  # rows computed (for tests and the benchmark)
         self.inputs: object = None
         self._at = -float("inf")
+        self.interval = REFRESH_S  # between computations (longer when they cost more)
         self._shown: list[RowKey] = []
         self.last_dirty_rows = 0
         self.total_dirty_rows = 0
@@ -268,14 +272,19 @@ class OverviewTable(ThemedLines):
     # -- data ------------------------------------------------------------------------------------
     def stale(self, key: object, now: float | None = None) -> bool:
         """Whether the rows should be computed again: their inputs (`key`) changed, or they
-        are REFRESH_S old."""
+        are `interval` old."""
         now = time.monotonic() if now is None else now
-        return key != self.inputs or now - self._at >= REFRESH_S
+        return key != self.inputs or now - self._at >= self.interval
 
-    def set_rows(self, rows: list[OverviewRow], key: object, now: float | None = None) -> None:
+    def set_rows(
+        self, rows: list[OverviewRow], key: object, now: float | None = None, cost_s: float = 0.0
+    ) -> None:
+        """New rows, computed from `key` in `cost_s` seconds: the next ones are due after
+        REFRESH_S, or after cost_s / ROWS_BUDGET when that is longer."""
         self.rows = rows
         self.inputs = key
         self._at = time.monotonic() if now is None else now
+        self.interval = max(REFRESH_S, cost_s / ROWS_BUDGET)
         self.computed += 1
 
     def show(self, symbols: Sequence[str], current: str | None = None) -> None:
