@@ -30,9 +30,13 @@ def overview_app(**kw: object) -> LiqApp:
 
 
 def market_order(app: LiqApp) -> list[str]:
-    """The markets in the table, top to bottom (the first word of each row after the header)."""
+    """The markets in the table, top to bottom (after the slot, which only 1–9 show)."""
     names = {r.symbol for r in app.overview.rows}
-    return [w for line in app.overview.rows_text[1:] for w in line.split()[1:2] if w in names]
+    order = []
+    for line in app.overview.rows_text[1:]:
+        found = [w for w in line.split()[:2] if w in names]
+        order.extend(found[:1])
+    return order
 
 
 async def test_the_overview_shows_every_watchlist_market() -> None:
@@ -210,3 +214,22 @@ def test_distance_figures_keep_to_their_column() -> None:
     assert distance_text(88_000, 100_000) == "-12.0%"
     assert distance_text(250_000, 100_000) == "+150%"
     assert all(len(distance_text(p, 100.0)) <= 6 for p in (0.01, 50.0, 99.99, 150.0, 999.0))
+
+
+async def test_a_watchlist_longer_than_the_screen_scrolls_with_the_cursor() -> None:
+    symbols = ["BTC", "ETH", *(f"M{i:02d}" for i in range(30))]
+    app = overview_app(watchlist=symbols)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        table = app.overview
+        assert market_order(app)[:2] == ["BTC", "ETH"] and len(market_order(app)) < len(symbols)
+        for key in ("pagedown", "pagedown", "j"):
+            await pilot.press(key)
+            shown = market_order(app)
+            assert table.selected in shown, (key, table.selected, shown)
+        for _ in range(40):
+            await pilot.press("j")
+        assert table.selected == "M29" and market_order(app)[-1] == "M29"
+        await pilot.press("pageup", "pageup", "pageup")
+        assert table.selected == "BTC" and market_order(app)[0] == "BTC"
+        assert not app._ui_errors
