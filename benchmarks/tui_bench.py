@@ -1,22 +1,24 @@
 """TUI benchmark: CPU and terminal bytes/s of the real app in a pseudo-terminal (tui.md App. A).
 
     python benchmarks/tui_bench.py [--seconds 10] [--warmup 3] [--fps 4] [--size 160x50]
-                                   [--view ladder] [--watchlist BTC,ETH,...]
+                                   [--view ladder|map|overview] [--modes quiet,burst]
+                                   [--watchlist BTC,ETH,...]
 
 Each scenario runs the liqtui app in a child process on a pty of the given size (TERM
 xterm-256color, COLORTERM truecolor), the parent counting every byte the app writes. The child
 measures its own CPU time (process_time) over the measuring window, after a warm-up, and exits.
 
-Scenarios (the ladder view, default redraw rate 4 fps, an engine warmed with 3 h of the demo
-simulator so the ladder is full):
+Scenarios (the ladder view, or the one `--view` names; default redraw rate 4 fps, an engine
+warmed with 3 h of the demo simulator so the view is full):
 - quiet: marks every 250 ms with small moves, a liquidation every 2 s;
 - burst: a cascade: price falls 0.2% a second with ~40 liquidations a second across levels;
-and each of them again with the ladder forced to a whole-widget refresh every frame (what a
-`Static`-style redraw costs), in the same run. `--view` measures another view the same way (the
-whole-widget comparison is the ladder's); `--watchlist` warms every market in it with the demo
-(and gives each a visible book, so the overview computes R_X): the overview draws them all. The
-ratios at the end are what matter (tui.md: absolute numbers depend on the machine). Not a test:
-nothing here is timed by pytest.
+and each of them again with the view forced to a whole-widget refresh every frame (what a
+`Static`-style redraw costs), in the same run. Bytes are counted from the moment the child
+starts measuring (it marks it in a file) to its report, so its start-up never counts. The
+ratios at the end are what matter (tui.md: absolute numbers depend on the machine).
+`--watchlist` warms every market in it with the demo (and gives each a visible book, so the
+overview computes R_X for each): the overview draws them all. Not a test: nothing here is timed
+by pytest.
 """
 
 from __future__ import annotations
@@ -82,6 +84,10 @@ class BenchSource:
             await asyncio.sleep(0.25)
 
 
+# Views the benchmark can drive: each widget redraws through `_update(full=...)`.
+BENCH_VIEWS = ("ladder", "map", "overview")
+
+
 def child(
     mode: str,
     full: bool,
@@ -89,7 +95,7 @@ def child(
     warmup: float,
     seconds: float,
     report: str,
-    view: str = "ladder",
+    view: str,
     watchlist: tuple[str, ...] = ("BTC",),
 ) -> None:
     os.environ["TERM"] = "xterm-256color"
@@ -100,7 +106,10 @@ def child(
     from liqtui.model.engine import Engine
     from liqtui.ui.app import LiqApp
     from liqtui.ui.widgets.ladder import LadderWidget
+    from liqtui.ui.widgets.liqmap import LiqMapWidget
+    from liqtui.ui.widgets.overview import OverviewTable
 
+    widget_class = {"ladder": LadderWidget, "map": LiqMapWidget, "overview": OverviewTable}[view]
     engine = Engine()
     markets = list(dict.fromkeys(["BTC", *watchlist]))
     DemoSource(markets, seed=3, warmup_ms=3 * 3600 * 1000, start_ms=1_767_225_600_000).run_sync(
@@ -109,20 +118,20 @@ def child(
     if len(markets) > 1:
         from liqtui.events import BookDepth
 
-        for symbol in markets:  # a visible book: the overview's R_X is computed, not skipped
+        for symbol in markets:  # a fresh visible book: the overview's R_X is computed for each
             p = engine.snapshot(symbol).price or 1.0
             engine.apply(
                 BookDepth("binance", symbol, engine.clock_ms, p, (0.001, 0.002, 0.005),
                           (2e7, 4.4e7, 1.1e8), (2e7, 4.2e7, 1e8), 0.005, 0.005)
             )  # fmt: skip
     price = engine.snapshot("BTC").price or 95_000.0
-    if full:  # the comparison: every frame repaints the whole ladder
-        original = LadderWidget._update
+    if full:  # the comparison: every frame repaints the whole view
+        original = widget_class._update
 
-        def whole(self, *, full: bool) -> None:  # type: ignore[no-untyped-def]
+        def whole(self, *, full: bool = False) -> None:  # type: ignore[no-untyped-def]
             original(self, full=True)
 
-        LadderWidget._update = whole  # type: ignore[method-assign]
+        widget_class._update = whole  # type: ignore[method-assign]
 
     source = BenchSource(mode, engine.clock_ms, price)
     app = LiqApp(engine, source, watchlist=list(watchlist), fps=fps, view=view)
@@ -130,11 +139,12 @@ def child(
 
     def start() -> None:
         marks["cpu0"], marks["wall0"] = time.process_time(), time.perf_counter()
+        Path(report + ".start").write_text("")  # the parent counts bytes from here
 
     def stop() -> None:
         cpu = time.process_time() - marks["cpu0"]
         wall = time.perf_counter() - marks["wall0"]
-        widget = app.overview if view == "overview" else app.ladder
+        widget = app.query_one(widget_class)
         Path(report).write_text(
             json.dumps(
                 {"cpu": cpu, "wall": wall, "updates": widget.updates,
@@ -162,7 +172,7 @@ def run_one(mode: str, full: bool, args: argparse.Namespace) -> dict[str, float]
     if pid == 0:  # child
         try:
             child(mode, full, args.fps, args.warmup, args.seconds, report, args.view,
-                  args.watchlist)  # fmt: skip
+                  getattr(args, "watchlist", ("BTC",)))  # fmt: skip
         finally:
             os._exit(0)
     import fcntl
@@ -171,7 +181,9 @@ def run_one(mode: str, full: bool, args: argparse.Namespace) -> dict[str, float]
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
     t0 = time.perf_counter()
     counted = total = 0
-    start_at, end_at = t0 + args.warmup + 1.0, None  # +1 s: the child's start-up (engine warm-up)
+    start_at: float | None = None  # when the child started measuring (its marker file)
+    end_at: float | None = None
+    started = report + ".start"
     while True:
         r, _, _ = select.select([fd], [], [], 0.5)
         if r:
@@ -184,17 +196,23 @@ def run_one(mode: str, full: bool, args: argparse.Namespace) -> dict[str, float]
             total += len(data)
             if os.path.exists(report) and end_at is None:
                 end_at = time.perf_counter()
-            if end_at is None and time.perf_counter() >= start_at:
+            if start_at is None and os.path.exists(started):
+                start_at = time.perf_counter()
+            elif start_at is not None and end_at is None:
                 counted += len(data)
         elif os.path.exists(report) and end_at is None:
             end_at = time.perf_counter()
+        if start_at is None and os.path.exists(started):
+            start_at = time.perf_counter()
         if time.perf_counter() - t0 > args.warmup + args.seconds + 60:
             break
     os.waitpid(pid, 0)
     os.close(fd)
     result = json.loads(Path(report).read_text())
     os.unlink(report)
-    window = (end_at or time.perf_counter()) - start_at
+    if os.path.exists(started):
+        os.unlink(started)
+    window = (end_at or time.perf_counter()) - (start_at or t0)
     result["bytes_per_s"] = counted / max(window, 1e-9)
     result["cpu_pct"] = 100.0 * result["cpu"] / result["wall"]
     result["total_bytes"] = total
@@ -212,9 +230,8 @@ def measure(
     size: tuple[int, int] = (160, 50),
     progress: bool = False,
     view: str = "ladder",
-    watchlist: tuple[str, ...] = ("BTC",),
     modes: tuple[str, ...] = ("quiet", "burst"),
-    whole: bool = True,
+    watchlist: tuple[str, ...] = ("BTC",),
 ) -> dict[str, dict[str, float]]:
     """Every scenario as data: {"quiet", "quiet whole-widget", "burst", "burst whole-widget":
     {cpu_pct, bytes_per_s, cpu, wall, updates, dirty_rows, events, total_bytes}}."""
@@ -223,7 +240,7 @@ def measure(
     )
     results: dict[str, dict[str, float]] = {}
     for mode in modes:
-        for full in (False, True) if whole else (False,):
+        for full in (False, True):
             name = f"{mode}{' whole-widget' if full else ''}"
             results[name] = r = run_one(mode, full, args)
             if progress:
@@ -245,29 +262,40 @@ def main() -> None:
     p.add_argument("--warmup", type=float, default=3.0)
     p.add_argument("--fps", type=float, default=4.0)
     p.add_argument("--size", type=lambda s: tuple(int(x) for x in s.split("x")), default=(160, 50))
-    p.add_argument("--view", default="ladder", help="the view measured (default ladder)")
+    p.add_argument("--view", choices=BENCH_VIEWS, default="ladder", help="the view measured")
+    p.add_argument(
+        "--modes",
+        type=lambda s: tuple(m for m in s.split(",") if m),
+        default=("quiet", "burst"),
+        help="scenarios, comma-separated: quiet, burst (each also as whole-widget)",
+    )
     p.add_argument(
         "--watchlist",
         type=lambda s: tuple(x.strip().upper() for x in s.split(",") if x.strip()),
         default=("BTC",),
         help="markets warmed with the demo and watched, comma-separated (default BTC)",
     )
-    p.add_argument("--quiet-only", action="store_true", help="only the quiet scenario")
     args = p.parse_args()
-    modes = ("quiet",) if args.quiet_only else ("quiet", "burst")
-    whole = args.view == "ladder"  # the whole-widget comparison patches the ladder
+    if not set(args.modes) <= {"quiet", "burst"}:
+        p.error("--modes: quiet and/or burst")
     results = measure(
-        seconds=args.seconds, warmup=args.warmup, fps=args.fps, size=args.size, progress=True,
-        view=args.view, watchlist=args.watchlist, modes=modes, whole=whole,
-    )  # fmt: skip
-    for mode in modes if whole else ():
+        seconds=args.seconds,
+        warmup=args.warmup,
+        fps=args.fps,
+        size=args.size,
+        progress=True,
+        view=args.view,
+        modes=args.modes,
+        watchlist=args.watchlist,
+    )
+    for mode in args.modes:
         line, whole = results[mode], results[f"{mode} whole-widget"]
         ratio = whole["bytes_per_s"] / max(line["bytes_per_s"], 1e-9)
         cpu = whole["cpu_pct"] / max(line["cpu_pct"], 1e-9)
         print(f"{mode}: whole-widget refresh sends {ratio:.1f}x the bytes, {cpu:.1f}x the CPU")
     cols, rows = args.size
     print(
-        f"({args.view}, {len(args.watchlist)} markets, {cols}x{rows}, {args.fps:g} fps, "
+        f"({args.view} view, {len(args.watchlist)} markets, {cols}x{rows}, {args.fps:g} fps, "
         f"{args.seconds:g} s measured after {args.warmup:g} s)"
     )
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-VIEWS = ("ladder", "heatmap", "cascade", "exchanges", "chart", "overview")
-PRICE_VIEWS = frozenset({"ladder", "heatmap", "exchanges"})  # views of price levels
+VIEWS = ("ladder", "heatmap", "cascade", "exchanges", "chart", "map", "overview")
+PRICE_VIEWS = frozenset({"ladder", "heatmap", "exchanges", "map"})  # views of price levels
 _ROWS = PRICE_VIEWS | {"overview"}  # views with rows the cursor keys move through
 _SCALED = frozenset({"ladder", "heatmap"})  # views with a color scale (relative / absolute)
 
@@ -243,7 +243,7 @@ KEYS: tuple[Key, ...] = (
         "Back",
         "Close an overlay; put the cursor back on the price",
         "Ladder",
-        frozenset({"ladder"}),
+        frozenset({"ladder", "map"}),
     ),
 )
 
