@@ -29,4 +29,6 @@ def filter_tiers(tier_filter: str) -> tuple[int, ...]:
         low = int(tier_filter[:-2])
         return tuple(t for t in LEVERAGE_TIERS if t >= low)
     return (int(tier_filter[:-1]),)
+
+
 OI_DECREASE_RULES: tuple[str, ...] = ("side-aware", "proportional", "survival-only")

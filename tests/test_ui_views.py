@@ -128,7 +128,8 @@ async def test_keymap_from_config_remaps_and_shows_in_help() -> None:
             "Redraw more often (+fps)",
             "Find a market (fuzzy, every market with data)",
             "Leverage preset: high / balanced / observed-low",
-            "Tier filter: all / 25x+ only",
+            "Tier filter: next (all / 10x+ / 25x+ / 50x+ / one tier)",
+            "Tier filter: previous",
             "Theme picker",
             "Reload config and themes",
             "Save an SVG screenshot",
@@ -248,7 +249,8 @@ async def test_switching_market_in_other_views_never_shows_the_old_market() -> N
             await pilot.press("2")
             assert app.snapshot.symbol == "ETH"
             if view == "heatmap":
-                labels = [float(r.split()[0].replace(",", "")) for r in app.heatmap.rows_text[:-1]]
+                rows = app.heatmap.rows_text[:-2]  # the readout line and the time axis below
+                labels = [float(r.split()[0].replace(",", "")) for r in rows]
                 assert all(2_000 < p < 5_000 for p in labels)
             elif view == "exchanges":
                 prices = [r.split()[0] for r in app.exchanges_table.rows_text[1:-2]]
@@ -301,9 +303,16 @@ async def test_preset_tier_and_exchange_filters() -> None:
         assert app.snapshot.preset == "balanced" and "model balanced" in app.status.lines_text[0]
         await pilot.press("l", "l")
         assert app.snapshot.preset == "high"
-        await pilot.press("f")
-        assert app.snapshot.tier_filter == "25x+"
-        assert "model high · 25x+ only" in app.status.lines_text[0]
+        # f steps through the filters that change the map under "high" (no 2x, 5x weight)
+        seen_tiers = []
+        for _ in range(7):
+            await pilot.press("f")
+            seen_tiers.append(app.snapshot.tier_filter)
+            label = "all tiers" if seen_tiers[-1] == "all" else f"{seen_tiers[-1]} only"
+            assert f"model high · {label}" in app.status.lines_text[0]
+        assert seen_tiers == ["25x+", "50x+", "10x", "25x", "50x", "100x", "all"]
+        await pilot.press("F")  # and back
+        assert app.snapshot.tier_filter == "100x"
         await pilot.press("f")
         assert app.snapshot.tier_filter == "all"
         seen = []

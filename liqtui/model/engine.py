@@ -7,7 +7,7 @@ It is the one object sources write to (`EventSink`) and views read from (`snapsh
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 SCALE_RELATIVE = "relative"
 
 
-def _frozen(a: NDArray[np.float64]) -> NDArray[np.float64]:
+def _frozen(a: NDArray[Any]) -> NDArray[Any]:
     a.flags.writeable = False
     return a
 
@@ -257,6 +257,26 @@ class Engine:
         """Markets with data, busiest first."""
         return sorted(self.markets, key=lambda s: -self.events_by_market.get(s, 0))
 
+    def prints(self, symbol: str, since_ms: int) -> RealizedPrints:
+        """The market's realized prints after `since_ms` (within the window kept; every
+        exchange), oldest first, as read-only arrays."""
+        model = self.markets.get(symbol)
+        if model is None:
+            t = np.zeros(0, dtype=np.int64)
+            side = exch = np.zeros(0, dtype=np.int8)
+            prices = notional = np.zeros(0)
+        else:
+            t, side, exch, prices, notional = model.realized.columns()
+        new = (t > since_ms) & (t >= self.clock_ms - self.params.window_ms)
+        order = np.argsort(t[new], kind="stable")
+        return RealizedPrints(
+            _frozen(t[new][order]),
+            _frozen(side[new][order]),
+            _frozen(exch[new][order]),
+            _frozen(prices[new][order]),
+            _frozen(notional[new][order]),
+        )
+
     def is_calibrated(self, preset: str) -> bool:
         return self.rho > 0 and preset == self.calibrated_preset
 
@@ -350,13 +370,7 @@ class Engine:
                 hist = ring.lookback(weights, now - lookback_ms, now, columns)
         elif history and model.history is not None:
             hist = model.history.view(weights, since_ms=now - self.params.window_ms)
-        prints = None
-        if prints_since_ms is not None:
-            new = (t > prints_since_ms) & (t >= now - self.params.window_ms)
-            order = np.argsort(t[new], kind="stable")
-            prints = RealizedPrints(
-                *(_frozen(np.asarray(c[new][order])) for c in (t, side, exch, prices, notional))
-            )
+        prints = self.prints(symbol, prints_since_ms) if prints_since_ms is not None else None
         return MarketSnapshot(
             symbol=symbol,
             as_of_ms=now,
