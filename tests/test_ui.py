@@ -329,7 +329,7 @@ async def test_resizes_while_data_arrives(seeded_engine) -> None:
         await pilot.press("2", "1", "z", "k")
         await pilot.pause(0.05)
         assert app.engine.events_applied > 100
-        assert len(app.ladder.rows_text) == 19
+        assert len(app.ladder.rows_text) == 18
         assert app.ladder.rows_text[0].strip()
 
 

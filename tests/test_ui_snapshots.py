@@ -44,3 +44,11 @@ def test_heatmap_light_theme(snap_compare) -> None:
 
 def test_small_terminal_40x12(snap_compare) -> None:
     assert snap_compare(app_for("ladder"), terminal_size=(40, 12))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 50)], ids=["80x24", "160x50"])
+def test_heatmap_cursor(snap_compare, size: tuple[int, int]) -> None:
+    """The time × price cursor a few periods back, two bands above the price, and its
+    readout; realized marks along the price path."""
+    press = ["k", "k", "left", "left", "left", "left", "left"]
+    assert snap_compare(app_for("heatmap"), terminal_size=size, press=press)

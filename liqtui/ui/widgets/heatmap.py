@@ -460,7 +460,8 @@ class HeatmapWidget(PriceAxisView):
             self._sums_layout = layout
         per_col = []
         for col in shown_cols:
-            key = (col.t_ms, col.origin_bin, col.price) if col is not live else None
+            # the period too: a merged column's R is its rows' sum (E is its newest row's)
+            key = (col.t_ms, col.period_ms, col.origin_bin, col.price) if col is not live else None
             sums = self._sums_cache.get(key) if key is not None else None
             if sums is None:  # [E long, E short, R long, R short] per row
                 sums = np.concatenate(
@@ -619,7 +620,7 @@ def _readout(
     row: LadderRow, col: Column, live: bool, values: np.ndarray, x: int, y: int
 ) -> CellReadout:
     e_long, e_short, r_long, r_short = (float(v) for v in values[:, y, x])
-    start = col.t_ms - col.period_ms if col.period_ms > 0 else None
+    start = col.t_ms - col.period_ms if col.period_ms > 0 or live else None
     return CellReadout(
         start, col.t_ms, live, row.price_low, row.price_high, e_long, e_short, r_long, r_short
     )
