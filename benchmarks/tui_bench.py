@@ -1,6 +1,7 @@
 """TUI benchmark: CPU and terminal bytes/s of the real app in a pseudo-terminal (tui.md App. A).
 
     python benchmarks/tui_bench.py [--seconds 10] [--warmup 3] [--fps 4] [--size 160x50]
+                                   [--view ladder|heatmap] [--cursor] [--only quiet]
 
 Each scenario runs the liqtui app in a child process on a pty of the given size (TERM
 xterm-256color, COLORTERM truecolor), the parent counting every byte the app writes. The child
@@ -10,8 +11,11 @@ Scenarios (the ladder view, default redraw rate 4 fps, an engine warmed with 3 h
 simulator so the ladder is full):
 - quiet: marks every 250 ms with small moves, a liquidation every 2 s;
 - burst: a cascade: price falls 0.2% a second with ~40 liquidations a second across levels;
-and each of them again with the ladder forced to a whole-widget refresh every frame (what a
-`Static`-style redraw costs), in the same run. The ratios at the end are what matter (tui.md:
+and each of them again with the view forced to a whole-widget refresh every frame (what a
+`Static`-style redraw costs), in the same run. `--view heatmap` measures the time × price view
+instead (its UI history filled by the same 3 h), `--cursor` with its cursor on (a cell two rows
+above the price, three columns back: the readout line is redrawn too), `--only quiet` runs the
+quiet pair only. The ratios at the end are what matter (tui.md:
 absolute numbers depend on the machine). Not a test: nothing here is timed by pytest.
 """
 
@@ -78,7 +82,16 @@ class BenchSource:
             await asyncio.sleep(0.25)
 
 
-def child(mode: str, full: bool, fps: float, warmup: float, seconds: float, report: str) -> None:
+def child(
+    mode: str,
+    full: bool,
+    fps: float,
+    warmup: float,
+    seconds: float,
+    report: str,
+    view: str = "ladder",
+    cursor: bool = False,
+) -> None:
     os.environ["TERM"] = "xterm-256color"
     os.environ["COLORTERM"] = "truecolor"
     if importlib.util.find_spec("liqtui") is None:  # not installed: the checkout's
@@ -86,14 +99,25 @@ def child(mode: str, full: bool, fps: float, warmup: float, seconds: float, repo
     from liqtui.demo import DemoSource
     from liqtui.model.engine import Engine
     from liqtui.ui.app import LiqApp
+    from liqtui.ui.history import History, HistorySink
+    from liqtui.ui.widgets.heatmap import HeatmapWidget
     from liqtui.ui.widgets.ladder import LadderWidget
 
     engine = Engine()
+    history = History(period_ms=engine.params.step_ms)
+    sink = HistorySink(engine, history, lambda: ["BTC"])
     DemoSource(["BTC"], seed=3, warmup_ms=3 * 3600 * 1000, start_ms=1_767_225_600_000).run_sync(
-        engine
+        sink
     )
     price = engine.snapshot("BTC").price or 95_000.0
-    if full:  # the comparison: every frame repaints the whole ladder
+    if full and view == "heatmap":  # the comparison: every frame repaints the whole map
+        original_draw = HeatmapWidget._draw
+
+        def whole_map(self, snap, columns, *, full: bool) -> None:  # type: ignore[no-untyped-def]
+            original_draw(self, snap, columns, full=True)
+
+        HeatmapWidget._draw = whole_map  # type: ignore[method-assign]
+    elif full:  # the comparison: every frame repaints the whole ladder
         original = LadderWidget._update
 
         def whole(self, *, full: bool) -> None:  # type: ignore[no-untyped-def]
@@ -102,7 +126,7 @@ def child(mode: str, full: bool, fps: float, warmup: float, seconds: float, repo
         LadderWidget._update = whole  # type: ignore[method-assign]
 
     source = BenchSource(mode, engine.clock_ms, price)
-    app = LiqApp(engine, source, watchlist=["BTC"], fps=fps)
+    app = LiqApp(engine, source, watchlist=["BTC"], fps=fps, history=history, view=view)
     marks: dict[str, float] = {}
 
     def start() -> None:
@@ -111,15 +135,20 @@ def child(mode: str, full: bool, fps: float, warmup: float, seconds: float, repo
     def stop() -> None:
         cpu = time.process_time() - marks["cpu0"]
         wall = time.perf_counter() - marks["wall0"]
+        if view == "heatmap":
+            heat = app.heatmap
+            counts = {"updates": heat.updates, "dirty_cells": heat.total_dirty_cells}
+        else:
+            counts = {"updates": app.ladder.updates, "dirty_rows": app.ladder.total_dirty_rows}
         Path(report).write_text(
-            json.dumps(
-                {"cpu": cpu, "wall": wall, "updates": app.ladder.updates,
-                 "dirty_rows": app.ladder.total_dirty_rows, "events": engine.events_applied}
-            )
-        )  # fmt: skip
+            json.dumps({"cpu": cpu, "wall": wall, **counts, "events": engine.events_applied})
+        )
         app.exit()
 
     def on_ready() -> None:
+        if cursor:  # two rows above the price, three periods back
+            for action in ("cursor(1)", "cursor(1)", *("cursor_time(-1)",) * 3):
+                app.call_later(app.run_action, action)
         app.set_timer(warmup, start)
         app.set_timer(warmup + seconds, stop)
 
@@ -136,7 +165,7 @@ def run_one(mode: str, full: bool, args: argparse.Namespace) -> dict[str, float]
     pid, fd = pty.fork()
     if pid == 0:  # child
         try:
-            child(mode, full, args.fps, args.warmup, args.seconds, report)
+            child(mode, full, args.fps, args.warmup, args.seconds, report, args.view, args.cursor)
         finally:
             os._exit(0)
     import fcntl
@@ -185,20 +214,31 @@ def measure(
     fps: float = 4.0,
     size: tuple[int, int] = (160, 50),
     progress: bool = False,
+    view: str = "ladder",
+    cursor: bool = False,
+    modes: tuple[str, ...] = ("quiet", "burst"),
 ) -> dict[str, dict[str, float]]:
     """Every scenario as data: {"quiet", "quiet whole-widget", "burst", "burst whole-widget":
-    {cpu_pct, bytes_per_s, cpu, wall, updates, dirty_rows, events, total_bytes}}."""
-    args = argparse.Namespace(seconds=seconds, warmup=warmup, fps=fps, size=size)
+    {cpu_pct, bytes_per_s, cpu, wall, updates, dirty_rows (heatmap: dirty_cells), events,
+    total_bytes}}."""
+    args = argparse.Namespace(
+        seconds=seconds, warmup=warmup, fps=fps, size=size, view=view, cursor=cursor
+    )
     results: dict[str, dict[str, float]] = {}
-    for mode in ("quiet", "burst"):
+    for mode in modes:
         for full in (False, True):
             name = f"{mode}{' whole-widget' if full else ''}"
             results[name] = r = run_one(mode, full, args)
             if progress:
+                repainted = (
+                    f"cells repainted {r['dirty_cells']}"
+                    if view == "heatmap"
+                    else f"rows repainted {r['dirty_rows']}"
+                )
                 print(
                     f"{name:<20} CPU {r['cpu_pct']:5.1f}% of one core   "
-                    f"{r['bytes_per_s'] / 1000:7.1f} KB/s   ladder updates {r['updates']}, "
-                    f"rows repainted {r['dirty_rows']}",
+                    f"{r['bytes_per_s'] / 1000:7.1f} KB/s   {view} updates {r['updates']}, "
+                    f"{repainted}",
                     flush=True,
                 )
     return results
@@ -212,11 +252,22 @@ def main() -> None:
     p.add_argument("--warmup", type=float, default=3.0)
     p.add_argument("--fps", type=float, default=4.0)
     p.add_argument("--size", type=lambda s: tuple(int(x) for x in s.split("x")), default=(160, 50))
+    p.add_argument("--view", choices=("ladder", "heatmap"), default="ladder")
+    p.add_argument("--cursor", action="store_true", help="the view's cursor on (heatmap)")
+    p.add_argument("--only", choices=("quiet", "burst"), help="one scenario pair")
     args = p.parse_args()
+    modes = (args.only,) if args.only else ("quiet", "burst")
     results = measure(
-        seconds=args.seconds, warmup=args.warmup, fps=args.fps, size=args.size, progress=True
+        seconds=args.seconds,
+        warmup=args.warmup,
+        fps=args.fps,
+        size=args.size,
+        progress=True,
+        view=args.view,
+        cursor=args.cursor,
+        modes=modes,
     )
-    for mode in ("quiet", "burst"):
+    for mode in modes:
         line, whole = results[mode], results[f"{mode} whole-widget"]
         ratio = whole["bytes_per_s"] / max(line["bytes_per_s"], 1e-9)
         cpu = whole["cpu_pct"] / max(line["cpu_pct"], 1e-9)

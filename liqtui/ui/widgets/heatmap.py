@@ -216,6 +216,8 @@ class HeatmapWidget(PriceAxisView):
         self._version: object = None
         self._sums_cache: dict[object, np.ndarray] = {}
         self._sums_layout: object = None
+        self._col_cells: dict[object, list[Cell]] = {}  # a history column's cells, by its key
+        self._cells_style: object = None  # what they depend on besides the column
         self._shown_times: list[int | None] = []  # distinct column times on screen (None: live)
 
     @property
@@ -459,10 +461,12 @@ class HeatmapWidget(PriceAxisView):
             self._sums_cache = {}
             self._sums_layout = layout
         per_col = []
+        col_keys: list[object] = []
         for col in shown_cols:
             # the period too: a merged column's R is its rows' sum (E is its newest row's)
             key = (col.t_ms, col.period_ms, col.origin_bin, col.price) if col is not live else None
             sums = self._sums_cache.get(key) if key is not None else None
+            col_keys.append(key)
             if sums is None:  # [E long, E short, R long, R short] per row
                 sums = np.concatenate(
                     [col.row_sums(lows, highs), col.realized_row_sums(lows, highs)]
@@ -478,12 +482,27 @@ class HeatmapWidget(PriceAxisView):
             idx = (np.arange(plot_w) * len(shown_cols)) // plot_w
             shown_cols = [shown_cols[i] for i in idx]
             per_col = [per_col[i] for i in idx]
+            col_keys = [col_keys[i] for i in idx]
         values = np.stack(per_col, axis=2)  # [E long, E short, R long, R short] × row × column
         peak = float(values[:2].max(initial=0.0))
         if self.absolute_top_usd:
             self.top = self.absolute_top_usd
         else:
             self.top = sticky_top(self.top, peak)
+        # each history column's cells are kept while its rows and the scale stay: only the
+        # live column is laid out every frame
+        style = (layout, self.top, self.absolute_top_usd, self.realized_mark_usd)
+        if style != self._cells_style or len(self._col_cells) > 4 * max(plot_w, 1):
+            self._col_cells = {}
+            self._cells_style = style
+        col_cells: list[list[Cell]] = []
+        for col, ckey, sums in zip(shown_cols, col_keys, per_col, strict=True):
+            cells = self._col_cells.get(ckey) if ckey is not None else None
+            if cells is None:
+                cells = self._column_cells(rows, col, sums)
+                if ckey is not None:
+                    self._col_cells[ckey] = cells
+            col_cells.append(cells)
         # the cursor's cell: its row and its (first) column on screen
         cursor_y = cursor_x = -1
         cursor_col: Column | None = None
@@ -498,19 +517,18 @@ class HeatmapWidget(PriceAxisView):
             )
             cursor_col = shown_cols[cursor_x]
         out: list[list[Cell]] = []
-        big = self.realized_mark_usd
-        for y, r in enumerate(rows):
+        for y in range(len(rows)):
             line: list[Cell] = []
             if label_w:
                 role = "cursor" if y == cursor_y else "label"
                 line.extend((ch, role) for ch in labels[y].rjust(label_w - 1))
                 line.append((" ", "empty"))
                 line.append(("│", "axis"))
-            for x, col in enumerate(shown_cols):
-                cell = self._cell(r, col, values[:, y, x], big)
-                if y == cursor_y and x == cursor_x:
-                    cell = (CURSOR_GLYPH if cell[0] == " " else cell[0], "cursor")
-                line.append(cell)
+            start = len(line)
+            line.extend([cells[y] for cells in col_cells])
+            if y == cursor_y and cursor_x >= 0:
+                glyph = line[start + cursor_x][0]
+                line[start + cursor_x] = (CURSOR_GLYPH if glyph == " " else glyph, "cursor")
             line.extend([(" ", "empty")] * (width - len(line)))
             out.append(line[:width])
         if cursor_col is not None and cursor_y >= 0:
@@ -522,9 +540,14 @@ class HeatmapWidget(PriceAxisView):
         out.append(self._axis(shown_cols, label_w, width))
         return out
 
-    def _cell(self, r: LadderRow, col: Column, v: np.ndarray, big: float) -> Cell:
+    def _column_cells(self, rows: Sequence[LadderRow], col: Column, sums: np.ndarray) -> list[Cell]:
+        """One column's cells, top row first."""
+        big = self.realized_mark_usd
+        return [self._cell(r, col, v, big) for r, v in zip(rows, sums.T.tolist(), strict=True)]
+
+    def _cell(self, r: LadderRow, col: Column, v: Sequence[float], big: float) -> Cell:
         """One cell: a realized mark, else the price (•) or its range (·), else E's heat."""
-        e_long, e_short, r_long, r_short = (float(x) for x in v)
+        e_long, e_short, r_long, r_short = v
         if r_long > 0 or r_short > 0:
             side = 0 if r_long >= r_short else 1
             usd = max(r_long, r_short)
