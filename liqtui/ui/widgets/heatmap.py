@@ -258,7 +258,7 @@ class HeatmapWidget(PriceAxisView):
         return [round(r.price_low / step) for r in self.rows] if step else []
 
     def action_cursor(self, rows: int) -> None:
-        """The cursor up (positive) or down by rows; the first press puts it on the price in
+        """The cursor up (positive) or down by rows; the first press starts from the price in
         the live column. The view scrolls to keep it on screen."""
         groups = self._groups()
         start = self.cursor_group if self.cursor_group is not None else self.price_group()
@@ -274,8 +274,8 @@ class HeatmapWidget(PriceAxisView):
         self.cursor_group = target
 
     def action_cursor_time(self, columns: int) -> None:
-        """The cursor to an earlier (negative) or later column; the first press puts it on the
-        price row of the live column first."""
+        """The cursor to an earlier (negative) or later column; the first press starts from the
+        price row of the live column."""
         if self.cursor_group is None:
             self.action_cursor(0)
             if self.cursor_group is None:
