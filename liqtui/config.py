@@ -272,6 +272,9 @@ class Model(_Table, frozen=True):
     history_bin_pct: Annotated[float, _range(0.001, 0.05)] = 0.0025
     tiers_file: str = ""
     rho: Annotated[float, _range(0, 1000)] = 0.0
+    # The share of estimated notional the risk figures treat as forced (R_X, W_crit, the
+    # scenarios). Never taken from `rho` above: that one is measured on throttled feeds.
+    risk_rho: Annotated[float, _range(0.001, 10)] = 1.0
     calibrated_preset: Annotated[str, _one_of("", *PRESETS, FITTED)] = ""
     calibrated_on: str = ""
     fitted_weights: Annotated[
@@ -425,8 +428,6 @@ _FLAG_RANGES: dict[str, Range] = {
     "calibrate.window": Range(_ms("1m"), _ms("7d"), "duration"),
     "calibrate.warmup": Range(_ms("1s"), _ms("30d"), "duration"),
     "calibrate.duration": Range(_ms("1h"), _ms("30d"), "duration"),
-    "calibrate.cell_pct": Range(0.0005, 0.05),
-    "calibrate.band": Range(0.01, 0.5),
 }
 
 # The allowed range of every numeric setting ("model.window" → 1m to 36500d), declared on the
