@@ -11,5 +11,24 @@ PRESETS: dict[str, dict[int, float]] = {
     "observed-low": {2: 0.35, 5: 0.45, 10: 0.12, 25: 0.05, 50: 0.03},
 }
 FITTED = "fitted"  # the preset `liqtui calibrate --write` fits (weights from the config)
-TIER_FILTERS: tuple[str, ...] = ("all", "25x+")
+# The tier filter: every tier ("all"), the tiers from one up ("25x+"), or one tier alone ("25x").
+TIER_FILTERS: tuple[str, ...] = (
+    "all",
+    *(f"{t}x+" for t in LEVERAGE_TIERS[1:-1]),
+    *(f"{t}x" for t in LEVERAGE_TIERS),
+)
+
+
+def filter_tiers(tier_filter: str) -> tuple[int, ...]:
+    """The leverage tiers a tier filter keeps ("25x+" → 25, 50, 100); ValueError if unknown."""
+    if tier_filter not in TIER_FILTERS:
+        raise ValueError(f"unknown tier filter {tier_filter!r}")
+    if tier_filter == "all":
+        return LEVERAGE_TIERS
+    if tier_filter.endswith("+"):
+        low = int(tier_filter[:-2])
+        return tuple(t for t in LEVERAGE_TIERS if t >= low)
+    return (int(tier_filter[:-1]),)
+
+
 OI_DECREASE_RULES: tuple[str, ...] = ("side-aware", "proportional", "survival-only")

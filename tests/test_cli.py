@@ -49,7 +49,8 @@ HELP_CHOICES = {
     ("snapshot",): ["{high,balanced,observed-low,fitted}", "{text,ansi,json,csv,svg}",
                     "{auto,always,none,never}", "--every DURATION", "100ms to 1d"],
     ("record",): ["SYMBOL", "--out FILE", "--config FILE"],
-    ("calibrate",): ["{high,balanced,observed-low,fitted}", "{all,25x+}", "{text,json}",
+    ("calibrate",): ["{high,balanced,observed-low,fitted}",
+                     "{all,5x+,10x+,25x+,50x+,2x,5x,10x,25x,50x,100x}", "{text,json}",
                      "(partial Spearman)", "--fit-weights"],
     ("convert-bars",): ["--out FILE", "{percent,fraction}", "one synthetic print per bar"],
 }  # fmt: skip

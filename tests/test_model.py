@@ -482,8 +482,8 @@ def test_state_is_bounded_and_stated() -> None:
     model = engine.markets["BTC"]
     assert model.history is not None
     # E and C for one exchange, H (96 rows) and its lookback rings (7 d of 2 h rows, 30 d of
-    # 8 h rows), the 7-day detector ring: under 4.5 MB.
-    assert model.nbytes < 4_500_000
+    # 8 h rows) with their realized prints R, the 7-day detector ring: under 5 MB.
+    assert model.nbytes < 5_000_000
     assert [r.rows for r in model.lookback_history] == [84, 90]
     assert model.history.data.dtype == np.float32 and model.history.data.shape[0] == 96
 

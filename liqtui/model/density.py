@@ -56,7 +56,7 @@ from liqtui.events import (
 from liqtui.model.grid import PriceGrid, remap
 from liqtui.model.history import ActivityRing, HistoryRing
 from liqtui.model.mechanics import TierTables, model_level_factors, shipped_tier_tables
-from liqtui.presets import FITTED, LEVERAGE_TIERS, PRESETS
+from liqtui.presets import FITTED, LEVERAGE_TIERS, PRESETS, filter_tiers
 
 EXCHANGE_INDEX: dict[str, int] = {name: i for i, name in enumerate(registry.ids())}
 LONG, SHORT = 0, 1
@@ -92,10 +92,8 @@ def preset_weights(
     else:
         weights = PRESETS[preset]
         w = np.array([weights.get(t, 0.0) for t in LEVERAGE_TIERS], dtype=np.float64)
-    if tier_filter == "25x+":
-        w[np.array(LEVERAGE_TIERS) < 25] = 0.0
-    elif tier_filter != "all":
-        raise ValueError(f"unknown tier filter {tier_filter!r}")
+    kept = filter_tiers(tier_filter)
+    w[~np.isin(np.array(LEVERAGE_TIERS), kept)] = 0.0
     return w
 
 
@@ -124,7 +122,7 @@ class ModelParams:
     position_usd: float = 10_000.0  # representative position for the tier tables
     detector_days: int = 7  # per-minute activity kept for the cascade detector
     # Longer, coarser rings of H for the heat map's lookbacks beyond the window: (rows, row
-    # time); 7 days of 2 h rows and 30 days of 8 h rows (≈ 2.5 MB a market in all).
+    # time); 7 days of 2 h rows and 30 days of 8 h rows (≈ 2.9 MB a market in all, with their R).
     lookback_rings: tuple[tuple[int, int], ...] = ((84, 2 * HOUR_MS), (90, 8 * HOUR_MS))
 
     @property
@@ -328,6 +326,9 @@ class MarketModel:
     observer: ModelObserver | None = None
     factors: dict[str, NDArray[np.float64]] = field(default_factory=dict)  # exchange → (2, tiers)
     _half_life: float = 0.0
+    # New prints (time, side, price, USD) for the rings' R, moved in at the next step (a list
+    # append per print: numpy scalar writes cost more).
+    _ring_prints: list[tuple[int, int, float, float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.realized = RealizedLog(self.params.window_ms)
@@ -466,6 +467,9 @@ class MarketModel:
         self.activity.add_liquidation(ev.time_ms, ev.side == "long", ev.notional_usd)
         if self.grid is None:
             self._ensure_grid(ev.price)
+        self._ring_prints.append(
+            (ev.time_ms, LONG if ev.side == "long" else SHORT, ev.price, ev.notional_usd)
+        )
         if self.observer is not None:
             self.observer.realized(self, ev)
         return True
@@ -492,6 +496,7 @@ class MarketModel:
         if low <= high:
             for ring in self.rings:
                 ring.note_price(low, high)
+        self._flush_ring_prints()
         for exchange, iv in self.intervals.items():
             slot = self.slots.get(exchange)
             if slot is not None and iv.mark_low <= iv.mark_high:
@@ -504,6 +509,16 @@ class MarketModel:
         self._bookkeeping(now_ms)
         if self.observer is not None:
             self.observer.stepped(self, now_ms)
+
+    def _flush_ring_prints(self) -> None:
+        """Move the prints since the last step into every ring's R."""
+        pending = self._ring_prints
+        if not pending:
+            return
+        self._ring_prints = []
+        t, side, price, usd = (np.array(c) for c in zip(*pending, strict=True))
+        for ring in self.rings:
+            ring.add_prints(t.astype(np.int64), side.astype(np.int64), price, usd)
 
     def _bookkeeping(self, now_ms: int) -> None:
         """History row and the window roll of C."""
@@ -549,7 +564,7 @@ class MarketModel:
 
     def _add_lookback_rings(self) -> None:
         """The lookback rings, with the first E: a market that only ever has prints (no open
-        interest, so no E) keeps none (≈ 2.5 MB saved a market)."""
+        interest, so no E) keeps none (≈ 2.9 MB saved a market)."""
         p, grid = self.params, self.grid
         assert grid is not None
         self.lookback_history = tuple(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -36,6 +36,7 @@ from liqtui.model.density import (
 from liqtui.model.grid import PriceGrid
 from liqtui.model.history import ActivityStats, HistoryView, pick_ring
 from liqtui.model.mechanics import TierTables, shipped_tier_tables
+from liqtui.presets import LEVERAGE_TIERS
 
 if TYPE_CHECKING:
     from liqtui.config import Settings
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 SCALE_RELATIVE = "relative"
 
 
-def _frozen(a: NDArray[np.float64]) -> NDArray[np.float64]:
+def _frozen(a: NDArray[Any]) -> NDArray[Any]:
     a.flags.writeable = False
     return a
 
@@ -70,6 +71,20 @@ def history_confidence(
         total += oi
         weighted += oi * (1.0 - 0.5 ** (max(span, 0) / half_life_ms))
     return weighted / total if total > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class RealizedPrints:
+    """Realized prints of one market since a time, oldest first, columnar and read-only."""
+
+    time_ms: NDArray[np.int64]
+    side: NDArray[np.int8]  # LONG (0) or SHORT (1)
+    exchange: NDArray[np.int8]  # EXCHANGE_INDEX
+    price: NDArray[np.float64]
+    usd: NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return int(self.time_ms.size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +134,13 @@ class MarketSnapshot:
     # exchange → how much open-interest history the map holds (as_of − first OI reading), for
     # the exchanges the snapshot covers (`exchange_filter`); see `history_confidence`
     oi_history_ms: dict[str, int] = field(default_factory=dict)
+    # E per leverage tier: [tier, bin] for the tiers in `tiers` (LEVERAGE_TIERS), weights,
+    # filters and scale applied; summed over tiers they are estimated_long / estimated_short.
+    tiers: tuple[int, ...] = ()
+    tier_weights: tuple[float, ...] = ()  # the preset's weight per tier, the tier filter applied
+    estimated_long_tiers: NDArray[np.float64] | None = None
+    estimated_short_tiers: NDArray[np.float64] | None = None
+    prints: RealizedPrints | None = None  # the window's prints since a time, when asked for
 
     @property
     def skipped_messages(self) -> int:
@@ -271,6 +293,26 @@ class Engine:
         """Markets with data, busiest first."""
         return sorted(self.markets, key=lambda s: -self.events_by_market.get(s, 0))
 
+    def prints(self, symbol: str, since_ms: int) -> RealizedPrints:
+        """The market's realized prints after `since_ms` (within the window kept; every
+        exchange), oldest first, as read-only arrays."""
+        model = self.markets.get(symbol)
+        if model is None:
+            t = np.zeros(0, dtype=np.int64)
+            side = exch = np.zeros(0, dtype=np.int8)
+            prices = notional = np.zeros(0)
+        else:
+            t, side, exch, prices, notional = model.realized.columns()
+        new = (t > since_ms) & (t >= self.clock_ms - self.params.window_ms)
+        order = np.argsort(t[new], kind="stable")
+        return RealizedPrints(
+            _frozen(t[new][order]),
+            _frozen(side[new][order]),
+            _frozen(exch[new][order]),
+            _frozen(prices[new][order]),
+            _frozen(notional[new][order]),
+        )
+
     def is_calibrated(self, preset: str) -> bool:
         return self.rho > 0 and preset == self.calibrated_preset
 
@@ -286,12 +328,15 @@ class Engine:
         lookback_ms: int | None = None,
         columns: int | None = None,
         activity: bool = True,
+        prints_since_ms: int | None = None,
     ) -> MarketSnapshot:
         """One market's view. `history=True` adds the time × price history H (costs ≈ 1 ms):
         over the window, or with `lookback_ms` over that lookback from the finest ring that
         covers it, on a dense time axis of at most `columns` columns (see HistoryRing.lookback).
         `activity=False` leaves out the cascade detector's inputs (a median over 7 days of
         minutes, ≈ 0.3 ms) for a caller that does not use them (the overview's other markets).
+        `prints_since_ms` adds the realized prints after that time (within the window, every
+        exchange: what the history's R holds too).
         """
         preset = preset or self.preset
         tier_filter = tier_filter or self.tier_filter
@@ -315,22 +360,26 @@ class Engine:
         weights = preset_weights(preset, tier_filter, self.fitted_weights)
 
         est_by_ex: dict[str, tuple[float, float]] = {}
-        est_long, est_short = np.zeros(n), np.zeros(n)
+        by_tier = np.zeros((2, len(weights), n))  # [side, tier, bin]
         con_long, con_short = np.zeros(n), np.zeros(n)
         stored, consumed = model.stored, model.window_consumed
         if stored is not None and consumed is not None:
-            # (slot, side, bin): tier axis collapsed with the preset's weights, scale applied.
-            weighted = np.einsum("esbn,b->esn", stored, weights) * model.scale[:, :, None]
-            per_ex = weighted.sum(axis=2)
+            # (slot, side, tier): the preset's weight times the slot's scale.
+            coef = model.scale[:, :, None] * weights[None, None, :]
+            per_ex = np.einsum("esbn,esb->es", stored, coef)
             used = np.einsum("esbn,b->esn", consumed, weights)
+            chosen = []
             for name, i in model.slots.items():
                 if per_ex[i].any():
                     est_by_ex[name] = (float(per_ex[i, LONG]), float(per_ex[i, SHORT]))
                 if exchange is None or name == exchange:
-                    est_long += weighted[i, LONG]
-                    est_short += weighted[i, SHORT]
+                    chosen.append(i)
                     con_long += used[i, LONG]
                     con_short += used[i, SHORT]
+            if chosen:
+                by_tier = np.einsum("esbn,esb->sbn", stored[chosen], coef[chosen])
+        # The totals are the tiers' sums, so a level's tiers add up to the level.
+        est_long, est_short = by_tier[LONG].sum(axis=0), by_tier[SHORT].sum(axis=0)
 
         t, side, exch, prices, notional = model.realized.columns()
         in_window = t >= now - window
@@ -361,6 +410,7 @@ class Engine:
                 hist = ring.lookback(weights, now - lookback_ms, now, columns)
         elif history and model.history is not None:
             hist = model.history.view(weights, since_ms=now - self.params.window_ms)
+        prints = self.prints(symbol, prints_since_ms) if prints_since_ms is not None else None
         return MarketSnapshot(
             symbol=symbol,
             as_of_ms=now,
@@ -402,6 +452,11 @@ class Engine:
                 for name, since in sorted(model.oi_since.items())
                 if exchange is None or name == exchange
             },
+            tiers=LEVERAGE_TIERS,
+            tier_weights=tuple(float(w) for w in weights),
+            estimated_long_tiers=_frozen(by_tier[LONG]),
+            estimated_short_tiers=_frozen(by_tier[SHORT]),
+            prints=prints,
         )
 
 

@@ -79,6 +79,10 @@ class LadderRow:
     short_level: int
     bar_long: int  # bar cells, as a fraction of the widest row (0..1000)
     bar_short: int
+    # E per leverage tier (the snapshot's `tiers`), summing to long_usd / short_usd; empty
+    # when the snapshot has no per-tier levels
+    long_tiers: tuple[float, ...] = ()
+    short_tiers: tuple[float, ...] = ()
 
 
 class LadderView:
@@ -180,6 +184,13 @@ def ladder_rows(snap: MarketSnapshot, top_group: int, n_rows: int, k: int) -> li
         return lv.astype(np.int64)
 
     long_lv, short_lv = level(e_long), level(e_short)
+    no_tiers: list[tuple[float, ...]] = [()] * n_rows
+    t_long, t_short = no_tiers, no_tiers
+    if snap.estimated_long_tiers is not None and snap.estimated_short_tiers is not None:
+        t_long, t_short = (
+            [tuple(r) for r in tier_sums(a, lo, hi).T.tolist()]
+            for a in (snap.estimated_long_tiers, snap.estimated_short_tiers)
+        )
     bar = np.zeros(n_rows) if widest <= 0 else 1000.0 * total / widest
     share_long = np.divide(e_long, total, out=np.zeros(n_rows), where=total > 0)
     bar_long = np.round(bar * share_long).astype(np.int64)
@@ -197,9 +208,18 @@ def ladder_rows(snap: MarketSnapshot, top_group: int, n_rows: int, k: int) -> li
             short_level=int(short_lv[i]),
             bar_long=int(bar_long[i]),
             bar_short=int(bar_short[i]),
+            long_tiers=t_long[i],
+            short_tiers=t_short[i],
         )
         for i in range(n_rows)
     ]
+
+
+def tier_sums(by_tier: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """[tier, bin] values summed over the bin ranges [lo, hi): [tier, range]."""
+    cs = np.zeros((by_tier.shape[0], by_tier.shape[1] + 1))
+    np.cumsum(by_tier, axis=1, out=cs[:, 1:])
+    return cs[:, hi] - cs[:, lo]
 
 
 @dataclass(frozen=True, slots=True)

@@ -305,7 +305,7 @@ _PRECISION: dict[str, Callable[[float], float]] = {
 }
 _DEFAULT_PRECISION = 8
 # Objects whose keys are names (exchanges), not fields: their values take the object's rule.
-_NAMED_KEYS = frozenset({"open_interest", "by_exchange", "book_depth", "hours"})
+_NAMED_KEYS = frozenset({"open_interest", "by_exchange", "book_depth", "by_tier", "hours"})
 
 
 def _is_usd(field: str) -> bool:
@@ -346,8 +346,8 @@ def _with_precision(value: object, field: str = "") -> object:
 # -- JSON ---------------------------------------------------------------------------------------
 
 
-def _level_json(row: LadderRow) -> dict[str, object]:
-    return {
+def _level_json(row: LadderRow, tiers: Sequence[int] = ()) -> dict[str, object]:
+    level: dict[str, object] = {
         "price_low": row.price_low,
         "price_high": row.price_high,
         "long_usd": row.long_usd,
@@ -356,6 +356,27 @@ def _level_json(row: LadderRow) -> dict[str, object]:
         "realized_short_usd": row.realized_short_usd,
         "price_row": row.is_price_row,
     }
+    if tiers and len(row.long_tiers) == len(tiers) == len(row.short_tiers):
+        level["by_tier"] = _by_tier(tiers, row.long_tiers, row.short_tiers)
+    return level
+
+
+def _by_tier(
+    tiers: Sequence[int], longs: Sequence[float], shorts: Sequence[float]
+) -> dict[str, dict[str, float]]:
+    """Leverage tier ("25x") → E long and short USD."""
+    return {
+        f"{t}x": {"long_usd": float(lo), "short_usd": float(sh)}
+        for t, lo, sh in zip(tiers, longs, shorts, strict=True)
+    }
+
+
+def _estimated_by_tier(snap: MarketSnapshot) -> dict[str, dict[str, float]]:
+    """E per leverage tier over the whole grid (empty without per-tier levels)."""
+    lt, st = snap.estimated_long_tiers, snap.estimated_short_tiers
+    if lt is None or st is None or not snap.tiers:
+        return {}
+    return _by_tier(snap.tiers, lt.sum(axis=1).tolist(), st.sum(axis=1).tolist())
 
 
 def snapshot_dict(
@@ -406,6 +427,10 @@ def snapshot_dict(
                 ex: {"long_usd": lo, "short_usd": sh}
                 for ex, (lo, sh) in sorted(snap.estimated_by_exchange.items())
             },
+            "tier_weights": {
+                f"{t}x": w for t, w in zip(snap.tiers, snap.tier_weights, strict=False)
+            },
+            "by_tier": _estimated_by_tier(snap),
             "history": map_history(snap),
         },
         "risk": cascade_risk(snap, depth),
@@ -413,7 +438,7 @@ def snapshot_dict(
         "overview": overview_json(overview) if overview is not None else None,
         # Until `liqtui calibrate` has fitted ρ for this preset: not calibrated, scale null.
         "calibration": dict(zip(("calibrated", "scale"), calibration(snap), strict=True)),
-        "levels": [_level_json(r) for r in ladder],
+        "levels": [_level_json(r, snap.tiers) for r in ladder],
         "open_interest": dict(sorted(snap.open_interest.items())),
         "skipped_messages": snap.skipped_messages,
         "ignored_messages": snap.ignored_messages,

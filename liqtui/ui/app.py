@@ -571,13 +571,24 @@ class LiqApp(PaletteApp):
     def action_zoom_out(self) -> None:
         self._on_price_view("zoom_out")
 
+    def action_cursor_time(self, columns: int) -> None:
+        """The time × price view's cursor to an earlier (negative) or later column."""
+        if self.view_name == "heatmap":
+            self.heatmap.action_cursor_time(columns)
+            self.refresh_now()
+
     def action_recentre(self) -> None:
         self.ladder.clear_cursor()
         self.liqmap.clear_cursor()
+        self.heatmap.clear_cursor()
         self._on_price_view("recentre")
 
     def action_clear_cursor(self) -> None:
-        widget = self.liqmap if self.view_name == "map" else self.ladder
+        widget: LadderWidget | LiqMapWidget | HeatmapWidget = self.ladder
+        if self.view_name == "map":
+            widget = self.liqmap
+        elif self.view_name == "heatmap":
+            widget = self.heatmap
         if widget.cursor_group is not None:
             widget.clear_cursor()
             self.refresh_now()
@@ -594,8 +605,8 @@ class LiqApp(PaletteApp):
     def action_set_preset(self, preset: str) -> None:
         self.filters.set_preset(preset)
 
-    def action_cycle_tier(self) -> None:
-        self.filters.cycle_tier()
+    def action_cycle_tier(self, step: int = 1) -> None:
+        self.filters.cycle_tier(step)
 
     def action_set_tier(self, tier: str) -> None:
         self.filters.set_tier(tier)
@@ -631,6 +642,7 @@ class LiqApp(PaletteApp):
             self.watchlist = list(dict.fromkeys(options.watchlist)) or self.watchlist
         if "realized_mark_usd" in changed:
             self.ladder.realized_mark_usd = options.realized_mark_usd
+            self.heatmap.realized_mark_usd = options.realized_mark_usd
         if "ladder_span_pct" in changed:
             for widget in self.price_views().values():
                 widget.view.zoom(options.ladder_span_pct / widget.view.span_pct)

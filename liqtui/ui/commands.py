@@ -189,7 +189,9 @@ def palette_commands(app: App[object], screen: Screen[object]) -> list[PaletteCo
     ]
     for choice in choices:
         keys = keys_of.get(choice.cycled_by or "", [])
-        cycles = f"; key {', '.join(keys)} cycles" if len(keys) == 1 else ""
+        cycles = f"; key {keys[0]} cycles" if len(keys) == 1 else f"; keys {', '.join(keys)} cycle"
+        if not keys:
+            cycles = ""
         for value, label in choice.options:
             state = "in effect" if value == choice.current else f"set the {choice.title.lower()}"
             commands.append(

@@ -45,6 +45,7 @@ def compose_views(app: LiqApp) -> ComposeResult:
     heatmap = HeatmapWidget(
         span_pct=opts.ladder_span_pct,
         absolute_top_usd=opts.absolute_top_usd if scale == "absolute" else None,
+        realized_mark_usd=opts.realized_mark_usd,
         id="view-heatmap",
     )
     heatmap.set_lookback(opts.lookback)
@@ -100,7 +101,7 @@ def draw_view(app: LiqApp, frame: Frame) -> None:
         app.ladder.show(snap)
     elif view == "heatmap":
         heatmap = app.heatmap
-        cols, version = extra(
+        data = extra(
             lambda: heatmap_columns(
                 engine,
                 app.history,
@@ -111,7 +112,7 @@ def draw_view(app: LiqApp, frame: Frame) -> None:
                 columns=heatmap.max_columns(),
             )
         )
-        app.heatmap.show(snap, cols, version)
+        app.heatmap.show(snap, data.columns, data.version, live_marks=data.live_marks)
     elif view == "cascade":
         app.cascade.show(extra(lambda: cascade_view(engine, snap, exchange=exchange)))
     elif view == "exchanges":
