@@ -372,11 +372,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(args.config)
     except ConfigError as exc:
         return fail(str(exc))
-    if args.preset == "fitted" and not settings.model.fitted_weights:
-        return fail(
-            "--preset fitted needs model.fitted_weights in your config "
-            "(liqtui calibrate --fit-weights --write fits them)"
-        )
     try:
         return _dispatch(settings, args)
     except UsageError as exc:

@@ -277,6 +277,8 @@ class Model(_Table, frozen=True):
     fitted_weights: Annotated[
         list[Annotated[float, _range(0, 1)]], Meta(extra={"finish": _weights})
     ] = field(default_factory=list)
+    # Fitted parameters per market (liqtui.fitted); "": $XDG_STATE_HOME/liqtui/fitted.toml.
+    fitted_file: str = ""
 
 
 class Ladder(_Table, frozen=True):
@@ -633,9 +635,4 @@ def load_settings(config_file: str | Path | None = None) -> Settings:
     if config_file is not None:
         path = Path(config_file)
         settings = apply_file(settings, _read_toml(path), path)
-    if settings.model.preset == FITTED and not settings.model.fitted_weights:
-        where = settings.files[-1] if settings.files else "config"
-        raise ConfigError(
-            f"{where}: model.preset 'fitted' needs model.fitted_weights (liqtui calibrate --write)"
-        )
     return settings

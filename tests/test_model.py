@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from liqtui.events import Liquidation, MarkPrice, OpenInterest, TradeFlow
+from liqtui.fitted import MarketFit
 from liqtui.model.density import LONG, SHORT, ModelParams, preset_weights
 from liqtui.model.engine import Engine
 from liqtui.model.mechanics import liquidation_price
-from liqtui.presets import LEVERAGE_TIERS
+from liqtui.presets import DEFAULT_FITTED_WEIGHTS, DEFAULT_HALF_LIFE_MS, LEVERAGE_TIERS
 
 T0 = 1_767_225_600_000  # aligned to the minute
 MIN = 60_000
@@ -272,12 +273,64 @@ def test_many_markets_step_in_one_advance() -> None:
 DAY = 86_400_000
 
 
-def test_half_life_follows_the_view_range() -> None:
-    assert ModelParams(window_ms=DAY).half_life == 12 * 3_600_000
-    assert ModelParams(window_ms=7 * DAY).half_life == 3 * DAY
-    assert ModelParams(window_ms=30 * DAY).half_life == 7 * DAY
+def test_half_life_is_a_model_parameter_not_the_views() -> None:
+    for window in (DAY, 7 * DAY, 30 * DAY):
+        assert ModelParams(window_ms=window).half_life == DEFAULT_HALF_LIFE_MS
+        assert Engine(params=ModelParams(window_ms=window)).snapshot("X").half_life_ms == (
+            DEFAULT_HALF_LIFE_MS
+        )
     assert ModelParams(window_ms=30 * DAY, half_life_ms=5).half_life == 5
-    assert Engine(params=ModelParams(window_ms=7 * DAY)).snapshot("X").half_life_ms == 3 * DAY
+
+
+def _varied_market(engine: Engine, minutes: int = 240) -> None:
+    """Four hours of a moving market: OI grows and shrinks, price crosses earlier levels."""
+    rng = np.random.default_rng(7)
+    price, oi = 100_000.0, 1_000.0
+    for m in range(minutes):
+        t = T0 + m * MIN
+        price *= 1.0 + 0.004 * rng.standard_normal()
+        oi = max(oi + 8.0 * rng.standard_normal(), 100.0)
+        buy = 50.0 + 20.0 * rng.standard_normal()
+        engine.apply(MarkPrice("binance", "BTC", t, price, funding_rate=1e-4))
+        engine.apply(OpenInterest("binance", "BTC", t, oi))
+        engine.apply(TradeFlow("binance", "BTC", t, MIN, abs(buy), 50.0, price, price, price))
+        engine.advance(t)
+
+
+def test_changing_the_view_window_does_not_change_the_model() -> None:
+    # The same events under a 1 h, 24 h and 7 d view: the same E, half-life and consumption
+    # path (C differs only by when the window rolls it over, which is the view's).
+    maps = []
+    for window in (3_600_000, DAY, 7 * DAY):
+        engine = Engine(params=ModelParams(window_ms=window))
+        _varied_market(engine)
+        snap = engine.snapshot("BTC", window_ms=window)
+        assert snap.half_life_ms == DEFAULT_HALF_LIFE_MS
+        assert engine.markets["BTC"].estimated is not None
+        maps.append((snap.estimated_long, snap.estimated_short))
+        assert snap.estimated_long.sum() > 0 and snap.estimated_short.sum() > 0
+    for long_e, short_e in maps[1:]:
+        np.testing.assert_array_equal(long_e, maps[0][0])
+        np.testing.assert_array_equal(short_e, maps[0][1])
+
+
+def test_a_markets_fit_sets_its_half_life_and_fitted_mix_unless_the_config_does() -> None:
+    fit = MarketFit(half_life_ms=2 * DAY, leverage_weights=(0.0, 0.5, 0.5, 0.0, 0.0, 0.0))
+    engine = Engine(fits={"BTC": fit})
+    _grow_open_interest(engine, minutes=2)
+    assert engine.markets["BTC"].half_life_ms == 2 * DAY
+    assert engine.snapshot("BTC").half_life_ms == 2 * DAY
+    assert engine.snapshot("ETH").half_life_ms == DEFAULT_HALF_LIFE_MS  # no fit: the default
+    snap = engine.snapshot("BTC", preset="fitted")  # decayed a little over 2 minutes
+    assert snap.estimated_long.sum() == pytest.approx(2 * 10 * 100_000 * 0.5 * 1.0, rel=1e-3)
+    # Only 5x and 10x carry weight: nothing beyond the 10x liquidation distance (~10%).
+    grid = snap.grid
+    assert grid is not None
+    assert snap.estimated_long[grid.index_of(95_000.0) :].sum() == 0.0
+    # An explicit half-life in the config wins over the fit.
+    fixed = Engine(params=ModelParams(half_life_ms=3_600_000), fits={"BTC": fit})
+    _grow_open_interest(fixed, minutes=1)
+    assert fixed.markets["BTC"].half_life_ms == 3_600_000
 
 
 def test_decay_is_exact_across_many_steps_and_renormalization() -> None:
@@ -452,10 +505,10 @@ def test_fitted_preset_uses_the_configured_weights() -> None:
     _grow_open_interest(engine, minutes=2)
     snap = engine.snapshot("BTC", preset="fitted")
     assert snap.estimated_long.sum() == pytest.approx(2 * 10 * 100_000 * 0.5 * 1.0)
-    plain = Engine()
-    _grow_open_interest(plain, minutes=1)
-    with pytest.raises(ValueError, match="fitted"):
-        plain.snapshot("BTC", preset="fitted")
+    plain = Engine(params=ModelParams(half_life_ms=10**15))  # no fit: the default mix
+    _grow_open_interest(plain, minutes=2)
+    default = plain.snapshot("BTC", preset="fitted").estimated_long.sum()
+    assert default == pytest.approx(2 * 10 * 100_000 * 0.5 * sum(DEFAULT_FITTED_WEIGHTS))
 
 
 def test_consumed_in_the_window_is_in_the_snapshot_and_rolls() -> None:

@@ -2,8 +2,9 @@
 the bounded history (H, activity). Pure numpy, independent of the UI.
 
 Estimated layer (models.md §5), per exchange, one update per interval of source time:
-1. decay:   E *= 0.5 ** (dt / half_life); the half-life follows the model's range (window):
-            12 h for a 24 h window, 3 d up to 7 d, 7 d beyond (or `half_life_ms` when set).
+1. decay:   E *= 0.5 ** (dt / half_life); the half-life is a parameter of the market's model
+            (`half_life_ms`: the config's, else the market's fit, else DEFAULT_HALF_LIFE_MS),
+            never of the view: the window and lookback change what is shown, not E.
 2. consume: long bins at or above the interval's lowest mark, short bins at or below its highest
             mark, are liquidated: their notional moves from E to C (predicted liquidations in
             the current window).
@@ -56,7 +57,13 @@ from liqtui.events import (
 from liqtui.model.grid import PriceGrid, remap
 from liqtui.model.history import ActivityRing, HistoryRing
 from liqtui.model.mechanics import TierTables, model_level_factors, shipped_tier_tables
-from liqtui.presets import FITTED, LEVERAGE_TIERS, PRESETS
+from liqtui.presets import (
+    DEFAULT_FITTED_WEIGHTS,
+    DEFAULT_HALF_LIFE_MS,
+    FITTED,
+    LEVERAGE_TIERS,
+    PRESETS,
+)
 
 EXCHANGE_INDEX: dict[str, int] = {name: i for i, name in enumerate(registry.ids())}
 LONG, SHORT = 0, 1
@@ -82,13 +89,12 @@ class PriceQuote:
 def preset_weights(
     preset: str, tier_filter: str = "all", fitted: tuple[float, ...] | None = None
 ) -> NDArray[np.float64]:
-    """Weight per entry of LEVERAGE_TIERS for a preset, with the tier filter applied."""
+    """Weight per entry of LEVERAGE_TIERS for a preset, with the tier filter applied ("fitted":
+    `fitted`, the market's fitted weights, else DEFAULT_FITTED_WEIGHTS)."""
     if preset == FITTED:
-        if not fitted or len(fitted) != len(LEVERAGE_TIERS):
-            raise ValueError(
-                "the fitted preset needs one weight per tier (liqtui calibrate --write)"
-            )
-        w = np.array(fitted, dtype=np.float64)
+        if fitted is not None and len(fitted) != len(LEVERAGE_TIERS):
+            raise ValueError(f"the fitted preset needs {len(LEVERAGE_TIERS)} weights, one a tier")
+        w = np.array(fitted or DEFAULT_FITTED_WEIGHTS, dtype=np.float64)
     else:
         weights = PRESETS[preset]
         w = np.array([weights.get(t, 0.0) for t in LEVERAGE_TIERS], dtype=np.float64)
@@ -99,21 +105,12 @@ def preset_weights(
     return w
 
 
-def auto_half_life_ms(window_ms: int) -> int:
-    """Decay half-life for a view range (models.md §5.2): 12 h for 24 h, 3 d for 7 d, else 7 d."""
-    if window_ms <= DAY_MS:
-        return 12 * HOUR_MS
-    if window_ms <= 7 * DAY_MS:
-        return 3 * DAY_MS
-    return 7 * DAY_MS
-
-
 @dataclass(frozen=True, slots=True)
 class ModelParams:
     bin_pct: float = 0.0005  # bin width ≈ 0.05% of price
     span_pct: float = 0.35  # grid covers price ± 35%
     step_ms: int = 60_000  # one model interval
-    half_life_ms: int = 0  # 0: chosen by the window (auto_half_life_ms)
+    half_life_ms: int = 0  # 0: "auto", the market's fit, else DEFAULT_HALF_LIFE_MS
     imbalance_k: float = 0.5
     funding_tilt: float = 0.05  # long share shifts this much toward the side paying funding
     entry_points: int = 8  # entries spread over the interval's range
@@ -129,7 +126,8 @@ class ModelParams:
 
     @property
     def half_life(self) -> int:
-        return self.half_life_ms or auto_half_life_ms(self.window_ms)
+        """The half-life in effect: set, else the default (never the window's: see above)."""
+        return self.half_life_ms or DEFAULT_HALF_LIFE_MS
 
     @property
     def history_row_ms(self) -> int:
