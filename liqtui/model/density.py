@@ -123,6 +123,9 @@ class ModelParams:
     # Longer, coarser rings of H for the heat map's lookbacks beyond the window: (rows, row
     # time); 7 days of 2 h rows and 30 days of 8 h rows (≈ 2.5 MB a market in all).
     lookback_rings: tuple[tuple[int, int], ...] = ((84, 2 * HOUR_MS), (90, 8 * HOUR_MS))
+    # False: no history H at all (the parameter fit replays a recording once per candidate;
+    # H is for views and costs half of each step there).
+    keep_history: bool = True
 
     @property
     def half_life(self) -> int:
@@ -382,14 +385,15 @@ class MarketModel:
         p = self.params
         if self.grid is None:
             self.grid = PriceGrid.around(price, bin_pct=p.bin_pct, span_pct=p.span_pct)
-            self.history = HistoryRing(
-                self.grid,
-                price,
-                rows=p.history_rows,
-                row_ms=p.history_row_ms,
-                n_tiers=len(LEVERAGE_TIERS),
-                cell_pct=p.history_bin_pct,
-            )
+            if p.keep_history:
+                self.history = HistoryRing(
+                    self.grid,
+                    price,
+                    rows=p.history_rows,
+                    row_ms=p.history_row_ms,
+                    n_tiers=len(LEVERAGE_TIERS),
+                    cell_pct=p.history_bin_pct,
+                )
         elif self.grid.needs_recentre(price):
             new = PriceGrid.around(
                 price, bin_pct=p.bin_pct, span_pct=p.span_pct, keep_width=self.grid.width
@@ -544,6 +548,8 @@ class MarketModel:
         interest, so no E) keeps none (≈ 2.5 MB saved a market)."""
         p, grid = self.params, self.grid
         assert grid is not None
+        if not p.keep_history:
+            return
         self.lookback_history = tuple(
             HistoryRing(
                 grid,
