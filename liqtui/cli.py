@@ -264,6 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_calibrate_arguments(cal)
     _add_store_parser(sub)
+    _add_convert_parser(sub)
     return parser
 
 
@@ -306,6 +307,38 @@ def _add_store_parser(sub: Any) -> None:
         help="a recording's data into the store (replays never write it on their own)",
     )
     imported.add_argument("recording", type=Path, metavar="FILE", help="a liqtui recording")
+
+
+def _add_convert_parser(sub: Any) -> None:
+    """`liqtui convert-bars CSV --out FILE` (liqtui.commands.convert_bars runs it)."""
+    conv = sub.add_parser(
+        "convert-bars",
+        help="bar CSV (OHLC, OI, liquidation totals) → a recording calibrate can replay",
+        description="Convert bar-level data (open/high/low/close, open interest in USD, long and "
+        "short liquidation USD per bar; optional taker buy/sell USD and funding) into a liqtui "
+        "recording of Binance messages, one synthetic print per bar and side (longs at the low, "
+        "shorts at the high): realized notional is placed per bar, not per price, so only "
+        "per-window figures of `liqtui calibrate` mean anything on it. Unreadable rows are "
+        "counted and skipped. See docs/model.md.",
+    )
+    conv.add_argument("csv", type=Path, metavar="CSV", help="bar file with a header row")
+    conv.add_argument(
+        "--out", "-o", type=Path, metavar="FILE", required=True, help="recording (.gz: gzip)"
+    )
+    conv.add_argument("--symbol", type=_symbol, metavar="SYM", help="market (BTC)")
+    conv.add_argument(
+        "--bar",
+        type=_duration,
+        metavar="DURATION",
+        help="bar length (default: the most common step between rows)",
+    )
+    conv.add_argument(
+        "--funding-unit",
+        choices=("percent", "fraction"),
+        default="percent",
+        help="unit of the funding column: percent (Coinglass: 0.01 = 0.01%%) or fraction",
+    )
+    conv.add_argument("--config", metavar="FILE", type=Path, help="settings file (overrides yours)")
 
 
 def _add_calibrate_arguments(p: argparse.ArgumentParser) -> None:
@@ -408,6 +441,10 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         from liqtui.commands import store
 
         return store.main(settings, args)
+    if args.command == "convert-bars":
+        from liqtui.commands import convert_bars
+
+        return convert_bars.main(settings, args)
     from liqtui.commands import tui
     from liqtui.ui.lifecycle import HANGUP_STATUS, terminal_gone
 

@@ -40,6 +40,8 @@ from liqtui import exchanges as registry
 from liqtui.events import Liquidation, MarketEvent, OpenInterest
 from liqtui.model.density import LONG, SHORT, MarketModel, preset_weights
 from liqtui.model.engine import Engine
+from liqtui.model.scoring import rankdata as rankdata  # re-exported
+from liqtui.model.scoring import spearman
 from liqtui.presets import LEVERAGE_TIERS
 
 if TYPE_CHECKING:
@@ -52,32 +54,6 @@ THROTTLED = registry.throttled()
 
 
 # -- statistics ----------------------------------------------------------------------------
-
-
-def rankdata(x: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Ranks 1..n with ties given their average rank."""
-    x = np.asarray(x, dtype=np.float64)
-    order = np.argsort(x, kind="mergesort")
-    ranks = np.empty(len(x), dtype=np.float64)
-    sorted_x = x[order]
-    starts = np.flatnonzero(np.r_[True, sorted_x[1:] != sorted_x[:-1]])
-    ends = np.r_[starts[1:], len(x)]
-    for s, e in zip(starts, ends, strict=True):
-        ranks[order[s:e]] = 0.5 * (s + e - 1) + 1.0
-    return ranks
-
-
-def spearman(
-    a: Sequence[float] | NDArray[np.float64], b: Sequence[float] | NDArray[np.float64]
-) -> float | None:
-    """Spearman rank correlation (None with fewer than 3 points or a constant input)."""
-    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if x.size < 3:
-        return None
-    rx, ry = rankdata(x), rankdata(y)
-    if np.ptp(rx) == 0 or np.ptp(ry) == 0:
-        return None
-    return float(np.corrcoef(rx, ry)[0, 1])
 
 
 def nnls(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
