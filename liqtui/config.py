@@ -261,6 +261,9 @@ class Model(_Table, frozen=True):
     span_pct: Annotated[float, _range(0.05, 0.9)] = 0.35
     step: Annotated[str, _duration("1s", "1h")] = "1m"  # under 1s only burns CPU
     half_life: Annotated[str, _duration("10m", "365d", "auto")] = "auto"
+    # Share of open interest changing hands per hour (closed, reopened at the price), or
+    # "auto": the market's fit, else the default (docs/model.md "Fitted parameters").
+    turnover: Annotated[NumberText, _text_range(Range(0, 1, words=("auto",)))] = NumberText("auto")
     imbalance_k: Annotated[float, _range(0, 2)] = 0.5
     funding_tilt: Annotated[float, _range(0, 0.3)] = 0.05
     entry_points: Annotated[int, _whole(1, 64)] = 8

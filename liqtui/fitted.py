@@ -7,12 +7,13 @@ market, each table what one fit found (`docs/model.md`, "Fitted parameters"):
 
     [BTC]
     half_life = "2d"                       # decay half-life of E
+    turnover = 0.01                        # share of OI changing hands per hour
     leverage_weights = [0.0, 0.3, ...]     # one weight per LEVERAGE_TIERS (2x … 100x), sum 1
     bar = "1h"                             # the bar size the fit scored on
     fitted_on = "2026-12-08: …"            # source, dates, out-of-sample score
 
-The config still wins: an explicit `[model] half_life` overrides the fitted one, and `preset`
-picks the leverage mix ("fitted" is the market's fitted mix).
+The config still wins: an explicit `[model] half_life` or `turnover` overrides the fitted one,
+and `preset` picks the leverage mix ("fitted" is the market's fitted mix).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class MarketFit:
     """What a fit found for one market (None: not fitted, the default applies)."""
 
     half_life_ms: int | None = None
+    turnover: float | None = None  # share of open interest changing hands per hour
     leverage_weights: tuple[float, ...] | None = None  # per LEVERAGE_TIERS, summing to 1
     bar: str = ""  # the bar size it was scored on ("1h")
     fitted_on: str = ""  # where and when, and the out-of-sample score
@@ -59,7 +61,7 @@ def fitted_path(configured: str = "") -> Path:
 def _market(symbol: str, body: Any, where: str) -> MarketFit:
     if not isinstance(body, dict):
         raise FittedFileError(f"{where}: [{symbol}] must be a table")
-    unknown = set(body) - {"half_life", "leverage_weights", "bar", "fitted_on"}
+    unknown = set(body) - {"half_life", "turnover", "leverage_weights", "bar", "fitted_on"}
     if unknown:
         raise FittedFileError(f"{where}: [{symbol}] unknown key {sorted(unknown)[0]!r}")
     half_life = None
@@ -70,6 +72,12 @@ def _market(symbol: str, body: Any, where: str) -> MarketFit:
             raise FittedFileError(f"{where}: [{symbol}] half_life: {exc}") from None
         if not MIN_HALF_LIFE_MS <= half_life <= MAX_HALF_LIFE_MS:
             raise FittedFileError(f"{where}: [{symbol}] half_life must be 10m to 365d")
+    turnover = None
+    if "turnover" in body:
+        t = body["turnover"]
+        if not isinstance(t, int | float) or not 0 <= t <= 1:
+            raise FittedFileError(f"{where}: [{symbol}] turnover must be a number, 0 to 1")
+        turnover = float(t)
     weights = None
     if "leverage_weights" in body:
         raw = body["leverage_weights"]
@@ -88,6 +96,7 @@ def _market(symbol: str, body: Any, where: str) -> MarketFit:
         weights = tuple(float(w) / total for w in raw)
     return MarketFit(
         half_life_ms=half_life,
+        turnover=turnover,
         leverage_weights=weights,
         bar=str(body.get("bar", "")),
         fitted_on=str(body.get("fitted_on", "")),
@@ -124,6 +133,8 @@ def write_fit(path: Path, symbol: str, fit: MarketFit) -> None:
     table = tomlkit.table()
     if fit.half_life_ms is not None:
         table["half_life"] = format_duration(fit.half_life_ms)
+    if fit.turnover is not None:
+        table["turnover"] = fit.turnover
     if fit.leverage_weights is not None:
         table["leverage_weights"] = [round(w, 4) for w in fit.leverage_weights]
     if fit.bar:

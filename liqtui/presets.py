@@ -17,5 +17,6 @@ FITTED = "fitted"
 # parameters", gives the fit on the development set (BTC, 1 h bars) that chose them.
 DEFAULT_FITTED_WEIGHTS: tuple[float, ...] = (0.0, 0.0, 0.30, 0.30, 0.25, 0.15)
 DEFAULT_HALF_LIFE_MS = 12 * 3_600_000
+DEFAULT_TURNOVER = 0.01  # share of open interest changing hands per hour
 TIER_FILTERS: tuple[str, ...] = ("all", "25x+")
 OI_DECREASE_RULES: tuple[str, ...] = ("side-aware", "proportional", "survival-only")

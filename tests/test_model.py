@@ -79,7 +79,7 @@ def _grow_open_interest(engine: Engine, *, price: float = 100_000.0, minutes: in
 
 
 def test_open_interest_growth_creates_levels_at_exchange_liquidation_prices() -> None:
-    engine = Engine(params=ModelParams(half_life_ms=10**15), preset="high")
+    engine = Engine(params=ModelParams(turnover=0.0, half_life_ms=10**15), preset="high")
     _grow_open_interest(engine, minutes=5)
     snap = engine.snapshot("BTC")
     grid = snap.grid
@@ -103,7 +103,7 @@ def test_open_interest_growth_creates_levels_at_exchange_liquidation_prices() ->
 
 
 def test_consumption_removes_exactly_the_crossed_bins() -> None:
-    engine = Engine(params=ModelParams(half_life_ms=10**15))
+    engine = Engine(params=ModelParams(turnover=0.0, half_life_ms=10**15))
     _grow_open_interest(engine, minutes=3)
     model = engine.markets["BTC"]
     assert model.estimated is not None and model.consumed is not None and model.grid is not None
@@ -124,7 +124,7 @@ def test_consumption_removes_exactly_the_crossed_bins() -> None:
 
 
 def test_positive_funding_tilts_new_notional_toward_longs() -> None:
-    engine = Engine(params=ModelParams(half_life_ms=10**15, funding_tilt=0.05))
+    engine = Engine(params=ModelParams(turnover=0.0, half_life_ms=10**15, funding_tilt=0.05))
     for m in range(3):
         t = T0 + m * MIN
         engine.apply(MarkPrice("binance", "BTC", t, 100_000.0, funding_rate=0.0003))
@@ -136,7 +136,7 @@ def test_positive_funding_tilts_new_notional_toward_longs() -> None:
 
 
 def test_decay_halves_mass_in_one_half_life() -> None:
-    engine = Engine(params=ModelParams(half_life_ms=60 * MIN))
+    engine = Engine(params=ModelParams(turnover=0.0, half_life_ms=60 * MIN))
     _grow_open_interest(engine, minutes=2)
     model = engine.markets["BTC"]
     assert model.estimated is not None
@@ -147,7 +147,9 @@ def test_decay_halves_mass_in_one_half_life() -> None:
 
 
 def test_open_interest_decrease_removes_proportionally() -> None:
-    engine = Engine(params=ModelParams(half_life_ms=10**15, oi_decrease="proportional"))
+    engine = Engine(
+        params=ModelParams(turnover=0.0, half_life_ms=10**15, oi_decrease="proportional")
+    )
     _grow_open_interest(engine, minutes=2)
     model = engine.markets["BTC"]
     assert model.estimated is not None
@@ -160,7 +162,7 @@ def test_open_interest_decrease_removes_proportionally() -> None:
 
 
 def test_side_aware_removal_hits_the_covering_side() -> None:
-    engine = Engine(params=ModelParams(half_life_ms=10**15))
+    engine = Engine(params=ModelParams(turnover=0.0, half_life_ms=10**15))
     _grow_open_interest(engine, minutes=2)
     model = engine.markets["BTC"]
     assert model.estimated is not None
@@ -175,7 +177,7 @@ def test_side_aware_removal_hits_the_covering_side() -> None:
 
 
 def test_presets_and_tier_filter_switch_without_recomputing() -> None:
-    engine = Engine(params=ModelParams(half_life_ms=10**15))
+    engine = Engine(params=ModelParams(turnover=0.0, half_life_ms=10**15))
     _grow_open_interest(engine, minutes=2)
     high = engine.snapshot("BTC", preset="high").estimated_long.sum()
     low = engine.snapshot("BTC", preset="observed-low").estimated_long.sum()
@@ -189,7 +191,7 @@ def test_presets_and_tier_filter_switch_without_recomputing() -> None:
 
 
 def test_recentre_keeps_mass() -> None:
-    engine = Engine(params=ModelParams(half_life_ms=10**15))
+    engine = Engine(params=ModelParams(turnover=0.0, half_life_ms=10**15))
     _grow_open_interest(engine, minutes=2)
     model = engine.markets["BTC"]
     assert model.estimated is not None and model.grid is not None
@@ -316,7 +318,7 @@ def test_changing_the_view_window_does_not_change_the_model() -> None:
 
 def test_a_markets_fit_sets_its_half_life_and_fitted_mix_unless_the_config_does() -> None:
     fit = MarketFit(half_life_ms=2 * DAY, leverage_weights=(0.0, 0.5, 0.5, 0.0, 0.0, 0.0))
-    engine = Engine(fits={"BTC": fit})
+    engine = Engine(params=ModelParams(turnover=0.0), fits={"BTC": fit})
     _grow_open_interest(engine, minutes=2)
     assert engine.markets["BTC"].half_life_ms == 2 * DAY
     assert engine.snapshot("BTC").half_life_ms == 2 * DAY
@@ -328,14 +330,14 @@ def test_a_markets_fit_sets_its_half_life_and_fitted_mix_unless_the_config_does(
     assert grid is not None
     assert snap.estimated_long[grid.index_of(95_000.0) :].sum() == 0.0
     # An explicit half-life in the config wins over the fit.
-    fixed = Engine(params=ModelParams(half_life_ms=3_600_000), fits={"BTC": fit})
+    fixed = Engine(params=ModelParams(turnover=0.0, half_life_ms=3_600_000), fits={"BTC": fit})
     _grow_open_interest(fixed, minutes=1)
     assert fixed.markets["BTC"].half_life_ms == 3_600_000
 
 
 def test_decay_is_exact_across_many_steps_and_renormalization() -> None:
     # Half-life of one minute: 400 steps take the scale below 1e-100 and fold it back in.
-    engine = Engine(params=ModelParams(half_life_ms=MIN))
+    engine = Engine(params=ModelParams(turnover=0.0, half_life_ms=MIN))
     _grow_open_interest(engine, minutes=2)
     model = engine.markets["BTC"]
     assert model.estimated is not None
@@ -355,7 +357,7 @@ def test_decay_is_exact_across_many_steps_and_renormalization() -> None:
 
 
 def test_consumption_of_shorts_removes_exactly_the_crossed_bins() -> None:
-    engine = Engine(params=ModelParams(half_life_ms=10**15))
+    engine = Engine(params=ModelParams(turnover=0.0, half_life_ms=10**15))
     _grow_open_interest(engine, minutes=3)
     model = engine.markets["BTC"]
     assert model.estimated is not None and model.grid is not None
@@ -381,7 +383,7 @@ def test_consumption_of_shorts_removes_exactly_the_crossed_bins() -> None:
 
 
 def test_each_exchange_has_its_own_state_and_filter() -> None:
-    engine = Engine(params=ModelParams(half_life_ms=10**15))
+    engine = Engine(params=ModelParams(turnover=0.0, half_life_ms=10**15))
     oi = {"binance": 1_000.0, "okx": 500.0}
     for m in range(3):
         t = T0 + m * MIN
@@ -405,7 +407,9 @@ def test_each_exchange_has_its_own_state_and_filter() -> None:
 
 
 def test_whole_side_closed_empties_it() -> None:
-    engine = Engine(params=ModelParams(half_life_ms=10**15, oi_decrease="proportional"))
+    engine = Engine(
+        params=ModelParams(turnover=0.0, half_life_ms=10**15, oi_decrease="proportional")
+    )
     _grow_open_interest(engine, minutes=2)
     model = engine.markets["BTC"]
     t = T0 + 3 * MIN
@@ -416,7 +420,9 @@ def test_whole_side_closed_empties_it() -> None:
 
 
 def test_history_rows_follow_the_map_and_presets_apply_exactly() -> None:
-    params = ModelParams(half_life_ms=10**15, window_ms=60 * MIN, history_rows=6)  # 10-min rows
+    params = ModelParams(
+        turnover=0.0, half_life_ms=10**15, window_ms=60 * MIN, history_rows=6
+    )  # 10-min rows
     engine = Engine(params=params)
     _grow_open_interest(engine, minutes=25)
     model = engine.markets["BTC"]
@@ -438,7 +444,7 @@ def test_history_rows_follow_the_map_and_presets_apply_exactly() -> None:
 
 
 def test_history_keeps_its_mass_when_the_grid_recentres() -> None:
-    params = ModelParams(half_life_ms=10**15, window_ms=60 * MIN, history_rows=6)
+    params = ModelParams(turnover=0.0, half_life_ms=10**15, window_ms=60 * MIN, history_rows=6)
     engine = Engine(params=params)
     _grow_open_interest(engine, minutes=25)
     model = engine.markets["BTC"]
@@ -501,18 +507,18 @@ def test_calibration_flags_follow_the_preset() -> None:
 
 def test_fitted_preset_uses_the_configured_weights() -> None:
     weights = (0.0, 0.0, 0.5, 0.5, 0.0, 0.0)
-    engine = Engine(params=ModelParams(half_life_ms=10**15), fitted_weights=weights)
+    engine = Engine(params=ModelParams(turnover=0.0, half_life_ms=10**15), fitted_weights=weights)
     _grow_open_interest(engine, minutes=2)
     snap = engine.snapshot("BTC", preset="fitted")
     assert snap.estimated_long.sum() == pytest.approx(2 * 10 * 100_000 * 0.5 * 1.0)
-    plain = Engine(params=ModelParams(half_life_ms=10**15))  # no fit: the default mix
+    plain = Engine(params=ModelParams(turnover=0.0, half_life_ms=10**15))  # no fit: the default mix
     _grow_open_interest(plain, minutes=2)
     default = plain.snapshot("BTC", preset="fitted").estimated_long.sum()
     assert default == pytest.approx(2 * 10 * 100_000 * 0.5 * sum(DEFAULT_FITTED_WEIGHTS))
 
 
 def test_consumed_in_the_window_is_in_the_snapshot_and_rolls() -> None:
-    engine = Engine(params=ModelParams(half_life_ms=10**15, window_ms=30 * MIN))
+    engine = Engine(params=ModelParams(turnover=0.0, half_life_ms=10**15, window_ms=30 * MIN))
     _grow_open_interest(engine, minutes=3)
     t = T0 + 4 * MIN
     engine.apply(MarkPrice("binance", "BTC", t - 30_000, 98_500.0))
@@ -545,7 +551,7 @@ def test_an_exchange_heard_before_its_first_mark_gets_a_real_price_range() -> No
     """Open interest and flow of an exchange that has no mark yet, an interval closes, then its
     marks come (history answers in another order than a live feed): the next interval's range
     is the marks', not NaN (which made the deposit raise and replay exit 70)."""
-    engine = Engine(params=ModelParams(half_life_ms=10**15), preset="high")
+    engine = Engine(params=ModelParams(turnover=0.0, half_life_ms=10**15), preset="high")
     engine.apply(MarkPrice("binance", "BTC", T0, 100_000.0))  # the market has a grid
     engine.apply(OpenInterest("okx", "BTC", T0, 1_000.0))  # okx: no mark yet
     engine.advance(T0 + MIN)  # okx's interval closes without a mark

@@ -60,6 +60,7 @@ from liqtui.model.mechanics import TierTables, model_level_factors, shipped_tier
 from liqtui.presets import (
     DEFAULT_FITTED_WEIGHTS,
     DEFAULT_HALF_LIFE_MS,
+    DEFAULT_TURNOVER,
     FITTED,
     LEVERAGE_TIERS,
     PRESETS,
@@ -114,6 +115,10 @@ class ModelParams:
     imbalance_k: float = 0.5
     funding_tilt: float = 0.05  # long share shifts this much toward the side paying funding
     entry_points: int = 8  # entries spread over the interval's range
+    # Share of open interest that closes and is opened again per hour while OI stands still
+    # (positions change hands): keeps levels near the price. -1: the market's fit, else
+    # DEFAULT_TURNOVER (see `turnover_per_hour`).
+    turnover: float = -1.0
     oi_decrease: str = "side-aware"
     window_ms: int = 24 * HOUR_MS  # realized window kept, the range of the history H
     history_rows: int = 96  # rows of H over the window (15 min each for 24 h)
@@ -133,6 +138,11 @@ class ModelParams:
         return self.half_life_ms or DEFAULT_HALF_LIFE_MS
 
     @property
+    def turnover_per_hour(self) -> float:
+        """The turnover in effect: set, else the default."""
+        return self.turnover if self.turnover >= 0.0 else DEFAULT_TURNOVER
+
+    @property
     def history_row_ms(self) -> int:
         return max(self.window_ms // self.history_rows, self.step_ms)
 
@@ -148,6 +158,7 @@ class ModelParams:
             funding_tilt=model.funding_tilt,
             entry_points=model.entry_points,
             oi_decrease=model.oi_decrease,
+            turnover=-1.0 if model.turnover == "auto" else float(model.turnover),
             window_ms=window_ms or parse_duration(model.window),
             history_rows=model.history_rows,
             history_bin_pct=model.history_bin_pct,
@@ -326,11 +337,13 @@ class MarketModel:
     observer: ModelObserver | None = None
     factors: dict[str, NDArray[np.float64]] = field(default_factory=dict)  # exchange → (2, tiers)
     _half_life: float = 0.0
+    _turnover_rate: float = 0.0
 
     def __post_init__(self) -> None:
         self.realized = RealizedLog(self.params.window_ms)
         self.activity = ActivityRing(self.params.detector_days)
         self._half_life = float(self.params.half_life)
+        self._turnover_rate = self.params.turnover_per_hour
 
     # -- state views ------------------------------------------------------------------------------
     @property
@@ -494,6 +507,8 @@ class MarketModel:
                 self._consume(exchange, slot, iv)
             if iv.oi_start is not None and iv.oi_last is not None and iv.oi_last != iv.oi_start:
                 self._open_interest_change(exchange, iv)
+            if self._turnover_rate > 0.0 and dt > 0 and slot is not None:
+                self._turnover(exchange, slot, iv, dt)
             iv.reset()
         if self.stored is not None and self.scale.min() < _RENORMALIZE_BELOW:
             self._renormalize()
@@ -631,6 +646,18 @@ class MarketModel:
                     self.long_top[slot] = -1
                 else:
                     self.short_bottom[slot] = self.grid.n_bins
+
+    def _turnover(self, exchange: str, slot: int, iv: _Interval, dt: int) -> None:
+        """Positions change hands while open interest stands still: a share of it closes
+        (everywhere alike) and is opened again at this interval's prices."""
+        oi = self.open_interest.get(exchange)
+        price = iv.mark_last
+        if not oi or not (price > 0 and math.isfinite(price)):
+            return
+        share = min(self._turnover_rate * dt / HOUR_MS, 1.0)
+        self.scale[slot] *= 1.0 - share
+        low, high = min(iv.mark_low, price), max(iv.mark_high, price)
+        self._deposit(exchange, share * oi * price, 0.5, low, high)
 
     def level_factors(self, exchange: str, price: float) -> NDArray[np.float64]:
         """Liquidation price / entry per (side, leverage tier) for this market on `exchange`."""

@@ -150,11 +150,15 @@ class Engine:
 
     def params_for(self, symbol: str) -> ModelParams:
         """The model parameters of one market: the engine's, with the market's fitted
-        half-life when the config leaves it on "auto" (half_life_ms 0)."""
-        fit = self.fits.get(symbol)
-        if self.params.half_life_ms == 0 and fit is not None and fit.half_life_ms is not None:
-            return replace(self.params, half_life_ms=fit.half_life_ms)
-        return self.params
+        half-life and turnover where the config leaves them on "auto"."""
+        fit, p = self.fits.get(symbol), self.params
+        if fit is None:
+            return p
+        if p.half_life_ms == 0 and fit.half_life_ms is not None:
+            p = replace(p, half_life_ms=fit.half_life_ms)
+        if p.turnover < 0 and fit.turnover is not None:
+            p = replace(p, turnover=fit.turnover)
+        return p
 
     def fitted_for(self, symbol: str) -> tuple[float, ...] | None:
         """The "fitted" preset's weights for one market: its fit's, else the config's."""
