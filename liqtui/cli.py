@@ -256,11 +256,14 @@ def build_parser() -> argparse.ArgumentParser:
     cal = sub.add_parser(
         "calibrate",
         help="score the estimated map against realized prints (and the naive ±1/L map)",
-        description="Replay a recording (or the simulator) and compare the model's predicted "
-        "liquidations (C, estimated) with realized prints (R) per price cell and window, beside "
-        "the naive ±1/L baseline: rank correlations, the share of R in the map's top-20% cells "
-        "before price crossed them, and rho = sum R / sum C. --write stores rho (and with "
-        "--fit-weights the fitted leverage weights) in your config. See docs/model.md.",
+        description="Replay a recording (or the simulator) and compare, per window and side, "
+        "the notional the model's map said price crossed (C) with the realized liquidations "
+        "(R), beside the naive ±1/L map and the map-free open interest × excursion baseline, "
+        "all on the same windows: the rank correlation controlling for the window's price "
+        "excursion (partial Spearman), the plain one, the rank R² over the baseline, and rho = "
+        "sum R / sum C (a lower bound from throttled feeds). --format json adds every scored "
+        "window. --write stores rho (and with --fit-weights the fitted leverage weights) in "
+        "your config. See docs/model.md.",
     )
     _add_calibrate_arguments(cal)
     _add_store_parser(sub)
@@ -367,13 +370,6 @@ def _add_calibrate_arguments(p: argparse.ArgumentParser) -> None:
         "24h",
         default=day_ms,
         **duration,
-    )
-    fraction = {"metavar": "FRACTION"}
-    _add_ranged(
-        p, "--cell-pct", "calibrate.cell_pct", "price cell", "0.0025", default=0.0025, **fraction
-    )
-    _add_ranged(
-        p, "--band", "calibrate.band", "top-20%% ranking band", "0.10", default=0.10, **fraction
     )
     _add_ranged(
         p,

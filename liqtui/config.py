@@ -430,8 +430,6 @@ _FLAG_RANGES: dict[str, Range] = {
     "calibrate.window": Range(_ms("1m"), _ms("7d"), "duration"),
     "calibrate.warmup": Range(_ms("1s"), _ms("30d"), "duration"),
     "calibrate.duration": Range(_ms("1h"), _ms("30d"), "duration"),
-    "calibrate.cell_pct": Range(0.0005, 0.05),
-    "calibrate.band": Range(0.01, 0.5),
 }
 
 # The allowed range of every numeric setting ("model.window" → 1m to 36500d), declared on the

@@ -43,12 +43,14 @@ def recording(tmp_path: Path) -> Path:
 
 HELP_CHOICES = {
     (): ["{high,balanced,observed-low,fitted}", "{ladder,heatmap,cascade,exchanges,chart}",
-         "{auto,truecolor,256,16,none}", "snapshot", "record", "calibrate"],
+         "{auto,truecolor,256,16,none}", "snapshot", "record", "calibrate",
+         "convert-bars"],
     ("snapshot",): ["{high,balanced,observed-low,fitted}", "{text,ansi,json,csv,svg}",
                     "{auto,always,none,never}", "--every DURATION", "100ms to 1d"],
     ("record",): ["SYMBOL", "--out FILE", "--config FILE"],
     ("calibrate",): ["{high,balanced,observed-low,fitted}", "{all,25x+}", "{text,json}",
-                     "top-20% cells", "--fit-weights"],
+                     "(partial Spearman)", "--fit-weights"],
+    ("convert-bars",): ["--out FILE", "{percent,fraction}", "one synthetic print per bar"],
 }  # fmt: skip
 
 
@@ -226,8 +228,6 @@ RANGED_FLAGS = [
     (["calibrate"], "--window", "calibrate.window"),
     (["calibrate"], "--warmup", "calibrate.warmup"),
     (["calibrate"], "--duration", "calibrate.duration"),
-    (["calibrate"], "--cell-pct", "calibrate.cell_pct"),
-    (["calibrate"], "--band", "calibrate.band"),
     (["calibrate"], "--seed", "demo.seed"),
 ]
 
