@@ -265,7 +265,6 @@ class Model(_Table, frozen=True):
     # "auto": the market's fit, else the default (docs/model.md "Fitted parameters").
     turnover: Annotated[NumberText, _text_range(Range(0, 1, words=("auto",)))] = NumberText("auto")
     imbalance_k: Annotated[float, _range(0, 2)] = 0.5
-    funding_tilt: Annotated[float, _range(0, 0.3)] = 0.05
     entry_points: Annotated[int, _whole(1, 64)] = 8
     oi_decrease: Annotated[str, _one_of(*OI_DECREASE_RULES)] = "side-aware"
     position_usd: Annotated[float, _range(1, 1e9)] = 10_000.0
@@ -429,6 +428,7 @@ _FLAG_RANGES: dict[str, Range] = {
     "snapshot.count": Range(1, 1_000_000_000, "whole"),
     "calibrate.window": Range(_ms("1m"), _ms("7d"), "duration"),
     "calibrate.warmup": Range(_ms("1s"), _ms("30d"), "duration"),
+    "calibrate.train": Range(0.2, 0.9),
     "calibrate.duration": Range(_ms("1h"), _ms("30d"), "duration"),
 }
 

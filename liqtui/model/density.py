@@ -113,7 +113,6 @@ class ModelParams:
     step_ms: int = 60_000  # one model interval
     half_life_ms: int = 0  # 0: "auto", the market's fit, else DEFAULT_HALF_LIFE_MS
     imbalance_k: float = 0.5
-    funding_tilt: float = 0.05  # long share shifts this much toward the side paying funding
     entry_points: int = 8  # entries spread over the interval's range
     # Share of open interest that closes and is opened again per hour while OI stands still
     # (positions change hands): keeps levels near the price. -1: the market's fit, else
@@ -155,7 +154,6 @@ class ModelParams:
             step_ms=parse_duration(model.step),
             half_life_ms=0 if model.half_life == "auto" else parse_duration(model.half_life),
             imbalance_k=model.imbalance_k,
-            funding_tilt=model.funding_tilt,
             entry_points=model.entry_points,
             oi_decrease=model.oi_decrease,
             turnover=-1.0 if model.turnover == "auto" else float(model.turnover),
@@ -615,10 +613,8 @@ class MarketModel:
             vwap = iv.flow_notional / volume if volume > 0 else iv.mark_last
             if not (vwap > 0 and math.isfinite(vwap)):
                 return
-            f_long = 0.5 + p.imbalance_k * imbalance
-            if iv.funding:
-                f_long += math.copysign(p.funding_tilt, iv.funding)  # payers are the crowded side
-            f_long = min(max(f_long, 0.2), 0.8)
+            # No funding tilt: it moved the fit's score by ±0.001 (docs/model.md), so it went.
+            f_long = min(max(0.5 + p.imbalance_k * imbalance, 0.2), 0.8)
             low = min(iv.mark_low, iv.flow_low, vwap)
             high = max(iv.mark_high, iv.flow_high, vwap)
             if not (0 < low <= high < math.inf):  # never place levels off a broken range

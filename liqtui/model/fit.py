@@ -29,20 +29,26 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from numpy.typing import NDArray
 
-from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest
-from liqtui.model.density import LONG, SHORT, MarketModel, ModelParams, preset_weights
+from liqtui.events import Liquidation, MarketEvent
+from liqtui.model.calibrate import Calibrator, WindowPairs
+from liqtui.model.density import MarketModel, ModelParams, preset_weights
 from liqtui.model.engine import Engine
 from liqtui.model.mechanics import TierTables, shipped_tier_tables
-from liqtui.model.scoring import baseline_c, partial_spearman, side_excursion, spearman
-from liqtui.presets import LEVERAGE_TIERS, PRESETS
+from liqtui.model.scoring import MapScore, partial_spearman, score_windows
+from liqtui.presets import FITTED, LEVERAGE_TIERS, PRESETS
 
 HOUR_MS, DAY_MS = 3_600_000, 86_400_000
 Step = MarketEvent | int  # an event to apply, or a time to advance the clock to
-HALF_LIVES_MS: tuple[int, ...] = tuple(
-    h * HOUR_MS for h in (3, 6, 12, 24, 48, 96, 192, 384)
-)  # 3 h … 16 d, doubling
+# 3 h … 16 d, doubling
+HALF_LIVES_MS: tuple[int, ...] = tuple(h * HOUR_MS for h in (3, 6, 12, 24, 48, 96, 192, 384))
+TURNOVERS: tuple[float, ...] = (0.0, 0.003, 0.01, 0.03, 0.1)  # share of OI per hour
 MIX_STEP = 0.25
-# A knob that moves the partial correlation by less than this on either part is noise.
+TRAIN_SHARE = 0.6
+# The other knobs, tried one at a time at the chosen point.
+KNOBS: tuple[tuple[str, tuple[object, ...]], ...] = (
+    ("oi_decrease", ("side-aware", "proportional", "survival-only")),
+)
+# A knob that moves the partial correlation by less than this is noise.
 MIN_GAIN = 0.005
 
 
@@ -60,193 +66,172 @@ def mix_grid(step: float = MIX_STEP) -> list[tuple[float, ...]]:
     return mixes
 
 
-# -- what no parameter changes --------------------------------------------------------------
+# -- replays -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class WindowFacts:
-    """Per scored window (rows, in time order) and side (LONG, SHORT columns)."""
-
-    start_ms: NDArray[np.int64]
-    realized: NDArray[np.float64]  # R, USD (n, 2)
-    excursion: NDArray[np.float64]  # (n, 2): the fall and the rise from the open, fractions
-    oi_usd: NDArray[np.float64]  # open interest at the start (coins × the open), USD (n,)
-
-    @property
-    def n(self) -> int:
-        return int(self.start_ms.size)
-
-
-def window_facts(steps: Sequence[Step], symbol: str, window_ms: int, warmup_ms: int) -> WindowFacts:
-    """R, excursion and OI per window of the events of `symbol` (exchange-summed OI; the
-    windows after the warm-up that have a price and a known open interest)."""
-    opens: dict[int, float] = {}
-    highs: dict[int, float] = {}
-    lows: dict[int, float] = {}
-    oi_at_start: dict[int, float] = {}
-    realized: dict[tuple[int, int], float] = {}
-    oi: dict[str, float] = {}
-    first_ms: int | None = None
+def calibrator_pairs(
+    steps: Sequence[Step],
+    symbol: str,
+    params: ModelParams,
+    weights: Sequence[float],
+    *,
+    window_ms: int,
+    warmup_ms: int,
+    tiers: TierTables | None = None,
+) -> tuple[WindowPairs, list[str]]:
+    """A full `liqtui calibrate` run (liqtui.model.calibrate) of `symbol` under `params` with
+    the leverage mix `weights`: its (window, side) pairs and the exchanges compared."""
+    engine = Engine(
+        params=replace(params, keep_history=False),
+        preset=FITTED,
+        tiers=tiers or shipped_tier_tables(),
+        fitted_weights=tuple(weights),
+    )
+    cal = Calibrator(engine, preset=FITTED, window_ms=window_ms, warmup_ms=warmup_ms)
+    cal.symbols = {symbol}
     for s in steps:
         if isinstance(s, int):
-            first_ms = s if first_ms is None else first_ms
-            continue
-        if s.symbol != symbol:
-            continue
-        w = s.time_ms // window_ms
-        if type(s) is MarkPrice:
-            p = s.mark_price
-            if w not in opens:
-                opens[w], highs[w], lows[w] = p, p, p
-                if oi:
-                    oi_at_start[w] = sum(oi.values())
-            else:
-                highs[w] = max(highs[w], p)
-                lows[w] = min(lows[w], p)
-        elif type(s) is OpenInterest:
-            oi[s.exchange] = s.open_interest
-        elif type(s) is Liquidation:
-            key = (w, LONG if s.side == "long" else SHORT)
-            realized[key] = realized.get(key, 0.0) + s.notional_usd
-    start = ((first_ms or 0) + warmup_ms + window_ms - 1) // window_ms
-    ws = np.array(sorted(w for w in opens if w >= start and w in oi_at_start), dtype=np.int64)
-    o = np.array([opens[w] for w in ws])
-    down, up = side_excursion(o, [highs[w] for w in ws], [lows[w] for w in ws])
-    r = np.array([[realized.get((w, side), 0.0) for side in (LONG, SHORT)] for w in ws])
-    return WindowFacts(
-        start_ms=ws * window_ms,
-        realized=r.reshape(-1, 2),
-        excursion=np.column_stack([down, up]).reshape(-1, 2),
-        oi_usd=np.array([oi_at_start[w] for w in ws]) * o,
-    )
-
-
-# -- C per window, side and tier for one set of parameters ----------------------------------
+            cal.advance(s)
+        elif s.symbol == symbol:
+            cal.apply(s)
+    exchanges = cal.compared_exchanges(symbol)
+    return cal.pairs(symbol, exchanges), exchanges
 
 
 class _TierConsumption:
-    """ModelObserver: C per (window, side, tier), unweighted, for one market."""
+    """ModelObserver: the model's C per (window, exchange, side, tier), unweighted, counted
+    exactly as the Calibrator counts it (same scored start, same window of each step) without
+    the rest of its work, so one candidate costs one bare replay."""
 
-    def __init__(self, window_ms: int) -> None:
+    def __init__(self, window_ms: int, warmup_ms: int) -> None:
         self.window_ms = window_ms
-        self.c: dict[int, NDArray[np.float64]] = {}
+        self.warmup_ms = warmup_ms
+        self.start_ms: int | None = None
+        self.c: dict[tuple[int, str, int], NDArray[np.float64]] = {}
+
+    def _seen(self, t_ms: int) -> bool:
+        if self.start_ms is None:
+            self.start_ms = t_ms
+        return t_ms >= self.start_ms + self.warmup_ms
 
     def consumed(
         self, model: MarketModel, exchange: str, side: int, lo: int, hit: NDArray[np.float64]
     ) -> None:
-        # The step at `now` closes the interval before it: its marks belong to now − 1.
-        w = ((model.last_step_ms or 0) - 1) // self.window_ms
-        acc = self.c.get(w)
+        now = model.last_step_ms or 0
+        if not self._seen(now):
+            return
+        key = ((now - 1) // self.window_ms, exchange, side)  # the interval before the step
+        acc = self.c.get(key)
         if acc is None:
-            acc = self.c[w] = np.zeros((2, hit.shape[0]))
-        acc[side] += hit.sum(axis=1)
+            self.c[key] = hit.sum(axis=1)
+        else:
+            acc += hit.sum(axis=1)
 
     def realized(self, model: MarketModel, event: Liquidation) -> None:
-        pass
+        self._seen(event.time_ms)
 
     def stepping(self, model: MarketModel, now_ms: int) -> None:
-        pass
+        self._seen(now_ms)
 
     def stepped(self, model: MarketModel, now_ms: int) -> None:
-        pass
+        self._seen(now_ms)
 
 
 def tier_consumption(
     steps: Sequence[Step],
     symbol: str,
     params: ModelParams,
-    facts: WindowFacts,
+    pairs: WindowPairs,
+    exchanges: Sequence[str],
+    *,
     window_ms: int,
+    warmup_ms: int,
     tiers: TierTables | None = None,
 ) -> NDArray[np.float64]:
-    """C[window, side, tier] (USD, unweighted) of the windows of `facts` under `params`."""
+    """The model's C per tier (unweighted) under `params`, one row per row of `pairs`."""
     engine = Engine(
         params=replace(params, keep_history=False), tiers=tiers or shipped_tier_tables()
     )
-    observer = _TierConsumption(window_ms)
+    observer = _TierConsumption(window_ms, warmup_ms)
     engine.market(symbol).observer = observer
     for s in steps:
         if isinstance(s, int):
             engine.advance(s)
         elif s.symbol == symbol:
             engine.apply(s)
-    out = np.zeros((facts.n, 2, len(LEVERAGE_TIERS)))
-    for i, start in enumerate(facts.start_ms):
-        c = observer.c.get(int(start) // window_ms)
-        if c is not None:
-            out[i] = c
+    out = np.zeros((pairs.start_ms.size, len(LEVERAGE_TIERS)))
+    for row, (start, side) in enumerate(zip(pairs.start_ms, pairs.side, strict=True)):
+        for ex in exchanges:
+            c = observer.c.get((int(start) // window_ms, ex, int(side)))
+            if c is not None:
+                out[row] += c
     return out
 
 
 # -- scoring and choosing -------------------------------------------------------------------
 
 
-def _pairs(a: NDArray[np.float64]) -> NDArray[np.float64]:
-    """(n, 2) per window and side → one value per (window, side) pair."""
-    return a.reshape(-1)
-
-
 @dataclass(frozen=True)
 class Split:
-    """Training and test rows of the facts (windows before and after the split time)."""
+    """The scored pairs of the training windows and of the test windows (time order)."""
 
     train: NDArray[np.bool_]
-    split_ms: int
-
-    @property
-    def test(self) -> NDArray[np.bool_]:
-        return ~self.train
-
-
-def split_in_time(facts: WindowFacts, train_share: float) -> Split:
-    k = max(1, min(facts.n - 1, round(train_share * facts.n)))
-    train = np.zeros(facts.n, dtype=bool)
-    train[:k] = True
-    return Split(train, int(facts.start_ms[k]) if facts.n else 0)
+    test: NDArray[np.bool_]
+    split_ms: int  # the first test window's start
+    n_train_windows: int
+    n_test_windows: int
 
 
-def partial(c: NDArray[np.float64], facts: WindowFacts, rows: NDArray[np.bool_]) -> float:
-    """Partial Spearman of C and R given the excursion over the (window, side) pairs of `rows`
-    (NaN when undefined)."""
-    v = partial_spearman(
-        _pairs(c[rows]), _pairs(facts.realized[rows]), _pairs(facts.excursion[rows])
-    )
-    return float("nan") if v is None else v
+def split_in_time(pairs: WindowPairs, train_share: float) -> Split:
+    ok = np.isfinite(pairs.excursion) & np.isfinite(pairs.oi_usd) & np.isfinite(pairs.realized)
+    windows = np.unique(pairs.start_ms[ok])
+    if windows.size < 10:
+        raise ValueError(f"{windows.size} scored windows: too few to fit and test")
+    k = max(1, min(windows.size - 1, round(train_share * windows.size)))
+    split_ms = int(windows[k])
+    return Split(
+        ok & (pairs.start_ms < split_ms), ok & (pairs.start_ms >= split_ms), split_ms, k,
+        int(windows.size - k),
+    )  # fmt: skip
 
 
-def plain(c: NDArray[np.float64], facts: WindowFacts, rows: NDArray[np.bool_]) -> float:
-    v = spearman(_pairs(c[rows]), _pairs(facts.realized[rows]))
+def partial_on(c: NDArray[np.float64], pairs: WindowPairs, rows: NDArray[np.bool_]) -> float:
+    """Partial Spearman of C and R given the excursion over `rows` (NaN when undefined)."""
+    v = partial_spearman(c[rows], pairs.realized[rows], pairs.excursion[rows])
     return float("nan") if v is None else v
 
 
 @dataclass(frozen=True)
-class Score:
-    train: float  # partial Spearman on the training windows
-    test: float  # … on the test windows (out of sample)
-    test_plain: float  # plain Spearman on the test windows
+class Point:
+    """One set of the fitted parameters, with its partial Spearman on the training windows
+    and (for reading only: the choice never looks at it) on the test windows."""
 
-
-def score(c: NDArray[np.float64], facts: WindowFacts, split: Split) -> Score:
-    return Score(
-        partial(c, facts, split.train),
-        partial(c, facts, split.test),
-        plain(c, facts, split.test),
-    )
-
-
-@dataclass(frozen=True)
-class Candidate:
     half_life_ms: int
+    turnover: float
     weights: tuple[float, ...]
-    score: Score
+    train: float
+    test: float
+
+
+@dataclass(frozen=True)
+class Holdout:
+    """A full calibrate run's figures on the test windows only: the model, the naive map with
+    the same leverage mix, and the OI × excursion baseline, on the same pairs."""
+
+    model: MapScore
+    naive: MapScore
+    baseline: MapScore
+    n_pairs: int
+    n_windows: int
 
 
 @dataclass(frozen=True)
 class KnobTrial:
-    name: str  # e.g. "funding_tilt"
+    name: str
     value: str
-    score: Score
-    kept: bool  # gains at least MIN_GAIN on both parts over the chosen point
+    train: float
+    test: float
+    kept: bool  # gains at least MIN_GAIN on the training windows over the chosen point
 
 
 @dataclass
@@ -255,34 +240,54 @@ class FitResult:
     window_ms: int
     warmup_ms: int
     train_share: float
-    split_ms: int
-    n_train: int  # windows
-    n_test: int
-    first_ms: int
-    last_ms: int
-    default: Candidate  # the shipped defaults (before)
-    best: Candidate  # chosen on the training windows
-    per_half_life: list[Candidate]  # the best mix for each half-life
-    baseline: Score  # the map-free OI × excursion C
+    split: Split
+    exchanges: list[str]
+    first_ms: int  # first scored window
+    last_ms: int  # end of the last one
+    before: Point  # the settings as they are (the configured preset)
+    after: Point  # chosen on the training windows
+    before_test: Holdout
+    after_test: Holdout
+    trials: list[Point] = field(default_factory=list)  # best mix per (half-life, turnover)
     knobs: list[KnobTrial] = field(default_factory=list)
-    kept_params: dict[str, str] = field(default_factory=dict)  # knobs that earned their place
-    zero_tiers: tuple[int, ...] = ()  # tiers never consumed in the scored windows
+    kept: dict[str, str] = field(default_factory=dict)  # knobs that earned their place
+    unmeasured_tiers: tuple[int, ...] = ()  # tiers no scored window consumed
     seconds: float = 0.0
     replays: int = 0
 
 
 def _best_mix(
     c_tier: NDArray[np.float64],
-    facts: WindowFacts,
+    pairs: WindowPairs,
     split: Split,
     mixes: Sequence[tuple[float, ...]],
-) -> tuple[tuple[float, ...], Score]:
-    best_w, best_train = mixes[0], -np.inf
-    for w in mixes:
-        s = partial(c_tier @ np.asarray(w), facts, split.train)
-        if s > best_train + 1e-12:
-            best_w, best_train = w, s
-    return best_w, score(c_tier @ np.asarray(best_w), facts, split)
+) -> tuple[tuple[float, ...], float, float]:
+    """The mix with the best training score, unless it gains less than MIN_GAIN over the
+    current mix (`mixes[0]`), which then stays: (weights, train, test)."""
+    current = partial_on(c_tier @ np.asarray(mixes[0]), pairs, split.train)
+    best_w, best = mixes[0], current
+    for w in mixes[1:]:
+        s = partial_on(c_tier @ np.asarray(w), pairs, split.train)
+        if s > best + 1e-12:
+            best_w, best = w, s
+    if best < current + MIN_GAIN:
+        best_w, best = mixes[0], current
+    return best_w, best, partial_on(c_tier @ np.asarray(best_w), pairs, split.test)
+
+
+def holdout(pairs: WindowPairs, weights: Sequence[float], split: Split) -> Holdout:
+    rows = split.test
+    scores = score_windows(
+        pairs.realized[rows],
+        pairs.excursion[rows],
+        pairs.oi_usd[rows],
+        {"model": pairs.model_tiers[rows] @ np.asarray(weights), "naive": pairs.naive[rows]},
+        window=pairs.start_ms[rows],
+    )
+    return Holdout(
+        scores.maps["model"], scores.maps["naive"], scores.maps["baseline"], scores.n,
+        scores.n_windows,
+    )  # fmt: skip
 
 
 def fit(
@@ -290,94 +295,107 @@ def fit(
     symbol: str,
     *,
     params: ModelParams,
-    default_half_life_ms: int,
-    default_weights: tuple[float, ...],
+    weights: Sequence[float],
     window_ms: int = HOUR_MS,
     warmup_ms: int = DAY_MS,
-    train_share: float = 0.6,
+    train_share: float = TRAIN_SHARE,
     half_lives: Sequence[int] = HALF_LIVES_MS,
+    turnovers: Sequence[float] = TURNOVERS,
     mixes: Sequence[tuple[float, ...]] | None = None,
     knobs: bool = True,
     tiers: TierTables | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> FitResult:
-    """Fit the half-life and the leverage mix of `symbol` on the first `train_share` of the
-    scored windows, score on the rest (see the module docstring)."""
+    """Fit the turnover, half-life and leverage mix of `symbol` on the first `train_share` of
+    the scored windows; score the settings as they are (`params`, `weights`) and the fit on
+    the rest. Coordinate search: turnover at the current half-life, then the half-life at the
+    chosen turnover; every mix of the grid at each point."""
     t0 = time.perf_counter()
-    mixes = list(mixes or mix_grid())
-    facts = window_facts(steps, symbol, window_ms, warmup_ms)
-    if facts.n < 20:
-        raise ValueError(
-            f"{facts.n} scored windows of {symbol} (with a price and open interest, after the "
-            "warm-up): too few to fit"
+    mixes = [tuple(float(x) for x in weights), *(mixes or mix_grid())]  # the current first
+    say = progress or (lambda _: None)
+
+    def full(p: ModelParams, w: Sequence[float]) -> tuple[WindowPairs, list[str]]:
+        return calibrator_pairs(
+            steps, symbol, p, w, window_ms=window_ms, warmup_ms=warmup_ms, tiers=tiers
         )
-    split = split_in_time(facts, train_share)
-    replays = 0
-    per_h: list[Candidate] = []
-    c_by_h: dict[int, NDArray[np.float64]] = {}
-    for h in sorted(set(half_lives) | {default_half_life_ms}):
-        c_tier = tier_consumption(
-            steps, symbol, replace(params, half_life_ms=h), facts, window_ms, tiers
-        )
+
+    pairs0, exchanges = full(params, weights)
+    if not exchanges:
+        raise ValueError(f"nothing to compare for {symbol}: no exchange with a map and prints")
+    split = split_in_time(pairs0, train_share)
+    replays = 1
+
+    def bare(p: ModelParams) -> NDArray[np.float64]:
+        nonlocal replays
         replays += 1
-        c_by_h[h] = c_tier
-        w, s = _best_mix(c_tier, facts, split, mixes)
-        if h in half_lives:
-            per_h.append(Candidate(h, w, s))
-        if progress is not None:
-            progress(f"half-life {h / HOUR_MS:g}h: train {s.train:+.3f}, test {s.test:+.3f}")
-    best = max(per_h, key=lambda c: c.score.train)
-    default_c = c_by_h[default_half_life_ms] @ np.asarray(default_weights)
-    default = Candidate(default_half_life_ms, default_weights, score(default_c, facts, split))
-    base = baseline_c(facts.oi_usd[:, None], facts.excursion)
-    consumed_any = c_by_h[best.half_life_ms].sum(axis=(0, 1))
-    zero = tuple(t for t, c in zip(LEVERAGE_TIERS, consumed_any, strict=True) if c <= 0)
-    result = FitResult(
+        return tier_consumption(
+            steps, symbol, p, pairs0, exchanges, window_ms=window_ms, warmup_ms=warmup_ms,
+            tiers=tiers,
+        )  # fmt: skip
+
+    base_h, base_t = params.half_life, params.turnover_per_hour
+    c0 = pairs0.model_tiers @ np.asarray(weights)
+    before = Point(
+        base_h, base_t, tuple(weights), partial_on(c0, pairs0, split.train),
+        partial_on(c0, pairs0, split.test),
+    )  # fmt: skip
+    cache: dict[tuple[int, float], NDArray[np.float64]] = {(base_h, base_t): pairs0.model_tiers}
+    trials: list[Point] = []
+
+    def at(h: int, t: float) -> Point:
+        c = cache.get((h, t))
+        if c is None:
+            c = cache[(h, t)] = bare(replace(params, half_life_ms=h, turnover=t))
+        w, train, test = _best_mix(c, pairs0, split, mixes)
+        point = Point(h, t, w, train, test)
+        trials.append(point)
+        say(f"half-life {h / HOUR_MS:g}h, turnover {t:g}/h: train {train:+.3f} (test {test:+.3f})")
+        return point
+
+    def pick(current: Point, tried: Sequence[Point]) -> Point:
+        """The best of `tried`, unless it gains less than MIN_GAIN over the current value:
+        a parameter that makes no measurable difference stays where it is."""
+        top = max(tried, key=lambda p: p.train)
+        return top if top.train >= current.train + MIN_GAIN else current
+
+    here = at(base_h, base_t)
+    best_t = pick(here, [at(base_h, t) for t in turnovers if t != base_t])
+    best = pick(best_t, [at(h, best_t.turnover) for h in half_lives if h != base_h])
+    chosen = replace(params, half_life_ms=best.half_life_ms, turnover=best.turnover)
+    result_knobs: list[KnobTrial] = []
+    kept: dict[str, str] = {}
+    for name, values in KNOBS if knobs else ():
+        for value in values:
+            if getattr(chosen, name) == value:
+                continue
+            p = replace(chosen, **{name: value})  # type: ignore[arg-type]
+            c = bare(p) @ np.asarray(best.weights)
+            train, test = partial_on(c, pairs0, split.train), partial_on(c, pairs0, split.test)
+            gain = train >= best.train + MIN_GAIN
+            result_knobs.append(KnobTrial(name, str(value), train, test, gain))
+            say(f"{name} = {value}: train {train:+.3f} (test {test:+.3f})")
+            if gain and train >= max(k.train for k in result_knobs if k.name == name):
+                kept[name] = str(value)
+    pairs1, _ = full(chosen, best.weights)
+    replays += 1
+    consumed = pairs1.model_tiers[split.train | split.test].sum(axis=0)
+    return FitResult(
         symbol=symbol,
         window_ms=window_ms,
         warmup_ms=warmup_ms,
         train_share=train_share,
-        split_ms=split.split_ms,
-        n_train=int(split.train.sum()),
-        n_test=int(split.test.sum()),
-        first_ms=int(facts.start_ms[0]),
-        last_ms=int(facts.start_ms[-1] + window_ms),
-        default=default,
-        best=best,
-        per_half_life=per_h,
-        baseline=score(base, facts, split),
-        zero_tiers=zero,
+        split=split,
+        exchanges=exchanges,
+        first_ms=int(pairs0.start_ms[split.train | split.test].min()),
+        last_ms=int(pairs0.start_ms[split.train | split.test].max()) + window_ms,
+        before=before,
+        after=best,
+        before_test=holdout(pairs0, weights, split),
+        after_test=holdout(pairs1, best.weights, split),
+        trials=trials,
+        knobs=result_knobs,
+        kept=kept,
+        unmeasured_tiers=tuple(t for t, c in zip(LEVERAGE_TIERS, consumed, strict=True) if c <= 0),
+        seconds=time.perf_counter() - t0,
+        replays=replays,
     )
-    if knobs:
-        chosen = replace(params, half_life_ms=best.half_life_ms)
-        trials: list[tuple[str, ModelParams]] = [
-            ("funding_tilt", replace(chosen, funding_tilt=t)) for t in (0.0, 0.05, 0.15)
-        ]
-        trials += [
-            ("oi_decrease", replace(chosen, oi_decrease=r))
-            for r in ("side-aware", "proportional", "survival-only")
-        ]
-        trials += [("entry_points", replace(chosen, entry_points=n)) for n in (1, 8)]
-        for name, p in trials:
-            value = str(getattr(p, name))
-            if str(getattr(chosen, name)) == value:
-                continue  # the chosen point itself
-            c = tier_consumption(steps, symbol, p, facts, window_ms, tiers) @ np.asarray(
-                best.weights
-            )
-            replays += 1
-            s = score(c, facts, split)
-            kept = s.train >= best.score.train + MIN_GAIN and s.test >= best.score.test + MIN_GAIN
-            result.knobs.append(KnobTrial(name, value, s, kept))
-            if progress is not None:
-                progress(f"{name} = {value}: train {s.train:+.3f}, test {s.test:+.3f}")
-        for k in result.knobs:
-            if k.kept and (
-                k.name not in result.kept_params
-                or k.score.train
-                > max(x.score.train for x in result.knobs if x.name == k.name and x.kept) - 1e-12
-            ):
-                result.kept_params[k.name] = k.value
-    result.seconds = time.perf_counter() - t0
-    result.replays = replays
-    return result
