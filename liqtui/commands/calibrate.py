@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import sys
 import tomllib
@@ -101,6 +102,9 @@ def run(options: CalibrateOptions, settings: Settings, *, out: IO[str] | None = 
         return 2
     preset = options.preset
     engine = engine_from_settings(settings, preset=preset)
+    # The lookback rings of H (7 and 30 days, for the TUI's lookback) play no part in C or E
+    # and cost a third of a long replay: calibrate runs without them.
+    engine.params = dataclasses.replace(engine.params, lookback_rings=())
     try:
         preset_weights(preset, options.tier_filter, engine.fitted_weights)
     except ValueError as exc:
@@ -194,6 +198,10 @@ def _f(x: float | None, fmt: str = "{:.3f}") -> str:
     return "n/a" if x is None else fmt.format(x)
 
 
+def _ci(ci: tuple[float, float] | None) -> str:
+    return "n/a" if ci is None else f"{ci[0]:+.2f}…{ci[1]:+.2f}"
+
+
 def _usd(x: float) -> str:
     for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(x) >= size:
@@ -247,6 +255,7 @@ def format_result(res: CalibrationResult, source: str) -> str:
         return f"{label:<{w}}{a:>15}{b:>13}{c:>14}"
 
     lines.append(row("partial rank corr C~R | excursion", [_f(m.partial, "{:+.3f}") for m in cols]))
+    lines.append(row("  90% interval (days resampled)", [_ci(m.partial_ci) for m in cols]))
     lines.append(row("rank corr C~R (plain Spearman)", [_f(m.spearman, "{:+.3f}") for m in cols]))
     lines.append(row("rank R² of R on C", [_f(m.r2, "{:.3f}") for m in cols]))
     gains = [_f(m.r2_gain, "{:+.3f}") for m in cols[:2]] + ["—"]
@@ -254,6 +263,15 @@ def format_result(res: CalibrationResult, source: str) -> str:
     lines.append(row("ρ = ΣR/ΣC (not applied)", [_f(m.rho, "{:.4g}") for m in cols]))
     lines.append(row("ΣC (predicted consumption)", [_usd(m.sum_c) for m in cols]))
     lines.append(row("ΣR (realized)", [_usd(m.sum_r) for m in cols]))
+    for other, ci, m in (
+        ("naive", res.lead_over_naive_ci, res.naive),
+        ("OI×excursion", res.lead_over_baseline_ci, res.baseline),
+    ):
+        if res.model.partial is not None and m.partial is not None:
+            lines.append(
+                f"{'model − ' + other + ', partial':<{w}}{res.model.partial - m.partial:>+15.3f}"
+                f"  90% interval {_ci(ci)}"
+            )
     if not res.exchanges:
         lines.append(
             f"{'ΣC, every exchange (nothing to compare)':<{w}}"

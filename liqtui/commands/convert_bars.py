@@ -104,14 +104,21 @@ class ConvertStats:
     def text(self, src: Path, out: Path) -> str:
         skipped = sum(self.skipped.values())
         why = "; ".join(f"{n} {reason}" for reason, n in self.skipped.most_common())
-        hours = self.bar_ms / 3_600_000
         return (
-            f"liqtui: {src}: {self.bars} bars of {hours:g}h → {out} ({self.lines} lines, "
+            f"liqtui: {src}: {self.bars} bars of {_duration_text(self.bar_ms)} → {out} "
+            f"({self.lines} lines, "
             f"{self.prints} synthetic prints: longs ${self.long_usd / 1e6:,.1f}M, shorts "
             f"${self.short_usd / 1e6:,.1f}M; {self.gaps} missing bars; {self.oi_repeated} "
             f"repeated OI readings left out); skipped {skipped} of {self.rows} rows"
             + (f" ({why})" if why else "")
         )
+
+
+def _duration_text(ms: int) -> str:
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)):
+        if ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
 
 
 def _index(header: Sequence[str], names: tuple[str, ...]) -> int | None:

@@ -325,6 +325,7 @@ class Calibrator:
             pairs.oi_usd,
             {"model": model_c, "naive": pairs.naive},
             window=pairs.start_ms,
+            block=2 * max(1, -(-DAY_MS // self.window_ms)),  # a day of windows, both sides
         )
         keep = _finite(pairs)
         sum_r = float(pairs.realized[keep].sum())
@@ -392,6 +393,8 @@ class Calibrator:
             model=metrics("model", model_c),
             naive=metrics("naive", pairs.naive),
             baseline=metrics("baseline", base_c),
+            lead_over_naive_ci=scores.differences.get("model-naive"),
+            lead_over_baseline_ci=scores.differences.get("model-baseline"),
             fit=fit,
             windows=windows,
         )
@@ -464,6 +467,7 @@ class Metrics:
     r2: float | None  # rank-space R² of R on C
     r2_gain: float | None  # rank-space R² of R on (baseline, C) − on the baseline alone
     n: int  # pairs scored
+    partial_ci: tuple[float, float] | None  # 90% block-bootstrap interval (days resampled)
     rho: float | None  # ΣR / ΣC (a lower bound from throttled feeds)
     sum_c: float  # Σ C (E consumed)
     sum_r: float  # Σ R (realized)
@@ -476,6 +480,7 @@ class Metrics:
             r2=score.r2,
             r2_gain=score.r2_gain,
             n=score.n,
+            partial_ci=score.partial_ci,
             rho=sum_r / sum_c if sum_c > 0 and sum_r > 0 else None,
             sum_c=sum_c,
             sum_r=sum_r,
@@ -549,6 +554,9 @@ class CalibrationResult:
     model: Metrics
     naive: Metrics
     baseline: Metrics  # the map-free OI × excursion
+    # 90% block-bootstrap intervals of partial(model) − partial(naive / baseline)
+    lead_over_naive_ci: tuple[float, float] | None
+    lead_over_baseline_ci: tuple[float, float] | None
     fit: WeightFit | None
     windows: tuple[WindowRow, ...] = ()
     not_comparable_reason: str | None = None  # why the map cannot be scored (None: it can)

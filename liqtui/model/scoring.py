@@ -19,8 +19,8 @@ The excursion of a window, per side, is measured from the window's opening price
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -152,6 +152,105 @@ def baseline_c(oi_usd: ArrayLike, excursion: ArrayLike) -> FloatArray:
     return np.asarray(oi_usd, dtype=np.float64) * np.asarray(excursion, dtype=np.float64)
 
 
+def block_bootstrap(
+    stat: Callable[[NDArray[np.intp]], float | None],
+    n: int,
+    *,
+    block: int,
+    reps: int = 200,
+    level: float = 0.9,
+    seed: int = 0,
+) -> tuple[float, float] | None:
+    """A `level` confidence interval of `stat` by the moving-block bootstrap: rows are in time
+    order and neighbours are correlated (a volatile day is volatile for hours), so whole blocks
+    of `block` consecutive rows are resampled. `stat` gets the resampled row indices. None when
+    fewer than half the replicates give a value. Seeded: the same input gives the same interval."""
+    if n < 2 * block or reps < 10:
+        return None
+    rng = np.random.default_rng(seed)
+    n_blocks = -(-n // block)
+    offsets = np.arange(block)
+    values = []
+    for _ in range(reps):
+        starts = rng.integers(0, n - block + 1, n_blocks)
+        idx = (starts[:, None] + offsets).ravel()[:n]
+        v = stat(idx)
+        if v is not None:
+            values.append(v)
+    if len(values) < reps // 2:
+        return None
+    tail = 50.0 * (1.0 - level)
+    lo, hi = np.percentile(values, [tail, 100.0 - tail])
+    return float(lo), float(hi)
+
+
+def _tie_groups(x: FloatArray) -> tuple[NDArray[np.intp], int]:
+    """Each value's group of equal values, numbered in ascending order, and the group count."""
+    order = np.argsort(x, kind="mergesort")
+    sorted_x = x[order]
+    new = np.r_[True, sorted_x[1:] != sorted_x[:-1]]
+    group = np.empty(x.size, dtype=np.intp)
+    group[order] = np.cumsum(new) - 1
+    return group, int(new.sum())
+
+
+def _resampled_ranks(group: NDArray[np.intp], n_groups: int, idx: NDArray[np.intp]) -> FloatArray:
+    """rankdata(x[idx]) without sorting again: the resample's ranks follow from how many times
+    each group of equal values was drawn (average rank for ties, as rankdata)."""
+    drawn = group[idx]
+    counts = np.bincount(drawn, minlength=n_groups)
+    average = np.cumsum(counts) - 0.5 * (counts - 1)
+    return np.asarray(average[drawn], dtype=np.float64)
+
+
+def _partial_of_ranks(rx: FloatArray, ry: FloatArray, rz: FloatArray) -> float | None:
+    """Pearson correlation of rx and ry, each less its linear fit on rz (one control)."""
+    zc = rz - rz.mean()
+    zz = float(np.dot(zc, zc))
+
+    def residual(a: FloatArray) -> FloatArray:
+        ac = a - a.mean()
+        return ac - (float(np.dot(ac, zc)) / zz) * zc if zz > 0 else ac
+
+    return _corr(residual(rx), residual(ry))
+
+
+def partial_interval(
+    c: ArrayLike,
+    r: ArrayLike,
+    excursion: ArrayLike,
+    *,
+    minus: ArrayLike | None = None,
+    block: int = 48,
+    reps: int = 200,
+    level: float = 0.9,
+    seed: int = 0,
+) -> tuple[float, float] | None:
+    """A `level` block-bootstrap interval of partial_spearman(c, r | excursion), or with `minus`
+    (a second map's C on the same rows) of partial(c) − partial(minus): whether one map beats
+    another by more than the luck of which windows the sample holds. Rows with a NaN are
+    dropped first; `block` rows are resampled together (48: a day of hourly windows × 2
+    sides). Ranks are derived from the full sample's order (no sort per replicate)."""
+    cv = np.asarray(c, dtype=np.float64).ravel()
+    rv = np.asarray(r, dtype=np.float64).ravel()
+    ev = np.asarray(excursion, dtype=np.float64).ravel()
+    arrays = [cv, rv, ev] if minus is None else [cv, rv, ev, np.asarray(minus, np.float64).ravel()]
+    if len({a.size for a in arrays}) != 1:
+        raise ValueError("partial_interval: lengths differ")
+    keep = _finite_rows(*arrays)
+    groups = [_tie_groups(a[keep]) for a in arrays]
+
+    def stat(idx: NDArray[np.intp]) -> float | None:
+        ranks = [_resampled_ranks(g, k, idx) for g, k in groups]
+        first = _partial_of_ranks(ranks[0], ranks[1], ranks[2])
+        if minus is None or first is None:
+            return first
+        second = _partial_of_ranks(ranks[3], ranks[1], ranks[2])
+        return None if second is None else first - second
+
+    return block_bootstrap(stat, int(keep.sum()), block=block, reps=reps, level=level, seed=seed)
+
+
 @dataclass(frozen=True, slots=True)
 class MapScore:
     """How well one map's C ranks R over the scored (window, side) pairs."""
@@ -162,6 +261,7 @@ class MapScore:
     r2_with_baseline: float | None  # rank-space R² of R on the baseline and C together
     r2_gain: float | None  # r2_with_baseline − the baseline's own r2: what C adds to it
     n: int  # pairs scored (finite C, R, excursion)
+    partial_ci: tuple[float, float] | None = None  # 90% block-bootstrap interval (if asked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +272,9 @@ class WindowScores:
     n_windows: int  # distinct windows among them (a window gives up to two pairs)
     maps: dict[str, MapScore]  # by name: e.g. "model", "naive", "baseline"
     baseline_r2: float | None  # rank-space R² of R on the baseline alone
+    # 90% interval of partial(first map) − partial(other), keyed "model-naive", "model-baseline"
+    # (the first map of `maps` against every other one and the baseline; only if asked).
+    differences: dict[str, tuple[float, float] | None] = field(default_factory=dict)
 
 
 def score_map(
@@ -211,10 +314,17 @@ def score_windows(
     maps: Mapping[str, ArrayLike],
     *,
     window: Sequence[int] | NDArray[np.int64] | None = None,
+    block: int | None = None,
+    reps: int = 200,
 ) -> WindowScores:
     """Score every map in `maps` (name → C per pair) and the OI × excursion baseline on exactly
     the same (window, side) pairs: those where R, the excursion, the OI and every map's C are
-    finite. `window` (an id per pair, e.g. its start in ms) only counts distinct windows."""
+    finite. `window` (an id per pair, e.g. its start in ms) only counts distinct windows.
+
+    With `block` (rows in time order; e.g. 48 for hourly windows × 2 sides = a day), each
+    partial gets a 90% block-bootstrap interval, and the first map's lead over every other
+    (and the baseline) one for the difference (`differences`); about 0.2 s each for 8,600
+    rows. Without it (the default, for fitting loops) nothing is resampled."""
     rv = np.asarray(realized, dtype=np.float64).ravel()
     ev = np.asarray(excursion, dtype=np.float64).ravel()
     ov = np.asarray(oi_usd, dtype=np.float64).ravel()
@@ -225,11 +335,29 @@ def score_windows(
     if len(sizes) != 1:
         raise ValueError(f"score_windows: arrays differ in length ({sorted(sizes)})")
     keep = _finite_rows(rv, ev, ov, *cs.values())
-    base = baseline_c(ov, ev)[keep]
+    kept = {name: c[keep] for name, c in cs.items()}
+    kept["baseline"] = baseline_c(ov, ev)[keep]
     rv, ev = rv[keep], ev[keep]
-    scores = {name: score_map(c[keep], rv, ev, base) for name, c in cs.items()}
-    scores["baseline"] = score_map(base, rv, ev, None)
+    scores = {
+        name: score_map(c, rv, ev, kept["baseline"] if name != "baseline" else None)
+        for name, c in kept.items()
+    }
+    differences: dict[str, tuple[float, float] | None] = {}
+    if block is not None:
+        for name, c in kept.items():
+            ci = partial_interval(c, rv, ev, block=block, reps=reps)
+            scores[name] = replace(scores[name], partial_ci=ci)
+        first = next(iter(cs), None)
+        for other in kept:
+            if first is not None and other != first:
+                differences[f"{first}-{other}"] = partial_interval(
+                    kept[first], rv, ev, minus=kept[other], block=block, reps=reps
+                )
     n_windows = int(np.unique(np.asarray(window)[keep]).size) if window is not None else 0
     return WindowScores(
-        n=int(rv.size), n_windows=n_windows, maps=scores, baseline_r2=rank_r2(rv, base)
+        n=int(rv.size),
+        n_windows=n_windows,
+        maps=scores,
+        baseline_r2=rank_r2(rv, kept["baseline"]),
+        differences=differences,
     )
