@@ -299,7 +299,9 @@ async def test_preset_tier_and_exchange_filters() -> None:
         assert "model high · all tiers · all exchanges" in first
         await pilot.press("l")
         assert app.snapshot.preset == "balanced" and "model balanced" in app.status.lines_text[0]
-        await pilot.press("l", "l")
+        await pilot.press("l", "l")  # observed-low, then fitted (always offered: liqtui.fitted)
+        assert app.snapshot.preset == "fitted" and "model fitted" in app.status.lines_text[0]
+        await pilot.press("l")
         assert app.snapshot.preset == "high"
         await pilot.press("f")
         assert app.snapshot.tier_filter == "25x+"
