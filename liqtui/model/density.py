@@ -10,13 +10,16 @@ Estimated layer (models.md §5), per exchange, one update per interval of source
             the current window).
 3. create:  a rise in open interest (coin units) × the interval's VWAP is new notional; each unit
             of OI is one long and one short, weighted toward the taker aggressor:
-            f_long = clip(0.5 + k·imbalance ± funding tilt, 0.2, 0.8); entries are spread over the
+            f_long = clip(0.5 + k·imbalance, 0.2, 0.8); entries are spread over the
             interval's price range and each leverage tier gets a deposit at the exchange-exact
             liquidation price of a representative position (`position_usd`), from the exchange's
             tier table for the market (bracket MMR, maintenance amount / deduction, OKX fee,
             Hyperliquid 1/(2·max leverage)).
 4. remove:  a fall in open interest closes positions; by default side-aware proportional (net
             taker buying while OI falls means shorts are covering).
+5. turnover: a share `turnover × dt / 1 h` of the open interest closes (every level alike) and
+            is opened again at the interval's prices, so levels near the price always exist
+            (docs/model.md "Fitted parameters": the one parameter the fit found earning its place).
 E is stored per leverage tier *unweighted*: every tier receives the full new notional at its own
 liquidation price. A leverage preset is a weight vector applied when a view is taken, so presets
 and the tier filter switch instantly and exactly (decay, consumption and removal are linear).
