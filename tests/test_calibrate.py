@@ -353,7 +353,10 @@ def test_cli_calibrate_writes_rho_and_the_snapshot_says_calibrated(
     assert "lower bound" in doc["rho_caveat"]
     rho = doc["model"]["rho"]
     assert main([*argv, "--write"]) == 0
+    # Written, never silently: the throttled feed's ρ is a lower bound, and it says so.
+    assert "ρ comes from throttled feeds (binance): a lower bound" in capsys.readouterr().out
     written = tomllib.loads(user.read_text())
+    assert "(throttled: binance; ρ is a lower bound)" in written["model"]["calibrated_on"]
     assert written["general"]["fps"] == 3.0
     assert written["model"]["rho"] == pytest.approx(rho, rel=1e-5)
     assert written["model"]["calibrated_preset"] == "high"

@@ -7,6 +7,7 @@ import gzip
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from liqtui.cli import main
@@ -158,3 +159,49 @@ def test_unconvertible_files_are_usage_errors(
     assert "1 bars of 1h" in capsys.readouterr().out
     assert main(["convert-bars", str(one), "--out", str(out), "--bar", "1h"]) == 2  # exists
     assert "never overwritten" in capsys.readouterr().err
+
+
+def test_converted_bars_calibrate_end_to_end(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three days of generated hourly bars → convert-bars → calibrate --format json: every
+    scored hour gives a long and a short row, whose R sums to the bars' totals."""
+    (tmp_path / "user.toml").write_text("")
+    monkeypatch.setenv("LIQTUI_CONFIG", str(tmp_path / "user.toml"))
+    rng = np.random.default_rng(9)
+    price, oi, rows = 100_000.0, 7e9, []
+    for i in range(72):
+        o, c = price, price * (1 + rng.normal(0, 0.006))
+        h, lo = (
+            max(o, c) * (1 + abs(rng.normal(0, 0.003))),
+            min(o, c) * (1 - abs(rng.normal(0, 0.003))),
+        )
+        oi *= 1 + rng.normal(0, 0.004)
+        rows.append(_wide_row(T0 + i * H, o, h, lo, c, 1e5 * (o - lo), 1e5 * (h - o), oi))
+        price = c
+    csv = tmp_path / "bars.csv"
+    csv.write_text(WIDE + "".join(rows))
+    rec = tmp_path / "bars.jsonl.gz"
+    assert main(["convert-bars", str(csv), "--out", str(rec)]) == 0
+    capsys.readouterr()
+    argv = [
+        "calibrate",
+        "--replay",
+        str(rec),
+        "--symbol",
+        "BTC",
+        "--window",
+        "1h",
+        "--warmup",
+        "1h",
+    ]
+    assert main([*argv, "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    windows = doc["windows"]
+    assert doc["n_windows"] == 71 and len(windows) == doc["n_pairs"] == 142
+    assert [w["side"] for w in windows[:2]] == ["long", "short"]
+    assert all(w["end_ms"] - w["start_ms"] == H for w in windows)
+    expected = sum(1e5 * (float(r.split(",")[2]) - float(r.split(",")[4])) for r in rows[1:])
+    long_r = sum(w["realized_usd"] for w in windows if w["side"] == "long")
+    assert long_r == pytest.approx(expected, rel=1e-6)
+    assert doc["model"]["partial"] is not None and doc["model"]["n"] == 142

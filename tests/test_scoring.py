@@ -10,6 +10,7 @@ import pytest
 
 from liqtui.model.scoring import (
     baseline_c,
+    partial_interval,
     partial_spearman,
     rank_r2,
     rankdata,
@@ -134,3 +135,26 @@ def test_score_windows_scores_every_map_on_the_same_pairs() -> None:
         score_windows(r, exc, oi, {"baseline": model})
     with pytest.raises(ValueError):
         score_windows(r[:10], exc, oi, {"model": model})
+
+
+def test_block_bootstrap_intervals() -> None:
+    rng = np.random.default_rng(4)
+    n = 2_000
+    exc = rng.random(n)
+    own = rng.random(n)
+    r = exc * (1 + own)
+    good = exc * (1 + own + 0.5 * rng.random(n))
+    poor = exc * (1 + 0.3 * own + rng.random(n))
+    point = partial_spearman(good, r, exc)
+    ci = partial_interval(good, r, exc, block=20)
+    assert point is not None and ci is not None and ci[0] < point < ci[1]
+    assert ci[1] - ci[0] < 0.1
+    assert partial_interval(good, r, exc, block=20) == ci  # seeded
+    lead = partial_interval(good, r, exc, minus=poor, block=20)
+    assert lead is not None and lead[0] > 0  # the better map wins beyond the noise
+    assert partial_interval(good[:100], r[:100], exc[:100], block=20) is None  # < 10 blocks
+    res = score_windows(r, exc, np.full(n, 1e9), {"good": good, "poor": poor}, block=20)
+    assert res.maps["good"].partial_ci == ci
+    assert set(res.differences) == {"good-poor", "good-baseline"}
+    assert res.differences["good-poor"] == lead
+    assert score_windows(r, exc, np.full(n, 1e9), {"good": good}).differences == {}

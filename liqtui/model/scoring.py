@@ -164,8 +164,9 @@ def block_bootstrap(
     """A `level` confidence interval of `stat` by the moving-block bootstrap: rows are in time
     order and neighbours are correlated (a volatile day is volatile for hours), so whole blocks
     of `block` consecutive rows are resampled. `stat` gets the resampled row indices. None when
-    fewer than half the replicates give a value. Seeded: the same input gives the same interval."""
-    if n < 2 * block or reps < 10:
+    fewer than 10 blocks of rows (too few to resample) or when fewer than half the replicates
+    give a value. Seeded: the same input gives the same interval."""
+    if n < 10 * block or reps < 10:
         return None
     rng = np.random.default_rng(seed)
     n_blocks = -(-n // block)
