@@ -249,12 +249,14 @@ def format_result(res: CalibrationResult, source: str) -> str:
         lines.append(f"  not compared: {ex} R {_usd(usd)} (no estimated map for it)")
     w = 36
     cols = (res.model, res.naive, res.baseline)
-    head = f"{'':<{w}}{'model (' + res.preset + ')':>18}{'naive ±1/L':>13}{'OI×excursion':>14}"
+    model_head = f"model ({res.preset})"
+    mw = max(18, len(model_head) + 2)
+    head = f"{'':<{w}}{model_head:>{mw}}{'naive ±1/L':>13}{'OI×excursion':>14}"
     lines += ["", head]
 
     def row(label: str, values: Sequence[str]) -> str:
         a, b, c = values
-        return f"{label:<{w}}{a:>18}{b:>13}{c:>14}"
+        return f"{label:<{w}}{a:>{mw}}{b:>13}{c:>14}"
 
     lines.append(row("partial rank corr C~R | excursion", [_f(m.partial, "{:+.3f}") for m in cols]))
     lines.append(row("  90% interval (days resampled)", [_ci(m.partial_ci) for m in cols]))
@@ -271,13 +273,14 @@ def format_result(res: CalibrationResult, source: str) -> str:
     ):
         if res.model.partial is not None and m.partial is not None:
             lines.append(
-                f"{'model − ' + other + ', partial':<{w}}{res.model.partial - m.partial:>+18.3f}"
+                f"{'model − ' + other + ', partial':<{w}}{res.model.partial - m.partial:>+{mw}.3f}"
                 f"  90% interval {_ci(ci)}"
             )
     if not res.exchanges:
         lines.append(
             f"{'ΣC, every exchange (nothing to compare)':<{w}}"
-            f"{_usd(res.model_c_all_exchanges_usd):>18}{_usd(res.naive_c_all_exchanges_usd):>13}"
+            f"{_usd(res.model_c_all_exchanges_usd):>{mw}}"
+            f"{_usd(res.naive_c_all_exchanges_usd):>13}"
         )
     if res.end_map:
         end = res.end_map
