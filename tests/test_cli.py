@@ -11,6 +11,7 @@ import pytest
 from support.recordings import T0, force_order, line, mark_price, write_recording
 
 from liqtui import __version__
+from liqtui.keys import VIEWS
 
 
 @pytest.fixture
@@ -42,7 +43,7 @@ def recording(tmp_path: Path) -> Path:
 
 
 HELP_CHOICES = {
-    (): ["{high,balanced,observed-low,fitted}", "{ladder,heatmap,cascade,exchanges,chart}",
+    (): ["{high,balanced,observed-low,fitted}", "{" + ",".join(VIEWS) + "}",
          "{auto,truecolor,256,16,none}", "snapshot", "record", "calibrate",
          "convert-bars"],
     ("snapshot",): ["{high,balanced,observed-low,fitted}", "{text,ansi,json,csv,svg}",

@@ -21,6 +21,7 @@ from liqtui.ui.widgets.chart import ChartWidget, chart_series
 from liqtui.ui.widgets.exchanges import ExchangeTable, exchange_data
 from liqtui.ui.widgets.heatmap import HeatmapWidget, heatmap_columns
 from liqtui.ui.widgets.ladder import LadderHeader, LadderInfo, LadderWidget
+from liqtui.ui.widgets.liqmap import LiqMapWidget, map_data
 
 if TYPE_CHECKING:
     from liqtui.ui.app import LiqApp
@@ -31,6 +32,7 @@ VIEW_TITLES = {
     "cascade": "cascade risk",
     "exchanges": "per exchange",
     "chart": "chart",
+    "map": "cumulative liq map",
 }
 
 
@@ -62,6 +64,11 @@ def compose_views(app: LiqApp) -> ComposeResult:
         yield CascadePanel(id="view-cascade")
         yield ExchangeTable(span_pct=opts.ladder_span_pct, id="view-exchanges")
         yield ChartWidget(id="view-chart")
+        yield LiqMapWidget(
+            span_pct=opts.ladder_span_pct,
+            realized_mark_usd=opts.realized_mark_usd,
+            id="view-map",
+        )
 
 
 @dataclass
@@ -109,6 +116,14 @@ def draw_view(app: LiqApp, frame: Frame) -> None:
     elif view == "chart":
         mode = app.chart.mode
         app.chart.show(*chart_series(engine, app.history, snap, mode, exchange=exchange))
+    elif view == "map":
+        liqmap = app.liqmap
+        data = extra(
+            lambda: map_data(
+                engine, snap, window_ms=window, exchange=exchange, previous=liqmap.data
+            )
+        )
+        liqmap.show(snap, data)
 
 
 def draw_status(app: LiqApp) -> None:
