@@ -382,6 +382,16 @@ def _add_calibrate_arguments(p: argparse.ArgumentParser) -> None:
     )
     _add_ranged(p, "--seed", "demo.seed", "--demo: simulator seed", "0", default=0, metavar="N")
     p.add_argument("--fit-weights", action="store_true", help="fit the leverage weights too")
+    p.add_argument(
+        "--fit",
+        action="store_true",
+        help="fit the market's turnover, half-life and leverage mix on the first part of the "
+        "windows, score on the rest; with --write store them in the fitted-parameters file",
+    )
+    _add_ranged(
+        p, "--train", "calibrate.train", "--fit: share of the windows fitted on", "0.6",
+        default=0.6, metavar="SHARE",
+    )  # fmt: skip
     p.add_argument("--write", action="store_true", help="write ρ (and weights) to your config")
     p.add_argument("--format", choices=("text", "json"), default="text", help="(text)")
     p.add_argument(
@@ -401,11 +411,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(args.config)
     except ConfigError as exc:
         return fail(str(exc))
-    if args.preset == "fitted" and not settings.model.fitted_weights:
-        return fail(
-            "--preset fitted needs model.fitted_weights in your config "
-            "(liqtui calibrate --fit-weights --write fits them)"
-        )
     try:
         return _dispatch(settings, args)
     except UsageError as exc:

@@ -144,7 +144,6 @@ def test_help_and_version(env: dict[str, str]) -> None:
         (["snapshot", "--format", "xml", "--demo"], "invalid choice"),
         (["--demo", "--replay", "x.jsonl"], "not allowed with"),
         (["snapshot", "--height", "0", "--demo"], "--height: '0' is below the minimum 5"),
-        (["--preset", "fitted", "--demo"], "--preset fitted needs model.fitted_weights"),
         (["--bogus"], "unrecognized arguments"),
         (["--replay", "/nonexistent/rec.jsonl"], "no such recording"),
     ],

@@ -304,7 +304,9 @@ async def test_preset_tier_and_exchange_filters() -> None:
         assert "model high · all tiers · all exchanges" in first
         await pilot.press("l")
         assert app.snapshot.preset == "balanced" and "model balanced" in app.status.lines_text[0]
-        await pilot.press("l", "l")
+        await pilot.press("l", "l")  # observed-low, then fitted (always offered: liqtui.fitted)
+        assert app.snapshot.preset == "fitted" and "model fitted" in app.status.lines_text[0]
+        await pilot.press("l")
         assert app.snapshot.preset == "high"
         # f steps through the filters that change the map under "high" (no 2x, 5x weight)
         seen_tiers = []
@@ -657,7 +659,8 @@ async def test_heatmap_cursor_reads_out_a_cell() -> None:  # type: ignore[no-unt
         # the cell of a print: its period among the UI's columns, its band on screen
         columns = app.history.columns("BTC")
         newest = engine.prints("BTC", columns[-40].t_ms)
-        t, price = int(newest.time_ms[-1]), float(newest.price[-1])
+        early = newest.time_ms <= columns[-3].t_ms  # room for → → below
+        t, price = int(newest.time_ms[early][-1]), float(newest.price[early][-1])
         col = next(c for c in columns if c.t_ms >= t)
         heat.action_cursor(math.floor(price / step) - heat.cursor_group)
         heat.cursor_t = col.t_ms

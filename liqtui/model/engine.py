@@ -7,7 +7,7 @@ It is the one object sources write to (`EventSink`) and views read from (`snapsh
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,6 +23,7 @@ from liqtui.events import (
     TradeFlow,
     implausible,
 )
+from liqtui.fitted import MarketFit
 from liqtui.health import FeedHealth
 from liqtui.model.density import (
     EXCHANGE_INDEX,
@@ -196,10 +197,36 @@ class Engine:
     tiers: TierTables = field(default_factory=shipped_tier_tables)
     rho: float = 0.0  # ΣR/ΣC from liqtui calibrate; 0: not calibrated
     calibrated_preset: str = ""  # the preset ρ was fitted for
-    fitted_weights: tuple[float, ...] | None = None  # the "fitted" preset's weights
+    fitted_weights: tuple[float, ...] | None = None  # the "fitted" preset's weights (config)
+    # Per market, what `liqtui calibrate --fit --write` found (liqtui.fitted): its half-life
+    # unless the config sets one, its leverage mix as the "fitted" preset.
+    fits: dict[str, MarketFit] = field(default_factory=dict)
     # ρ the risk figures apply (model.risk_rho): never the calibrated one above (throttled feeds)
     risk_rho: float = 1.0
     _next_step_ms: int = 0
+
+    def params_for(self, symbol: str) -> ModelParams:
+        """The model parameters of one market: the engine's, with the market's fitted
+        half-life and turnover where the config leaves them on "auto"."""
+        fit, p = self.fits.get(symbol), self.params
+        if fit is None:
+            return p
+        if p.half_life_ms == 0 and fit.half_life_ms is not None:
+            p = replace(p, half_life_ms=fit.half_life_ms)
+        if p.turnover < 0 and fit.turnover is not None:
+            p = replace(p, turnover=fit.turnover)
+        return p
+
+    def fitted_for(self, symbol: str) -> tuple[float, ...] | None:
+        """The "fitted" preset's weights for one market: its fit's, else the config's."""
+        fit = self.fits.get(symbol)
+        if fit is not None and fit.leverage_weights is not None:
+            return fit.leverage_weights
+        return self.fitted_weights
+
+    def weights(self, symbol: str, preset: str, tier_filter: str) -> NDArray[np.float64]:
+        """Weight per leverage tier of a preset for one market (the tier filter applied)."""
+        return preset_weights(preset, tier_filter, self.fitted_for(symbol))
 
     # -- EventSink --------------------------------------------------------------------------------
     def feed(self, name: str) -> FeedHealth:
@@ -211,7 +238,7 @@ class Engine:
     def market(self, symbol: str) -> MarketModel:
         model = self.markets.get(symbol)
         if model is None:
-            model = self.markets[symbol] = MarketModel(symbol, self.params, self.tiers)
+            model = self.markets[symbol] = MarketModel(symbol, self.params_for(symbol), self.tiers)
         return model
 
     def apply(self, event: MarketEvent) -> bool:
@@ -273,6 +300,7 @@ class Engine:
             rho=self.rho,
             calibrated_preset=self.calibrated_preset,
             fitted_weights=self.fitted_weights,
+            fits=self.fits,
             risk_rho=self.risk_rho,
         )
 
@@ -351,13 +379,13 @@ class Engine:
             return MarketSnapshot(
                 symbol, now, None, None, None, empty, empty, empty, empty, 0.0, 0.0, 0, window,
                 preset, tier_filter, exchange, {}, {}, {}, {}, feeds, 0,
-                calibrated=calibrated, scale=rho, half_life_ms=self.params.half_life,
+                calibrated=calibrated, scale=rho, half_life_ms=self.params_for(symbol).half_life,
                 risk_rho=self.risk_rho,
             )  # fmt: skip
         grid = model.grid
         n = grid.n_bins
         quote = model.price_quote(now)
-        weights = preset_weights(preset, tier_filter, self.fitted_weights)
+        weights = self.weights(symbol, preset, tier_filter)
 
         est_by_ex: dict[str, tuple[float, float]] = {}
         by_tier = np.zeros((2, len(weights), n))  # [side, tier, bin]
@@ -463,10 +491,12 @@ class Engine:
 def engine_from_settings(
     settings: Settings, *, window_ms: int | None = None, preset: str | None = None
 ) -> Engine:
-    """An engine with the model settings, the tier tables (shipped + refreshed) and the
-    calibration (ρ, its preset, fitted weights) from the config."""
+    """An engine with the model settings, the tier tables (shipped + refreshed), the
+    calibration (ρ, its preset, fitted weights) from the config and the fitted parameters
+    per market (liqtui.fitted; a broken file is a warning, and no fit is used)."""
     import sys
 
+    from liqtui.fitted import FittedFileError, fitted_path, load_fits
     from liqtui.model.mechanics import TierDataError, load_tier_tables
 
     m = settings.model
@@ -475,6 +505,11 @@ def engine_from_settings(
     except (TierDataError, OSError) as exc:
         print(f"liqtui: warning: {exc}; using the shipped tier tables", file=sys.stderr)
         tiers = shipped_tier_tables()
+    try:
+        fits = load_fits(fitted_path(m.fitted_file))
+    except FittedFileError as exc:
+        print(f"liqtui: warning: {exc}; using no fitted parameters", file=sys.stderr)
+        fits = {}
     return Engine(
         params=ModelParams.from_settings(settings.model, window_ms),
         preset=preset or m.preset,
@@ -483,5 +518,6 @@ def engine_from_settings(
         rho=m.rho,
         calibrated_preset=m.calibrated_preset,
         fitted_weights=tuple(m.fitted_weights) or None,
+        fits=fits,
         risk_rho=m.risk_rho,
     )

@@ -53,9 +53,9 @@ class ModelFilters:
         self.exchange: str | None = None  # None: all exchanges
 
     def preset_options(self) -> tuple[str, ...]:
-        """The leverage presets `l` cycles through (with "fitted" once calibrate fitted it)."""
-        fitted = (FITTED,) if getattr(self.engine, "fitted_weights", None) else ()
-        return (*PRESETS, *fitted)
+        """The leverage presets `l` cycles through ("fitted": each market's fitted mix, else
+        the default one, liqtui.fitted)."""
+        return (*PRESETS, FITTED)
 
     def cycle_preset(self) -> None:
         self.set_preset(str(next_in(self.preset_options(), self.engine.preset)))
