@@ -244,7 +244,9 @@ class General(_Table, frozen=True):
     fps: Annotated[float, _range(0.2, 30)] = 4.0
     themes_dir: str = ""
     color: Annotated[str, _one_of("auto", "truecolor", "256", "16", "none")] = "auto"
-    view: Annotated[str, _one_of("ladder", "heatmap", "cascade", "exchanges", "chart")] = "ladder"
+    view: Annotated[str, _one_of("ladder", "heatmap", "cascade", "exchanges", "chart", "tape")] = (
+        "ladder"
+    )
     color_scale: Annotated[str, _one_of("relative", "absolute")] = "relative"
     lookback: Annotated[str, _one_of("auto", "12h", "24h", "3d", "7d", "30d")] = "auto"
     absolute_top_usd: Annotated[float, _range(1, 1e12)] = 10_000_000.0
@@ -282,6 +284,13 @@ class Model(_Table, frozen=True):
 class Ladder(_Table, frozen=True):
     span_pct: Annotated[float, _range(0.002, 0.35)] = 0.08
     realized_mark_usd: Annotated[float, _range(0, 1e12)] = 100_000.0
+
+
+class Tape(_Table, frozen=True):
+    """[tape]: the liquidation tape (the tape view and `liqtui tape`)."""
+
+    min_usd: Annotated[float, _range(0, 1e12)] = 0.0
+    large_usd: Annotated[float, _range(0, 1e12)] = 100_000.0
 
 
 class Replay(_Table, frozen=True):
@@ -354,6 +363,7 @@ class Settings(Struct, frozen=True, forbid_unknown_fields=True):
     general: General = field(default_factory=General)
     model: Model = field(default_factory=Model)
     ladder: Ladder = field(default_factory=Ladder)
+    tape: Tape = field(default_factory=Tape)
     replay: Replay = field(default_factory=Replay)
     demo: Demo = field(default_factory=Demo)
     feeds: Feeds = field(default_factory=Feeds)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-VIEWS = ("ladder", "heatmap", "cascade", "exchanges", "chart")
+VIEWS = ("ladder", "heatmap", "cascade", "exchanges", "chart", "tape")
 PRICE_VIEWS = frozenset({"ladder", "heatmap", "exchanges"})  # views of price levels
 _SCALED = frozenset({"ladder", "heatmap"})  # views with a color scale (relative / absolute)
 
@@ -203,6 +203,16 @@ KEYS: tuple[Key, ...] = (
         "Time × price lookback: auto / 12h / 24h / 3d / 7d / 30d",
         "Views",
         frozenset({"heatmap"}),
+    ),
+    Key(
+        "tape_threshold",
+        "tape_threshold",
+        "u",
+        "Size",
+        "Tape: minimum print size (every size / $1k / $10k / $50k / $100k / $1M)",
+        "Views",
+        frozenset({"tape"}),
+        show=True,
     ),
     Key("theme", "pick_theme", "t", "Theme", "Theme picker", "General"),
     Key("reload", "reload", "ctrl+r", "Reload", "Reload config and themes", "General"),

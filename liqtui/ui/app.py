@@ -60,6 +60,7 @@ from liqtui.ui.widgets.exchanges import ExchangeTable
 from liqtui.ui.widgets.heatmap import LOOKBACKS, HeatmapWidget
 from liqtui.ui.widgets.ladder import LadderHeader, LadderWidget
 from liqtui.ui.widgets.status import StatusBar
+from liqtui.ui.widgets.tape import TapeWidget
 
 MIN_FPS, MAX_FPS = 0.2, 30.0
 FPS_STEPS = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
@@ -177,6 +178,10 @@ class LiqApp(PaletteApp):
     @property
     def chart(self) -> ChartWidget:
         return self.query_one(ChartWidget)
+
+    @property
+    def tape(self) -> TapeWidget:
+        return self.query_one(TapeWidget)
 
     def price_views(self) -> dict[str, PriceAxisView]:
         return {"ladder": self.ladder, "heatmap": self.heatmap, "exchanges": self.exchanges_table}
@@ -482,6 +487,12 @@ class LiqApp(PaletteApp):
         self.chart.set_mode(mode)
         if self.view_name == "chart":
             self.refresh_now()
+
+    def action_tape_threshold(self) -> None:
+        """The tape's next size threshold: pulled again even when paused."""
+        self.tape.cycle_threshold()
+        if self.view_name == "tape":
+            self._pull_again()
 
     def action_toggle_scale(self) -> None:
         self.action_set_scale(str(next_in(SCALES, self.color_scale)))

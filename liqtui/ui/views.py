@@ -21,6 +21,7 @@ from liqtui.ui.widgets.chart import ChartWidget, chart_series
 from liqtui.ui.widgets.exchanges import ExchangeTable, exchange_data
 from liqtui.ui.widgets.heatmap import HeatmapWidget, heatmap_columns
 from liqtui.ui.widgets.ladder import LadderHeader, LadderInfo, LadderWidget
+from liqtui.ui.widgets.tape import TapeWidget, tape_data
 
 if TYPE_CHECKING:
     from liqtui.ui.app import LiqApp
@@ -31,6 +32,7 @@ VIEW_TITLES = {
     "cascade": "cascade risk",
     "exchanges": "per exchange",
     "chart": "chart",
+    "tape": "tape",
 }
 
 
@@ -62,6 +64,7 @@ def compose_views(app: LiqApp) -> ComposeResult:
         yield CascadePanel(id="view-cascade")
         yield ExchangeTable(span_pct=opts.ladder_span_pct, id="view-exchanges")
         yield ChartWidget(id="view-chart")
+        yield TapeWidget(min_usd=opts.tape_min_usd, large_usd=opts.tape_large_usd, id="view-tape")
 
 
 @dataclass
@@ -109,6 +112,12 @@ def draw_view(app: LiqApp, frame: Frame) -> None:
     elif view == "chart":
         mode = app.chart.mode
         app.chart.show(*chart_series(engine, app.history, snap, mode, exchange=exchange))
+    elif view == "tape":
+        tape = app.tape
+        rows = tape.rows_wanted()
+        app.tape.show(
+            extra(lambda: tape_data(engine, min_usd=tape.min_usd, exchange=exchange, rows=rows))
+        )
 
 
 def draw_status(app: LiqApp) -> None:
