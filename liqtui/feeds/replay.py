@@ -13,6 +13,7 @@ can neither move the clock nor empty the realized window, and what it carries is
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
@@ -23,7 +24,14 @@ from liqtui.exchanges import make_parsers
 from liqtui.exchanges.spec import ExchangeParser, PartlyBad
 from liqtui.feeds.backfill import is_history, tidy
 from liqtui.feeds.dispatch import MAX_CLOCK_LEAD_MS, deliver
-from liqtui.feeds.recording import RECORDING_FEED, ReadStats, RecordLine, read_recording
+from liqtui.feeds.recording import (
+    RECORDING_FEED,
+    ReadStats,
+    RecordLine,
+    _raw_lines,
+    read_recording,
+)
+from liqtui.playback import Playback
 from liqtui.source import EventSink
 
 
@@ -142,6 +150,8 @@ class ReplaySource:
         # paced replay from its first line; at --speed max all of it is catch-up, to its end.
         self.live_from_ms: int | None = None
         self.parsers = make_parsers()  # fresh state (contract sizes, ticker deltas) per replay
+        # The controls (pause, speed, seek) the app drives; the pacing obeys them.
+        self.playback = Playback(speed=speed)
 
     def _account_bad_lines(self, sink: EventSink, seen_bad: int) -> int:
         """Move newly counted bad lines and damaged stretches into the recording feed's
@@ -189,13 +199,67 @@ class ReplaySource:
         self._finish(sink)
 
     async def run(self, sink: EventSink) -> None:
-        """Replay paced by the recorded receive times."""
+        """Replay paced by the recorded receive times, obeying `playback` (pause, speed,
+        seek). A seek back resets the sink (`reset()`: the engine cannot run backwards) and
+        replays from the start up to the target without pacing, yielding to the event loop
+        every 20 ms so the UI keeps drawing. With `playback.hold_at_end` the replay stays
+        after its last line, finished, until cancelled: a seek back can still start it over."""
+        pb = self.playback
+        # The span (for the progress bar) is read beside the replay, in a thread of its own.
+        span = asyncio.ensure_future(asyncio.to_thread(recording_span, self.path))
+        span.add_done_callback(self._take_span)
+        history = await asyncio.to_thread(history_events, self.path)
+        target: int | None = None
+        while True:
+            apply_history(history, sink)
+            target = await self._play(sink, target)
+            if target is None:  # the end of the file
+                self._finish(sink)
+                pb.finished, pb.seeking = True, False
+                if not pb.hold_at_end:
+                    return
+                target = await self._wait_for_seek_back(sink)
+            reset = getattr(sink, "reset", None)
+            assert callable(reset)  # a seek back is only taken by a sink that can start over
+            reset()
+            self.parsers = make_parsers()
+            self.stats = ReadStats()
+            self.finished = pb.finished = False
+            pb.position_ms = None
+            pb.rebuilds += 1
+
+    def _take_span(self, task: asyncio.Future[tuple[int | None, int | None]]) -> None:
+        if task.cancelled() or task.exception() is not None:
+            return
+        first, last = task.result()
+        pb = self.playback
+        pb.start_ms = first if pb.start_ms is None or first is None else min(first, pb.start_ms)
+        pb.end_ms = last
+
+    async def _wait_for_seek_back(self, sink: EventSink) -> int:
+        pb = self.playback
+        while True:
+            await pb.wait(None)
+            asked = pb.take_seek()
+            if asked is not None and _can_restart(sink) and asked < (pb.position_ms or 0):
+                return asked
+
+    async def _play(self, sink: EventSink, goal: int | None) -> int | None:
+        """Apply the file's lines (from its start), paced, up to its end (None) or until a seek
+        back asks for an earlier time (that time). `goal`: apply without pacing up to it."""
+        pb = self.playback
         seen_bad = 0
-        first_t: int | None = None
         last_t: int | None = None
-        wall_start = time.monotonic()
+        # The pacing's anchor: at wall time anchor_wall the replay stood at recorded time
+        # anchor_t (None: not anchored; anchored at the next line due, or where it stopped).
+        anchor_wall: float | None = None
+        anchor_t: int | None = None
+        seek_started = time.monotonic() if goal is not None else None
+        pb.seeking = goal is not None
+        if goal is not None:
+            self.live_from_ms = goal  # catch-up before it: no alerts, views keep centring
         budget_start = time.monotonic()
-        apply_history(await asyncio.to_thread(history_events, self.path), sink)
+
         lines = steady_clock(read_recording(self.path, self.stats), _count_held_line(sink))
         for line in lines:
             seen_bad = self._account_bad_lines(sink, seen_bad)
@@ -204,28 +268,105 @@ class ReplaySource:
             health = sink.feed(line.ex)
             if health.state not in ("replaying", "finished"):
                 health.state = "replaying"
-            if self.speed is not None:
-                if first_t is None:
-                    first_t = self.live_from_ms = line.t
-                due = wall_start + (line.t - first_t - self.skipped_gap_ms) / 1000 / self.speed
-                wait = due - time.monotonic()
-                if wait > self.max_gap_s:
+            while True:  # until this line is due: seeks, pause, speed changes, the pacing
+                asked = pb.take_seek()
+                if asked is not None:
+                    here = pb.position_ms if pb.position_ms is not None else line.t
+                    if asked < here:
+                        if _can_restart(sink):
+                            pb.goal_ms = asked
+                            return asked
+                    else:
+                        goal = pb.goal_ms = asked
+                        pb.seeking = True
+                        seek_started = seek_started or time.monotonic()
+                        self.live_from_ms = goal
+                if goal is not None:
+                    if line.t < goal:
+                        break  # on the way to the target: at once
+                    # Arrived: the replay stands at the target now and plays on from there.
+                    pb.last_seek_s = time.monotonic() - (seek_started or time.monotonic())
+                    anchor_wall, anchor_t = time.monotonic(), goal
+                    goal = pb.goal_ms = seek_started = None
+                    pb.seeking = False
+                speed = pb.speed
+                if pb.paused:
+                    if anchor_wall is not None and anchor_t is not None and speed is not None:
+                        anchor_t = min(_reached(anchor_wall, anchor_t, speed), line.t)
+                    anchor_wall = None  # time stands still until resumed
+                    await pb.wait(None)
+                    continue
+                if speed is None:
+                    break  # max: no pacing
+                if self.live_from_ms is None:
+                    self.live_from_ms = line.t  # a paced replay plays as the present
+                now = time.monotonic()
+                if anchor_wall is None or anchor_t is None:
+                    anchor_wall = now
+                    if anchor_t is None:
+                        anchor_t = pb.position_ms if pb.position_ms is not None else line.t
+                wait = anchor_wall + (line.t - anchor_t) / 1000 / speed - now
+                if wait > self.max_gap_s:  # a quiet stretch: cut short
                     skip_s = wait - self.max_gap_s
-                    self.skipped_gap_ms += int(skip_s * 1000 * self.speed)
+                    self.skipped_gap_ms += int(skip_s * 1000 * speed)
+                    anchor_wall -= skip_s
                     wait = self.max_gap_s
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                    budget_start = time.monotonic()
+                if wait <= 0:
+                    break
+                if await pb.wait(wait):  # a control changed: stand where the replay got to
+                    anchor_t = min(_reached(anchor_wall, anchor_t, speed), line.t)
+                    anchor_wall = time.monotonic()
+                    continue
+                budget_start = time.monotonic()
+                break
             apply_line(line, sink, self.parsers)
             last_t = line.t
+            if pb.start_ms is None:
+                pb.start_ms = line.t
+            pb.position_ms = line.t if pb.position_ms is None else max(pb.position_ms, line.t)
             # Hand the loop back regularly so the UI keeps drawing during a fast replay.
             if time.monotonic() - budget_start > 0.02:
                 await asyncio.sleep(0)
                 budget_start = time.monotonic()
         self._account_bad_lines(sink, seen_bad)
+        if goal is not None and seek_started is not None:  # sought past the last line
+            pb.last_seek_s = time.monotonic() - seek_started
+            pb.goal_ms = None
         if self.live_from_ms is None:
             self.live_from_ms = last_t
-        self._finish(sink)
+        return None
+
+
+def _reached(anchor_wall: float, anchor_t: int, speed: float) -> int:
+    """The recorded time a replay anchored at (anchor_wall, anchor_t) stands at now."""
+    return anchor_t + int((time.monotonic() - anchor_wall) * 1000 * speed)
+
+
+def _can_restart(sink: EventSink) -> bool:
+    return callable(getattr(sink, "reset", None))
+
+
+def recording_span(path: str | Path) -> tuple[int | None, int | None]:
+    """The first and the last receive time of a recording's lines, read without parsing the
+    messages (for the replay's progress bar); (None, None) when none is found."""
+    first: int | None = None
+    last: int | None = None
+    try:
+        with Path(path).open("rb") as fh:
+            for raw, _kind in _raw_lines(fh, Path(path), ReadStats()):
+                m = _LEADING_T.match(raw)
+                if m is None:
+                    continue
+                t = int(m.group(1))
+                if first is None:
+                    first = t
+                last = t if last is None else max(last, t)
+    except OSError:
+        pass
+    return first, last
+
+
+_LEADING_T = re.compile(rb'\s*\{\s*"t"\s*:\s*(\d{1,16})\s*[,}]')
 
 
 def _feeds_of(sink: EventSink) -> list:

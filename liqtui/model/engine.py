@@ -201,6 +201,15 @@ class Engine:
             model.step(boundary)
         self._next_step_ms = boundary + step
 
+    def reset(self) -> None:
+        """Forget every market, feed and the clock (parameters, tiers and calibration stay): a
+        replay seeking back rebuilds from its start, since the clock never runs backwards."""
+        self.markets.clear()
+        self.feeds.clear()
+        self.events_by_market.clear()
+        self.clock_ms = self.events_applied = self.events_rejected = 0
+        self._next_step_ms = 0
+
     # -- a market's past, built off to the side -----------------------------------------------
     def fork(self) -> Engine:
         """An empty engine with the same parameters, tier tables and calibration, on a clock

@@ -33,9 +33,18 @@ from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Footer
 from textual.worker import Worker, WorkerState
 
-from liqtui.keys import ACTION_GROUPS, KEYS, VIEW_ACTIONS, VIEW_ONLY_ACTIONS, VIEWS, Key
+from liqtui.keys import (
+    ACTION_GROUPS,
+    KEYS,
+    REPLAY_ACTIONS,
+    VIEW_ACTIONS,
+    VIEW_ONLY_ACTIONS,
+    VIEWS,
+    Key,
+)
 from liqtui.model.engine import Engine, MarketSnapshot
 from liqtui.output.palette import LIQ_VARIABLE_DEFAULTS
+from liqtui.playback import Playback
 from liqtui.source import Source
 from liqtui.ui.alerts import Alert, AlertMonitor, CommandRunner, sound_alerts
 from liqtui.ui.commands import (
@@ -59,6 +68,7 @@ from liqtui.ui.widgets.chart import CHART_MODES, ChartWidget
 from liqtui.ui.widgets.exchanges import ExchangeTable
 from liqtui.ui.widgets.heatmap import LOOKBACKS, HeatmapWidget
 from liqtui.ui.widgets.ladder import LadderHeader, LadderWidget
+from liqtui.ui.widgets.replay import ReplayBar
 from liqtui.ui.widgets.status import StatusBar
 from liqtui.ui.widgets.tape import TapeWidget
 
@@ -183,6 +193,16 @@ class LiqApp(PaletteApp):
     def tape(self) -> TapeWidget:
         return self.query_one(TapeWidget)
 
+    @property
+    def replay_bar(self) -> ReplayBar:
+        return self.query_one(ReplayBar)
+
+    @property
+    def playback(self) -> Playback | None:
+        """The replay's controls (None: not a replay)."""
+        pb = getattr(self.source, "playback", None)
+        return pb if isinstance(pb, Playback) else None
+
     def price_views(self) -> dict[str, PriceAxisView]:
         return {"ladder": self.ladder, "heatmap": self.heatmap, "exchanges": self.exchanges_table}
 
@@ -278,6 +298,9 @@ class LiqApp(PaletteApp):
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
         yield from compose_views(self)
+        bar = ReplayBar(id="replay-bar")
+        bar.display = self.playback is not None
+        yield bar
         yield Footer()
 
     def on_mount(self) -> None:
@@ -316,6 +339,7 @@ class LiqApp(PaletteApp):
         self.theme_problems = install_themes(self, opts.user_themes_dir, opts.theme)
 
     def _tick(self) -> None:
+        self.draw_replay_bar()  # the replay's time also moves while drawing is paused
         if self._paused or len(self.screen_stack) > 1:
             return
         try:
@@ -377,6 +401,8 @@ class LiqApp(PaletteApp):
 
     def offered_in_view(self, action: str) -> bool:
         """Whether the current view offers `action` (an action name without parameters)."""
+        if action in REPLAY_ACTIONS and self.playback is None:
+            return False  # the replay controls: only while replaying
         return action not in VIEW_ONLY_ACTIONS or action in VIEW_ACTIONS[self.view_name]
 
     def setting_choices(self) -> list[Choice]:
@@ -433,6 +459,31 @@ class LiqApp(PaletteApp):
             return
         self.last_screenshot = path
         self.notify(f"saved to {path}", title="Screenshot", timeout=8, markup=False)
+
+    # -- replay controls (only offered while replaying) ------------------------------------------
+    def draw_replay_bar(self) -> None:
+        pb = self.playback
+        if pb is not None and self.is_running:
+            self.replay_bar.show(pb)
+
+    def action_replay_pause(self) -> None:
+        if (pb := self.playback) is not None:
+            pb.toggle_pause()
+            self.draw_replay_bar()
+
+    def action_replay_speed(self, direction: int) -> None:
+        if (pb := self.playback) is not None:
+            pb.faster() if direction > 0 else pb.slower()
+            self.draw_replay_bar()
+
+    def action_seek(self, delta_ms: int) -> None:
+        """Seek the replay by `delta_ms` of recorded time (back: rebuilt from its start)."""
+        pb = self.playback
+        if pb is None:
+            return
+        if pb.seek(delta_ms) is None:
+            self.bell()  # nothing replayed yet: no time to seek from
+        self.draw_replay_bar()
 
     # -- markets --------------------------------------------------------------------------------
     def action_slot(self, n: int) -> None:

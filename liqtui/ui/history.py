@@ -82,6 +82,10 @@ class History:
         self._columns: dict[str, deque[Column]] = {}
         self.version = 0  # bumped on every new column (any market)
 
+    def clear(self) -> None:
+        self._columns.clear()
+        self.version += 1
+
     def columns(self, symbol: str) -> list[Column]:
         return list(self._columns.get(symbol, ()))
 
@@ -148,6 +152,12 @@ class HistorySink:
         if now_ms >= self._next_ms:
             self.history.sample(self.engine, self.symbols(), now_ms)
             self._next_ms = now_ms - now_ms % period + period
+
+    def reset(self) -> None:
+        """Start over (a replay seeking back): the engine and the sampled history."""
+        self.engine.reset()
+        self.history.clear()
+        self._next_ms = None
 
     def __getattr__(self, name: str) -> object:  # anything else a source may use
         return getattr(self.engine, name)
