@@ -42,13 +42,14 @@ def recording(tmp_path: Path) -> Path:
 
 
 HELP_CHOICES = {
-    (): ["{high,balanced,observed-low,fitted}", "{ladder,heatmap,cascade,exchanges,chart}",
-         "{auto,truecolor,256,16,none}", "snapshot", "record", "calibrate"],
+    (): ["{high,balanced,observed-low,fitted}", "{ladder,heatmap,cascade,exchanges,chart,tape}",
+         "{auto,truecolor,256,16,none}", "snapshot", "record", "calibrate", "tape"],
     ("snapshot",): ["{high,balanced,observed-low,fitted}", "{text,ansi,json,csv,svg}",
                     "{auto,always,none,never}", "--every DURATION", "100ms to 1d"],
     ("record",): ["SYMBOL", "--out FILE", "--config FILE"],
     ("calibrate",): ["{high,balanced,observed-low,fitted}", "{all,25x+}", "{text,json}",
                      "top-20% cells", "--fit-weights"],
+    ("tape",): ["{text,jsonl}", "--min-usd USD", "--exchange EX", "--replay FILE"],
 }  # fmt: skip
 
 

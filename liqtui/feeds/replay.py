@@ -282,11 +282,13 @@ class ReplaySource:
                         seek_started = seek_started or time.monotonic()
                         self.live_from_ms = goal
                 if goal is not None:
-                    if line.t < goal:
-                        break  # on the way to the target: at once
+                    if line.t <= goal:
+                        break  # on the way to the target (and at it): at once
                     # Arrived: the replay stands at the target now and plays on from there.
                     pb.last_seek_s = time.monotonic() - (seek_started or time.monotonic())
                     anchor_wall, anchor_t = time.monotonic(), goal
+                    sink.advance(goal)  # the clock stands at the target, not a line before it
+                    pb.position_ms = max(pb.position_ms or goal, goal)
                     goal = pb.goal_ms = seek_started = None
                     pb.seeking = False
                 speed = pb.speed
