@@ -13,11 +13,14 @@ can neither move the clock nor empty the realized window, and what it carries is
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Protocol
 
 from liqtui.events import MarketEvent
 from liqtui.exchanges import make_parsers
@@ -31,6 +34,7 @@ from liqtui.feeds.recording import (
     _raw_lines,
     read_recording,
 )
+from liqtui.health import FeedHealth
 from liqtui.playback import Playback
 from liqtui.source import EventSink
 
@@ -87,7 +91,11 @@ def steady_clock(
         yield pending  # (a one-line recording: nothing to compare with)
 
 
-def _count_held_line(sink: EventSink) -> Callable[[RecordLine, int], None]:
+class _Feeds(Protocol):
+    def feed(self, name: str) -> FeedHealth: ...
+
+
+def _count_held_line(sink: _Feeds) -> Callable[[RecordLine, int], None]:
     def hold(line: RecordLine, clock: int) -> None:
         health = sink.feed(line.ex)
         health.retimed += 1
@@ -152,6 +160,9 @@ class ReplaySource:
         self.parsers = make_parsers()  # fresh state (contract sizes, ticker deltas) per replay
         # The controls (pause, speed, seek) the app drives; the pacing obeys them.
         self.playback = Playback(speed=speed)
+        self._sink: EventSink | None = None  # where lines go now (see _CurrentSink)
+        self._seen_bad = 0
+        self._history: list[MarketEvent] = []
 
     def _account_bad_lines(self, sink: EventSink, seen_bad: int) -> int:
         """Move newly counted bad lines and damaged stretches into the recording feed's
@@ -200,33 +211,46 @@ class ReplaySource:
 
     async def run(self, sink: EventSink) -> None:
         """Replay paced by the recorded receive times, obeying `playback` (pause, speed,
-        seek). A seek back resets the sink (`reset()`: the engine cannot run backwards) and
-        replays from the start up to the target without pacing, yielding to the event loop
-        every 20 ms so the UI keeps drawing. With `playback.hold_at_end` the replay stays
-        after its last line, finished, until cancelled: a seek back can still start it over."""
+        seek). A seek forward applies the lines up to the target without pacing, yielding to
+        the event loop every 20 ms. A seek back rebuilds: the model cannot run backwards, so
+        the recording is replayed from its start up to the target into a fresh sink
+        (`sink.start_over()`), in a worker thread while the app keeps showing the old state,
+        and the sink then takes the fresh one's state over (`sink.take_over`). With
+        `playback.hold_at_end` the replay stays after its last line, finished, until
+        cancelled: a seek back can still start it over."""
         pb = self.playback
+        self._sink = sink
         # The span (for the progress bar) is read beside the replay, in a thread of its own.
         span = asyncio.ensure_future(asyncio.to_thread(recording_span, self.path))
         span.add_done_callback(self._take_span)
-        history = await asyncio.to_thread(history_events, self.path)
-        target: int | None = None
+        self._history = await asyncio.to_thread(history_events, self.path)
+        apply_history(self._history, sink)
+        lines: Iterator[RecordLine] = self._lines()
         while True:
-            apply_history(history, sink)
-            target = await self._play(sink, target)
+            target = await self._play(sink, lines)
             if target is None:  # the end of the file
                 self._finish(sink)
                 pb.finished, pb.seeking = True, False
                 if not pb.hold_at_end:
                     return
                 target = await self._wait_for_seek_back(sink)
-            reset = getattr(sink, "reset", None)
-            assert callable(reset)  # a seek back is only taken by a sink that can start over
-            reset()
-            self.parsers = make_parsers()
-            self.stats = ReadStats()
-            self.finished = pb.finished = False
-            pb.position_ms = None
-            pb.rebuilds += 1
+            lines = await self._rebuild(sink, target)
+
+    def _lines(self) -> Iterator[RecordLine]:
+        """The recording's lines after its backfill answers, on a steady clock; bad lines are
+        counted into the current sink's recording feed as they are met."""
+        self.stats = ReadStats()
+        self._seen_bad = 0
+        held = _count_held_line(_CurrentSink(self))
+        for line in steady_clock(read_recording(self.path, self.stats), held):
+            self._seen_bad = self._account_bad_lines(self._current(), self._seen_bad)
+            if not _history_line(line):
+                yield line
+        self._seen_bad = self._account_bad_lines(self._current(), self._seen_bad)
+
+    def _current(self) -> EventSink:
+        assert self._sink is not None  # set by run() before any line is read
+        return self._sink
 
     def _take_span(self, task: asyncio.Future[tuple[int | None, int | None]]) -> None:
         if task.cancelled() or task.exception() is not None:
@@ -244,27 +268,69 @@ class ReplaySource:
             if asked is not None and _can_restart(sink) and asked < (pb.position_ms or 0):
                 return asked
 
-    async def _play(self, sink: EventSink, goal: int | None) -> int | None:
-        """Apply the file's lines (from its start), paced, up to its end (None) or until a seek
-        back asks for an earlier time (that time). `goal`: apply without pacing up to it."""
+    async def _rebuild(self, sink: EventSink, target: int) -> Iterator[RecordLine]:
+        """Replay the recording from its start up to `target` into a fresh sink in a worker
+        thread, then let `sink` take its state over; the lines after the target."""
         pb = self.playback
-        seen_bad = 0
+        started = time.monotonic()
+        pb.seeking, pb.goal_ms = True, target
+        self.live_from_ms = target  # catch-up before it: no alerts, views keep centring
+        cancel = threading.Event()
+        try:
+            fresh, lines, target = await asyncio.to_thread(self._build, sink, target, cancel)
+        except asyncio.CancelledError:
+            cancel.set()  # the thread stops at its next line
+            raise
+        sink.take_over(fresh)  # type: ignore[attr-defined]
+        self._sink = sink
+        self.finished = pb.finished = False
+        pb.position_ms = target
+        pb.rebuilds += 1
+        pb.seeking, pb.goal_ms = False, None
+        pb.last_seek_s = time.monotonic() - started
+        return lines
+
+    def _build(
+        self, sink: EventSink, target: int, cancel: threading.Event
+    ) -> tuple[EventSink, Iterator[RecordLine], int]:
+        """(Worker thread.) A fresh sink with the recording applied up to `target` (seeks
+        asked meanwhile move the target), its lines from there on and the target reached.
+        Touches nothing the app reads: the fresh sink is its own until taken over."""
+        pb = self.playback
+        fresh: EventSink = sink.start_over()  # type: ignore[attr-defined]
+        self._sink = fresh
+        self.parsers = make_parsers()  # fresh state (contract sizes, ticker deltas)
+        apply_history(self._history, fresh)
+        pb.position_ms = None
+        lines = self._lines()
+        for line in lines:
+            if cancel.is_set():
+                break
+            asked = pb.take_seek()
+            if asked is not None:  # a later seek: its target (not before what is built)
+                target = pb.goal_ms = max(asked, pb.position_ms or asked)
+            if line.t > target:
+                lines = itertools.chain((line,), lines)  # the first line after the target
+                break
+            apply_line(line, fresh, self.parsers)
+            pb.position_ms = line.t if pb.position_ms is None else max(pb.position_ms, line.t)
+        fresh.advance(target)  # the clock stands at the target, not a line before it
+        return fresh, lines, target
+
+    async def _play(self, sink: EventSink, lines: Iterator[RecordLine]) -> int | None:
+        """Apply `lines`, paced, up to the recording's end (None) or until a seek back asks
+        for an earlier time (that time). Seeks forward apply the lines up to their target
+        without pacing."""
+        pb = self.playback
         last_t: int | None = None
+        goal: int | None = None
+        seek_started: float | None = None
         # The pacing's anchor: at wall time anchor_wall the replay stood at recorded time
         # anchor_t (None: not anchored; anchored at the next line due, or where it stopped).
         anchor_wall: float | None = None
         anchor_t: int | None = None
-        seek_started = time.monotonic() if goal is not None else None
-        pb.seeking = goal is not None
-        if goal is not None:
-            self.live_from_ms = goal  # catch-up before it: no alerts, views keep centring
         budget_start = time.monotonic()
-
-        lines = steady_clock(read_recording(self.path, self.stats), _count_held_line(sink))
         for line in lines:
-            seen_bad = self._account_bad_lines(sink, seen_bad)
-            if _history_line(line):
-                continue
             health = sink.feed(line.ex)
             if health.state not in ("replaying", "finished"):
                 health.state = "replaying"
@@ -274,7 +340,6 @@ class ReplaySource:
                     here = pb.position_ms if pb.position_ms is not None else line.t
                     if asked < here:
                         if _can_restart(sink):
-                            pb.goal_ms = asked
                             return asked
                     else:
                         goal = pb.goal_ms = asked
@@ -330,7 +395,6 @@ class ReplaySource:
             if time.monotonic() - budget_start > 0.02:
                 await asyncio.sleep(0)
                 budget_start = time.monotonic()
-        self._account_bad_lines(sink, seen_bad)
         if goal is not None and seek_started is not None:  # sought past the last line
             pb.last_seek_s = time.monotonic() - seek_started
             pb.goal_ms = None
@@ -339,13 +403,26 @@ class ReplaySource:
         return None
 
 
+class _CurrentSink:
+    """The sink the replay delivers to now (a rebuild's fresh one, then the app's again)."""
+
+    def __init__(self, replay: ReplaySource) -> None:
+        self.replay = replay
+
+    def feed(self, name: str) -> FeedHealth:
+        return self.replay._current().feed(name)
+
+
 def _reached(anchor_wall: float, anchor_t: int, speed: float) -> int:
     """The recorded time a replay anchored at (anchor_wall, anchor_t) stands at now."""
     return anchor_t + int((time.monotonic() - anchor_wall) * 1000 * speed)
 
 
 def _can_restart(sink: EventSink) -> bool:
-    return callable(getattr(sink, "reset", None))
+    """The sink can start over (a seek back): the engine, the app's history sink."""
+    return callable(getattr(sink, "start_over", None)) and callable(
+        getattr(sink, "take_over", None)
+    )
 
 
 def recording_span(path: str | Path) -> tuple[int | None, int | None]:

@@ -82,8 +82,9 @@ class History:
         self._columns: dict[str, deque[Column]] = {}
         self.version = 0  # bumped on every new column (any market)
 
-    def clear(self) -> None:
-        self._columns.clear()
+    def take_over(self, other: History) -> None:
+        """Take the columns of `other` (a history rebuilt off to the side)."""
+        self._columns = other._columns
         self.version += 1
 
     def columns(self, symbol: str) -> list[Column]:
@@ -153,11 +154,17 @@ class HistorySink:
             self.history.sample(self.engine, self.symbols(), now_ms)
             self._next_ms = now_ms - now_ms % period + period
 
-    def reset(self) -> None:
-        """Start over (a replay seeking back): the engine and the sampled history."""
-        self.engine.reset()
-        self.history.clear()
-        self._next_ms = None
+    def start_over(self) -> HistorySink:
+        """An empty sink like this one (an engine fork, an empty history) to rebuild the state
+        in, off to the side (a replay seeking back); `take_over` then swaps it in."""
+        h = self.history
+        fresh = History(period_ms=h.period_ms, capacity=h.capacity, span_pct=h.span_pct)
+        return HistorySink(self.engine.start_over(), fresh, self.symbols)
+
+    def take_over(self, other: HistorySink) -> None:
+        self.engine.take_over(other.engine)
+        self.history.take_over(other.history)
+        self._next_ms = other._next_ms
 
     def __getattr__(self, name: str) -> object:  # anything else a source may use
         return getattr(self.engine, name)
