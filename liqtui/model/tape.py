@@ -121,3 +121,65 @@ def minute_total(
         short_usd += float(notional[~is_long].sum())
         count += int(notional.size)
     return MinuteTotal(long_usd, short_usd, count)
+
+
+@dataclass(frozen=True, slots=True)
+class TapeTotals:
+    """Realized notional per side over two windows (the last minute and the last hour), with
+    the prints counted over the hour, for one market or one exchange."""
+
+    name: str
+    minute_long_usd: float
+    minute_short_usd: float
+    hour_long_usd: float
+    hour_short_usd: float
+    hour_prints: int
+
+    @property
+    def hour_usd(self) -> float:
+        return self.hour_long_usd + self.hour_short_usd
+
+
+HOUR_MS = 3_600_000
+
+
+def tape_totals(
+    engine: Engine, *, min_usd: float = 0.0, exchange: str | None = None
+) -> tuple[list[TapeTotals], list[TapeTotals]]:
+    """Per market and per exchange: the last minute's and the last hour's prints that pass
+    the tape's filters (busiest hour first; markets and exchanges without any left out)."""
+    now = engine.clock_ms
+    by_exchange: dict[int, list[float]] = {}
+    markets: list[TapeTotals] = []
+    for symbol in list(engine.markets):
+        cols = _selected(engine, symbol, min_usd, exchange, now - HOUR_MS)
+        if cols is None:
+            continue
+        t, side, exch, _price, notional = cols
+        is_long = side == LONG
+        recent = t >= now - MINUTE_MS
+        sums = _sums(is_long, recent, notional)
+        markets.append(TapeTotals(symbol, *sums, int(t.size)))
+        for ex in np.unique(exch):
+            mine = exch == ex
+            acc = by_exchange.setdefault(int(ex), [0.0, 0.0, 0.0, 0.0, 0.0])
+            for i, v in enumerate(_sums(is_long[mine], recent[mine], notional[mine])):
+                acc[i] += v
+            acc[4] += int(mine.sum())
+    exchanges = [
+        TapeTotals(EXCHANGE_NAMES.get(i, "other"), acc[0], acc[1], acc[2], acc[3], int(acc[4]))
+        for i, acc in by_exchange.items()
+    ]
+    key = lambda x: (-x.hour_usd, x.name)  # noqa: E731
+    return sorted(markets, key=key), sorted(exchanges, key=key)
+
+
+def _sums(
+    is_long: np.ndarray, recent: np.ndarray, notional: np.ndarray
+) -> tuple[float, float, float, float]:
+    return (
+        float(notional[is_long & recent].sum()),
+        float(notional[~is_long & recent].sum()),
+        float(notional[is_long].sum()),
+        float(notional[~is_long].sum()),
+    )

@@ -107,13 +107,16 @@ def print_segments(p: TapePrint, *, large_usd: float, wide: bool) -> list[Segmen
     ex_w = EXCHANGE_W if wide else 5
     exchange = p.exchange if wide else p.exchange[:5]
     size = "$" + compact_usd(p.notional_usd)
+    # Two style runs per row (as aggr: the row in its side's color; bold when large): every new
+    # print shifts every row of the view, and each run costs its escape codes on the wire.
+    rest = (
+        f"{exchange:<{ex_w}} {p.symbol[:SYMBOL_W]:<{SYMBOL_W}} "
+        f"{side_mark(p.side)} {p.side:<{SIDE_W - 2}} {size:>{USD_W + 1}} "
+        f"{_price(p.price):>{PRICE_W}}"
+    )
     segs: list[Segment] = [
         (f"{clock:<{TIME_W}} ", "muted"),
-        (f"{exchange:<{ex_w}} ", "text"),
-        (f"{p.symbol[:SYMBOL_W]:<{SYMBOL_W}} ", "symbol"),
-        (f"{side_mark(p.side)} {p.side:<{SIDE_W - 2}} ", role),
-        (f"{size:>{USD_W + 1}} ", f"realized-{p.side}-big" if big else role),
-        (f"{_price(p.price):>{PRICE_W}}", "text"),
+        (rest, f"{p.side}-big" if big else role),
     ]
     if big:
         segs.append((f" {LARGE_MARK}", "amber"))

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.widgets import ContentSwitcher
 
 from liqtui.model.engine import MarketSnapshot
@@ -21,7 +21,7 @@ from liqtui.ui.widgets.chart import ChartWidget, chart_series
 from liqtui.ui.widgets.exchanges import ExchangeTable, exchange_data
 from liqtui.ui.widgets.heatmap import HeatmapWidget, heatmap_columns
 from liqtui.ui.widgets.ladder import LadderHeader, LadderInfo, LadderWidget
-from liqtui.ui.widgets.tape import TapeWidget, tape_data
+from liqtui.ui.widgets.tape import TapeSummary, TapeWidget, tape_data
 
 if TYPE_CHECKING:
     from liqtui.ui.app import LiqApp
@@ -64,7 +64,9 @@ def compose_views(app: LiqApp) -> ComposeResult:
         yield CascadePanel(id="view-cascade")
         yield ExchangeTable(span_pct=opts.ladder_span_pct, id="view-exchanges")
         yield ChartWidget(id="view-chart")
-        yield TapeWidget(min_usd=opts.tape_min_usd, large_usd=opts.tape_large_usd, id="view-tape")
+        with Horizontal(id="view-tape"):
+            yield TapeWidget(min_usd=opts.tape_min_usd, large_usd=opts.tape_large_usd, id="tape")
+            yield TapeSummary(id="tape-summary")
 
 
 @dataclass

@@ -14,8 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from liqtui.model.engine import Engine
-from liqtui.model.tape import MinuteTotal, TapePrint, minute_total, recent_prints
-from liqtui.output.ladder import compact_usd
+from liqtui.model.tape import (
+    MinuteTotal,
+    TapePrint,
+    TapeTotals,
+    minute_total,
+    recent_prints,
+    tape_totals,
+)
+from liqtui.output.ladder import LONG_MARK, SHORT_MARK, compact_usd
 from liqtui.output.tape import (
     LARGE_MARK,
     header_segments,
@@ -40,6 +47,8 @@ class TapeData:
     min_usd: float
     exchange: str | None
     markets: int  # markets the tape reads
+    by_market: tuple[TapeTotals, ...] = ()  # the last minute and hour per market, per exchange
+    by_exchange: tuple[TapeTotals, ...] = ()
 
 
 def tape_data(
@@ -49,11 +58,16 @@ def tape_data(
     `exchange` (None: all), and the running total of the last minute with the same filters."""
     prints = recent_prints(engine, limit=rows, min_usd=min_usd, exchange=exchange)
     total = minute_total(engine, min_usd=min_usd, exchange=exchange)
-    return TapeData(tuple(prints), total, min_usd, exchange, len(engine.markets))
+    by_market, by_exchange = tape_totals(engine, min_usd=min_usd, exchange=exchange)
+    return TapeData(
+        tuple(prints), total, min_usd, exchange, len(engine.markets),
+        tuple(by_market), tuple(by_exchange),
+    )  # fmt: skip
 
 
 class TapeWidget(TextLines):
-    """The liquidation tape (newest print on top)."""
+    """The liquidation tape (newest print on top), as wide as its columns: each new print
+    shifts every row, and the narrower the rows, the less each shift sends."""
 
     def __init__(
         self,
@@ -80,6 +94,14 @@ class TapeWidget(TextLines):
     def show(self, data: TapeData) -> None:
         self.data = data
         self.set_lines(tape_lines(data, large_usd=self.large_usd, width=self.size.width))
+        summary = self.summary
+        if summary is not None:
+            summary.set_lines(summary_lines(data, width=summary.size.width))
+
+    @property
+    def summary(self) -> TapeSummary | None:
+        found = self.parent.query(TapeSummary) if self.parent is not None else None
+        return found.first() if found else None
 
     def on_resize(self) -> None:
         # The columns follow the width (full exchange names from WIDE_AT on), also when paused.
@@ -107,3 +129,45 @@ def tape_lines(data: TapeData, *, large_usd: float, width: int) -> list[list[Par
         [Part(tuple(print_segments(p, large_usd=large_usd, wide=wide)), 10)] for p in data.prints
     )
     return lines
+
+
+SUMMARY_MIN_WIDTH = 40  # narrower (80 columns): the summary gives its room to the tape
+
+
+class TapeSummary(TextLines):
+    """Beside the tape on a wide screen: the last minute and hour per market and per exchange,
+    under the tape's filters (rows change only when prints come in or age out)."""
+
+    def __init__(self, *, name: str | None = None, id: str | None = None) -> None:
+        super().__init__(MAX_ROWS, name=name, id=id)
+
+
+def summary_lines(data: TapeData, *, width: int) -> list[list[Part]]:
+    if width < SUMMARY_MIN_WIDTH:
+        return []
+    head = (
+        f"{'':<10}{'1m ' + LONG_MARK:>8}{'1m ' + SHORT_MARK:>8}"
+        f"{'1h ' + LONG_MARK:>8}{'1h ' + SHORT_MARK:>8}{'prints':>8}"
+    )
+    lines: list[list[Part]] = []
+    for title, rows in (("by market", data.by_market), ("by exchange", data.by_exchange)):
+        lines.append([Part.of(f"{title} ({threshold_label(data.min_usd)})", "heading", 10)])
+        lines.append([Part.of(head, "label", 10)])
+        if not rows:
+            lines.append([Part.of("no prints in the last hour", "message", 10)])
+        for r in rows:
+            segs = (
+                (f"{r.name[:9]:<10}", "text"),
+                (f"{_usd(r.minute_long_usd):>8}", "long"),
+                (f"{_usd(r.minute_short_usd):>8}", "short"),
+                (f"{_usd(r.hour_long_usd):>8}", "long"),
+                (f"{_usd(r.hour_short_usd):>8}", "short"),
+                (f"{r.hour_prints:>8}", "muted"),
+            )
+            lines.append([Part(segs, 10)])
+        lines.append([])
+    return lines
+
+
+def _usd(value: float) -> str:
+    return "·" if value <= 0 else "$" + compact_usd(value)
