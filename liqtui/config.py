@@ -274,6 +274,9 @@ class Model(_Table, frozen=True):
     history_bin_pct: Annotated[float, _range(0.001, 0.05)] = 0.0025
     tiers_file: str = ""
     rho: Annotated[float, _range(0, 1000)] = 0.0
+    # The share of estimated notional the risk figures treat as forced (R_X, W_crit, the
+    # scenarios). Never taken from `rho` above: that one is measured on throttled feeds.
+    risk_rho: Annotated[float, _range(0.001, 10)] = 1.0
     calibrated_preset: Annotated[str, _one_of("", *PRESETS, FITTED)] = ""
     calibrated_on: str = ""
     fitted_weights: Annotated[

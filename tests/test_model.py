@@ -7,7 +7,7 @@ import pytest
 
 from liqtui.events import Liquidation, MarkPrice, OpenInterest, TradeFlow
 from liqtui.model.density import LONG, SHORT, ModelParams, preset_weights
-from liqtui.model.engine import Engine
+from liqtui.model.engine import Engine, history_confidence
 from liqtui.model.mechanics import liquidation_price
 from liqtui.presets import LEVERAGE_TIERS
 
@@ -503,3 +503,31 @@ def test_an_exchange_heard_before_its_first_mark_gets_a_real_price_range() -> No
     snap = engine.snapshot("BTC")
     assert "okx" in snap.estimated_by_exchange
     assert snap.estimated_long.sum() > 0 and np.isfinite(snap.estimated_long).all()
+
+
+def test_map_confidence_follows_the_open_interest_history() -> None:
+    """Issue 13: the snapshot says how much open-interest history the map holds per exchange,
+    and its confidence is 1 − 2^(−T/h) per exchange, weighted by open interest."""
+    hour = 3_600_000
+    assert history_confidence({}, {}, 12 * hour) == 0.0
+    assert history_confidence({"binance": 0}, {"binance": 5.0}, 12 * hour) == 0.0
+    assert history_confidence({"binance": 12 * hour}, {"binance": 5.0}, 12 * hour) == 0.5
+    # OI-weighted: 3/4 of the market at one half-life, 1/4 at none.
+    both = history_confidence({"a": 12 * hour, "b": 0}, {"a": 3.0, "b": 1.0}, 12 * hour)
+    assert both == pytest.approx(0.375)
+    engine = Engine(params=ModelParams(half_life_ms=12 * hour))
+    t0 = 1_767_225_600_000
+    engine.apply(MarkPrice("binance", "BTC", t0, 100_000.0))
+    assert engine.snapshot("BTC").oi_history_ms == {} and engine.snapshot("BTC").confidence == 0
+    for m in range(0, 24 * 60 + 1, 5):
+        t = t0 + m * 60_000
+        engine.apply(MarkPrice("binance", "BTC", t, 100_000.0))
+        engine.apply(OpenInterest("binance", "BTC", t, 1_000.0 + m))
+        if m >= 18 * 60:
+            engine.apply(OpenInterest("okx", "BTC", t, 1_000.0))
+        engine.advance(t)
+    snap = engine.snapshot("BTC")
+    assert snap.oi_history_ms == {"binance": 24 * hour, "okx": 6 * hour}
+    expected = (1_000 + 24 * 60) * 0.75 + 1_000 * (1 - 0.5**0.5)
+    assert snap.confidence == pytest.approx(expected / (2_000 + 24 * 60))
+    assert engine.snapshot("BTC", exchange="okx").oi_history_ms == {"okx": 6 * hour}

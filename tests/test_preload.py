@@ -710,3 +710,71 @@ def test_status_line_shows_history_progress() -> None:
     for f in feeds:
         f.history, f.history_markets = "done", ()
     assert history_progress(feeds) is None
+
+
+# -- cold-start honesty (issue 13): how much history the map holds, and its confidence --------
+async def _live_history(tmp_path: Path, backfill: FakeBackfill | None) -> tuple[Engine, Any]:
+    """A live start against the loopback exchanges (binance, okx), with `backfill` (None: no
+    store and no backfill at all); returns the engine once the history is in and binance's
+    live open interest has been read."""
+    async with FakeExchanges(["BTC"], seed=1, speed=1.0, history_ms=2 * MINUTE_MS) as fake:
+        settings = loopback_settings(fake.endpoints(), exchanges=["binance", "okx"])
+        if backfill is None:
+            options = HistoryOptions.from_settings(_settings_0s(), None)
+        else:
+            options = _options(tmp_path, backfill, backfill_ms=DAY_MS)
+        source = LiveSource(settings, ["BTC"], history=options)
+        engine = Engine()
+        task = asyncio.create_task(source.run(engine))
+        try:
+            await wait_until(
+                lambda: (
+                    source.history_ready
+                    and "binance" in engine.snapshot("BTC").oi_history_ms
+                    and engine.feeds["binance"].last_event_ms is not None
+                ),
+                15,
+            )
+        finally:
+            await stop(task)
+    return engine, source
+
+
+async def test_a_cold_start_says_it_holds_no_history_and_low_confidence(tmp_path: Path) -> None:
+    from liqtui.output.render import history_text
+    from liqtui.output.snapshot import snapshot_dict
+    from liqtui.ui.widgets.status import status_parts
+
+    engine, _ = await _live_history(tmp_path, None)
+    snap = engine.snapshot("BTC")
+    assert all(ms < 5 * MINUTE_MS for ms in snap.oi_history_ms.values())
+    assert snap.confidence < 0.01
+    assert history_text(snap) == "map history 0 h · confidence 0%"
+    status = " ".join(t for line in status_parts(snap) for p in line for t, _ in p.segs)
+    assert "map history 0 h · confidence 0%" in status
+    history = snapshot_dict(snap)["estimated"]["history"]  # type: ignore[index]
+    assert history["hours"]["binance"] < 0.1 and history["confidence"] < 0.01
+    assert history["half_life_hours"] == 12.0
+
+
+async def test_a_warm_start_holds_the_backfilled_day_and_more_confidence(tmp_path: Path) -> None:
+    from liqtui.output.render import history_text
+    from liqtui.output.snapshot import snapshot_dict
+    from liqtui.ui.widgets.cascade import risk_view
+
+    async with FakeExchanges(["BTC"], seed=1, speed=1.0, history_ms=2 * MINUTE_MS) as fake:
+        assert fake.sim is not None
+        price = fake.sim.price("BTC")
+    backfill = FakeBackfill(prices={"BTC": price}, available={"binance": DAY_MS, "okx": DAY_MS})
+    engine, _ = await _live_history(tmp_path, backfill)
+    snap = engine.snapshot("BTC")
+    hours = {ex: ms / HOUR_MS for ex, ms in snap.oi_history_ms.items()}
+    assert set(hours) == {"binance", "okx"} and min(hours.values()) > 23.9
+    # A day of history against a 12 h half-life: 1 − 2^(−2) of a full map.
+    assert snap.confidence == pytest.approx(0.75, abs=0.01)
+    assert history_text(snap) == "map history 24 h · confidence 75%"
+    panel = risk_view(snap)
+    assert panel.history == "binance 24 h · okx 24 h · confidence 75%"
+    assert panel.half_life_ms == 12 * HOUR_MS
+    history = snapshot_dict(snap)["estimated"]["history"]  # type: ignore[index]
+    assert history["confidence"] == pytest.approx(0.75, abs=0.01)

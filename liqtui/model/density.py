@@ -319,6 +319,9 @@ class MarketModel:
     prints: dict[str, tuple[float, int]] = field(default_factory=dict)
     funding: dict[str, float] = field(default_factory=dict)
     open_interest: dict[str, float] = field(default_factory=dict)
+    # exchange → time of its first open-interest reading: the map's history starts there
+    # (the store, a backfill, a replay or live; `MarketSnapshot.oi_history_ms`)
+    oi_since: dict[str, int] = field(default_factory=dict)
     depth: dict[str, BookDepth] = field(default_factory=dict)  # latest book per exchange
     last_step_ms: int | None = None
     steps: int = 0
@@ -428,6 +431,9 @@ class MarketModel:
         iv = self._interval(ev.exchange)
         if iv.oi_start is None:
             iv.oi_start = ev.open_interest  # first reading is the baseline, not new positions
+        since = self.oi_since.get(ev.exchange)
+        if since is None or ev.time_ms < since:
+            self.oi_since[ev.exchange] = ev.time_ms
         iv.oi_last = ev.open_interest
         self.open_interest[ev.exchange] = ev.open_interest
 

@@ -6,6 +6,7 @@ It is the one object sources write to (`EventSink`) and views read from (`snapsh
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -46,6 +47,29 @@ SCALE_RELATIVE = "relative"
 def _frozen(a: NDArray[np.float64]) -> NDArray[np.float64]:
     a.flags.writeable = False
     return a
+
+
+def history_confidence(
+    history_ms: Mapping[str, int], open_interest: Mapping[str, float], half_life_ms: int
+) -> float:
+    """The map's confidence, 0 to 1: the share of a fully built map its history can hold.
+
+    The map only learns positions from changes in open interest (the first reading is a
+    baseline, not new positions), and decays what it learned with half-life h. Positions
+    opened at a steady rate then weigh, after T of history, 1 − 2^(−T/h) of what they weigh
+    in a map built from unlimited history: 0 at a cold start, ½ after one half-life, 94%
+    after four. Per exchange with T its open-interest history, weighted by its share of the
+    market's open interest; exchanges without open interest carry no E and do not count;
+    none at all: 0.
+    """
+    if half_life_ms <= 0:
+        return 0.0
+    total = weighted = 0.0
+    for exchange, span in history_ms.items():
+        oi = max(float(open_interest.get(exchange, 0.0)), 0.0)
+        total += oi
+        weighted += oi * (1.0 - 0.5 ** (max(span, 0) / half_life_ms))
+    return weighted / total if total > 0 else 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +115,10 @@ class MarketSnapshot:
     history: HistoryView | None = None  # time × price H (all exchanges), when asked for
     price_time_ms: int | None = None  # when the price was observed (exchange clock)
     price_exchanges: tuple[str, ...] = ()  # where it was observed (several: median of marks)
+    risk_rho: float = 1.0  # ρ the risk figures apply (model.risk_rho; 1: every position forced)
+    # exchange → how much open-interest history the map holds (as_of − first OI reading), for
+    # the exchanges the snapshot covers (`exchange_filter`); see `history_confidence`
+    oi_history_ms: dict[str, int] = field(default_factory=dict)
 
     @property
     def skipped_messages(self) -> int:
@@ -118,6 +146,11 @@ class MarketSnapshot:
         return bool(self.estimated_long.any() or self.estimated_short.any())
 
     @property
+    def confidence(self) -> float:
+        """How much of a fully built map the history holds, 0 to 1 (`history_confidence`)."""
+        return history_confidence(self.oi_history_ms, self.open_interest, self.half_life_ms)
+
+    @property
     def scale_label(self) -> str:
         """How to read E in USD: "relative", or "calibrated ρ=0.12"."""
         if self.calibrated and self.scale is not None:
@@ -142,6 +175,8 @@ class Engine:
     rho: float = 0.0  # ΣR/ΣC from liqtui calibrate; 0: not calibrated
     calibrated_preset: str = ""  # the preset ρ was fitted for
     fitted_weights: tuple[float, ...] | None = None  # the "fitted" preset's weights
+    # ρ the risk figures apply (model.risk_rho): never the calibrated one above (throttled feeds)
+    risk_rho: float = 1.0
     _next_step_ms: int = 0
 
     # -- EventSink --------------------------------------------------------------------------------
@@ -231,6 +266,7 @@ class Engine:
             rho=self.rho,
             calibrated_preset=self.calibrated_preset,
             fitted_weights=self.fitted_weights,
+            risk_rho=self.risk_rho,
         )
 
     def adopt(self, symbol: str, fork: object) -> bool:
@@ -283,6 +319,7 @@ class Engine:
                 symbol, now, None, None, None, empty, empty, empty, empty, 0.0, 0.0, 0, window,
                 preset, tier_filter, exchange, {}, {}, {}, {}, feeds, 0,
                 calibrated=calibrated, scale=rho, half_life_ms=self.params.half_life,
+                risk_rho=self.risk_rho,
             )  # fmt: skip
         grid = model.grid
         n = grid.n_bins
@@ -371,6 +408,12 @@ class Engine:
             history=hist,
             price_time_ms=quote.time_ms if quote is not None else None,
             price_exchanges=quote.exchanges if quote is not None else (),
+            risk_rho=self.risk_rho,
+            oi_history_ms={
+                name: max(now - since, 0)
+                for name, since in sorted(model.oi_since.items())
+                if exchange is None or name == exchange
+            },
         )
 
 
@@ -397,4 +440,5 @@ def engine_from_settings(
         rho=m.rho,
         calibrated_preset=m.calibrated_preset,
         fitted_weights=tuple(m.fitted_weights) or None,
+        risk_rho=m.risk_rho,
     )

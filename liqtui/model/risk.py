@@ -13,19 +13,26 @@ Per side (longs below the price, liquidated by a fall; shorts above, by a rise):
 - R_X = ρ·E within X% / visible book depth within X% (bids for longs, asks for shorts); beyond the
   distance the visible book reaches, the depth is extrapolated with D(u) = A·u^κ fitted to the
   book (κ = 1.16, the median of models.md §3.2, when a fit is impossible);
-- W_crit(s, k) = min over u in [s, k·s) of ρ·V(u) / D(u): a shock s at least k-folds (k = 2) when
-  the book keeps less than W_crit of its depth (models.md §3.3 item 2); < 0.06 low, 0.06–0.29
-  elevated, > 0.29 high (a typical withdrawal is enough);
-- the iterative cascade (item 3) for shocks of 1, 2 and 5% under depth survival W = 1, 0.29, 0.06
-  (calm / typical / stressed): u₀ = s, u_{k+1} = max(u_k, D⁻¹(ρ·V(u_k)/W)) until it stops, or it
-  reaches the edge of the map (runaway);
+- the iterative cascade (item 3, with flow conserved) for shocks of 1, 2 and 5% under depth
+  survival W = 1, 0.29, 0.06 (calm / typical / stressed): the flow that moved the price by s
+  (W·D(s)) and the forced flow ρ·V(u) of the levels crossed are absorbed by the same book, so
+  u₀ = s, u_{k+1} = max(u_k, D⁻¹(D(s) + ρ·V(u_k)/W)) until it stops, or it reaches the edge of
+  the map (runaway). models.md's item 3 writes D⁻¹(ρ·V/W): that lets the forced flow use book
+  depth the shock had already consumed, and understates every cascade (issue 13);
+- W_crit(s, k) = min over u in (s, k·s] of ρ·V(u) / (D(u) − D(s)): a shock s at least k-folds
+  (k = 2) when the book keeps less than W_crit of its depth; < 0.06 low, 0.06–0.29 elevated,
+  > 0.29 high (a typical withdrawal is enough);
 - a live cascade detector: realized notional in the last minute against the median active minute
   of the last 7 days, and a price move of at least 300 bp in 15 minutes that is also ≥ 3 σ of
   the 15-minute moves of the last 7 days (the absolute threshold keeps z-scores from firing on
   quiet-market noise).
 
-ρ is the snapshot's calibrated scale; an uncalibrated map uses ρ = 1 and its USD figures are
-relative, which the report's notes say.
+ρ, the share of estimated notional treated as forced, is explicit (`snapshot.risk_rho`, the
+setting `model.risk_rho`): 1 by default (every estimated position is liquidated when price
+crosses it), or a configured value, and the report says which (`rho`, `rho_source`,
+`rho_note`). The ρ `liqtui calibrate` measures is never applied on its own: Binance's and OKX's
+liquidation streams are throttled, so a ρ measured on them is a lower bound, and applying it
+would scale every risk figure down without saying so. E within X% is never scaled by ρ.
 """
 
 from __future__ import annotations
@@ -60,6 +67,8 @@ MOVE_Z = 3.0
 MULTIPLE_THRESHOLD = 10.0  # realized minute ≥ 10× the median active minute
 MIN_BASELINE_MINUTES = 30  # active minutes needed before the multiple means anything
 SIDES = ("long", "short")
+RHO_DEFAULT = 1.0  # every estimated position is forced when price crosses it
+THROTTLED = "a ρ measured on throttled liquidation feeds (Binance, OKX) is a lower bound"
 
 
 # -- estimated notional as a function of distance ----------------------------------------------
@@ -230,7 +239,10 @@ class DepthCurve:
 
     def __call__(self, u: float | NDArray[np.float64]) -> float | NDArray[np.float64]:
         uu = np.asarray(u, dtype=np.float64)
-        out = sum(f.a * uu**f.kappa for f in self.fits)
+        f = self.fits[0]
+        out = f.a * uu**f.kappa
+        for f in self.fits[1:]:
+            out = out + f.a * uu**f.kappa
         return float(out) if np.ndim(out) == 0 else out
 
     def measured(self, u: float) -> tuple[float, bool]:
@@ -244,23 +256,35 @@ class DepthCurve:
                 extrapolated = True
         return total, extrapolated
 
-    def inverse(self, v: float) -> float:
-        """The distance u at which D(u) = v."""
-        if v <= 0:
-            return 0.0
-        if len(self.fits) == 1:
+    def inverse(self, v: float | NDArray[np.float64]) -> float | NDArray[np.float64]:
+        """The distance u at which D(u) = v (vectorised over v; 0 where v ≤ 0).
+
+        One exchange: (v/A)^(1/κ). Several: Newton on log D against log u, which is convex
+        (a log-sum-exp of lines) and increasing, started right of the root at the smallest
+        one-exchange inverse (each A_e·u^κ_e ≤ D(u)), so it converges from the right.
+        """
+        vv = np.asarray(v, dtype=np.float64)
+        pos = vv > 0
+        safe = np.where(pos, vv, 1.0)
+        if len(self.fits) == 1:  # the common case (one fresh book), in closed form
             f = self.fits[0]
-            return (v / f.a) ** (1.0 / f.kappa)
-        lo, hi = 1e-9, 1.0
-        while self(hi) < v and hi < 1e6:
-            hi *= 2.0
-        for _ in range(100):  # bisection in log space
-            mid = math.sqrt(lo * hi)
-            if self(mid) < v:
-                lo = mid
-            else:
-                hi = mid
-        return hi
+            out = np.where(pos, (safe / f.a) ** (1.0 / f.kappa), 0.0)
+            return float(out) if out.ndim == 0 else out
+        a = np.array([f.a for f in self.fits], dtype=np.float64)[:, None]
+        kappa = np.array([f.kappa for f in self.fits], dtype=np.float64)[:, None]
+        flat = safe.reshape(1, -1)
+        u = ((flat / a) ** (1.0 / kappa)).min(axis=0)
+        target = np.log(flat[0])
+        for _ in range(60):
+            terms = a * u**kappa
+            d = terms.sum(axis=0)
+            slope = (kappa * terms).sum(axis=0) / d  # d log D / d log u
+            step = (np.log(d) - target) / slope
+            u = u * np.exp(-step)
+            if np.abs(step).max() < 1e-13:
+                break
+        out = np.where(pos, u.reshape(vv.shape), 0.0)
+        return float(out) if out.ndim == 0 else out
 
 
 def depth_curves(
@@ -299,11 +323,23 @@ def depth_curves(
 def w_crit(
     profile_: Profile, depth: DepthCurve, shock: float, *, k: float = W_CRIT_K, rho: float = 1.0
 ) -> float:
-    """min over u in [s, k·s) of ρ·V(u)/D(u): the depth survival below which shock s k-folds."""
-    grid = np.linspace(shock, k * shock, 512, endpoint=False)
-    inside = profile_.u[(profile_.u >= shock) & (profile_.u < k * shock)]
+    """min over u in (s, k·s] of ρ·V(u) / (D(u) − D(s)): the depth survival below which shock s
+    at least k-folds.
+
+    A cascade under survival W stops at the first u ≥ s where the withdrawn book beyond the
+    shock absorbs the forced flow, W·(D(u) − D(s)) ≥ ρ·V(u) (`simulate_cascade`); it therefore
+    passes k·s exactly when ρ·V(u)/(D(u) − D(s)) > W all the way. Where nothing is forced
+    (V = 0) the ratio is 0: the shock stops where it is, whatever the book. Evaluated on 512
+    points and at every knot of V (and just before it), k·s included (V and D are continuous,
+    so the infimum over [s, k·s) is the value there).
+    """
+    grid = np.linspace(shock, k * shock, 513)[1:]
+    inside = profile_.u[(profile_.u > shock) & (profile_.u <= k * shock)]
     u = np.concatenate([grid, inside, np.maximum(inside - 1e-12, shock)])
-    ratio = rho * np.asarray(profile_(u)) / np.asarray(depth(u))
+    forced = rho * np.asarray(profile_(u))
+    room = np.asarray(depth(u)) - float(depth(shock))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(forced > 0, np.where(room > 0, forced / room, np.inf), 0.0)
     return float(ratio.min())
 
 
@@ -325,6 +361,114 @@ class CascadeResult:
     iterations: int
 
 
+@dataclass(frozen=True, slots=True)
+class CascadePaths:
+    """`simulate_cascades` for several (shock, survival) pairs at once; arrays of one shape."""
+
+    stop: NDArray[np.float64]
+    forced_usd: NDArray[np.float64]
+    runaway: NDArray[np.bool_]
+    iterations: NDArray[np.int64]
+
+
+def simulate_cascades(
+    profile_: Profile,
+    depth: DepthCurve,
+    shocks: NDArray[np.float64] | Sequence[float],
+    survivals: NDArray[np.float64] | Sequence[float],
+    *,
+    rho: float = 1.0,
+    tol: float = 1e-9,
+    max_iter: int = 50,
+) -> CascadePaths:
+    """The cascade after a shock s under depth survival W, for many (s, W) pairs at once.
+
+    Flow is conserved: the shock's own flow and the forced flow are absorbed by the same book.
+    The flow that moved the price by s is what the withdrawn book W·D holds within s, W·D(s);
+    the crossed levels then force ρ·V(u) more, and price goes as far as the book absorbs both:
+
+        W·D(u) = W·D(s) + ρ·V(u)   ⇔   u = D⁻¹(D(s) + ρ·V(u)/W)
+
+    iterated from u₀ = s (u_{k+1} = max(u_k, D⁻¹(D(s) + ρ·V(u_k)/W))); V and D only grow, so
+    the path climbs to the first fixed point, where it stops (steps ≤ `tol`). Runaway: the
+    path reaches the edge of the map (nothing beyond is known); its stop is the edge.
+
+    Near a tangency (forced flow per unit of distance almost equal to the book's) the steps
+    shrink geometrically and the iteration can take thousands of steps; a path still moving
+    after `max_iter` is finished exactly instead (`_first_fixed_point`): the same first fixed
+    point, bracketed between V's knots above where the path has got to and bisected.
+    """
+    s, w = np.broadcast_arrays(
+        np.asarray(shocks, dtype=np.float64), np.asarray(survivals, dtype=np.float64)
+    )
+    s, w = s.astype(np.float64).ravel(), w.astype(np.float64).ravel()
+    if not (np.all(s > 0) and np.all(w > 0)):
+        raise ValueError("shock and survival must be positive")
+    edge = profile_.edge
+    base = np.asarray(depth(s), dtype=np.float64).reshape(s.shape)  # D(s): the shock's flow / W
+    u = np.minimum(s, edge)
+    runaway = s >= edge
+    active = ~runaway
+    iterations = np.zeros(s.shape, dtype=np.int64)
+    for _ in range(max_iter):  # every path at once (a handful): no per-path indexing
+        if not active.any():
+            break
+        iterations += active
+        flow = base + rho * np.asarray(profile_(u)) / w
+        nxt = np.maximum(u, np.asarray(depth.inverse(flow)).reshape(u.shape))
+        off = active & (nxt >= edge)
+        done = off | (active & (nxt - u <= tol))
+        u = np.where(off, edge, np.where(active, nxt, u))
+        runaway |= off
+        active &= ~done
+    if active.any():
+        idx = np.flatnonzero(active)
+        stop, off = _first_fixed_point(profile_, depth, u[idx], base[idx], w[idx], rho, edge)
+        u[idx] = stop
+        runaway[idx] = off
+    shape = np.shape(np.broadcast_arrays(np.asarray(shocks), np.asarray(survivals))[0])
+    return CascadePaths(
+        stop=u.reshape(shape),
+        forced_usd=(rho * np.asarray(profile_(u))).reshape(shape),
+        runaway=runaway.reshape(shape),
+        iterations=iterations.reshape(shape),
+    )
+
+
+def _first_fixed_point(
+    profile_: Profile,
+    depth: DepthCurve,
+    start: NDArray[np.float64],
+    base: NDArray[np.float64],
+    survival: NDArray[np.float64],
+    rho: float,
+    edge: float,
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """The first u ≥ `start` where the book absorbs both flows, W·(D(u) − D(s)) ≥ ρ·V(u), for
+    paths the iteration left below it (start is below the first fixed point: the iteration
+    never passes it). V is linear between its knots (one per grid bin) and D smooth, so the
+    first knot where the book catches up brackets the point; 60 bisections place it. Past
+    the map's edge: runaway, stopped at the edge."""
+
+    def short(u: NDArray[np.float64]) -> NDArray[np.float64]:  # > 0: the path moves on
+        forced = rho * np.asarray(profile_(u))
+        return forced - survival[:, None] * (np.asarray(depth(u)) - base[:, None])
+
+    knots = np.concatenate([profile_.u[profile_.u < edge], [edge]])
+    points = np.maximum(knots[None, :], start[:, None])  # (path, knot)
+    caught = short(points) <= 0
+    off: NDArray[np.bool_] = np.asarray(~caught.any(axis=1), dtype=np.bool_)
+    first = np.where(off, knots.size - 1, caught.argmax(axis=1))
+    rows = np.arange(start.size)
+    hi = points[rows, first]
+    lo = np.where(first > 0, points[rows, np.maximum(first - 1, 0)], start)
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        moving = short(mid[:, None])[:, 0] > 0
+        lo, hi = np.where(moving, mid, lo), np.where(moving, hi, mid)
+    return np.asarray(np.where(off, edge, hi), dtype=np.float64), off
+
+
 def simulate_cascade(
     profile_: Profile,
     depth: DepthCurve,
@@ -333,35 +477,19 @@ def simulate_cascade(
     *,
     rho: float = 1.0,
     tol: float = 1e-9,
-    max_iter: int = 10_000,
+    max_iter: int = 50,
 ) -> CascadeResult:
-    """models.md §3.3 item 3: u₀ = s; u_{k+1} = max(u_k, D⁻¹(ρ·V(u_k)/W)) until it stops.
-
-    D(u) = W·A·u^κ is the book after withdrawal; the forced flow V is what the crossed levels
-    liquidate. Runaway: the path reaches the edge of the map (nothing beyond is known).
-    """
-    if not shock > 0 or not survival > 0:
-        raise ValueError("shock and survival must be positive")
-    edge = profile_.edge
-    u = min(shock, edge)
-    runaway = shock >= edge
-    it = 0
-    while not runaway and it < max_iter:
-        it += 1
-        forced = rho * float(profile_(u))
-        nxt = max(u, depth.inverse(forced / survival))
-        if nxt >= edge:
-            u, runaway = edge, True
-            break
-        if nxt - u <= tol:
-            break
-        u = nxt
+    """One shock under one survival (`simulate_cascades`: u = D⁻¹(D(s) + ρ·V(u)/W))."""
+    paths = simulate_cascades(
+        profile_, depth, [shock], [survival], rho=rho, tol=tol, max_iter=max_iter
+    )
+    stop = float(paths.stop[0])
     return CascadeResult(
-        stop=u,
-        amplification=u / shock,
-        forced_usd=rho * float(profile_(u)),
-        runaway=runaway,
-        iterations=it,
+        stop=stop,
+        amplification=stop / shock,
+        forced_usd=float(paths.forced_usd[0]),
+        runaway=bool(paths.runaway[0]),
+        iterations=int(paths.iterations[0]),
     )
 
 
@@ -419,9 +547,9 @@ class RiskReport:
     as_of_ms: int
     price: float | None
     preset: str
-    calibrated: bool
-    rho: float  # the scale applied to E (1.0 when uncalibrated: figures are relative)
-    scale_label: str  # "relative" or "calibrated ρ=…"
+    calibrated: bool  # the map's E has a calibrated ρ (`calibrated_rho`); not applied here
+    rho: float  # ρ applied where E meets the book (R_X, W_crit, scenarios)
+    scale_label: str  # "relative" or "calibrated ρ=…": how to read E in USD
     long: SideRisk | None  # None: no price, or no estimated levels (see e_within.reason)
     short: SideRisk | None
     e_within: EWithin
@@ -431,6 +559,9 @@ class RiskReport:
     scenarios: tuple[Scenario, ...]
     detector: Detector | None
     notes: tuple[str, ...] = ()
+    rho_source: str = "default"  # "default" (ρ = 1) or "configured" (model.risk_rho)
+    rho_note: str = ""  # which ρ is applied and why, for the panel and the JSON
+    calibrated_rho: float | None = None  # liqtui calibrate's ρ (a lower bound), never applied
     disclaimer: str = DISCLAIMER
     distances: tuple[float, ...] = DISTANCES
     labels: dict[str, str] = field(
@@ -442,6 +573,27 @@ def calibration(snap: MarketSnapshot) -> tuple[bool, float | None]:
     """(calibrated, ρ): whether `liqtui calibrate` fitted ρ for the snapshot's preset, and ρ
     then (None when E in USD is relative)."""
     return snap.calibrated, snap.scale if snap.calibrated else None
+
+
+def applied_rho(snap: MarketSnapshot) -> tuple[float, str]:
+    """(ρ the risk figures apply, "default" | "configured"): the snapshot's `risk_rho`
+    (model.risk_rho), never the calibrated ρ."""
+    rho = float(snap.risk_rho)
+    return rho, "default" if rho == RHO_DEFAULT else "configured"
+
+
+def rho_note(rho: float, source: str, calibrated_rho: float | None) -> str:
+    """What the panel and the JSON say about ρ: which is applied, where it came from, and that
+    a measured one is a lower bound."""
+    why = (
+        "default: every estimated position is forced"
+        if source == "default"
+        else "configured: model.risk_rho"
+    )
+    text = f"ρ = {rho:.3g} applied ({why}); {THROTTLED}"
+    if calibrated_rho is not None:
+        text += f"; the calibrated ρ = {calibrated_rho:.3g} is not applied"
+    return text
 
 
 def detector(
@@ -516,25 +668,29 @@ def _side_risk(
         d, e = curve.measured(x)
         depth_usd[x], extrap[x] = d, e
         ratio[x] = rho * e_usd[x] / d if d > 0 else None
-    wc: dict[float, float | None] = {}
+    wc: dict[float, float | None] = {
+        s: w_crit(prof, curve, s, k=k, rho=rho) if curve is not None else None for s in shocks
+    }
     scenarios: list[Scenario] = []
-    for s in shocks:
-        wc[s] = w_crit(prof, curve, s, k=k, rho=rho) if curve is not None else None
-        if curve is None:
-            continue
-        for regime, survival in regimes:
-            r = simulate_cascade(prof, curve, s, survival, rho=rho)
+    if curve is not None and shocks and regimes:
+        # Every (shock, regime) pair in one vectorised run.
+        pairs = [(s, regime, survival) for s in shocks for regime, survival in regimes]
+        paths = simulate_cascades(
+            prof, curve, [p[0] for p in pairs], [p[2] for p in pairs], rho=rho
+        )
+        for i, (s, regime, survival) in enumerate(pairs):
+            runaway, stop = bool(paths.runaway[i]), float(paths.stop[i])
             scenarios.append(
                 Scenario(
                     side=side,
                     shock=sign * s,
                     regime=regime,
                     survival=survival,
-                    stop=None if r.runaway else sign * r.stop,
-                    amplification=None if r.runaway else r.amplification,
-                    forced_usd=r.forced_usd,
-                    runaway=r.runaway,
-                    iterations=r.iterations,
+                    stop=None if runaway else sign * stop,
+                    amplification=None if runaway else stop / s,
+                    forced_usd=float(paths.forced_usd[i]),
+                    runaway=runaway,
+                    iterations=int(paths.iterations[i]),
                 )
             )
     fits = curve.fits if curve is not None else ()
@@ -566,11 +722,13 @@ def risk_report(
 ) -> RiskReport:
     """Cascade-risk indicators and scenarios for one snapshot (risk, not a forecast)."""
     calibrated, scale = calibration(snap)
-    rho = float(scale) if calibrated and scale else 1.0
+    rho, rho_source = applied_rho(snap)
     label = snap.scale_label
+    cal_rho = float(scale) if calibrated and scale else None
+    about_rho = rho_note(rho, rho_source, cal_rho)
     notes: list[str] = []
-    if not (calibrated and scale):
-        notes.append("E is uncalibrated: ρ = 1 assumed, USD figures are relative")
+    if cal_rho is None:
+        notes.append("E is uncalibrated: its USD figures are relative")
     det = detector(snap.activity)
     shocks = tuple(shocks)
     if w_crit_shock not in shocks:
@@ -583,6 +741,7 @@ def risk_report(
             calibrated=calibrated, rho=rho, scale_label=label, long=None, short=None,
             e_within=within, r_x={}, w_crit={}, w_crit_shock=w_crit_shock, scenarios=(),
             detector=det, notes=(*notes, within.reason or NO_PRICE), distances=tuple(distances),
+            rho_source=rho_source, rho_note=about_rho, calibrated_rho=cal_rho,
         )  # fmt: skip
     bid, ask, depth_notes = depth_curves(
         snap.depth, price, snap.as_of_ms, max_age_ms=depth_max_age_ms, default_kappa=default_kappa
@@ -624,4 +783,7 @@ def risk_report(
         detector=det,
         notes=tuple(notes),
         distances=tuple(distances),
+        rho_source=rho_source,
+        rho_note=about_rho,
+        calibrated_rho=cal_rho,
     )

@@ -29,6 +29,8 @@ from liqtui.output.ladder import (
     step_decimals,
 )
 
+# Below this the map holds less than a half-life's worth of history: said in a warning color.
+LOW_CONFIDENCE = 0.5
 HEADER_LINES = 3
 FOOTER_LINES = 1
 # Feed state → role, as in the TUI status bar.
@@ -113,6 +115,33 @@ class Frame:
     price_line: int | None = None  # index of the line holding the current price
 
 
+def hours_text(ms: int, *, compact: bool = False) -> str:
+    """A span of history in hours: "0 h" (under 3 minutes), "2.5 h", "36 h"; compact: "0h",
+    "0.5h", "3h", "36h" (tenths only under an hour)."""
+    hours = max(ms, 0) / 3_600_000
+    if compact:
+        if hours < 0.05:
+            return "0h"
+        return f"{hours:.1f}h" if hours < 0.95 else f"{hours:.0f}h"
+    if hours < 0.05:
+        return "0 h"
+    return f"{hours:.1f} h" if hours < 10 else f"{hours:.0f} h"
+
+
+def history_text(snap: MarketSnapshot, *, short: bool = False) -> str:
+    """How much history the map holds and the confidence that gives it, in one phrase:
+    "map history 0 h · confidence 0%", "map history 2.0–24 h · confidence 45%" (the least
+    and the most of the exchanges with open interest); short: "hist 2–24h 45%"."""
+    spans = sorted(snap.oi_history_ms.values())
+    low, high = (spans[0], spans[-1]) if spans else (0, 0)
+    a, b = hours_text(low, compact=short), hours_text(high, compact=short)
+    span = a if a == b else f"{a.removesuffix('h').rstrip()}–{b}"
+    confidence = f"{snap.confidence:.0%}"
+    if short:
+        return f"hist {span} {confidence}"
+    return f"map history {span} · confidence {confidence}"
+
+
 def segments_text(segs: Sequence[Segment]) -> str:
     return "".join(t for t, _ in segs)
 
@@ -160,6 +189,12 @@ def _summary_segments(snap: MarketSnapshot, width: int = 1_000) -> list[list[Seg
         second.append(("E none yet (needs open interest)", "muted"))
     tiers = "" if snap.tier_filter == "all" else f" {snap.tier_filter}"
     second.append((f" | model {snap.preset}{tiers}", "muted"))
+    # How much history the map holds: whole, shortened, or not at all, to keep to `width`.
+    history_role = "warning" if snap.confidence < LOW_CONFIDENCE else "muted"
+    for text in (history_text(snap), history_text(snap, short=True)):
+        if _length(second) + 3 + len(text) <= width:
+            second.append((f" | {text}", history_role))
+            break
     return [first, second]
 
 

@@ -17,12 +17,13 @@ import io
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from importlib import resources
 from typing import TYPE_CHECKING
 
 from liqtui import __version__
 from liqtui.model.engine import MarketSnapshot
-from liqtui.model.risk import DISTANCES, calibration, e_within
+from liqtui.model.risk import DISTANCES, calibration, risk_report, w_level
 from liqtui.output.ladder import LadderRow, LadderView
 from liqtui.output.palette import PRICE_BAND, PRICE_BAND_ROLES
 from liqtui.output.render import build_frame, iso_time, segments_text, visible_rows
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
     from liqtui.events import BookDepth
 
+HOUR_MS = 3_600_000
 SCHEMA_VERSION = 2  # 2: price_source names only the source (stale is price_stale)
 LABELS = {
     "E": "estimated by the model from open interest, taker flow and a leverage prior "
@@ -127,21 +129,46 @@ def cascade_risk(
     depth: Mapping[str, BookDepth] | None = None,
     distances: Sequence[float] = DISTANCES,
 ) -> dict[str, object]:
-    """E within each distance of the price (`liqtui.model.risk.e_within`, the figures the
-    cascade panel shows): longs below, shorts above; null, with `reason`, when they cannot be
-    computed. And the latest visible order-book depth per exchange (`depth`, else the
-    snapshot's own; null when there is none)."""
-    within = e_within(snap, distances)
+    """The cascade panel's figures (`liqtui.model.risk.risk_report`): E within each distance
+    of the price (longs below, shorts above; null, with `reason`, when they cannot be
+    computed), R_X beside them, W_crit and the scenarios, the ρ they apply (`rho`), and the
+    latest visible order-book depth per exchange (`depth`, else the snapshot's own; null when
+    there is none)."""
+    if depth is None:
+        depth = {d.exchange: d for d in snap.depth}
+    else:
+        snap = replace(snap, depth=tuple(d for _, d in sorted(depth.items())))
+    report = risk_report(snap, distances=distances)
+    within = report.e_within
+    r_x = report.r_x
     bands: list[dict[str, object]] = [
         {
             "distance_pct": d * 100,
             "long_usd_below": None if within.long_usd is None else within.long_usd[i],
             "short_usd_above": None if within.short_usd is None else within.short_usd[i],
+            "r_long": r_x.get("long", {}).get(d),
+            "r_short": r_x.get("short", {}).get(d),
         }
         for i, d in enumerate(within.distances)
     ]
-    if depth is None:
-        depth = {d.exchange: d for d in snap.depth}
+    w_crit: dict[str, object] = {"shock_pct": report.w_crit_shock * 100}
+    for side in ("long", "short"):
+        value = report.w_crit.get(side)
+        w_crit[side] = value
+        w_crit[f"{side}_level"] = w_level(value)
+    scenarios = [
+        {
+            "side": sc.side,
+            "shock_pct": sc.shock * 100,
+            "regime": sc.regime,
+            "survival": sc.survival,
+            "stop_pct": None if sc.stop is None else sc.stop * 100,
+            "amplification": sc.amplification,
+            "forced_usd": sc.forced_usd,
+            "runaway": sc.runaway,
+        }
+        for sc in report.scenarios
+    ]
     book: dict[str, object] | None = None
     if depth:
         book = {
@@ -159,7 +186,27 @@ def cascade_risk(
         "scale": _scale_name(snap),
         "bands": bands,
         "reason": within.reason,
+        "rho": {
+            "applied": report.rho,
+            "source": report.rho_source,
+            "calibrated": report.calibrated_rho,
+            "note": report.rho_note,
+        },
+        "w_crit": w_crit,
+        "scenarios": scenarios,
+        "notes": list(report.notes),
         "book_depth": book,
+    }
+
+
+def map_history(snap: MarketSnapshot) -> dict[str, object]:
+    """How much open-interest history the map holds per exchange (hours from its first reading
+    to `as_of`: the store, a backfill, a replay or live), the decay half-life, and the map's
+    confidence (`liqtui.model.engine.history_confidence`)."""
+    return {
+        "hours": {ex: ms / HOUR_MS for ex, ms in sorted(snap.oi_history_ms.items())},
+        "half_life_hours": snap.half_life_ms / HOUR_MS,
+        "confidence": snap.confidence,
     }
 
 
@@ -180,10 +227,13 @@ _PRECISION: dict[str, Callable[[float], float]] = {
     "mid": lambda x: _significant(x, 8),
     "scale": lambda x: _significant(x, 6),
     "rate_per_s": lambda x: round(x, 2),
+    "hours": lambda x: round(x, 2),
+    "half_life_hours": lambda x: round(x, 2),
+    "confidence": lambda x: round(x, 3),
 }
 _DEFAULT_PRECISION = 8
 # Objects whose keys are names (exchanges), not fields: their values take the object's rule.
-_NAMED_KEYS = frozenset({"open_interest", "by_exchange", "book_depth"})
+_NAMED_KEYS = frozenset({"open_interest", "by_exchange", "book_depth", "hours"})
 
 
 def _is_usd(field: str) -> bool:
@@ -282,6 +332,7 @@ def snapshot_dict(
                 ex: {"long_usd": lo, "short_usd": sh}
                 for ex, (lo, sh) in sorted(snap.estimated_by_exchange.items())
             },
+            "history": map_history(snap),
         },
         "risk": cascade_risk(snap, depth),
         # Until `liqtui calibrate` has fitted ρ for this preset: not calibrated, scale null.

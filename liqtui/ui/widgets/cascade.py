@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from liqtui.model.engine import Engine, MarketSnapshot
 from liqtui.model.risk import DISTANCES, RiskReport, Scenario, risk_report, w_level
 from liqtui.output.ladder import LONG_MARK, SHORT_MARK, compact_usd
+from liqtui.output.render import LOW_CONFIDENCE, history_text, hours_text
 from liqtui.ui.widgets.status import Part, Seg, TextLines
 
 CELL = 22  # a scenario cell: stops at, amplification, forced E
@@ -38,8 +39,14 @@ class RiskView:
     realized_last_min_usd: float = 0.0
     move_15m: float | None = None
     calibrated: bool | None = None
-    scale: float | None = None
+    scale: float | None = None  # the calibrated ρ (a lower bound): shown, never applied
+    rho: float = 1.0  # ρ applied to E in R_X, W_crit and the scenarios
+    rho_source: str = "default"  # "default" (1: every position forced) or "configured"
     within_reason: str | None = None  # why cum_long / cum_short are None
+    history: str = ""  # how much history the map holds, per exchange, and its confidence
+    history_short: str = ""  # the same without the exchanges (narrow panels)
+    half_life_ms: int = 0
+    confidence: float | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -49,11 +56,27 @@ class RiskView:
 
 def risk_view(snap: MarketSnapshot, *, realized_last_min_usd: float = 0.0) -> RiskView:
     """Everything the panel shows for one snapshot."""
-    return view_of(risk_report(snap, distances=DISTANCES), realized_last_min_usd)
+    spans = " · ".join(f"{ex} {hours_text(ms)}" for ex, ms in snap.oi_history_ms.items())
+    return view_of(
+        risk_report(snap, distances=DISTANCES),
+        realized_last_min_usd,
+        history=f"{spans or '0 h'} · confidence {snap.confidence:.0%}",
+        history_short=history_text(snap).removeprefix("map history "),
+        confidence=snap.confidence,
+        half_life_ms=snap.half_life_ms,
+    )
 
 
-def view_of(report: RiskReport, realized_last_min_usd: float = 0.0) -> RiskView:
-    """The panel's fields from a risk report."""
+def view_of(
+    report: RiskReport,
+    realized_last_min_usd: float = 0.0,
+    *,
+    history: str = "",
+    history_short: str = "",
+    confidence: float | None = None,
+    half_life_ms: int = 0,
+) -> RiskView:
+    """The panel's fields from a risk report (and the map's history, said beside them)."""
     ew = report.e_within
     det = report.detector
     r_x = {side: tuple(per.get(x) for x in DISTANCES) for side, per in report.r_x.items() if per}
@@ -73,9 +96,15 @@ def view_of(report: RiskReport, realized_last_min_usd: float = 0.0) -> RiskView:
         realized_last_min_usd=realized_last_min_usd,
         move_15m=det.move_15m if det is not None else None,
         calibrated=report.calibrated,
-        scale=report.rho if report.calibrated else None,
+        scale=report.calibrated_rho,
+        rho=report.rho,
+        rho_source=report.rho_source,
         within_reason=ew.reason,
         notes=report.notes,
+        history=history,
+        history_short=history_short,
+        confidence=confidence,
+        half_life_ms=half_life_ms,
     )
 
 
@@ -178,14 +207,39 @@ def cascade_lines(view: RiskView | None) -> list[list[Part]]:
     if view.scenarios:
         lines.extend(scenario_header(view))
         lines.extend(scenario_lines(view.scenarios))
+    lines.append(rho_line(view))
+    if view.history:
+        low = view.confidence is not None and view.confidence < LOW_CONFIDENCE
+        role = "warning" if low else "muted"
+        lines.append(
+            [
+                Part.of("map history", "label", 10),
+                Part.of(view.history, role, 6, short=view.history_short or None),
+                Part.of(f"(half-life {hours_text(view.half_life_ms)})", "muted", 3),
+            ]
+        )
     if view.calibrated is not None or view.scale is not None:
         cal = "calibrated" if view.calibrated else "uncalibrated (relative)"
-        rho = f" ρ={view.scale:.3g}" if view.scale is not None else ""
+        rho = f" ρ={view.scale:.3g} (lower bound, not applied)" if view.scale is not None else ""
         lines.append([Part.of(f"map {cal}{rho}", "muted", 5)])
     for note in view.notes:
         if note != view.within_reason:  # already said on the R_X line
             lines.append([Part.of(note, "warning", 5)])
     return lines
+
+
+def rho_line(view: RiskView) -> list[Part]:
+    """Which ρ the figures apply, and that a measured one is a lower bound."""
+    why = "default: every position forced" if view.rho_source == "default" else "configured"
+    return [
+        Part.of(f"ρ {view.rho:.3g} applied ({why})", "text", 7, short=f"ρ {view.rho:.3g}"),
+        Part.of(
+            "ρ measured on throttled feeds (Binance, OKX) is a lower bound",
+            "muted",
+            4,
+            short="measured ρ: lower bound",
+        ),
+    ]
 
 
 def scenario_lines(scenarios: tuple[Scenario, ...]) -> list[list[Part]]:

@@ -25,8 +25,10 @@ from liqtui.model.engine import MarketSnapshot
 from liqtui.output.ladder import LONG_MARK, SHORT_MARK, compact_usd, format_price
 from liqtui.output.render import (
     FEED_STATE_ROLES,
+    LOW_CONFIDENCE,
     format_age,
     format_duration,
+    history_text,
     price_decimals,
     price_origin,
 )
@@ -378,6 +380,19 @@ def status_parts(
             )
         )
     first.append(model_settings(snap))
+    # How much history the map holds, beside what shapes the map: shortened first ("hist
+    # 3.0 h 16%"); a low confidence (a cold start) is a warning, kept longer than the clock,
+    # a full map's figure gives way early.
+    low = snap.confidence < LOW_CONFIDENCE
+    first.append(
+        Part.of(
+            history_text(snap),
+            "warning" if low else "muted",
+            7 if low else 3,
+            short=history_text(snap, short=True),
+            shorten_at=1,
+        )
+    )
     first.append(Part.of(f"window {format_duration(snap.window_ms)}", "muted", 4))
     if view is not None:
         first.append(Part.of(f"view {view}", "muted", 3, short=view))
