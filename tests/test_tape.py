@@ -236,3 +236,22 @@ async def test_cli_tape_live_streams_the_fake_exchanges_prints_until_sigterm(
         assert (d["exchange"], d["side"], round(d["time_ms"] / 1000)) in sent, d
     keys = [(d["exchange"], d["time_ms"], d["side"], d["usd"], d["price"]) for d in docs]
     assert len(keys) == len(set(keys))  # no print twice
+
+
+@pytest.mark.parametrize("theme, no_color", [("liqtui-ansi", False), ("liqtui-dark", True)])
+async def test_tape_reads_without_color(theme: str, no_color: bool, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """--color 16 (the ANSI theme) and none (NO_COLOR): the side is a mark and a word, a large
+    print bold with ◆, never hue alone."""
+    if no_color:
+        monkeypatch.setenv("NO_COLOR", "1")
+    app = LiqApp(tape_engine(), None, watchlist=["BTC"], view="tape", theme=theme)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        big = app.tape.render_line(3)  # the $250k short
+        assert "▲ short" in big.text and "◆" in big.text
+        assert any(seg.style is not None and seg.style.bold for seg in big if "short" in seg.text)
+        small = app.tape.render_line(2)
+        assert "▲ short" in small.text and "◆" not in small.text
+        if no_color:
+            assert all(seg.style is None or seg.style.color is None for seg in big)
+        assert not app._ui_errors
