@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from liqtui.model.tape import MinuteTotal, TapePrint
@@ -83,40 +84,60 @@ def json_line(p: TapePrint, *, large_usd: float) -> str:
 
 # -- the view's columns ---------------------------------------------------------------------
 
-TIME_W, EXCHANGE_W, SYMBOL_W, SIDE_W, USD_W, PRICE_W = 8, 11, 9, 7, 8, 13
+
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """The view's column widths: full exchange names when wide; the side as its mark only
+    (▼/▲ and color, still never hue alone) when compact."""
+
+    exchange: int
+    symbol: int
+    side_word: bool
+    size: int
+    price: int
 
 
-def header_segments(*, wide: bool) -> list[Segment]:
-    ex_w = EXCHANGE_W if wide else 5
+WIDE = Columns(11, 9, True, 9, 13)  # 64 cells (+ ◆)
+NORMAL = Columns(5, 9, True, 9, 13)  # 58 cells
+COMPACT = Columns(3, 6, False, 7, 10)  # 40 cells
+TIME_W = 8
+
+
+def columns_for(width: int) -> Columns:
+    return WIDE if width >= 72 else NORMAL if width >= 60 else COMPACT
+
+
+def _side_w(cols: Columns) -> int:
+    return 7 if cols.side_word else 1
+
+
+def header_segments(cols: Columns) -> list[Segment]:
     return [
         (f"{'time':<{TIME_W}} ", "label"),
-        (f"{'exch':<{ex_w}} ", "label"),
-        (f"{'market':<{SYMBOL_W}} ", "label"),
-        (f"{'side':<{SIDE_W}} ", "label"),
-        (f"{'size':>{USD_W + 1}} ", "label"),
-        (f"{'price':>{PRICE_W}}", "label"),
+        (f"{'exch' if cols.exchange >= 4 else 'ex':<{cols.exchange}} ", "label"),
+        (f"{'market':<{cols.symbol}} ", "label"),
+        (f"{'side' if cols.side_word else '':<{_side_w(cols)}} ", "label"),
+        (f"{'size':>{cols.size}} ", "label"),
+        (f"{'price':>{cols.price}}", "label"),
     ]
 
 
-def print_segments(p: TapePrint, *, large_usd: float, wide: bool) -> list[Segment]:
-    """A print as the view's row: side in words, mark and color (never hue alone); a large
-    print bold with a mark."""
+def print_segments(p: TapePrint, *, large_usd: float, cols: Columns) -> list[Segment]:
+    """A print as the view's row: side as a mark (and word, unless compact) and color (never
+    hue alone); a large print bold with a mark."""
     big = p.notional_usd >= large_usd > 0
-    role = p.side  # "long" / "short": the side's color
     clock = datetime.fromtimestamp(p.time_ms / 1000, tz=UTC).strftime("%H:%M:%S")
-    ex_w = EXCHANGE_W if wide else 5
-    exchange = p.exchange if wide else p.exchange[:5]
     size = "$" + compact_usd(p.notional_usd)
+    side = f"{side_mark(p.side)} {p.side:<5}" if cols.side_word else side_mark(p.side)
     # Two style runs per row (as aggr: the row in its side's color; bold when large): every new
     # print shifts every row of the view, and each run costs its escape codes on the wire.
     rest = (
-        f"{exchange:<{ex_w}} {p.symbol[:SYMBOL_W]:<{SYMBOL_W}} "
-        f"{side_mark(p.side)} {p.side:<{SIDE_W - 2}} {size:>{USD_W + 1}} "
-        f"{_price(p.price):>{PRICE_W}}"
+        f"{p.exchange[: cols.exchange]:<{cols.exchange}} {p.symbol[: cols.symbol]:<{cols.symbol}} "
+        f"{side} {size:>{cols.size}} {_price(p.price):>{cols.price}}"
     )
     segs: list[Segment] = [
         (f"{clock:<{TIME_W}} ", "muted"),
-        (rest, f"{p.side}-big" if big else role),
+        (rest, f"{p.side}-big" if big else p.side),
     ]
     if big:
         segs.append((f" {LARGE_MARK}", "amber"))

@@ -25,6 +25,7 @@ from liqtui.model.tape import (
 from liqtui.output.ladder import LONG_MARK, SHORT_MARK, compact_usd
 from liqtui.output.tape import (
     LARGE_MARK,
+    columns_for,
     header_segments,
     minute_segments,
     next_threshold,
@@ -35,7 +36,6 @@ from liqtui.ui.widgets.status import Part, TextLines
 
 MAX_ROWS = 200  # rows kept laid out: taller than any terminal
 HEAD_ROWS = 2  # title and column header
-WIDE_AT = 72  # from this width on, exchanges get their full names
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +111,7 @@ class TapeWidget(TextLines):
 
 
 def tape_lines(data: TapeData, *, large_usd: float, width: int) -> list[list[Part]]:
-    wide = width >= WIDE_AT
+    cols = columns_for(width)
     where = data.exchange or "all exchanges"
     title = [
         Part.of("Liquidation tape", "heading", 10, short="Tape"),
@@ -120,13 +120,13 @@ def tape_lines(data: TapeData, *, large_usd: float, width: int) -> list[list[Par
         Part(tuple(minute_segments(data.minute)), 7),
         Part.of(f"{LARGE_MARK} ≥ ${compact_usd(large_usd)}", "muted", 3),
     ]
-    lines: list[list[Part]] = [title, [Part(tuple(header_segments(wide=wide)), 10)]]
+    lines: list[list[Part]] = [title, [Part(tuple(header_segments(cols)), 10)]]
     if not data.prints:
         what = f"{threshold_label(data.min_usd)} of {where}"
         lines.append([Part.of(f"no liquidation prints ({what}) yet…", "message", 10)])
         return lines
     lines.extend(
-        [Part(tuple(print_segments(p, large_usd=large_usd, wide=wide)), 10)] for p in data.prints
+        [Part(tuple(print_segments(p, large_usd=large_usd, cols=cols)), 10)] for p in data.prints
     )
     return lines
 
