@@ -297,6 +297,7 @@ SETTERS: dict[str, str] = {
     "set_chart_mode": "chart_mode",
     "set_scale": "toggle_scale",
     "set_lookback": "cycle_lookback",
+    "set_tape_min": "tape_threshold",
 }
 
 BINDING_IDS: tuple[str, ...] = tuple(k.id for k in KEYS)

@@ -255,3 +255,20 @@ async def test_tape_reads_without_color(theme: str, no_color: bool, monkeypatch)
         if no_color:
             assert all(seg.style is None or seg.style.color is None for seg in big)
         assert not app._ui_errors
+
+
+async def test_the_palette_sets_the_tape_size_in_the_tape_view_only() -> None:
+    from liqtui.ui.commands import palette_commands
+
+    app = LiqApp(tape_engine(), None, watchlist=["BTC"], view="ladder")
+    async with app.run_test(size=(80, 24)) as pilot:
+        titles = {c.title for c in palette_commands(app, app.screen)}
+        assert "Tape size: ≥ $50k" not in titles
+        app.show_view("tape")
+        await pilot.pause()
+        titles = {c.title for c in palette_commands(app, app.screen)}
+        assert "Tape size: ≥ $50k" in titles
+        await app.run_action("set_tape_min('50000')")
+        await pilot.pause()
+        assert app.tape.min_usd == 50_000
+        assert [p.notional_usd for p in app.tape.data.prints] == [250_000]  # type: ignore[union-attr]

@@ -545,6 +545,17 @@ class LiqApp(PaletteApp):
         if self.view_name == "tape":
             self._pull_again()
 
+    def action_set_tape_min(self, min_usd: str) -> None:
+        """The tape's size threshold (a palette choice): pulled again even when paused."""
+        try:
+            value = float(min_usd)
+        except ValueError:
+            return
+        if value >= 0:
+            self.tape.min_usd = value
+            if self.view_name == "tape":
+                self._pull_again()
+
     def action_toggle_scale(self) -> None:
         self.action_set_scale(str(next_in(SCALES, self.color_scale)))
 
