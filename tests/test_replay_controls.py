@@ -140,3 +140,46 @@ async def test_replay_keys_are_offered_only_while_replaying(recording: Path) -> 
     async with app.run_test(size=(80, 24)):
         assert all(app.offered_in_view(a) for a in REPLAY_ACTIONS)
         assert app.replay_bar.display
+
+
+class PlainSink:
+    """An EventSink that can neither start over nor copy its state."""
+
+    def __init__(self) -> None:
+        self.engine = Engine()
+
+    def apply(self, event):  # type: ignore[no-untyped-def]
+        return self.engine.apply(event)
+
+    def advance(self, now_ms: int) -> None:
+        self.engine.advance(now_ms)
+
+    def feed(self, name: str):  # type: ignore[no-untyped-def]
+        return self.engine.feed(name)
+
+
+async def test_a_plain_sink_seeks_forward_in_the_loop_and_never_back(recording: Path) -> None:
+    source = ReplaySource(recording, speed=1.0)  # real time: two hours unless sought
+    sink = PlainSink()
+    pb = source.playback
+    task = asyncio.create_task(source.run(sink))
+    try:
+        while pb.position_ms is None or pb.end_ms is None:
+            await asyncio.sleep(0.01)
+        start = pb.position_ms
+        pb.paused = True
+        assert pb.seek(HOUR_MS) == start + HOUR_MS
+        pb.wake()
+        while pb.position_ms != start + HOUR_MS or pb.seeking:
+            await asyncio.sleep(0.01)
+        assert sink.engine.clock_ms == start + HOUR_MS
+        pb.seek(-MINUTE_MS)  # no way back for this sink: ignored
+        pb.wake()
+        await asyncio.sleep(0.2)
+        assert pb.position_ms == start + HOUR_MS and pb.rebuilds == 0
+        pb.paused = False
+        pb.seek(2 * HOUR_MS)  # past the end: it finishes
+        await asyncio.wait_for(task, 20)
+        assert source.finished and pb.finished
+    finally:
+        task.cancel()

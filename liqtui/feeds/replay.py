@@ -18,7 +18,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -227,14 +227,14 @@ class ReplaySource:
         apply_history(self._history, sink)
         lines: Iterator[RecordLine] = self._lines()
         while True:
-            target = await self._play(sink, lines)
-            if target is None:  # the end of the file
+            ask = await self._play(sink, lines)
+            if ask is None:  # the end of the file
                 self._finish(sink)
                 pb.finished, pb.seeking = True, False
                 if not pb.hold_at_end:
                     return
-                target = await self._wait_for_seek_back(sink)
-            lines = await self._rebuild(sink, target)
+                ask = _Seek(await self._wait_for_seek_back(sink), None)
+            lines = await self._seek_aside(sink, ask)
 
     def _lines(self) -> Iterator[RecordLine]:
         """The recording's lines after its backfill answers, on a steady clock; bad lines are
@@ -268,46 +268,61 @@ class ReplaySource:
             if asked is not None and _can_restart(sink) and asked < (pb.position_ms or 0):
                 return asked
 
-    async def _rebuild(self, sink: EventSink, target: int) -> Iterator[RecordLine]:
-        """Replay the recording from its start up to `target` into a fresh sink in a worker
-        thread, then let `sink` take its state over; the lines after the target."""
+    async def _seek_aside(self, sink: EventSink, ask: _Seek) -> Iterator[RecordLine]:
+        """Seek off to the side: back, the recording replayed from its start into a fresh sink
+        (`sink.start_over()`); forward, the lines up to the target applied to a copy of the
+        sink's state (`sink.copy_state()`). Either runs in a worker thread while the app keeps
+        showing the state it has; `sink` then takes the new state over in one step. Returns
+        the lines after the target."""
         pb = self.playback
         started = time.monotonic()
+        target = ask.target
         pb.seeking, pb.goal_ms = True, target
         self.live_from_ms = target  # catch-up before it: no alerts, views keep centring
+        if ask.lines is None:
+            fresh: EventSink = sink.start_over()  # type: ignore[attr-defined]
+        else:
+            fresh = sink.copy_state()  # type: ignore[attr-defined]
         cancel = threading.Event()
         try:
-            fresh, lines, target = await asyncio.to_thread(self._build, sink, target, cancel)
+            lines, target = await asyncio.to_thread(self._build, fresh, ask.lines, target, cancel)
         except asyncio.CancelledError:
             cancel.set()  # the thread stops at its next line
             raise
+        finally:
+            self._sink = sink
         sink.take_over(fresh)  # type: ignore[attr-defined]
-        self._sink = sink
         self.finished = pb.finished = False
         pb.position_ms = target
-        pb.rebuilds += 1
+        if ask.lines is None:
+            pb.rebuilds += 1
         pb.seeking, pb.goal_ms = False, None
         pb.last_seek_s = time.monotonic() - started
         return lines
 
     def _build(
-        self, sink: EventSink, target: int, cancel: threading.Event
-    ) -> tuple[EventSink, Iterator[RecordLine], int]:
-        """(Worker thread.) A fresh sink with the recording applied up to `target` (seeks
-        asked meanwhile move the target), its lines from there on and the target reached.
-        Touches nothing the app reads: the fresh sink is its own until taken over."""
+        self,
+        fresh: EventSink,
+        lines: Iterator[RecordLine] | None,
+        target: int,
+        cancel: threading.Event,
+    ) -> tuple[Iterator[RecordLine], int]:
+        """(Worker thread.) Apply `lines` (None: the recording from its start, after its
+        history) to `fresh` up to `target` (seeks asked meanwhile move the target); the lines
+        from there on and the target reached. Touches nothing the app reads: `fresh` is the
+        replay's own until taken over."""
         pb = self.playback
-        fresh: EventSink = sink.start_over()  # type: ignore[attr-defined]
         self._sink = fresh
-        self.parsers = make_parsers()  # fresh state (contract sizes, ticker deltas)
-        apply_history(self._history, fresh)
-        pb.position_ms = None
-        lines = self._lines()
+        if lines is None:
+            self.parsers = make_parsers()  # fresh state (contract sizes, ticker deltas)
+            apply_history(self._history, fresh)
+            pb.position_ms = None
+            lines = self._lines()
         for line in lines:
             if cancel.is_set():
                 break
             asked = pb.take_seek()
-            if asked is not None:  # a later seek: its target (not before what is built)
+            if asked is not None:  # a later seek: its target (not before what is applied)
                 target = pb.goal_ms = max(asked, pb.position_ms or asked)
             if line.t > target:
                 lines = itertools.chain((line,), lines)  # the first line after the target
@@ -315,12 +330,13 @@ class ReplaySource:
             apply_line(line, fresh, self.parsers)
             pb.position_ms = line.t if pb.position_ms is None else max(pb.position_ms, line.t)
         fresh.advance(target)  # the clock stands at the target, not a line before it
-        return fresh, lines, target
+        return lines, target
 
-    async def _play(self, sink: EventSink, lines: Iterator[RecordLine]) -> int | None:
-        """Apply `lines`, paced, up to the recording's end (None) or until a seek back asks
-        for an earlier time (that time). Seeks forward apply the lines up to their target
-        without pacing."""
+    async def _play(self, sink: EventSink, lines: Iterator[RecordLine]) -> _Seek | None:
+        """Apply `lines`, paced, up to the recording's end (None) or until a seek asks for
+        another time (the seek, done aside by `_seek_aside`). A sink that cannot start over
+        or copy its state gets seeks forward here: the lines up to the target without pacing
+        (and no seeks back)."""
         pb = self.playback
         last_t: int | None = None
         goal: int | None = None
@@ -340,7 +356,9 @@ class ReplaySource:
                     here = pb.position_ms if pb.position_ms is not None else line.t
                     if asked < here:
                         if _can_restart(sink):
-                            return asked
+                            return _Seek(asked, None)
+                    elif _can_restart(sink) and callable(getattr(sink, "copy_state", None)):
+                        return _Seek(asked, itertools.chain((line,), lines))
                     else:
                         goal = pb.goal_ms = asked
                         pb.seeking = True
@@ -401,6 +419,15 @@ class ReplaySource:
         if self.live_from_ms is None:
             self.live_from_ms = last_t
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Seek:
+    """A seek the replay does aside: to `target`; `lines` the lines from the current one on
+    (forward), or None (back: from the recording's start)."""
+
+    target: int
+    lines: Iterator[RecordLine] | None
 
 
 class _CurrentSink:

@@ -241,6 +241,14 @@ class Engine:
         never runs backwards), off to the side; `take_over` then swaps it in."""
         return self.fork()
 
+    def copy_state(self) -> Engine:
+        """A copy of this engine to move forward off to the side (a replay seeking forward
+        in a worker thread), sharing the immutable parameters and tier tables."""
+        import copy
+
+        memo: dict[int, object] = {id(self.params): self.params, id(self.tiers): self.tiers}
+        return copy.deepcopy(self, memo)
+
     def take_over(self, other: Engine) -> None:
         """Take every market, feed and the clock of `other` (from `start_over`), in one step:
         whoever reads this engine sees the old state or the new one, never a mix."""

@@ -161,6 +161,15 @@ class HistorySink:
         fresh = History(period_ms=h.period_ms, capacity=h.capacity, span_pct=h.span_pct)
         return HistorySink(self.engine.start_over(), fresh, self.symbols)
 
+    def copy_state(self) -> HistorySink:
+        """A copy of the engine and the history to move forward off to the side (a replay
+        seeking forward); `take_over` then swaps it in."""
+        import copy
+
+        fresh = HistorySink(self.engine.copy_state(), copy.deepcopy(self.history), self.symbols)
+        fresh._next_ms = self._next_ms
+        return fresh
+
     def take_over(self, other: HistorySink) -> None:
         self.engine.take_over(other.engine)
         self.history.take_over(other.history)
