@@ -211,18 +211,25 @@ class ReplaySource:
 
     async def run(self, sink: EventSink) -> None:
         """Replay paced by the recorded receive times, obeying `playback` (pause, speed,
-        seek). A seek forward applies the lines up to the target without pacing, yielding to
-        the event loop every 20 ms. A seek back rebuilds: the model cannot run backwards, so
-        the recording is replayed from its start up to the target into a fresh sink
-        (`sink.start_over()`), in a worker thread while the app keeps showing the old state,
-        and the sink then takes the fresh one's state over (`sink.take_over`). With
+        seek). Seeks happen aside (`_seek_aside`, in a worker thread) for a sink that can
+        start over and copy its state (the engine, the app's history sink); for others a seek
+        forward applies the lines up to the target here and a seek back is ignored. With
         `playback.hold_at_end` the replay stays after its last line, finished, until
         cancelled: a seek back can still start it over."""
-        pb = self.playback
         self._sink = sink
-        # The span (for the progress bar) is read beside the replay, in a thread of its own.
-        span = asyncio.ensure_future(asyncio.to_thread(recording_span, self.path))
+        # The span (for the progress bar) is read beside the replay, in a thread of its own,
+        # told to stop when the replay ends (a thread cannot be cancelled; an app quitting
+        # early would wait for it).
+        stop = threading.Event()
+        span = asyncio.ensure_future(asyncio.to_thread(recording_span, self.path, stop))
         span.add_done_callback(self._take_span)
+        try:
+            await self._run(sink)
+        finally:
+            stop.set()
+
+    async def _run(self, sink: EventSink) -> None:
+        pb = self.playback
         self._history = await asyncio.to_thread(history_events, self.path)
         apply_history(self._history, sink)
         lines: Iterator[RecordLine] = self._lines()
@@ -452,14 +459,19 @@ def _can_restart(sink: EventSink) -> bool:
     )
 
 
-def recording_span(path: str | Path) -> tuple[int | None, int | None]:
+def recording_span(
+    path: str | Path, stop: threading.Event | None = None
+) -> tuple[int | None, int | None]:
     """The first and the last receive time of a recording's lines, read without parsing the
-    messages (for the replay's progress bar); (None, None) when none is found."""
+    messages (for the replay's progress bar); (None, None) when none is found. `stop` set:
+    gives up (what it has read so far)."""
     first: int | None = None
     last: int | None = None
     try:
         with Path(path).open("rb") as fh:
             for raw, _kind in _raw_lines(fh, Path(path), ReadStats()):
+                if stop is not None and stop.is_set():
+                    break
                 m = _LEADING_T.match(raw)
                 if m is None:
                     continue
