@@ -2,7 +2,7 @@
 
     python -m benchmarks                       # from the repository root (~7 minutes)
     python -m benchmarks --quick               # fewer and shorter runs (~3 minutes)
-    python -m benchmarks --only model,feed     # sections: model, feed, tui, app (and soak)
+    python -m benchmarks --only model,feed     # sections: model, feed, tui, app, calibrate
     python -m benchmarks --json results.json   # also write every run's figures
 
 Sections (each figure beside a peer measured in the same invocation, so ratios stay comparable
@@ -15,6 +15,9 @@ on a noisy machine):
   a cascade burst, beside a whole-widget refresh of the same view (tui_bench.py);
 - app: start → first frame, `liqtui snapshot` wall time, replay speed, peak memory after 24 h
   of a busy market (app_bench.py);
+- calibrate: `liqtui calibrate --window 1h` over 180 days of hourly bars (synthetic, and the
+  shared development set when ../shared/data holds it), beside a bare replay of the same
+  recording; target < 20 s (calibrate_bench.py);
 - soak (only when asked: ≥ 6 minutes): an hour of the busy market at 10× through the app
   (soak.py);
 - history (only when asked: about 2 minutes, 1 with --quick): warm start from a store of 7
@@ -38,7 +41,7 @@ from pathlib import Path
 
 from benchmarks import Row, machine, machine_text, prefer_installed_liqtui, render_table
 
-SECTIONS = ("model", "feed", "tui", "app")
+SECTIONS = ("model", "feed", "tui", "app", "calibrate")
 OPTIONAL = ("soak", "history")
 
 
@@ -214,11 +217,32 @@ def history_rows(quick: bool, raw: dict[str, object]) -> list[Row]:
     ]  # fmt: skip
 
 
+# -- calibrate (issue 13) ---------------------------------------------------------------------
+def calibrate_rows(quick: bool, raw: dict[str, object]) -> list[Row]:
+    from benchmarks import calibrate_bench
+
+    res = calibrate_bench.measure(runs=2 if quick else 3)
+    raw["calibrate"] = res
+    names = {"synthetic": "180 d of hourly bars, synthetic (4,320)",
+             "development": "the development set (4,312 hourly bars)"}  # fmt: skip
+    rows = []
+    for key, label in names.items():
+        t = res.get(key)
+        if not isinstance(t, dict):
+            continue
+        note = f"target < {calibrate_bench.TARGET_S:g} s, wall incl. start"
+        peer = "bare replay of the same recording (snapshot)"
+        rows.append(Row("calibrate", f"calibrate --window 1h, {label}", t["calibrate"], "s",
+                        peer, t["replay"], note=note))  # fmt: skip
+    return rows
+
+
 RUNNERS: dict[str, Callable[[bool, dict[str, object]], list[Row]]] = {
     "model": model_rows,
     "feed": feed_rows,
     "tui": tui_rows,
     "app": app_rows,
+    "calibrate": calibrate_rows,
     "soak": soak_rows,
     "history": history_rows,
 }

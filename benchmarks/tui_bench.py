@@ -1,18 +1,21 @@
 """TUI benchmark: CPU and terminal bytes/s of the real app in a pseudo-terminal (tui.md App. A).
 
     python benchmarks/tui_bench.py [--seconds 10] [--warmup 3] [--fps 4] [--size 160x50]
+                                   [--view ladder|map] [--modes quiet,burst]
 
 Each scenario runs the liqtui app in a child process on a pty of the given size (TERM
 xterm-256color, COLORTERM truecolor), the parent counting every byte the app writes. The child
 measures its own CPU time (process_time) over the measuring window, after a warm-up, and exits.
 
-Scenarios (the ladder view, default redraw rate 4 fps, an engine warmed with 3 h of the demo
-simulator so the ladder is full):
+Scenarios (the ladder view, or the one `--view` names; default redraw rate 4 fps, an engine
+warmed with 3 h of the demo simulator so the view is full):
 - quiet: marks every 250 ms with small moves, a liquidation every 2 s;
 - burst: a cascade: price falls 0.2% a second with ~40 liquidations a second across levels;
-and each of them again with the ladder forced to a whole-widget refresh every frame (what a
-`Static`-style redraw costs), in the same run. The ratios at the end are what matter (tui.md:
-absolute numbers depend on the machine). Not a test: nothing here is timed by pytest.
+and each of them again with the view forced to a whole-widget refresh every frame (what a
+`Static`-style redraw costs), in the same run. Bytes are counted from the moment the child
+starts measuring (it marks it in a file) to its report, so its start-up never counts. The
+ratios at the end are what matter (tui.md: absolute numbers depend on the machine). Not a
+test: nothing here is timed by pytest.
 """
 
 from __future__ import annotations
@@ -78,7 +81,13 @@ class BenchSource:
             await asyncio.sleep(0.25)
 
 
-def child(mode: str, full: bool, fps: float, warmup: float, seconds: float, report: str) -> None:
+# Views the benchmark can drive: each widget redraws through `_update(full=...)`.
+BENCH_VIEWS = ("ladder", "map")
+
+
+def child(
+    mode: str, full: bool, fps: float, warmup: float, seconds: float, report: str, view: str
+) -> None:
     os.environ["TERM"] = "xterm-256color"
     os.environ["COLORTERM"] = "truecolor"
     if importlib.util.find_spec("liqtui") is None:  # not installed: the checkout's
@@ -87,34 +96,38 @@ def child(mode: str, full: bool, fps: float, warmup: float, seconds: float, repo
     from liqtui.model.engine import Engine
     from liqtui.ui.app import LiqApp
     from liqtui.ui.widgets.ladder import LadderWidget
+    from liqtui.ui.widgets.liqmap import LiqMapWidget
 
+    widget_class = {"ladder": LadderWidget, "map": LiqMapWidget}[view]
     engine = Engine()
     DemoSource(["BTC"], seed=3, warmup_ms=3 * 3600 * 1000, start_ms=1_767_225_600_000).run_sync(
         engine
     )
     price = engine.snapshot("BTC").price or 95_000.0
-    if full:  # the comparison: every frame repaints the whole ladder
-        original = LadderWidget._update
+    if full:  # the comparison: every frame repaints the whole view
+        original = widget_class._update
 
-        def whole(self, *, full: bool) -> None:  # type: ignore[no-untyped-def]
+        def whole(self, *, full: bool = False) -> None:  # type: ignore[no-untyped-def]
             original(self, full=True)
 
-        LadderWidget._update = whole  # type: ignore[method-assign]
+        widget_class._update = whole  # type: ignore[method-assign]
 
     source = BenchSource(mode, engine.clock_ms, price)
-    app = LiqApp(engine, source, watchlist=["BTC"], fps=fps)
+    app = LiqApp(engine, source, watchlist=["BTC"], fps=fps, view=view)
     marks: dict[str, float] = {}
 
     def start() -> None:
         marks["cpu0"], marks["wall0"] = time.process_time(), time.perf_counter()
+        Path(report + ".start").write_text("")  # the parent counts bytes from here
 
     def stop() -> None:
         cpu = time.process_time() - marks["cpu0"]
         wall = time.perf_counter() - marks["wall0"]
+        widget = app.query_one(widget_class)
         Path(report).write_text(
             json.dumps(
-                {"cpu": cpu, "wall": wall, "updates": app.ladder.updates,
-                 "dirty_rows": app.ladder.total_dirty_rows, "events": engine.events_applied}
+                {"cpu": cpu, "wall": wall, "updates": widget.updates,
+                 "dirty_rows": widget.total_dirty_rows, "events": engine.events_applied}
             )
         )  # fmt: skip
         app.exit()
@@ -136,7 +149,7 @@ def run_one(mode: str, full: bool, args: argparse.Namespace) -> dict[str, float]
     pid, fd = pty.fork()
     if pid == 0:  # child
         try:
-            child(mode, full, args.fps, args.warmup, args.seconds, report)
+            child(mode, full, args.fps, args.warmup, args.seconds, report, args.view)
         finally:
             os._exit(0)
     import fcntl
@@ -145,7 +158,9 @@ def run_one(mode: str, full: bool, args: argparse.Namespace) -> dict[str, float]
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
     t0 = time.perf_counter()
     counted = total = 0
-    start_at, end_at = t0 + args.warmup + 1.0, None  # +1 s: the child's start-up (engine warm-up)
+    start_at: float | None = None  # when the child started measuring (its marker file)
+    end_at: float | None = None
+    started = report + ".start"
     while True:
         r, _, _ = select.select([fd], [], [], 0.5)
         if r:
@@ -158,17 +173,23 @@ def run_one(mode: str, full: bool, args: argparse.Namespace) -> dict[str, float]
             total += len(data)
             if os.path.exists(report) and end_at is None:
                 end_at = time.perf_counter()
-            if end_at is None and time.perf_counter() >= start_at:
+            if start_at is None and os.path.exists(started):
+                start_at = time.perf_counter()
+            elif start_at is not None and end_at is None:
                 counted += len(data)
         elif os.path.exists(report) and end_at is None:
             end_at = time.perf_counter()
+        if start_at is None and os.path.exists(started):
+            start_at = time.perf_counter()
         if time.perf_counter() - t0 > args.warmup + args.seconds + 60:
             break
     os.waitpid(pid, 0)
     os.close(fd)
     result = json.loads(Path(report).read_text())
     os.unlink(report)
-    window = (end_at or time.perf_counter()) - start_at
+    if os.path.exists(started):
+        os.unlink(started)
+    window = (end_at or time.perf_counter()) - (start_at or t0)
     result["bytes_per_s"] = counted / max(window, 1e-9)
     result["cpu_pct"] = 100.0 * result["cpu"] / result["wall"]
     result["total_bytes"] = total
@@ -185,19 +206,21 @@ def measure(
     fps: float = 4.0,
     size: tuple[int, int] = (160, 50),
     progress: bool = False,
+    view: str = "ladder",
+    modes: tuple[str, ...] = ("quiet", "burst"),
 ) -> dict[str, dict[str, float]]:
     """Every scenario as data: {"quiet", "quiet whole-widget", "burst", "burst whole-widget":
     {cpu_pct, bytes_per_s, cpu, wall, updates, dirty_rows, events, total_bytes}}."""
-    args = argparse.Namespace(seconds=seconds, warmup=warmup, fps=fps, size=size)
+    args = argparse.Namespace(seconds=seconds, warmup=warmup, fps=fps, size=size, view=view)
     results: dict[str, dict[str, float]] = {}
-    for mode in ("quiet", "burst"):
+    for mode in modes:
         for full in (False, True):
             name = f"{mode}{' whole-widget' if full else ''}"
             results[name] = r = run_one(mode, full, args)
             if progress:
                 print(
                     f"{name:<20} CPU {r['cpu_pct']:5.1f}% of one core   "
-                    f"{r['bytes_per_s'] / 1000:7.1f} KB/s   ladder updates {r['updates']}, "
+                    f"{r['bytes_per_s'] / 1000:7.1f} KB/s   {view} updates {r['updates']}, "
                     f"rows repainted {r['dirty_rows']}",
                     flush=True,
                 )
@@ -212,17 +235,35 @@ def main() -> None:
     p.add_argument("--warmup", type=float, default=3.0)
     p.add_argument("--fps", type=float, default=4.0)
     p.add_argument("--size", type=lambda s: tuple(int(x) for x in s.split("x")), default=(160, 50))
-    args = p.parse_args()
-    results = measure(
-        seconds=args.seconds, warmup=args.warmup, fps=args.fps, size=args.size, progress=True
+    p.add_argument("--view", choices=BENCH_VIEWS, default="ladder", help="the view measured")
+    p.add_argument(
+        "--modes",
+        type=lambda s: tuple(m for m in s.split(",") if m),
+        default=("quiet", "burst"),
+        help="scenarios, comma-separated: quiet, burst (each also as whole-widget)",
     )
-    for mode in ("quiet", "burst"):
+    args = p.parse_args()
+    if not set(args.modes) <= {"quiet", "burst"}:
+        p.error("--modes: quiet and/or burst")
+    results = measure(
+        seconds=args.seconds,
+        warmup=args.warmup,
+        fps=args.fps,
+        size=args.size,
+        progress=True,
+        view=args.view,
+        modes=args.modes,
+    )
+    for mode in args.modes:
         line, whole = results[mode], results[f"{mode} whole-widget"]
         ratio = whole["bytes_per_s"] / max(line["bytes_per_s"], 1e-9)
         cpu = whole["cpu_pct"] / max(line["cpu_pct"], 1e-9)
         print(f"{mode}: whole-widget refresh sends {ratio:.1f}x the bytes, {cpu:.1f}x the CPU")
     cols, rows = args.size
-    print(f"({cols}x{rows}, {args.fps:g} fps, {args.seconds:g} s measured after {args.warmup:g} s)")
+    print(
+        f"({args.view} view, {cols}x{rows}, {args.fps:g} fps, "
+        f"{args.seconds:g} s measured after {args.warmup:g} s)"
+    )
 
 
 if __name__ == "__main__":

@@ -256,15 +256,19 @@ def build_parser() -> argparse.ArgumentParser:
     cal = sub.add_parser(
         "calibrate",
         help="score the estimated map against realized prints (and the naive ±1/L map)",
-        description="Replay a recording (or the simulator) and compare the model's predicted "
-        "liquidations (C, estimated) with realized prints (R) per price cell and window, beside "
-        "the naive ±1/L baseline: rank correlations, the share of R in the map's top-20% cells "
-        "before price crossed them, and rho = sum R / sum C. --write stores rho (and with "
-        "--fit-weights the fitted leverage weights) in your config. See docs/model.md.",
+        description="Replay a recording (or the simulator) and compare, per window and side, "
+        "the notional the model's map said price crossed (C) with the realized liquidations "
+        "(R), beside the naive ±1/L map and the map-free open interest × excursion baseline, "
+        "all on the same windows: the rank correlation controlling for the window's price "
+        "excursion (partial Spearman), the plain one, the rank R² over the baseline, and rho = "
+        "sum R / sum C (a lower bound from throttled feeds). --format json adds every scored "
+        "window. --write stores rho (and with --fit-weights the fitted leverage weights) in "
+        "your config. See docs/model.md.",
     )
     _add_calibrate_arguments(cal)
     _add_store_parser(sub)
     _add_tape_parser(sub)
+    _add_convert_parser(sub)
     return parser
 
 
@@ -364,6 +368,38 @@ def _add_store_parser(sub: Any) -> None:
     imported.add_argument("recording", type=Path, metavar="FILE", help="a liqtui recording")
 
 
+def _add_convert_parser(sub: Any) -> None:
+    """`liqtui convert-bars CSV --out FILE` (liqtui.commands.convert_bars runs it)."""
+    conv = sub.add_parser(
+        "convert-bars",
+        help="bar CSV (OHLC, OI, liquidation totals) → a recording calibrate can replay",
+        description="Convert bar-level data (open/high/low/close, open interest in USD, long and "
+        "short liquidation USD per bar; optional taker buy/sell USD and funding) into a liqtui "
+        "recording of Binance messages, one synthetic print per bar and side (longs at the low, "
+        "shorts at the high): realized notional is placed per bar, not per price, so only "
+        "per-window figures of `liqtui calibrate` mean anything on it. Unreadable rows are "
+        "counted and skipped. See docs/model.md.",
+    )
+    conv.add_argument("csv", type=Path, metavar="CSV", help="bar file with a header row")
+    conv.add_argument(
+        "--out", "-o", type=Path, metavar="FILE", required=True, help="recording (.gz: gzip)"
+    )
+    conv.add_argument("--symbol", type=_symbol, metavar="SYM", help="market (BTC)")
+    conv.add_argument(
+        "--bar",
+        type=_duration,
+        metavar="DURATION",
+        help="bar length (default: the most common step between rows)",
+    )
+    conv.add_argument(
+        "--funding-unit",
+        choices=("percent", "fraction"),
+        default="percent",
+        help="unit of the funding column: percent (Coinglass: 0.01 = 0.01%%) or fraction",
+    )
+    conv.add_argument("--config", metavar="FILE", type=Path, help="settings file (overrides yours)")
+
+
 def _add_calibrate_arguments(p: argparse.ArgumentParser) -> None:
     """Options of `liqtui calibrate` (liqtui.commands.calibrate runs it; defined here so that
     `--help` does not import the model)."""
@@ -390,13 +426,6 @@ def _add_calibrate_arguments(p: argparse.ArgumentParser) -> None:
         "24h",
         default=day_ms,
         **duration,
-    )
-    fraction = {"metavar": "FRACTION"}
-    _add_ranged(
-        p, "--cell-pct", "calibrate.cell_pct", "price cell", "0.0025", default=0.0025, **fraction
-    )
-    _add_ranged(
-        p, "--band", "calibrate.band", "top-20%% ranking band", "0.10", default=0.10, **fraction
     )
     _add_ranged(
         p,
@@ -473,6 +502,10 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         from liqtui.commands import tape
 
         return tape.main(settings, args)
+    if args.command == "convert-bars":
+        from liqtui.commands import convert_bars
+
+        return convert_bars.main(settings, args)
     from liqtui.commands import tui
     from liqtui.ui.lifecycle import HANGUP_STATUS, terminal_gone
 

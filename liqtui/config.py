@@ -37,6 +37,7 @@ from msgspec.structs import replace
 
 from liqtui import exchanges as registry
 from liqtui.durations import format_duration, parse_duration
+from liqtui.keys import VIEWS
 from liqtui.markets import market_key
 from liqtui.presets import (
     FITTED,
@@ -244,9 +245,7 @@ class General(_Table, frozen=True):
     fps: Annotated[float, _range(0.2, 30)] = 4.0
     themes_dir: str = ""
     color: Annotated[str, _one_of("auto", "truecolor", "256", "16", "none")] = "auto"
-    view: Annotated[str, _one_of("ladder", "heatmap", "cascade", "exchanges", "chart", "tape")] = (
-        "ladder"
-    )
+    view: Annotated[str, _one_of(*VIEWS)] = "ladder"  # liqtui.keys: the one list of views
     color_scale: Annotated[str, _one_of("relative", "absolute")] = "relative"
     lookback: Annotated[str, _one_of("auto", "12h", "24h", "3d", "7d", "30d")] = "auto"
     absolute_top_usd: Annotated[float, _range(1, 1e12)] = 10_000_000.0
@@ -438,8 +437,6 @@ _FLAG_RANGES: dict[str, Range] = {
     "calibrate.window": Range(_ms("1m"), _ms("7d"), "duration"),
     "calibrate.warmup": Range(_ms("1s"), _ms("30d"), "duration"),
     "calibrate.duration": Range(_ms("1h"), _ms("30d"), "duration"),
-    "calibrate.cell_pct": Range(0.0005, 0.05),
-    "calibrate.band": Range(0.01, 0.5),
 }
 
 # The allowed range of every numeric setting ("model.window" → 1m to 36500d), declared on the

@@ -1,10 +1,22 @@
 """Offline market simulator behind `liqtui --demo`: a live-looking liquidation map, no network.
 
 `MarketSimulator` produces the same normalized events as the live feeds (MarkPrice, OpenInterest,
-TradeFlow, Liquidation) for three simulated exchanges. Its liquidations are not random prints: it
-keeps a book of leveraged positions opened as open interest grows, gives each one the exchange's
-isolated liquidation price (`liqtui.model.mechanics`), and liquidates it when that exchange's mark
-price crosses the level. The estimated liquidation map therefore has something real to find.
+TradeFlow, BookDepth, Liquidation) for four simulated exchanges. Its liquidations are not random
+prints: it keeps a book of leveraged positions opened as open interest grows, gives each one the
+exchange's isolated liquidation price (`liqtui.model.mechanics`), and liquidates it when that
+exchange's mark price crosses the level. The estimated liquidation map therefore has something
+real to find. Between the cascades, a steady trickle of small prints stands for the positions
+it does not track one by one (opened before the simulation, cross-margined accounts running out
+of equity): a print every few seconds in the big markets, as real ones print, more of them on
+the side the market moves against, at the mark.
+
+The exchanges report as their live feeds do (the registry says how): Bybit every liquidation,
+Binance and OKX at most one per market and second, Hyperliquid none (it has no public
+liquidation feed; its liquidations still close open interest). Hyperliquid's funding is its
+hourly rate and its leverage stops at 40x. Order-book depth (the visible book within 0.5, 1, 2
+and 5% of mid, as `liqtui.exchanges.common.reduce_book` reports it) comes every 10 s per
+exchange; the book thins to about a third during a cascade (models.md: median depth survival
+0.29) and fills back during the recovery, so cascade risk has something to show.
 
 Everything is deterministic given the seed and the sequence of `step()` calls. Each market draws
 from its own generator, derived from the seed and the market's name, so adding a market does not
@@ -28,18 +40,28 @@ import numpy as np
 from numpy.typing import NDArray
 
 from liqtui import exchanges as registry
-from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest, Side, TradeFlow
+from liqtui.events import (
+    BookDepth,
+    Liquidation,
+    MarketEvent,
+    MarkPrice,
+    OpenInterest,
+    Side,
+    TradeFlow,
+)
 from liqtui.health import FeedHealth
 from liqtui.model.mechanics import liquidation_prices
 from liqtui.source import EventSink
 
 DEFAULT_START_MS = 1_767_225_600_000  # 2026-01-01 00:00 UTC: a fixed, minute-aligned clock
-DEMO_EXCHANGES: tuple[str, ...] = ("binance", "bybit", "okx")
+DEMO_EXCHANGES: tuple[str, ...] = ("binance", "bybit", "okx", "hyperliquid")
 # Exchanges that push at most one liquidation per symbol per second (Bybit pushes all of them).
 THROTTLED_EXCHANGES: frozenset[str] = registry.throttled()
 POSITION_CAP = 3_000  # live simulated positions per market and exchange (oldest are dropped)
 OI_INTERVAL_MS = 15_000
 FLOW_INTERVAL_MS = 60_000
+DEPTH_INTERVAL_MS = 10_000
+DEPTH_DISTANCES: tuple[float, ...] = (0.005, 0.01, 0.02, 0.05)  # as the live feeds reduce books
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,12 +80,19 @@ _PROFILES: dict[str, _Profile] = {
     "XRP": _Profile(2.3, 0.90, 1.4, 0.3 * _BTC_OI_USD),
     "DOGE": _Profile(0.33, 1.00, 1.6, 0.2 * _BTC_OI_USD),
     "BNB": _Profile(690.0, 0.60, 0.9, 0.15 * _BTC_OI_USD),
+    "HYPE": _Profile(25.0, 1.10, 1.6, 0.06 * _BTC_OI_USD),  # Hyperliquid's own token
 }
 # Unknown markets: a mid-cap alt. A fixed price keeps runs comparable across symbol lists.
 _DEFAULT_PROFILE = _Profile(10.0, 1.00, 1.5, 0.1 * _BTC_OI_USD)
 
-_EX_OI_WEIGHT = np.array([1.0, 0.625, 0.3125])  # binance 80k BTC, bybit 50k, okx 25k
+# binance 80k BTC, bybit 50k, okx 25k, hyperliquid 32k
+_EX_OI_WEIGHT = np.array([1.0, 0.625, 0.3125, 0.4])
 _THROTTLED = np.array([ex in THROTTLED_EXCHANGES for ex in DEMO_EXCHANGES])
+# Exchanges with a public liquidation feed: the others' liquidations are never reported.
+_REPORTED = np.array([registry.get(ex).liquidations != "none" for ex in DEMO_EXCHANGES])
+# Funding as each exchange states it: per 8 h, Hyperliquid per hour.
+_FUNDING_SCALE = np.array([1.0 / 8.0 if ex == "hyperliquid" else 1.0 for ex in DEMO_EXCHANGES])
+_MAX_LEVERAGE = {"hyperliquid": 40.0}  # Hyperliquid's BTC/ETH cap; the others allow 100x+
 _N_EX = len(DEMO_EXCHANGES)
 
 # Leverage mix of new positions: mostly 5x-25x, a fat tail of degens at 50x-100x.
@@ -74,7 +103,14 @@ _LEVERAGE_CDF = np.cumsum([6, 6, 12, 24, 20, 12, 10, 6, 4]) / 100.0
 # calling it per step would cost more than the rest of the simulation.
 _LIQ_RATIO = np.stack(
     [
-        np.stack([liquidation_prices(ex, side, 1.0, _LEVERAGES) for side in ("long", "short")])
+        np.stack(
+            [
+                liquidation_prices(
+                    ex, side, 1.0, np.minimum(_LEVERAGES, _MAX_LEVERAGE.get(ex, np.inf))
+                )
+                for side in ("long", "short")
+            ]
+        )
         for ex in DEMO_EXCHANGES
     ]
 )  # shape (exchange, side: 0 long / 1 short, leverage)
@@ -109,6 +145,22 @@ _TRACKED_CLOSE = 0.25 / 3600  # hazard of a simulated position being closed, per
 _ENTRY_SD = 5e-4  # entries scatter a few bp around the mark
 _MAX_SLIP = 3e-4  # liquidation fills up to 3 bp beyond the liquidation price
 _CHUNK_MS = 60_000  # big steps are simulated in chunks so per-chunk arrays stay small
+# The trickle: prints per second in calm (all exchanges, before the feeds' throttling) for a
+# market of BTC's open interest, scaling with the square root of a market's OI; in a burst the
+# rate follows the activity multiplier. Sizes are lognormal around a small median.
+_TRICKLE_RATE = 0.45
+_TRICKLE_MEDIAN_USD = 1_500.0
+_TRICKLE_SIGMA = 1.3
+_TRICKLE_MAX_USD = 250_000.0
+_TRICKLE_MEMORY_MS = 30_000  # the side follows the move over the last half minute
+# The visible book: USD within 1% of mid as a share of the exchange's open interest (Binance
+# BTCUSDT ≈ $244M against ≈ $8B OI, models.md), growing with distance as u^κ up to the reach
+# of the exchange's book snapshot (beyond it, the snapshot shows nothing more).
+_DEPTH_1PCT_OF_OI = 0.03
+_DEPTH_KAPPA = 0.9
+_DEPTH_REACH = np.array([0.05, 0.03, 0.04, 0.02])
+_DEPTH_NOISE = 0.1  # lognormal, per snapshot and side
+_DEPTH_SURVIVAL = 0.3  # share of the book left at the height of a cascade
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +220,8 @@ class _Grid:
         "bursts",
         "cells",
         "chunk_s",
+        "depth_idx",
+        "depth_mult",
         "dt",
         "exposure",
         "flow_idx",
@@ -202,6 +256,7 @@ class _Grid:
         self.zeros = np.zeros(n)
         self.oi_idx = [i for i, t in enumerate(times) if (t - start_ms) % OI_INTERVAL_MS == 0]
         self.flow_idx = [i for i, t in enumerate(times) if (t - start_ms) % FLOW_INTERVAL_MS == 0]
+        self.depth_idx = [i for i, t in enumerate(times) if (t - start_ms) % DEPTH_INTERVAL_MS == 0]
         # (burst, cascade mask, recovery mask) per tick
         self.bursts = [
             (
@@ -215,6 +270,14 @@ class _Grid:
         for _, cascade, _ in self.bursts:
             in_burst |= cascade
         self.vol_mult = np.where(in_burst, _BURST_VOL, 1.0)
+        # The book: thin through the cascade, filling back in over the recovery.
+        mult = np.ones(n)
+        for b, cascade, recovering in self.bursts:
+            mult[cascade] = _DEPTH_SURVIVAL
+            back = (ticks - b.end_ms) / max(b.recover_end_ms - b.end_ms, 1)
+            refill = _DEPTH_SURVIVAL + (1.0 - _DEPTH_SURVIVAL) * back
+            mult = np.where(recovering, np.minimum(mult, refill), mult)
+        self.depth_mult = mult
         self.exposure = self.dt * np.where(in_burst, _BURST_ACTIVITY, 1.0)  # activity-seconds
         # (side, exchange, tick) of every cell of a (2*exchanges, ticks) count array.
         self.cells = np.indices((2, _N_EX, n)).reshape(3, -1)
@@ -228,14 +291,18 @@ def _symbol_seed(seed: int, symbol: str) -> np.random.SeedSequence:
 class _Market:
     """State of one simulated market on all exchanges: price, OI, funding, positions."""
 
-    def __init__(self, symbol: str, seed: int, position_cap: int) -> None:
+    def __init__(self, symbol: str, seed: int, position_cap: int, trickle: float = 1.0) -> None:
         self.symbol = symbol
         self.position_cap = position_cap
+        self.trickle = trickle  # the trickle's rate multiplier (0: none)
         self.profile = _PROFILES.get(symbol, _DEFAULT_PROFILE)
         rng = np.random.default_rng(_symbol_seed(seed, symbol))
         self.rng = rng
         self.log_p0 = math.log(self.profile.price)
         self.log_price = self.log_p0
+        # The last half minute's ticks (times, log prices): where the trickle's move starts.
+        self.recent_t = np.empty(0, dtype=np.int64)
+        self.recent_log_price = np.empty(0)
         self.sigma = self.profile.vol / _SQRT_YEAR_S  # per sqrt(second)
         self.basis = rng.normal(0.0, _BASIS_SD, _N_EX)
         self.funding = _FUNDING_MEAN + rng.normal(0.0, _FUNDING_SD, _N_EX)
@@ -281,10 +348,11 @@ class _Market:
             self._burst_rates(grid) if grid.bursts else (grid.zeros, grid.zeros)
         )
         # One draw for every normal of the chunk: numpy call overhead dominates small chunks.
-        normals = rng.standard_normal(13 * n + 6)
+        k = _N_EX
+        normals = rng.standard_normal((1 + 4 * k) * n + 2 * k)
         z = _MARKET_CORRELATION * grid.market_z + _OWN_NOISE * normals[:n]
-        basis_z, funding_z = normals[n : n + 3], normals[n + 3 : n + 6]
-        noise_z, imb_z, vol_z, oi_z = normals[n + 6 :].reshape(4, _N_EX, n)
+        basis_z, funding_z = normals[n : n + k], normals[n + k : n + 2 * k]
+        noise_z, imb_z, vol_z, oi_z = normals[n + 2 * k :].reshape(4, k, n)
 
         # Price: GBM with weak mean reversion, plus burst drift and burst volatility.
         vol = self.sigma * grid.vol_mult
@@ -328,7 +396,7 @@ class _Market:
         )
 
         born = self._open_positions(grid, marks, imbalance)
-        liq_qty, extra = self._liquidate(grid, marks, born)
+        liq_qty, extra = self._liquidate(grid, marks, born, self._trickle(grid, marks, log_path))
         self._close_positions(chunk_s, float(burst_move.sum()))
 
         oi_path = oi + np.cumsum(flow - liq_qty, axis=1)
@@ -342,7 +410,72 @@ class _Market:
                 for ex, value in zip(DEMO_EXCHANGES, oi_path[:, i].tolist(), strict=True)
             )
         self._trade_flow(grid, marks, buy, sell, extra)
-        return marks.T.tolist(), self.funding.tolist(), extra
+        self._depth(grid, marks, extra)
+        return marks.T.tolist(), (self.funding * _FUNDING_SCALE).tolist(), extra
+
+    def _trickle(
+        self, grid: _Grid, marks: NDArray[np.float64], log_path: NDArray[np.float64]
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+        """The small prints of this chunk: (exchange, tick, sign, quantity), not yet reported
+        (`_liquidate` reports them with the positions' own, through the same throttle)."""
+        rng = self.rng
+        scale = math.sqrt(self.profile.oi_usd / _BTC_OI_USD)
+        rate = _TRICKLE_RATE * scale * self.trickle
+        counts = rng.poisson(rate * grid.exposure)
+        tick = np.repeat(grid.tick_idx, counts)
+        total = tick.size
+        # Longs are liquidated as the price falls, shorts as it rises: the side follows the
+        # move over the last half minute (this chunk's path, the carried price before it).
+        path_t = np.concatenate([self.recent_t, grid.ticks])
+        path = np.concatenate([self.recent_log_price, log_path])
+        keep = path_t > grid.ticks[-1] - _TRICKLE_MEMORY_MS
+        self.recent_t, self.recent_log_price = path_t[keep], path[keep]
+        if total == 0:
+            empty = np.empty(0, dtype=np.int64)
+            return empty, empty, np.empty(0), np.empty(0)
+        # the move since the first tick of the last half minute (path holds every tick)
+        start = np.searchsorted(path_t, grid.ticks - _TRICKLE_MEMORY_MS, side="left")
+        move = log_path - path[start]
+        move_sd = self.sigma * math.sqrt(_TRICKLE_MEMORY_MS / 1000)
+        p_long = np.clip(0.5 - 0.4 * np.tanh(move / move_sd), 0.08, 0.92)[tick]
+        u, pick, size_z = rng.random((3, total))
+        sign = np.where(u < p_long, 1.0, -1.0)
+        weights = np.cumsum(_EX_OI_WEIGHT) / _EX_OI_WEIGHT.sum()
+        ex = np.minimum(np.searchsorted(weights, pick, side="right"), _N_EX - 1)
+        usd = _TRICKLE_MEDIAN_USD * scale * np.exp(_TRICKLE_SIGMA * size_z)
+        usd = np.minimum(usd, _TRICKLE_MAX_USD)
+        return ex.astype(np.int64), tick.astype(np.int64), sign, usd / marks[ex, tick]
+
+    def _depth(
+        self, grid: _Grid, marks: NDArray[np.float64], extra: dict[int, list[MarketEvent]]
+    ) -> None:
+        """Each exchange's visible book every DEPTH_INTERVAL_MS, reduced to cumulative USD
+        within each distance of mid, as the live feeds report it."""
+        if not grid.depth_idx:
+            return
+        idx = np.array(grid.depth_idx)
+        noise = np.exp(_DEPTH_NOISE * self.rng.standard_normal((2, _N_EX, idx.size)))
+        d = np.array(DEPTH_DISTANCES)
+        shape = (np.minimum(d[:, None], _DEPTH_REACH[None, :]) / 0.01) ** _DEPTH_KAPPA  # (d, ex)
+        for j, i in enumerate(idx.tolist()):
+            mids = marks[:, i]
+            one_pct = _DEPTH_1PCT_OF_OI * self.oi * mids * grid.depth_mult[i]  # (ex,)
+            for e, name in enumerate(DEMO_EXCHANGES):
+                bid = one_pct[e] * noise[0, e, j] * shape[:, e]
+                ask = one_pct[e] * noise[1, e, j] * shape[:, e]
+                extra.setdefault(i, []).append(
+                    BookDepth(
+                        name,
+                        self.symbol,
+                        grid.times[i],
+                        float(mids[e]),
+                        DEPTH_DISTANCES,
+                        tuple(bid.tolist()),
+                        tuple(ask.tolist()),
+                        float(_DEPTH_REACH[e]),
+                        float(_DEPTH_REACH[e]),
+                    )
+                )
 
     def _open_positions(
         self, grid: _Grid, marks: NDArray[np.float64], imbalance: NDArray[np.float64]
@@ -382,9 +515,16 @@ class _Market:
         self.pos_qty = self.pos_qty[mask]
 
     def _liquidate(
-        self, grid: _Grid, marks: NDArray[np.float64], born: NDArray[np.int64]
+        self,
+        grid: _Grid,
+        marks: NDArray[np.float64],
+        born: NDArray[np.int64],
+        trickle: tuple[
+            NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]
+        ],
     ) -> tuple[NDArray[np.float64], dict[int, list[MarketEvent]]]:
-        """Liquidate positions whose exchange's mark crossed their level after they were born.
+        """Liquidate positions whose exchange's mark crossed their level after they were born,
+        and the trickle's (exchange, tick, sign, quantity) at the mark.
 
         Returns the liquidated quantity per (exchange, tick) and the reported Liquidation events
         keyed by tick index.
@@ -392,35 +532,39 @@ class _Market:
         n, ticks = grid.n, grid.ticks
         liq_qty = np.zeros((_N_EX, n))
         extra: dict[int, list[MarketEvent]] = {}
-        if self.pos_liq.size == 0:
-            return liq_qty, extra
+        t_ex, t_tick, t_sign, t_qty = trickle
+        # The trickle fills at the mark, up to _MAX_SLIP beyond it.
+        t_price = marks[t_ex, t_tick] / (1.0 + t_sign * self.rng.uniform(0.0, _MAX_SLIP, t_ex.size))
+        h_ex, h_sign, h_qty, price, tick = t_ex, t_sign, t_qty, t_price, t_tick
         ex, sign, level = self.pos_ex, self.pos_sign, self.pos_liq
         # Cheap 1-D prefilter: only positions whose level lies inside this chunk's mark range.
         low = marks.min(axis=1)[ex]
         high = marks.max(axis=1)[ex]
         cand = np.flatnonzero(np.where(sign > 0, low <= level, high >= level))
-        if cand.size == 0:
-            return liq_qty, extra
         # long: mark <= liq; short: mark >= liq; and only on ticks after the position opened.
         path = marks[ex[cand]]
         crossed = sign[cand, None] * (path - level[cand, None]) <= 0.0
         crossed &= grid.tick_idx > born[cand, None]
         hit = crossed.any(axis=1)
-        if not hit.any():
+        if hit.any():
+            idx = cand[hit]
+            p_tick = crossed[hit].argmax(axis=1)
+            p_price = level[idx] * (1.0 - sign[idx] * self.rng.uniform(0.0, _MAX_SLIP, idx.size))
+            h_ex = np.concatenate([ex[idx], h_ex])
+            h_sign = np.concatenate([sign[idx], h_sign])
+            h_qty = np.concatenate([self.pos_qty[idx], h_qty])
+            price = np.concatenate([p_price, price])
+            tick = np.concatenate([p_tick, tick])
+            keep = np.ones(self.pos_liq.size, dtype=np.bool_)
+            keep[idx] = False
+            self._keep(keep)
+        if h_ex.size == 0:
             return liq_qty, extra
-        idx = cand[hit]
-        tick = crossed[hit].argmax(axis=1)
-        h_ex, h_sign, h_qty = ex[idx], sign[idx], self.pos_qty[idx]
         # Every liquidation reduces OI, reported or not.
         liq_qty += np.bincount(h_ex * n + tick, weights=h_qty, minlength=_N_EX * n).reshape(
             _N_EX, n
         )
-        price = level[idx] * (1.0 - h_sign * self.rng.uniform(0.0, _MAX_SLIP, idx.size))
-        keep = np.ones(self.pos_liq.size, dtype=np.bool_)
-        keep[idx] = False
-        self._keep(keep)
-
-        report = self._throttle(h_ex, ticks[tick] // 1000, tick)
+        report = self._throttle(h_ex, ticks[tick] // 1000, tick) & _REPORTED[h_ex]
         order = np.lexsort((h_ex[report], tick[report]))
         rows = zip(
             tick[report][order].tolist(),
@@ -525,11 +669,12 @@ class _Market:
 
 
 class MarketSimulator:
-    """Deterministic simulated perpetual-swap markets on binance, bybit and okx.
+    """Deterministic simulated perpetual-swap markets on binance, bybit, okx and hyperliquid.
 
     `step(dt_ms)` advances the clock and returns that interval's events in time order. Marks are
     published every simulated second (every step when steps are shorter), open interest every
-    15 s and trade flow every minute of simulated time since `start_ms`.
+    15 s, order-book depth every 10 s and trade flow every minute of simulated time since
+    `start_ms`.
     """
 
     exchanges: tuple[str, ...] = DEMO_EXCHANGES
@@ -541,7 +686,10 @@ class MarketSimulator:
         start_ms: int = DEFAULT_START_MS,
         *,
         position_cap: int = POSITION_CAP,
+        trickle: float = 1.0,
     ) -> None:
+        """`trickle`: the rate of the small prints between cascades, as a multiple of the
+        default (0: only the tracked positions' liquidations)."""
         keys = list(dict.fromkeys(symbols))
         if not keys:
             raise ValueError("the simulator needs at least one symbol")
@@ -556,7 +704,7 @@ class MarketSimulator:
             np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0,))), self._start_ms
         )
         self._factor = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2,)))
-        self._markets = {symbol: _Market(symbol, seed, position_cap) for symbol in keys}
+        self._markets = {symbol: _Market(symbol, seed, position_cap, trickle) for symbol in keys}
 
     @property
     def now_ms(self) -> int:

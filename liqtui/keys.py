@@ -16,8 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-VIEWS = ("ladder", "heatmap", "cascade", "exchanges", "chart", "tape")
-PRICE_VIEWS = frozenset({"ladder", "heatmap", "exchanges"})  # views of price levels
+VIEWS = ("ladder", "heatmap", "cascade", "exchanges", "chart", "map", "tape")
+PRICE_VIEWS = frozenset({"ladder", "heatmap", "exchanges", "map"})  # views of price levels
 _SCALED = frozenset({"ladder", "heatmap"})  # views with a color scale (relative / absolute)
 
 # Help-screen groups, in the order the help screen lists them (then any other group).
@@ -282,7 +282,7 @@ KEYS: tuple[Key, ...] = (
         "Back",
         "Close an overlay; put the cursor back on the price",
         "Ladder",
-        frozenset({"ladder"}),
+        frozenset({"ladder", "map"}),
     ),
 )
 

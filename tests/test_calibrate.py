@@ -82,8 +82,13 @@ def test_model_and_naive_map_are_scored_on_the_same_prints() -> None:
     res = cal.result("BTC")
     assert res.exchanges == ("binance",) and res.throttled == ("binance",) and res.prints == 1
     assert res.model.sum_r == pytest.approx(realized)
-    # The model had the 100x level's cell among its top cells before the dip: all R is there.
-    assert res.model.top_share == pytest.approx(1.0)
+    # One scored window (minutes 10–22 of the first hour), long and short.
+    assert (res.n_windows, res.n_pairs) == (1, 2)
+    long_row, short_row = res.windows
+    assert (long_row.side, short_row.side) == ("long", "short")
+    assert long_row.realized_usd == pytest.approx(realized) and short_row.realized_usd == 0
+    assert long_row.excursion == pytest.approx(0.007) and short_row.excursion == 0
+    assert long_row.baseline_usd == pytest.approx(long_row.oi_usd * 0.007)
     # C is what the steps took out of E (preset-weighted): the dip's 100x longs, and the few
     # 100x shorts opened during the dip (entries spread over 99,300–100,000) that the recovery
     # to 100,000 crossed right after.
@@ -94,11 +99,50 @@ def test_model_and_naive_map_are_scored_on_the_same_prints() -> None:
     assert per_side[LONG] > 10 * per_side[1] > 0
     assert res.model.sum_c == pytest.approx(weighted_c)
     assert res.model.rho == pytest.approx(realized / weighted_c)
-    # The naive map (all OI at ±1/L of 100,000) has its 100x level at 99,000: never crossed,
-    # and the print's cell (99,250–99,500) is not one of its top cells.
-    assert res.naive.sum_c == 0 and res.naive.rho is None and res.naive.top_share == 0.0
+    assert long_row.model_usd + short_row.model_usd == pytest.approx(weighted_c)
+    # The naive map (all OI at ±1/L of 100,000) has its 100x level at 99,000: never crossed.
+    assert res.naive.sum_c == 0 and res.naive.rho is None
     text = calibrate.format_result(res, "test")
-    assert "model (high)" in text and "naive ±1/L" in text and "(R, realized)" in text
+    assert "model (high)" in text and "naive ±1/L" in text and "OI×excursion" in text
+    assert "partial rank corr C~R | excursion" in text and "ΣR (realized)" in text
+
+
+def test_naive_map_is_redrawn_every_step_and_scored_on_the_same_windows() -> None:
+    """Three hours; in each, after 20 flat minutes, the mark falls 1.2% (past the naive map's
+    100x longs at −1%) for a minute and comes back, once in hour 1 and twice in hour 2. The
+    naive map is redrawn at every step, so the second fall of hour 2 consumes its 100x longs
+    again (a map frozen for the window would have given nothing the second time)."""
+    engine = Engine(preset="high")
+    cal = Calibrator(engine, warmup_ms=30 * MIN, window_ms=60 * MIN)
+    oi, falls = 1_000.0, {80, 140, 160}
+    for m in range(180):
+        t = T0 + m * MIN
+        price = 98_800.0 if m in falls else 100_000.0
+        cal.apply(MarkPrice("binance", "BTC", t, price))
+        cal.apply(OpenInterest("binance", "BTC", t + 1, oi))
+        oi += 1.0
+        if m in falls:
+            cal.apply(Liquidation("binance", "BTC", t + 2, "long", 98_800.0, 1.0, 98_800.0))
+        cal.advance(t + 3)
+    cal.advance(T0 + 180 * MIN)
+    res = cal.result("BTC")
+    assert res.n_windows == 3 and res.n_pairs == 6  # hour 0 after the warm-up, 1 and 2
+    naive = {(w.start_ms, w.side): w.naive_usd for w in res.windows}
+    h1, h2 = T0 + 60 * MIN, T0 + 120 * MIN
+    weights = preset_weights("high")
+    # Only the 100x tier (−1%) lies above 98,800 of the 2x…100x levels at 100,000·(1 − 1/L).
+    one_fall = 0.5 * weights[-1]
+    assert naive[(h1, "long")] / (1_080 * 100_000) == pytest.approx(one_fall, rel=0.01)
+    assert naive[(h2, "long")] == pytest.approx(2 * naive[(h1, "long")], rel=0.1)
+    assert naive[(T0, "long")] == naive[(T0, "short")] == 0
+    # Redrawn at 98,800 after the fall, the map's 100x shorts (+1%) are crossed on the way back.
+    assert naive[(h1, "short")] / (1_081 * 98_800) == pytest.approx(one_fall, rel=0.01)
+    excursion = {(w.start_ms, w.side): w.excursion for w in res.windows}
+    assert excursion[(h1, "long")] == pytest.approx(0.012) and excursion[(T0, "long")] == 0
+    realized = {(w.start_ms, w.side): w.realized_usd for w in res.windows}
+    assert realized[(h2, "long")] == pytest.approx(2 * 98_800.0)
+    # Every column is scored on the same pairs.
+    assert res.model.n == res.naive.n == res.baseline.n == 6
 
 
 def test_nothing_to_compare_without_prints() -> None:
@@ -300,10 +344,19 @@ def test_cli_calibrate_writes_rho_and_the_snapshot_says_calibrated(
     assert "model (high)" in out and "naive ±1/L" in out and "60 realized prints" in out
     assert main([*argv, "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["comparable"] and doc["model"]["top_share"] == pytest.approx(1.0)
+    assert doc["comparable"] and doc["model"]["partial"] is not None
+    assert doc["n_pairs"] == len(doc["windows"]) == 2 * doc["n_windows"]
+    assert {"start_ms", "end_ms", "side", "model_usd", "naive_usd", "realized_usd"} <= set(
+        doc["windows"][0]
+    )
+    assert sum(w["realized_usd"] for w in doc["windows"]) == pytest.approx(doc["model"]["sum_r"])
+    assert "lower bound" in doc["rho_caveat"]
     rho = doc["model"]["rho"]
     assert main([*argv, "--write"]) == 0
+    # Written, never silently: the throttled feed's ρ is a lower bound, and it says so.
+    assert "ρ comes from throttled feeds (binance): a lower bound" in capsys.readouterr().out
     written = tomllib.loads(user.read_text())
+    assert "(throttled: binance; ρ is a lower bound)" in written["model"]["calibrated_on"]
     assert written["general"]["fps"] == 3.0
     assert written["model"]["rho"] == pytest.approx(rho, rel=1e-5)
     assert written["model"]["calibrated_preset"] == "high"

@@ -11,6 +11,7 @@ import pytest
 from support.recordings import T0, force_order, line, mark_price, write_recording
 
 from liqtui import __version__
+from liqtui.keys import VIEWS
 
 
 @pytest.fixture
@@ -42,13 +43,15 @@ def recording(tmp_path: Path) -> Path:
 
 
 HELP_CHOICES = {
-    (): ["{high,balanced,observed-low,fitted}", "{ladder,heatmap,cascade,exchanges,chart,tape}",
-         "{auto,truecolor,256,16,none}", "snapshot", "record", "calibrate", "tape"],
+    (): ["{high,balanced,observed-low,fitted}", "{" + ",".join(VIEWS) + "}",
+         "{auto,truecolor,256,16,none}", "snapshot", "record", "calibrate",
+         "convert-bars", "tape"],
     ("snapshot",): ["{high,balanced,observed-low,fitted}", "{text,ansi,json,csv,svg}",
                     "{auto,always,none,never}", "--every DURATION", "100ms to 1d"],
     ("record",): ["SYMBOL", "--out FILE", "--config FILE"],
     ("calibrate",): ["{high,balanced,observed-low,fitted}", "{all,25x+}", "{text,json}",
-                     "top-20% cells", "--fit-weights"],
+                     "(partial Spearman)", "--fit-weights"],
+    ("convert-bars",): ["--out FILE", "{percent,fraction}", "one synthetic print per bar"],
     ("tape",): ["{text,jsonl}", "--min-usd USD", "--exchange EX", "--replay FILE"],
 }  # fmt: skip
 
@@ -228,8 +231,6 @@ RANGED_FLAGS = [
     (["calibrate"], "--window", "calibrate.window"),
     (["calibrate"], "--warmup", "calibrate.warmup"),
     (["calibrate"], "--duration", "calibrate.duration"),
-    (["calibrate"], "--cell-pct", "calibrate.cell_pct"),
-    (["calibrate"], "--band", "calibrate.band"),
     (["calibrate"], "--seed", "demo.seed"),
 ]
 

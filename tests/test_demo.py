@@ -16,17 +16,29 @@ import pytest
 from liqtui.demo import (
     _LEVERAGES,
     _LIQ_RATIO,
+    _MAX_LEVERAGE,
     DEFAULT_START_MS,
     DEMO_EXCHANGES,
+    DEPTH_DISTANCES,
+    DEPTH_INTERVAL_MS,
     FLOW_INTERVAL_MS,
     OI_INTERVAL_MS,
     POSITION_CAP,
     DemoSource,
     MarketSimulator,
 )
-from liqtui.events import Liquidation, MarketEvent, MarkPrice, OpenInterest, TradeFlow
+from liqtui.events import (
+    BookDepth,
+    Liquidation,
+    MarketEvent,
+    MarkPrice,
+    OpenInterest,
+    TradeFlow,
+)
 from liqtui.health import FeedHealth
+from liqtui.model.engine import Engine
 from liqtui.model.mechanics import liquidation_prices
+from liqtui.model.risk import risk_report
 
 SYMBOLS = ("BTC", "ETH", "SOL")
 HOUR = 3_600_000
@@ -81,6 +93,12 @@ def two_hours_events(two_hours) -> list[MarketEvent]:
     return flatten(two_hours[1])
 
 
+@pytest.fixture(scope="module")
+def positions_only() -> list[MarketEvent]:
+    """The same two hours without the trickle: only the tracked positions' liquidations."""
+    return flatten(run_steps(MarketSimulator(SYMBOLS, seed=7, trickle=0.0), [30_000] * 240))
+
+
 def marks_by_key(events: list[MarketEvent]) -> dict[tuple[str, str], tuple[list[int], list[float]]]:
     """(exchange, symbol) -> (times, marks) in time order."""
     out: dict[tuple[str, str], tuple[list[int], list[float]]] = collections.defaultdict(
@@ -108,7 +126,11 @@ def test_same_seed_and_steps_give_identical_events() -> None:
 def test_different_seed_gives_different_events() -> None:
     a = flatten(run_steps(MarketSimulator(["BTC"], seed=1), [30_000] * 20))
     b = flatten(run_steps(MarketSimulator(["BTC"], seed=2), [30_000] * 20))
-    assert [type(e) for e in a[:50]] == [type(e) for e in b[:50]]  # same schedule of events
+
+    def schedule(events: list[MarketEvent]) -> list[type]:  # all but the (random) prints
+        return [type(e) for e in events if not isinstance(e, Liquidation)]
+
+    assert schedule(a) == schedule(b)  # the same schedule of publications
     assert a != b
 
 
@@ -179,7 +201,15 @@ def test_events_are_valid_and_in_time_order(two_hours) -> None:
                 assert e.taker_buy_base > 0 and e.taker_sell_base > 0
                 assert e.low is not None and e.high is not None
                 assert 0 < e.low <= e.vwap <= e.high
-    assert seen_types == {MarkPrice, Liquidation, OpenInterest, TradeFlow}
+            elif isinstance(e, BookDepth):
+                assert e.distances == DEPTH_DISTANCES
+                assert math.isfinite(e.mid) and e.mid > 0
+                for side in (e.bid_usd, e.ask_usd):
+                    assert len(side) == len(DEPTH_DISTANCES)
+                    assert all(v > 0 for v in side)
+                    assert list(side) == sorted(side)  # cumulative within each distance
+                assert 0 < e.bid_reach <= 0.05 and 0 < e.ask_reach <= 0.05
+    assert seen_types == {MarkPrice, Liquidation, OpenInterest, TradeFlow, BookDepth}
     assert sim.now_ms == DEFAULT_START_MS + 2 * HOUR
 
 
@@ -197,7 +227,11 @@ def test_publication_cadence(two_hours) -> None:
                 assert len(marks) == max(1, dt // 1000)
                 assert marks[-1] == t0 + dt
     events = flatten(steps)
-    for kind, every in ((OpenInterest, OI_INTERVAL_MS), (TradeFlow, FLOW_INTERVAL_MS)):
+    for kind, every in (
+        (OpenInterest, OI_INTERVAL_MS),
+        (TradeFlow, FLOW_INTERVAL_MS),
+        (BookDepth, DEPTH_INTERVAL_MS),
+    ):
         times = collections.defaultdict(list)
         for e in events:
             if isinstance(e, kind):
@@ -224,11 +258,28 @@ def test_liquidations_happen_on_both_sides_mostly_in_bursts(two_hours_events) ->
     assert sum(ranked[:top]) > 0.5 * sum(ranked)
 
 
-def test_liquidations_are_at_a_crossed_mark(two_hours_events) -> None:
-    """At each print, that exchange's mark is on the liquidating side of the level, and the
-    market had come from the other side (longs die after falls, shorts after rises)."""
+def test_every_print_is_at_a_crossed_mark(two_hours_events) -> None:
+    """Positions and the trickle alike: at each print, that exchange's mark is on the
+    liquidating side of the fill, within the slippage."""
     marks = marks_by_key(two_hours_events)
     liqs = [e for e in two_hours_events if isinstance(e, Liquidation)]
+    assert len(liqs) > 1000
+    for e in liqs:
+        times, prices = marks[(e.exchange, e.symbol)]
+        i = bisect.bisect_left(times, e.time_ms)
+        assert times[i] == e.time_ms  # a mark is published at every liquidation instant
+        if e.side == "long":
+            assert prices[i] <= e.price * (1 + MAX_SLIP + 1e-9)
+        else:
+            assert prices[i] >= e.price * (1 - MAX_SLIP - 1e-9)
+
+
+def test_positions_are_liquidated_at_a_crossed_level(positions_only) -> None:
+    """At each print of a tracked position, that exchange's mark is on the liquidating side of
+    the level, and the market had come from the other side (longs die after falls, shorts
+    after rises)."""
+    marks = marks_by_key(positions_only)
+    liqs = [e for e in positions_only if isinstance(e, Liquidation)]
     assert len(liqs) > 100
     for e in liqs:
         times, prices = marks[(e.exchange, e.symbol)]
@@ -242,6 +293,97 @@ def test_liquidations_are_at_a_crossed_mark(two_hours_events) -> None:
         else:
             assert mark >= e.price * (1 - MAX_SLIP - 1e-9)
             assert min(before) <= e.price / 1.003
+
+
+def test_a_print_every_few_seconds_between_the_cascades(two_hours_events) -> None:
+    """Real markets print every few seconds; the demo's trickle does too (it went six minutes
+    without one before)."""
+    for symbol in SYMBOLS:
+        times = np.array(
+            sorted(
+                e.time_ms
+                for e in two_hours_events
+                if isinstance(e, Liquidation) and e.symbol == symbol
+            )
+        )
+        gaps = np.diff(times) / 1000.0
+        assert times[0] - DEFAULT_START_MS < 30_000
+        assert np.median(gaps) <= 5.0
+        assert np.percentile(gaps, 99) <= 30.0
+        assert gaps.max() <= 90.0
+    # small: the cascades still carry most of the notional (see the test above), and the
+    # typical print is a few thousand dollars
+    usd = [e.notional_usd for e in two_hours_events if isinstance(e, Liquidation)]
+    assert 500 < np.median(usd) < 10_000
+
+
+def test_live_ticks_print_every_few_seconds_too() -> None:
+    """At the live cadence (250 ms steps) the trickle keeps its rate: five minutes of BTC."""
+    sim = MarketSimulator(["BTC"], seed=5)
+    sim.step(30 * 60_000)
+    events = flatten(run_steps(sim, [250] * (4 * 300)))
+    times = np.array([e.time_ms for e in events if isinstance(e, Liquidation)])
+    assert times.size > 60  # more than one every 5 s on average
+    assert np.diff(times).max() <= 45_000
+
+
+def test_the_trickle_follows_the_move(two_hours_events) -> None:
+    """More longs are liquidated in minutes the price falls, more shorts when it rises."""
+    times, prices = marks_by_key(two_hours_events)[("binance", "BTC")]
+    close = {t // 60_000: p for t, p in zip(times, prices, strict=True)}
+    balance = collections.Counter()
+    for e in two_hours_events:
+        if isinstance(e, Liquidation) and e.symbol == "BTC":
+            balance[e.time_ms // 60_000] += 1 if e.side == "long" else -1
+    minutes = [m for m in balance if m - 1 in close and m in close]
+    ret = [math.log(close[m] / close[m - 1]) for m in minutes]
+    assert np.corrcoef(ret, [balance[m] for m in minutes])[0, 1] < -0.2
+
+
+def test_hyperliquid_publishes_no_liquidations_and_hourly_funding(two_hours_events) -> None:
+    hl = [e for e in two_hours_events if e.exchange == "hyperliquid"]
+    kinds = {type(e) for e in hl}
+    assert kinds == {MarkPrice, OpenInterest, TradeFlow, BookDepth}  # no public liquidation feed
+    funding = {
+        ex: np.median(
+            [
+                e.funding_rate
+                for e in two_hours_events
+                if isinstance(e, MarkPrice) and e.exchange == ex
+            ]
+        )
+        for ex in DEMO_EXCHANGES
+    }
+    assert 0 < funding["hyperliquid"] < funding["binance"] / 4  # per hour, the others per 8 h
+
+
+def test_depth_is_near_the_mark_and_thins_in_a_cascade(two_hours_events) -> None:
+    marks = marks_by_key(two_hours_events)
+    depth = [e for e in two_hours_events if isinstance(e, BookDepth) and e.symbol == "BTC"]
+    for e in depth:
+        times, prices = marks[(e.exchange, e.symbol)]
+        assert e.mid == prices[bisect.bisect_left(times, e.time_ms)]
+    # Binance BTC within 1%: a few hundred million in calm (models.md: ~$244M)
+    one_pct = {e.time_ms: e.bid_usd[1] for e in depth if e.exchange == "binance"}
+    assert 100e6 < np.median(list(one_pct.values())) < 500e6
+    # the busiest liquidation minute: the book is much thinner than half an hour before
+    per_minute = collections.Counter()
+    for e in two_hours_events:
+        if isinstance(e, Liquidation) and e.symbol == "BTC":
+            per_minute[e.time_ms // 60_000] += e.notional_usd
+    t = max(per_minute, key=per_minute.__getitem__) * 60_000
+    during = min(v for k, v in one_pct.items() if t - 60_000 <= k <= t + 60_000)
+    before = np.median([v for k, v in one_pct.items() if t - 40 * 60_000 <= k <= t - 30 * 60_000])
+    assert during < 0.6 * before
+
+
+def test_cascade_risk_has_depth_in_the_demo() -> None:
+    engine = Engine()
+    DemoSource(["BTC"], seed=3, warmup_ms=HOUR, start_ms=DEFAULT_START_MS).run_sync(engine)
+    report = risk_report(engine.snapshot("BTC"))
+    assert report.r_x.get("long") and report.r_x.get("short")
+    assert all(v is not None and v > 0 for v in report.r_x["long"].values())
+    assert {d.exchange for d in engine.snapshot("BTC").depth} == set(DEMO_EXCHANGES)
 
 
 def test_throttled_exchanges_report_one_liquidation_per_second(two_hours_events) -> None:
@@ -275,7 +417,10 @@ def test_liquidation_levels_come_from_the_mechanics_module() -> None:
     for e, ex in enumerate(DEMO_EXCHANGES):
         for s, side in enumerate(("long", "short")):
             np.testing.assert_allclose(
-                entry * _LIQ_RATIO[e, s], liquidation_prices(ex, side, entry, _LEVERAGES)
+                entry * _LIQ_RATIO[e, s],
+                liquidation_prices(
+                    ex, side, entry, np.minimum(_LEVERAGES, _MAX_LEVERAGE.get(ex, np.inf))
+                ),
             )
 
 
@@ -285,7 +430,7 @@ def test_liquidation_levels_come_from_the_mechanics_module() -> None:
 def test_open_interest_stays_positive_bounded_and_not_monotonic() -> None:
     sim = MarketSimulator(["BTC"], seed=4)
     events = flatten(run_steps(sim, [30_000] * (6 * 120)))
-    initial = {"binance": 80_000, "bybit": 50_000, "okx": 25_000}
+    initial = {"binance": 80_000, "bybit": 50_000, "okx": 25_000, "hyperliquid": 32_000}
     for ex in DEMO_EXCHANGES:
         series = np.array(
             [e.open_interest for e in events if isinstance(e, OpenInterest) and e.exchange == ex]
@@ -404,7 +549,8 @@ def test_run_sync_delivers_warmup_and_duration() -> None:
     end = DEFAULT_START_MS + 30 * 60_000 + 10_000
     assert sink.advances[-1] == end == source.sim.now_ms
     assert sink.advances[-40:] == list(range(end - 39 * 250, end + 1, 250))
-    assert {type(e) for e in sink.events} == {MarkPrice, Liquidation, OpenInterest, TradeFlow}
+    kinds = {type(e) for e in sink.events}
+    assert kinds == {MarkPrice, Liquidation, OpenInterest, TradeFlow, BookDepth}
     assert all(e.time_ms <= end for e in sink.events)
     assert sink.feeds["demo"].state == "simulated"
     assert sink.feeds["demo"].messages == len(sink.events)

@@ -18,6 +18,7 @@ from textual.command import CommandInput, CommandList, CommandPalette
 from textual.widgets import ContentSwitcher
 
 from liqtui.demo import DemoSource
+from liqtui.keys import PRICE_VIEWS
 from liqtui.model.engine import Engine
 from liqtui.ui.app import VIEW_ACTIONS, VIEWS, LiqApp
 from liqtui.ui.commands import HIDDEN_ACTIONS, palette_commands
@@ -158,7 +159,7 @@ async def test_view_keys_are_offered_only_where_they_work(demo) -> None:  # type
                 for b in app.screen.active_bindings.values()
                 if b.binding.show and b.enabled
             }
-            assert ("zoom_in" in footer_keys) == (view in ("ladder", "heatmap", "exchanges"))
+            assert ("zoom_in" in footer_keys) == (view in PRICE_VIEWS)
             palette = {c.action.split("(", 1)[0] for c in palette_commands(app, app.screen)}
             assert ("zoom_in" in palette) == ("zoom_in" in offered), view
             await pilot.press("question_mark")

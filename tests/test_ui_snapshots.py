@@ -28,7 +28,7 @@ def app_for(view: str = "ladder", theme: str = "liqtui-dark") -> LiqApp:
 @pytest.mark.parametrize("size", [(80, 24), (160, 50)], ids=["80x24", "160x50"])
 @pytest.mark.parametrize("view", VIEWS)
 def test_view(snap_compare, view: str, size: tuple[int, int]) -> None:
-    press = ["k", "k", "k"] if view == "ladder" else []  # the cursor and its readout
+    press = ["k", "k", "k"] if view in ("ladder", "map") else []  # the cursor and its readout
     assert snap_compare(app_for(view), terminal_size=size, press=press)
 
 
@@ -44,3 +44,20 @@ def test_heatmap_light_theme(snap_compare) -> None:
 
 def test_small_terminal_40x12(snap_compare) -> None:
     assert snap_compare(app_for("ladder"), terminal_size=(40, 12))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 50)], ids=["80x24", "160x50"])
+def test_map_cursor_below(snap_compare, size: tuple[int, int]) -> None:
+    """The map's cursor on the longs' side: "$Y of longs between here and the price"."""
+    assert snap_compare(app_for("map"), terminal_size=size, press=["j"] * 4)
+
+
+def test_map_ansi_80x24(snap_compare) -> None:
+    """--color 16: the exchanges in the terminal's own colors."""
+    assert snap_compare(app_for("map", "liqtui-ansi"), terminal_size=(80, 24), press=["k"])
+
+
+def test_map_no_color_80x24(snap_compare, monkeypatch) -> None:
+    """--color none: the exchanges told apart by glyph (█ ▓ ▒ ░)."""
+    monkeypatch.setenv("NO_COLOR", "1")  # what --color none sets before the app starts
+    assert snap_compare(app_for("map", "liqtui-ansi"), terminal_size=(80, 24), press=["k"])

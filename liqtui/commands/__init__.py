@@ -1,4 +1,5 @@
-"""The commands: one module per command (`tui`, `snapshot`, `record`, `calibrate`).
+"""The commands: one module per command (`tui`, `snapshot`, `record`, `calibrate`, `store`,
+`convert_bars`).
 
 Each has a typed options object built from the parsed flags and the settings in one place
 (`<Command>Options.from_args(args, settings)`) and `run(options, settings) -> int` (the exit

@@ -1,12 +1,15 @@
-"""`liqtui calibrate`: score the estimated map against realized prints (liqtui.model.calibrate
-does the scoring), print the figures (text or JSON), --write ρ (and the fitted weights) into the
-user's config, and --refresh-tiers: fetch tier tables (liqtui.feeds.tiers) into the tiers file.
+"""`liqtui calibrate`: score the estimated map against realized prints per window and side
+(liqtui.model.calibrate collects, liqtui.model.scoring scores), print the figures (text, or JSON
+with every scored window), --write ρ (and the fitted weights) into the user's config, saying so
+when ρ comes from throttled feeds, and --refresh-tiers: fetch tier tables (liqtui.feeds.tiers)
+into the tiers file.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import sys
 import tomllib
@@ -45,8 +48,6 @@ class CalibrateOptions:
     tier_filter: str = "all"
     window_ms: int = HOUR_MS
     warmup_ms: int = DAY_MS
-    cell_pct: float = 0.0025
-    band: float = 0.10
     duration_ms: int = 3 * DAY_MS  # --demo: simulated time after the warm-up
     seed: int = 0
     fit_weights: bool = False
@@ -65,8 +66,6 @@ class CalibrateOptions:
             tier_filter=args.tier_filter,
             window_ms=args.window,
             warmup_ms=args.warmup,
-            cell_pct=args.cell_pct,
-            band=args.band,
             duration_ms=args.duration,
             seed=args.seed,
             fit_weights=args.fit_weights,
@@ -101,6 +100,9 @@ def run(options: CalibrateOptions, settings: Settings, *, out: IO[str] | None = 
         return 2
     preset = options.preset
     engine = engine_from_settings(settings, preset=preset)
+    # The lookback rings of H (7 and 30 days, for the TUI's lookback) play no part in C or E
+    # and cost a third of a long replay: calibrate runs without them.
+    engine.params = dataclasses.replace(engine.params, lookback_rings=())
     try:
         preset_weights(preset, options.tier_filter, engine.fitted_weights)
     except ValueError as exc:
@@ -111,8 +113,6 @@ def run(options: CalibrateOptions, settings: Settings, *, out: IO[str] | None = 
         preset=preset,
         tier_filter=options.tier_filter,
         window_ms=options.window_ms,
-        cell_pct=options.cell_pct,
-        band=options.band,
         warmup_ms=options.warmup_ms,
         symbols=options.symbols,
     )
@@ -174,6 +174,12 @@ def run(options: CalibrateOptions, settings: Settings, *, out: IO[str] | None = 
             print(f"liqtui: error: not written: {exc}", file=sys.stderr)
             return 2
         print(f"liqtui: wrote {', '.join(values)} to [model] in {path}", file=out)
+        if res.throttled:  # never silently: the snapshot scales E (and risk) by this ρ
+            print(
+                f"liqtui: note: ρ comes from throttled feeds ({', '.join(res.throttled)}): a lower "
+                "bound; E and the risk figures scaled by it are understated",
+                file=out,
+            )
     return 0 if comparable else 1
 
 
@@ -190,11 +196,27 @@ def _f(x: float | None, fmt: str = "{:.3f}") -> str:
     return "n/a" if x is None else fmt.format(x)
 
 
+def _ci(ci: tuple[float, float] | None) -> str:
+    return "n/a" if ci is None else f"{ci[0]:+.2f}…{ci[1]:+.2f}"
+
+
 def _usd(x: float) -> str:
     for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(x) >= size:
             return f"${x / size:.2f}{unit}"
     return f"${x:.0f}"
+
+
+def rho_caveat(res: CalibrationResult) -> str:
+    """Why ρ is not a scale to trust blindly (printed beside it, in the JSON too)."""
+    text = "ρ = ΣR/ΣC is reported, not applied"
+    if res.throttled:
+        text += (
+            f"; throttled feeds ({', '.join(res.throttled)}: at most one print per symbol a "
+            "second) undercount R, so ρ from them is a lower bound: risk figures scaled by it "
+            "would be understated"
+        )
+    return text + "; with bar-level data (liqtui convert-bars) OI and prints may differ in scope"
 
 
 def format_result(res: CalibrationResult, source: str) -> str:
@@ -205,47 +227,56 @@ def format_result(res: CalibrationResult, source: str) -> str:
     lines = [
         f"liqtui calibrate: {source}, market {res.symbol}",
         f"replayed {_t(res.first_ms)} → {_t(res.last_ms)} UTC{span}; scored from "
-        f"{_t(res.scored_from_ms)} (warm-up); windows {hours:g}h, cells {res.cell_pct * 100:g}% "
-        f"of price, top-20% among cells within ±{res.band * 100:g}%",
+        f"{_t(res.scored_from_ms)} (warm-up); windows {hours:g}h",
     ]
     if res.exchanges:
-        note = (
-            f" (throttled feed: R is a lower bound, so is ρ: {', '.join(res.throttled)})"
-            if res.throttled
-            else ""
+        note = f" (throttled feed: R is a lower bound: {', '.join(res.throttled)})"
+        lines.append(
+            f"compared: {', '.join(res.exchanges)}; {res.prints} realized prints"
+            + (note if res.throttled else "")
         )
-        lines.append(f"compared: {', '.join(res.exchanges)}; {res.prints} realized prints{note}")
+        lines.append(
+            f"scored: {res.n_pairs} (window, side) pairs from {res.n_windows} windows, the same "
+            "for every column"
+        )
     else:
         lines.append(f"compared: nothing — {res.not_comparable_reason}")
     for ex, usd in sorted(res.excluded_realized_usd.items()):
         lines.append(f"  not compared: {ex} R {_usd(usd)} (no estimated map for it)")
-    w = 38
-    head = f"{'':<{w}}{'model (' + res.preset + ')':>18}{'naive ±1/L':>16}"
+    w = 36
+    cols = (res.model, res.naive, res.baseline)
+    model_head = f"model ({res.preset})"
+    mw = max(18, len(model_head) + 2)
+    head = f"{'':<{w}}{model_head:>{mw}}{'naive ±1/L':>13}{'OI×excursion':>14}"
     lines += ["", head]
-    rows = [
-        ("rank corr C vs R, per cell", "rank_cells", "n_cells", "{:+.3f}"),
-        ("rank corr ΣC vs ΣR, per window", "rank_windows", "n_windows", "{:+.3f}"),
-    ]
-    for label, attr, n_attr, fmt in rows:
-        m, nv = res.model, res.naive
-        lines.append(
-            f"{label:<{w}}{_f(getattr(m, attr), fmt) + f' (n={getattr(m, n_attr)})':>18}"
-            f"{_f(getattr(nv, attr), fmt) + f' (n={getattr(nv, n_attr)})':>16}"
-        )
-    lines.append(
-        f"{'R share in top-20% cells before cross':<{w}}"
-        f"{_f(res.model.top_share, '{:.1%}'):>18}{_f(res.naive.top_share, '{:.1%}'):>16}"
-    )
-    lines.append(
-        f"{'ρ = ΣR/ΣC':<{w}}{_f(res.model.rho, '{:.4g}'):>18}{_f(res.naive.rho, '{:.4g}'):>16}"
-    )
-    m, nv = res.model, res.naive
-    lines.append(f"{'ΣC (E, predicted consumption)':<{w}}{_usd(m.sum_c):>18}{_usd(nv.sum_c):>16}")
-    lines.append(f"{'ΣR (R, realized)':<{w}}{_usd(m.sum_r):>18}{_usd(nv.sum_r):>16}")
+
+    def row(label: str, values: Sequence[str]) -> str:
+        a, b, c = values
+        return f"{label:<{w}}{a:>{mw}}{b:>13}{c:>14}"
+
+    lines.append(row("partial rank corr C~R | excursion", [_f(m.partial, "{:+.3f}") for m in cols]))
+    lines.append(row("  90% interval (days resampled)", [_ci(m.partial_ci) for m in cols]))
+    lines.append(row("rank corr C~R (plain Spearman)", [_f(m.spearman, "{:+.3f}") for m in cols]))
+    lines.append(row("rank R² of R on C", [_f(m.r2, "{:.3f}") for m in cols]))
+    gains = [_f(m.r2_gain, "{:+.3f}") for m in cols[:2]] + ["—"]
+    lines.append(row("rank R² added to the baseline's", gains))
+    lines.append(row("ρ = ΣR/ΣC (not applied)", [_f(m.rho, "{:.4g}") for m in cols]))
+    lines.append(row("ΣC (predicted consumption)", [_usd(m.sum_c) for m in cols]))
+    lines.append(row("ΣR (realized)", [_usd(m.sum_r) for m in cols]))
+    for other, ci, m in (
+        ("naive", res.lead_over_naive_ci, res.naive),
+        ("OI×excursion", res.lead_over_baseline_ci, res.baseline),
+    ):
+        if res.model.partial is not None and m.partial is not None:
+            lines.append(
+                f"{'model − ' + other + ', partial':<{w}}{res.model.partial - m.partial:>+{mw}.3f}"
+                f"  90% interval {_ci(ci)}"
+            )
     if not res.exchanges:
         lines.append(
             f"{'ΣC, every exchange (nothing to compare)':<{w}}"
-            f"{_usd(res.model_c_all_exchanges_usd):>18}{_usd(res.naive_c_all_exchanges_usd):>16}"
+            f"{_usd(res.model_c_all_exchanges_usd):>{mw}}"
+            f"{_usd(res.naive_c_all_exchanges_usd):>13}"
         )
     if res.end_map:
         end = res.end_map
@@ -261,19 +292,31 @@ def format_result(res: CalibrationResult, source: str) -> str:
         )
         lines += [
             "",
-            f"fitted leverage weights (NNLS over {res.fit.n_cells} cells): {weights}",
-            f"  with them: ρ {_f(res.fit.rho, '{:.4g}')}, rank corr per cell "
-            f"{_f(res.fit.rank_cells, '{:+.3f}')} (in-sample)",
+            f"fitted leverage weights (NNLS over {res.fit.n} pairs): {weights}",
+            f"  with them: partial rank corr {_f(res.fit.partial, '{:+.3f}')}, ρ "
+            f"{_f(res.fit.rho, '{:.4g}')} (in-sample: not validated)",
         ]
     if not res.comparable:
         lines += ["", f"not calibrated (ρ undefined): {res.not_comparable_reason}"]
-    lines.append("E = estimated by the model, R = realized (exchange prints).")
+    lines += [
+        "",
+        "C = the notional the map said price crossed in the window on that side (E consumed), "
+        "R = realized; partial: controlling for how far price went from the window's open on "
+        "that side.",
+        rho_caveat(res) + ".",
+    ]
     return "\n".join(lines) + "\n"
 
 
 def result_json(res: CalibrationResult) -> dict[str, Any]:
     doc = asdict(res)
-    doc["labels"] = {"C": "E (estimated consumption)", "R": "R (realized prints)"}
+    doc["labels"] = {
+        "C": "E consumed: notional the map said price crossed in the window, per side",
+        "R": "realized liquidation notional in the window, per side",
+        "partial": "Spearman(C, R) controlling for the window's price excursion on that side",
+        "baseline": "map-free C = open interest at the window's start × excursion",
+    }
+    doc["rho_caveat"] = rho_caveat(res)
     doc["comparable"] = res.comparable
     return doc
 
@@ -320,6 +363,8 @@ def calibration_values(res: CalibrationResult, source: str, *, fitted: bool) -> 
             f"{when}: {source}, {res.symbol}, {res.prints} prints from {', '.join(res.exchanges)}, "
             f"fitted weights"
         )
+        if res.throttled:
+            note += f" (throttled: {', '.join(res.throttled)}; ρ is a lower bound)"
         return {
             "preset": FITTED,
             "fitted_weights": [round(w, 6) for w in res.fit.weights],
@@ -329,6 +374,8 @@ def calibration_values(res: CalibrationResult, source: str, *, fitted: bool) -> 
         }
     assert res.model.rho is not None
     note = f"{when}: {source}, {res.symbol}, {res.prints} prints from {', '.join(res.exchanges)}"
+    if res.throttled:
+        note += f" (throttled: {', '.join(res.throttled)}; ρ is a lower bound)"
     return {
         "rho": float(f"{res.model.rho:.6g}"),
         "calibrated_preset": res.preset,

@@ -4,6 +4,7 @@ stay importable without aiohttp or ccxt (replay and snapshots never load the net
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
@@ -197,11 +198,7 @@ class HistoryPlan:
         """Whether a recorded REST line's `endpoint` is one of these history requests (replay
         applies history as history, not at the line's time)."""
         path, _, query = endpoint.partition("?")
-        for series in self.series:
-            sample, _, sample_query = series.request("X", 0, 0, None).endpoint.partition("?")
-            if sample == path and _kind(sample_query) == _kind(query):
-                return True
-        return False
+        return (path, _kind(query)) in _request_shapes(self)
 
     @property
     def open_interest_lookback_ms(self) -> int | None:
@@ -213,6 +210,17 @@ class HistoryPlan:
 
 
 MAX_HISTORY_MS = 365 * 86_400_000  # a series without a documented cap: a year at most
+
+
+@functools.lru_cache(maxsize=64)
+def _request_shapes(plan: HistoryPlan) -> frozenset[tuple[str, str]]:
+    """(path, kind) of each series' requests: built once per plan, as replay asks for every
+    REST line (building sample requests each time cost seconds over a long recording)."""
+    shapes = set()
+    for series in plan.series:
+        sample, _, sample_query = series.request("X", 0, 0, None).endpoint.partition("?")
+        shapes.add((sample, _kind(sample_query)))
+    return frozenset(shapes)
 
 
 def _kind(query: str) -> str:

@@ -1,24 +1,30 @@
-"""Calibration: the model's predicted consumption (C, E) against realized prints (R).
+"""Calibration: the model's predicted consumption (C) against realized liquidations (R), per
+window and side, beside the naive map and a map-free baseline.
 
-Pure scoring (numpy): a `Calibrator` sits in front of the engine, attached to every market
-model, while a recording (or the simulator) is replayed through it, and in the same run scores
-the naive baseline (models.md §5.5: the taihey5555 "Model 1" map, all current open interest at
-the current price spread over the same leverage prior at ±1/L, no maintenance margin, no
-history). Figures, per model:
+A `Calibrator` sits in front of the engine, attached to every market model, while a recording
+(or the simulator) is replayed through it. Per (window, exchange, side) it collects:
 
-- rank correlation per cell: Spearman over the (window, exchange, side, price cell) cells where
-  C or R is non-zero;
-- rank correlation per window: Spearman of ΣC against ΣR over the windows where either is;
-- top-20% share: the share of realized notional that fell in price cells the map had among its
-  top 20% (by estimated notional, within ±`band` of the price) *before* price crossed them: for
-  the model, the map at the start of the interval in which the print came; for the naive map,
-  the map as drawn at the start of the window (it is rebuilt once per window);
-- ρ = ΣR/ΣC, the share of the predicted consumption the feeds actually printed (Binance and
-  OKX throttle their feeds: ρ from them is a lower bound).
+- the model's C: the notional (per leverage tier) the map said price crossed in the window;
+- the naive map's C (models.md §5.5: the taihey5555 "Model 1" map, all current open interest at
+  the current price spread over the preset's leverage weights at ±1/L, no maintenance margin, no
+  history), redrawn at every model step, i.e. as often as the model's map refreshes, and
+  consumed along the same mark path;
+- R, the realized notional;
+- per window: its opening price, low and high (the excursion on each side) and the OI at its
+  start, for the map-free baseline C = OI × excursion.
+
+Every map is scored on exactly the same (window, side) pairs by liqtui.model.scoring: the
+headline is the partial Spearman of C and R controlling for the excursion (what the map knows
+beyond "price moved far"), beside the plain Spearman and the rank-space explained variance over
+the baseline. ρ = ΣR/ΣC is reported, never applied: Binance and OKX throttle their feeds (at most
+one print per symbol a second), so R and ρ from them are lower bounds, and bar-level data pairs
+OI and liquidations of different scopes (docs/model.md). Per-price-cell figures (rank per cell,
+"share in the top 20% cells") are not computed: they rewarded a map that only knows "nearest
+first", and bar-level data has no price per print.
 
 Only exchanges with both an estimated map (open interest) and realized prints are compared. The
 first `warmup` of the replay builds the map and is not scored. The weight fit finds non-negative
-leverage weights (R ≈ Σ_tier w·C_tier over the cells, non-negative least squares) and ρ for them.
+leverage weights (R ≈ Σ_tier w·C_tier over the pairs, non-negative least squares, in-sample).
 
 The command (`liqtui calibrate`: sources, printing, --write into the config, the tiers file) is
 liqtui.commands.calibrate; fetching tier tables over HTTP is liqtui.feeds.tiers.
@@ -27,11 +33,10 @@ liqtui.commands.calibrate; fetching tier tables over HTTP is liqtui.feeds.tiers.
 from __future__ import annotations
 
 import itertools
-import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -40,6 +45,15 @@ from liqtui import exchanges as registry
 from liqtui.events import Liquidation, MarketEvent, OpenInterest
 from liqtui.model.density import LONG, SHORT, MarketModel, preset_weights
 from liqtui.model.engine import Engine
+from liqtui.model.scoring import (
+    MapScore,
+    baseline_c,
+    partial_spearman,
+    score_windows,
+    side_excursion,
+    spearman,
+)
+from liqtui.model.scoring import rankdata as rankdata  # re-exported
 from liqtui.presets import LEVERAGE_TIERS
 
 if TYPE_CHECKING:
@@ -52,32 +66,6 @@ THROTTLED = registry.throttled()
 
 
 # -- statistics ----------------------------------------------------------------------------
-
-
-def rankdata(x: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Ranks 1..n with ties given their average rank."""
-    x = np.asarray(x, dtype=np.float64)
-    order = np.argsort(x, kind="mergesort")
-    ranks = np.empty(len(x), dtype=np.float64)
-    sorted_x = x[order]
-    starts = np.flatnonzero(np.r_[True, sorted_x[1:] != sorted_x[:-1]])
-    ends = np.r_[starts[1:], len(x)]
-    for s, e in zip(starts, ends, strict=True):
-        ranks[order[s:e]] = 0.5 * (s + e - 1) + 1.0
-    return ranks
-
-
-def spearman(
-    a: Sequence[float] | NDArray[np.float64], b: Sequence[float] | NDArray[np.float64]
-) -> float | None:
-    """Spearman rank correlation (None with fewer than 3 points or a constant input)."""
-    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if x.size < 3:
-        return None
-    rx, ry = rankdata(x), rankdata(y)
-    if np.ptp(rx) == 0 or np.ptp(ry) == 0:
-        return None
-    return float(np.corrcoef(rx, ry)[0, 1])
 
 
 def nnls(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -102,30 +90,32 @@ def nnls(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
 # -- the collector ----------------------------------------------------------------------------
 
 
-def top_cells(cells: NDArray[np.int64], usd: NDArray[Any], share: float) -> set[int]:
-    """The cells among the top `share` of `cells` by notional (non-zero only)."""
-    if cells.size == 0:
-        return set()
-    n_top = max(1, math.ceil(share * cells.size))
-    order = np.argsort(-usd, kind="stable")[:n_top]
-    return {int(cells[i]) for i in order if usd[i] > 0}
+@dataclass
+class _Window:
+    """One scored window of one market: its opening price, range and open interest."""
+
+    open: float
+    low: float
+    high: float
+    oi_usd: dict[str, float]  # per exchange, at the window's start (OI × price)
 
 
 @dataclass
 class _MarketState:
-    cell_w: float
     start_ms: int
-    model_top: dict[tuple[str, int], set[int]] = field(default_factory=dict)
-    naive: dict[tuple[str, int], dict[int, float]] = field(default_factory=dict)
-    naive_top: dict[tuple[str, int], set[int]] = field(default_factory=dict)
-    naive_window: int | None = None
+    last_price: float | None = None  # at the end of the last step: the next window's open
+    windows: dict[int, _Window] = field(default_factory=dict)
+    # The naive map as drawn at the end of the last step, per exchange: (price, OI in USD).
+    naive: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
-Key = tuple[str, int, str, int, int]  # symbol, window, exchange, side, cell
+Key = tuple[str, int, str, int]  # symbol, window, exchange, side
+SIDES = ((LONG, "long"), (SHORT, "short"))
 
 
 class Calibrator:
-    """An EventSink in front of the engine that records C, R and the baselines per cell."""
+    """An EventSink in front of the engine that records, per window, exchange and side, the
+    model's C (per leverage tier), the naive map's C, R, and the window's excursion and OI."""
 
     def __init__(
         self,
@@ -134,9 +124,6 @@ class Calibrator:
         preset: str | None = None,
         tier_filter: str = "all",
         window_ms: int = HOUR_MS,
-        cell_pct: float = 0.0025,
-        band: float = 0.10,
-        top_share: float = 0.2,
         warmup_ms: int = DAY_MS,
         symbols: Sequence[str] | None = None,
     ) -> None:
@@ -145,26 +132,24 @@ class Calibrator:
         self.tier_filter = tier_filter
         self.weights = preset_weights(self.preset, tier_filter, engine.fitted_weights)
         self.window_ms = window_ms
-        self.cell_pct = cell_pct
-        self.band = band
-        self.top_share = top_share
         self.warmup_ms = warmup_ms
         self.symbols = set(symbols) if symbols else None
         self.feeds = engine.feeds
         self.markets: dict[str, _MarketState] = {}
         self.c_model: dict[Key, NDArray[np.float64]] = {}  # per tier, unweighted
-        self.c_naive: dict[Key, float] = defaultdict(float)
+        self.c_naive: dict[Key, float] = defaultdict(float)  # preset-weighted
         self.r: dict[Key, float] = defaultdict(float)
         self.r_total: dict[tuple[str, str], float] = defaultdict(float)
         self.r_count: dict[tuple[str, str], int] = defaultdict(int)
-        self.r_top_model: dict[tuple[str, str], float] = defaultdict(float)
-        self.r_top_naive: dict[tuple[str, str], float] = defaultdict(float)
         self.first_ms: int | None = None
         self.last_ms: int | None = None
         self.scored_from_ms: int | None = None
         # Everything the source carried, scored or not: to say why a market cannot be scored.
         self.prints_seen: dict[tuple[str, str], int] = defaultdict(int)
         self.oi_seen: set[tuple[str, str]] = set()
+        lev = np.asarray(LEVERAGE_TIERS, dtype=np.float64)
+        self._naive_long = 1.0 - 1.0 / lev  # level / price of each tier's longs
+        self._naive_short = 1.0 + 1.0 / lev
 
     # -- EventSink ------------------------------------------------------------------------------
     def feed(self, name: str) -> FeedHealth:
@@ -191,15 +176,10 @@ class Calibrator:
         self.engine.advance(now_ms)
 
     # -- helpers --------------------------------------------------------------------------------
-    def _state(self, model: MarketModel, now_ms: int) -> _MarketState | None:
+    def _state(self, model: MarketModel, now_ms: int) -> _MarketState:
         state = self.markets.get(model.symbol)
         if state is None:
-            grid = model.grid
-            price, _ = model.price(now_ms)
-            if grid is None or price is None:
-                return None
-            k = max(1, round(self.cell_pct * price / grid.width))
-            state = self.markets[model.symbol] = _MarketState(k * grid.width, now_ms)
+            state = self.markets[model.symbol] = _MarketState(now_ms)
         return state
 
     def _scored(self, state: _MarketState, t_ms: int) -> bool:
@@ -208,12 +188,10 @@ class Calibrator:
             self.scored_from_ms = start
         return t_ms >= start
 
-    def _cells_in_band(self, state: _MarketState, price: float, side: int) -> tuple[int, int]:
-        """Inclusive range of cells within the band on one side of the price."""
-        w = state.cell_w
-        if side == LONG:
-            return math.floor(price * (1 - self.band) / w), math.floor(price / w)
-        return math.floor(price / w), math.floor(price * (1 + self.band) / w)
+    def _interval_window(self, step_ms: int) -> int:
+        """The window of the interval a step at `step_ms` closes: (previous step, step_ms], so
+        a step on the hour closes the last minute of the hour before."""
+        return (step_ms - 1) // self.window_ms
 
     # -- ModelObserver --------------------------------------------------------------------------
     def consumed(
@@ -221,119 +199,75 @@ class Calibrator:
     ) -> None:
         now = model.last_step_ms or 0
         state = self._state(model, now)
-        grid = model.grid
-        if state is None or grid is None or not self._scored(state, now):
+        if not self._scored(state, now):
             return
-        centres = grid.origin + (lo + np.arange(hit.shape[1]) + 0.5) * grid.width
-        cells = np.floor(centres / state.cell_w).astype(np.int64)
-        uniq, inv = np.unique(cells, return_inverse=True)
-        per_cell = np.zeros((hit.shape[0], uniq.size))
-        for t in range(hit.shape[0]):
-            per_cell[t] = np.bincount(inv, weights=hit[t], minlength=uniq.size)
-        window = now // self.window_ms
-        for j in np.flatnonzero(per_cell.sum(axis=0) > 0):
-            key = (model.symbol, window, exchange, side, int(uniq[j]))
-            acc = self.c_model.get(key)
-            if acc is None:
-                self.c_model[key] = per_cell[:, j].copy()
-            else:
-                acc += per_cell[:, j]
+        key = (model.symbol, self._interval_window(now), exchange, side)
+        per_tier = hit.sum(axis=1)
+        acc = self.c_model.get(key)
+        if acc is None:
+            self.c_model[key] = per_tier
+        else:
+            acc += per_tier
 
     def realized(self, model: MarketModel, event: Liquidation) -> None:
         state = self._state(model, event.time_ms)
-        if state is None or not self._scored(state, event.time_ms):
+        if not self._scored(state, event.time_ms):
             return
         side = LONG if event.side == "long" else SHORT
-        cell = math.floor(event.price / state.cell_w)
-        key = (model.symbol, event.time_ms // self.window_ms, event.exchange, side, cell)
+        key = (model.symbol, event.time_ms // self.window_ms, event.exchange, side)
         usd = event.notional_usd
         self.r[key] += usd
         who = (model.symbol, event.exchange)
         self.r_total[who] += usd
         self.r_count[who] += 1
-        if cell in state.model_top.get((event.exchange, side), ()):
-            self.r_top_model[who] += usd
-        if cell in state.naive_top.get((event.exchange, side), ()):
-            self.r_top_naive[who] += usd
 
     def stepping(self, model: MarketModel, now_ms: int) -> None:
-        """Consume the naive map along each exchange's mark path of the closing interval."""
+        """The interval just closed: extend the window's range, and consume the naive map (as
+        drawn at the end of the previous step) along each exchange's mark path."""
         state = self._state(model, now_ms)
-        if state is None:
+        if not self._scored(state, now_ms):
             return
-        scored = self._scored(state, now_ms)
-        window = now_ms // self.window_ms
+        window_id = self._interval_window(now_ms)
+        window = state.windows.get(window_id)
+        if window is None and state.last_price is not None:
+            oi = {
+                ex: amount * state.last_price
+                for ex, amount in model.open_interest.items()
+                if amount > 0
+            }
+            price = state.last_price
+            window = state.windows[window_id] = _Window(price, price, price, oi)
         for exchange, iv in model.intervals.items():
             if not iv.mark_low <= iv.mark_high:
                 continue
-            lo = math.floor(iv.mark_low / state.cell_w)
-            hi = math.floor(iv.mark_high / state.cell_w)
-            for side in (LONG, SHORT):
-                levels = state.naive.get((exchange, side))
-                if not levels:
-                    continue
-                crossed = [c for c in levels if (c >= lo if side == LONG else c <= hi)]
-                for cell in crossed:
-                    usd = levels.pop(cell)
-                    if scored and usd > 0:
-                        self.c_naive[(model.symbol, window, exchange, side, cell)] += usd
+            if window is not None:
+                window.low = min(window.low, iv.mark_low)
+                window.high = max(window.high, iv.mark_high)
+            drawn = state.naive.get(exchange)
+            if drawn is None:
+                continue
+            price, notional = drawn
+            half = 0.5 * notional * self.weights
+            long_c = float(half[price * self._naive_long >= iv.mark_low].sum())
+            short_c = float(half[price * self._naive_short <= iv.mark_high].sum())
+            if long_c > 0:
+                self.c_naive[(model.symbol, window_id, exchange, LONG)] += long_c
+            if short_c > 0:
+                self.c_naive[(model.symbol, window_id, exchange, SHORT)] += short_c
 
     def stepped(self, model: MarketModel, now_ms: int) -> None:
+        """Redraw the naive map from the current price and OI: it refreshes as often as the
+        model (every step), so neither is scored on a staler map than the other."""
         state = self._state(model, now_ms)
         price, _ = model.price(now_ms)
-        if state is None or price is None or model.grid is None:
+        if price is None:
             return
-        self._model_top(model, state, price)
-        window = now_ms // self.window_ms
-        if state.naive_window != window:
-            self._naive_map(model, state, price)
-            state.naive_window = window
-
-    def _model_top(self, model: MarketModel, state: _MarketState, price: float) -> None:
-        """Top cells of the model's map (preset-weighted), per exchange and side, for the next
-        interval's prints."""
-        stored, grid = model.stored, model.grid
-        if stored is None or grid is None:
-            return
-        weighted = np.einsum("esbn,b->esn", stored, self.weights) * model.scale[:, :, None]
-        centres = grid.centres()
-        cells = np.floor(centres / state.cell_w).astype(np.int64)
-        for exchange, slot in model.slots.items():
-            for side in (LONG, SHORT):
-                c0, c1 = self._cells_in_band(state, price, side)
-                mask = (cells >= c0) & (cells <= c1)
-                if side == LONG:
-                    mask &= centres < price
-                else:
-                    mask &= centres > price
-                sel = cells[mask]
-                if sel.size == 0:
-                    state.model_top[(exchange, side)] = set()
-                    continue
-                uniq, inv = np.unique(sel, return_inverse=True)
-                usd = np.bincount(inv, weights=weighted[slot, side][mask], minlength=uniq.size)
-                state.model_top[(exchange, side)] = top_cells(uniq, usd, self.top_share)
-
-    def _naive_map(self, model: MarketModel, state: _MarketState, price: float) -> None:
-        """The naive map as drawn now: all open interest at the price, ±1/L, preset weights."""
-        lev = np.asarray(LEVERAGE_TIERS, dtype=np.float64)
-        for exchange, oi in model.open_interest.items():
-            if exchange not in model.slots:
-                continue
-            notional = oi * price
-            for side, sign in ((LONG, -1.0), (SHORT, 1.0)):
-                levels = price * (1.0 + sign / lev)
-                cells = np.floor(levels / state.cell_w).astype(np.int64)
-                usd = 0.5 * notional * self.weights
-                m: dict[int, float] = defaultdict(float)
-                for c, v in zip(cells, usd, strict=True):
-                    if v > 0:
-                        m[int(c)] += float(v)
-                state.naive[(exchange, side)] = dict(m)
-                c0, c1 = self._cells_in_band(state, price, side)
-                band_cells = np.arange(c0, c1 + 1, dtype=np.int64)
-                band_usd = np.array([m.get(int(c), 0.0) for c in band_cells])
-                state.naive_top[(exchange, side)] = top_cells(band_cells, band_usd, self.top_share)
+        state.last_price = price
+        state.naive = {
+            ex: (price, oi * price)
+            for ex, oi in model.open_interest.items()
+            if ex in model.slots and oi > 0
+        }
 
     # -- results --------------------------------------------------------------------------------
     def compared_exchanges(self, symbol: str) -> list[str]:
@@ -345,33 +279,69 @@ class Calibrator:
             if sym == symbol and usd > 0 and ex in slots
         )
 
+    def pairs(self, symbol: str, exchanges: Sequence[str]) -> WindowPairs:
+        """One row per scored (window, side) of `symbol`, summed over `exchanges`: C per tier of
+        the model, the naive map's C, R, the excursion and the OI at the window's start."""
+        state = self.markets.get(symbol)
+        ids = sorted(state.windows) if state is not None else []
+        n_tiers = len(LEVERAGE_TIERS)
+        n = 2 * len(ids)
+        out = WindowPairs(
+            start_ms=np.repeat(np.asarray(ids, dtype=np.int64) * self.window_ms, 2),
+            side=np.tile(np.array([LONG, SHORT], dtype=np.int64), len(ids)),
+            model_tiers=np.zeros((n, n_tiers)),
+            naive=np.zeros(n),
+            realized=np.zeros(n),
+            excursion=np.full(n, np.nan),
+            oi_usd=np.full(n, np.nan),
+        )
+        if state is None:
+            return out
+        for i, wid in enumerate(ids):
+            window = state.windows[wid]
+            oi = sum(window.oi_usd.get(ex, 0.0) for ex in exchanges)
+            down, up = side_excursion(window.open, window.high, window.low)
+            for j, (side, _) in enumerate(SIDES):
+                row = 2 * i + j
+                out.excursion[row] = float(down if side == LONG else up)
+                out.oi_usd[row] = oi if oi > 0 else np.nan
+                for ex in exchanges:
+                    key = (symbol, wid, ex, side)
+                    tiers = self.c_model.get(key)
+                    if tiers is not None:
+                        out.model_tiers[row] += tiers
+                    out.naive[row] += self.c_naive.get(key, 0.0)
+                    out.realized[row] += self.r.get(key, 0.0)
+        return out
+
     def result(self, symbol: str) -> CalibrationResult:
         exchanges = self.compared_exchanges(symbol)
-        keep = set(exchanges)
-
-        def mine(key: Key) -> bool:
-            return key[0] == symbol and key[2] in keep
-
-        c_tiers = {k: v for k, v in self.c_model.items() if mine(k)}
-        c_model = {k: float(v @ self.weights) for k, v in c_tiers.items()}
-        c_naive = {k: v for k, v in self.c_naive.items() if mine(k)}
-        r = {k: v for k, v in self.r.items() if mine(k)}
-        r_total = sum(self.r_total[(symbol, ex)] for ex in exchanges)
+        pairs = self.pairs(symbol, exchanges)
+        model_c = pairs.model_tiers @ self.weights
         prints = sum(self.r_count[(symbol, ex)] for ex in exchanges)
-        model = _metrics(
-            c_model, r, sum(self.r_top_model[(symbol, ex)] for ex in exchanges), r_total
+        scores = score_windows(
+            pairs.realized,
+            pairs.excursion,
+            pairs.oi_usd,
+            {"model": model_c, "naive": pairs.naive},
+            window=pairs.start_ms,
+            block=2 * max(1, -(-DAY_MS // self.window_ms)),  # a day of windows, both sides
         )
-        naive = _metrics(
-            c_naive, r, sum(self.r_top_naive[(symbol, ex)] for ex in exchanges), r_total
-        )
+        keep = _finite(pairs)
+        sum_r = float(pairs.realized[keep].sum())
+        base_c = baseline_c(pairs.oi_usd, pairs.excursion)
+
+        def metrics(name: str, c: NDArray[np.float64]) -> Metrics:
+            return Metrics.of(scores.maps[name], float(c[keep].sum()), sum_r)
+
         excluded = {
             ex: usd
             for (sym, ex), usd in self.r_total.items()
-            if sym == symbol and ex not in keep and usd > 0
+            if sym == symbol and ex not in exchanges and usd > 0
         }
         all_c = sum(float(v @ self.weights) for k, v in self.c_model.items() if k[0] == symbol)
         all_naive = sum(v for k, v in self.c_naive.items() if k[0] == symbol)
-        fit = _fit_weights(c_tiers, r) if c_tiers and r else None
+        fit = _fit_weights(pairs, keep) if exchanges else None
         end_map: dict[str, float] = {}
         snap = self.engine.snapshot(symbol, preset=self.preset, tier_filter=self.tier_filter)
         from liqtui.model.risk import e_within
@@ -386,28 +356,47 @@ class Calibrator:
                 end_map[f"{side}_total"] = float(np.sum(values))
                 for x, usd in zip(END_MAP_DISTANCES, within, strict=True):
                     end_map[f"{side}_within_{x:g}"] = usd
+        windows = tuple(
+            WindowRow(
+                start_ms=int(pairs.start_ms[i]),
+                end_ms=int(pairs.start_ms[i]) + self.window_ms,
+                side="long" if pairs.side[i] == LONG else "short",
+                model_usd=float(model_c[i]),
+                naive_usd=float(pairs.naive[i]),
+                baseline_usd=float(base_c[i]),
+                realized_usd=float(pairs.realized[i]),
+                excursion=float(pairs.excursion[i]),
+                oi_usd=float(pairs.oi_usd[i]),
+            )
+            for i in np.flatnonzero(keep)
+        )
         return CalibrationResult(
-            not_comparable_reason=self._why_not_comparable(symbol, prints, model.sum_c),
+            not_comparable_reason=self._why_not_comparable(
+                symbol, prints, float(model_c[keep].sum())
+            ),
             symbol=symbol,
             preset=self.preset,
             tier_filter=self.tier_filter,
             window_ms=self.window_ms,
-            cell_pct=self.cell_pct,
-            band=self.band,
-            top_share=self.top_share,
             first_ms=self.first_ms,
             last_ms=self.last_ms,
             scored_from_ms=self.scored_from_ms,
             exchanges=tuple(exchanges),
             throttled=tuple(ex for ex in exchanges if ex in THROTTLED),
             prints=prints,
+            n_pairs=scores.n,
+            n_windows=scores.n_windows,
             excluded_realized_usd=excluded,
             model_c_all_exchanges_usd=all_c,
             naive_c_all_exchanges_usd=all_naive,
             end_map=end_map,
-            model=model,
-            naive=naive,
+            model=metrics("model", model_c),
+            naive=metrics("naive", pairs.naive),
+            baseline=metrics("baseline", base_c),
+            lead_over_naive_ci=scores.differences.get("model-naive"),
+            lead_over_baseline_ci=scores.differences.get("model-baseline"),
             fit=fit,
+            windows=windows,
         )
 
     def _why_not_comparable(self, symbol: str, prints: int, sum_c: float) -> str | None:
@@ -451,53 +440,81 @@ class Calibrator:
 
 
 @dataclass(frozen=True)
+class WindowPairs:
+    """Per (window, side) rows (long then short for each window, in time order)."""
+
+    start_ms: NDArray[np.int64]
+    side: NDArray[np.int64]  # LONG or SHORT
+    model_tiers: NDArray[np.float64]  # (n, tiers): C of the model per leverage tier, unweighted
+    naive: NDArray[np.float64]  # C of the naive map (preset-weighted)
+    realized: NDArray[np.float64]  # R
+    excursion: NDArray[np.float64]  # of price from the window's open, on that side
+    oi_usd: NDArray[np.float64]  # at the window's start (NaN: no OI yet)
+
+
+def _finite(p: WindowPairs) -> NDArray[np.bool_]:
+    """The rows every map is scored on (score_windows keeps the same ones)."""
+    return np.isfinite(p.excursion) & np.isfinite(p.oi_usd) & np.isfinite(p.realized)
+
+
+@dataclass(frozen=True)
 class Metrics:
-    rank_cells: float | None
-    n_cells: int
-    rank_windows: float | None
-    n_windows: int
-    top_share: float | None  # share of R in cells the map had in its top 20% before the cross
-    rho: float | None  # ΣR / ΣC
-    sum_c: float  # Σ predicted consumption (E)
-    sum_r: float  # Σ realized (R)
+    """One map's figures over the scored (window, side) pairs (liqtui.model.scoring.MapScore
+    plus the sums)."""
+
+    partial: float | None  # Spearman(C, R | excursion): the headline
+    spearman: float | None  # plain Spearman(C, R)
+    r2: float | None  # rank-space R² of R on C
+    r2_gain: float | None  # rank-space R² of R on (baseline, C) − on the baseline alone
+    n: int  # pairs scored
+    partial_ci: tuple[float, float] | None  # 90% block-bootstrap interval (days resampled)
+    rho: float | None  # ΣR / ΣC (a lower bound from throttled feeds)
+    sum_c: float  # Σ C (E consumed)
+    sum_r: float  # Σ R (realized)
+
+    @classmethod
+    def of(cls, score: MapScore, sum_c: float, sum_r: float) -> Metrics:
+        return cls(
+            partial=score.partial,
+            spearman=score.spearman,
+            r2=score.r2,
+            r2_gain=score.r2_gain,
+            n=score.n,
+            partial_ci=score.partial_ci,
+            rho=sum_r / sum_c if sum_c > 0 and sum_r > 0 else None,
+            sum_c=sum_c,
+            sum_r=sum_r,
+        )
 
 
-def _metrics(c: dict[Key, float], r: dict[Key, float], r_top: float, r_total: float) -> Metrics:
-    keys = sorted(k for k in set(c) | set(r) if c.get(k, 0.0) > 0 or r.get(k, 0.0) > 0)
-    cv = [c.get(k, 0.0) for k in keys]
-    rv = [r.get(k, 0.0) for k in keys]
-    per_window: dict[int, list[float]] = defaultdict(lambda: [0.0, 0.0])
-    for k in keys:
-        per_window[k[1]][0] += c.get(k, 0.0)
-        per_window[k[1]][1] += r.get(k, 0.0)
-    wc = [v[0] for v in per_window.values()]
-    wr = [v[1] for v in per_window.values()]
-    sum_c, sum_r = float(sum(c.values())), float(sum(r.values()))
-    return Metrics(
-        rank_cells=spearman(cv, rv),
-        n_cells=len(keys),
-        rank_windows=spearman(wc, wr),
-        n_windows=len(per_window),
-        top_share=r_top / r_total if r_total > 0 else None,
-        rho=sum_r / sum_c if sum_c > 0 and sum_r > 0 else None,
-        sum_c=sum_c,
-        sum_r=sum_r,
-    )
+@dataclass(frozen=True)
+class WindowRow:
+    """One scored window and side, as `--format json` lists them."""
+
+    start_ms: int
+    end_ms: int
+    side: str  # "long" | "short"
+    model_usd: float
+    naive_usd: float
+    baseline_usd: float  # OI × excursion
+    realized_usd: float
+    excursion: float  # (open − low)/open for longs, (high − open)/open for shorts
+    oi_usd: float  # open interest at the window's start, compared exchanges
 
 
 @dataclass(frozen=True)
 class WeightFit:
     weights: tuple[float, ...]  # normalized to sum 1 (per LEVERAGE_TIERS)
     rho: float | None  # ΣR / Σ(fitted C)
-    rank_cells: float | None
-    n_cells: int
+    partial: float | None  # Spearman(fitted C, R | excursion), in-sample
+    spearman: float | None
+    n: int
 
 
-def _fit_weights(c_tiers: dict[Key, NDArray[np.float64]], r: dict[Key, float]) -> WeightFit | None:
-    keys = sorted(set(c_tiers) | set(r))
-    n_tiers = len(LEVERAGE_TIERS)
-    a = np.array([c_tiers.get(k, np.zeros(n_tiers)) for k in keys])
-    b = np.array([r.get(k, 0.0) for k in keys])
+def _fit_weights(p: WindowPairs, keep: NDArray[np.bool_]) -> WeightFit | None:
+    """Non-negative leverage weights with R ≈ Σ_tier w·C_tier over the scored pairs (in-sample:
+    an indication, not a validated fit)."""
+    a, b = p.model_tiers[keep], p.realized[keep]
     if not a.any() or not b.any():
         return None
     scale = a.max()
@@ -510,8 +527,9 @@ def _fit_weights(c_tiers: dict[Key, NDArray[np.float64]], r: dict[Key, float]) -
     return WeightFit(
         weights=tuple(float(x) for x in w_norm),
         rho=float(b.sum()) / sum_c if sum_c > 0 else None,
-        rank_cells=spearman(fitted_c, b),
-        n_cells=len(keys),
+        partial=partial_spearman(fitted_c, b, p.excursion[keep]),
+        spearman=spearman(fitted_c, b),
+        n=int(keep.sum()),
     )
 
 
@@ -521,22 +539,26 @@ class CalibrationResult:
     preset: str
     tier_filter: str
     window_ms: int
-    cell_pct: float
-    band: float
-    top_share: float
     first_ms: int | None
     last_ms: int | None
     scored_from_ms: int | None
     exchanges: tuple[str, ...]  # compared (map and prints)
     throttled: tuple[str, ...]  # of those, feeds that send at most one print per second
     prints: int
+    n_pairs: int  # (window, side) pairs scored, the same for every map
+    n_windows: int
     excluded_realized_usd: dict[str, float]  # prints from exchanges without a map
     model_c_all_exchanges_usd: float  # C over the scored period, every exchange (E)
     naive_c_all_exchanges_usd: float
     end_map: dict[str, float]  # E at the end: totals and within 1/2/5/10% of the price
     model: Metrics
     naive: Metrics
+    baseline: Metrics  # the map-free OI × excursion
+    # 90% block-bootstrap intervals of partial(model) − partial(naive / baseline)
+    lead_over_naive_ci: tuple[float, float] | None
+    lead_over_baseline_ci: tuple[float, float] | None
     fit: WeightFit | None
+    windows: tuple[WindowRow, ...] = ()
     not_comparable_reason: str | None = None  # why the map cannot be scored (None: it can)
 
     @property

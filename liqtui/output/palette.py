@@ -31,7 +31,14 @@ LIQ_VARIABLE_DEFAULTS: dict[str, str] = {
     "liq-price": "#4f9cf9",
     "liq-stale": "#8b95a7",
     "liq-warning": "#f5a623",
+    # One color per exchange (the cumulative map stacks them): apart from the side colors.
+    "liq-ex-binance": "#f0b90b",
+    "liq-ex-bybit": "#b48ead",
+    "liq-ex-okx": "#e5e9f0",
+    "liq-ex-hyperliquid": "#4fd1c5",
 }
+# Exchanges with a color of their own: role "exchange-<id>", variable "liq-ex-<id>".
+EXCHANGE_COLORS: tuple[str, ...] = ("binance", "bybit", "okx", "hyperliquid")
 
 PRICE_BAND = "@price"  # role suffix for cells of the current-price row
 PRICE_BAND_ROLES = (
@@ -196,6 +203,9 @@ def build_palette(
         "amber": style(warning, bold=True),
         "bad": style(error, bold=True),
     }
+    for name in EXCHANGE_COLORS:
+        default = d[f"liq-ex-{name}"]
+        palette[f"exchange-{name}"] = style(var(f"liq-ex-{name}", default))
     # The price row is one highlighted band: its non-heat cells get the price background.
     for role in PRICE_BAND_ROLES:
         palette[f"{role}{PRICE_BAND}"] = palette[role] + band_color + band

@@ -144,12 +144,12 @@ def print_segments(p: TapePrint, *, large_usd: float, cols: Columns) -> list[Seg
     return segs
 
 
-def minute_segments(total: MinuteTotal) -> list[Segment]:
-    """The running total of the last minute, per side."""
+def minute_segments(total: MinuteTotal, *, short: bool = False) -> list[Segment]:
+    """The running total of the last minute, per side (`short`: without the print count)."""
     return [
-        ("last 1m ", "label"),
+        ("1m " if short else "last 1m ", "label"),
         (f"${compact_usd(total.total_usd)}", "realized"),
-        (f" in {total.count} ", "muted"),
+        (" " if short else f" in {total.count} ", "muted"),
         (f"{LONG_MARK}${compact_usd(total.long_usd)}", "long"),
         (" ", "empty"),
         (f"{SHORT_MARK}${compact_usd(total.short_usd)}", "short"),

@@ -68,6 +68,7 @@ from liqtui.ui.widgets.chart import CHART_MODES, ChartWidget
 from liqtui.ui.widgets.exchanges import ExchangeTable
 from liqtui.ui.widgets.heatmap import LOOKBACKS, HeatmapWidget
 from liqtui.ui.widgets.ladder import LadderHeader, LadderWidget
+from liqtui.ui.widgets.liqmap import LiqMapWidget
 from liqtui.ui.widgets.replay import ReplayBar
 from liqtui.ui.widgets.status import StatusBar
 from liqtui.ui.widgets.tape import TapeWidget
@@ -203,8 +204,17 @@ class LiqApp(PaletteApp):
         pb = getattr(self.source, "playback", None)
         return pb if isinstance(pb, Playback) else None
 
+    @property
+    def liqmap(self) -> LiqMapWidget:
+        return self.query_one(LiqMapWidget)
+
     def price_views(self) -> dict[str, PriceAxisView]:
-        return {"ladder": self.ladder, "heatmap": self.heatmap, "exchanges": self.exchanges_table}
+        return {
+            "ladder": self.ladder,
+            "heatmap": self.heatmap,
+            "exchanges": self.exchanges_table,
+            "map": self.liqmap,
+        }
 
     # -- state ----------------------------------------------------------------------------------
     @property
@@ -607,11 +617,13 @@ class LiqApp(PaletteApp):
 
     def action_recentre(self) -> None:
         self.ladder.clear_cursor()
+        self.liqmap.clear_cursor()
         self._on_price_view("recentre")
 
     def action_clear_cursor(self) -> None:
-        if self.ladder.cursor_group is not None:
-            self.ladder.clear_cursor()
+        widget = self.liqmap if self.view_name == "map" else self.ladder
+        if widget.cursor_group is not None:
+            widget.clear_cursor()
             self.refresh_now()
 
     # -- model settings -------------------------------------------------------------------------

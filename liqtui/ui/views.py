@@ -21,6 +21,7 @@ from liqtui.ui.widgets.chart import ChartWidget, chart_series
 from liqtui.ui.widgets.exchanges import ExchangeTable, exchange_data
 from liqtui.ui.widgets.heatmap import HeatmapWidget, heatmap_columns
 from liqtui.ui.widgets.ladder import LadderHeader, LadderInfo, LadderWidget
+from liqtui.ui.widgets.liqmap import LiqMapWidget, map_data
 from liqtui.ui.widgets.tape import TapeSummary, TapeWidget, tape_data
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ VIEW_TITLES = {
     "cascade": "cascade risk",
     "exchanges": "per exchange",
     "chart": "chart",
+    "map": "cumulative liq map",
     "tape": "tape",
 }
 
@@ -64,6 +66,11 @@ def compose_views(app: LiqApp) -> ComposeResult:
         yield CascadePanel(id="view-cascade")
         yield ExchangeTable(span_pct=opts.ladder_span_pct, id="view-exchanges")
         yield ChartWidget(id="view-chart")
+        yield LiqMapWidget(
+            span_pct=opts.ladder_span_pct,
+            realized_mark_usd=opts.realized_mark_usd,
+            id="view-map",
+        )
         with Horizontal(id="view-tape"):
             yield TapeWidget(min_usd=opts.tape_min_usd, large_usd=opts.tape_large_usd, id="tape")
             yield TapeSummary(id="tape-summary")
@@ -114,6 +121,14 @@ def draw_view(app: LiqApp, frame: Frame) -> None:
     elif view == "chart":
         mode = app.chart.mode
         app.chart.show(*chart_series(engine, app.history, snap, mode, exchange=exchange))
+    elif view == "map":
+        liqmap = app.liqmap
+        data = extra(
+            lambda: map_data(
+                engine, snap, window_ms=window, exchange=exchange, previous=liqmap.data
+            )
+        )
+        liqmap.show(snap, data)
     elif view == "tape":
         tape = app.tape
         rows = tape.rows_wanted()

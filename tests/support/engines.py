@@ -47,23 +47,14 @@ DEMO_WARMUP_MS = 3 * 3600 * 1000
 
 
 def demo_engine_and_history(seed: int = 3, symbols: tuple[str, ...] = ("BTC", "ETH")):  # type: ignore[no-untyped-def]
-    """An engine and a UI history filled by 3 h of the demo simulator (three exchanges, at least
-    one cascade), ending at SEED_T0 + 3 h. Deterministic: no wall clock."""
+    """An engine and a UI history filled by 3 h of the demo simulator (four exchanges with their
+    order books, at least one cascade), ending at SEED_T0 + 3 h. Deterministic: no wall clock."""
     from liqtui.demo import DemoSource
     from liqtui.ui.history import History, HistorySink
 
     engine = Engine()
     history = History(period_ms=engine.params.step_ms)
     sink = HistorySink(engine, history, lambda: list(symbols))
+    # The simulator's own order books give R_X, W_crit and the scenarios.
     DemoSource(list(symbols), seed=seed, warmup_ms=DEMO_WARMUP_MS, start_ms=SEED_T0).run_sync(sink)
-    from liqtui.events import BookDepth
-
-    for symbol in symbols:  # a visible book (for R_X, W_crit and the scenarios)
-        price = engine.snapshot(symbol).price or 1.0
-        scale = 20e6 if symbol == "BTC" else 8e6
-        engine.apply(
-            BookDepth("binance", symbol, engine.clock_ms, price, (0.001, 0.002, 0.005),
-                      (scale, 2.2 * scale, 5.5 * scale), (scale, 2.1 * scale, 5.0 * scale),
-                      0.005, 0.005)
-        )  # fmt: skip
     return engine, history

@@ -382,6 +382,8 @@ class _Encoder:
         offset = self.offset_ms
         now_ms = sim_now_ms + offset
         for ev in events:
+            if ev.exchange == "hyperliquid":
+                continue  # derived from the simulated Binance market here (its own is ignored)
             ev = dataclasses.replace(ev, time_ms=ev.time_ms + offset)
             if ev.time_ms != self._t:
                 self._flush_tick()

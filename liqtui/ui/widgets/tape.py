@@ -114,10 +114,15 @@ def tape_lines(data: TapeData, *, large_usd: float, width: int) -> list[list[Par
     cols = columns_for(width)
     where = data.exchange or "all exchanges"
     title = [
-        Part.of("Liquidation tape", "heading", 10, short="Tape"),
+        Part.of("Liquidation tape", "heading", 10, short="Tape", shorten_at=6),
         Part.of(threshold_label(data.min_usd), "amber", 9),
-        Part.of(where, "text", 8, short=data.exchange or "all"),
-        Part(tuple(minute_segments(data.minute)), 7),
+        Part.of(where, "text", 8, short=data.exchange or "all", shorten_at=5),
+        Part(
+            tuple(minute_segments(data.minute)),
+            7,
+            tuple(minute_segments(data.minute, short=True)),
+            shorten_at=4,
+        ),
         Part.of(f"{LARGE_MARK} ≥ ${compact_usd(large_usd)}", "muted", 3),
     ]
     lines: list[list[Part]] = [title, [Part(tuple(header_segments(cols)), 10)]]
