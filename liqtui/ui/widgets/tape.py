@@ -89,14 +89,15 @@ class TapeWidget(TextLines):
         return self.min_usd
 
     def rows_wanted(self) -> int:
-        return max(1, min(MAX_ROWS, self.size.height - HEAD_ROWS)) if self.size.height else 40
+        # Before the first layout the height is unknown: enough rows for any terminal.
+        return max(1, min(MAX_ROWS, self.size.height - HEAD_ROWS)) if self.size.height else MAX_ROWS
 
     def show(self, data: TapeData) -> None:
         self.data = data
         self.set_lines(tape_lines(data, large_usd=self.large_usd, width=self.size.width))
         summary = self.summary
         if summary is not None:
-            summary.set_lines(summary_lines(data, width=summary.size.width))
+            summary.show(data)
 
     @property
     def summary(self) -> TapeSummary | None:
@@ -145,6 +146,16 @@ class TapeSummary(TextLines):
 
     def __init__(self, *, name: str | None = None, id: str | None = None) -> None:
         super().__init__(MAX_ROWS, name=name, id=id)
+        self.data: TapeData | None = None
+
+    def show(self, data: TapeData) -> None:
+        self.data = data
+        self.set_lines(summary_lines(data, width=self.size.width))
+
+    def on_resize(self) -> None:
+        if self.data is not None:  # hidden when narrow: laid out again for the new width
+            self._parts = summary_lines(self.data, width=self.size.width)
+        super().on_resize()
 
 
 def summary_lines(data: TapeData, *, width: int) -> list[list[Part]]:
