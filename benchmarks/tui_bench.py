@@ -1,7 +1,7 @@
 """TUI benchmark: CPU and terminal bytes/s of the real app in a pseudo-terminal (tui.md App. A).
 
     python benchmarks/tui_bench.py [--seconds 10] [--warmup 3] [--fps 4] [--size 160x50]
-                                   [--view ladder|map] [--modes quiet,burst]
+                                   [--view ladder|map|tape] [--modes quiet,burst]
 
 Each scenario runs the liqtui app in a child process on a pty of the given size (TERM
 xterm-256color, COLORTERM truecolor), the parent counting every byte the app writes. The child
@@ -82,7 +82,7 @@ class BenchSource:
 
 
 # Views the benchmark can drive: each widget redraws through `_update(full=...)`.
-BENCH_VIEWS = ("ladder", "map")
+BENCH_VIEWS = ("ladder", "map", "tape")
 
 
 def child(
@@ -97,8 +97,9 @@ def child(
     from liqtui.ui.app import LiqApp
     from liqtui.ui.widgets.ladder import LadderWidget
     from liqtui.ui.widgets.liqmap import LiqMapWidget
+    from liqtui.ui.widgets.tape import TapeWidget
 
-    widget_class = {"ladder": LadderWidget, "map": LiqMapWidget}[view]
+    widget_class = {"ladder": LadderWidget, "map": LiqMapWidget, "tape": TapeWidget}[view]
     engine = Engine()
     DemoSource(["BTC"], seed=3, warmup_ms=3 * 3600 * 1000, start_ms=1_767_225_600_000).run_sync(
         engine
