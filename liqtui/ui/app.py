@@ -474,7 +474,22 @@ class LiqApp(PaletteApp):
     def draw_replay_bar(self) -> None:
         pb = self.playback
         if pb is not None and self.is_running:
-            self.replay_bar.show(pb)
+            self.replay_bar.show(pb, self._replay_keys())
+
+    def _replay_keys(self) -> str:
+        """The replay keys as bound now (a [keys] remap shows), for the replay bar."""
+        ids = {k.id: k.keys for k in KEYS if k.action_name in REPLAY_ACTIONS}
+        ids.update({i: keys for i, keys in self.options.keymap.items() if i in ids})
+
+        def show(binding_id: str) -> str:
+            first = ids[binding_id].split(",")[0].strip()
+            return self.get_key_display(Binding(first, ""))
+
+        return (
+            f"{show('replay_pause')} pause  {show('replay_slower')}{show('replay_faster')} "
+            f"speed  {show('seek_minute_back')}{show('seek_minute_forward')} ±1m  "
+            f"{show('seek_hour_back')} {show('seek_hour_forward')} ±1h"
+        )
 
     def action_replay_pause(self) -> None:
         if (pb := self.playback) is not None:

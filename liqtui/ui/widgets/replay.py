@@ -38,15 +38,15 @@ def progress_bar(fraction: float | None, cells: int) -> str:
     return (BAR_FULL * full + head).ljust(cells, BAR_EMPTY)[:cells]
 
 
-def replay_parts(pb: Playback, *, bar_cells: int) -> list[Part]:
-    """The replay line: state, speed, bar, recorded time, span and the keys."""
+def replay_parts(pb: Playback, *, bar_cells: int, keys: str = "") -> list[Part]:
+    """The replay line: state, speed, bar, recorded time, span and the keys (`keys`)."""
     if pb.finished:
         state = Part(((" ■ FINISHED ", "stale-badge"),), 10)
         return [
             state,
             Part.of(f"replay finished at {_clock(pb.position_ms)}", "warning", 9),
             Part.of(progress_bar(1.0, bar_cells), "realized", 4),
-            Part.of(", ±1m  shift+← ±1h: seek back", "muted", 2),
+            Part.of("seek back to replay again", "muted", 2),
         ]
     if pb.seeking:
         target = pb.goal_ms if pb.goal_ms is not None else pb.seek_target_ms
@@ -71,7 +71,7 @@ def replay_parts(pb: Playback, *, bar_cells: int) -> list[Part]:
         Part(((progress_bar(fraction, bar_cells), "realized"), (f" {pct}", "muted")), 6),
         when,
         Part.of(span, "muted", 3),
-        Part.of("p pause  {} speed  ,. ±1m  shift+←→ ±1h", "muted", 1),
+        Part.of(keys, "muted", 1),
     ]
 
 
@@ -81,6 +81,6 @@ class ReplayBar(TextLines):
     def __init__(self, *, name: str | None = None, id: str | None = None) -> None:
         super().__init__(1, name=name, id=id)
 
-    def show(self, pb: Playback) -> None:
+    def show(self, pb: Playback, keys: str = "") -> None:
         width = self.size.width
-        self.set_lines([replay_parts(pb, bar_cells=24 if width >= 120 else 12)])
+        self.set_lines([replay_parts(pb, bar_cells=24 if width >= 120 else 12, keys=keys)])
