@@ -272,3 +272,22 @@ async def test_the_palette_sets_the_tape_size_in_the_tape_view_only() -> None:
         await pilot.pause()
         assert app.tape.min_usd == 50_000
         assert [p.notional_usd for p in app.tape.data.prints] == [250_000]  # type: ignore[union-attr]
+
+
+def test_cli_tape_demo_streams_after_its_warm_up_and_stops_on_sigint(tmp_path: Path) -> None:
+    config = tmp_path / "quick.toml"
+    config.write_text('[demo]\nwarmup = "10m"\n')
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "liqtui", "tape", "--demo", "--speed", "1000", "--format",
+         "jsonl", "--config", str(config)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        first = json.loads(proc.stdout.readline())
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and err == ""
+    assert first["exchange"] and first["usd"] > 0 and first["side"] in ("long", "short")
