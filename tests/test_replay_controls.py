@@ -183,3 +183,15 @@ async def test_a_plain_sink_seeks_forward_in_the_loop_and_never_back(recording: 
         assert source.finished and pb.finished
     finally:
         task.cancel()
+
+
+async def test_after_a_seek_back_the_feeds_say_replaying(recording: Path) -> None:
+    app, source = replay_app(recording)
+    pb = source.playback
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: pb.position_ms is not None and pb.end_ms is not None)
+        await pilot.press("p", "shift+right")
+        await until(pilot, lambda: not pb.seeking and pb.seek_target_ms is None)
+        await pilot.press("comma")
+        await until(pilot, lambda: pb.rebuilds == 1 and not pb.seeking)
+        assert {h.state for h in app.engine.feeds.values() if h.name == "binance"} == {"replaying"}

@@ -334,6 +334,7 @@ class ReplaySource:
             if line.t > target:
                 lines = itertools.chain((line,), lines)  # the first line after the target
                 break
+            _mark_replaying(fresh, line)
             apply_line(line, fresh, self.parsers)
             pb.position_ms = line.t if pb.position_ms is None else max(pb.position_ms, line.t)
         fresh.advance(target)  # the clock stands at the target, not a line before it
@@ -354,9 +355,7 @@ class ReplaySource:
         anchor_t: int | None = None
         budget_start = time.monotonic()
         for line in lines:
-            health = sink.feed(line.ex)
-            if health.state not in ("replaying", "finished"):
-                health.state = "replaying"
+            _mark_replaying(sink, line)
             while True:  # until this line is due: seeks, pause, speed changes, the pacing
                 asked = pb.take_seek()
                 if asked is not None:
@@ -445,6 +444,12 @@ class _CurrentSink:
 
     def feed(self, name: str) -> FeedHealth:
         return self.replay._current().feed(name)
+
+
+def _mark_replaying(sink: EventSink, line: RecordLine) -> None:
+    health = sink.feed(line.ex)
+    if health.state not in ("replaying", "finished"):
+        health.state = "replaying"
 
 
 def _reached(anchor_wall: float, anchor_t: int, speed: float) -> int:
