@@ -180,6 +180,7 @@ def test_cli_tape_jsonl_with_filters(recording: Path) -> None:
         (["--exchange", "nope", "--replay", "x.jsonl"], "unknown exchange"),
         (["--replay", "/no/such/file.jsonl"], "no such recording"),
         (["--replay", "x.jsonl", "--demo"], "not allowed with"),
+        (["--replay", "x.jsonl", "--speed", "5"], "--speed goes with --demo"),
     ],
 )
 def test_cli_tape_bad_arguments_are_one_line_and_exit_2(args: list[str], words: str) -> None:

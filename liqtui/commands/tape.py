@@ -156,6 +156,8 @@ def run(options: TapeOptions, settings: Settings, *, out: IO[str] | None = None)
     from liqtui import exchanges as registry
 
     out = out or sys.stdout
+    if options.source.speed is not None and not options.source.demo:
+        raise UsageError("--speed goes with --demo (a replay prints all its prints at once)")
     unknown = [ex for ex in options.exchanges if ex not in registry.ids()]
     if unknown:
         raise UsageError(
