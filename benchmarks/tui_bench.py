@@ -1,7 +1,7 @@
 """TUI benchmark: CPU and terminal bytes/s of the real app in a pseudo-terminal (tui.md App. A).
 
     python benchmarks/tui_bench.py [--seconds 10] [--warmup 3] [--fps 4] [--size 160x50]
-                                   [--view ladder|map|heatmap] [--cursor]
+                                   [--view ladder|map|heatmap|tape] [--cursor]
                                    [--modes quiet,burst]
 
 Each scenario runs the liqtui app in a child process on a pty of the given size (TERM
@@ -84,9 +84,9 @@ class BenchSource:
             await asyncio.sleep(0.25)
 
 
-# Views the benchmark can drive: the ladder and the map redraw through `_update(full=...)`,
-# the time × price view through `_draw(..., full=...)`.
-BENCH_VIEWS = ("ladder", "map", "heatmap")
+# Views the benchmark can drive: the ladder, the map and the tape redraw through
+# `_update(full=...)`, the time × price view through `_draw(..., full=...)`.
+BENCH_VIEWS = ("ladder", "map", "heatmap", "tape")
 
 
 def child(
@@ -110,8 +110,14 @@ def child(
     from liqtui.ui.widgets.heatmap import HeatmapWidget
     from liqtui.ui.widgets.ladder import LadderWidget
     from liqtui.ui.widgets.liqmap import LiqMapWidget
+    from liqtui.ui.widgets.tape import TapeWidget
 
-    widget_class = {"ladder": LadderWidget, "map": LiqMapWidget, "heatmap": HeatmapWidget}[view]
+    widget_class = {
+        "ladder": LadderWidget,
+        "map": LiqMapWidget,
+        "heatmap": HeatmapWidget,
+        "tape": TapeWidget,
+    }[view]
     engine = Engine()
     history = History(period_ms=engine.params.step_ms)
     sink = HistorySink(engine, history, lambda: ["BTC"])
