@@ -1,7 +1,7 @@
 """TUI benchmark: CPU and terminal bytes/s of the real app in a pseudo-terminal (tui.md App. A).
 
     python benchmarks/tui_bench.py [--seconds 10] [--warmup 3] [--fps 4] [--size 160x50]
-                                   [--view ladder|map|heatmap|overview] [--cursor]
+                                   [--view ladder|map|heatmap|tape|overview] [--cursor]
                                    [--modes quiet,burst] [--watchlist BTC,ETH,...]
 
 Each scenario runs the liqtui app in a child process on a pty of the given size (TERM
@@ -86,9 +86,9 @@ class BenchSource:
             await asyncio.sleep(0.25)
 
 
-# Views the benchmark can drive: the ladder, the map and the overview redraw through
-# `_update(full=...)`, the time × price view through `_draw(..., full=...)`.
-BENCH_VIEWS = ("ladder", "map", "heatmap", "overview")
+# Views the benchmark can drive: the ladder, the map, the tape and the overview redraw
+# through `_update(full=...)`, the time × price view through `_draw(..., full=...)`.
+BENCH_VIEWS = ("ladder", "map", "heatmap", "tape", "overview")
 
 
 def child(
@@ -114,11 +114,13 @@ def child(
     from liqtui.ui.widgets.ladder import LadderWidget
     from liqtui.ui.widgets.liqmap import LiqMapWidget
     from liqtui.ui.widgets.overview import OverviewTable
+    from liqtui.ui.widgets.tape import TapeWidget
 
     widget_class = {
         "ladder": LadderWidget,
         "map": LiqMapWidget,
         "heatmap": HeatmapWidget,
+        "tape": TapeWidget,
         "overview": OverviewTable,
     }[view]
     engine = Engine()

@@ -267,8 +267,64 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_calibrate_arguments(cal)
     _add_store_parser(sub)
+    _add_tape_parser(sub)
     _add_convert_parser(sub)
     return parser
+
+
+TAPE_EPILOG = """\
+Lines: time (UTC), exchange, market, side (▼ long liquidated: a forced sell; ▲ short), size
+in USD, price, and LARGE at or above [tape] large_usd. --format jsonl: one JSON object a line
+with time, time_ms, exchange, symbol, side, price, usd, large.
+
+examples:
+  liqtui tape --min-usd 100k                        live, every watchlist market
+  liqtui tape --exchange binance --format jsonl >> liq.jsonl
+  liqtui tape --replay session.jsonl.gz | head
+"""
+
+
+def _add_tape_parser(sub: Any) -> None:
+    """`liqtui tape` (liqtui.commands.tape runs it; it checks --exchange)."""
+    tape = sub.add_parser(
+        "tape",
+        help="the liquidation tape on stdout, a line per print (text or JSON Lines)",
+        description="Print every liquidation print as it happens, one line each, until "
+        "interrupted (live or --demo), or every print of a recording (--replay FILE). "
+        "Live runs start with no history: the tape is of what happens from now on.",
+        epilog=TAPE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    src = tape.add_mutually_exclusive_group()
+    src.add_argument("--demo", action="store_true", help="the built-in market simulator")
+    src.add_argument("--replay", metavar="FILE", type=Path, help="every print of a recording")
+    tape.add_argument(
+        "--speed", type=_speed, metavar="N", help=f"--demo: its speed, {_allowed('demo.speed')}"
+    )
+    _add_ranged(tape, "--seed", "demo.seed", "--demo: simulator seed", "0", metavar="N")
+    tape.add_argument(
+        "--symbol",
+        action="append",
+        type=_symbol,
+        metavar="SYM",
+        help="market (repeat for several; default: the watchlist; with --replay: every market)",
+    )
+    tape.add_argument("--format", choices=("text", "jsonl"), help="(text)")
+    _add_ranged(
+        tape, "--min-usd", "tape.min_usd", "only prints of at least this many USD", "[tape]",
+        metavar="USD",
+    )  # fmt: skip
+    _add_ranged(
+        tape, "--large-usd", "tape.large_usd", "mark prints of at least this many USD", "[tape]",
+        metavar="USD",
+    )  # fmt: skip
+    tape.add_argument(
+        "--exchange",
+        action="append",
+        metavar="EX",
+        help="only this exchange's prints (repeat for several): binance, bybit, okx, ...",
+    )
+    tape.add_argument("--config", metavar="FILE", type=Path, help="settings file (overrides yours)")
 
 
 def _duration(text: str) -> int:
@@ -447,6 +503,10 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         from liqtui.commands import store
 
         return store.main(settings, args)
+    if args.command == "tape":
+        from liqtui.commands import tape
+
+        return tape.main(settings, args)
     if args.command == "convert-bars":
         from liqtui.commands import convert_bars
 

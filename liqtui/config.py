@@ -292,6 +292,13 @@ class Ladder(_Table, frozen=True):
     realized_mark_usd: Annotated[float, _range(0, 1e12)] = 100_000.0
 
 
+class Tape(_Table, frozen=True):
+    """[tape]: the liquidation tape (the tape view and `liqtui tape`)."""
+
+    min_usd: Annotated[float, _range(0, 1e12)] = 0.0
+    large_usd: Annotated[float, _range(0, 1e12)] = 100_000.0
+
+
 class Replay(_Table, frozen=True):
     # A multiple of real time, or "max".
     speed: Annotated[NumberText, _text_range(Range(0.01, 100_000, words=("max",)))] = NumberText(
@@ -362,6 +369,7 @@ class Settings(Struct, frozen=True, forbid_unknown_fields=True):
     general: General = field(default_factory=General)
     model: Model = field(default_factory=Model)
     ladder: Ladder = field(default_factory=Ladder)
+    tape: Tape = field(default_factory=Tape)
     replay: Replay = field(default_factory=Replay)
     demo: Demo = field(default_factory=Demo)
     feeds: Feeds = field(default_factory=Feeds)

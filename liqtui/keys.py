@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-VIEWS = ("ladder", "heatmap", "cascade", "exchanges", "chart", "map", "overview")
+VIEWS = ("ladder", "heatmap", "cascade", "exchanges", "chart", "map", "tape", "overview")
 PRICE_VIEWS = frozenset({"ladder", "heatmap", "exchanges", "map"})  # views of price levels
 _ROWS = PRICE_VIEWS | {"overview"}  # views with rows the cursor keys move through
 _SCALED = frozenset({"ladder", "heatmap"})  # views with a color scale (relative / absolute)
@@ -248,6 +248,74 @@ KEYS: tuple[Key, ...] = (
         "Views",
         frozenset({"overview"}),
     ),
+    Key(
+        "tape_threshold",
+        "tape_threshold",
+        "u",
+        "Size",
+        "Tape: minimum print size (every size / $1k / $10k / $50k / $100k / $1M)",
+        "Views",
+        frozenset({"tape"}),
+        show=True,
+    ),
+    # Replay controls: offered only while a recording is replayed (REPLAY_ACTIONS).
+    Key(
+        "replay_pause",
+        "replay_pause",
+        "p",
+        "Play/pause",
+        "Replay: pause / resume",
+        "Replay",
+        show=True,
+    ),
+    Key(
+        "replay_faster",
+        "replay_speed(1)",
+        "right_curly_bracket",
+        "Speed+",
+        "Replay: faster (0.25× … 5000×, max)",
+        "Replay",
+    ),
+    Key(
+        "replay_slower",
+        "replay_speed(-1)",
+        "left_curly_bracket",
+        "Speed-",
+        "Replay: slower",
+        "Replay",
+    ),
+    Key(
+        "seek_minute_forward",
+        "seek(60000)",
+        "full_stop",
+        "+1m",
+        "Replay: seek forward 1 minute",
+        "Replay",
+    ),
+    Key(
+        "seek_minute_back",
+        "seek(-60000)",
+        "comma",
+        "-1m",
+        "Replay: seek back 1 minute (rebuilt from the recording's start)",
+        "Replay",
+    ),
+    Key(
+        "seek_hour_forward",
+        "seek(3600000)",
+        "shift+right",
+        "+1h",
+        "Replay: seek forward 1 hour",
+        "Replay",
+    ),
+    Key(
+        "seek_hour_back",
+        "seek(-3600000)",
+        "shift+left",
+        "-1h",
+        "Replay: seek back 1 hour (rebuilt from the recording's start)",
+        "Replay",
+    ),
     Key("theme", "pick_theme", "t", "Theme", "Theme picker", "General"),
     Key("reload", "reload", "ctrl+r", "Reload", "Reload config and themes", "General"),
     Key("screenshot", "save_svg", "ctrl+s", "Screenshot", "Save an SVG screenshot", "General"),
@@ -292,9 +360,13 @@ SETTERS: dict[str, str] = {
     "set_scale": "toggle_scale",
     "set_lookback": "cycle_lookback",
     "set_sort": "cycle_sort",
+    "set_tape_min": "tape_threshold",
 }
 
 BINDING_IDS: tuple[str, ...] = tuple(k.id for k in KEYS)
+
+# Actions offered only while a recording is replayed (the replay's controls).
+REPLAY_ACTIONS: frozenset[str] = frozenset(k.action_name for k in KEYS if k.group == "Replay")
 
 _BY_ACTION: dict[str, Key] = {}
 for _key in KEYS:

@@ -45,7 +45,7 @@ def recording(tmp_path: Path) -> Path:
 HELP_CHOICES = {
     (): ["{high,balanced,observed-low,fitted}", "{" + ",".join(VIEWS) + "}",
          "{auto,truecolor,256,16,none}", "snapshot", "record", "calibrate",
-         "convert-bars"],
+         "convert-bars", "tape"],
     ("snapshot",): ["{high,balanced,observed-low,fitted}", "{text,ansi,json,csv,svg}",
                     "{auto,always,none,never}", "--every DURATION", "100ms to 1d"],
     ("record",): ["SYMBOL", "--out FILE", "--config FILE"],
@@ -53,6 +53,7 @@ HELP_CHOICES = {
                      "{all,5x+,10x+,25x+,50x+,2x,5x,10x,25x,50x,100x}", "{text,json}",
                      "(partial Spearman)", "--fit-weights"],
     ("convert-bars",): ["--out FILE", "{percent,fraction}", "one synthetic print per bar"],
+    ("tape",): ["{text,jsonl}", "--min-usd USD", "--exchange EX", "--replay FILE"],
 }  # fmt: skip
 
 

@@ -74,8 +74,9 @@ async def test_starts_and_draws_the_ladder(size, recording, seeded_engine) -> No
         app.refresh_now()
         await pilot.pause()
         ladder = app.ladder
-        # status 2, column header 1, cursor/legend line and tier line 2, footer 1
-        assert ladder.size.height == size[1] - 6
+        # status 2, column header 1, cursor/legend and tier lines 2, replay bar 1 (a replay),
+        # footer 1
+        assert ladder.size.height == size[1] - 7
         rows = ladder.rows_text
         assert len(rows) == ladder.size.height
         assert all(len(r) == size[0] for r in rows)

@@ -404,3 +404,42 @@ def test_model_settings_part() -> None:
     part = model_settings(snap)
     assert part.segs[0][0] == f"model {snap.preset} · all tiers · hyperliquid"
     assert part.short is not None and part.short[0][0] == f"{snap.preset}·all tiers·hyperliq"
+
+
+async def test_every_bound_key_in_every_view_while_replaying(tmp_path: Path) -> None:
+    """Over a paced replay the replay controls are offered too: each of their keys (pause,
+    speed, seeks; back: a rebuild) in every view at 80x24 (the other keys: the walk above),
+    then the app still draws."""
+    from support.tape_recording import write_tape_recording
+
+    from liqtui.feeds.replay import ReplaySource
+    from liqtui.keys import REPLAY_ACTIONS
+
+    source = ReplaySource(write_tape_recording(tmp_path / "r.jsonl"), speed=50.0)
+    source.playback.hold_at_end = True
+    app = LiqApp(Engine(), source, watchlist=["BTC", "ETH"], screenshot_dir=tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.2)
+        for view in VIEWS:
+            app.show_view(view)
+            await pilot.pause()
+            assert offered_actions(app) >= REPLAY_ACTIONS, view
+            keys = live_keys(app)
+            replay_keys = [
+                k
+                for k, actions in keys.items()
+                if {a.split("(")[0] for a in actions} & REPLAY_ACTIONS
+            ]
+            assert len(replay_keys) >= len(REPLAY_ACTIONS), view
+            for key in replay_keys:
+                await press(app, key)
+                await pilot.pause(0)
+                what = f"replay view={view} key={key}"
+                assert app.is_running and not app._ui_errors, what
+                await _close_overlays(pilot, app, what)
+                if app.view_name != view:
+                    app.show_view(view)
+        app.paused = False
+        app.refresh_now()
+        app.draw_replay_bar()
+        assert app.replay_bar.lines_text[0].strip() and not app._ui_errors

@@ -285,6 +285,29 @@ class Engine:
             model.step(boundary)
         self._next_step_ms = boundary + step
 
+    def start_over(self) -> Engine:
+        """An empty engine to rebuild this one's state in (a replay seeking back: the clock
+        never runs backwards), off to the side; `take_over` then swaps it in."""
+        return self.fork()
+
+    def copy_state(self) -> Engine:
+        """A copy of this engine to move forward off to the side (a replay seeking forward
+        in a worker thread), sharing the immutable parameters and tier tables."""
+        import copy
+
+        memo: dict[int, object] = {id(self.params): self.params, id(self.tiers): self.tiers}
+        return copy.deepcopy(self, memo)
+
+    def take_over(self, other: Engine) -> None:
+        """Take every market, feed and the clock of `other` (from `start_over`), in one step:
+        whoever reads this engine sees the old state or the new one, never a mix."""
+        self.markets = other.markets
+        self.feeds = other.feeds
+        self.events_by_market = other.events_by_market
+        self.clock_ms = other.clock_ms
+        self.events_applied, self.events_rejected = other.events_applied, other.events_rejected
+        self._next_step_ms = other._next_step_ms
+
     # -- a market's past, built off to the side -----------------------------------------------
     def fork(self) -> Engine:
         """An empty engine with the same parameters, tier tables and calibration, on a clock

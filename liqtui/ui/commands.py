@@ -29,6 +29,7 @@ from textual.css.query import NoMatches
 from textual.markup import escape
 
 from liqtui.keys import VIEWS
+from liqtui.output.tape import threshold_label, thresholds
 from liqtui.ui.scale import SCALES
 from liqtui.ui.views import VIEW_TITLES
 from liqtui.ui.widgets.chart import CHART_MODES, CHART_TITLES
@@ -99,6 +100,13 @@ def setting_choices(app: LiqApp) -> list[Choice]:
             [(c, SORT_TITLES[c]) for c in COLUMN_IDS],
             app.overview.sort_column,
             "cycle_sort",
+        ),
+        Choice(
+            "Tape size",
+            "set_tape_min",
+            [(f"{t:g}", threshold_label(t)) for t in thresholds(app.tape.configured_min_usd)],
+            f"{app.tape.min_usd:g}",
+            "tape_threshold",
         ),
     ]
 

@@ -131,6 +131,11 @@ class History:
         self._columns: dict[str, deque[Column]] = {}
         self.version = 0  # bumped on every new column (any market)
 
+    def take_over(self, other: History) -> None:
+        """Take the columns of `other` (a history rebuilt off to the side)."""
+        self._columns = other._columns
+        self.version += 1
+
     def columns(self, symbol: str) -> list[Column]:
         return list(self._columns.get(symbol, ()))
 
@@ -200,6 +205,27 @@ class HistorySink:
         if now_ms >= self._next_ms:
             self.history.sample(self.engine, self.symbols(), now_ms)
             self._next_ms = now_ms - now_ms % period + period
+
+    def start_over(self) -> HistorySink:
+        """An empty sink like this one (an engine fork, an empty history) to rebuild the state
+        in, off to the side (a replay seeking back); `take_over` then swaps it in."""
+        h = self.history
+        fresh = History(period_ms=h.period_ms, capacity=h.capacity, span_pct=h.span_pct)
+        return HistorySink(self.engine.start_over(), fresh, self.symbols)
+
+    def copy_state(self) -> HistorySink:
+        """A copy of the engine and the history to move forward off to the side (a replay
+        seeking forward); `take_over` then swaps it in."""
+        import copy
+
+        fresh = HistorySink(self.engine.copy_state(), copy.deepcopy(self.history), self.symbols)
+        fresh._next_ms = self._next_ms
+        return fresh
+
+    def take_over(self, other: HistorySink) -> None:
+        self.engine.take_over(other.engine)
+        self.history.take_over(other.history)
+        self._next_ms = other._next_ms
 
     def __getattr__(self, name: str) -> object:  # anything else a source may use
         return getattr(self.engine, name)

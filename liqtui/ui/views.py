@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.widgets import ContentSwitcher
 
 from liqtui.model.engine import MarketSnapshot
@@ -24,6 +24,7 @@ from liqtui.ui.widgets.heatmap import HeatmapWidget, heatmap_columns
 from liqtui.ui.widgets.ladder import LadderHeader, LadderInfo, LadderWidget
 from liqtui.ui.widgets.liqmap import LiqMapWidget, map_data
 from liqtui.ui.widgets.overview import OverviewTable, overview_rows
+from liqtui.ui.widgets.tape import TapeSummary, TapeWidget, tape_data
 
 if TYPE_CHECKING:
     from liqtui.ui.app import LiqApp
@@ -35,6 +36,7 @@ VIEW_TITLES = {
     "exchanges": "per exchange",
     "chart": "chart",
     "map": "cumulative liq map",
+    "tape": "tape",
     "overview": "overview",
 }
 
@@ -73,6 +75,9 @@ def compose_views(app: LiqApp) -> ComposeResult:
             realized_mark_usd=opts.realized_mark_usd,
             id="view-map",
         )
+        with Horizontal(id="view-tape"):
+            yield TapeWidget(min_usd=opts.tape_min_usd, large_usd=opts.tape_large_usd, id="tape")
+            yield TapeSummary(id="tape-summary")
         yield OverviewTable(id="view-overview")
 
 
@@ -129,6 +134,12 @@ def draw_view(app: LiqApp, frame: Frame) -> None:
             )
         )
         liqmap.show(snap, data)
+    elif view == "tape":
+        tape = app.tape
+        rows = tape.rows_wanted()
+        app.tape.show(
+            extra(lambda: tape_data(engine, min_usd=tape.min_usd, exchange=exchange, rows=rows))
+        )
     elif view == "overview":
         draw_overview(app, snap)
 
