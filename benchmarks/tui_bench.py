@@ -1,7 +1,8 @@
 """TUI benchmark: CPU and terminal bytes/s of the real app in a pseudo-terminal (tui.md App. A).
 
     python benchmarks/tui_bench.py [--seconds 10] [--warmup 3] [--fps 4] [--size 160x50]
-                                   [--view ladder|map] [--modes quiet,burst]
+                                   [--view ladder|map|heatmap|tape|overview] [--cursor]
+                                   [--modes quiet,burst] [--watchlist BTC,ETH,...]
 
 Each scenario runs the liqtui app in a child process on a pty of the given size (TERM
 xterm-256color, COLORTERM truecolor), the parent counting every byte the app writes. The child
@@ -12,10 +13,14 @@ warmed with 3 h of the demo simulator so the view is full):
 - quiet: marks every 250 ms with small moves, a liquidation every 2 s;
 - burst: a cascade: price falls 0.2% a second with ~40 liquidations a second across levels;
 and each of them again with the view forced to a whole-widget refresh every frame (what a
-`Static`-style redraw costs), in the same run. Bytes are counted from the moment the child
-starts measuring (it marks it in a file) to its report, so its start-up never counts. The
-ratios at the end are what matter (tui.md: absolute numbers depend on the machine). Not a
-test: nothing here is timed by pytest.
+`Static`-style redraw costs), in the same run. `--view heatmap` measures the time × price view
+(its UI history filled by the same 3 h), `--cursor` with its cursor on (a cell two rows above the
+price, three columns back: the readout line is redrawn too). Bytes are counted from the moment
+the child starts measuring (it marks it in a file) to its report, so its start-up never counts.
+The ratios at the end are what matter (tui.md: absolute numbers depend on the machine).
+`--watchlist` warms every market in it with the demo (and gives each a visible book, so the
+overview computes R_X for each): the overview draws them all. Not a test: nothing here is timed
+by pytest.
 """
 
 from __future__ import annotations
@@ -81,12 +86,21 @@ class BenchSource:
             await asyncio.sleep(0.25)
 
 
-# Views the benchmark can drive: each widget redraws through `_update(full=...)`.
-BENCH_VIEWS = ("ladder", "map")
+# Views the benchmark can drive: the ladder, the map, the tape and the overview redraw
+# through `_update(full=...)`, the time × price view through `_draw(..., full=...)`.
+BENCH_VIEWS = ("ladder", "map", "heatmap", "tape", "overview")
 
 
 def child(
-    mode: str, full: bool, fps: float, warmup: float, seconds: float, report: str, view: str
+    mode: str,
+    full: bool,
+    fps: float,
+    warmup: float,
+    seconds: float,
+    report: str,
+    view: str,
+    cursor: bool = False,
+    watchlist: tuple[str, ...] = ("BTC",),
 ) -> None:
     os.environ["TERM"] = "xterm-256color"
     os.environ["COLORTERM"] = "truecolor"
@@ -95,16 +109,45 @@ def child(
     from liqtui.demo import DemoSource
     from liqtui.model.engine import Engine
     from liqtui.ui.app import LiqApp
+    from liqtui.ui.history import History, HistorySink
+    from liqtui.ui.widgets.heatmap import HeatmapWidget
     from liqtui.ui.widgets.ladder import LadderWidget
     from liqtui.ui.widgets.liqmap import LiqMapWidget
+    from liqtui.ui.widgets.overview import OverviewTable
+    from liqtui.ui.widgets.tape import TapeWidget
 
-    widget_class = {"ladder": LadderWidget, "map": LiqMapWidget}[view]
+    widget_class = {
+        "ladder": LadderWidget,
+        "map": LiqMapWidget,
+        "heatmap": HeatmapWidget,
+        "tape": TapeWidget,
+        "overview": OverviewTable,
+    }[view]
     engine = Engine()
-    DemoSource(["BTC"], seed=3, warmup_ms=3 * 3600 * 1000, start_ms=1_767_225_600_000).run_sync(
-        engine
+    history = History(period_ms=engine.params.step_ms)
+    markets = list(dict.fromkeys(["BTC", *watchlist]))
+    sink = HistorySink(engine, history, lambda: markets)
+    DemoSource(markets, seed=3, warmup_ms=3 * 3600 * 1000, start_ms=1_767_225_600_000).run_sync(
+        sink
     )
+    if len(markets) > 1:
+        from liqtui.events import BookDepth
+
+        for symbol in markets:  # a fresh visible book: the overview's R_X is computed for each
+            p = engine.snapshot(symbol).price or 1.0
+            engine.apply(
+                BookDepth("binance", symbol, engine.clock_ms, p, (0.001, 0.002, 0.005),
+                          (2e7, 4.4e7, 1.1e8), (2e7, 4.2e7, 1e8), 0.005, 0.005)
+            )  # fmt: skip
     price = engine.snapshot("BTC").price or 95_000.0
-    if full:  # the comparison: every frame repaints the whole view
+    if full and view == "heatmap":  # the comparison: every frame repaints the whole map
+        original_draw = HeatmapWidget._draw
+
+        def whole_map(self, snap, columns, *, full: bool) -> None:  # type: ignore[no-untyped-def]
+            original_draw(self, snap, columns, full=True)
+
+        HeatmapWidget._draw = whole_map  # type: ignore[method-assign]
+    elif full:  # the comparison: every frame repaints the whole view
         original = widget_class._update
 
         def whole(self, *, full: bool = False) -> None:  # type: ignore[no-untyped-def]
@@ -113,7 +156,7 @@ def child(
         widget_class._update = whole  # type: ignore[method-assign]
 
     source = BenchSource(mode, engine.clock_ms, price)
-    app = LiqApp(engine, source, watchlist=["BTC"], fps=fps, view=view)
+    app = LiqApp(engine, source, watchlist=markets, fps=fps, history=history, view=view)
     marks: dict[str, float] = {}
 
     def start() -> None:
@@ -124,17 +167,24 @@ def child(
         cpu = time.process_time() - marks["cpu0"]
         wall = time.perf_counter() - marks["wall0"]
         widget = app.query_one(widget_class)
+        counts = (
+            {"updates": widget.updates, "dirty_cells": widget.total_dirty_cells}
+            if isinstance(widget, HeatmapWidget)
+            else {"updates": widget.updates, "dirty_rows": widget.total_dirty_rows}
+        )
+        if isinstance(widget, OverviewTable):
+            counts["rows_computed"] = widget.computed
         Path(report).write_text(
-            json.dumps(
-                {"cpu": cpu, "wall": wall, "updates": widget.updates,
-                 "dirty_rows": widget.total_dirty_rows, "events": engine.events_applied}
-            )
-        )  # fmt: skip
+            json.dumps({"cpu": cpu, "wall": wall, **counts, "events": engine.events_applied})
+        )
         app.exit()
 
     def on_ready() -> None:
         app.set_timer(warmup, start)
         app.set_timer(warmup + seconds, stop)
+        if cursor:  # two rows above the price, three periods back
+            for action in ("cursor(1)", "cursor(1)", *("cursor_time(-1)",) * 3):
+                app.call_later(app.run_action, action)
 
     app.call_later(on_ready)
     app.run()
@@ -149,7 +199,8 @@ def run_one(mode: str, full: bool, args: argparse.Namespace) -> dict[str, float]
     pid, fd = pty.fork()
     if pid == 0:  # child
         try:
-            child(mode, full, args.fps, args.warmup, args.seconds, report, args.view)
+            child(mode, full, args.fps, args.warmup, args.seconds, report, args.view, args.cursor,
+                  getattr(args, "watchlist", ("BTC",)))  # fmt: skip
         finally:
             os._exit(0)
     import fcntl
@@ -207,21 +258,34 @@ def measure(
     size: tuple[int, int] = (160, 50),
     progress: bool = False,
     view: str = "ladder",
+    cursor: bool = False,
     modes: tuple[str, ...] = ("quiet", "burst"),
+    watchlist: tuple[str, ...] = ("BTC",),
 ) -> dict[str, dict[str, float]]:
     """Every scenario as data: {"quiet", "quiet whole-widget", "burst", "burst whole-widget":
-    {cpu_pct, bytes_per_s, cpu, wall, updates, dirty_rows, events, total_bytes}}."""
-    args = argparse.Namespace(seconds=seconds, warmup=warmup, fps=fps, size=size, view=view)
+    {cpu_pct, bytes_per_s, cpu, wall, updates, dirty_rows (heatmap: dirty_cells), events,
+    total_bytes}}."""
+    args = argparse.Namespace(
+        seconds=seconds, warmup=warmup, fps=fps, size=size, view=view, cursor=cursor,
+        watchlist=watchlist,
+    )  # fmt: skip
     results: dict[str, dict[str, float]] = {}
     for mode in modes:
         for full in (False, True):
             name = f"{mode}{' whole-widget' if full else ''}"
             results[name] = r = run_one(mode, full, args)
             if progress:
+                repainted = (
+                    f"cells repainted {r['dirty_cells']}"
+                    if view == "heatmap"
+                    else f"rows repainted {r['dirty_rows']}"
+                )
+                if r.get("rows_computed"):
+                    repainted += f", rows computed {r['rows_computed']}"
                 print(
                     f"{name:<20} CPU {r['cpu_pct']:5.1f}% of one core   "
                     f"{r['bytes_per_s'] / 1000:7.1f} KB/s   {view} updates {r['updates']}, "
-                    f"rows repainted {r['dirty_rows']}",
+                    f"{repainted}",
                     flush=True,
                 )
     return results
@@ -236,11 +300,18 @@ def main() -> None:
     p.add_argument("--fps", type=float, default=4.0)
     p.add_argument("--size", type=lambda s: tuple(int(x) for x in s.split("x")), default=(160, 50))
     p.add_argument("--view", choices=BENCH_VIEWS, default="ladder", help="the view measured")
+    p.add_argument("--cursor", action="store_true", help="the view's cursor on (heatmap)")
     p.add_argument(
         "--modes",
         type=lambda s: tuple(m for m in s.split(",") if m),
         default=("quiet", "burst"),
         help="scenarios, comma-separated: quiet, burst (each also as whole-widget)",
+    )
+    p.add_argument(
+        "--watchlist",
+        type=lambda s: tuple(x.strip().upper() for x in s.split(",") if x.strip()),
+        default=("BTC",),
+        help="markets warmed with the demo and watched, comma-separated (default BTC)",
     )
     args = p.parse_args()
     if not set(args.modes) <= {"quiet", "burst"}:
@@ -252,7 +323,9 @@ def main() -> None:
         size=args.size,
         progress=True,
         view=args.view,
+        cursor=args.cursor,
         modes=args.modes,
+        watchlist=args.watchlist,
     )
     for mode in args.modes:
         line, whole = results[mode], results[f"{mode} whole-widget"]
@@ -261,7 +334,7 @@ def main() -> None:
         print(f"{mode}: whole-widget refresh sends {ratio:.1f}x the bytes, {cpu:.1f}x the CPU")
     cols, rows = args.size
     print(
-        f"({args.view} view, {cols}x{rows}, {args.fps:g} fps, "
+        f"({args.view} view, {len(args.watchlist)} markets, {cols}x{rows}, {args.fps:g} fps, "
         f"{args.seconds:g} s measured after {args.warmup:g} s)"
     )
 

@@ -267,8 +267,64 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_calibrate_arguments(cal)
     _add_store_parser(sub)
+    _add_tape_parser(sub)
     _add_convert_parser(sub)
     return parser
+
+
+TAPE_EPILOG = """\
+Lines: time (UTC), exchange, market, side (▼ long liquidated: a forced sell; ▲ short), size
+in USD, price, and LARGE at or above [tape] large_usd. --format jsonl: one JSON object a line
+with time, time_ms, exchange, symbol, side, price, usd, large.
+
+examples:
+  liqtui tape --min-usd 100k                        live, every watchlist market
+  liqtui tape --exchange binance --format jsonl >> liq.jsonl
+  liqtui tape --replay session.jsonl.gz | head
+"""
+
+
+def _add_tape_parser(sub: Any) -> None:
+    """`liqtui tape` (liqtui.commands.tape runs it; it checks --exchange)."""
+    tape = sub.add_parser(
+        "tape",
+        help="the liquidation tape on stdout, a line per print (text or JSON Lines)",
+        description="Print every liquidation print as it happens, one line each, until "
+        "interrupted (live or --demo), or every print of a recording (--replay FILE). "
+        "Live runs start with no history: the tape is of what happens from now on.",
+        epilog=TAPE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    src = tape.add_mutually_exclusive_group()
+    src.add_argument("--demo", action="store_true", help="the built-in market simulator")
+    src.add_argument("--replay", metavar="FILE", type=Path, help="every print of a recording")
+    tape.add_argument(
+        "--speed", type=_speed, metavar="N", help=f"--demo: its speed, {_allowed('demo.speed')}"
+    )
+    _add_ranged(tape, "--seed", "demo.seed", "--demo: simulator seed", "0", metavar="N")
+    tape.add_argument(
+        "--symbol",
+        action="append",
+        type=_symbol,
+        metavar="SYM",
+        help="market (repeat for several; default: the watchlist; with --replay: every market)",
+    )
+    tape.add_argument("--format", choices=("text", "jsonl"), help="(text)")
+    _add_ranged(
+        tape, "--min-usd", "tape.min_usd", "only prints of at least this many USD", "[tape]",
+        metavar="USD",
+    )  # fmt: skip
+    _add_ranged(
+        tape, "--large-usd", "tape.large_usd", "mark prints of at least this many USD", "[tape]",
+        metavar="USD",
+    )  # fmt: skip
+    tape.add_argument(
+        "--exchange",
+        action="append",
+        metavar="EX",
+        help="only this exchange's prints (repeat for several): binance, bybit, okx, ...",
+    )
+    tape.add_argument("--config", metavar="FILE", type=Path, help="settings file (overrides yours)")
 
 
 def _duration(text: str) -> int:
@@ -382,6 +438,16 @@ def _add_calibrate_arguments(p: argparse.ArgumentParser) -> None:
     )
     _add_ranged(p, "--seed", "demo.seed", "--demo: simulator seed", "0", default=0, metavar="N")
     p.add_argument("--fit-weights", action="store_true", help="fit the leverage weights too")
+    p.add_argument(
+        "--fit",
+        action="store_true",
+        help="fit the market's turnover, half-life and leverage mix on the first part of the "
+        "windows, score on the rest; with --write store them in the fitted-parameters file",
+    )
+    _add_ranged(
+        p, "--train", "calibrate.train", "--fit: share of the windows fitted on", "0.6",
+        default=0.6, metavar="SHARE",
+    )  # fmt: skip
     p.add_argument("--write", action="store_true", help="write ρ (and weights) to your config")
     p.add_argument("--format", choices=("text", "json"), default="text", help="(text)")
     p.add_argument(
@@ -401,11 +467,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(args.config)
     except ConfigError as exc:
         return fail(str(exc))
-    if args.preset == "fitted" and not settings.model.fitted_weights:
-        return fail(
-            "--preset fitted needs model.fitted_weights in your config "
-            "(liqtui calibrate --fit-weights --write fits them)"
-        )
     try:
         return _dispatch(settings, args)
     except UsageError as exc:
@@ -442,6 +503,10 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         from liqtui.commands import store
 
         return store.main(settings, args)
+    if args.command == "tape":
+        from liqtui.commands import tape
+
+        return tape.main(settings, args)
     if args.command == "convert-bars":
         from liqtui.commands import convert_bars
 

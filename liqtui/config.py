@@ -262,8 +262,10 @@ class Model(_Table, frozen=True):
     span_pct: Annotated[float, _range(0.05, 0.9)] = 0.35
     step: Annotated[str, _duration("1s", "1h")] = "1m"  # under 1s only burns CPU
     half_life: Annotated[str, _duration("10m", "365d", "auto")] = "auto"
+    # Share of open interest changing hands per hour (closed, reopened at the price), or
+    # "auto": the market's fit, else the default (docs/model.md "Fitted parameters").
+    turnover: Annotated[NumberText, _text_range(Range(0, 1, words=("auto",)))] = NumberText("auto")
     imbalance_k: Annotated[float, _range(0, 2)] = 0.5
-    funding_tilt: Annotated[float, _range(0, 0.3)] = 0.05
     entry_points: Annotated[int, _whole(1, 64)] = 8
     oi_decrease: Annotated[str, _one_of(*OI_DECREASE_RULES)] = "side-aware"
     position_usd: Annotated[float, _range(1, 1e9)] = 10_000.0
@@ -281,11 +283,20 @@ class Model(_Table, frozen=True):
     fitted_weights: Annotated[
         list[Annotated[float, _range(0, 1)]], Meta(extra={"finish": _weights})
     ] = field(default_factory=list)
+    # Fitted parameters per market (liqtui.fitted); "": $XDG_STATE_HOME/liqtui/fitted.toml.
+    fitted_file: str = ""
 
 
 class Ladder(_Table, frozen=True):
     span_pct: Annotated[float, _range(0.002, 0.35)] = 0.08
     realized_mark_usd: Annotated[float, _range(0, 1e12)] = 100_000.0
+
+
+class Tape(_Table, frozen=True):
+    """[tape]: the liquidation tape (the tape view and `liqtui tape`)."""
+
+    min_usd: Annotated[float, _range(0, 1e12)] = 0.0
+    large_usd: Annotated[float, _range(0, 1e12)] = 100_000.0
 
 
 class Replay(_Table, frozen=True):
@@ -358,6 +369,7 @@ class Settings(Struct, frozen=True, forbid_unknown_fields=True):
     general: General = field(default_factory=General)
     model: Model = field(default_factory=Model)
     ladder: Ladder = field(default_factory=Ladder)
+    tape: Tape = field(default_factory=Tape)
     replay: Replay = field(default_factory=Replay)
     demo: Demo = field(default_factory=Demo)
     feeds: Feeds = field(default_factory=Feeds)
@@ -428,6 +440,7 @@ _FLAG_RANGES: dict[str, Range] = {
     "snapshot.count": Range(1, 1_000_000_000, "whole"),
     "calibrate.window": Range(_ms("1m"), _ms("7d"), "duration"),
     "calibrate.warmup": Range(_ms("1s"), _ms("30d"), "duration"),
+    "calibrate.train": Range(0.2, 0.9),
     "calibrate.duration": Range(_ms("1h"), _ms("30d"), "duration"),
 }
 
@@ -635,9 +648,4 @@ def load_settings(config_file: str | Path | None = None) -> Settings:
     if config_file is not None:
         path = Path(config_file)
         settings = apply_file(settings, _read_toml(path), path)
-    if settings.model.preset == FITTED and not settings.model.fitted_weights:
-        where = settings.files[-1] if settings.files else "config"
-        raise ConfigError(
-            f"{where}: model.preset 'fitted' needs model.fitted_weights (liqtui calibrate --write)"
-        )
     return settings

@@ -16,8 +16,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-VIEWS = ("ladder", "heatmap", "cascade", "exchanges", "chart", "map")
+VIEWS = ("ladder", "heatmap", "cascade", "exchanges", "chart", "map", "tape", "overview")
 PRICE_VIEWS = frozenset({"ladder", "heatmap", "exchanges", "map"})  # views of price levels
+_ROWS = PRICE_VIEWS | {"overview"}  # views with rows the cursor keys move through
 _SCALED = frozenset({"ladder", "heatmap"})  # views with a color scale (relative / absolute)
 
 # Help-screen groups, in the order the help screen lists them (then any other group).
@@ -99,7 +100,7 @@ KEYS: tuple[Key, ...] = (
         show=True,
     ),
     Key("next_view", "next_view", "v", "View", "Next view", "Views", show=True),
-    Key("cursor_up", "cursor(1)", "up,k", "Up", "Cursor / view up a row", "Ladder", PRICE_VIEWS),
+    Key("cursor_up", "cursor(1)", "up,k", "Up", "Cursor / view up a row", "Ladder", _ROWS),
     Key(
         "cursor_down",
         "cursor(-1)",
@@ -107,9 +108,9 @@ KEYS: tuple[Key, ...] = (
         "Down",
         "Cursor / view down a row",
         "Ladder",
-        PRICE_VIEWS,
+        _ROWS,
     ),
-    Key("page_up", "page(1)", "pageup", "Page up", "Scroll up a page", "Ladder", PRICE_VIEWS),
+    Key("page_up", "page(1)", "pageup", "Page up", "Scroll up a page", "Ladder", _ROWS),
     Key(
         "page_down",
         "page(-1)",
@@ -117,7 +118,7 @@ KEYS: tuple[Key, ...] = (
         "Page down",
         "Scroll down a page",
         "Ladder",
-        PRICE_VIEWS,
+        _ROWS,
     ),
     Key(
         "top", "edge(1)", "g,home", "Top", "To the highest level on the map", "Ladder", PRICE_VIEWS
@@ -177,7 +178,22 @@ KEYS: tuple[Key, ...] = (
         "Leverage preset: high / balanced / observed-low",
         "Model",
     ),
-    Key("tier_filter", "cycle_tier", "f", "Tiers", "Tier filter: all / 25x+ only", "Model"),
+    Key(
+        "tier_filter",
+        "cycle_tier(1)",
+        "f",
+        "Tiers",
+        "Tier filter: next (all / 10x+ / 25x+ / 50x+ / one tier)",
+        "Model",
+    ),
+    Key(
+        "tier_filter_back",
+        "cycle_tier(-1)",
+        "F",
+        "Tiers back",
+        "Tier filter: previous",
+        "Model",
+    ),
     Key(
         "exchange_filter",
         "cycle_exchange",
@@ -204,17 +220,131 @@ KEYS: tuple[Key, ...] = (
         "Views",
         frozenset({"heatmap"}),
     ),
+    Key(
+        "sort_column",
+        "cycle_sort",
+        "s",
+        "Sort",
+        "Overview: sort by the next column",
+        "Views",
+        frozenset({"overview"}),
+        show=True,
+    ),
+    Key(
+        "sort_reverse",
+        "reverse_sort",
+        "S",
+        "Reverse",
+        "Overview: reverse the sort order",
+        "Views",
+        frozenset({"overview"}),
+    ),
+    Key(
+        "open_market",
+        "open_market",
+        "enter",
+        "Open",
+        "Overview: open the market under the cursor in the ladder",
+        "Views",
+        frozenset({"overview"}),
+    ),
+    Key(
+        "tape_threshold",
+        "tape_threshold",
+        "u",
+        "Size",
+        "Tape: minimum print size (every size / $1k / $10k / $50k / $100k / $1M)",
+        "Views",
+        frozenset({"tape"}),
+        show=True,
+    ),
+    # Replay controls: offered only while a recording is replayed (REPLAY_ACTIONS).
+    Key(
+        "replay_pause",
+        "replay_pause",
+        "p",
+        "Play/pause",
+        "Replay: pause / resume",
+        "Replay",
+        show=True,
+    ),
+    Key(
+        "replay_faster",
+        "replay_speed(1)",
+        "right_curly_bracket",
+        "Speed+",
+        "Replay: faster (0.25× … 5000×, max)",
+        "Replay",
+    ),
+    Key(
+        "replay_slower",
+        "replay_speed(-1)",
+        "left_curly_bracket",
+        "Speed-",
+        "Replay: slower",
+        "Replay",
+    ),
+    Key(
+        "seek_minute_forward",
+        "seek(60000)",
+        "full_stop",
+        "+1m",
+        "Replay: seek forward 1 minute",
+        "Replay",
+    ),
+    Key(
+        "seek_minute_back",
+        "seek(-60000)",
+        "comma",
+        "-1m",
+        "Replay: seek back 1 minute (rebuilt from the recording's start)",
+        "Replay",
+    ),
+    Key(
+        "seek_hour_forward",
+        "seek(3600000)",
+        "shift+right",
+        "+1h",
+        "Replay: seek forward 1 hour",
+        "Replay",
+    ),
+    Key(
+        "seek_hour_back",
+        "seek(-3600000)",
+        "shift+left",
+        "-1h",
+        "Replay: seek back 1 hour (rebuilt from the recording's start)",
+        "Replay",
+    ),
     Key("theme", "pick_theme", "t", "Theme", "Theme picker", "General"),
     Key("reload", "reload", "ctrl+r", "Reload", "Reload config and themes", "General"),
     Key("screenshot", "save_svg", "ctrl+s", "Screenshot", "Save an SVG screenshot", "General"),
+    Key(
+        "cursor_left",
+        "cursor_time(-1)",
+        "left",
+        "Earlier",
+        "Cursor to the earlier column (time × price)",
+        "Ladder",
+        frozenset({"heatmap"}),
+    ),
+    Key(
+        "cursor_right",
+        "cursor_time(1)",
+        "right",
+        "Later",
+        "Cursor to the later column (time × price)",
+        "Ladder",
+        frozenset({"heatmap"}),
+    ),
     Key(
         "escape",
         "clear_cursor",
         "escape",
         "Back",
-        "Close an overlay; put the cursor back on the price",
+        "Close an overlay; put the cursor away (back on the price in the ladder)",
         "Ladder",
-        frozenset({"ladder", "map"}),
+        frozenset({"ladder", "heatmap", "map"}),
     ),
 )
 
@@ -229,9 +359,14 @@ SETTERS: dict[str, str] = {
     "set_chart_mode": "chart_mode",
     "set_scale": "toggle_scale",
     "set_lookback": "cycle_lookback",
+    "set_sort": "cycle_sort",
+    "set_tape_min": "tape_threshold",
 }
 
 BINDING_IDS: tuple[str, ...] = tuple(k.id for k in KEYS)
+
+# Actions offered only while a recording is replayed (the replay's controls).
+REPLAY_ACTIONS: frozenset[str] = frozenset(k.action_name for k in KEYS if k.group == "Replay")
 
 _BY_ACTION: dict[str, Key] = {}
 for _key in KEYS:

@@ -76,7 +76,7 @@ def _feed_dip_scenario(cal: Calibrator, *, dips: int = 1, prints_per_dip: int = 
 
 
 def test_model_and_naive_map_are_scored_on_the_same_prints() -> None:
-    engine = Engine(params=ModelParams(half_life_ms=10**15), preset="high")
+    engine = Engine(params=ModelParams(turnover=0.0, half_life_ms=10**15), preset="high")
     cal = Calibrator(engine, warmup_ms=10 * MIN, window_ms=60 * MIN)
     realized = _feed_dip_scenario(cal, dips=1)
     res = cal.result("BTC")

@@ -45,13 +45,15 @@ def recording(tmp_path: Path) -> Path:
 HELP_CHOICES = {
     (): ["{high,balanced,observed-low,fitted}", "{" + ",".join(VIEWS) + "}",
          "{auto,truecolor,256,16,none}", "snapshot", "record", "calibrate",
-         "convert-bars"],
+         "convert-bars", "tape"],
     ("snapshot",): ["{high,balanced,observed-low,fitted}", "{text,ansi,json,csv,svg}",
                     "{auto,always,none,never}", "--every DURATION", "100ms to 1d"],
     ("record",): ["SYMBOL", "--out FILE", "--config FILE"],
-    ("calibrate",): ["{high,balanced,observed-low,fitted}", "{all,25x+}", "{text,json}",
+    ("calibrate",): ["{high,balanced,observed-low,fitted}",
+                     "{all,5x+,10x+,25x+,50x+,2x,5x,10x,25x,50x,100x}", "{text,json}",
                      "(partial Spearman)", "--fit-weights"],
     ("convert-bars",): ["--out FILE", "{percent,fraction}", "one synthetic print per bar"],
+    ("tape",): ["{text,jsonl}", "--min-usd USD", "--exchange EX", "--replay FILE"],
 }  # fmt: skip
 
 
@@ -143,7 +145,6 @@ def test_help_and_version(env: dict[str, str]) -> None:
         (["snapshot", "--format", "xml", "--demo"], "invalid choice"),
         (["--demo", "--replay", "x.jsonl"], "not allowed with"),
         (["snapshot", "--height", "0", "--demo"], "--height: '0' is below the minimum 5"),
-        (["--preset", "fitted", "--demo"], "--preset fitted needs model.fitted_weights"),
         (["--bogus"], "unrecognized arguments"),
         (["--replay", "/nonexistent/rec.jsonl"], "no such recording"),
     ],

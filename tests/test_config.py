@@ -93,6 +93,7 @@ def test_liqtui_config_env_names_the_user_file(tmp_path: Path, monkeypatch) -> N
         ("[model]\nentry_points = 2.5\n", "model.entry_points: expected a whole number"),
         ('[replay]\nspeed = "-3"\n', "replay.speed: '-3' is below the minimum 0.01"),
         ('[replay]\nspeed = "fast"\n', "replay.speed: 'fast' is not a number (allowed: 0.01"),
+        ("[model]\nturnover = 2\n", "model.turnover: 2 is above the maximum 1"),
         ('[model]\nstep = "0.1ms"\n', "model.step: '0.1ms' is shorter than 1ms (allowed: 1s"),
         ("[model]\nwindow = 5\n", 'model.window: expected a duration like "90s", got 5'),
         ("[model]\nfitted_weights = [0, 1, 2]\n", "model.fitted_weights: item 3: 2 is above"),
@@ -177,8 +178,9 @@ def test_every_numeric_setting_declares_a_range() -> None:
     durations = {key for key in fields if _is_duration_text(_default(key))}
     durations.add("model.half_life")  # "auto" by default
     speeds = {key for key in fields if key.endswith(".speed")}  # replay.speed is text too
+    texts = speeds | {"model.turnover"}  # a number or "auto", kept as text
     ranged = {key for key in RANGES if key.split(".")[0] in SECTIONS}
-    assert numeric | durations | speeds == ranged
+    assert numeric | durations | texts == ranged
     for key in durations:
         assert RANGES[key].kind == "duration", key
     for key, kind in fields.items():

@@ -6,12 +6,17 @@ import numpy as np
 import pytest
 
 from liqtui.events import Liquidation, MarkPrice, OpenInterest, TradeFlow
+from liqtui.fitted import MarketFit
 from liqtui.model.density import LONG, SHORT, ModelParams, preset_weights
 from liqtui.model.engine import Engine, history_confidence
 from liqtui.model.mechanics import liquidation_price
-from liqtui.presets import LEVERAGE_TIERS
+from liqtui.presets import DEFAULT_FITTED_WEIGHTS, DEFAULT_HALF_LIFE_MS, LEVERAGE_TIERS
 
 T0 = 1_767_225_600_000  # aligned to the minute
+# No decay, no turnover: the exact notional of each deposit stays where it was put.
+FROZEN_PARAMS_PROPORTIONAL = ModelParams(
+    turnover=0.0, half_life_ms=10**15, oi_decrease="proportional"
+)
 MIN = 60_000
 
 
@@ -78,7 +83,7 @@ def _grow_open_interest(engine: Engine, *, price: float = 100_000.0, minutes: in
 
 
 def test_open_interest_growth_creates_levels_at_exchange_liquidation_prices() -> None:
-    engine = Engine(params=ModelParams(half_life_ms=10**15), preset="high")
+    engine = Engine(params=ModelParams(turnover=0.0, half_life_ms=10**15), preset="high")
     _grow_open_interest(engine, minutes=5)
     snap = engine.snapshot("BTC")
     grid = snap.grid
@@ -102,7 +107,7 @@ def test_open_interest_growth_creates_levels_at_exchange_liquidation_prices() ->
 
 
 def test_consumption_removes_exactly_the_crossed_bins() -> None:
-    engine = Engine(params=ModelParams(half_life_ms=10**15))
+    engine = Engine(params=ModelParams(turnover=0.0, half_life_ms=10**15))
     _grow_open_interest(engine, minutes=3)
     model = engine.markets["BTC"]
     assert model.estimated is not None and model.consumed is not None and model.grid is not None
@@ -122,8 +127,9 @@ def test_consumption_removes_exactly_the_crossed_bins() -> None:
     assert model.estimated[0, SHORT].sum() == pytest.approx(before[0, SHORT].sum())
 
 
-def test_positive_funding_tilts_new_notional_toward_longs() -> None:
-    engine = Engine(params=ModelParams(half_life_ms=10**15, funding_tilt=0.05))
+def test_funding_does_not_tilt_new_notional() -> None:
+    # The funding tilt was dropped: it made no measurable difference (docs/model.md).
+    engine = Engine(params=ModelParams(turnover=0.0, half_life_ms=10**15))
     for m in range(3):
         t = T0 + m * MIN
         engine.apply(MarkPrice("binance", "BTC", t, 100_000.0, funding_rate=0.0003))
@@ -131,11 +137,11 @@ def test_positive_funding_tilts_new_notional_toward_longs() -> None:
         engine.advance(t)
     snap = engine.snapshot("BTC")
     total = snap.estimated_long.sum() + snap.estimated_short.sum()
-    assert snap.estimated_long.sum() / total == pytest.approx(0.55)
+    assert snap.estimated_long.sum() / total == pytest.approx(0.5)
 
 
 def test_decay_halves_mass_in_one_half_life() -> None:
-    engine = Engine(params=ModelParams(half_life_ms=60 * MIN))
+    engine = Engine(params=ModelParams(turnover=0.0, half_life_ms=60 * MIN))
     _grow_open_interest(engine, minutes=2)
     model = engine.markets["BTC"]
     assert model.estimated is not None
@@ -146,7 +152,9 @@ def test_decay_halves_mass_in_one_half_life() -> None:
 
 
 def test_open_interest_decrease_removes_proportionally() -> None:
-    engine = Engine(params=ModelParams(half_life_ms=10**15, oi_decrease="proportional"))
+    engine = Engine(
+        params=ModelParams(turnover=0.0, half_life_ms=10**15, oi_decrease="proportional")
+    )
     _grow_open_interest(engine, minutes=2)
     model = engine.markets["BTC"]
     assert model.estimated is not None
@@ -159,7 +167,7 @@ def test_open_interest_decrease_removes_proportionally() -> None:
 
 
 def test_side_aware_removal_hits_the_covering_side() -> None:
-    engine = Engine(params=ModelParams(half_life_ms=10**15))
+    engine = Engine(params=ModelParams(turnover=0.0, half_life_ms=10**15))
     _grow_open_interest(engine, minutes=2)
     model = engine.markets["BTC"]
     assert model.estimated is not None
@@ -174,7 +182,7 @@ def test_side_aware_removal_hits_the_covering_side() -> None:
 
 
 def test_presets_and_tier_filter_switch_without_recomputing() -> None:
-    engine = Engine(params=ModelParams(half_life_ms=10**15))
+    engine = Engine(params=ModelParams(turnover=0.0, half_life_ms=10**15))
     _grow_open_interest(engine, minutes=2)
     high = engine.snapshot("BTC", preset="high").estimated_long.sum()
     low = engine.snapshot("BTC", preset="observed-low").estimated_long.sum()
@@ -188,7 +196,7 @@ def test_presets_and_tier_filter_switch_without_recomputing() -> None:
 
 
 def test_recentre_keeps_mass() -> None:
-    engine = Engine(params=ModelParams(half_life_ms=10**15))
+    engine = Engine(params=ModelParams(turnover=0.0, half_life_ms=10**15))
     _grow_open_interest(engine, minutes=2)
     model = engine.markets["BTC"]
     assert model.estimated is not None and model.grid is not None
@@ -272,17 +280,69 @@ def test_many_markets_step_in_one_advance() -> None:
 DAY = 86_400_000
 
 
-def test_half_life_follows_the_view_range() -> None:
-    assert ModelParams(window_ms=DAY).half_life == 12 * 3_600_000
-    assert ModelParams(window_ms=7 * DAY).half_life == 3 * DAY
-    assert ModelParams(window_ms=30 * DAY).half_life == 7 * DAY
+def test_half_life_is_a_model_parameter_not_the_views() -> None:
+    for window in (DAY, 7 * DAY, 30 * DAY):
+        assert ModelParams(window_ms=window).half_life == DEFAULT_HALF_LIFE_MS
+        assert Engine(params=ModelParams(window_ms=window)).snapshot("X").half_life_ms == (
+            DEFAULT_HALF_LIFE_MS
+        )
     assert ModelParams(window_ms=30 * DAY, half_life_ms=5).half_life == 5
-    assert Engine(params=ModelParams(window_ms=7 * DAY)).snapshot("X").half_life_ms == 3 * DAY
+
+
+def _varied_market(engine: Engine, minutes: int = 240) -> None:
+    """Four hours of a moving market: OI grows and shrinks, price crosses earlier levels."""
+    rng = np.random.default_rng(7)
+    price, oi = 100_000.0, 1_000.0
+    for m in range(minutes):
+        t = T0 + m * MIN
+        price *= 1.0 + 0.004 * rng.standard_normal()
+        oi = max(oi + 8.0 * rng.standard_normal(), 100.0)
+        buy = 50.0 + 20.0 * rng.standard_normal()
+        engine.apply(MarkPrice("binance", "BTC", t, price, funding_rate=1e-4))
+        engine.apply(OpenInterest("binance", "BTC", t, oi))
+        engine.apply(TradeFlow("binance", "BTC", t, MIN, abs(buy), 50.0, price, price, price))
+        engine.advance(t)
+
+
+def test_changing_the_view_window_does_not_change_the_model() -> None:
+    # The same events under a 1 h, 24 h and 7 d view: the same E, half-life and consumption
+    # path (C differs only by when the window rolls it over, which is the view's).
+    maps = []
+    for window in (3_600_000, DAY, 7 * DAY):
+        engine = Engine(params=ModelParams(window_ms=window))
+        _varied_market(engine)
+        snap = engine.snapshot("BTC", window_ms=window)
+        assert snap.half_life_ms == DEFAULT_HALF_LIFE_MS
+        assert engine.markets["BTC"].estimated is not None
+        maps.append((snap.estimated_long, snap.estimated_short))
+        assert snap.estimated_long.sum() > 0 and snap.estimated_short.sum() > 0
+    for long_e, short_e in maps[1:]:
+        np.testing.assert_array_equal(long_e, maps[0][0])
+        np.testing.assert_array_equal(short_e, maps[0][1])
+
+
+def test_a_markets_fit_sets_its_half_life_and_fitted_mix_unless_the_config_does() -> None:
+    fit = MarketFit(half_life_ms=2 * DAY, leverage_weights=(0.0, 0.5, 0.5, 0.0, 0.0, 0.0))
+    engine = Engine(params=ModelParams(turnover=0.0), fits={"BTC": fit})
+    _grow_open_interest(engine, minutes=2)
+    assert engine.markets["BTC"].half_life_ms == 2 * DAY
+    assert engine.snapshot("BTC").half_life_ms == 2 * DAY
+    assert engine.snapshot("ETH").half_life_ms == DEFAULT_HALF_LIFE_MS  # no fit: the default
+    snap = engine.snapshot("BTC", preset="fitted")  # decayed a little over 2 minutes
+    assert snap.estimated_long.sum() == pytest.approx(2 * 10 * 100_000 * 0.5 * 1.0, rel=1e-3)
+    # Only 5x and 10x carry weight: nothing beyond the 10x liquidation distance (~10%).
+    grid = snap.grid
+    assert grid is not None
+    assert snap.estimated_long[grid.index_of(95_000.0) :].sum() == 0.0
+    # An explicit half-life in the config wins over the fit.
+    fixed = Engine(params=ModelParams(turnover=0.0, half_life_ms=3_600_000), fits={"BTC": fit})
+    _grow_open_interest(fixed, minutes=1)
+    assert fixed.markets["BTC"].half_life_ms == 3_600_000
 
 
 def test_decay_is_exact_across_many_steps_and_renormalization() -> None:
     # Half-life of one minute: 400 steps take the scale below 1e-100 and fold it back in.
-    engine = Engine(params=ModelParams(half_life_ms=MIN))
+    engine = Engine(params=ModelParams(turnover=0.0, half_life_ms=MIN))
     _grow_open_interest(engine, minutes=2)
     model = engine.markets["BTC"]
     assert model.estimated is not None
@@ -302,7 +362,7 @@ def test_decay_is_exact_across_many_steps_and_renormalization() -> None:
 
 
 def test_consumption_of_shorts_removes_exactly_the_crossed_bins() -> None:
-    engine = Engine(params=ModelParams(half_life_ms=10**15))
+    engine = Engine(params=ModelParams(turnover=0.0, half_life_ms=10**15))
     _grow_open_interest(engine, minutes=3)
     model = engine.markets["BTC"]
     assert model.estimated is not None and model.grid is not None
@@ -328,7 +388,7 @@ def test_consumption_of_shorts_removes_exactly_the_crossed_bins() -> None:
 
 
 def test_each_exchange_has_its_own_state_and_filter() -> None:
-    engine = Engine(params=ModelParams(half_life_ms=10**15))
+    engine = Engine(params=ModelParams(turnover=0.0, half_life_ms=10**15))
     oi = {"binance": 1_000.0, "okx": 500.0}
     for m in range(3):
         t = T0 + m * MIN
@@ -352,7 +412,9 @@ def test_each_exchange_has_its_own_state_and_filter() -> None:
 
 
 def test_whole_side_closed_empties_it() -> None:
-    engine = Engine(params=ModelParams(half_life_ms=10**15, oi_decrease="proportional"))
+    engine = Engine(
+        params=ModelParams(turnover=0.0, half_life_ms=10**15, oi_decrease="proportional")
+    )
     _grow_open_interest(engine, minutes=2)
     model = engine.markets["BTC"]
     t = T0 + 3 * MIN
@@ -363,7 +425,9 @@ def test_whole_side_closed_empties_it() -> None:
 
 
 def test_history_rows_follow_the_map_and_presets_apply_exactly() -> None:
-    params = ModelParams(half_life_ms=10**15, window_ms=60 * MIN, history_rows=6)  # 10-min rows
+    params = ModelParams(
+        turnover=0.0, half_life_ms=10**15, window_ms=60 * MIN, history_rows=6
+    )  # 10-min rows
     engine = Engine(params=params)
     _grow_open_interest(engine, minutes=25)
     model = engine.markets["BTC"]
@@ -385,7 +449,7 @@ def test_history_rows_follow_the_map_and_presets_apply_exactly() -> None:
 
 
 def test_history_keeps_its_mass_when_the_grid_recentres() -> None:
-    params = ModelParams(half_life_ms=10**15, window_ms=60 * MIN, history_rows=6)
+    params = ModelParams(turnover=0.0, half_life_ms=10**15, window_ms=60 * MIN, history_rows=6)
     engine = Engine(params=params)
     _grow_open_interest(engine, minutes=25)
     model = engine.markets["BTC"]
@@ -448,18 +512,18 @@ def test_calibration_flags_follow_the_preset() -> None:
 
 def test_fitted_preset_uses_the_configured_weights() -> None:
     weights = (0.0, 0.0, 0.5, 0.5, 0.0, 0.0)
-    engine = Engine(params=ModelParams(half_life_ms=10**15), fitted_weights=weights)
+    engine = Engine(params=ModelParams(turnover=0.0, half_life_ms=10**15), fitted_weights=weights)
     _grow_open_interest(engine, minutes=2)
     snap = engine.snapshot("BTC", preset="fitted")
     assert snap.estimated_long.sum() == pytest.approx(2 * 10 * 100_000 * 0.5 * 1.0)
-    plain = Engine()
-    _grow_open_interest(plain, minutes=1)
-    with pytest.raises(ValueError, match="fitted"):
-        plain.snapshot("BTC", preset="fitted")
+    plain = Engine(params=ModelParams(turnover=0.0, half_life_ms=10**15))  # no fit: the default mix
+    _grow_open_interest(plain, minutes=2)
+    default = plain.snapshot("BTC", preset="fitted").estimated_long.sum()
+    assert default == pytest.approx(2 * 10 * 100_000 * 0.5 * sum(DEFAULT_FITTED_WEIGHTS))
 
 
 def test_consumed_in_the_window_is_in_the_snapshot_and_rolls() -> None:
-    engine = Engine(params=ModelParams(half_life_ms=10**15, window_ms=30 * MIN))
+    engine = Engine(params=ModelParams(turnover=0.0, half_life_ms=10**15, window_ms=30 * MIN))
     _grow_open_interest(engine, minutes=3)
     t = T0 + 4 * MIN
     engine.apply(MarkPrice("binance", "BTC", t - 30_000, 98_500.0))
@@ -482,8 +546,8 @@ def test_state_is_bounded_and_stated() -> None:
     model = engine.markets["BTC"]
     assert model.history is not None
     # E and C for one exchange, H (96 rows) and its lookback rings (7 d of 2 h rows, 30 d of
-    # 8 h rows), the 7-day detector ring: under 4.5 MB.
-    assert model.nbytes < 4_500_000
+    # 8 h rows) with their realized prints R, the 7-day detector ring: under 5 MB.
+    assert model.nbytes < 5_000_000
     assert [r.rows for r in model.lookback_history] == [84, 90]
     assert model.history.data.dtype == np.float32 and model.history.data.shape[0] == 96
 
@@ -492,7 +556,7 @@ def test_an_exchange_heard_before_its_first_mark_gets_a_real_price_range() -> No
     """Open interest and flow of an exchange that has no mark yet, an interval closes, then its
     marks come (history answers in another order than a live feed): the next interval's range
     is the marks', not NaN (which made the deposit raise and replay exit 70)."""
-    engine = Engine(params=ModelParams(half_life_ms=10**15), preset="high")
+    engine = Engine(params=ModelParams(turnover=0.0, half_life_ms=10**15), preset="high")
     engine.apply(MarkPrice("binance", "BTC", T0, 100_000.0))  # the market has a grid
     engine.apply(OpenInterest("okx", "BTC", T0, 1_000.0))  # okx: no mark yet
     engine.advance(T0 + MIN)  # okx's interval closes without a mark

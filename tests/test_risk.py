@@ -250,7 +250,7 @@ def test_detector_needs_the_absolute_threshold_and_the_z_score() -> None:
 
 
 def _engine_with_map() -> Engine:
-    engine = Engine(params=ModelParams(half_life_ms=10**15))
+    engine = Engine(params=ModelParams(turnover=0.0, half_life_ms=10**15))
     oi = 1_000.0
     for m in range(30):
         t = T0 + m * MIN

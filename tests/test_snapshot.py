@@ -84,7 +84,19 @@ def test_json_realized_matches_hand_count(cascade, capsys) -> None:  # type: ign
         (lv["price_low"] for lv in levels), reverse=True
     )
     assert set(levels[0]) == {"price_low", "price_high", "long_usd", "short_usd",
-                              "realized_long_usd", "realized_short_usd", "price_row"}  # fmt: skip
+                              "realized_long_usd", "realized_short_usd", "price_row",
+                              "by_tier"}  # fmt: skip
+    # which leverage tiers make up each level: every tier, adding up to the level (cents)
+    for lv in levels:
+        tiers = lv["by_tier"]
+        assert list(tiers) == ["2x", "5x", "10x", "25x", "50x", "100x"]
+        for side in ("long_usd", "short_usd"):
+            assert sum(t[side] for t in tiers.values()) == pytest.approx(lv[side], abs=0.05)
+    weights = doc["estimated"]["tier_weights"]
+    assert weights == {"2x": 0.0, "5x": 0.0, "10x": 0.3, "25x": 0.3, "50x": 0.25, "100x": 0.15}
+    by_tier = doc["estimated"]["by_tier"]
+    total = sum(t["long_usd"] for t in by_tier.values())
+    assert total == pytest.approx(doc["estimated"]["long_usd"], abs=0.05)
 
 
 def test_window_ends_at_last_replayed_message(cascade, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -714,6 +714,46 @@ def test_json_without_data_or_open_interest_is_valid_with_null_reasons() -> None
     assert doc["estimated"]["long_usd"] == 0.0
 
 
+def test_json_clusters_and_overview_follow_the_schema() -> None:
+    """`clusters` are the model's nearest clusters (the overview's and the ladder header's),
+    `overview` the overview row, or null when the writer has no engine; all valid."""
+    from support.engines import demo_engine_and_history
+
+    from liqtui.model.clusters import nearest_clusters
+    from liqtui.model.overview import overview_row
+
+    short_e = 2 * np.ones(20)
+    short_e[15] = 40.0  # a wall at 105–106 above the price
+    snap = _snapshot(100.0, np.ones(20), short_e, price_time_ms=T0)
+    doc = validate_lines(render_json(snap))[0]
+    clusters, model = doc["clusters"], nearest_clusters(snap)
+    assert model.above is not None and model.below is None and doc["overview"] is None
+    assert clusters["above"] == {
+        "price": 105.5, "price_low": 105.0, "price_high": 106.0, "distance_pct": 5.5,
+        "e_usd": 40.0, "peak_e_usd": 40.0, "levels": 1,
+    }  # fmt: skip
+    assert clusters["below"] is None and clusters["reason"] is None
+    assert clusters["threshold_usd"] == round(model.threshold_usd or 0, 2)
+    assert clusters["label"] == "E" and clusters["scale"] == "relative"
+    empty = validate_lines(render_json(_snapshot(None, np.zeros(0), np.zeros(0))))[0]
+    assert empty["clusters"]["reason"] == NO_PRICE and empty["clusters"]["above"] is None
+    engine, _ = demo_engine_and_history()
+    snap = engine.snapshot("BTC")
+    row = overview_row(engine, snap)
+    doc = validate_lines(render_json(snap, overview=row))[0]
+    ov = doc["overview"]
+    assert ov["realized_1h"] == {"long_usd": round(row.realized_1h[0], 2),
+                                 "short_usd": round(row.realized_1h[1], 2)}  # fmt: skip
+    assert ov["realized_24h"]["span_ms"] == 86_400_000
+    assert ov["change_span_ms"] < 86_400_000 and ov["change_24h_pct"] is None  # 3 h of demo
+    assert ov["r_x"]["distance_pct"] == 2.0 and ov["r_x"]["long_below"] > 0
+    assert ov["health"] == "ok" and ov["feeds_live"] == ov["feeds_total"] == 1
+    assert doc["clusters"]["below"]["distance_pct"] == round(
+        row.clusters.below.distance_pct,
+        4,  # type: ignore[union-attr]
+    )
+
+
 def test_json_and_csv_numbers_have_meaningful_precision() -> None:
     noisy = np.zeros(20)
     noisy[3] = 0.1 + 0.2  # 0.30000000000000004

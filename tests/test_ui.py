@@ -74,8 +74,9 @@ async def test_starts_and_draws_the_ladder(size, recording, seeded_engine) -> No
         app.refresh_now()
         await pilot.pause()
         ladder = app.ladder
-        # status 2, column header 1, cursor/legend line 1, footer 1
-        assert ladder.size.height == size[1] - 5
+        # status 2, column header 1, cursor/legend and tier lines 2, replay bar 1 (a replay),
+        # footer 1
+        assert ladder.size.height == size[1] - 7
         rows = ladder.rows_text
         assert len(rows) == ladder.size.height
         assert all(len(r) == size[0] for r in rows)
@@ -322,14 +323,14 @@ async def test_resizes_while_data_arrives(seeded_engine) -> None:
             await pilot.pause(0.05)
             assert app.is_running
             if size == (40, 12):
-                assert app.ladder.size.height == 7
+                assert app.ladder.size.height == 6
                 assert sum("▶" in r for r in app.ladder.rows_text) == 1
                 assert all(len(r) == 40 for r in app.ladder.rows_text)
                 assert app.status.lines_text[0].startswith("1:BTC")
         await pilot.press("2", "1", "z", "k")
         await pilot.pause(0.05)
         assert app.engine.events_applied > 100
-        assert len(app.ladder.rows_text) == 19
+        assert len(app.ladder.rows_text) == 18
         assert app.ladder.rows_text[0].strip()
 
 

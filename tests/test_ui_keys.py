@@ -189,8 +189,12 @@ async def test_zoom_scroll_and_edges_work_in_the_time_price_view(demo) -> None: 
         await pilot.press("Z", "Z")
         assert step() > before
         top = heat.rows[0].price_low
-        await pilot.press("k")
-        assert heat.rows[0].price_low > top  # scrolled up a row
+        await pilot.press("pageup")
+        assert heat.rows[0].price_low > top  # scrolled up a page
+        await pilot.press("m", "k")  # the cursor: a row above the price
+        assert heat.cursor_group == heat.price_group() + 1 and heat.readout is not None
+        await pilot.press("escape")
+        assert heat.cursor_group is None
         await pilot.press("G")  # the lowest level with E or R is on the bottom row
         snap = app.snapshot
         mass = snap.estimated_long + snap.estimated_short + snap.realized_long + snap.realized_short
@@ -294,6 +298,10 @@ async def test_palette_offers_every_liqtui_action(demo) -> None:  # type: ignore
             "Market: ETH (slot 2)",
             "Leverage preset: observed-low",
             "Tier filter: 25x+ only",
+            "Tier filter: 10x+ only",
+            "Tier filter: 2x only",
+            "Tier filter: 100x only",
+            "Tier filter: all tiers",
             "Exchange filter: okx",
             "Exchange filter: all exchanges",
             "Color scale: absolute",
@@ -346,7 +354,12 @@ async def test_model_keys_notify_the_new_setting(demo) -> None:  # type: ignore[
     async with app.run_test(size=(80, 24)) as pilot:
         for key, message in (
             ("l", "leverage preset: balanced"),
+            ("f", "tier filter: 10x+ only"),  # under "balanced": 5x+ is all of its tiers
             ("f", "tier filter: 25x+ only"),
+            ("F", "tier filter: 10x+ only"),
+            ("F", "tier filter: all tiers"),
+            ("F", "tier filter: 100x only"),
+            ("f", "tier filter: all tiers"),
             ("e", "exchange filter: binance"),
             ("e", "exchange filter: bybit"),
         ):
@@ -363,16 +376,20 @@ async def test_model_settings_stay_in_the_status_line(width: int, demo) -> None:
     every setting the keys reach (abbreviated when narrow, never cut off), paused or stale."""
     app = app_over(demo)
     async with app.run_test(size=(width, 24)) as pilot:
+
+        def check() -> None:
+            part = model_settings(app.snapshot)
+            line = app.status.lines_text[0]
+            forms = (part.segs[0][0], part.short[0][0])  # type: ignore[index]
+            assert any(f in line for f in forms), (width, line)
+            if width >= 120:
+                assert forms[0] in line, (width, line)  # in full
+
         for _preset in app.filters.preset_options():
-            for _tier in range(2):
-                for _exchange in range(5):
-                    snap = app.snapshot
-                    part = model_settings(snap)
-                    line = app.status.lines_text[0]
-                    forms = (part.segs[0][0], part.short[0][0])  # type: ignore[index]
-                    assert any(f in line for f in forms), (width, line)
-                    if width >= 120:
-                        assert forms[0] in line, (width, line)  # in full
+            for tier in app.filters.tier_options():  # every tier filter f reaches
+                assert app.snapshot.tier_filter == tier
+                for _exchange in range(5 if tier in ("all", "25x+") else 1):
+                    check()
                     await pilot.press("e")
                 await pilot.press("f")
             await pilot.press("l")
@@ -387,3 +404,42 @@ def test_model_settings_part() -> None:
     part = model_settings(snap)
     assert part.segs[0][0] == f"model {snap.preset} · all tiers · hyperliquid"
     assert part.short is not None and part.short[0][0] == f"{snap.preset}·all tiers·hyperliq"
+
+
+async def test_every_bound_key_in_every_view_while_replaying(tmp_path: Path) -> None:
+    """Over a paced replay the replay controls are offered too: each of their keys (pause,
+    speed, seeks; back: a rebuild) in every view at 80x24 (the other keys: the walk above),
+    then the app still draws."""
+    from support.tape_recording import write_tape_recording
+
+    from liqtui.feeds.replay import ReplaySource
+    from liqtui.keys import REPLAY_ACTIONS
+
+    source = ReplaySource(write_tape_recording(tmp_path / "r.jsonl"), speed=50.0)
+    source.playback.hold_at_end = True
+    app = LiqApp(Engine(), source, watchlist=["BTC", "ETH"], screenshot_dir=tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.2)
+        for view in VIEWS:
+            app.show_view(view)
+            await pilot.pause()
+            assert offered_actions(app) >= REPLAY_ACTIONS, view
+            keys = live_keys(app)
+            replay_keys = [
+                k
+                for k, actions in keys.items()
+                if {a.split("(")[0] for a in actions} & REPLAY_ACTIONS
+            ]
+            assert len(replay_keys) >= len(REPLAY_ACTIONS), view
+            for key in replay_keys:
+                await press(app, key)
+                await pilot.pause(0)
+                what = f"replay view={view} key={key}"
+                assert app.is_running and not app._ui_errors, what
+                await _close_overlays(pilot, app, what)
+                if app.view_name != view:
+                    app.show_view(view)
+        app.paused = False
+        app.refresh_now()
+        app.draw_replay_bar()
+        assert app.replay_bar.lines_text[0].strip() and not app._ui_errors

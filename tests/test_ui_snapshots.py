@@ -38,6 +38,11 @@ def test_theme(snap_compare, theme: str, size: tuple[int, int]) -> None:
     assert snap_compare(app_for("ladder", theme), terminal_size=size, press=["j", "j"])
 
 
+def test_overview_ansi_theme(snap_compare) -> None:
+    """The overview in the terminal's own 16 colors (--color 16), the cursor on ETH."""
+    assert snap_compare(app_for("overview", "liqtui-ansi"), terminal_size=(80, 24), press=["j"])
+
+
 def test_heatmap_light_theme(snap_compare) -> None:
     assert snap_compare(app_for("heatmap", "liqtui-light"), terminal_size=(80, 24))
 
@@ -61,3 +66,11 @@ def test_map_no_color_80x24(snap_compare, monkeypatch) -> None:
     """--color none: the exchanges told apart by glyph (█ ▓ ▒ ░)."""
     monkeypatch.setenv("NO_COLOR", "1")  # what --color none sets before the app starts
     assert snap_compare(app_for("map", "liqtui-ansi"), terminal_size=(80, 24), press=["k"])
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 50)], ids=["80x24", "160x50"])
+def test_heatmap_cursor(snap_compare, size: tuple[int, int]) -> None:
+    """The time × price cursor a few periods back, two bands above the price, and its
+    readout; realized marks along the price path."""
+    press = ["k", "k", "left", "left", "left", "left", "left"]
+    assert snap_compare(app_for("heatmap"), terminal_size=size, press=press)

@@ -7,10 +7,13 @@ import asyncio
 import dataclasses
 import functools
 import json
+import math
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
+import numpy as np
 import pytest
 from support.app import TrickleSource, make_app
 from support.engines import demo_engine_and_history, seed_engine
@@ -128,7 +131,8 @@ async def test_keymap_from_config_remaps_and_shows_in_help() -> None:
             "Redraw more often (+fps)",
             "Find a market (fuzzy, every market with data)",
             "Leverage preset: high / balanced / observed-low",
-            "Tier filter: all / 25x+ only",
+            "Tier filter: next (all / 10x+ / 25x+ / 50x+ / one tier)",
+            "Tier filter: previous",
             "Theme picker",
             "Reload config and themes",
             "Save an SVG screenshot",
@@ -248,7 +252,8 @@ async def test_switching_market_in_other_views_never_shows_the_old_market() -> N
             await pilot.press("2")
             assert app.snapshot.symbol == "ETH"
             if view == "heatmap":
-                labels = [float(r.split()[0].replace(",", "")) for r in app.heatmap.rows_text[:-1]]
+                rows = app.heatmap.rows_text[:-2]  # the readout line and the time axis below
+                labels = [float(r.split()[0].replace(",", "")) for r in rows]
                 assert all(2_000 < p < 5_000 for p in labels)
             elif view == "exchanges":
                 prices = [r.split()[0] for r in app.exchanges_table.rows_text[1:-2]]
@@ -299,11 +304,20 @@ async def test_preset_tier_and_exchange_filters() -> None:
         assert "model high · all tiers · all exchanges" in first
         await pilot.press("l")
         assert app.snapshot.preset == "balanced" and "model balanced" in app.status.lines_text[0]
-        await pilot.press("l", "l")
+        await pilot.press("l", "l")  # observed-low, then fitted (always offered: liqtui.fitted)
+        assert app.snapshot.preset == "fitted" and "model fitted" in app.status.lines_text[0]
+        await pilot.press("l")
         assert app.snapshot.preset == "high"
-        await pilot.press("f")
-        assert app.snapshot.tier_filter == "25x+"
-        assert "model high · 25x+ only" in app.status.lines_text[0]
+        # f steps through the filters that change the map under "high" (no 2x, 5x weight)
+        seen_tiers = []
+        for _ in range(7):
+            await pilot.press("f")
+            seen_tiers.append(app.snapshot.tier_filter)
+            label = "all tiers" if seen_tiers[-1] == "all" else f"{seen_tiers[-1]} only"
+            assert f"model high · {label}" in app.status.lines_text[0]
+        assert seen_tiers == ["25x+", "50x+", "10x", "25x", "50x", "100x", "all"]
+        await pilot.press("F")  # and back
+        assert app.snapshot.tier_filter == "100x"
         await pilot.press("f")
         assert app.snapshot.tier_filter == "all"
         seen = []
@@ -614,3 +628,88 @@ async def test_picker_offers_listed_markets_and_picking_one_subscribes_it() -> N
         # No data yet for the new market: it says so rather than showing another's rows.
         assert app.snapshot is not None and app.snapshot.symbol == "DOGE"
         assert app.ladder.message == "waiting for data for DOGE…"
+
+
+# -- the time × price cursor and the realized marks --------------------------------------------
+
+
+async def test_heatmap_cursor_reads_out_a_cell() -> None:  # type: ignore[no-untyped-def]
+    """↑↓ put the cursor on a price band of the live column, ←→ walk the periods; the line
+    above the time axis reads out the cell: its period, its band, E and R in it, the figures
+    computed again here from the snapshot, the UI's columns and the engine's prints. A cell
+    with prints shows the realized mark. esc puts the cursor away."""
+    app = demo_app(view="heatmap")
+    engine = app.engine
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        heat = app.heatmap
+        assert heat.readout is None and "cursor" in heat.rows_text[-2]
+        await pilot.press("k")
+        snap = app.snapshot
+        step = heat.rows[0].price_high - heat.rows[0].price_low
+        assert heat.cursor_group == math.floor(snap.price / step) + 1
+        r = heat.readout
+        assert r is not None and r.live and r.price_low > snap.price
+        lows = snap.grid.origin + np.arange(snap.grid.n_bins) * snap.grid.width
+        band = (lows >= r.price_low - 1e-6) & (lows < r.price_high - 1e-6)
+        assert r.e_short == pytest.approx(float(snap.estimated_short[band].sum()))
+        line = heat.rows_text[-2]
+        low, high = (f"{p:,.0f}" for p in (r.price_low, r.price_high))
+        assert "–now" in line and f"{low}–{high}" in line and "E ▼" in line
+        # the cell of a print: its period among the UI's columns, its band on screen
+        columns = app.history.columns("BTC")
+        newest = engine.prints("BTC", columns[-40].t_ms)
+        early = newest.time_ms <= columns[-3].t_ms  # room for → → below
+        t, price = int(newest.time_ms[early][-1]), float(newest.price[early][-1])
+        col = next(c for c in columns if c.t_ms >= t)
+        heat.action_cursor(math.floor(price / step) - heat.cursor_group)
+        heat.cursor_t = col.t_ms
+        app.refresh_now()
+        await pilot.pause()
+        r = heat.readout
+        assert r is not None and not r.live and r.end_ms == col.t_ms
+        assert r.start_ms == col.t_ms - col.period_ms and r.price_low <= price < r.price_high
+        prints = engine.prints("BTC", col.t_ms - col.period_ms)
+        mine = (prints.time_ms <= col.t_ms) & (prints.price >= r.price_low)
+        mine &= prints.price < r.price_high
+        r_long = float(prints.usd[mine & (prints.side == 0)].sum())
+        r_short = float(prints.usd[mine & (prints.side == 1)].sum())
+        assert (r.r_long, r.r_short) == (pytest.approx(r_long), pytest.approx(r_short))
+        assert r_long + r_short > 0
+        y = next(i for i, row in enumerate(heat.rows) if row.price_low == r.price_low)
+        # the cell (after the band's label, which the cursor highlights too)
+        glyph, role = [c for c in heat._cells[y] if c[1] == "cursor"][-1]
+        # a print's mark; a small print on the column's last price leaves the price glyph
+        big = max(r_long, r_short) >= heat.realized_mark_usd
+        assert glyph in ("▼▲" if big else "▼▲▾▴•") and role == "cursor"
+        assert "R ▼" in heat.rows_text[-2]
+        stamp = datetime.fromtimestamp(col.t_ms / 1000, tz=UTC).strftime("%H:%M")
+        assert f"–{stamp}" in heat.rows_text[-2]
+        # ← and → walk the columns by one period
+        await pilot.press("left")
+        assert heat.readout is not None and heat.readout.end_ms == col.t_ms - col.period_ms
+        await pilot.press("right", "right")
+        assert heat.readout is not None and heat.readout.end_ms == col.t_ms + col.period_ms
+        # a lookback: the cursor on its newest period, its column's period read out
+        await pilot.press("w")  # 12h
+        await pilot.press("left")
+        r = heat.readout
+        assert r is not None and not r.live and r.start_ms is not None
+        assert r.end_ms - r.start_ms >= engine.params.history_row_ms
+        await pilot.press("escape")
+        assert heat.cursor_group is None and heat.readout is None
+        assert "cursor" in heat.rows_text[-2]
+        assert not app._ui_errors
+
+
+def test_heatmap_marks_realized_prints_where_and_when() -> None:
+    """Every print of the UI's columns is marked in its column and band: the columns' marks
+    hold exactly the engine's prints of their periods."""
+    engine, history = _demo()
+    columns = history.columns("BTC")
+    start = columns[0].t_ms - columns[0].period_ms
+    prints = engine.prints("BTC", start)  # type: ignore[attr-defined]
+    in_columns = prints.time_ms <= columns[-1].t_ms
+    marked = sum(float(c.marks.usd.sum()) for c in columns if c.marks is not None)
+    assert marked == pytest.approx(float(prints.usd[in_columns].sum()))
+    assert all(c.period_ms == columns[1].t_ms - columns[0].t_ms for c in columns[1:])

@@ -77,6 +77,10 @@ class CalibrateOptions:
 
 
 def main(settings: Settings, args: argparse.Namespace, *, out: IO[str] | None = None) -> int:
+    if getattr(args, "fit", False):  # the parameter fit (issue 13): liqtui.commands.fit
+        from liqtui.commands import fit
+
+        return fit.main(settings, args, out=out)
     return run(CalibrateOptions.from_args(args, settings), settings, out=out)
 
 

@@ -152,11 +152,14 @@ def make_source(
         if not options.replay.is_file():
             raise FileNotFoundError(f"{options.replay}: no such recording")
         speed = parse_speed(options.speed if options.speed is not None else settings.replay.speed)
-        return ReplaySource(
+        replay = ReplaySource(
             options.replay,
             speed=None if headless else speed,
             max_gap_s=parse_duration(settings.replay.max_gap) / 1000,
         )
+        # The TUI's replay stays at its end, finished: its controls can still seek back.
+        replay.playback.hold_at_end = not headless
+        return replay
     from liqtui.feeds.live import LiveSource
     from liqtui.feeds.preload import HistoryOptions
 

@@ -51,13 +51,12 @@ def run(options: RecordOptions, settings: Settings) -> int:
 
     from liqtui.feeds.live import LiveSource
     from liqtui.feeds.preload import HistoryOptions
-    from liqtui.model.density import ModelParams
-    from liqtui.model.engine import Engine
+    from liqtui.model.engine import engine_from_settings
 
     symbols = list(options.symbols)
     path = options.out or Path(time.strftime("liqtui-%Y%m%d-%H%M%S.jsonl.gz"))
     recorder = make_recorder(path, "--out")
-    engine = Engine(params=ModelParams.from_settings(settings.model))
+    engine = engine_from_settings(settings)  # the fitted parameters too (liqtui.fitted)
     # The store is written as by every live run; the backfill's answers are recorded.
     history = HistoryOptions.from_settings(settings, store_dir(settings))
     source = LiveSource(settings, symbols, recorder=recorder, history=history, warn=warn)

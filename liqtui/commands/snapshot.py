@@ -238,6 +238,7 @@ class Printer:
 
     def render(self, engine: Engine, symbols: list[str], *, stamp_ms: int | None = None) -> str:
         """All markets' frames; `stamp_ms`: start text/ansi with a timestamp line (--every)."""
+        from liqtui.model.overview import overview_row
         from liqtui.output import snapshot as sn
         from liqtui.output.render import iso_time
 
@@ -249,7 +250,8 @@ class Printer:
             snap = engine.snapshot(symbol)
             view = self._view(symbol)
             if self.fmt == "json":
-                parts.append(sn.render_json(snap, rows=self.rows, view=view))
+                row = overview_row(engine, snap)
+                parts.append(sn.render_json(snap, rows=self.rows, view=view, overview=row))
             elif self.fmt == "csv":
                 parts.append(sn.render_csv(snap, rows=self.rows, view=view, header=self.csv_header))
                 self.csv_header = False

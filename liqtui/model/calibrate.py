@@ -130,7 +130,9 @@ class Calibrator:
         self.engine = engine
         self.preset = preset or engine.preset
         self.tier_filter = tier_filter
-        self.weights = preset_weights(self.preset, tier_filter, engine.fitted_weights)
+        # "fitted": the market's own fit (liqtui.fitted) when one market is scored.
+        fitted = engine.fitted_for(symbols[0]) if symbols and len(symbols) == 1 else None
+        self.weights = preset_weights(self.preset, tier_filter, fitted or engine.fitted_weights)
         self.window_ms = window_ms
         self.warmup_ms = warmup_ms
         self.symbols = set(symbols) if symbols else None

@@ -2,20 +2,24 @@
 the bounded history (H, activity). Pure numpy, independent of the UI.
 
 Estimated layer (models.md §5), per exchange, one update per interval of source time:
-1. decay:   E *= 0.5 ** (dt / half_life); the half-life follows the model's range (window):
-            12 h for a 24 h window, 3 d up to 7 d, 7 d beyond (or `half_life_ms` when set).
+1. decay:   E *= 0.5 ** (dt / half_life); the half-life is a parameter of the market's model
+            (`half_life_ms`: the config's, else the market's fit, else DEFAULT_HALF_LIFE_MS),
+            never of the view: the window and lookback change what is shown, not E.
 2. consume: long bins at or above the interval's lowest mark, short bins at or below its highest
             mark, are liquidated: their notional moves from E to C (predicted liquidations in
             the current window).
 3. create:  a rise in open interest (coin units) × the interval's VWAP is new notional; each unit
             of OI is one long and one short, weighted toward the taker aggressor:
-            f_long = clip(0.5 + k·imbalance ± funding tilt, 0.2, 0.8); entries are spread over the
+            f_long = clip(0.5 + k·imbalance, 0.2, 0.8); entries are spread over the
             interval's price range and each leverage tier gets a deposit at the exchange-exact
             liquidation price of a representative position (`position_usd`), from the exchange's
             tier table for the market (bracket MMR, maintenance amount / deduction, OKX fee,
             Hyperliquid 1/(2·max leverage)).
 4. remove:  a fall in open interest closes positions; by default side-aware proportional (net
             taker buying while OI falls means shorts are covering).
+5. turnover: a share `turnover × dt / 1 h` of the open interest closes (every level alike) and
+            is opened again at the interval's prices, so levels near the price always exist
+            (docs/model.md "Fitted parameters": the one parameter the fit found earning its place).
 E is stored per leverage tier *unweighted*: every tier receives the full new notional at its own
 liquidation price. A leverage preset is a weight vector applied when a view is taken, so presets
 and the tier filter switch instantly and exactly (decay, consumption and removal are linear).
@@ -56,7 +60,15 @@ from liqtui.events import (
 from liqtui.model.grid import PriceGrid, remap
 from liqtui.model.history import ActivityRing, HistoryRing
 from liqtui.model.mechanics import TierTables, model_level_factors, shipped_tier_tables
-from liqtui.presets import FITTED, LEVERAGE_TIERS, PRESETS
+from liqtui.presets import (
+    DEFAULT_FITTED_WEIGHTS,
+    DEFAULT_HALF_LIFE_MS,
+    DEFAULT_TURNOVER,
+    FITTED,
+    LEVERAGE_TIERS,
+    PRESETS,
+    filter_tiers,
+)
 
 EXCHANGE_INDEX: dict[str, int] = {name: i for i, name in enumerate(registry.ids())}
 LONG, SHORT = 0, 1
@@ -82,30 +94,18 @@ class PriceQuote:
 def preset_weights(
     preset: str, tier_filter: str = "all", fitted: tuple[float, ...] | None = None
 ) -> NDArray[np.float64]:
-    """Weight per entry of LEVERAGE_TIERS for a preset, with the tier filter applied."""
+    """Weight per entry of LEVERAGE_TIERS for a preset, with the tier filter applied ("fitted":
+    `fitted`, the market's fitted weights, else DEFAULT_FITTED_WEIGHTS)."""
     if preset == FITTED:
-        if not fitted or len(fitted) != len(LEVERAGE_TIERS):
-            raise ValueError(
-                "the fitted preset needs one weight per tier (liqtui calibrate --write)"
-            )
-        w = np.array(fitted, dtype=np.float64)
+        if fitted is not None and len(fitted) != len(LEVERAGE_TIERS):
+            raise ValueError(f"the fitted preset needs {len(LEVERAGE_TIERS)} weights, one a tier")
+        w = np.array(fitted or DEFAULT_FITTED_WEIGHTS, dtype=np.float64)
     else:
         weights = PRESETS[preset]
         w = np.array([weights.get(t, 0.0) for t in LEVERAGE_TIERS], dtype=np.float64)
-    if tier_filter == "25x+":
-        w[np.array(LEVERAGE_TIERS) < 25] = 0.0
-    elif tier_filter != "all":
-        raise ValueError(f"unknown tier filter {tier_filter!r}")
+    kept = filter_tiers(tier_filter)
+    w[~np.isin(np.array(LEVERAGE_TIERS), kept)] = 0.0
     return w
-
-
-def auto_half_life_ms(window_ms: int) -> int:
-    """Decay half-life for a view range (models.md §5.2): 12 h for 24 h, 3 d for 7 d, else 7 d."""
-    if window_ms <= DAY_MS:
-        return 12 * HOUR_MS
-    if window_ms <= 7 * DAY_MS:
-        return 3 * DAY_MS
-    return 7 * DAY_MS
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +113,13 @@ class ModelParams:
     bin_pct: float = 0.0005  # bin width ≈ 0.05% of price
     span_pct: float = 0.35  # grid covers price ± 35%
     step_ms: int = 60_000  # one model interval
-    half_life_ms: int = 0  # 0: chosen by the window (auto_half_life_ms)
+    half_life_ms: int = 0  # 0: "auto", the market's fit, else DEFAULT_HALF_LIFE_MS
     imbalance_k: float = 0.5
-    funding_tilt: float = 0.05  # long share shifts this much toward the side paying funding
     entry_points: int = 8  # entries spread over the interval's range
+    # Share of open interest that closes and is opened again per hour while OI stands still
+    # (positions change hands): keeps levels near the price. -1: the market's fit, else
+    # DEFAULT_TURNOVER (see `turnover_per_hour`).
+    turnover: float = -1.0
     oi_decrease: str = "side-aware"
     window_ms: int = 24 * HOUR_MS  # realized window kept, the range of the history H
     history_rows: int = 96  # rows of H over the window (15 min each for 24 h)
@@ -124,12 +127,21 @@ class ModelParams:
     position_usd: float = 10_000.0  # representative position for the tier tables
     detector_days: int = 7  # per-minute activity kept for the cascade detector
     # Longer, coarser rings of H for the heat map's lookbacks beyond the window: (rows, row
-    # time); 7 days of 2 h rows and 30 days of 8 h rows (≈ 2.5 MB a market in all).
+    # time); 7 days of 2 h rows and 30 days of 8 h rows (≈ 2.9 MB a market in all, with their R).
     lookback_rings: tuple[tuple[int, int], ...] = ((84, 2 * HOUR_MS), (90, 8 * HOUR_MS))
+    # False: no history H at all (the parameter fit replays a recording once per candidate;
+    # H is for views and costs half of each step there).
+    keep_history: bool = True
 
     @property
     def half_life(self) -> int:
-        return self.half_life_ms or auto_half_life_ms(self.window_ms)
+        """The half-life in effect: set, else the default (never the window's: see above)."""
+        return self.half_life_ms or DEFAULT_HALF_LIFE_MS
+
+    @property
+    def turnover_per_hour(self) -> float:
+        """The turnover in effect: set, else the default."""
+        return self.turnover if self.turnover >= 0.0 else DEFAULT_TURNOVER
 
     @property
     def history_row_ms(self) -> int:
@@ -144,9 +156,9 @@ class ModelParams:
             step_ms=parse_duration(model.step),
             half_life_ms=0 if model.half_life == "auto" else parse_duration(model.half_life),
             imbalance_k=model.imbalance_k,
-            funding_tilt=model.funding_tilt,
             entry_points=model.entry_points,
             oi_decrease=model.oi_decrease,
+            turnover=-1.0 if model.turnover == "auto" else float(model.turnover),
             window_ms=window_ms or parse_duration(model.window),
             history_rows=model.history_rows,
             history_bin_pct=model.history_bin_pct,
@@ -328,11 +340,16 @@ class MarketModel:
     observer: ModelObserver | None = None
     factors: dict[str, NDArray[np.float64]] = field(default_factory=dict)  # exchange → (2, tiers)
     _half_life: float = 0.0
+    # New prints (time, side, price, USD) for the rings' R, moved in at the next step (a list
+    # append per print: numpy scalar writes cost more).
+    _ring_prints: list[tuple[int, int, float, float]] = field(default_factory=list)
+    _turnover_rate: float = 0.0
 
     def __post_init__(self) -> None:
         self.realized = RealizedLog(self.params.window_ms)
         self.activity = ActivityRing(self.params.detector_days)
         self._half_life = float(self.params.half_life)
+        self._turnover_rate = self.params.turnover_per_hour
 
     # -- state views ------------------------------------------------------------------------------
     @property
@@ -387,14 +404,15 @@ class MarketModel:
         p = self.params
         if self.grid is None:
             self.grid = PriceGrid.around(price, bin_pct=p.bin_pct, span_pct=p.span_pct)
-            self.history = HistoryRing(
-                self.grid,
-                price,
-                rows=p.history_rows,
-                row_ms=p.history_row_ms,
-                n_tiers=len(LEVERAGE_TIERS),
-                cell_pct=p.history_bin_pct,
-            )
+            if p.keep_history:
+                self.history = HistoryRing(
+                    self.grid,
+                    price,
+                    rows=p.history_rows,
+                    row_ms=p.history_row_ms,
+                    n_tiers=len(LEVERAGE_TIERS),
+                    cell_pct=p.history_bin_pct,
+                )
         elif self.grid.needs_recentre(price):
             new = PriceGrid.around(
                 price, bin_pct=p.bin_pct, span_pct=p.span_pct, keep_width=self.grid.width
@@ -466,6 +484,9 @@ class MarketModel:
         self.activity.add_liquidation(ev.time_ms, ev.side == "long", ev.notional_usd)
         if self.grid is None:
             self._ensure_grid(ev.price)
+        self._ring_prints.append(
+            (ev.time_ms, LONG if ev.side == "long" else SHORT, ev.price, ev.notional_usd)
+        )
         if self.observer is not None:
             self.observer.realized(self, ev)
         return True
@@ -492,18 +513,31 @@ class MarketModel:
         if low <= high:
             for ring in self.rings:
                 ring.note_price(low, high)
+        self._flush_ring_prints()
         for exchange, iv in self.intervals.items():
             slot = self.slots.get(exchange)
             if slot is not None and iv.mark_low <= iv.mark_high:
                 self._consume(exchange, slot, iv)
             if iv.oi_start is not None and iv.oi_last is not None and iv.oi_last != iv.oi_start:
                 self._open_interest_change(exchange, iv)
+            if self._turnover_rate > 0.0 and dt > 0 and slot is not None:
+                self._turnover(exchange, slot, iv, dt)
             iv.reset()
         if self.stored is not None and self.scale.min() < _RENORMALIZE_BELOW:
             self._renormalize()
         self._bookkeeping(now_ms)
         if self.observer is not None:
             self.observer.stepped(self, now_ms)
+
+    def _flush_ring_prints(self) -> None:
+        """Move the prints since the last step into every ring's R."""
+        pending = self._ring_prints
+        if not pending:
+            return
+        self._ring_prints = []
+        t, side, price, usd = (np.array(c) for c in zip(*pending, strict=True))
+        for ring in self.rings:
+            ring.add_prints(t.astype(np.int64), side.astype(np.int64), price, usd)
 
     def _bookkeeping(self, now_ms: int) -> None:
         """History row and the window roll of C."""
@@ -549,9 +583,11 @@ class MarketModel:
 
     def _add_lookback_rings(self) -> None:
         """The lookback rings, with the first E: a market that only ever has prints (no open
-        interest, so no E) keeps none (≈ 2.5 MB saved a market)."""
+        interest, so no E) keeps none (≈ 2.9 MB saved a market)."""
         p, grid = self.params, self.grid
         assert grid is not None
+        if not p.keep_history:
+            return
         self.lookback_history = tuple(
             HistoryRing(
                 grid,
@@ -602,10 +638,8 @@ class MarketModel:
             vwap = iv.flow_notional / volume if volume > 0 else iv.mark_last
             if not (vwap > 0 and math.isfinite(vwap)):
                 return
-            f_long = 0.5 + p.imbalance_k * imbalance
-            if iv.funding:
-                f_long += math.copysign(p.funding_tilt, iv.funding)  # payers are the crowded side
-            f_long = min(max(f_long, 0.2), 0.8)
+            # No funding tilt: it moved the fit's score by ±0.001 (docs/model.md), so it went.
+            f_long = min(max(0.5 + p.imbalance_k * imbalance, 0.2), 0.8)
             low = min(iv.mark_low, iv.flow_low, vwap)
             high = max(iv.mark_high, iv.flow_high, vwap)
             if not (0 < low <= high < math.inf):  # never place levels off a broken range
@@ -633,6 +667,18 @@ class MarketModel:
                     self.long_top[slot] = -1
                 else:
                     self.short_bottom[slot] = self.grid.n_bins
+
+    def _turnover(self, exchange: str, slot: int, iv: _Interval, dt: int) -> None:
+        """Positions change hands while open interest stands still: a share of it closes
+        (everywhere alike) and is opened again at this interval's prices."""
+        oi = self.open_interest.get(exchange)
+        price = iv.mark_last
+        if not oi or not (price > 0 and math.isfinite(price)):
+            return
+        share = min(self._turnover_rate * dt / HOUR_MS, 1.0)
+        self.scale[slot] *= 1.0 - share
+        low, high = min(iv.mark_low, price), max(iv.mark_high, price)
+        self._deposit(exchange, share * oi * price, 0.5, low, high)
 
     def level_factors(self, exchange: str, price: float) -> NDArray[np.float64]:
         """Liquidation price / entry per (side, leverage tier) for this market on `exchange`."""

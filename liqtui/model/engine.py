@@ -7,8 +7,8 @@ It is the one object sources write to (`EventSink`) and views read from (`snapsh
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,6 +23,7 @@ from liqtui.events import (
     TradeFlow,
     implausible,
 )
+from liqtui.fitted import MarketFit
 from liqtui.health import FeedHealth
 from liqtui.model.density import (
     EXCHANGE_INDEX,
@@ -36,6 +37,7 @@ from liqtui.model.density import (
 from liqtui.model.grid import PriceGrid
 from liqtui.model.history import ActivityStats, HistoryView, pick_ring
 from liqtui.model.mechanics import TierTables, shipped_tier_tables
+from liqtui.presets import LEVERAGE_TIERS
 
 if TYPE_CHECKING:
     from liqtui.config import Settings
@@ -44,7 +46,7 @@ if TYPE_CHECKING:
 SCALE_RELATIVE = "relative"
 
 
-def _frozen(a: NDArray[np.float64]) -> NDArray[np.float64]:
+def _frozen(a: NDArray[Any]) -> NDArray[Any]:
     a.flags.writeable = False
     return a
 
@@ -70,6 +72,20 @@ def history_confidence(
         total += oi
         weighted += oi * (1.0 - 0.5 ** (max(span, 0) / half_life_ms))
     return weighted / total if total > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class RealizedPrints:
+    """Realized prints of one market since a time, oldest first, columnar and read-only."""
+
+    time_ms: NDArray[np.int64]
+    side: NDArray[np.int8]  # LONG (0) or SHORT (1)
+    exchange: NDArray[np.int8]  # EXCHANGE_INDEX
+    price: NDArray[np.float64]
+    usd: NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return int(self.time_ms.size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +135,13 @@ class MarketSnapshot:
     # exchange → how much open-interest history the map holds (as_of − first OI reading), for
     # the exchanges the snapshot covers (`exchange_filter`); see `history_confidence`
     oi_history_ms: dict[str, int] = field(default_factory=dict)
+    # E per leverage tier: [tier, bin] for the tiers in `tiers` (LEVERAGE_TIERS), weights,
+    # filters and scale applied; summed over tiers they are estimated_long / estimated_short.
+    tiers: tuple[int, ...] = ()
+    tier_weights: tuple[float, ...] = ()  # the preset's weight per tier, the tier filter applied
+    estimated_long_tiers: NDArray[np.float64] | None = None
+    estimated_short_tiers: NDArray[np.float64] | None = None
+    prints: RealizedPrints | None = None  # the window's prints since a time, when asked for
 
     @property
     def skipped_messages(self) -> int:
@@ -174,10 +197,36 @@ class Engine:
     tiers: TierTables = field(default_factory=shipped_tier_tables)
     rho: float = 0.0  # ΣR/ΣC from liqtui calibrate; 0: not calibrated
     calibrated_preset: str = ""  # the preset ρ was fitted for
-    fitted_weights: tuple[float, ...] | None = None  # the "fitted" preset's weights
+    fitted_weights: tuple[float, ...] | None = None  # the "fitted" preset's weights (config)
+    # Per market, what `liqtui calibrate --fit --write` found (liqtui.fitted): its half-life
+    # unless the config sets one, its leverage mix as the "fitted" preset.
+    fits: dict[str, MarketFit] = field(default_factory=dict)
     # ρ the risk figures apply (model.risk_rho): never the calibrated one above (throttled feeds)
     risk_rho: float = 1.0
     _next_step_ms: int = 0
+
+    def params_for(self, symbol: str) -> ModelParams:
+        """The model parameters of one market: the engine's, with the market's fitted
+        half-life and turnover where the config leaves them on "auto"."""
+        fit, p = self.fits.get(symbol), self.params
+        if fit is None:
+            return p
+        if p.half_life_ms == 0 and fit.half_life_ms is not None:
+            p = replace(p, half_life_ms=fit.half_life_ms)
+        if p.turnover < 0 and fit.turnover is not None:
+            p = replace(p, turnover=fit.turnover)
+        return p
+
+    def fitted_for(self, symbol: str) -> tuple[float, ...] | None:
+        """The "fitted" preset's weights for one market: its fit's, else the config's."""
+        fit = self.fits.get(symbol)
+        if fit is not None and fit.leverage_weights is not None:
+            return fit.leverage_weights
+        return self.fitted_weights
+
+    def weights(self, symbol: str, preset: str, tier_filter: str) -> NDArray[np.float64]:
+        """Weight per leverage tier of a preset for one market (the tier filter applied)."""
+        return preset_weights(preset, tier_filter, self.fitted_for(symbol))
 
     # -- EventSink --------------------------------------------------------------------------------
     def feed(self, name: str) -> FeedHealth:
@@ -189,7 +238,7 @@ class Engine:
     def market(self, symbol: str) -> MarketModel:
         model = self.markets.get(symbol)
         if model is None:
-            model = self.markets[symbol] = MarketModel(symbol, self.params, self.tiers)
+            model = self.markets[symbol] = MarketModel(symbol, self.params_for(symbol), self.tiers)
         return model
 
     def apply(self, event: MarketEvent) -> bool:
@@ -236,6 +285,29 @@ class Engine:
             model.step(boundary)
         self._next_step_ms = boundary + step
 
+    def start_over(self) -> Engine:
+        """An empty engine to rebuild this one's state in (a replay seeking back: the clock
+        never runs backwards), off to the side; `take_over` then swaps it in."""
+        return self.fork()
+
+    def copy_state(self) -> Engine:
+        """A copy of this engine to move forward off to the side (a replay seeking forward
+        in a worker thread), sharing the immutable parameters and tier tables."""
+        import copy
+
+        memo: dict[int, object] = {id(self.params): self.params, id(self.tiers): self.tiers}
+        return copy.deepcopy(self, memo)
+
+    def take_over(self, other: Engine) -> None:
+        """Take every market, feed and the clock of `other` (from `start_over`), in one step:
+        whoever reads this engine sees the old state or the new one, never a mix."""
+        self.markets = other.markets
+        self.feeds = other.feeds
+        self.events_by_market = other.events_by_market
+        self.clock_ms = other.clock_ms
+        self.events_applied, self.events_rejected = other.events_applied, other.events_rejected
+        self._next_step_ms = other._next_step_ms
+
     # -- a market's past, built off to the side -----------------------------------------------
     def fork(self) -> Engine:
         """An empty engine with the same parameters, tier tables and calibration, on a clock
@@ -251,6 +323,7 @@ class Engine:
             rho=self.rho,
             calibrated_preset=self.calibrated_preset,
             fitted_weights=self.fitted_weights,
+            fits=self.fits,
             risk_rho=self.risk_rho,
         )
 
@@ -271,6 +344,26 @@ class Engine:
         """Markets with data, busiest first."""
         return sorted(self.markets, key=lambda s: -self.events_by_market.get(s, 0))
 
+    def prints(self, symbol: str, since_ms: int) -> RealizedPrints:
+        """The market's realized prints after `since_ms` (within the window kept; every
+        exchange), oldest first, as read-only arrays."""
+        model = self.markets.get(symbol)
+        if model is None:
+            t = np.zeros(0, dtype=np.int64)
+            side = exch = np.zeros(0, dtype=np.int8)
+            prices = notional = np.zeros(0)
+        else:
+            t, side, exch, prices, notional = model.realized.columns()
+        new = (t > since_ms) & (t >= self.clock_ms - self.params.window_ms)
+        order = np.argsort(t[new], kind="stable")
+        return RealizedPrints(
+            _frozen(t[new][order]),
+            _frozen(side[new][order]),
+            _frozen(exch[new][order]),
+            _frozen(prices[new][order]),
+            _frozen(notional[new][order]),
+        )
+
     def is_calibrated(self, preset: str) -> bool:
         return self.rho > 0 and preset == self.calibrated_preset
 
@@ -285,10 +378,16 @@ class Engine:
         history: bool = False,
         lookback_ms: int | None = None,
         columns: int | None = None,
+        activity: bool = True,
+        prints_since_ms: int | None = None,
     ) -> MarketSnapshot:
         """One market's view. `history=True` adds the time × price history H (costs ≈ 1 ms):
         over the window, or with `lookback_ms` over that lookback from the finest ring that
         covers it, on a dense time axis of at most `columns` columns (see HistoryRing.lookback).
+        `activity=False` leaves out the cascade detector's inputs (a median over 7 days of
+        minutes, ≈ 0.3 ms) for a caller that does not use them (the overview's other markets).
+        `prints_since_ms` adds the realized prints after that time (within the window, every
+        exchange: what the history's R holds too).
         """
         preset = preset or self.preset
         tier_filter = tier_filter or self.tier_filter
@@ -303,31 +402,35 @@ class Engine:
             return MarketSnapshot(
                 symbol, now, None, None, None, empty, empty, empty, empty, 0.0, 0.0, 0, window,
                 preset, tier_filter, exchange, {}, {}, {}, {}, feeds, 0,
-                calibrated=calibrated, scale=rho, half_life_ms=self.params.half_life,
+                calibrated=calibrated, scale=rho, half_life_ms=self.params_for(symbol).half_life,
                 risk_rho=self.risk_rho,
             )  # fmt: skip
         grid = model.grid
         n = grid.n_bins
         quote = model.price_quote(now)
-        weights = preset_weights(preset, tier_filter, self.fitted_weights)
+        weights = self.weights(symbol, preset, tier_filter)
 
         est_by_ex: dict[str, tuple[float, float]] = {}
-        est_long, est_short = np.zeros(n), np.zeros(n)
+        by_tier = np.zeros((2, len(weights), n))  # [side, tier, bin]
         con_long, con_short = np.zeros(n), np.zeros(n)
         stored, consumed = model.stored, model.window_consumed
         if stored is not None and consumed is not None:
-            # (slot, side, bin): tier axis collapsed with the preset's weights, scale applied.
-            weighted = np.einsum("esbn,b->esn", stored, weights) * model.scale[:, :, None]
-            per_ex = weighted.sum(axis=2)
+            # (slot, side, tier): the preset's weight times the slot's scale.
+            coef = model.scale[:, :, None] * weights[None, None, :]
+            per_ex = np.einsum("esbn,esb->es", stored, coef)
             used = np.einsum("esbn,b->esn", consumed, weights)
+            chosen = []
             for name, i in model.slots.items():
                 if per_ex[i].any():
                     est_by_ex[name] = (float(per_ex[i, LONG]), float(per_ex[i, SHORT]))
                 if exchange is None or name == exchange:
-                    est_long += weighted[i, LONG]
-                    est_short += weighted[i, SHORT]
+                    chosen.append(i)
                     con_long += used[i, LONG]
                     con_short += used[i, SHORT]
+            if chosen:
+                by_tier = np.einsum("esbn,esb->sbn", stored[chosen], coef[chosen])
+        # The totals are the tiers' sums, so a level's tiers add up to the level.
+        est_long, est_short = by_tier[LONG].sum(axis=0), by_tier[SHORT].sum(axis=0)
 
         t, side, exch, prices, notional = model.realized.columns()
         in_window = t >= now - window
@@ -358,6 +461,7 @@ class Engine:
                 hist = ring.lookback(weights, now - lookback_ms, now, columns)
         elif history and model.history is not None:
             hist = model.history.view(weights, since_ms=now - self.params.window_ms)
+        prints = self.prints(symbol, prints_since_ms) if prints_since_ms is not None else None
         return MarketSnapshot(
             symbol=symbol,
             as_of_ms=now,
@@ -389,7 +493,7 @@ class Engine:
             consumed_since_ms=model.consumed_since_ms,
             depth=depth,
             half_life_ms=model.half_life_ms,
-            activity=model.activity.stats(now),
+            activity=model.activity.stats(now) if activity else None,
             history=hist,
             price_time_ms=quote.time_ms if quote is not None else None,
             price_exchanges=quote.exchanges if quote is not None else (),
@@ -399,16 +503,23 @@ class Engine:
                 for name, since in sorted(model.oi_since.items())
                 if exchange is None or name == exchange
             },
+            tiers=LEVERAGE_TIERS,
+            tier_weights=tuple(float(w) for w in weights),
+            estimated_long_tiers=_frozen(by_tier[LONG]),
+            estimated_short_tiers=_frozen(by_tier[SHORT]),
+            prints=prints,
         )
 
 
 def engine_from_settings(
     settings: Settings, *, window_ms: int | None = None, preset: str | None = None
 ) -> Engine:
-    """An engine with the model settings, the tier tables (shipped + refreshed) and the
-    calibration (ρ, its preset, fitted weights) from the config."""
+    """An engine with the model settings, the tier tables (shipped + refreshed), the
+    calibration (ρ, its preset, fitted weights) from the config and the fitted parameters
+    per market (liqtui.fitted; a broken file is a warning, and no fit is used)."""
     import sys
 
+    from liqtui.fitted import FittedFileError, fitted_path, load_fits
     from liqtui.model.mechanics import TierDataError, load_tier_tables
 
     m = settings.model
@@ -417,6 +528,11 @@ def engine_from_settings(
     except (TierDataError, OSError) as exc:
         print(f"liqtui: warning: {exc}; using the shipped tier tables", file=sys.stderr)
         tiers = shipped_tier_tables()
+    try:
+        fits = load_fits(fitted_path(m.fitted_file))
+    except FittedFileError as exc:
+        print(f"liqtui: warning: {exc}; using no fitted parameters", file=sys.stderr)
+        fits = {}
     return Engine(
         params=ModelParams.from_settings(settings.model, window_ms),
         preset=preset or m.preset,
@@ -425,5 +541,6 @@ def engine_from_settings(
         rho=m.rho,
         calibrated_preset=m.calibrated_preset,
         fitted_weights=tuple(m.fitted_weights) or None,
+        fits=fits,
         risk_rho=m.risk_rho,
     )

@@ -5,16 +5,18 @@ per side and per leverage tier, at a coarser price resolution than the model gri
 grid bins, about `cell_pct` of price). Keeping the tier axis means a leverage preset applies to the
 history exactly as it does to the live map. One row is written every `row_ms` of source time, so
 the ring covers `rows × row_ms` (the model's window). Each row also keeps the price path of its
-interval (last, low, high). Memory is fixed at rows × 2 × tiers × cells × 4 bytes (float32) +
-rows × 32 bytes: ≈ 1.3 MB for the defaults (96 rows, 6 tiers, ≈ 282 cells at 0.25% over ±35%).
+interval (last, low, high) and the realized prints of its interval per side and cell (R, so the
+heat map marks where and when liquidations printed, over any lookback). Memory is fixed at
+rows × 2 × (tiers + 1) × cells × 4 bytes (float32) + rows × 32 bytes: ≈ 1.5 MB for the defaults
+(96 rows, 6 tiers, ≈ 282 cells at 0.25% over ±35%).
 
 Lookbacks beyond the window (the heat map's 3d, 7d, 30d) come from longer, coarser rings of the
 same kind (`ModelParams.lookback_rings`: 84 rows of 2 h = 7 days, 90 rows of 8 h = 30 days;
-≈ 1.2 MB + 1.3 MB a market with E), filled as events flow in time order, so a store load or a
+≈ 1.4 MB + 1.5 MB a market with E), filled as events flow in time order, so a store load or a
 backfill fills them on a cold start. `pick_ring` takes the finest ring that covers a lookback;
 `HistoryRing.lookback` returns its rows on a dense time axis (a missing row is an empty column),
 merged into at most `max_columns` columns aligned to whole multiples of the row time (so the
-columns stay put as time goes on). With the defaults one market holds ≈ 3.9 MB of H in all.
+columns stay put as time goes on). With the defaults one market holds ≈ 4.4 MB of H and R in all.
 
 `ActivityRing` keeps, per minute over `days` (7 by default), realized liquidation notional per
 side and the last price: the inputs of the live cascade detector (models.md §3.3 item 5).
@@ -60,10 +62,15 @@ class HistoryView:
     price: NDArray[np.float64] | None = None  # last price of each column's interval (NaN: none)
     price_low: NDArray[np.float64] | None = None  # its low and high
     price_high: NDArray[np.float64] | None = None
+    # [time, cell] realized (R) notional printed during each column's interval, all exchanges
+    realized_long: NDArray[np.float64] | None = None
+    realized_short: NDArray[np.float64] | None = None
 
 
 class HistoryRing:
-    """Ring buffer H[row, side, tier, cell] of the estimated map (float32, fixed size)."""
+    """Ring buffer H[row, side, tier, cell] of the estimated map (float32, fixed size), and
+    beside it R[row, side, cell]: the realized prints of each row's interval, where they
+    printed (a flow summed over the interval, where E is the map at its end)."""
 
     def __init__(
         self,
@@ -85,6 +92,9 @@ class HistoryRing:
         self.data = np.zeros((rows, 2, n_tiers, self.cells.n_bins), dtype=np.float32)
         self.times = np.full(rows, -1, dtype=np.int64)
         self.prices = np.full((rows, 3), np.nan)  # last, low, high of each row's interval
+        self.realized = np.zeros((rows, 2, self.cells.n_bins), dtype=np.float32)
+        self._open = np.zeros((2, self.cells.n_bins))  # R of the row being filled
+        self._written_ms = -1  # time of the newest row written
         self._low, self._high = math.inf, -math.inf  # the row being filled
         self.head = 0  # next row to write
         self.next_ms: int | None = None
@@ -92,7 +102,8 @@ class HistoryRing:
 
     @property
     def nbytes(self) -> int:
-        return self.data.nbytes + self.times.nbytes + self.prices.nbytes + self._index.nbytes
+        arrays = (self.data, self.times, self.prices, self._index, self.realized, self._open)
+        return sum(a.nbytes for a in arrays)
 
     @property
     def span_ms(self) -> int:
@@ -105,6 +116,34 @@ class HistoryRing:
             self._low = low
         if high > self._high:
             self._high = high
+
+    def add_prints(
+        self,
+        times: NDArray[np.int64],
+        sides: NDArray[np.int64],
+        prices: NDArray[np.float64],
+        usd: NDArray[np.float64],
+    ) -> None:
+        """Realized prints (side 0 long, 1 short) into their cells: into the row being filled,
+        or a print older than the newest row (it arrived late) into the row written for its
+        time if the ring still holds it. Prints off the grid are not kept."""
+        cell = np.floor(prices / self.grid.width).astype(np.int64) // self.k
+        cell -= self.cells.origin_bin
+        ok = (cell >= 0) & (cell < self.cells.n_bins)
+        late = times <= self._written_ms
+        now = ok & ~late
+        if now.any():
+            np.add.at(self._open, (sides[now], cell[now]), usd[now])
+        if not (ok & late).any():
+            return
+        written = np.flatnonzero(self.times >= 0)
+        order = written[np.argsort(self.times[written])]
+        ends = self.times[order]
+        sel = np.flatnonzero(ok & late)
+        j = np.searchsorted(ends, times[sel], side="left")  # the first row ending at or after
+        inside = (j < ends.size) & (ends[np.minimum(j, ends.size - 1)] - self.row_ms < times[sel])
+        rows = order[j[inside]]
+        np.add.at(self.realized, (rows, sides[sel][inside], cell[sel][inside]), usd[sel][inside])
 
     def _bin_index(self, grid: PriceGrid) -> NDArray[np.int32]:
         """Flat target of every (side, tier, bin) of the model grid in (side, tier, cell)."""
@@ -137,6 +176,9 @@ class HistoryRing:
         else:
             low = high = last
         self.prices[self.head] = (last, low, high)
+        self.realized[self.head] = self._open
+        self._open[...] = 0.0
+        self._written_ms = max(self._written_ms, now_ms)
         self._low, self._high = math.inf, -math.inf
         self.head = (self.head + 1) % self.rows
         self.next_ms = now_ms - now_ms % self.row_ms + self.row_ms
@@ -151,6 +193,9 @@ class HistoryRing:
         if self.cells != old:
             moved = remap(self.data.reshape(-1, old.n_bins).astype(np.float64), old, self.cells)
             self.data = moved.astype(np.float32).reshape(self.rows, 2, self.n_tiers, -1)
+            r = remap(self.realized.reshape(-1, old.n_bins).astype(np.float64), old, self.cells)
+            self.realized = r.astype(np.float32).reshape(self.rows, 2, -1)
+            self._open = remap(self._open, old, self.cells)
         self._index = self._bin_index(grid)
 
     def view(self, weights: NDArray[np.float64], since_ms: int | None = None) -> HistoryView:
@@ -164,7 +209,19 @@ class HistoryRing:
             arr.flags.writeable = False
         long_usd, short_usd = weighted[:, 0], weighted[:, 1]
         last, low, high = (_frozen(self.prices[keep, i].copy()) for i in range(3))
-        return HistoryView(times, self.cells, long_usd, short_usd, self.row_ms, last, low, high)
+        r = self.realized[keep].astype(np.float64)
+        return HistoryView(
+            times,
+            self.cells,
+            long_usd,
+            short_usd,
+            self.row_ms,
+            last,
+            low,
+            high,
+            _frozen(r[:, 0]),
+            _frozen(r[:, 1]),
+        )
 
     def lookback(
         self,
@@ -204,10 +261,13 @@ class HistoryRing:
         np.fmax.at(high, group, self.prices[present, 2])
         low[~np.isfinite(low)] = np.nan
         high[~np.isfinite(high)] = np.nan
+        realized = np.zeros((n_groups, 2, self.cells.n_bins))  # R: every row of the group
+        np.add.at(realized, group, self.realized[present])
         if max_columns and n_groups > max_columns:  # the oldest, partial group
             cut = n_groups - max_columns
             times, weighted = times[cut:], weighted[cut:]
             price, low, high = price[cut:], low[cut:], high[cut:]
+            realized = realized[cut:]
         return HistoryView(
             _frozen(times),
             self.cells,
@@ -217,6 +277,8 @@ class HistoryRing:
             _frozen(price),
             _frozen(low),
             _frozen(high),
+            _frozen(realized[:, 0]),
+            _frozen(realized[:, 1]),
         )
 
 

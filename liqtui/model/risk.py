@@ -644,6 +644,11 @@ def _usd(x: float) -> str:
     return f"${x:.0f}"
 
 
+def _ratio(rho: float, e_usd: float, depth_usd: float) -> float | None:
+    """R_X = ρ·E within X / visible depth within X (None without depth)."""
+    return rho * e_usd / depth_usd if depth_usd > 0 else None
+
+
 def _side_risk(
     side: str,
     prof: Profile,
@@ -667,7 +672,7 @@ def _side_risk(
             continue
         d, e = curve.measured(x)
         depth_usd[x], extrap[x] = d, e
-        ratio[x] = rho * e_usd[x] / d if d > 0 else None
+        ratio[x] = _ratio(rho, e_usd[x], d)
     wc: dict[float, float | None] = {
         s: w_crit(prof, curve, s, k=k, rho=rho) if curve is not None else None for s in shocks
     }
@@ -787,3 +792,32 @@ def risk_report(
         rho_note=about_rho,
         calibrated_rho=cal_rho,
     )
+
+
+def r_x(
+    snap: MarketSnapshot,
+    distances: Sequence[float] = DISTANCES,
+    *,
+    default_kappa: float = DEFAULT_KAPPA,
+    depth_max_age_ms: int = DEPTH_MAX_AGE_MS,
+) -> dict[str, dict[float, float | None]]:
+    """R_X per side and distance alone: `risk_report(...).r_x` without W_crit and the
+    scenarios (the overview computes it for every market). {} without a price or E."""
+    rho, _source = applied_rho(snap)
+    within = e_within(snap, distances)
+    if within.long_usd is None or within.short_usd is None or snap.price is None:
+        return {}
+    bid, ask, _notes = depth_curves(
+        snap.depth,
+        snap.price,
+        snap.as_of_ms,
+        max_age_ms=depth_max_age_ms,
+        default_kappa=default_kappa,
+    )
+    out: dict[str, dict[float, float | None]] = {}
+    for side, curve, near in (("long", bid, within.long_usd), ("short", ask, within.short_usd)):
+        out[side] = {
+            x: None if curve is None else _ratio(rho, e, curve.measured(x)[0])
+            for x, e in zip(distances, near, strict=True)
+        }
+    return out

@@ -15,12 +15,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from liqtui.model.clusters import Cluster, NearestClusters
 from liqtui.model.engine import MarketSnapshot
 
 LEVELS = 8  # intensity buckets; few buckets keep noise from repainting rows
 GLYPHS = " ░▒▓█"  # plain-text ramp; level 1–8 → glyph 1–4
 LONG_MARK, SHORT_MARK = "▼", "▲"  # direction is never shown by hue alone
 PRICE_MARK = "▶"
+DIST_WIDTH = 6  # the distance-from-price column: "+4.75%"
 
 Segment = tuple[str, str]  # (text, role)
 
@@ -77,6 +79,10 @@ class LadderRow:
     short_level: int
     bar_long: int  # bar cells, as a fraction of the widest row (0..1000)
     bar_short: int
+    # E per leverage tier (the snapshot's `tiers`), summing to long_usd / short_usd; empty
+    # when the snapshot has no per-tier levels
+    long_tiers: tuple[float, ...] = ()
+    short_tiers: tuple[float, ...] = ()
 
 
 class LadderView:
@@ -178,6 +184,13 @@ def ladder_rows(snap: MarketSnapshot, top_group: int, n_rows: int, k: int) -> li
         return lv.astype(np.int64)
 
     long_lv, short_lv = level(e_long), level(e_short)
+    no_tiers: list[tuple[float, ...]] = [()] * n_rows
+    t_long, t_short = no_tiers, no_tiers
+    if snap.estimated_long_tiers is not None and snap.estimated_short_tiers is not None:
+        t_long, t_short = (
+            [tuple(r) for r in tier_sums(a, lo, hi).T.tolist()]
+            for a in (snap.estimated_long_tiers, snap.estimated_short_tiers)
+        )
     bar = np.zeros(n_rows) if widest <= 0 else 1000.0 * total / widest
     share_long = np.divide(e_long, total, out=np.zeros(n_rows), where=total > 0)
     bar_long = np.round(bar * share_long).astype(np.int64)
@@ -195,9 +208,18 @@ def ladder_rows(snap: MarketSnapshot, top_group: int, n_rows: int, k: int) -> li
             short_level=int(short_lv[i]),
             bar_long=int(bar_long[i]),
             bar_short=int(bar_short[i]),
+            long_tiers=t_long[i],
+            short_tiers=t_short[i],
         )
         for i in range(n_rows)
     ]
+
+
+def tier_sums(by_tier: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """[tier, bin] values summed over the bin ranges [lo, hi): [tier, range]."""
+    cs = np.zeros((by_tier.shape[0], by_tier.shape[1] + 1))
+    np.cumsum(by_tier, axis=1, out=cs[:, 1:])
+    return cs[:, hi] - cs[:, lo]
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,19 +233,32 @@ class RowLayout:
     est: int  # width of each E sub-column ("▼12.6M"); 0: E dropped
     real: int  # width of each R sub-column ("●▼12.6M"); 0: R dropped
     decimals: int
+    dist: int = 0  # width of the distance-from-price column after the label; 0: none
 
     @classmethod
-    def for_width(cls, width: int, rows: list[LadderRow], decimals: int) -> RowLayout:
+    def for_width(
+        cls, width: int, rows: list[LadderRow], decimals: int, *, distance: bool = False
+    ) -> RowLayout:
+        """Column widths at `width`; with `distance`, a distance-from-price column after the
+        label. Narrow widths drop R first, then the distance, then E."""
         label = max((len(format_price(r.price_low, decimals)) for r in rows), default=8)
-        est, real = 6, 7
-        bar = width - label - 2 - 2 * (est + 1) - 2 * (real + 1)
+        est, real, dist = 6, 7, DIST_WIDTH if distance else 0
+
+        def bar_for() -> int:
+            cols = (dist + 1 if dist else 0) + (2 * (est + 1) if est else 0)
+            return width - label - 2 - cols - (2 * (real + 1) if real else 0)
+
+        bar = bar_for()
         if bar < 6:
             real = 0
-            bar = width - label - 2 - 2 * (est + 1)
+            bar = bar_for()
+        if bar < 6 and dist:
+            dist = 0
+            bar = bar_for()
         if bar < 4:
             est = 0
-            bar = width - label - 2
-        return cls(width, label, max(bar, 0), est, real, decimals)
+            bar = bar_for()
+        return cls(width, label, max(bar, 0), est, real, decimals, dist)
 
 
 def _fit(text: str, width: int, align: str = ">") -> str:
@@ -239,11 +274,41 @@ def _side_cell(usd: float, mark: str, width: int, role: str, *, big: bool | None
     return (" " + _fit(prefix + mark + compact_usd(usd), width), role + ("-big" if big else ""))
 
 
-def row_segments(row: LadderRow, layout: RowLayout, *, realized_mark_usd: float) -> list[Segment]:
-    """One row as (text, role) segments whose texts add up to exactly `layout.width` cells."""
+def distance_text(target: float, price: float, decimals: int = 2) -> str:
+    """The distance from `price` to `target` in at most DIST_WIDTH cells: "+4.75%", "-12.3%"
+    (`decimals` at most; fewer when the figure is large)."""
+    d = (target / price - 1.0) * 100
+    if abs(d) >= 99.95:
+        return f"{d:+.0f}%"
+    if abs(d) >= 9.995:
+        decimals = min(decimals, 1)
+    return f"{d:+.{decimals}f}%"
+
+
+def distance_decimals(step: float, price: float) -> int:
+    """Decimals that tell adjacent rows apart: 1 when a row spans 0.1% or more, else 2. No
+    more than that: each change of the figures repaints every row, and with 2 decimals a quiet
+    market's ticks would change them every few seconds."""
+    return 1 if step / price >= 0.001 else 2
+
+
+def row_segments(
+    row: LadderRow, layout: RowLayout, *, realized_mark_usd: float, price: float | None = None
+) -> list[Segment]:
+    """One row as (text, role) segments whose texts add up to exactly `layout.width` cells.
+    With `layout.dist` and the `price`, the distance from the price to the row's label (blank
+    on the price row, which the ▶ marks)."""
     segs: list[Segment] = []
     label_role = "price-row" if row.is_price_row else "label"
     segs.append((_fit(format_price(row.price_low, layout.decimals), layout.label), label_role))
+    if layout.dist:
+        step = row.price_high - row.price_low
+        text = (
+            ""
+            if row.is_price_row or not price
+            else distance_text(row.price_low, price, distance_decimals(step, price))
+        )
+        segs.append((" " + _fit(text, layout.dist), "axis"))
     segs.append((" ", "axis"))
     segs.append(
         (PRICE_MARK if row.is_price_row else "│", "price-row" if row.is_price_row else "axis")
@@ -288,19 +353,59 @@ def crop_segments(segs: Sequence[Segment], width: int, *, pad: bool = False) -> 
     return out
 
 
+def cluster_distance(pct: float) -> str:
+    """A cluster's distance: "+0.42%" within 1%, "+4.2%" beyond (fewer repaints as the price
+    ticks)."""
+    return f"{pct:+.2f}%" if abs(pct) < 0.995 else f"{pct:+.1f}%"
+
+
+def cluster_segments(clusters: NearestClusters, decimals: int, *, short: bool) -> list[Segment]:
+    """The nearest large clusters: "nearest ▲ 98,375 +4.8% E 10.2M  ▼ 91,875 -2.2% E 10.5M"
+    (`short`: "▲+4.8% 10.2M ▼-2.2% 10.5M"); "none within 15%" for a side without one."""
+    segs: list[Segment] = [] if short else [("nearest ", "muted")]
+    sides: tuple[tuple[str, Cluster | None, str], ...] = (
+        (SHORT_MARK, clusters.above, "short"),
+        (LONG_MARK, clusters.below, "long"),
+    )
+    for i, (mark, cluster, role) in enumerate(sides):
+        if i:
+            segs.append((" " if short else "  ", "empty"))
+        if cluster is None:
+            none = "—" if short else f"none within {clusters.reach_pct:g}%"
+            segs.append((f"{mark}{'' if short else ' '}{none}", "muted"))
+            continue
+        dist = cluster_distance(cluster.distance_pct)
+        usd = compact_usd(cluster.usd)
+        if short:
+            segs.append((f"{mark}{dist} {usd}", role))
+        else:
+            at = format_price(cluster.price, decimals)
+            segs.append((f"{mark} {at} ", role))
+            segs.append((dist, "muted"))
+            segs.append((f" E {usd}", role))
+    return segs
+
+
+def _length(segs: Sequence[Segment]) -> int:
+    return sum(len(t) for t, _ in segs)
+
+
 def ladder_header(
-    layout: RowLayout, step: float, width: int, *, realized_mark_usd: float | None = None
+    layout: RowLayout,
+    step: float,
+    width: int,
+    *,
+    realized_mark_usd: float | None = None,
+    clusters: NearestClusters | None = None,
 ) -> list[Segment]:
-    """The column header above the rows: legend on the left, the E and R columns right."""
-    cols = ""
-    if layout.est:
-        cols += f" {'E' + LONG_MARK + 'usd':>{layout.est}} {'E' + SHORT_MARK + 'usd':>{layout.est}}"
-    if layout.real:
-        cols += (
-            f" {'R' + LONG_MARK + 'usd':>{layout.real}} {'R' + SHORT_MARK + 'usd':>{layout.real}}"
-        )
+    """The column header above the rows: legend on the left, the E and R columns right. With
+    `clusters` (the TUI), the nearest large clusters come first after "price", and the legend
+    gives way to them on narrow screens."""
+    if clusters is not None and clusters.reason is None:
+        return _cluster_header(layout, step, width, clusters, realized_mark_usd)
+    cols = _columns_text(layout)
     left: list[Segment] = [
-        (f"{'price':>{layout.label}}", "label"),
+        _price_title(layout),
         ("  E ", "text"),
         (f"{LONG_MARK}long", "long"),
         (" ", "empty"),
@@ -312,4 +417,64 @@ def ladder_header(
     if realized_mark_usd is not None:
         left.append((f"  ●R≥{compact_usd(realized_mark_usd)}", "realized"))
     left = crop_segments(left, max(width - len(cols), 0), pad=True)
+    return crop_segments([*left, (cols, "label")], width)
+
+
+def _price_title(layout: RowLayout) -> Segment:
+    """ "price" over the label column (and the distance column when there is one)."""
+    return (f"{'price':>{layout.label + (layout.dist + 1 if layout.dist else 0)}}", "label")
+
+
+def _columns_text(layout: RowLayout) -> str:
+    cols = ""
+    if layout.est:
+        cols += f" {'E' + LONG_MARK + 'usd':>{layout.est}} {'E' + SHORT_MARK + 'usd':>{layout.est}}"
+    if layout.real:
+        cols += (
+            f" {'R' + LONG_MARK + 'usd':>{layout.real}} {'R' + SHORT_MARK + 'usd':>{layout.real}}"
+        )
+    return cols
+
+
+def _cluster_header(
+    layout: RowLayout,
+    step: float,
+    width: int,
+    clusters: NearestClusters,
+    realized_mark_usd: float | None,
+) -> list[Segment]:
+    """The header with the nearest clusters: the widest form that fits, dropping the R mark,
+    the intensity legend and the step, then shortening the clusters."""
+    cols = _columns_text(layout)
+    room = max(width - len(cols), 0)
+    label: list[Segment] = [_price_title(layout)]
+    legend: list[Segment] = [
+        ("  E ", "text"),
+        (f"{LONG_MARK}long", "long"),
+        (" ", "empty"),
+        (f"{SHORT_MARK}short", "short"),
+        (" ", "muted"),
+        *((g, f"long{2 * i}") for i, g in enumerate(GLYPHS.strip(), start=1)),
+    ]
+    step_segs: list[Segment] = [(f"  step {format_price(step, layout.decimals)}", "muted")]
+    mark: list[Segment] = (
+        [(f"  ●R≥{compact_usd(realized_mark_usd)}", "realized")]
+        if realized_mark_usd is not None
+        else []
+    )
+    gap: list[Segment] = [("  ", "empty")]
+    full = cluster_segments(clusters, layout.decimals, short=False)
+    brief = cluster_segments(clusters, layout.decimals, short=True)
+    for parts in (
+        [label, gap, full, legend, step_segs, mark],
+        [label, gap, full, step_segs, mark],
+        [label, gap, full, step_segs],
+        [label, gap, full],
+        [label, gap, brief, step_segs],
+        [label, gap, brief],
+    ):
+        left = [seg for part in parts for seg in part]
+        if _length(left) <= room:
+            break
+    left = crop_segments(left, room, pad=True)
     return crop_segments([*left, (cols, "label")], width)

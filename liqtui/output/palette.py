@@ -177,6 +177,8 @@ def build_palette(
         "est-short": style(short_c),
         "long": style(long_c),
         "short": style(short_c),
+        "long-big": style(long_c, bold=True),  # the tape's large prints
+        "short-big": style(short_c, bold=True),
         "realized": style(realized),
         "realized-long": style(realized),
         "realized-short": style(realized),

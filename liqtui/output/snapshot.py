@@ -22,7 +22,16 @@ from importlib import resources
 from typing import TYPE_CHECKING
 
 from liqtui import __version__
+from liqtui.model.clusters import (
+    LARGE_MULTIPLE,
+    LARGE_QUANTILE,
+    LEVEL_PCT,
+    Cluster,
+    NearestClusters,
+    nearest_clusters,
+)
 from liqtui.model.engine import MarketSnapshot
+from liqtui.model.overview import RISK_DISTANCE, OverviewRow
 from liqtui.model.risk import DISTANCES, calibration, risk_report, w_level
 from liqtui.output.ladder import LadderRow, LadderView
 from liqtui.output.palette import PRICE_BAND, PRICE_BAND_ROLES
@@ -199,6 +208,69 @@ def cascade_risk(
     }
 
 
+# -- the nearest clusters and the overview row ---------------------------------------------------
+
+
+def _cluster_json(cluster: Cluster | None) -> dict[str, object] | None:
+    if cluster is None:
+        return None
+    return {
+        "price": cluster.price,
+        "price_low": cluster.price_low,
+        "price_high": cluster.price_high,
+        "distance_pct": cluster.distance_pct,
+        "e_usd": cluster.usd,
+        "peak_e_usd": cluster.peak_usd,
+        "levels": cluster.levels,
+    }
+
+
+def clusters_json(
+    snap: MarketSnapshot, clusters: NearestClusters | None = None
+) -> dict[str, object]:
+    """The nearest large cluster of E above and below the price (`liqtui.model.clusters`, the
+    figures of the overview and the ladder's header), with what "large" meant here."""
+    c = clusters if clusters is not None else nearest_clusters(snap)
+    return {
+        "label": "E",
+        "scale": _scale_name(snap),
+        "above": _cluster_json(c.above),
+        "below": _cluster_json(c.below),
+        "level_step": c.level_step,
+        "level_pct": LEVEL_PCT * 100,
+        "reach_pct": c.reach_pct,
+        "median_usd": c.median_usd,
+        "threshold_usd": c.threshold_usd,
+        "rule": f"a level of E (about {LEVEL_PCT * 100:g}% of the price) holding at least "
+        f"{LARGE_MULTIPLE:g}x the median non-empty level and in their top "
+        f"{(1 - LARGE_QUANTILE) * 100:g}%; a cluster is the run of adjacent large levels "
+        "nearest the price",
+        "reason": c.reason,
+    }
+
+
+def overview_json(row: OverviewRow) -> dict[str, object]:
+    """The market's overview row (`liqtui.model.overview`): what the overview view shows
+    besides the clusters (written under `clusters`)."""
+    (r1l, r1s), (r24l, r24s) = row.realized_1h, row.realized_24h
+    return {
+        "change_pct": row.change_pct,
+        "change_span_ms": row.change_span_ms,
+        "change_24h_pct": row.change_pct if row.change_full else None,
+        "realized_1h": {"long_usd": r1l, "short_usd": r1s},
+        "realized_24h": {"long_usd": r24l, "short_usd": r24s, "span_ms": row.realized_span_ms},
+        "r_x": {
+            "distance_pct": RISK_DISTANCE * 100,
+            "long_below": row.r_x[0],
+            "short_above": row.r_x[1],
+        },
+        "health": row.health,
+        "feeds_live": row.feeds_live,
+        "feeds_total": row.feeds_total,
+        "health_note": row.health_note,
+    }
+
+
 def map_history(snap: MarketSnapshot) -> dict[str, object]:
     """How much open-interest history the map holds per exchange (hours from its first reading
     to `as_of`: the store, a backfill, a replay or live), the decay half-life, and the map's
@@ -233,7 +305,7 @@ _PRECISION: dict[str, Callable[[float], float]] = {
 }
 _DEFAULT_PRECISION = 8
 # Objects whose keys are names (exchanges), not fields: their values take the object's rule.
-_NAMED_KEYS = frozenset({"open_interest", "by_exchange", "book_depth", "hours"})
+_NAMED_KEYS = frozenset({"open_interest", "by_exchange", "book_depth", "by_tier", "hours"})
 
 
 def _is_usd(field: str) -> bool:
@@ -274,8 +346,8 @@ def _with_precision(value: object, field: str = "") -> object:
 # -- JSON ---------------------------------------------------------------------------------------
 
 
-def _level_json(row: LadderRow) -> dict[str, object]:
-    return {
+def _level_json(row: LadderRow, tiers: Sequence[int] = ()) -> dict[str, object]:
+    level: dict[str, object] = {
         "price_low": row.price_low,
         "price_high": row.price_high,
         "long_usd": row.long_usd,
@@ -284,6 +356,27 @@ def _level_json(row: LadderRow) -> dict[str, object]:
         "realized_short_usd": row.realized_short_usd,
         "price_row": row.is_price_row,
     }
+    if tiers and len(row.long_tiers) == len(tiers) == len(row.short_tiers):
+        level["by_tier"] = _by_tier(tiers, row.long_tiers, row.short_tiers)
+    return level
+
+
+def _by_tier(
+    tiers: Sequence[int], longs: Sequence[float], shorts: Sequence[float]
+) -> dict[str, dict[str, float]]:
+    """Leverage tier ("25x") → E long and short USD."""
+    return {
+        f"{t}x": {"long_usd": float(lo), "short_usd": float(sh)}
+        for t, lo, sh in zip(tiers, longs, shorts, strict=True)
+    }
+
+
+def _estimated_by_tier(snap: MarketSnapshot) -> dict[str, dict[str, float]]:
+    """E per leverage tier over the whole grid (empty without per-tier levels)."""
+    lt, st = snap.estimated_long_tiers, snap.estimated_short_tiers
+    if lt is None or st is None or not snap.tiers:
+        return {}
+    return _by_tier(snap.tiers, lt.sum(axis=1).tolist(), st.sum(axis=1).tolist())
 
 
 def snapshot_dict(
@@ -292,9 +385,11 @@ def snapshot_dict(
     rows: int = 40,
     view: LadderView | None = None,
     depth: Mapping[str, BookDepth] | None = None,
+    overview: OverviewRow | None = None,
 ) -> dict[str, object]:
-    """The JSON document: the same rows the text ladder shows, highest price first.
-    Its shape is `liqtui/schema/snapshot.schema.json`."""
+    """The JSON document: the same rows the text ladder shows, highest price first; the
+    market's overview row when given (`overview`, else null). Its shape is
+    `liqtui/schema/snapshot.schema.json`."""
     ladder = visible_rows(snap, rows, view)
     return {
         "schema_version": SCHEMA_VERSION,
@@ -332,12 +427,18 @@ def snapshot_dict(
                 ex: {"long_usd": lo, "short_usd": sh}
                 for ex, (lo, sh) in sorted(snap.estimated_by_exchange.items())
             },
+            "tier_weights": {
+                f"{t}x": w for t, w in zip(snap.tiers, snap.tier_weights, strict=False)
+            },
+            "by_tier": _estimated_by_tier(snap),
             "history": map_history(snap),
         },
         "risk": cascade_risk(snap, depth),
+        "clusters": clusters_json(snap, overview.clusters if overview is not None else None),
+        "overview": overview_json(overview) if overview is not None else None,
         # Until `liqtui calibrate` has fitted ρ for this preset: not calibrated, scale null.
         "calibration": dict(zip(("calibrated", "scale"), calibration(snap), strict=True)),
-        "levels": [_level_json(r) for r in ladder],
+        "levels": [_level_json(r, snap.tiers) for r in ladder],
         "open_interest": dict(sorted(snap.open_interest.items())),
         "skipped_messages": snap.skipped_messages,
         "ignored_messages": snap.ignored_messages,
@@ -372,9 +473,10 @@ def render_json(
     rows: int = 40,
     view: LadderView | None = None,
     depth: Mapping[str, BookDepth] | None = None,
+    overview: OverviewRow | None = None,
 ) -> str:
     """One JSON object on one line (JSON Lines), every number at its field's precision."""
-    doc = _with_precision(snapshot_dict(snap, rows=rows, view=view, depth=depth))
+    doc = _with_precision(snapshot_dict(snap, rows=rows, view=view, depth=depth, overview=overview))
     return json.dumps(doc, allow_nan=False) + "\n"  # ASCII-only: safe in any locale and pipe
 
 

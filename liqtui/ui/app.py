@@ -33,9 +33,18 @@ from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Footer
 from textual.worker import Worker, WorkerState
 
-from liqtui.keys import ACTION_GROUPS, KEYS, VIEW_ACTIONS, VIEW_ONLY_ACTIONS, VIEWS, Key
+from liqtui.keys import (
+    ACTION_GROUPS,
+    KEYS,
+    REPLAY_ACTIONS,
+    VIEW_ACTIONS,
+    VIEW_ONLY_ACTIONS,
+    VIEWS,
+    Key,
+)
 from liqtui.model.engine import Engine, MarketSnapshot
 from liqtui.output.palette import LIQ_VARIABLE_DEFAULTS
+from liqtui.playback import Playback
 from liqtui.source import Source
 from liqtui.ui.alerts import Alert, AlertMonitor, CommandRunner, sound_alerts
 from liqtui.ui.commands import (
@@ -60,7 +69,10 @@ from liqtui.ui.widgets.exchanges import ExchangeTable
 from liqtui.ui.widgets.heatmap import LOOKBACKS, HeatmapWidget
 from liqtui.ui.widgets.ladder import LadderHeader, LadderWidget
 from liqtui.ui.widgets.liqmap import LiqMapWidget
+from liqtui.ui.widgets.overview import OverviewTable
+from liqtui.ui.widgets.replay import ReplayBar
 from liqtui.ui.widgets.status import StatusBar
+from liqtui.ui.widgets.tape import TapeWidget
 
 MIN_FPS, MAX_FPS = 0.2, 30.0
 FPS_STEPS = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
@@ -180,6 +192,24 @@ class LiqApp(PaletteApp):
         return self.query_one(ChartWidget)
 
     @property
+    def overview(self) -> OverviewTable:
+        return self.query_one(OverviewTable)
+
+    @property
+    def tape(self) -> TapeWidget:
+        return self.query_one(TapeWidget)
+
+    @property
+    def replay_bar(self) -> ReplayBar:
+        return self.query_one(ReplayBar)
+
+    @property
+    def playback(self) -> Playback | None:
+        """The replay's controls (None: not a replay)."""
+        pb = getattr(self.source, "playback", None)
+        return pb if isinstance(pb, Playback) else None
+
+    @property
     def liqmap(self) -> LiqMapWidget:
         return self.query_one(LiqMapWidget)
 
@@ -283,6 +313,9 @@ class LiqApp(PaletteApp):
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
         yield from compose_views(self)
+        bar = ReplayBar(id="replay-bar")
+        bar.display = self.playback is not None
+        yield bar
         yield Footer()
 
     def on_mount(self) -> None:
@@ -321,6 +354,7 @@ class LiqApp(PaletteApp):
         self.theme_problems = install_themes(self, opts.user_themes_dir, opts.theme)
 
     def _tick(self) -> None:
+        self.draw_replay_bar()  # the replay's time also moves while drawing is paused
         if self._paused or len(self.screen_stack) > 1:
             return
         try:
@@ -382,6 +416,8 @@ class LiqApp(PaletteApp):
 
     def offered_in_view(self, action: str) -> bool:
         """Whether the current view offers `action` (an action name without parameters)."""
+        if action in REPLAY_ACTIONS and self.playback is None:
+            return False  # the replay controls: only while replaying
         return action not in VIEW_ONLY_ACTIONS or action in VIEW_ACTIONS[self.view_name]
 
     def setting_choices(self) -> list[Choice]:
@@ -439,6 +475,46 @@ class LiqApp(PaletteApp):
         self.last_screenshot = path
         self.notify(f"saved to {path}", title="Screenshot", timeout=8, markup=False)
 
+    # -- replay controls (only offered while replaying) ------------------------------------------
+    def draw_replay_bar(self) -> None:
+        pb = self.playback
+        if pb is not None and self.is_running:
+            self.replay_bar.show(pb, self._replay_keys())
+
+    def _replay_keys(self) -> str:
+        """The replay keys as bound now (a [keys] remap shows), for the replay bar."""
+        ids = {k.id: k.keys for k in KEYS if k.action_name in REPLAY_ACTIONS}
+        ids.update({i: keys for i, keys in self.options.keymap.items() if i in ids})
+
+        def show(binding_id: str) -> str:
+            first = ids[binding_id].split(",")[0].strip()
+            return self.get_key_display(Binding(first, ""))
+
+        return (
+            f"{show('replay_pause')} pause  {show('replay_slower')}{show('replay_faster')} "
+            f"speed  {show('seek_minute_back')}{show('seek_minute_forward')} ±1m  "
+            f"{show('seek_hour_back')} {show('seek_hour_forward')} ±1h"
+        )
+
+    def action_replay_pause(self) -> None:
+        if (pb := self.playback) is not None:
+            pb.toggle_pause()
+            self.draw_replay_bar()
+
+    def action_replay_speed(self, direction: int) -> None:
+        if (pb := self.playback) is not None:
+            pb.faster() if direction > 0 else pb.slower()
+            self.draw_replay_bar()
+
+    def action_seek(self, delta_ms: int) -> None:
+        """Seek the replay by `delta_ms` of recorded time (back: rebuilt from its start)."""
+        pb = self.playback
+        if pb is None:
+            return
+        if pb.seek(delta_ms) is None:
+            self.bell()  # nothing replayed yet: no time to seek from
+        self.draw_replay_bar()
+
     # -- markets --------------------------------------------------------------------------------
     def action_slot(self, n: int) -> None:
         if 1 <= n <= len(self.watchlist):
@@ -493,6 +569,23 @@ class LiqApp(PaletteApp):
         if self.view_name == "chart":
             self.refresh_now()
 
+    def action_tape_threshold(self) -> None:
+        """The tape's next size threshold: pulled again even when paused."""
+        self.tape.cycle_threshold()
+        if self.view_name == "tape":
+            self._pull_again()
+
+    def action_set_tape_min(self, min_usd: str) -> None:
+        """The tape's size threshold (a palette choice): pulled again even when paused."""
+        try:
+            value = float(min_usd)
+        except ValueError:
+            return
+        if value >= 0:
+            self.tape.min_usd = value
+            if self.view_name == "tape":
+                self._pull_again()
+
     def action_toggle_scale(self) -> None:
         self.action_set_scale(str(next_in(SCALES, self.color_scale)))
 
@@ -520,6 +613,24 @@ class LiqApp(PaletteApp):
         if self.view_name == "heatmap":
             self._pull_again()
 
+    # -- the overview's keys -------------------------------------------------------------------
+    def action_cycle_sort(self) -> None:
+        self.overview.cycle_sort()
+
+    def action_set_sort(self, column: str) -> None:
+        self.overview.set_sort(column)
+
+    def action_reverse_sort(self) -> None:
+        self.overview.reverse_sort()
+
+    def action_open_market(self) -> None:
+        """The market under the overview's cursor, in the ladder."""
+        symbol = self.overview.selected
+        if symbol is None:
+            return
+        self.switch_symbol(symbol)
+        self.show_view("ladder")
+
     # -- keys of the price views: handled by the visible one (PriceAxisView) ---------------------
     def _on_price_view(self, action: str, *args: int) -> None:
         widget = self.price_views().get(self.view_name)
@@ -528,9 +639,15 @@ class LiqApp(PaletteApp):
             self.refresh_now()
 
     def action_cursor(self, rows: int) -> None:
+        if self.view_name == "overview":
+            self.overview.move(-rows)  # up (positive) is the row above
+            return
         self._on_price_view("cursor", rows)
 
     def action_page(self, direction: int) -> None:
+        if self.view_name == "overview":
+            self.overview.page(-direction)
+            return
         self._on_price_view("page", direction)
 
     def action_edge(self, direction: int) -> None:
@@ -542,13 +659,24 @@ class LiqApp(PaletteApp):
     def action_zoom_out(self) -> None:
         self._on_price_view("zoom_out")
 
+    def action_cursor_time(self, columns: int) -> None:
+        """The time × price view's cursor to an earlier (negative) or later column."""
+        if self.view_name == "heatmap":
+            self.heatmap.action_cursor_time(columns)
+            self.refresh_now()
+
     def action_recentre(self) -> None:
         self.ladder.clear_cursor()
         self.liqmap.clear_cursor()
+        self.heatmap.clear_cursor()
         self._on_price_view("recentre")
 
     def action_clear_cursor(self) -> None:
-        widget = self.liqmap if self.view_name == "map" else self.ladder
+        widget: LadderWidget | LiqMapWidget | HeatmapWidget = self.ladder
+        if self.view_name == "map":
+            widget = self.liqmap
+        elif self.view_name == "heatmap":
+            widget = self.heatmap
         if widget.cursor_group is not None:
             widget.clear_cursor()
             self.refresh_now()
@@ -565,8 +693,8 @@ class LiqApp(PaletteApp):
     def action_set_preset(self, preset: str) -> None:
         self.filters.set_preset(preset)
 
-    def action_cycle_tier(self) -> None:
-        self.filters.cycle_tier()
+    def action_cycle_tier(self, step: int = 1) -> None:
+        self.filters.cycle_tier(step)
 
     def action_set_tier(self, tier: str) -> None:
         self.filters.set_tier(tier)
@@ -602,6 +730,7 @@ class LiqApp(PaletteApp):
             self.watchlist = list(dict.fromkeys(options.watchlist)) or self.watchlist
         if "realized_mark_usd" in changed:
             self.ladder.realized_mark_usd = options.realized_mark_usd
+            self.heatmap.realized_mark_usd = options.realized_mark_usd
         if "ladder_span_pct" in changed:
             for widget in self.price_views().values():
                 widget.view.zoom(options.ladder_span_pct / widget.view.span_pct)

@@ -29,10 +29,12 @@ from textual.css.query import NoMatches
 from textual.markup import escape
 
 from liqtui.keys import VIEWS
+from liqtui.output.tape import threshold_label, thresholds
 from liqtui.ui.scale import SCALES
 from liqtui.ui.views import VIEW_TITLES
 from liqtui.ui.widgets.chart import CHART_MODES, CHART_TITLES
 from liqtui.ui.widgets.heatmap import LOOKBACKS
+from liqtui.ui.widgets.overview import COLUMN_IDS, SORT_TITLES
 
 if TYPE_CHECKING:
     from textual.screen import Screen
@@ -91,6 +93,20 @@ def setting_choices(app: LiqApp) -> list[Choice]:
             [(lb, lb if lb != "auto" else "auto (window / minutes)") for lb in LOOKBACKS],
             app.heatmap.lookback,
             "cycle_lookback",
+        ),
+        Choice(
+            "Overview sort",
+            "set_sort",
+            [(c, SORT_TITLES[c]) for c in COLUMN_IDS],
+            app.overview.sort_column,
+            "cycle_sort",
+        ),
+        Choice(
+            "Tape size",
+            "set_tape_min",
+            [(f"{t:g}", threshold_label(t)) for t in thresholds(app.tape.configured_min_usd)],
+            f"{app.tape.min_usd:g}",
+            "tape_threshold",
         ),
     ]
 
@@ -181,7 +197,9 @@ def palette_commands(app: App[object], screen: Screen[object]) -> list[PaletteCo
     ]
     for choice in choices:
         keys = keys_of.get(choice.cycled_by or "", [])
-        cycles = f"; key {', '.join(keys)} cycles" if len(keys) == 1 else ""
+        cycles = f"; key {keys[0]} cycles" if len(keys) == 1 else f"; keys {', '.join(keys)} cycle"
+        if not keys:
+            cycles = ""
         for value, label in choice.options:
             state = "in effect" if value == choice.current else f"set the {choice.title.lower()}"
             commands.append(

@@ -6,14 +6,15 @@ value in a brief toast; the status line keeps showing it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from textual.app import App
 
 from liqtui.exchanges import ids as exchange_ids
+from liqtui.model.density import preset_weights
 from liqtui.model.engine import Engine
-from liqtui.presets import FITTED, PRESETS, TIER_FILTERS
+from liqtui.presets import FITTED, LEVERAGE_TIERS, PRESETS, TIER_FILTERS, filter_tiers
 from liqtui.ui.commands import Choice, next_in
 
 EXCHANGES = exchange_ids()
@@ -22,7 +23,24 @@ _TOASTS = ("leverage preset: ", "tier filter: ", "exchange filter: ")
 
 
 def tier_label(tier: str) -> str:
+    """ "all tiers", "25x+ only" (25x and up), "25x only" (that tier alone)."""
     return "all tiers" if tier == "all" else f"{tier} only"
+
+
+def tier_cycle(weights: Sequence[float]) -> tuple[str, ...]:
+    """The tier filters `f` steps through under a preset's weights (one per LEVERAGE_TIERS):
+    each one that shows something the earlier ones do not, so every press changes the map
+    ("5x+" is "all" under a preset without 2x; "2x" alone is empty there). The palette still
+    offers every filter."""
+    weighted = {t for t, w in zip(LEVERAGE_TIERS, weights, strict=True) if w > 0}
+    seen: set[frozenset[int]] = set()
+    out = []
+    for tier in TIER_FILTERS:
+        kept = frozenset(filter_tiers(tier)) & weighted
+        if tier == "all" or (kept and kept not in seen):
+            out.append(tier)
+            seen.add(kept)
+    return tuple(out)
 
 
 class ModelFilters:
@@ -35,9 +53,9 @@ class ModelFilters:
         self.exchange: str | None = None  # None: all exchanges
 
     def preset_options(self) -> tuple[str, ...]:
-        """The leverage presets `l` cycles through (with "fitted" once calibrate fitted it)."""
-        fitted = (FITTED,) if getattr(self.engine, "fitted_weights", None) else ()
-        return (*PRESETS, *fitted)
+        """The leverage presets `l` cycles through ("fitted": each market's fitted mix, else
+        the default one, liqtui.fitted)."""
+        return (*PRESETS, FITTED)
 
     def cycle_preset(self) -> None:
         self.set_preset(str(next_in(self.preset_options(), self.engine.preset)))
@@ -49,8 +67,26 @@ class ModelFilters:
         self.changed()
         self._announce("leverage preset", preset)
 
-    def cycle_tier(self) -> None:
-        self.set_tier(str(next_in(TIER_FILTERS, self.engine.tier_filter)))
+    def tier_options(self) -> tuple[str, ...]:
+        """The tier filters the keys cycle through under the preset in effect."""
+        fitted = getattr(self.engine, "fitted_weights", None)
+        try:
+            weights = preset_weights(self.engine.preset, "all", fitted)
+        except ValueError:  # no fitted weights: every tier counts
+            return TIER_FILTERS
+        return tier_cycle([float(w) for w in weights])
+
+    def cycle_tier(self, step: int = 1) -> None:
+        """The next (step 1) or previous (-1) tier filter; from a filter not in the cycle
+        (set in the palette), the next one in the full list that is."""
+        options, current = self.tier_options(), self.engine.tier_filter
+        if current not in options:
+            later = TIER_FILTERS[TIER_FILTERS.index(current) :] if current in TIER_FILTERS else ()
+            current = next((t for t in later if t in options), options[0])
+            if step > 0 and current != self.engine.tier_filter:
+                self.set_tier(current)
+                return
+        self.set_tier(str(next_in(options, current, step)))
 
     def set_tier(self, tier: str) -> None:
         if tier not in TIER_FILTERS:

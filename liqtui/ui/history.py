@@ -29,6 +29,40 @@ DEFAULT_CAPACITY = 480
 
 
 @dataclass(frozen=True, slots=True)
+class Marks:
+    """The realized prints of a column's period: where (price), which side (0 long, 1 short),
+    how much (USD). From the model's rings of H: one per cell with prints, at its centre."""
+
+    price: NDArray[np.float64]
+    side: NDArray[np.int64]
+    usd: NDArray[np.float64]
+
+    @classmethod
+    def of_prints(cls, prints: object) -> Marks | None:
+        """From a snapshot's RealizedPrints (None when there are none)."""
+        if prints is None or not len(prints):  # type: ignore[arg-type]
+            return None
+        return cls(
+            np.asarray(prints.price, dtype=np.float64),  # type: ignore[attr-defined]
+            np.asarray(prints.side, dtype=np.int64),  # type: ignore[attr-defined]
+            np.asarray(prints.usd, dtype=np.float64),  # type: ignore[attr-defined]
+        )
+
+    @classmethod
+    def of_cells(cls, origin: float, width: float, long: NDArray, short: NDArray) -> Marks | None:
+        """From R per cell of a grid (`origin`, `width`) and side."""
+        lc, sc = np.flatnonzero(long > 0), np.flatnonzero(short > 0)
+        if not lc.size and not sc.size:
+            return None
+        cells = np.concatenate([lc, sc])
+        return cls(
+            origin + (cells + 0.5) * width,
+            np.concatenate([np.zeros(lc.size, np.int64), np.ones(sc.size, np.int64)]),
+            np.concatenate([long[lc], short[sc]]).astype(np.float64),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Column:
     """One period of one market."""
 
@@ -41,6 +75,21 @@ class Column:
     short: NDArray[np.float32]
     price_low: float | None = None  # the period's price range (the model's lookback columns)
     price_high: float | None = None
+    marks: Marks | None = None  # realized prints of the period (None: none)
+    period_ms: int = 0  # the period the column ends (t_ms - period_ms, t_ms]; 0: unknown
+
+    def realized_row_sums(self, lows: NDArray[np.float64], highs: NDArray[np.float64]) -> NDArray:
+        """R long and short per row ([2, rows]): the marks whose price lies in [lows, highs)."""
+        out = np.zeros((2, len(lows)))
+        marks = self.marks
+        if marks is None or not len(lows):
+            return out
+        order = np.argsort(lows)
+        j = np.searchsorted(lows[order], marks.price, side="right") - 1
+        jc = np.maximum(j, 0)
+        inside = (j >= 0) & (marks.price < highs[order][jc])
+        np.add.at(out, (marks.side[inside], order[jc[inside]]), marks.usd[inside])
+        return out
 
     def sums(self, low: float, high: float) -> tuple[float, float]:
         """E long and short in bins whose lower edge lies in [low, high)."""
@@ -82,6 +131,11 @@ class History:
         self._columns: dict[str, deque[Column]] = {}
         self.version = 0  # bumped on every new column (any market)
 
+    def take_over(self, other: History) -> None:
+        """Take the columns of `other` (a history rebuilt off to the side)."""
+        self._columns = other._columns
+        self.version += 1
+
     def columns(self, symbol: str) -> list[Column]:
         return list(self._columns.get(symbol, ()))
 
@@ -93,7 +147,9 @@ class History:
             model = engine.markets.get(symbol)
             if model is None or model.grid is None:
                 continue
-            snap = engine.snapshot(symbol)
+            buf = self._columns.get(symbol)
+            since = buf[-1].t_ms if buf else now_ms - self.period_ms
+            snap = engine.snapshot(symbol, prints_since_ms=since)
             grid = snap.grid
             if grid is None:
                 continue
@@ -113,8 +169,9 @@ class History:
                 width=grid.width,
                 long=snap.estimated_long[lo:hi].astype(np.float32),
                 short=snap.estimated_short[lo:hi].astype(np.float32),
+                marks=Marks.of_prints(snap.prints),
+                period_ms=max(now_ms - since, 0),
             )
-            buf = self._columns.get(symbol)
             if buf is None:
                 buf = self._columns[symbol] = deque(maxlen=self.capacity)
             buf.append(column)
@@ -149,6 +206,27 @@ class HistorySink:
             self.history.sample(self.engine, self.symbols(), now_ms)
             self._next_ms = now_ms - now_ms % period + period
 
+    def start_over(self) -> HistorySink:
+        """An empty sink like this one (an engine fork, an empty history) to rebuild the state
+        in, off to the side (a replay seeking back); `take_over` then swaps it in."""
+        h = self.history
+        fresh = History(period_ms=h.period_ms, capacity=h.capacity, span_pct=h.span_pct)
+        return HistorySink(self.engine.start_over(), fresh, self.symbols)
+
+    def copy_state(self) -> HistorySink:
+        """A copy of the engine and the history to move forward off to the side (a replay
+        seeking forward); `take_over` then swaps it in."""
+        import copy
+
+        fresh = HistorySink(self.engine.copy_state(), copy.deepcopy(self.history), self.symbols)
+        fresh._next_ms = self._next_ms
+        return fresh
+
+    def take_over(self, other: HistorySink) -> None:
+        self.engine.take_over(other.engine)
+        self.history.take_over(other.history)
+        self._next_ms = other._next_ms
+
     def __getattr__(self, name: str) -> object:  # anything else a source may use
         return getattr(self.engine, name)
 
@@ -173,6 +251,14 @@ def columns_from_model(
     shorts = getattr(view, "short_usd", None)
     if times is None or cells is None or longs is None or shorts is None or not len(times):
         return []
+    row_ms = int(getattr(view, "row_ms", 0) or 0)
+    r_long, r_short = getattr(view, "realized_long", None), getattr(view, "realized_short", None)
+
+    def marks(i: int) -> Marks | None:
+        if r_long is None or r_short is None:
+            return None
+        return Marks.of_cells(float(cells.origin), float(cells.width), r_long[i], r_short[i])
+
     if own_prices:
         last, low, high = (getattr(view, n, None) for n in ("price", "price_low", "price_high"))
         return [
@@ -186,6 +272,8 @@ def columns_from_model(
                 short=np.asarray(shorts[i], dtype=np.float32),
                 price_low=_price(low, i),
                 price_high=_price(high, i),
+                marks=marks(i),
+                period_ms=row_ms,
             )
             for i, t in enumerate(np.asarray(times).tolist())
         ]
@@ -209,6 +297,8 @@ def columns_from_model(
                 width=float(cells.width),
                 long=np.asarray(longs[i], dtype=np.float32),
                 short=np.asarray(shorts[i], dtype=np.float32),
+                marks=marks(i),
+                period_ms=row_ms,
             )
         )
     return out

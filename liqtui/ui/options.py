@@ -37,6 +37,8 @@ class AppOptions:
     keymap: Mapping[str, str] = field(default_factory=dict)
     alerts: AlertRules = field(default_factory=AlertRules)
     screenshot_dir: Path | None = None
+    tape_min_usd: float = 0.0  # the tape's size threshold at start
+    tape_large_usd: float = 100_000.0  # tape prints at or above this are marked
 
     @classmethod
     def from_settings(
@@ -68,6 +70,8 @@ class AppOptions:
             keymap=dict(settings.keys),
             alerts=rules_from_settings(settings),
             screenshot_dir=Path(g.screenshot_dir).expanduser() if g.screenshot_dir else None,
+            tape_min_usd=settings.tape.min_usd,
+            tape_large_usd=settings.tape.large_usd,
         )
 
     def changed(self, other: AppOptions) -> set[str]:

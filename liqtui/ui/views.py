@@ -6,12 +6,13 @@ each view is handed what it shows.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.widgets import ContentSwitcher
 
 from liqtui.model.engine import MarketSnapshot
@@ -22,6 +23,8 @@ from liqtui.ui.widgets.exchanges import ExchangeTable, exchange_data
 from liqtui.ui.widgets.heatmap import HeatmapWidget, heatmap_columns
 from liqtui.ui.widgets.ladder import LadderHeader, LadderInfo, LadderWidget
 from liqtui.ui.widgets.liqmap import LiqMapWidget, map_data
+from liqtui.ui.widgets.overview import OverviewTable, overview_rows
+from liqtui.ui.widgets.tape import TapeSummary, TapeWidget, tape_data
 
 if TYPE_CHECKING:
     from liqtui.ui.app import LiqApp
@@ -33,6 +36,8 @@ VIEW_TITLES = {
     "exchanges": "per exchange",
     "chart": "chart",
     "map": "cumulative liq map",
+    "tape": "tape",
+    "overview": "overview",
 }
 
 
@@ -42,6 +47,7 @@ def compose_views(app: LiqApp) -> ComposeResult:
     heatmap = HeatmapWidget(
         span_pct=opts.ladder_span_pct,
         absolute_top_usd=opts.absolute_top_usd if scale == "absolute" else None,
+        realized_mark_usd=opts.realized_mark_usd,
         id="view-heatmap",
     )
     heatmap.set_lookback(opts.lookback)
@@ -69,6 +75,10 @@ def compose_views(app: LiqApp) -> ComposeResult:
             realized_mark_usd=opts.realized_mark_usd,
             id="view-map",
         )
+        with Horizontal(id="view-tape"):
+            yield TapeWidget(min_usd=opts.tape_min_usd, large_usd=opts.tape_large_usd, id="tape")
+            yield TapeSummary(id="tape-summary")
+        yield OverviewTable(id="view-overview")
 
 
 @dataclass
@@ -96,7 +106,7 @@ def draw_view(app: LiqApp, frame: Frame) -> None:
         app.ladder.show(snap)
     elif view == "heatmap":
         heatmap = app.heatmap
-        cols, version = extra(
+        data = extra(
             lambda: heatmap_columns(
                 engine,
                 app.history,
@@ -107,7 +117,7 @@ def draw_view(app: LiqApp, frame: Frame) -> None:
                 columns=heatmap.max_columns(),
             )
         )
-        app.heatmap.show(snap, cols, version)
+        app.heatmap.show(snap, data.columns, data.version, live_marks=data.live_marks)
     elif view == "cascade":
         app.cascade.show(extra(lambda: cascade_view(engine, snap, exchange=exchange)))
     elif view == "exchanges":
@@ -124,6 +134,34 @@ def draw_view(app: LiqApp, frame: Frame) -> None:
             )
         )
         liqmap.show(snap, data)
+    elif view == "tape":
+        tape = app.tape
+        rows = tape.rows_wanted()
+        app.tape.show(
+            extra(lambda: tape_data(engine, min_usd=tape.min_usd, exchange=exchange, rows=rows))
+        )
+    elif view == "overview":
+        draw_overview(app, snap)
+
+
+def draw_overview(app: LiqApp, snap: MarketSnapshot) -> None:
+    """The overview's rows, computed again when their inputs changed (also while paused: a
+    filter key pulls again) or, while drawing, once they are the table's `interval` old (a
+    second, longer when computing them costs more than ROWS_BUDGET of a core)."""
+    table, engine = app.overview, app.engine
+    key = (tuple(app.watchlist), app.options.window_ms, app.filters.exchange, engine.preset,
+           engine.tier_filter)  # fmt: skip
+    if table.stale(key) and (not app.paused or key != table.inputs):
+        started = time.perf_counter()
+        rows = overview_rows(
+            engine,
+            app.watchlist,
+            window_ms=app.options.window_ms,
+            exchange=app.filters.exchange,
+            current=snap,
+        )
+        table.set_rows(rows, key, cost_s=time.perf_counter() - started)
+    table.show(app.watchlist, app.current_symbol)
 
 
 def draw_status(app: LiqApp) -> None:

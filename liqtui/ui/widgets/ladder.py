@@ -10,14 +10,18 @@ or the whole widget when more than half changed, on resize, on a new symbol or a
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from textual.geometry import Region
 from textual.strip import Strip
 
+from liqtui.model.clusters import NearestClusters, nearest_clusters
 from liqtui.model.engine import MarketSnapshot
 from liqtui.output.ladder import (
+    LEVELS,
     LONG_MARK,
     SHORT_MARK,
+    LadderRow,
     LadderView,
     RowLayout,
     compact_usd,
@@ -27,6 +31,7 @@ from liqtui.output.ladder import (
     step_decimals,
 )
 from liqtui.output.palette import PRICE_BAND, PRICE_BAND_ROLES
+from liqtui.presets import LEVERAGE_TIERS
 from liqtui.ui.scale import Legend, Readout, apply_scale, cumulative_to
 from liqtui.ui.widgets.axis import PriceAxisView
 from liqtui.ui.widgets.status import Part, Seg, TextLines
@@ -43,10 +48,69 @@ class LadderHeader(TextLines):
 
 
 class LadderInfo(TextLines):
-    """The line under the ladder: the cursor readout and the color-scale legend in USD."""
+    """The lines under the ladder: the cursor readout and the color-scale legend in USD, then
+    the leverage tiers that make up the cursor's level (without a cursor: the largest level
+    on screen)."""
 
     def __init__(self, *, name: str | None = None, id: str | None = None) -> None:
-        super().__init__(1, name=name, id=id)
+        super().__init__(2, name=name, id=id)
+
+
+TIER_BAR_GLYPHS = "█▓▒░"  # neighbouring tiers differ in glyph too (no color, 16 colors)
+TIER_BAR_CELLS = 20
+
+
+def tier_level(tier: int) -> int:
+    """The heat level a leverage tier is drawn in: the higher the leverage, the hotter (the
+    first to go in a move)."""
+    order = sorted(LEVERAGE_TIERS)
+    i = order.index(tier) if tier in order else 0
+    return LEVELS - (len(order) - 1 - i)
+
+
+def tier_bar(shares: Sequence[tuple[int, float]], cells: int, side: str) -> list[Seg]:
+    """A stacked bar of `cells` cells, one run per (tier, share), largest remainders rounding."""
+    exact = [share * cells for _, share in shares]
+    counts = [math.floor(x) for x in exact]
+    by_rest = sorted(range(len(exact)), key=lambda i: counts[i] - exact[i])
+    for i in by_rest[: max(cells - sum(counts), 0)]:
+        counts[i] += 1
+    return [
+        (TIER_BAR_GLYPHS[i % len(TIER_BAR_GLYPHS)] * n, f"{side}{tier_level(tier)}")
+        for i, ((tier, _), n) in enumerate(zip(shares, counts, strict=True))
+        if n
+    ]
+
+
+def tier_parts(row: LadderRow | None, tiers: Sequence[int], *, cursor: bool) -> list[Part]:
+    """The tier breakdown of one ladder level: "tiers at ▼97,200  100x 2.1M 32%  50x …" and
+    a stacked bar, highest leverage first, for the level's larger side."""
+    if row is None or not tiers:
+        return []
+    long_side = row.long_usd >= row.short_usd
+    values = row.long_tiers if long_side else row.short_tiers
+    total = row.long_usd if long_side else row.short_usd
+    side, mark = ("long", LONG_MARK) if long_side else ("short", SHORT_MARK)
+    decimals = step_decimals(row.price_high - row.price_low)
+    where = f"{mark}{format_price(row.price_low, decimals)}"
+    head = "tiers at " if cursor else "tiers at largest "
+    label = Part(((head, "muted"), (where, side)), 10, (("tiers ", "muted"), (where, side)))
+    if total <= 0 or len(values) != len(tiers):
+        return [label, Part.of("no E on this level", "muted", 8)]
+    shares = sorted(
+        ((t, v / total) for t, v in zip(tiers, values, strict=True) if v > 0),
+        key=lambda tv: -tv[0],
+    )
+    full: list[Seg] = []
+    short: list[Seg] = []
+    for tier, share in shares:
+        role = f"{side}{tier_level(tier)}"
+        usd = share * total
+        full += [(f"{tier}x", role), (f" {compact_usd(usd)} {share:.0%}", "text"), ("  ", "empty")]
+        short += [(f"{tier}x", role), (f" {share:.0%}", "text"), (" ", "empty")]
+    bar = tuple(tier_bar(shares, TIER_BAR_CELLS, side))
+    small = tuple(tier_bar(shares, TIER_BAR_CELLS // 2, side))
+    return [label, Part(tuple(full[:-1]), 9, tuple(short[:-1])), Part(bar, 4, small)]
 
 
 def readout_parts(readout: Readout | None, decimals: int, legend: Legend) -> list[Part]:
@@ -125,6 +189,8 @@ class LadderWidget(PriceAxisView):
         self.readout: Readout | None = None
         self.message: str | None = "waiting for data…"
         self.header_parts: list[Part] = [Part.of("price", "label", 10)]
+        self.clusters: NearestClusters | None = None  # of the snapshot shown (the header's)
+        self._clusters_of: MarketSnapshot | None = None
         self._shown: list[RowKey] = []
         self._shown_symbol: str | None = None
         self._laid_out = (0, 0)
@@ -228,34 +294,56 @@ class LadderWidget(PriceAxisView):
             self.header_parts = [Part.of("price", "label", 10)]
             self.readout = None
             if self.info is not None:
-                self.info.set_lines([[]])
+                self.info.set_lines([[], []])
             return keys
         self.rows, self.legend = apply_scale(self.rows, self.scale, self.absolute_top_usd)
         step = self.rows[0].price_high - self.rows[0].price_low
         decimals = step_decimals(step)
-        layout = RowLayout.for_width(width, self.rows, decimals)
+        layout = RowLayout.for_width(width, self.rows, decimals, distance=True)
+        assert snap is not None
+        if self._clusters_of is not snap:  # the nearest clusters, once per snapshot
+            self.clusters, self._clusters_of = nearest_clusters(snap), snap
         self.header_parts = [Part(self._header(layout, step, width), 10)]
         mark = self.realized_mark_usd
         cursor = self.cursor_group
+        axis = 3 if layout.dist else 2  # the segment of the axis mark (│ or ▶)
         keys = []
         self.readout = None
+        tier_row: LadderRow | None = None
         for row in self.rows:
-            segs = row_segments(row, layout, realized_mark_usd=mark)
+            segs = row_segments(row, layout, realized_mark_usd=mark, price=snap.price)
             if row.is_price_row:  # one highlighted band across the whole row
                 segs = [(t, f"{r}{PRICE_BAND}" if r in _BAND else r) for t, r in segs]
             if cursor is not None and round(row.price_low / step) == cursor:
                 segs[0] = (segs[0][0], "cursor")
-                if not row.is_price_row and len(segs) > 2:
-                    segs[2] = ("◆", "cursor-mark")
-                assert snap is not None
+                if not row.is_price_row and len(segs) > axis:
+                    segs[axis] = ("◆", "cursor-mark")
                 self.readout = cumulative_to(snap, row.price_low, row.price_high)
+                tier_row = row
             keys.append(tuple(segs))
         if self.info is not None:
-            self.info.set_lines([readout_parts(self.readout, decimals, self.legend)])
+            assert snap is not None
+            on_cursor = tier_row is not None
+            if tier_row is None:  # no cursor: the largest level on screen
+                tier_row = max(self.rows, key=lambda r: max(r.long_usd, r.short_usd))
+            self.info.set_lines(
+                [
+                    readout_parts(self.readout, decimals, self.legend),
+                    tier_parts(tier_row, snap.tiers, cursor=on_cursor),
+                ]
+            )
         return keys
 
     def _header(self, layout: RowLayout, step: float, width: int) -> tuple[Seg, ...]:
-        return tuple(ladder_header(layout, step, width, realized_mark_usd=self.realized_mark_usd))
+        return tuple(
+            ladder_header(
+                layout,
+                step,
+                width,
+                realized_mark_usd=self.realized_mark_usd,
+                clusters=self.clusters,
+            )
+        )
 
     def _update(self, *, full: bool) -> None:
         width, height = self.size.width, self.size.height
