@@ -28,9 +28,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from liqtui.model.engine import Engine, MarketSnapshot
-from liqtui.model.risk import e_within
+from liqtui.model.risk import detector, e_within
 from liqtui.output.ladder import compact_usd
-from liqtui.ui.widgets.cascade import risk_view
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -143,17 +142,15 @@ class AlertMonitor:
             snap = engine.snapshot(symbol, window_ms=window_ms)
             if snap.price is None:
                 continue
-            last_min = engine.snapshot(symbol, window_ms=60_000, exchange=exchange)
-            risk = risk_view(
-                snap,
-                realized_last_min_usd=last_min.realized_long_usd + last_min.realized_short_usd,
-            )
+            # The detector alone, not the whole risk report (its cascade paths cost ~1 ms a
+            # market; checked every second for every followed market).
+            det = detector(snap.activity)
             start = present_from_ms
             fired += self.check(
                 snap,
                 realized_last_min_usd=realized_since(engine, snap, start, exchange=exchange),
-                cascade_firing=risk.firing,
-                cascade_reason="; ".join(risk.detector_reasons),
+                cascade_firing=det is not None and det.firing,
+                cascade_reason="; ".join(det.reasons) if det is not None else "",
                 present=start is not None and snap.as_of_ms >= start,
             )
         return fired
