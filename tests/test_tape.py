@@ -239,6 +239,34 @@ async def test_cli_tape_live_streams_the_fake_exchanges_prints_until_sigterm(
     assert len(keys) == len(set(keys))  # no print twice
 
 
+async def test_cli_tape_live_stops_when_its_reader_goes_away(tmp_path: Path) -> None:
+    """`liqtui tape | head` on the live path: the feeds' dispatcher swallows what a sink raises
+    (a parser bug must not stop a feed), so the printer itself must stop the stream."""
+    async with FakeExchanges(
+        ["BTC"], 3, speed=30.0, history_ms=4 * MINUTE, warmup_ms=120 * MINUTE
+    ) as fake:
+        config = fake.write_config(tmp_path / "fake.toml")
+        read_fd, write_fd = os.pipe()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "liqtui", "tape", "--config", str(config),
+            stdout=write_fd, stderr=asyncio.subprocess.PIPE,
+            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+        )  # fmt: skip
+        os.close(write_fd)
+        reader = os.fdopen(read_fd, "rb")
+        try:
+            first = await asyncio.wait_for(asyncio.to_thread(reader.readline), timeout=30)
+            assert first.strip(), "the tape ended before printing"
+        finally:
+            reader.close()  # like `head -n 1` exiting
+        try:
+            _, err = await asyncio.wait_for(proc.communicate(), timeout=20)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+    assert proc.returncode == 0 and err == b"", err.decode()
+
+
 @pytest.mark.parametrize("theme, no_color", [("liqtui-ansi", False), ("liqtui-dark", True)])
 async def test_tape_reads_without_color(theme: str, no_color: bool, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """--color 16 (the ANSI theme) and none (NO_COLOR): the side is a mark and a word, a large

@@ -118,10 +118,17 @@ class TapePrinter:
         self._line = fmt.json_line if options.format == "jsonl" else fmt.text_line
         self._symbols = set(options.source.symbols) if options.symbols_given else None
         self._exchanges = set(options.exchanges) or None
+        self.gone = False  # the reader went away: nothing more is written
+        # Called once when the reader goes away: a live feed's dispatcher counts and swallows
+        # what a sink raises (a parser bug must not stop a feed), so ReaderGone alone would
+        # not stop a live tape.
+        self.on_gone: Callable[[], None] | None = None
 
     def __call__(self, event: Liquidation) -> None:
         from liqtui.model.tape import TapePrint
 
+        if self.gone:
+            return
         if event.notional_usd < self.options.min_usd:
             return
         if self._exchanges is not None and event.exchange not in self._exchanges:
@@ -141,6 +148,9 @@ class TapePrinter:
             if self.flush:
                 self.out.flush()
         except (BrokenPipeError, ValueError) as exc:  # ValueError: stdout closed under us
+            self.gone = True
+            if self.on_gone is not None:
+                self.on_gone()
             raise ReaderGone from exc
         self.printed += 1
 
@@ -181,6 +191,8 @@ def run(options: TapeOptions, settings: Settings, *, out: IO[str] | None = None)
                 return fail(problem, EXIT_UNAVAILABLE)
             return EXIT_OK
         asyncio.run(_stream(options, settings, sink, printer))
+        if printer.gone:
+            raise ReaderGone
         out.flush()
     except ReaderGone:
         _silence_stdout(out)
@@ -224,6 +236,7 @@ async def _stream(
         from liqtui.feeds.live import LiveSource
 
         source = LiveSource(settings, symbols, warn=warn)  # no history: the tape is of now
+    printer.on_gone = stop.set
     task = asyncio.create_task(source.run(sink))
     stopped = asyncio.create_task(stop.wait())
     try:
