@@ -30,6 +30,7 @@ class Playback:
     goal_ms: int | None = None  # the target the replay is on its way to
     seeking: bool = False  # lines are being applied without pacing up to the target
     finished: bool = False  # the last line was applied
+    loading_history: bool = False  # the recording's backfill answers are being applied
     hold_at_end: bool = False  # stay alive at the end (seeking back is still possible)
     rebuilds: int = 0  # seeks back done (each replays the file from its start)
     last_seek_s: float | None = None  # how long the last seek took (wall seconds)

@@ -195,3 +195,71 @@ async def test_after_a_seek_back_the_feeds_say_replaying(recording: Path) -> Non
         await pilot.press("comma")
         await until(pilot, lambda: pb.rebuilds == 1 and not pb.seeking)
         assert {h.state for h in app.engine.feeds.values() if h.name == "binance"} == {"replaying"}
+
+
+class _Collect:
+    """A sink that keeps the events a source delivers (for a history to apply)."""
+
+    def __init__(self) -> None:
+        self.engine = Engine()
+        self.events: list = []  # type: ignore[type-arg]
+
+    def apply(self, event):  # type: ignore[no-untyped-def]
+        self.events.append(event)
+        return self.engine.apply(event)
+
+    def advance(self, now_ms: int) -> None:
+        self.engine.advance(now_ms)
+
+    def feed(self, name: str):  # type: ignore[no-untyped-def]
+        return self.engine.feed(name)
+
+
+async def test_a_recordings_history_is_built_aside_while_the_loop_runs() -> None:
+    """A cold-start recording's backfill answers (days of history) are applied in a worker
+    thread into a fresh engine and taken over in one step: the app keeps drawing and answering
+    keys meanwhile (a quit does not wait for the build), and the map is the one a direct apply
+    builds."""
+    from liqtui.demo import DemoSource
+
+    collected = _Collect()
+    DemoSource(["BTC"], seed=2, warmup_ms=12 * HOUR_MS, start_ms=T0).run_sync(collected)
+    history = [e for e in collected.events if e.time_ms <= collected.engine.clock_ms]
+    assert len(history) > 10_000
+    source = ReplaySource(Path("unused.jsonl"), speed=1.0)
+    source._history = history
+    engine = Engine()
+    ticks = 0
+    seen_loading = False
+
+    async def tick() -> None:
+        nonlocal ticks, seen_loading
+        while True:
+            ticks += 1
+            seen_loading |= source.playback.loading_history
+            await asyncio.sleep(0.001)
+
+    ticker = asyncio.create_task(tick())
+    try:
+        await source._apply_history(engine)
+    finally:
+        ticker.cancel()
+    assert seen_loading and not source.playback.loading_history
+    assert ticks > 5  # the loop ran while the history was applied
+    direct = Engine()
+    for event in history:
+        direct.advance(event.time_ms)
+        direct.apply(event)
+    assert engine.clock_ms == direct.clock_ms
+    ours, theirs = engine.snapshot("BTC"), direct.snapshot("BTC")
+    assert ours.estimated_long.tobytes() == theirs.estimated_long.tobytes()
+    assert ours.estimated_short.tobytes() == theirs.estimated_short.tobytes()
+    assert ours.realized_long_usd == theirs.realized_long_usd > 0
+    # cancelled (the app quitting): the worker stops within a few thousand events
+    again = ReplaySource(Path("unused.jsonl"), speed=1.0)
+    again._history = history
+    task = asyncio.create_task(again._apply_history(Engine()))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task

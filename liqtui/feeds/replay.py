@@ -131,11 +131,16 @@ def history_events(path: str | Path) -> list[MarketEvent]:
     return tidy(events)
 
 
-def apply_history(events: list[MarketEvent], sink: EventSink) -> None:
+def apply_history(
+    events: list[MarketEvent], sink: EventSink, cancel: threading.Event | None = None
+) -> None:
     """Apply a recording's backfill answers (`history_events`) before its lines, the way the
     live run built its history (liqtui.feeds.preload: history in time order, then the live
-    data), so a replay of a recording made at a cold start reproduces the backfilled map."""
-    for event in events:
+    data), so a replay of a recording made at a cold start reproduces the backfilled map.
+    `cancel` set: stops (a worker thread's build, the app quitting)."""
+    for i, event in enumerate(events):
+        if cancel is not None and not i % 4096 and cancel.is_set():
+            return
         sink.advance(event.time_ms)
         sink.apply(event)
 
@@ -233,7 +238,7 @@ class ReplaySource:
     async def _run(self, sink: EventSink) -> None:
         pb = self.playback
         self._history = await asyncio.to_thread(history_events, self.path)
-        apply_history(self._history, sink)
+        await self._apply_history(sink)
         lines: Iterator[RecordLine] = self._lines()
         while True:
             ask = await self._play(sink, lines)
@@ -244,6 +249,26 @@ class ReplaySource:
                     return
                 ask = _Seek(await self._wait_for_seek_back(sink), None)
             lines = await self._seek_aside(sink, ask)
+
+    async def _apply_history(self, sink: EventSink) -> None:
+        """The backfill answers first. Days of history take seconds to apply: where the sink
+        can start over (the app's), they are built off to the side in a worker thread and
+        taken over in one step, so the app keeps drawing and answering keys (and quits at
+        once) meanwhile; elsewhere (headless) they are applied here."""
+        if not self._history or not _can_restart(sink):
+            apply_history(self._history, sink)
+            return
+        fresh: EventSink = sink.start_over()  # type: ignore[attr-defined]
+        cancel = threading.Event()
+        self.playback.loading_history = True
+        try:
+            await asyncio.to_thread(apply_history, self._history, fresh, cancel)
+        except asyncio.CancelledError:
+            cancel.set()  # the thread stops within a few thousand events
+            raise
+        finally:
+            self.playback.loading_history = False
+        sink.take_over(fresh)  # type: ignore[attr-defined]
 
     def _lines(self) -> Iterator[RecordLine]:
         """The recording's lines after its backfill answers, on a steady clock; bad lines are

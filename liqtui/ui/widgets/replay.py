@@ -48,6 +48,11 @@ def replay_parts(pb: Playback, *, bar_cells: int, keys: str = "") -> list[Part]:
             Part.of(progress_bar(1.0, bar_cells), "realized", 4),
             Part.of("seek back to replay again", "muted", 2),
         ]
+    if pb.loading_history:
+        return [
+            Part(((" ⏳ HISTORY ", "paused"),), 10),
+            Part.of("applying the recording's backfilled history…", "warning", 9, short="history…"),
+        ]
     if pb.seeking:
         target = pb.goal_ms if pb.goal_ms is not None else pb.seek_target_ms
         state = Part(((" ⏩ SEEKING ", "paused"),), 10)
