@@ -223,9 +223,9 @@ async def test_a_recordings_history_is_built_aside_while_the_loop_runs() -> None
     from liqtui.demo import DemoSource
 
     collected = _Collect()
-    DemoSource(["BTC"], seed=2, warmup_ms=12 * HOUR_MS, start_ms=T0).run_sync(collected)
+    DemoSource(["BTC"], seed=2, warmup_ms=4 * HOUR_MS, start_ms=T0).run_sync(collected)
     history = [e for e in collected.events if e.time_ms <= collected.engine.clock_ms]
-    assert len(history) > 10_000
+    assert len(history) > 5_000
     source = ReplaySource(Path("unused.jsonl"), speed=1.0)
     source._history = history
     engine = Engine()
