@@ -9,6 +9,8 @@ visible view and then redraws.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from liqtui.model.engine import MarketSnapshot
@@ -33,6 +35,9 @@ class PriceAxisView(ThemedLines):
         self.view = view or LadderView(span_pct=span_pct)
         self.rows: list[LadderRow] = []  # the price levels on screen, top first
         self.snapshot: MarketSnapshot | None = None  # the last one shown
+        # Absolute row group (price // row step) of the cursor, in the views that have one
+        # (ladder, time × price, map); None: no cursor (it starts from the price).
+        self.cursor_group: int | None = None
 
     def redraw(self) -> None:
         """Lay the last snapshot out again (the view's rows changed, the data did not)."""
@@ -57,6 +62,40 @@ class PriceAxisView(ThemedLines):
 
     def action_page(self, direction: int) -> None:
         self.view.scroll(direction * max(1, self.size.height - 3))
+
+    # -- the cursor (ladder, time × price, map: their row keys move it) --------------------------
+    def price_group(self) -> int | None:
+        """The row group of the price (None when no rows or no price are shown)."""
+        snap, step = self.snapshot, self.row_step
+        if snap is None or snap.price is None or step is None:
+            return None
+        return math.floor(snap.price / step)
+
+    def move_cursor(self, rows: int) -> None:
+        """The cursor up (positive) or down by rows, from the price on the first press; the
+        view scrolls to keep it on screen, a row from the edge."""
+        step = self.row_step
+        start = self.cursor_group if self.cursor_group is not None else self.price_group()
+        if start is None or step is None:
+            return
+        top = round(self.rows[0].price_low / step)
+        bottom = round(self.rows[-1].price_low / step)
+        target = start + rows
+        margin = 1 if len(self.rows) > 4 else 0
+        if target > top - margin:
+            self.view.scroll(target - (top - margin))
+        elif target < bottom + margin:
+            self.view.scroll(target - (bottom + margin))
+        self.cursor_group = target
+
+    def cursor_to(self, group: int) -> None:
+        """The cursor onto an absolute row group, scrolling the view to it."""
+        start = self.cursor_group if self.cursor_group is not None else self.price_group()
+        if start is not None:
+            self.move_cursor(group - start)
+
+    def clear_cursor(self) -> None:
+        self.cursor_group = None
 
     def action_edge(self, direction: int) -> None:
         """To the highest (1) or lowest (-1) price with E or R on the map."""

@@ -15,8 +15,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from textual.geometry import Region
-from textual.strip import Strip
 
 from liqtui.model.density import EXCHANGE_INDEX
 from liqtui.model.engine import Engine, MarketSnapshot
@@ -153,7 +151,6 @@ class ChartWidget(ThemedLines):
         self._built_at = -1e9
         self._data_key: object = None
         self._last: tuple[object, Sequence[Series], str] | None = None
-        self._shown: list[tuple[Seg, ...]] = []
         self._build = build_chart
         self.message = ""
 
@@ -211,18 +208,4 @@ class ChartWidget(ThemedLines):
                 lines.extend(color_line(r, s.role, width) for r in raw)
             self.builds += 1
             self.last_build_ms = (time.perf_counter() - t0) * 1000
-        old = self._shown
-        if len(old) != len(lines):
-            self._shown = lines
-            self.refresh()
-            return
-        dirty = [y for y, k in enumerate(lines) if old[y] != k]
-        self._shown = lines
-        if dirty:
-            self.refresh(*(Region(0, y, width, 1) for y in dirty))
-
-    def render_line(self, y: int) -> Strip:
-        width = self.size.width
-        if y >= len(self._shown) or width <= 0:
-            return Strip.blank(max(width, 0), self.palette["empty"])
-        return self.strip_for(self._shown[y], width)
+        self.repaint_lines(lines)

@@ -13,8 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from textual.geometry import Region
-from textual.strip import Strip
 
 from liqtui.exchanges import ids as exchange_ids
 from liqtui.model.engine import Engine, MarketSnapshot
@@ -99,7 +97,6 @@ class ExchangeTable(PriceAxisView):
     def __init__(self, *, span_pct: float = 0.08, name: str | None = None, id: str | None = None):
         super().__init__(span_pct=span_pct, name=name, id=id)
         self.exchanges: list[ExchangeData] = []
-        self._shown: list[RowKey] = []
         self.last_dirty_rows = 0
 
     @property
@@ -208,24 +205,7 @@ class ExchangeTable(PriceAxisView):
 
     def _update(self, full: bool = False) -> None:
         width, height = self.size.width, self.size.height
-        keys = self._compute(width, height)
-        old = self._shown
-        if full or len(old) != len(keys):
-            dirty = list(range(height))
-        else:
-            dirty = [y for y, k in enumerate(keys) if old[y] != k]
-        self._shown = keys
-        self.last_dirty_rows = len(dirty)
-        if len(dirty) * 2 > height:
-            self.refresh()
-        elif dirty:
-            self.refresh(*(Region(0, y, width, 1) for y in dirty))
-
-    def render_line(self, y: int) -> Strip:
-        width = self.size.width
-        if y >= len(self._shown) or width <= 0:
-            return Strip.blank(max(width, 0), self.palette["empty"])
-        return self.strip_for(self._shown[y], width)
+        self.last_dirty_rows = self.repaint_lines(self._compute(width, height), full=full)
 
 
 def _pair(pair: tuple[float, float]) -> str:

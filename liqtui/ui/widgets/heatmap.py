@@ -200,7 +200,6 @@ class HeatmapWidget(PriceAxisView):
         self.top = 0.0
         # The cursor: its absolute row group (None: no cursor) and its column's time (None:
         # the live column), so it stays on its period as columns are appended.
-        self.cursor_group: int | None = None
         self.cursor_t: int | None = None
         self.readout: CellReadout | None = None
         self._cells: list[list[Cell]] = []  # what is on screen, per row
@@ -248,31 +247,10 @@ class HeatmapWidget(PriceAxisView):
         return max(self.size.width - 12, 4)
 
     # -- the cursor -----------------------------------------------------------------------------
-    def price_group(self) -> int | None:
-        snap, step = self.snapshot, self.row_step
-        if snap is None or snap.price is None or step is None:
-            return None
-        return math.floor(snap.price / step)
-
-    def _groups(self) -> list[int]:
-        step = self.row_step
-        return [round(r.price_low / step) for r in self.rows] if step else []
-
     def action_cursor(self, rows: int) -> None:
         """The cursor up (positive) or down by rows; the first press starts from the price in
-        the live column. The view scrolls to keep it on screen."""
-        groups = self._groups()
-        start = self.cursor_group if self.cursor_group is not None else self.price_group()
-        if start is None or not groups:
-            return
-        target = start + rows
-        top, bottom = groups[0], groups[-1]
-        margin = 1 if len(groups) > 4 else 0
-        if target > top - margin:
-            self.view.scroll(target - (top - margin))
-        elif target < bottom + margin:
-            self.view.scroll(target - (bottom + margin))
-        self.cursor_group = target
+        the live column."""
+        self.move_cursor(rows)
 
     def action_cursor_time(self, columns: int) -> None:
         """The cursor to an earlier (negative) or later column; the first press starts from the
@@ -301,7 +279,7 @@ class HeatmapWidget(PriceAxisView):
             self.action_cursor(group - self.cursor_group)
 
     def clear_cursor(self) -> None:
-        self.cursor_group = None
+        super().clear_cursor()
         self.cursor_t = None
 
     def _cursor_index(self, times: Sequence[int | None]) -> int:

@@ -25,8 +25,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from textual.geometry import Region
-from textual.strip import Strip
 
 from liqtui.exchanges import ids as exchange_ids
 from liqtui.model.engine import Engine, MarketSnapshot
@@ -450,9 +448,7 @@ class LiqMapWidget(PriceAxisView):
         self.realized_mark_usd = realized_mark_usd
         self.data = MapInput({})
         self.columns: MapColumns | None = None
-        self.cursor_group: int | None = None  # absolute row group of the cursor; None: price
         self.cursor_row: int | None = None  # its index in `columns` when on screen
-        self._shown: list[RowKey] = []
         self._shown_symbol: str | None = None
         self.last_dirty_rows = 0
         self.total_dirty_rows = 0
@@ -489,12 +485,6 @@ class LiqMapWidget(PriceAxisView):
     def _row_step(self) -> float | None:
         return self.row_step
 
-    def price_group(self) -> int | None:
-        step, snap = self.row_step, self.snapshot
-        if step is None or snap is None or snap.price is None:
-            return None
-        return math.floor(snap.price / step)
-
     def action_cursor(self, rows: int) -> None:
         self.move_cursor(rows)
 
@@ -506,28 +496,7 @@ class LiqMapWidget(PriceAxisView):
             self.cursor_group = start + direction * page
 
     def to_edge(self, group: int, direction: int) -> None:
-        start = self.cursor_group if self.cursor_group is not None else self.price_group()
-        if start is not None:
-            self.move_cursor(group - start)
-
-    def move_cursor(self, rows: int) -> None:
-        """Up (positive) or down by rows; the view scrolls to keep the cursor visible."""
-        step = self.row_step
-        start = self.cursor_group if self.cursor_group is not None else self.price_group()
-        if start is None or step is None:
-            return
-        top = round(self.rows[0].price_low / step)
-        bottom = round(self.rows[-1].price_low / step)
-        target = start + rows
-        margin = 1 if len(self.rows) > 4 else 0
-        if target > top - margin:
-            self.view.scroll(target - (top - margin))
-        elif target < bottom + margin:
-            self.view.scroll(target - (bottom + margin))
-        self.cursor_group = target
-
-    def clear_cursor(self) -> None:
-        self.cursor_group = None
+        self.cursor_to(group)
 
     # -- layout ---------------------------------------------------------------------------------
     def _exchange_style(self, names: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -608,24 +577,7 @@ class LiqMapWidget(PriceAxisView):
 
     def _update(self, *, full: bool = False) -> None:
         width, height = self.size.width, self.size.height
-        keys = self._compute(width, height)
-        old = self._shown
-        if full or len(old) != len(keys):
-            dirty = list(range(height))
-        else:
-            dirty = [y for y, k in enumerate(keys) if old[y] != k]
-        self._shown = keys
+        self.last_dirty_rows = self.repaint_lines(self._compute(width, height), full=full)
         self._shown_symbol = self.snapshot.symbol if self.snapshot is not None else None
         self.updates += 1
-        self.last_dirty_rows = len(dirty)
-        self.total_dirty_rows += len(dirty)
-        if len(dirty) * 2 > height:
-            self.refresh()
-        elif dirty:
-            self.refresh(*(Region(0, y, width, 1) for y in dirty))
-
-    def render_line(self, y: int) -> Strip:
-        width = self.size.width
-        if y >= len(self._shown) or width <= 0:
-            return Strip.blank(max(width, 0), self.palette["empty"])
-        return self.strip_for(self._shown[y], width)
+        self.total_dirty_rows += self.last_dirty_rows

@@ -23,8 +23,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rich.style import Style
-from textual.geometry import Region
-from textual.strip import Strip
 
 from liqtui.model.clusters import LARGE_MULTIPLE, LEVEL_PCT, REACH_PCT, Cluster
 from liqtui.model.engine import Engine, MarketSnapshot
@@ -264,7 +262,6 @@ class OverviewTable(ThemedLines):
         self.inputs: object = None
         self._at = -float("inf")
         self.interval = REFRESH_S  # between computations (longer when they cost more)
-        self._shown: list[RowKey] = []
         self.last_dirty_rows = 0
         self.total_dirty_rows = 0
         self.updates = 0
@@ -428,20 +425,9 @@ class OverviewTable(ThemedLines):
 
     def _update(self, full: bool = False) -> None:
         width, height = self.size.width, self.size.height
-        keys = self._compute(width, height)
-        old = self._shown
-        if full or len(old) != len(keys):
-            dirty = list(range(height))
-        else:
-            dirty = [y for y, k in enumerate(keys) if old[y] != k]
-        self._shown = keys
+        self.last_dirty_rows = self.repaint_lines(self._compute(width, height), full=full)
         self.updates += 1
-        self.last_dirty_rows = len(dirty)
-        self.total_dirty_rows += len(dirty)
-        if len(dirty) * 2 > height:
-            self.refresh()
-        elif dirty:
-            self.refresh(*(Region(0, y, width, 1) for y in dirty))
+        self.total_dirty_rows += self.last_dirty_rows
 
     def on_resize(self) -> None:
         self._update(full=True)
@@ -463,9 +449,3 @@ class OverviewTable(ThemedLines):
             for role in list(palette):
                 palette[f"{role}{CURSOR}"] = palette[role] + band
         return palette
-
-    def render_line(self, y: int) -> Strip:
-        width = self.size.width
-        if y >= len(self._shown) or width <= 0:
-            return Strip.blank(max(width, 0), self.palette["empty"])
-        return self.strip_for(self._shown[y], width)

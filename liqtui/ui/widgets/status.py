@@ -137,6 +137,7 @@ class ThemedLines(Widget):
         super().__init__(name=name, id=id)
         self._palette: dict[str, Style] | None = None
         self._strip_cache: dict[tuple[Seg, ...], Strip] = {}
+        self._shown: list[tuple[Seg, ...]] = []  # the lines on screen, top first
 
     def on_mount(self) -> None:
         self.app.theme_changed_signal.subscribe(self, self._on_theme_changed)
@@ -175,6 +176,27 @@ class ThemedLines(Widget):
             return strip.adjust_cell_length(width, self.palette["empty"])
         return strip
 
+    def repaint_lines(self, lines: list[tuple[Seg, ...]], *, full: bool = False) -> int:
+        """Put `lines` on screen, refreshing only those that changed (all of them when `full`,
+        when their number changed or when more than half did); how many were refreshed."""
+        width, height = self.size.width, self.size.height
+        old, self._shown = self._shown, lines
+        if full or len(old) != len(lines):
+            self.refresh()
+            return height
+        dirty = [y for y, line in enumerate(lines) if old[y] != line]
+        if len(dirty) * 2 > height:
+            self.refresh()
+        elif dirty:
+            self.refresh(*(Region(0, y, width, 1) for y in dirty))
+        return len(dirty)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        if y >= len(self._shown) or width <= 0:
+            return Strip.blank(max(width, 0), self.palette["empty"])
+        return self.strip_for(self._shown[y], width)
+
 
 class TextLines(ThemedLines):
     """A few lines of fitted, styled text; only changed lines are refreshed."""
@@ -183,7 +205,6 @@ class TextLines(ThemedLines):
         super().__init__(name=name, id=id)
         self.n_lines = n_lines
         self._parts: list[list[Part]] = [[] for _ in range(n_lines)]
-        self._shown: list[tuple[Seg, ...]] = []
         self.last_dirty_lines = 0
         self.total_dirty_lines = 0
 
@@ -218,12 +239,6 @@ class TextLines(ThemedLines):
 
     def on_resize(self) -> None:
         self._layout(full=True)
-
-    def render_line(self, y: int) -> Strip:
-        width = self.size.width
-        if y >= len(self._shown) or width <= 0:
-            return Strip.blank(max(width, 0), self.palette["empty"])
-        return self.strip_for(self._shown[y], width)
 
 
 # -- the status content ------------------------------------------------------------------------
