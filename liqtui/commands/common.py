@@ -224,3 +224,17 @@ async def stopped_within(stop: asyncio.Event, seconds: float) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+def stop_on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> list[int]:
+    """Set `stop` on SIGINT and SIGTERM (where the loop can handle signals); the signals
+    handled, for `loop.remove_signal_handler` when done."""
+    import contextlib
+    import signal
+
+    handled = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+            handled.append(sig)
+    return handled

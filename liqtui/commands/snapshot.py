@@ -30,6 +30,7 @@ from liqtui.commands.common import (
     make_source,
     open_recorder,
     recording_failed,
+    stop_on_signals,
     stopped_within,
 )
 
@@ -469,17 +470,12 @@ async def _run_every(
     record's status). Periods sit on a fixed grid from the first record; a period missed
     (suspended machine, slow disk) is skipped, not caught up."""
     import asyncio
-    import signal
     import time
 
     assert options.every is not None
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    handled = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
-            handled.append(sig)
+    handled = stop_on_signals(loop, stop)
     task: asyncio.Task[None] | None = None
     status, reported = EXIT_OK, None
     try:

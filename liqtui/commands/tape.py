@@ -29,6 +29,7 @@ from liqtui.commands.common import (
     demo_speed,
     fail,
     make_engine,
+    stop_on_signals,
     warn,
 )
 from liqtui.events import Liquidation, MarketEvent
@@ -209,15 +210,10 @@ async def _stream(
     """Run the live feeds (or the simulator) into `sink` until SIGINT/SIGTERM or until the
     reader goes away."""
     import asyncio
-    import signal
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    handled = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
-            handled.append(sig)
+    handled = stop_on_signals(loop, stop)
     symbols = list(options.source.symbols)
     source: DemoSource | LiveSource
     if options.source.demo:
