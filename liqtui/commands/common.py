@@ -5,6 +5,8 @@ and the recorder from the options. Imports nothing heavy at import time (`--help
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -226,13 +228,10 @@ async def stopped_within(stop: asyncio.Event, seconds: float) -> bool:
     return True
 
 
-def stop_on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> list[int]:
+def stop_on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> list[signal.Signals]:
     """Set `stop` on SIGINT and SIGTERM (where the loop can handle signals); the signals
     handled, for `loop.remove_signal_handler` when done."""
-    import contextlib
-    import signal
-
-    handled = []
+    handled: list[signal.Signals] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
