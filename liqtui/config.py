@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import sys
 import tomllib
 from dataclasses import dataclass
 from functools import cache, partial
@@ -601,8 +602,28 @@ def _tables_problem(data: dict[str, Any]) -> str | None:
     return None
 
 
+# Keys earlier versions read and this one no longer does: a config that still sets one loads,
+# with one warning line (key → why it went).
+REMOVED_KEYS: dict[tuple[str, str], str] = {
+    ("model", "funding_tilt"): "the funding tilt moved the map's score on real data by "
+    "±0.001 and was dropped (docs/model.md, 'Fitted parameters')",
+}
+
+
+def _drop_removed(data: dict[str, Any], path: Path | str) -> dict[str, Any]:
+    """`data` without the keys in REMOVED_KEYS, each one said on stderr."""
+    out = dict(data)
+    for (section, key), why in REMOVED_KEYS.items():
+        body = out.get(section)
+        if isinstance(body, dict) and key in body:
+            out[section] = {k: v for k, v in body.items() if k != key}
+            print(f"liqtui: warning: {path}: {section}.{key} is ignored: {why}", file=sys.stderr)
+    return out
+
+
 def apply_file(settings: Settings, data: dict[str, Any], path: Path | str) -> Settings:
     """Overlay one parsed TOML document on `settings`, checking every key."""
+    data = _drop_removed(data, path)
     problem = _tables_problem(data)
     if problem:
         raise ConfigError(f"{path}: {problem}")

@@ -118,6 +118,18 @@ def test_bad_config_is_one_clear_line(tmp_path: Path, text: str, expected: str) 
     assert "\n" not in message
 
 
+def test_a_removed_key_is_ignored_with_one_warning(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A config written for an earlier version still loads: model.funding_tilt is gone."""
+    path = tmp_path / "old.toml"
+    path.write_text("[model]\nfunding_tilt = 0.05\nturnover = 0.01\n")
+    settings = load_settings(path)
+    assert (
+        settings.model.turnover == "0.01"
+    )  # the rest of the table still applies ("auto" or a share)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "model.funding_tilt is ignored" in err[0] and str(path) in err[0]
+
+
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such file"):
         load_settings(tmp_path / "nope.toml")
