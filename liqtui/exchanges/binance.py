@@ -33,6 +33,7 @@ from liqtui.exchanges.common import (
     levels_array,
     listed,
     number,
+    ohlc,
     positive,
     reduce_book,
     timestamp_ms,
@@ -275,12 +276,7 @@ def _kline_row(market: str, funding: FundingHistory, row: object) -> list[Market
     if not isinstance(row, list) or len(row) < 10:
         raise ParseError("a kline is not an array of at least 10 fields")
     start = timestamp_ms(row[0], "kline.openTime")
-    bar = (
-        positive(row[1], "kline.open"),
-        positive(row[2], "kline.high"),
-        positive(row[3], "kline.low"),
-        positive(row[4], "kline.close"),
-    )
+    bar = ohlc(row, ("kline.open", "kline.high", "kline.low", "kline.close"))
     return bar_events(
         EXCHANGE, market, start, bar,
         volume=number(row[5], "kline.volume"),

@@ -50,6 +50,7 @@ from liqtui.exchanges.common import (
     levels_array,
     listed,
     number,
+    ohlc,
     positive,
     reduce_book,
     timestamp_ms,
@@ -379,12 +380,7 @@ def _kline_row(market: str, funding: FundingHistory, row: object) -> list[Market
     if not isinstance(row, list) or len(row) < 7:
         raise ParseError("a kline is not an array of 7 fields")
     start = timestamp_ms(row[0], "kline.startTime")
-    bar = (
-        positive(row[1], "kline.open"),
-        positive(row[2], "kline.high"),
-        positive(row[3], "kline.low"),
-        positive(row[4], "kline.close"),
-    )
+    bar = ohlc(row, ("kline.open", "kline.high", "kline.low", "kline.close"))
     return bar_events(
         EXCHANGE, market, start, bar,
         volume=number(row[5], "kline.volume"),

@@ -408,6 +408,17 @@ def minute_marks(
     ]
 
 
+def ohlc(row: list[object], names: tuple[str, str, str, str]) -> tuple[float, float, float, float]:
+    """A bar row's open, high, low and close (`row[1:5]`, the order every exchange's klines
+    use) as positive prices; an error names the field (`names`)."""
+    return (
+        positive(row[1], names[0]),
+        positive(row[2], names[1]),
+        positive(row[3], names[2]),
+        positive(row[4], names[3]),
+    )
+
+
 def bar_events(
     exchange: str,
     market: str,

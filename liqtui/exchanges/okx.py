@@ -51,6 +51,7 @@ from liqtui.exchanges.common import (
     item_times,
     levels_array,
     number,
+    ohlc,
     positive,
     reduce_book,
     timestamp_ms,
@@ -534,12 +535,7 @@ def _candle(
     if len(row) > 8 and row[8] == "0":
         return []  # the bar still open: not history yet
     start = timestamp_ms(row[0], "candle.ts")
-    bar = (
-        positive(row[1], "candle.o"),
-        positive(row[2], "candle.h"),
-        positive(row[3], "candle.l"),
-        positive(row[4], "candle.c"),
-    )
+    bar = ohlc(row, ("candle.o", "candle.h", "candle.l", "candle.c"))
     quote = number(row[7], "candle.volCcyQuote") if len(row) > 7 and row[7] != "" else None
     return bar_events(
         EXCHANGE, market, start, bar,

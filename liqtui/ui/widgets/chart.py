@@ -154,10 +154,6 @@ class ChartWidget(ThemedLines):
         self._build = build_chart
         self.message = ""
 
-    @property
-    def rows_text(self) -> list[str]:
-        return ["".join(t for t, _ in k) for k in self._shown]
-
     def set_mode(self, mode: str) -> None:
         """Show the other chart (price or realized); drawn at once on the next `show`."""
         self.mode = mode

@@ -99,10 +99,6 @@ class ExchangeTable(PriceAxisView):
         self.exchanges: list[ExchangeData] = []
         self.last_dirty_rows = 0
 
-    @property
-    def rows_text(self) -> list[str]:
-        return ["".join(t for t, _ in key) for key in self._shown]
-
     def show(self, total: MarketSnapshot, exchanges: list[ExchangeData]) -> None:
         self.snapshot = total
         self.exchanges = exchanges

@@ -195,11 +195,6 @@ class LadderWidget(PriceAxisView):
 
     # -- public ---------------------------------------------------------------------------------
     @property
-    def rows_text(self) -> list[str]:
-        """The rows as shown (plain text), top to bottom."""
-        return ["".join(t for t, _ in key) for key in self._shown]
-
-    @property
     def page_rows(self) -> int:
         return max(1, self.size.height - 2)
 

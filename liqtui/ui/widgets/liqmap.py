@@ -456,10 +456,6 @@ class LiqMapWidget(PriceAxisView):
 
     # -- public ---------------------------------------------------------------------------------
     @property
-    def rows_text(self) -> list[str]:
-        return ["".join(t for t, _ in key) for key in self._shown]
-
-    @property
     def readout_text(self) -> str:
         """The cursor readout line as shown (plain text)."""
         h = self.size.height

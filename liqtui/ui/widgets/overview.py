@@ -432,10 +432,6 @@ class OverviewTable(ThemedLines):
     def on_resize(self) -> None:
         self._update(full=True)
 
-    @property
-    def rows_text(self) -> list[str]:
-        return ["".join(t for t, _ in key) for key in self._shown]
-
     # -- drawing ---------------------------------------------------------------------------------
     @property
     def palette(self) -> dict[str, Style]:

@@ -176,6 +176,11 @@ class ThemedLines(Widget):
             return strip.adjust_cell_length(width, self.palette["empty"])
         return strip
 
+    @property
+    def rows_text(self) -> list[str]:
+        """The lines as shown (plain text), top to bottom, for tests and logs."""
+        return ["".join(t for t, _ in segs) for segs in self._shown]
+
     def repaint_lines(self, lines: list[tuple[Seg, ...]], *, full: bool = False) -> int:
         """Put `lines` on screen, refreshing only those that changed (all of them when `full`,
         when their number changed or when more than half did); how many were refreshed."""
@@ -211,7 +216,7 @@ class TextLines(ThemedLines):
     @property
     def lines_text(self) -> list[str]:
         """The lines as currently laid out (plain text, for tests and logs)."""
-        return ["".join(t for t, _ in segs) for segs in self._shown]
+        return self.rows_text
 
     def set_lines(self, lines: Sequence[Sequence[Part]]) -> None:
         self._parts = [list(line) for line in lines][: self.n_lines]
